@@ -1,0 +1,4 @@
+//! Bridging laws: pure functions generic over the scalar, each also exposed through
+//! [`crate::model::Model`] so every engine can use it.
+
+pub mod arrhenius;

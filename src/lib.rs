@@ -1,0 +1,14 @@
+//! bridgelaw: carry atomistic estimates (DFT, NEB, MD) with their uncertainty up to the
+//! parameters continuum battery models need, calibrate them against measured voltage curves with
+//! NUTS, and rank which atomistic input matters most.
+//!
+//! Data flow: priors file → [`dist`] (joint normal in a transformed space) → [`laws`] and cell
+//! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
+
+pub mod constants;
+pub mod dist;
+pub mod laws;
+pub mod model;
+pub mod output;
+
+pub use model::{Model, ModelError, Scalar};
