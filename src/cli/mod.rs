@@ -1,0 +1,58 @@
+//! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
+
+mod priors;
+
+use clap::{Parser, Subcommand};
+use std::fmt;
+
+/// Carry atomistic estimates (DFT, NEB, MD) with their uncertainty up to continuum battery-model
+/// parameters.
+#[derive(Debug, Parser)]
+#[command(name = "bridgelaw", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect priors files and build them from raw atomistic results.
+    #[command(subcommand)]
+    Priors(priors::PriorsCommand),
+}
+
+/// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
+#[derive(Debug)]
+pub enum CliError {
+    BadInput(String),
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::BadInput(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+    pub fn bad(e: impl fmt::Display) -> Self {
+        CliError::BadInput(e.to_string())
+    }
+    pub fn failed(e: impl fmt::Display) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::BadInput(m) | CliError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Priors(c) => priors::run(c),
+    }
+}
