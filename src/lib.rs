@@ -5,10 +5,13 @@
 //! Data flow: priors file → [`dist`] (joint normal in a transformed space) → [`laws`] and cell
 //! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
 
+pub mod bound;
 pub mod constants;
 pub mod dist;
 pub mod laws;
 pub mod model;
 pub mod output;
+pub mod study;
+pub mod units;
 
 pub use model::{Model, ModelError, Scalar};

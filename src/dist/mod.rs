@@ -225,6 +225,60 @@ impl JointDistribution {
         }
     }
 
+    /// Express parameter `i` in another unit, x' = c·x with c > 0: the transformed-space
+    /// distribution changes exactly (identity: μ·c, Σ rows/columns ·c; log: μ + ln c; logit:
+    /// bounds ·c).
+    pub fn rescale(&mut self, i: usize, c: f64, unit: &str) {
+        match &mut self.params[i].transform {
+            Transform::Identity => {
+                self.mean_z[i] *= c;
+                for j in 0..self.dim() {
+                    self.cov_z[(i, j)] *= c;
+                    self.cov_z[(j, i)] *= c;
+                    self.chol[(i, j)] *= c;
+                }
+            }
+            Transform::Log => self.mean_z[i] += c.ln(),
+            Transform::Logit { lower, upper } => {
+                *lower *= c;
+                *upper *= c;
+            }
+        }
+        self.params[i].unit = unit.to_string();
+    }
+
+    /// Independent distributions side by side (block-diagonal covariance). Names must be unique
+    /// across the parts.
+    pub fn concat(parts: &[JointDistribution]) -> Result<Self, DistError> {
+        let params: Vec<Parameter> = parts
+            .iter()
+            .flat_map(|d| d.params.iter().cloned())
+            .collect();
+        let n = params.len();
+        let mut mean = DVector::zeros(n);
+        let mut cov = DMatrix::zeros(n, n);
+        let mut o = 0;
+        for d in parts {
+            let k = d.dim();
+            mean.rows_mut(o, k).copy_from(&d.mean_z);
+            cov.view_mut((o, o), (k, k)).copy_from(&d.cov_z);
+            o += k;
+        }
+        let title = parts
+            .iter()
+            .map(|d| d.title.as_str())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let source = parts
+            .iter()
+            .map(|d| d.source.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        Self::new(title, source, params, mean, cov)
+    }
+
     /// The marginal of a subset of parameters, by name, in the given order.
     pub fn marginal(&self, names: &[&str]) -> Result<Self, DistError> {
         let idx: Vec<usize> = names

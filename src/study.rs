@@ -1,0 +1,389 @@
+//! The study file (`models/*.toml`): which model, which priors, how every model input is bound,
+//! and the settings of each engine. Names and units are resolved once, here; the engines get a
+//! [`BoundModel`] whose inputs are, index by index, the parameters of a [`JointDistribution`].
+//!
+//! ```toml
+//! title = "Li diffusivity in graphite from an NEB barrier"
+//! priors = ["../priors/graphite_neb.toml"]   # relative to this file
+//!
+//! [model]
+//! law = "tracer_diffusivity"                 # a law of the catalogue (`bridgelaw laws`)
+//! [model.options]                            # the law's options (grids, dimension, ...)
+//! T = 298.15
+//!
+//! [inputs]                                   # bind every model input:
+//! E_m = "prior"                              #   to the prior of the same name
+//! nu0 = { prior = "nu0" }                    #   to a prior of any name
+//! a = { value = 2.46, unit = "A" }           #   to a fixed value (converted to the model's unit)
+//! f = 1.0                                    #   to a fixed value in the model's unit
+//! # inputs not listed bind to a prior of the same name if there is one
+//!
+//! [propagate]                                # engine settings (see each engine)
+//! samples = 100000
+//! ```
+
+use crate::bound::{Binding, BoundModel};
+use crate::dist::{JointDistribution, load_priors};
+use crate::model::{InputSpec, Model, ModelError, OutputSpec, Scalar};
+use crate::units::conversion_factor;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A study file that cannot be used: names the file, the field and what was expected.
+#[derive(Debug, Error)]
+pub enum StudyError {
+    #[error("{file}: cannot read the file: {message}")]
+    Io { file: PathBuf, message: String },
+    #[error("{file}: not a valid study TOML file: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: field '{field}': expected {expected}, found {found}")]
+    Field {
+        file: PathBuf,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{0}")]
+    Priors(#[from] crate::dist::file::PriorsFileError),
+}
+
+/// Every model a study can name. Enum dispatch: the engines are generic over `Model`, and a
+/// study picks its model at run time.
+#[derive(Debug, Clone)]
+pub enum StudyModel {
+    Law(crate::laws::arrhenius::ArrheniusModel),
+}
+
+impl Model for StudyModel {
+    fn inputs(&self) -> &[InputSpec] {
+        match self {
+            StudyModel::Law(m) => m.inputs(),
+        }
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        match self {
+            StudyModel::Law(m) => m.outputs(),
+        }
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        match self {
+            StudyModel::Law(m) => m.eval(theta, out),
+        }
+    }
+}
+
+/// A loaded study.
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub path: PathBuf,
+    pub title: String,
+    pub description: String,
+    /// The model with its inputs bound; `model.inputs()[k]` is `dist.params[k]`.
+    pub model: BoundModel<StudyModel>,
+    /// The joint distribution of the free inputs, in the model's units.
+    pub dist: JointDistribution,
+    pub priors_files: Vec<PathBuf>,
+    /// The whole file, for the engines' own sections ([propagate], [sensitivity], [calibrate]).
+    pub table: toml::Table,
+}
+
+impl Study {
+    /// An engine's settings section, e.g. `section("propagate")`, deserialised into `T`
+    /// (missing section → `T::default()`).
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, StudyError> {
+        match self.table.get(name) {
+            None => Ok(T::default()),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| StudyError::Field {
+                    file: self.path.clone(),
+                    field: name.into(),
+                    expected: format!("valid [{name}] settings"),
+                    found: e.to_string().trim().replace('\n', " "),
+                }),
+        }
+    }
+}
+
+/// Build the named model. `kind` is the key used in [model] ("law").
+fn build_model(kind: &str, name: &str, _options: &toml::Table) -> Result<StudyModel, String> {
+    match (kind, name) {
+        ("law", "arrhenius_diffusivity") => Ok(StudyModel::Law(Default::default())),
+        _ => Err(format!(
+            "a known {kind} name (known: arrhenius_diffusivity)"
+        )),
+    }
+}
+
+/// Read and resolve a study file.
+pub fn load_study(path: &Path) -> Result<Study, StudyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| StudyError::Io {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    parse_study(&text, path)
+}
+
+/// Parse and resolve study text; `path` locates relative priors files and names errors.
+pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
+    let file = path.to_path_buf();
+    let field = |field: &str, expected: &str, found: String| StudyError::Field {
+        file: file.clone(),
+        field: field.into(),
+        expected: expected.into(),
+        found,
+    };
+    let table: toml::Table = toml::from_str(text).map_err(|e| StudyError::Syntax {
+        file: file.clone(),
+        message: e.to_string().trim().replace('\n', " "),
+    })?;
+    let str_of = |k: &str| {
+        table
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // [model]
+    let model_t = table
+        .get("model")
+        .and_then(|v| v.as_table())
+        .ok_or_else(|| field("model", "a [model] table naming a law", "nothing".into()))?;
+    let kinds = ["law"];
+    let (kind, name) = kinds
+        .iter()
+        .find_map(|k| model_t.get(*k).map(|v| (*k, v)))
+        .ok_or_else(|| {
+            field(
+                "model",
+                "a key `law = \"NAME\"`",
+                format!("keys {:?}", model_t.keys().collect::<Vec<_>>()),
+            )
+        })?;
+    let name = name
+        .as_str()
+        .ok_or_else(|| field(&format!("model.{kind}"), "a string", name.to_string()))?;
+    let empty = toml::Table::new();
+    let options = match model_t.get("options") {
+        None => &empty,
+        Some(v) => v
+            .as_table()
+            .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
+    };
+    let inner = build_model(kind, name, options)
+        .map_err(|e| field(&format!("model.{kind}"), &e, format!("\"{name}\"")))?;
+
+    // priors
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let priors_files: Vec<PathBuf> = match table.get("priors") {
+        None => vec![],
+        Some(toml::Value::String(s)) => vec![dir.join(s)],
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(|s| dir.join(s))
+                    .ok_or_else(|| field(&format!("priors[{i}]"), "a path string", v.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(v) => return Err(field("priors", "a path or a list of paths", v.to_string())),
+    };
+    let parts = priors_files
+        .iter()
+        .map(|p| load_priors(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let all = if parts.is_empty() {
+        None
+    } else {
+        Some(JointDistribution::concat(&parts).map_err(|e| {
+            field(
+                "priors",
+                "priors files with distinct parameter names",
+                e.to_string(),
+            )
+        })?)
+    };
+
+    // [inputs]
+    let inputs_t = match table.get("inputs") {
+        None => &empty,
+        Some(v) => v
+            .as_table()
+            .ok_or_else(|| field("inputs", "a table", v.to_string()))?,
+    };
+    let model_inputs = inner.inputs().to_vec();
+    for k in inputs_t.keys() {
+        if !model_inputs.iter().any(|i| &i.name == k) {
+            return Err(field(
+                &format!("inputs.{k}"),
+                &format!(
+                    "an input of {kind} '{name}' ({})",
+                    model_inputs
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!("'{k}'"),
+            ));
+        }
+    }
+    let prior_names: Vec<String> = all.as_ref().map_or(vec![], |d| {
+        d.names().iter().map(|s| s.to_string()).collect()
+    });
+    let mut bindings = Vec::new();
+    let mut chosen: Vec<(usize, f64, String)> = Vec::new(); // (index in `all`, unit factor, model unit)
+    let mut free_specs = Vec::new();
+    for inp in &model_inputs {
+        let f = format!("inputs.{}", inp.name);
+        let before = bindings.len();
+        let spec = inputs_t.get(&inp.name);
+        let prior_name: Option<String> = match spec {
+            None => prior_names.iter().find(|n| **n == inp.name).cloned(),
+            Some(toml::Value::String(s)) if s == "prior" => Some(inp.name.clone()),
+            Some(toml::Value::Float(v)) => {
+                bindings.push(Binding::Fixed(*v));
+                None
+            }
+            Some(toml::Value::Integer(v)) => {
+                bindings.push(Binding::Fixed(*v as f64));
+                None
+            }
+            Some(toml::Value::Table(t)) => {
+                if let Some(p) = t.get("prior") {
+                    Some(
+                        p.as_str()
+                            .ok_or_else(|| {
+                                field(&format!("{f}.prior"), "a parameter name", p.to_string())
+                            })?
+                            .to_string(),
+                    )
+                } else if let Some(v) = t.get("value") {
+                    let v = v
+                        .as_float()
+                        .or_else(|| v.as_integer().map(|i| i as f64))
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| {
+                            field(&format!("{f}.value"), "a finite number", v.to_string())
+                        })?;
+                    let unit = match t.get("unit") {
+                        None => inp.unit.clone(),
+                        Some(u) => u
+                            .as_str()
+                            .ok_or_else(|| {
+                                field(&format!("{f}.unit"), "a unit string", u.to_string())
+                            })?
+                            .to_string(),
+                    };
+                    let c = conversion_factor(&unit, &inp.unit).ok_or_else(|| {
+                        field(
+                            &format!("{f}.unit"),
+                            &format!("'{}' or a unit convertible to it", inp.unit),
+                            format!("'{unit}'"),
+                        )
+                    })?;
+                    bindings.push(Binding::Fixed(v * c));
+                    None
+                } else {
+                    return Err(field(
+                        &f,
+                        "{ prior = \"NAME\" } or { value = ..., unit = \"...\" }",
+                        spec.map(|s| s.to_string()).unwrap_or_default(),
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(field(
+                    &f,
+                    "\"prior\", a number, { prior = \"NAME\" } or { value = ..., unit = \"...\" }",
+                    other.to_string(),
+                ));
+            }
+        };
+        if let Some(pn) = prior_name {
+            let d = all.as_ref().ok_or_else(|| {
+                field(
+                    &f,
+                    "a priors file (top-level `priors = [...]`) holding this parameter",
+                    "no priors files".into(),
+                )
+            })?;
+            let idx = d.index_of(&pn).ok_or_else(|| {
+                field(
+                    &f,
+                    &format!(
+                        "a parameter of the priors files ({})",
+                        prior_names.join(", ")
+                    ),
+                    format!("'{pn}'"),
+                )
+            })?;
+            if chosen.iter().any(|(i, _, _)| *i == idx) {
+                return Err(field(
+                    &f,
+                    "each prior bound to one input only",
+                    format!("'{pn}' bound twice"),
+                ));
+            }
+            let pu = &d.params[idx].unit;
+            let c = conversion_factor(pu, &inp.unit).ok_or_else(|| {
+                field(
+                    &f,
+                    &format!(
+                        "a prior in '{}' (the model's unit) or a convertible unit",
+                        inp.unit
+                    ),
+                    format!("prior '{pn}' in '{pu}'"),
+                )
+            })?;
+            bindings.push(Binding::Free(chosen.len()));
+            chosen.push((idx, c, inp.unit.clone()));
+            free_specs.push(InputSpec::new(&pn, &inp.unit));
+        }
+        if bindings.len() != before + 1 {
+            return Err(field(
+                &f,
+                &format!(
+                    "a binding for input '{}' [{}]: a prior of that name, or `{} = {{ value = ..., unit = \"{}\" }}`",
+                    inp.name, inp.unit, inp.name, inp.unit
+                ),
+                "no binding (unbound input)".into(),
+            ));
+        }
+    }
+    if chosen.is_empty() {
+        return Err(field(
+            "inputs",
+            "at least one input bound to a prior (nothing is uncertain otherwise)",
+            "all inputs fixed".into(),
+        ));
+    }
+    let all = all.expect("chosen is non-empty only with priors");
+    let names: Vec<&str> = chosen
+        .iter()
+        .map(|(i, _, _)| all.params[*i].name.as_str())
+        .collect();
+    let mut dist = all
+        .marginal(&names)
+        .map_err(|e| field("priors", "a valid joint distribution", e.to_string()))?;
+    for (k, (_, c, unit)) in chosen.iter().enumerate() {
+        dist.rescale(k, *c, unit);
+    }
+    let model = BoundModel::new(inner, bindings, free_specs)
+        .map_err(|e| field("inputs", "consistent bindings", e))?;
+    Ok(Study {
+        path: file.clone(),
+        title: str_of("title"),
+        description: str_of("description"),
+        model,
+        dist,
+        priors_files,
+        table,
+    })
+}
