@@ -115,9 +115,11 @@ pub struct BarPlot {
     pub x_label: String,
     /// One label per bar row (e.g. input names), drawn top to bottom.
     pub labels: Vec<String>,
-    /// Series: (name, values, optional (lo, hi) intervals).
-    pub series: Vec<(String, Vec<f64>, Option<Vec<(f64, f64)>>)>,
+    pub series: Vec<BarSeries>,
 }
+
+/// One bar series: (name, values, optional (lo, hi) intervals).
+pub type BarSeries = (String, Vec<f64>, Option<Vec<(f64, f64)>>);
 
 /// A histogram of samples with overlaid curves (e.g. a posterior marginal with the prior density).
 #[derive(Debug, Clone, Default)]
