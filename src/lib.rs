@@ -11,6 +11,7 @@ pub mod dist;
 pub mod laws;
 pub mod model;
 pub mod output;
+pub mod propagate;
 pub mod report;
 pub mod study;
 pub mod units;

@@ -1,0 +1,357 @@
+//! Forward propagation of atomistic uncertainty through any [`Model`]: the delta method
+//! (exact AD Jacobian, J·Σ·Jᵀ, variance decomposition) and Monte Carlo (pseudo-random,
+//! scrambled Sobol, Latin hypercube) with streaming summaries, plus a nonlinearity check that
+//! says in words where the linearisation cannot be trusted.
+//!
+//! Entry points: [`delta_method`], [`monte_carlo`], [`compare`], [`propagate`] (all of them
+//! for a [`Method`]) and [`report::write_results`].
+
+pub mod delta;
+pub mod design;
+pub mod monte_carlo;
+pub mod report;
+pub mod summary;
+
+pub use delta::{DeltaResult, VarianceBreakdown, delta_method};
+pub use design::{CHUNK_SIZE, Design};
+pub use monte_carlo::{McResult, McSettings, OutputStats, StopReason, monte_carlo};
+pub use report::write_results;
+
+use crate::dist::JointDistribution;
+use crate::model::{Model, ModelError, OutputShape, OutputSpec};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What went wrong in a propagation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PropagateError {
+    #[error(
+        "the model has {model_inputs} inputs but the distribution has {dist_params} parameters (they must correspond one to one)"
+    )]
+    DimensionMismatch {
+        model_inputs: usize,
+        dist_params: usize,
+    },
+    #[error("the model has no outputs")]
+    NoOutputs,
+    #[error("setting '{field}' = {value}: expected {expected}")]
+    InvalidSetting {
+        field: String,
+        value: String,
+        expected: String,
+    },
+    #[error("the delta method could not evaluate the model at the centre x = {centre:?}: {source}")]
+    DeltaEvaluation {
+        source: ModelError,
+        centre: Vec<f64>,
+    },
+    #[error("the delta method gives a non-finite value for output '{output}' at the centre")]
+    NonFiniteDelta { output: String },
+    #[error(
+        "every one of the first {evaluated} Monte Carlo evaluations failed; first failure: {first_failure}"
+    )]
+    AllFailed {
+        evaluated: u64,
+        first_failure: String,
+    },
+    #[error("could not write '{path}': {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not serialise the results to JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Check that the distribution has one parameter per model input.
+pub fn check_binding<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+) -> Result<(), PropagateError> {
+    if model.inputs().len() != dist.dim() {
+        return Err(PropagateError::DimensionMismatch {
+            model_inputs: model.inputs().len(),
+            dist_params: dist.dim(),
+        });
+    }
+    Ok(())
+}
+
+/// Disagreement beyond this many Monte Carlo standard errors …
+pub const NONLINEARITY_Z: f64 = 3.0;
+/// … and beyond this relative difference flags an output as nonlinear.
+pub const NONLINEARITY_REL: f64 = 0.01;
+
+/// Delta method vs Monte Carlo for one flat output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputCheck {
+    pub label: String,
+    pub unit: String,
+    pub delta_mean: f64,
+    pub mc_mean: f64,
+    pub se_mean: f64,
+    /// (delta − MC)/SE for the mean.
+    pub mean_z: f64,
+    /// (delta − MC)/|MC| for the mean.
+    pub mean_rel: f64,
+    pub delta_sd: f64,
+    pub mc_sd: f64,
+    pub se_sd: f64,
+    pub sd_z: f64,
+    pub sd_rel: f64,
+    /// True when mean or sd differ by more than [`NONLINEARITY_Z`] standard errors and more
+    /// than [`NONLINEARITY_REL`] relative.
+    pub nonlinear: bool,
+}
+
+/// The nonlinearity check of one Monte Carlo run against the delta method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NonlinearityReport {
+    /// The Monte Carlo design compared ("mc", "qmc", "lhs").
+    pub method: String,
+    pub outputs: Vec<OutputCheck>,
+    /// Plain-words verdicts, one per flagged output (curves grouped), or one all-clear line.
+    pub messages: Vec<String>,
+    pub any_nonlinear: bool,
+}
+
+fn z_and_rel(delta: f64, mc: f64, se: f64) -> (f64, f64) {
+    let d = delta - mc;
+    let z = if se > 0.0 {
+        d / se
+    } else if d == 0.0 {
+        0.0
+    } else {
+        d.signum() * f64::INFINITY
+    };
+    let rel = if mc != 0.0 {
+        d / mc.abs()
+    } else if d == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    };
+    (z, rel)
+}
+
+fn flagged(z: f64, rel: f64) -> bool {
+    z.abs() > NONLINEARITY_Z && rel.abs() > NONLINEARITY_REL
+}
+
+/// Compare delta-method and Monte Carlo means and sds, output by output: an output is flagged
+/// as nonlinear when either differs by more than 3 Monte Carlo standard errors and more than
+/// 1 % relative, and the report says so in words (the linearisation is not trustworthy there).
+pub fn compare(delta: &DeltaResult, mc: &McResult) -> NonlinearityReport {
+    let outputs: Vec<OutputCheck> = delta
+        .labels
+        .iter()
+        .zip(&mc.outputs)
+        .enumerate()
+        .map(|(j, (label, o))| {
+            let (mean_z, mean_rel) = z_and_rel(delta.mean[j], o.mean, o.se_mean);
+            let (sd_z, sd_rel) = z_and_rel(delta.sd[j], o.sd, o.se_sd);
+            OutputCheck {
+                label: label.clone(),
+                unit: o.unit.clone(),
+                delta_mean: delta.mean[j],
+                mc_mean: o.mean,
+                se_mean: o.se_mean,
+                mean_z,
+                mean_rel,
+                delta_sd: delta.sd[j],
+                mc_sd: o.sd,
+                se_sd: o.se_sd,
+                sd_z,
+                sd_rel,
+                nonlinear: flagged(mean_z, mean_rel) || flagged(sd_z, sd_rel),
+            }
+        })
+        .collect();
+    let method = mc.design.short_name().to_string();
+    let mut messages = Vec::new();
+    for o in outputs.iter().filter(|o| o.nonlinear) {
+        let mut parts = Vec::new();
+        if flagged(o.mean_z, o.mean_rel) {
+            parts.push(format!(
+                "the delta-method mean {:.4e} {u} differs from the Monte Carlo mean {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
+                o.delta_mean,
+                o.mc_mean,
+                o.se_mean,
+                100.0 * o.mean_rel,
+                o.mean_z.abs(),
+                u = o.unit
+            ));
+        }
+        if flagged(o.sd_z, o.sd_rel) {
+            parts.push(format!(
+                "the delta-method sd {:.4e} {u} differs from the Monte Carlo sd {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
+                o.delta_sd,
+                o.mc_sd,
+                o.se_sd,
+                100.0 * o.sd_rel,
+                o.sd_z.abs(),
+                u = o.unit
+            ));
+        }
+        messages.push(format!(
+            "{}: {}. The model is too nonlinear over the input uncertainty for the linearisation to be \
+             trusted here; use the Monte Carlo result ({}).",
+            o.label,
+            parts.join("; "),
+            mc.design.describe()
+        ));
+    }
+    let any = !messages.is_empty();
+    if !any {
+        messages.push(format!(
+            "The delta method agrees with {} for every output (within {NONLINEARITY_Z} standard errors or {} %): \
+             the linearisation is adequate at this input uncertainty.",
+            mc.design.describe(),
+            100.0 * NONLINEARITY_REL
+        ));
+    }
+    NonlinearityReport {
+        method,
+        outputs,
+        messages,
+        any_nonlinear: any,
+    }
+}
+
+/// Which propagation(s) to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Delta,
+    Mc,
+    Qmc,
+    Lhs,
+    All,
+}
+
+impl std::str::FromStr for Method {
+    type Err = PropagateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "delta" => Ok(Method::Delta),
+            "mc" => Ok(Method::Mc),
+            "qmc" => Ok(Method::Qmc),
+            "lhs" => Ok(Method::Lhs),
+            "all" => Ok(Method::All),
+            _ => Err(PropagateError::InvalidSetting {
+                field: "method".into(),
+                value: s.into(),
+                expected: "one of delta, mc, qmc, lhs, all".into(),
+            }),
+        }
+    }
+}
+
+impl Method {
+    /// The Monte Carlo designs this method runs.
+    pub fn designs(&self) -> Vec<Design> {
+        match self {
+            Method::Delta => vec![],
+            Method::Mc => vec![Design::Pseudo],
+            Method::Qmc => vec![Design::Sobol],
+            Method::Lhs => vec![Design::LatinHypercube],
+            Method::All => vec![Design::Pseudo, Design::Sobol, Design::LatinHypercube],
+        }
+    }
+}
+
+/// An input as reported: name, unit, transform and natural-space marginal mean and sd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputInfo {
+    pub name: String,
+    pub unit: String,
+    pub transform: String,
+    pub mean: f64,
+    pub sd: f64,
+    /// The median, x(μ_z).
+    pub median: f64,
+}
+
+/// Everything a propagation produced, ready for the writers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropagationResults {
+    pub title: String,
+    pub source: String,
+    pub inputs: Vec<InputInfo>,
+    pub outputs: Vec<OutputSpec>,
+    pub delta: Option<DeltaResult>,
+    pub monte_carlo: Vec<McResult>,
+    pub nonlinearity: Vec<NonlinearityReport>,
+}
+
+impl PropagationResults {
+    /// Empty results describing `model` and `dist` (inputs with the distribution's units).
+    pub fn new<M: Model + ?Sized>(model: &M, dist: &JointDistribution) -> Self {
+        let median = dist.median_natural();
+        let inputs = dist
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (mean, sd) = dist.marginal_mean_sd(i);
+                InputInfo {
+                    name: p.name.clone(),
+                    unit: p.unit.clone(),
+                    transform: p.transform.label(),
+                    mean,
+                    sd,
+                    median: median[i],
+                }
+            })
+            .collect();
+        Self {
+            title: dist.title.clone(),
+            source: dist.source.clone(),
+            inputs,
+            outputs: model.outputs().to_vec(),
+            delta: None,
+            monte_carlo: Vec::new(),
+            nonlinearity: Vec::new(),
+        }
+    }
+
+    /// Names of the curve outputs and their flat ranges.
+    pub fn curves(&self) -> Vec<(&OutputSpec, std::ops::Range<usize>)> {
+        let mut start = 0;
+        let mut v = Vec::new();
+        for o in &self.outputs {
+            if let OutputShape::Curve(_) = o.shape {
+                v.push((o, start..start + o.len()));
+            }
+            start += o.len();
+        }
+        v
+    }
+}
+
+/// Run the propagation(s) of `method`: the delta method for Delta/All, one Monte Carlo run per
+/// design (with `mc.design` overridden), and a nonlinearity check of every Monte Carlo run
+/// against the delta method when both ran.
+pub fn propagate<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    method: Method,
+    mc: &McSettings,
+) -> Result<PropagationResults, PropagateError> {
+    let mut res = PropagationResults::new(model, dist);
+    if matches!(method, Method::Delta | Method::All) {
+        res.delta = Some(delta_method(model, dist)?);
+    }
+    for design in method.designs() {
+        let settings = McSettings {
+            design,
+            ..mc.clone()
+        };
+        res.monte_carlo.push(monte_carlo(model, dist, &settings)?);
+    }
+    if let Some(d) = &res.delta {
+        res.nonlinearity = res.monte_carlo.iter().map(|m| compare(d, m)).collect();
+    }
+    Ok(res)
+}

@@ -1,0 +1,719 @@
+//! Monte Carlo propagation (pseudo-random, scrambled Sobol, Latin hypercube) with streaming,
+//! bit-reproducible parallel summaries.
+//!
+//! Samples are processed in chunks of [`CHUNK_SIZE`]; chunk c's normals depend only on (seed, c).
+//! Each chunk yields a partial summary (moments, batch statistics, failures); partials are merged
+//! strictly in chunk order, and histogram counts (integers) are summed, so the result is
+//! bit-identical whatever the number of threads. Chunks run in waves of 4 × threads; only one
+//! wave's partials are alive at a time, so memory does not grow with the number of samples.
+//! The histogram axes are fixed from a deterministic pilot (the first chunks, ≥ 1024 valid
+//! samples), processed serially before the waves.
+
+use super::PropagateError;
+use super::delta::flat_units;
+use super::design::{CHUNK_SIZE, Design, NormalSource};
+use super::summary::{
+    BatchStats, HistAxis, Histograms, MAX_COV_OUTPUTS, Moments, bins_for, hall_sheather_bandwidth,
+};
+use crate::dist::{JointDistribution, Transform};
+use crate::model::{Model, flat_output_labels, n_outputs};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// Minimum number of valid pilot samples used to fix the histogram ranges.
+const PILOT_MIN_VALID: usize = 1024;
+/// If the first this-many chunks give no valid sample at all, the run stops with an error.
+const PILOT_MAX_EMPTY_CHUNKS: u64 = 64;
+/// The stopping rule is checked every this-many chunks (rounded up to a multiple of the number
+/// of Sobol replicates), a schedule independent of the thread count.
+const CHECK_EVERY_CHUNKS: u64 = 16;
+/// LHS standard errors use batch means over chunks when at least this many chunks ran; fewer
+/// chunks fall back to the (conservative) i.i.d. formulas.
+const MIN_BATCHES: u64 = 10;
+
+/// Settings of a Monte Carlo run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McSettings {
+    /// Sampling design. Default: pseudo-random.
+    pub design: Design,
+    /// Number of samples N (the maximum when `rel_err` is set). Sobol runs round N up to a
+    /// whole number of chunks per replicate. Default 100 000.
+    pub samples: u64,
+    /// Seed of every random stream and scramble. Default 0.
+    pub seed: u64,
+    /// Central interval levels in (0, 1). Default [0.68, 0.95].
+    pub levels: Vec<f64>,
+    /// Optional stopping rule: stop at the first checkpoint (every 16 chunks = 65 536 samples)
+    /// where every reported standard error (mean, sd, quantiles) divided by
+    /// max(|value|, sd of that output) is below this target, or at `samples`. Default none.
+    pub rel_err: Option<f64>,
+    /// Independent Sobol scrambles (≥ 2) used for QMC standard errors. Default 8.
+    pub replicates: usize,
+    /// Show a progress bar on stderr for runs longer than ~1 s (only on a terminal). Default true.
+    pub progress: bool,
+}
+
+impl Default for McSettings {
+    fn default() -> Self {
+        Self {
+            design: Design::Pseudo,
+            samples: 100_000,
+            seed: 0,
+            levels: vec![0.68, 0.95],
+            rel_err: None,
+            replicates: 8,
+            progress: true,
+        }
+    }
+}
+
+impl McSettings {
+    /// Check the settings: N ≥ 2, levels in (0, 1), rel_err > 0, replicates ≥ 2 for Sobol and
+    /// at most 2³² points per Sobol sequence.
+    pub fn validate(&self) -> Result<(), PropagateError> {
+        let bad = |field: &str, value: String, expected: &str| PropagateError::InvalidSetting {
+            field: field.into(),
+            value,
+            expected: expected.into(),
+        };
+        if self.samples < 2 {
+            return Err(bad("samples", self.samples.to_string(), "at least 2"));
+        }
+        for l in &self.levels {
+            if !(*l > 0.0 && *l < 1.0) {
+                return Err(bad(
+                    "levels",
+                    l.to_string(),
+                    "interval levels strictly between 0 and 1",
+                ));
+            }
+        }
+        if let Some(r) = self.rel_err
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(bad("rel_err", r.to_string(), "a positive relative error"));
+        }
+        if self.design == Design::Sobol {
+            if self.replicates < 2 {
+                return Err(bad(
+                    "replicates",
+                    self.replicates.to_string(),
+                    "at least 2 Sobol replicates",
+                ));
+            }
+            if self.samples / self.replicates as u64 > (1u64 << 32) - CHUNK_SIZE as u64 {
+                return Err(bad(
+                    "samples",
+                    self.samples.to_string(),
+                    "at most 2^32 points per Sobol replicate (raise replicates)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// All requested samples were drawn.
+    SamplesExhausted,
+    /// The `rel_err` target was reached.
+    TargetReached,
+}
+
+/// A quantile estimate with its Monte Carlo standard error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantileEstimate {
+    /// Probability level p.
+    pub p: f64,
+    /// The p-quantile [output unit]; `None` when it lies outside the histogram range
+    /// (see `below_range`/`above_range`).
+    pub value: Option<f64>,
+    /// Asymptotic standard error √(p(1−p)/N)/f(q) with the sparsity 1/f estimated from the
+    /// histogram, (Q(p+h) − Q(p−h))/(2h), Hall–Sheather bandwidth h [output unit].
+    pub se: f64,
+}
+
+/// A central interval [Q((1−L)/2), Q((1+L)/2)] at level L.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub level: f64,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+/// Summary of one flat output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputStats {
+    pub label: String,
+    pub unit: String,
+    /// Sample mean [unit].
+    pub mean: f64,
+    /// Sample standard deviation [unit].
+    pub sd: f64,
+    /// Monte Carlo standard error of the mean [unit].
+    pub se_mean: f64,
+    /// Monte Carlo standard error of the sd [unit].
+    pub se_sd: f64,
+    /// Exact minimum and maximum over valid samples [unit].
+    pub min: f64,
+    pub max: f64,
+    /// Median and interval end points, with standard errors.
+    pub quantiles: Vec<QuantileEstimate>,
+    pub intervals: Vec<Interval>,
+    /// Values below / above the histogram range (their quantiles are unresolved).
+    pub below_range: u64,
+    pub above_range: u64,
+}
+
+impl OutputStats {
+    /// The estimate at level p, if reported.
+    pub fn quantile(&self, p: f64) -> Option<&QuantileEstimate> {
+        self.quantiles.iter().find(|q| (q.p - p).abs() < 1e-12)
+    }
+
+    /// The largest standard error relative to max(|value|, sd), over mean, sd and quantiles.
+    pub fn max_rel_err(&self) -> f64 {
+        let scale = |v: f64| v.abs().max(self.sd);
+        let mut r = (self.se_mean / scale(self.mean)).max(self.se_sd / scale(self.sd));
+        for q in &self.quantiles {
+            match q.value {
+                Some(v) => r = r.max(q.se / scale(v)),
+                None => r = f64::INFINITY,
+            }
+        }
+        if r.is_nan() { f64::INFINITY } else { r }
+    }
+}
+
+/// The result of a Monte Carlo run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McResult {
+    pub design: Design,
+    pub seed: u64,
+    pub samples_requested: u64,
+    /// Samples drawn and evaluated (valid + failed).
+    pub samples_evaluated: u64,
+    pub n_valid: u64,
+    /// Evaluations that returned a model error (excluded).
+    pub n_failed: u64,
+    /// Evaluations that returned a non-finite output (excluded).
+    pub n_nonfinite: u64,
+    /// (n_failed + n_nonfinite) / samples_evaluated.
+    pub failure_fraction: f64,
+    /// The failure with the lowest sample index: "sample i: message".
+    pub first_failure: Option<String>,
+    pub chunk_size: usize,
+    /// Sobol replicates (None for other designs).
+    pub replicates: Option<usize>,
+    pub stop: StopReason,
+    pub levels: Vec<f64>,
+    /// How the standard errors were computed, in words.
+    pub se_method: String,
+    /// Histogram bins per output used for quantiles.
+    pub histogram_bins: usize,
+    pub outputs: Vec<OutputStats>,
+    /// Sample covariance of the flat outputs (up to 64 outputs) [unit_j·unit_k].
+    pub covariance: Option<Vec<Vec<f64>>>,
+}
+
+/// The partial summary of one chunk.
+#[derive(Debug, Clone)]
+struct ChunkPartial {
+    index: u64,
+    count: usize,
+    moments: Moments,
+    n_failed: u64,
+    n_nonfinite: u64,
+    first_failure: Option<(u64, String)>,
+}
+
+/// Per-task scratch space: no allocation per sample.
+struct Scratch {
+    normals: Vec<f64>,
+    rows: Vec<f64>,
+    x: Vec<f64>,
+    perm: Vec<u32>,
+}
+
+impl Scratch {
+    fn new(k: usize, p: usize) -> Self {
+        Self {
+            normals: vec![0.0; CHUNK_SIZE * k],
+            rows: vec![0.0; CHUNK_SIZE * p],
+            x: vec![0.0; k],
+            perm: Vec::with_capacity(CHUNK_SIZE),
+        }
+    }
+}
+
+/// The sample kernel: normals → z = μ + L·n → x = T(z) → y = f(x).
+struct Kernel<'a, M: Model> {
+    model: &'a M,
+    mean: Vec<f64>,
+    /// Lower Cholesky factor, row-major k × k.
+    chol: Vec<f64>,
+    transforms: Vec<Transform>,
+    k: usize,
+    p: usize,
+    with_cov: bool,
+    source: NormalSource,
+    n_total: u64,
+}
+
+impl<M: Model> Kernel<'_, M> {
+    fn chunk_len(&self, c: u64) -> usize {
+        (self.n_total - c * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize
+    }
+
+    /// Run chunk c: valid output rows are left in `s.rows[..n_valid·p]`.
+    fn run_chunk(&self, c: u64, s: &mut Scratch) -> ChunkPartial {
+        let (k, p) = (self.k, self.p);
+        let count = self.chunk_len(c);
+        self.source.fill(c, count, &mut s.normals, &mut s.perm);
+        let mut n_valid = 0usize;
+        let mut n_failed = 0;
+        let mut n_nonfinite = 0;
+        let mut first_failure = None;
+        for i in 0..count {
+            let n = &s.normals[i * k..(i + 1) * k];
+            for a in 0..k {
+                let l = &self.chol[a * k..a * k + a + 1];
+                let mut z = self.mean[a];
+                for (lb, nb) in l.iter().zip(n) {
+                    z += lb * nb;
+                }
+                s.x[a] = self.transforms[a].to_natural(z);
+            }
+            let row = &mut s.rows[n_valid * p..(n_valid + 1) * p];
+            match self.model.eval(&s.x, row) {
+                Ok(()) => {
+                    if row.iter().all(|v| v.is_finite()) {
+                        n_valid += 1;
+                    } else {
+                        n_nonfinite += 1;
+                        if first_failure.is_none() {
+                            let j = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                            first_failure = Some((
+                                c * CHUNK_SIZE as u64 + i as u64,
+                                format!("non-finite output #{j} ({}) at x = {:?}", row[j], s.x),
+                            ));
+                        }
+                    }
+                }
+                Err(e) => {
+                    n_failed += 1;
+                    if first_failure.is_none() {
+                        first_failure = Some((
+                            c * CHUNK_SIZE as u64 + i as u64,
+                            format!("{e} at x = {:?}", s.x),
+                        ));
+                    }
+                }
+            }
+        }
+        ChunkPartial {
+            index: c,
+            count,
+            moments: Moments::from_rows(&s.rows[..n_valid * p], p, self.with_cov),
+            n_failed,
+            n_nonfinite,
+            first_failure,
+        }
+    }
+}
+
+/// Running state: merged in chunk order.
+struct Accumulator {
+    moments: Moments,
+    batches: BatchStats,
+    replicates: Vec<Moments>,
+    design: Design,
+    n_evaluated: u64,
+    n_failed: u64,
+    n_nonfinite: u64,
+    first_failure: Option<(u64, String)>,
+    next_chunk: u64,
+}
+
+impl Accumulator {
+    fn new(p: usize, with_cov: bool, design: Design, replicates: usize) -> Self {
+        Self {
+            moments: Moments::new(p, with_cov),
+            batches: BatchStats::new(p),
+            replicates: if design == Design::Sobol {
+                vec![Moments::new(p, false); replicates]
+            } else {
+                Vec::new()
+            },
+            design,
+            n_evaluated: 0,
+            n_failed: 0,
+            n_nonfinite: 0,
+            first_failure: None,
+            next_chunk: 0,
+        }
+    }
+
+    fn push(&mut self, part: &ChunkPartial) {
+        debug_assert_eq!(
+            part.index, self.next_chunk,
+            "partials must be merged in chunk order"
+        );
+        self.next_chunk = part.index + 1;
+        self.moments.merge(&part.moments);
+        if part.count == CHUNK_SIZE {
+            self.batches.push(&part.moments);
+        }
+        if self.design == Design::Sobol {
+            let r = (part.index % self.replicates.len() as u64) as usize;
+            let mut m = part.moments.clone();
+            m.comoment = None;
+            self.replicates[r].merge(&m);
+        }
+        self.n_evaluated += part.count as u64;
+        self.n_failed += part.n_failed;
+        self.n_nonfinite += part.n_nonfinite;
+        if self.first_failure.is_none() {
+            self.first_failure = part.first_failure.clone();
+        }
+    }
+
+    /// (se_mean, se_sd) of output j for this design, and a description of the method.
+    fn standard_errors(&self, j: usize) -> (f64, f64) {
+        let m = &self.moments;
+        match self.design {
+            Design::Pseudo => (m.se_mean_iid(j), m.se_sd_iid(j)),
+            Design::LatinHypercube => {
+                if self.batches.n >= MIN_BATCHES {
+                    (
+                        self.batches.se_mean(j),
+                        self.batches.se_var(j) / (2.0 * m.sd(j)),
+                    )
+                } else {
+                    (m.se_mean_iid(j), m.se_sd_iid(j))
+                }
+            }
+            Design::Sobol => {
+                let r = self.replicates.iter().filter(|x| x.n >= 2).count();
+                if r < 2 {
+                    return (f64::NAN, f64::NAN);
+                }
+                let (mut b1, mut b2) = (BatchStats::new(1), BatchStats::new(1));
+                for rep in self.replicates.iter().filter(|x| x.n >= 2) {
+                    let mut one = Moments::new(1, false);
+                    one.n = 2;
+                    one.mean[0] = rep.mean[j];
+                    b1.push(&one);
+                    one.mean[0] = rep.sd(j);
+                    b2.push(&one);
+                }
+                (b1.se_mean(0), b2.se_mean(0))
+            }
+        }
+    }
+
+    fn se_method(&self) -> String {
+        match self.design {
+            Design::Pseudo => "i.i.d. formulas: mean s/sqrt(N); sd from the fourth central moment, \
+                               sqrt((m4 - m2^2)/N)/(2s); quantiles sqrt(p(1-p)/N)/f(q) with f from the \
+                               histogram (Hall-Sheather bandwidth)"
+                .into(),
+            Design::LatinHypercube => {
+                if self.batches.n >= MIN_BATCHES {
+                    format!(
+                        "batch means over {} independent Latin-hypercube chunks of {CHUNK_SIZE} samples \
+                         (mean: sd of chunk means/sqrt(chunks); sd: sd of chunk variances/sqrt(chunks)/(2s)); \
+                         quantiles: the i.i.d. asymptotic formula (an upper bound for LHS)",
+                        self.batches.n
+                    )
+                } else {
+                    "too few chunks for batch means: i.i.d. formulas (conservative for LHS)".into()
+                }
+            }
+            Design::Sobol => format!(
+                "spread of {} independent scrambles: mean and sd SE = sd of replicate estimates/sqrt(R); \
+                 quantiles: the i.i.d. asymptotic formula (an upper bound for randomised QMC)",
+                self.replicates.len()
+            ),
+        }
+    }
+}
+
+/// Quantile levels reported for a set of interval levels: the median and both ends of every
+/// interval, sorted.
+pub fn quantile_levels(levels: &[f64]) -> Vec<f64> {
+    let mut ps = vec![0.5];
+    for l in levels {
+        ps.push(0.5 * (1.0 - l));
+        ps.push(0.5 * (1.0 + l));
+    }
+    ps.sort_by(f64::total_cmp);
+    ps.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+    ps
+}
+
+fn finalize_outputs(
+    acc: &Accumulator,
+    hist: &Histograms,
+    labels: &[String],
+    units: &[String],
+    levels: &[f64],
+) -> Vec<OutputStats> {
+    let m = &acc.moments;
+    let n = m.n as f64;
+    let ps = quantile_levels(levels);
+    (0..m.dim())
+        .map(|j| {
+            let (min, max) = (m.min[j], m.max[j]);
+            let q = |p: f64| hist.quantile(j, p, min, max);
+            let quantiles: Vec<QuantileEstimate> = ps
+                .iter()
+                .map(|&p| {
+                    let h = hall_sheather_bandwidth(p, n).min(0.5 * p.min(1.0 - p));
+                    let se = match (q(p - h), q(p + h)) {
+                        (Some(a), Some(b)) => (p * (1.0 - p) / n).sqrt() * (b - a) / (2.0 * h),
+                        _ => f64::NAN,
+                    };
+                    QuantileEstimate { p, value: q(p), se }
+                })
+                .collect();
+            let intervals = levels
+                .iter()
+                .map(|&l| Interval {
+                    level: l,
+                    lower: q(0.5 * (1.0 - l)),
+                    upper: q(0.5 * (1.0 + l)),
+                })
+                .collect();
+            let (se_mean, se_sd) = acc.standard_errors(j);
+            let (below_range, above_range) = hist.out_of_range(j);
+            OutputStats {
+                label: labels[j].clone(),
+                unit: units[j].clone(),
+                mean: m.mean[j],
+                sd: m.sd(j),
+                se_mean,
+                se_sd,
+                min,
+                max,
+                quantiles,
+                intervals,
+                below_range,
+                above_range,
+            }
+        })
+        .collect()
+}
+
+/// Progress bar shown only once a run has lasted ~1 s (indicatif hides it when stderr is not a
+/// terminal).
+struct Progress {
+    enabled: bool,
+    start: Instant,
+    total: u64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: u64) -> Self {
+        Self {
+            enabled,
+            start: Instant::now(),
+            total,
+            bar: None,
+        }
+    }
+
+    fn update(&mut self, done: u64) {
+        if !self.enabled {
+            return;
+        }
+        if self.bar.is_none() && self.start.elapsed() > Duration::from_secs(1) {
+            let bar = indicatif::ProgressBar::new(self.total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:40}] {human_pos}/{human_len} samples ({per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            self.bar = Some(bar);
+        }
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Monte Carlo propagation of `dist` through `model` with the chosen design: streaming mean,
+/// sd, covariance, quantiles and intervals of every flat output, each with its Monte Carlo
+/// standard error; failed evaluations are counted and excluded.
+///
+/// Runs on the current rayon pool; the result is bit-identical for a given seed whatever the
+/// number of threads. `dist.params` must correspond index-by-index to `model.inputs()`.
+pub fn monte_carlo<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &McSettings,
+) -> Result<McResult, PropagateError> {
+    super::check_binding(model, dist)?;
+    settings.validate()?;
+    let k = dist.dim();
+    let p = n_outputs(model);
+    if p == 0 {
+        return Err(PropagateError::NoOutputs);
+    }
+    let with_cov = p <= MAX_COV_OUTPUTS;
+    let design = settings.design;
+    let replicates = if design == Design::Sobol {
+        settings.replicates
+    } else {
+        1
+    };
+    let chunk = CHUNK_SIZE as u64;
+    let n_total = if design == Design::Sobol {
+        let per = (replicates as u64) * chunk;
+        settings.samples.div_ceil(per) * per
+    } else {
+        settings.samples
+    };
+    let n_chunks = n_total.div_ceil(chunk);
+    let chol = dist.cholesky();
+    let kernel = Kernel {
+        model,
+        mean: dist.mean_z.iter().copied().collect(),
+        chol: (0..k * k)
+            .map(|i| {
+                if i % k <= i / k {
+                    chol[(i / k, i % k)]
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+        transforms: dist.params.iter().map(|p| p.transform).collect(),
+        k,
+        p,
+        with_cov,
+        source: NormalSource::new(design, settings.seed, k, replicates),
+        n_total,
+    };
+    let mut acc = Accumulator::new(p, with_cov, design, replicates);
+    let mut progress = Progress::new(settings.progress, n_total);
+
+    // Pilot: serial, fixes the histogram axes.
+    let mut scratch = Scratch::new(k, p);
+    let mut pilot_rows: Vec<f64> = Vec::new();
+    let mut c = 0u64;
+    while c < n_chunks && pilot_rows.len() < PILOT_MIN_VALID * p {
+        let part = kernel.run_chunk(c, &mut scratch);
+        pilot_rows.extend_from_slice(&scratch.rows[..part.moments.n as usize * p]);
+        acc.push(&part);
+        c += 1;
+        if pilot_rows.is_empty() && c >= PILOT_MAX_EMPTY_CHUNKS {
+            break;
+        }
+    }
+    if pilot_rows.is_empty() {
+        return Err(PropagateError::AllFailed {
+            evaluated: acc.n_evaluated,
+            first_failure: acc
+                .first_failure
+                .map(|(i, m)| format!("sample {i}: {m}"))
+                .unwrap_or_default(),
+        });
+    }
+    let nbins = bins_for(p);
+    let axes = (0..p)
+        .map(|j| HistAxis::from_pilot(acc.moments.min[j], acc.moments.max[j], nbins))
+        .collect();
+    let mut hist = Histograms::new(axes);
+    hist.add_rows(&pilot_rows);
+    drop(pilot_rows);
+    drop(scratch);
+
+    let labels = flat_output_labels(model);
+    let units = flat_units(model.outputs());
+    let check_every = CHECK_EVERY_CHUNKS.div_ceil(replicates as u64) * replicates as u64;
+    let threads = rayon::current_num_threads().max(1) as u64;
+    let mut stop = StopReason::SamplesExhausted;
+    while c < n_chunks {
+        if let Some(target) = settings.rel_err
+            && c % check_every == 0
+        {
+            let outs = finalize_outputs(&acc, &hist, &labels, &units, &settings.levels);
+            if outs.iter().all(|o| o.max_rel_err() < target) {
+                stop = StopReason::TargetReached;
+                break;
+            }
+        }
+        let next_check = (c / check_every + 1) * check_every;
+        let wave_end = n_chunks.min(c + 4 * threads).min(next_check);
+        let len = wave_end - c;
+        let groups = threads.min(len);
+        let start = c;
+        let results: Vec<(Vec<ChunkPartial>, Histograms)> = (0..groups)
+            .into_par_iter()
+            .map(|g| {
+                let lo = start + g * len / groups;
+                let hi = start + (g + 1) * len / groups;
+                let mut s = Scratch::new(k, p);
+                let mut h = hist.empty_like();
+                let mut parts = Vec::with_capacity((hi - lo) as usize);
+                for ci in lo..hi {
+                    let part = kernel.run_chunk(ci, &mut s);
+                    h.add_rows(&s.rows[..part.moments.n as usize * p]);
+                    parts.push(part);
+                }
+                (parts, h)
+            })
+            .collect();
+        for (parts, h) in &results {
+            for part in parts {
+                acc.push(part);
+            }
+            hist.merge(h);
+        }
+        c = wave_end;
+        progress.update(acc.n_evaluated);
+    }
+    progress.finish();
+
+    let mut outputs = finalize_outputs(&acc, &hist, &labels, &units, &settings.levels);
+    if acc.moments.n < 2 {
+        for o in outputs.iter_mut() {
+            o.sd = f64::NAN;
+        }
+    }
+    let bad = acc.n_failed + acc.n_nonfinite;
+    Ok(McResult {
+        design,
+        seed: settings.seed,
+        samples_requested: settings.samples,
+        samples_evaluated: acc.n_evaluated,
+        n_valid: acc.moments.n,
+        n_failed: acc.n_failed,
+        n_nonfinite: acc.n_nonfinite,
+        failure_fraction: bad as f64 / acc.n_evaluated.max(1) as f64,
+        first_failure: acc
+            .first_failure
+            .as_ref()
+            .map(|(i, m)| format!("sample {i}: {m}")),
+        chunk_size: CHUNK_SIZE,
+        replicates: (design == Design::Sobol).then_some(replicates),
+        stop,
+        levels: settings.levels.clone(),
+        se_method: acc.se_method(),
+        histogram_bins: nbins,
+        covariance: acc.moments.covariance(),
+        outputs,
+    })
+}

@@ -1,0 +1,569 @@
+//! Streaming, mergeable summaries of Monte Carlo outputs: moments (mean, sd, skew and kurtosis
+//! sums, covariance), batch statistics, and fixed-bin histograms for quantiles.
+//!
+//! Every summary is built per chunk (a two-pass computation over the chunk's outputs, exact up to
+//! round-off) and merged with Chan/Pébay pairwise formulas in chunk order, so the result does not
+//! depend on how chunks were spread over threads. Histogram counts are integers, so their merge
+//! order does not matter at all. Memory is O(outputs × bins), independent of the sample count.
+
+use serde::{Deserialize, Serialize};
+
+/// Output covariance is tracked for at most this many flat outputs (variances only beyond).
+pub const MAX_COV_OUTPUTS: usize = 64;
+
+/// Central-moment sums of a set of output rows, mergeable (Pébay 2008, Sandia SAND2008-6212).
+///
+/// For each flat output j: n, mean ȳ_j, M2_j = Σ(y−ȳ)², M3_j = Σ(y−ȳ)³, M4_j = Σ(y−ȳ)⁴, exact
+/// min and max; optionally the co-moment matrix C_jk = Σ(y_j−ȳ_j)(y_k−ȳ_k) (upper triangle
+/// filled, row-major p × p). Units: those of the outputs (powers thereof).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moments {
+    pub n: u64,
+    pub mean: Vec<f64>,
+    pub m2: Vec<f64>,
+    pub m3: Vec<f64>,
+    pub m4: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub comoment: Option<Vec<f64>>,
+}
+
+impl Moments {
+    /// An empty summary of `p` outputs; `with_cov` tracks the co-moment matrix.
+    pub fn new(p: usize, with_cov: bool) -> Self {
+        Self {
+            n: 0,
+            mean: vec![0.0; p],
+            m2: vec![0.0; p],
+            m3: vec![0.0; p],
+            m4: vec![0.0; p],
+            min: vec![f64::INFINITY; p],
+            max: vec![f64::NEG_INFINITY; p],
+            comoment: with_cov.then(|| vec![0.0; p * p]),
+        }
+    }
+
+    /// Number of flat outputs.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Two-pass summary of `rows` (row-major, n × p): the mean first, then the central sums.
+    pub fn from_rows(rows: &[f64], p: usize, with_cov: bool) -> Self {
+        let mut s = Self::new(p, with_cov);
+        if p == 0 || rows.is_empty() {
+            return s;
+        }
+        let n = rows.len() / p;
+        s.n = n as u64;
+        for row in rows.chunks_exact(p) {
+            for j in 0..p {
+                let y = row[j];
+                s.mean[j] += y;
+                s.min[j] = s.min[j].min(y);
+                s.max[j] = s.max[j].max(y);
+            }
+        }
+        let inv_n = 1.0 / n as f64;
+        for m in s.mean.iter_mut() {
+            *m *= inv_n;
+        }
+        if let Some(c) = s.comoment.as_mut() {
+            let mut d = vec![0.0; p];
+            for row in rows.chunks_exact(p) {
+                for j in 0..p {
+                    d[j] = row[j] - s.mean[j];
+                }
+                for j in 0..p {
+                    let dj = d[j];
+                    let d2 = dj * dj;
+                    s.m2[j] += d2;
+                    s.m3[j] += d2 * dj;
+                    s.m4[j] += d2 * d2;
+                    let crow = &mut c[j * p..(j + 1) * p];
+                    for k in j + 1..p {
+                        crow[k] += dj * d[k];
+                    }
+                }
+            }
+            for j in 0..p {
+                c[j * p + j] = s.m2[j];
+            }
+        } else {
+            for row in rows.chunks_exact(p) {
+                for j in 0..p {
+                    let dj = row[j] - s.mean[j];
+                    let d2 = dj * dj;
+                    s.m2[j] += d2;
+                    s.m3[j] += d2 * dj;
+                    s.m4[j] += d2 * d2;
+                }
+            }
+        }
+        s
+    }
+
+    /// Merge `b` into `self` (Chan et al. 1979 / Pébay 2008 pairwise update):
+    /// δ = ȳ_b − ȳ_a, ȳ = ȳ_a + δ·n_b/n, M2 = M2_a + M2_b + δ²·n_a·n_b/n, and the analogous M3, M4,
+    /// C_jk updates. Not commutative in floating point: merge in a fixed order.
+    pub fn merge(&mut self, b: &Moments) {
+        if b.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = b.clone();
+            return;
+        }
+        let na = self.n as f64;
+        let nb = b.n as f64;
+        let n = na + nb;
+        let p = self.dim();
+        let mut delta = vec![0.0; p];
+        for j in 0..p {
+            let d = b.mean[j] - self.mean[j];
+            delta[j] = d;
+            let d2 = d * d;
+            let (m2a, m3a) = (self.m2[j], self.m3[j]);
+            let (m2b, m3b) = (b.m2[j], b.m3[j]);
+            self.m4[j] += b.m4[j]
+                + d2 * d2 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n)
+                + 6.0 * d2 * (na * na * m2b + nb * nb * m2a) / (n * n)
+                + 4.0 * d * (na * m3b - nb * m3a) / n;
+            self.m3[j] +=
+                m3b + d2 * d * na * nb * (na - nb) / (n * n) + 3.0 * d * (na * m2b - nb * m2a) / n;
+            self.m2[j] += m2b + d2 * na * nb / n;
+            self.mean[j] += d * nb / n;
+            self.min[j] = self.min[j].min(b.min[j]);
+            self.max[j] = self.max[j].max(b.max[j]);
+        }
+        if let (Some(ca), Some(cb)) = (self.comoment.as_mut(), b.comoment.as_ref()) {
+            let f = na * nb / n;
+            for j in 0..p {
+                for k in j..p {
+                    ca[j * p + k] += cb[j * p + k] + delta[j] * delta[k] * f;
+                }
+            }
+            for j in 0..p {
+                ca[j * p + j] = self.m2[j];
+            }
+        }
+        self.n += b.n;
+    }
+
+    /// Sample variance s² = M2/(n − 1) [unit²].
+    pub fn variance(&self, j: usize) -> f64 {
+        if self.n < 2 {
+            f64::NAN
+        } else {
+            self.m2[j] / (self.n - 1) as f64
+        }
+    }
+
+    /// Sample standard deviation s [unit].
+    pub fn sd(&self, j: usize) -> f64 {
+        self.variance(j).sqrt()
+    }
+
+    /// Monte Carlo standard error of the mean for independent draws: s/√n [unit].
+    pub fn se_mean_iid(&self, j: usize) -> f64 {
+        self.sd(j) / (self.n as f64).sqrt()
+    }
+
+    /// Monte Carlo standard error of s for independent draws, from the fourth moment:
+    /// Var(s²) ≈ (m4 − m2²)/n with m_k = M_k/n, and SE(s) ≈ SE(s²)/(2s) [unit].
+    pub fn se_sd_iid(&self, j: usize) -> f64 {
+        let n = self.n as f64;
+        let m2 = self.m2[j] / n;
+        let m4 = self.m4[j] / n;
+        let var_s2 = ((m4 - m2 * m2) / n).max(0.0);
+        var_s2.sqrt() / (2.0 * self.sd(j))
+    }
+
+    /// Sample covariance matrix C/(n − 1) [unit_j·unit_k], when tracked.
+    pub fn covariance(&self) -> Option<Vec<Vec<f64>>> {
+        let c = self.comoment.as_ref()?;
+        let p = self.dim();
+        let d = (self.n.max(2) - 1) as f64;
+        Some(
+            (0..p)
+                .map(|j| {
+                    (0..p)
+                        .map(|k| {
+                            let (a, b) = if j <= k { (j, k) } else { (k, j) };
+                            c[a * p + b] / d
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Welford running statistics of per-batch means and variances (one batch = one independent
+/// chunk or replicate), for batch-means standard errors. Batches with fewer than 2 samples are
+/// skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchStats {
+    pub n: u64,
+    pub mean_of_means: Vec<f64>,
+    pub m2_of_means: Vec<f64>,
+    pub mean_of_vars: Vec<f64>,
+    pub m2_of_vars: Vec<f64>,
+}
+
+impl BatchStats {
+    pub fn new(p: usize) -> Self {
+        Self {
+            n: 0,
+            mean_of_means: vec![0.0; p],
+            m2_of_means: vec![0.0; p],
+            mean_of_vars: vec![0.0; p],
+            m2_of_vars: vec![0.0; p],
+        }
+    }
+
+    /// Add one batch (Welford update).
+    pub fn push(&mut self, m: &Moments) {
+        if m.n < 2 {
+            return;
+        }
+        self.n += 1;
+        let k = self.n as f64;
+        for j in 0..self.mean_of_means.len() {
+            let x = m.mean[j];
+            let d = x - self.mean_of_means[j];
+            self.mean_of_means[j] += d / k;
+            self.m2_of_means[j] += d * (x - self.mean_of_means[j]);
+            let v = m.variance(j);
+            let d = v - self.mean_of_vars[j];
+            self.mean_of_vars[j] += d / k;
+            self.m2_of_vars[j] += d * (v - self.mean_of_vars[j]);
+        }
+    }
+
+    /// Standard error of the grand mean from the spread of batch means: sd(batch means)/√b.
+    pub fn se_mean(&self, j: usize) -> f64 {
+        if self.n < 2 {
+            return f64::NAN;
+        }
+        (self.m2_of_means[j] / (self.n - 1) as f64 / self.n as f64).sqrt()
+    }
+
+    /// Standard error of the pooled variance from the spread of batch variances.
+    pub fn se_var(&self, j: usize) -> f64 {
+        if self.n < 2 {
+            return f64::NAN;
+        }
+        (self.m2_of_vars[j] / (self.n - 1) as f64 / self.n as f64).sqrt()
+    }
+}
+
+/// How output values are mapped to the histogram coordinate u before uniform binning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinCoord {
+    /// u = y.
+    Linear,
+    /// u = bits(y) for y > 0: the IEEE-754 bit pattern, a piecewise-linear approximation of
+    /// log₂ y (uniform relative resolution), exact to invert. Used for positive outputs that
+    /// span more than a factor 8 in the pilot.
+    LogPositive,
+    /// u = −bits(−y) for y < 0, the mirror image for negative outputs.
+    LogNegative,
+}
+
+/// A fixed uniform binning of the coordinate u(y) over [lo, lo + nbins·width), fixed from a
+/// deterministic pilot; values outside go to underflow/overflow counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistAxis {
+    pub coord: BinCoord,
+    pub lo: f64,
+    pub width: f64,
+    inv_width: f64,
+    pub nbins: usize,
+}
+
+const BITS_MAX: f64 = 9_218_868_437_227_405_311.0; // bits of f64::MAX
+
+impl HistAxis {
+    /// Axis from the pilot range [min, max] of one output: log-like coordinate when the values
+    /// share a sign and span more than a factor 8; the pilot range in u is extended by its own
+    /// width on each side (±3 pilot widths in total, ≈ ±10 sd for a normal output).
+    pub fn from_pilot(min: f64, max: f64, nbins: usize) -> Self {
+        let coord = if min > 0.0 && max / min > 8.0 {
+            BinCoord::LogPositive
+        } else if max < 0.0 && min / max > 8.0 {
+            BinCoord::LogNegative
+        } else {
+            BinCoord::Linear
+        };
+        let mut axis = Self {
+            coord,
+            lo: 0.0,
+            width: 1.0,
+            inv_width: 1.0,
+            nbins,
+        };
+        let (umin, umax) = (axis.coord_of(min), axis.coord_of(max));
+        let w = umax - umin;
+        let (lo, hi) = if w > 0.0 && w.is_finite() {
+            let (mut lo, mut hi) = (umin - w, umax + w);
+            match coord {
+                BinCoord::Linear => {
+                    lo = lo.max(-f64::MAX);
+                    hi = hi.min(f64::MAX);
+                }
+                BinCoord::LogPositive => {
+                    lo = lo.max(1.0);
+                    hi = hi.min(BITS_MAX);
+                }
+                BinCoord::LogNegative => {
+                    lo = lo.max(-BITS_MAX);
+                    hi = hi.min(-1.0);
+                }
+            }
+            (lo, hi)
+        } else {
+            // A constant (or nearly constant) output: a narrow linear window around it.
+            axis.coord = BinCoord::Linear;
+            let s = (min.abs() * 1e-9).max(1e-300);
+            (min - s, min + s)
+        };
+        axis.lo = lo;
+        axis.width = (hi - lo) / nbins as f64;
+        axis.inv_width = 1.0 / axis.width;
+        axis
+    }
+
+    /// The binning coordinate u(y).
+    #[inline]
+    pub fn coord_of(&self, y: f64) -> f64 {
+        match self.coord {
+            BinCoord::Linear => y,
+            BinCoord::LogPositive => {
+                if y > 0.0 {
+                    y.to_bits() as f64
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
+            BinCoord::LogNegative => {
+                if y < 0.0 {
+                    -((-y).to_bits() as f64)
+                } else {
+                    f64::INFINITY
+                }
+            }
+        }
+    }
+
+    /// y(u), the inverse of [`HistAxis::coord_of`].
+    pub fn value_of(&self, u: f64) -> f64 {
+        match self.coord {
+            BinCoord::Linear => u,
+            BinCoord::LogPositive => f64::from_bits(u.round().clamp(0.0, BITS_MAX) as u64),
+            BinCoord::LogNegative => -f64::from_bits((-u).round().clamp(0.0, BITS_MAX) as u64),
+        }
+    }
+
+    /// Slot of y in a count array laid out [underflow, bin 0, …, bin nbins−1, overflow].
+    #[inline]
+    pub fn slot(&self, y: f64) -> usize {
+        let t = (self.coord_of(y) - self.lo) * self.inv_width;
+        if t < 0.0 {
+            0
+        } else if t < self.nbins as f64 {
+            t as usize + 1
+        } else {
+            self.nbins + 1
+        }
+    }
+}
+
+/// Histograms of every flat output on fixed axes; counts are integers, so merging is exact and
+/// order-independent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histograms {
+    pub axes: Vec<HistAxis>,
+    /// Per output: nbins + 2 counts (underflow, bins, overflow).
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Histograms {
+    pub fn new(axes: Vec<HistAxis>) -> Self {
+        let counts = axes.iter().map(|a| vec![0; a.nbins + 2]).collect();
+        Self { axes, counts }
+    }
+
+    /// Same axes, zero counts.
+    pub fn empty_like(&self) -> Self {
+        Self::new(self.axes.clone())
+    }
+
+    /// Count every row of `rows` (row-major, n × p).
+    pub fn add_rows(&mut self, rows: &[f64]) {
+        let p = self.axes.len();
+        if p == 0 {
+            return;
+        }
+        for row in rows.chunks_exact(p) {
+            for j in 0..p {
+                let s = self.axes[j].slot(row[j]);
+                self.counts[j][s] += 1;
+            }
+        }
+    }
+
+    /// Add the counts of `other` (same axes).
+    pub fn merge(&mut self, other: &Histograms) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += *y;
+            }
+        }
+    }
+
+    /// Number of values of output j below / above the histogram range.
+    pub fn out_of_range(&self, j: usize) -> (u64, u64) {
+        let c = &self.counts[j];
+        (c[0], c[c.len() - 1])
+    }
+
+    /// The p-quantile of output j: the value below which a fraction p of the n counted values
+    /// lie, by linear interpolation of the cumulative count inside the bin (in the coordinate
+    /// u), clamped to the exact [min, max]. `None` when it falls in the underflow or overflow.
+    pub fn quantile(&self, j: usize, p: f64, min: f64, max: f64) -> Option<f64> {
+        let c = &self.counts[j];
+        let n: u64 = c.iter().sum();
+        if n == 0 || !(0.0..=1.0).contains(&p) {
+            return None;
+        }
+        if min == max {
+            return Some(min);
+        }
+        let axis = &self.axes[j];
+        let target = p * n as f64;
+        let mut cum = c[0] as f64;
+        if target < cum {
+            return None;
+        }
+        for b in 0..axis.nbins {
+            let k = c[b + 1] as f64;
+            if k > 0.0 && cum + k >= target {
+                let frac = ((target - cum) / k).clamp(0.0, 1.0);
+                let u = axis.lo + (b as f64 + frac) * axis.width;
+                return Some(axis.value_of(u).clamp(min, max));
+            }
+            cum += k;
+        }
+        // Only the overflow is left; p = 1 exactly maps to the exact maximum.
+        if target <= cum { Some(max) } else { None }
+    }
+}
+
+/// Number of histogram bins per output: 16384 for up to 64 flat outputs (≈ 1.3·10⁻³ sd per bin
+/// for a normal output), fewer beyond so the total stays near 2²⁰ bins (8 MiB), never below 256.
+pub fn bins_for(p: usize) -> usize {
+    if p <= MAX_COV_OUTPUTS {
+        16384
+    } else {
+        let b = (1usize << 20) / p;
+        (1usize << (usize::BITS - 1 - b.max(1).leading_zeros())).max(256)
+    }
+}
+
+/// Hall–Sheather (1988) bandwidth for the sparsity estimate at quantile level p with n samples
+/// (α = 0.05): h = n^(−1/3)·z^(2/3)·[1.5·φ(Φ⁻¹(p))²/(2Φ⁻¹(p)² + 1)]^(1/3).
+pub fn hall_sheather_bandwidth(p: f64, n: f64) -> f64 {
+    use crate::dist::sample::standard_normal_quantile;
+    let z = 1.959_963_984_540_054_f64;
+    let x = standard_normal_quantile(p);
+    let phi = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    n.powf(-1.0 / 3.0) * z.powf(2.0 / 3.0) * (1.5 * phi * phi / (2.0 * x * x + 1.0)).powf(1.0 / 3.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize, p: usize) -> Vec<f64> {
+        // A deterministic, skewed, correlated set of rows.
+        let mut v = Vec::with_capacity(n * p);
+        for i in 0..n {
+            let t = (i as f64 * 0.618_033_988_749_895).fract();
+            for j in 0..p {
+                v.push((t * (j + 1) as f64).exp() + 1e3 + (i % 7) as f64 * 0.1 * j as f64);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn merged_chunks_equal_single_pass() {
+        let p = 3;
+        let data = rows(10_007, p);
+        let whole = Moments::from_rows(&data, p, true);
+        let mut merged = Moments::new(p, true);
+        for chunk in data.chunks(p * 613) {
+            merged.merge(&Moments::from_rows(chunk, p, true));
+        }
+        assert_eq!(merged.n, whole.n);
+        for j in 0..p {
+            let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-300);
+            assert!(rel(merged.mean[j], whole.mean[j]) < 1e-13);
+            assert!(rel(merged.m2[j], whole.m2[j]) < 1e-11);
+            assert!(
+                rel(merged.m3[j], whole.m3[j]) < 1e-9,
+                "{} {}",
+                merged.m3[j],
+                whole.m3[j]
+            );
+            assert!(rel(merged.m4[j], whole.m4[j]) < 1e-10);
+            assert_eq!(merged.min[j], whole.min[j]);
+            assert_eq!(merged.max[j], whole.max[j]);
+        }
+        let (a, b) = (merged.covariance().unwrap(), whole.covariance().unwrap());
+        for j in 0..p {
+            for k in 0..p {
+                assert!((a[j][k] - b[j][k]).abs() <= 1e-11 * b[j][j].max(b[k][k]));
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_quantiles_of_a_uniform_grid() {
+        let n = 100_001;
+        let data: Vec<f64> = (0..n).map(|i| 5.0 + i as f64 / (n - 1) as f64).collect();
+        let axis = HistAxis::from_pilot(5.0, 6.0, 4096);
+        let mut h = Histograms::new(vec![axis]);
+        h.add_rows(&data);
+        for &p in &[0.025, 0.16, 0.5, 0.84, 0.975] {
+            let q = h.quantile(0, p, 5.0, 6.0).unwrap();
+            assert!((q - (5.0 + p)).abs() < 1e-4, "p={p} q={q}");
+        }
+        assert_eq!(h.out_of_range(0), (0, 0));
+    }
+
+    #[test]
+    fn log_coordinate_round_trips_and_is_monotone() {
+        let a = HistAxis::from_pilot(1e-14, 1e-10, 1024);
+        assert_eq!(a.coord, BinCoord::LogPositive);
+        for &y in &[1e-14, 3.3e-13, 1e-10] {
+            assert_eq!(a.value_of(a.coord_of(y)), y);
+        }
+        assert!(a.slot(1e-13) < a.slot(2e-13));
+        let b = HistAxis::from_pilot(-1e5, -10.0, 1024);
+        assert_eq!(b.coord, BinCoord::LogNegative);
+        assert!(b.slot(-1e4) < b.slot(-1e3));
+        assert_eq!(b.value_of(b.coord_of(-123.0)), -123.0);
+        // Non-positive values go to the underflow of a positive log axis.
+        assert_eq!(a.slot(0.0), 0);
+        assert_eq!(a.slot(-1.0), 0);
+    }
+
+    #[test]
+    fn constant_output_has_exact_quantiles() {
+        let mut h = Histograms::new(vec![HistAxis::from_pilot(2.5, 2.5, 256)]);
+        h.add_rows(&[2.5; 100]);
+        assert_eq!(h.quantile(0, 0.3, 2.5, 2.5), Some(2.5));
+    }
+}
