@@ -1,6 +1,7 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
 mod priors;
+mod propagate;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -19,6 +20,8 @@ pub enum Command {
     /// Inspect priors files and build them from raw atomistic results.
     #[command(subcommand)]
     Priors(priors::PriorsCommand),
+    /// Parameter sets with error bars: delta method and Monte Carlo through a study's model.
+    Propagate(propagate::PropagateArgs),
 }
 
 /// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
@@ -54,5 +57,6 @@ impl fmt::Display for CliError {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Priors(c) => priors::run(c),
+        Command::Propagate(a) => propagate::run(a),
     }
 }

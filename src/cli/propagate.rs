@@ -1,0 +1,87 @@
+//! `bridgelaw propagate STUDY`: parameter sets with error bars (delta method and Monte Carlo).
+
+use super::CliError;
+use bridgelaw::propagate::{self, McSettings, Method};
+use bridgelaw::study::load_study;
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct PropagateArgs {
+    /// A study file (models/*.toml).
+    pub study: PathBuf,
+    /// delta | mc | qmc | lhs | all (default from the study's [propagate], else all).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Monte Carlo samples (the maximum with --rel-err).
+    #[arg(long)]
+    pub samples: Option<u64>,
+    /// Seed of every random stream (results are identical for a seed whatever the thread count).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run until every Monte Carlo standard error / |value| is below this.
+    #[arg(long)]
+    pub rel_err: Option<f64>,
+    /// Interval levels, comma-separated (default 0.68,0.95).
+    #[arg(long, value_delimiter = ',')]
+    pub levels: Option<Vec<f64>>,
+    /// Output directory (default reports/<study name>/propagate).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The study file's [propagate] section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropagateSection {
+    pub method: Option<String>,
+    pub samples: Option<u64>,
+    pub seed: Option<u64>,
+    pub rel_err: Option<f64>,
+    pub levels: Option<Vec<f64>>,
+    pub replicates: Option<usize>,
+}
+
+/// Default output folder for a study: reports/<stem>/<what>.
+pub fn default_out(study: &Path, what: &str) -> PathBuf {
+    let stem = study
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "study".into());
+    PathBuf::from("reports").join(stem).join(what)
+}
+
+pub fn run(a: PropagateArgs) -> Result<(), CliError> {
+    let study = load_study(&a.study).map_err(CliError::bad)?;
+    let sec: PropagateSection = study.section("propagate").map_err(CliError::bad)?;
+    let method: Method = a
+        .method
+        .or(sec.method)
+        .unwrap_or_else(|| "all".into())
+        .parse()
+        .map_err(|e| CliError::bad(format!("--method: {e}")))?;
+    let d = McSettings::default();
+    let mc = McSettings {
+        samples: a.samples.or(sec.samples).unwrap_or(d.samples),
+        seed: a.seed.or(sec.seed).unwrap_or(d.seed),
+        levels: a.levels.or(sec.levels).unwrap_or(d.levels),
+        rel_err: a.rel_err.or(sec.rel_err),
+        replicates: sec.replicates.unwrap_or(d.replicates),
+        ..d
+    };
+    mc.validate()
+        .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
+    let out = a.out.unwrap_or_else(|| default_out(&a.study, "propagate"));
+    let mut res =
+        propagate::propagate(&study.model, &study.dist, method, &mc).map_err(CliError::failed)?;
+    if !study.title.is_empty() {
+        res.title = study.title.clone();
+    }
+    let written = propagate::report::write_results(&out, &res).map_err(CliError::failed)?;
+    println!("{}", propagate::report::to_markdown(&res));
+    for w in written {
+        eprintln!("wrote {}", w.display());
+    }
+    Ok(())
+}
