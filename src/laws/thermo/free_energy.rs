@@ -94,49 +94,75 @@ impl<D: Scalar> FreeEnergy<D> {
     /// Free energy per site g(x, T) [eV]. `x` must lie in (0, 1) (not checked here; see
     /// [`check_composition`]).
     pub fn g(&self, x: D) -> D {
-        let mut ex = D::from(0.0);
-        for k in 0..self.n_terms() {
-            ex += self.coefficient(k) * phi(k, x);
-        }
-        x * self.mu0 + ex + self.t * ideal_mixing(x) * K_B_EV
+        self.g_xy(x, -x + 1.0)
     }
 
     /// Chemical potential μ(x, T) = ∂g/∂x [eV per Li]:
     /// μ = μ0 + Σ_k A_k(T)·φ_k'(x) + k_B·T·ln(x/(1−x)), φ_k = x(1−x)(1−2x)^k.
     pub fn mu(&self, x: D) -> D {
-        let mut ex = D::from(0.0);
-        for k in 0..self.n_terms() {
-            ex += self.coefficient(k) * phi_d1(k, x);
-        }
-        self.mu0 + ex + self.t * logit(x) * K_B_EV
+        self.mu_xy(x, -x + 1.0)
     }
 
     /// Curvature ∂²g/∂x² = ∂μ/∂x [eV]: Σ_k A_k·φ_k''(x) + k_B·T/(x(1−x)).
     pub fn d2g(&self, x: D) -> D {
-        let mut ex = D::from(0.0);
-        for k in 0..self.n_terms() {
-            ex += self.coefficient(k) * phi_d2(k, x);
-        }
-        ex + self.t * (x * (-x + 1.0)).recip() * K_B_EV
+        self.d2g_xy(x, -x + 1.0)
     }
 
     /// ∂g/∂T at fixed x [eV/K] (minus the entropy per site):
     /// Σ_k b_k·φ_k(x) + k_B·[x ln x + (1−x) ln(1−x)].
     pub fn dg_dt(&self, x: D) -> D {
-        let mut ex = D::from(0.0);
-        for k in 0..self.b.len() {
-            ex += self.b[k] * phi(k, x);
-        }
-        ex + ideal_mixing(x) * K_B_EV
+        self.dg_dt_xy(x, -x + 1.0)
     }
 
     /// ∂μ/∂T at fixed x [eV/K]: Σ_k b_k·φ_k'(x) + k_B·ln(x/(1−x)).
     pub fn dmu_dt(&self, x: D) -> D {
+        self.dmu_dt_xy(x, -x + 1.0)
+    }
+
+    /// [`Self::g`] with the vacancy fraction y = 1 − x passed separately, so compositions
+    /// within 1e-16 of 1 keep full relative precision in y.
+    pub fn g_xy(&self, x: D, y: D) -> D {
+        let mut ex = D::from(0.0);
+        for k in 0..self.n_terms() {
+            ex += self.coefficient(k) * phi(k, x, y);
+        }
+        x * self.mu0 + ex + self.t * ideal_mixing(x, y) * K_B_EV
+    }
+
+    /// [`Self::mu`] with y = 1 − x passed separately.
+    pub fn mu_xy(&self, x: D, y: D) -> D {
+        let mut ex = D::from(0.0);
+        for k in 0..self.n_terms() {
+            ex += self.coefficient(k) * phi_d1(k, x, y);
+        }
+        self.mu0 + ex + self.t * (x.ln() - y.ln()) * K_B_EV
+    }
+
+    /// [`Self::d2g`] with y = 1 − x passed separately.
+    pub fn d2g_xy(&self, x: D, y: D) -> D {
+        let mut ex = D::from(0.0);
+        for k in 0..self.n_terms() {
+            ex += self.coefficient(k) * phi_d2(k, x, y);
+        }
+        ex + self.t * (x * y).recip() * K_B_EV
+    }
+
+    /// [`Self::dg_dt`] with y = 1 − x passed separately.
+    pub fn dg_dt_xy(&self, x: D, y: D) -> D {
         let mut ex = D::from(0.0);
         for k in 0..self.b.len() {
-            ex += self.b[k] * phi_d1(k, x);
+            ex += self.b[k] * phi(k, x, y);
         }
-        ex + logit(x) * K_B_EV
+        ex + ideal_mixing(x, y) * K_B_EV
+    }
+
+    /// [`Self::dmu_dt`] with y = 1 − x passed separately.
+    pub fn dmu_dt_xy(&self, x: D, y: D) -> D {
+        let mut ex = D::from(0.0);
+        for k in 0..self.b.len() {
+            ex += self.b[k] * phi_d1(k, x, y);
+        }
+        ex + (x.ln() - y.ln()) * K_B_EV
     }
 
     /// Thermodynamic factor Θ = ∂ln a/∂ln x = (x/(k_B·T))·∂μ/∂x (dimensionless).
@@ -165,9 +191,8 @@ pub fn check_composition(x: f64) -> Result<(), ThermoError> {
     }
 }
 
-/// x ln x + (1−x) ln(1−x) (dimensionless).
-fn ideal_mixing<D: Scalar>(x: D) -> D {
-    let y = -x + 1.0;
+/// x ln x + y ln y with y = 1 − x (dimensionless).
+fn ideal_mixing<D: Scalar>(x: D, y: D) -> D {
     x * x.ln() + y * y.ln()
 }
 
@@ -176,43 +201,41 @@ fn logit<D: Scalar>(x: D) -> D {
     x.ln() - (-x + 1.0).ln()
 }
 
-/// y^n with y^0 = 1 (also for y = 0) and y^negative treated as 0 (unused).
-fn pw<D: Scalar>(y: D, n: i64) -> D {
+/// z^n with z^0 = 1 (also for z = 0) and z^negative treated as 0 (unused).
+fn pw<D: Scalar>(z: D, n: i64) -> D {
     match n {
         n if n < 0 => D::from(0.0),
         0 => D::from(1.0),
-        1 => y,
-        n => y.powi(n as i32),
+        1 => z,
+        n => z.powi(n as i32),
     }
 }
 
-/// φ_k(x) = x(1−x)(1−2x)^k.
-fn phi<D: Scalar>(k: usize, x: D) -> D {
-    let p = x * (-x + 1.0);
-    let y = -x * 2.0 + 1.0;
-    p * pw(y, k as i64)
+/// φ_k(x) = x(1−x)(1−2x)^k, with y = 1 − x and 1 − 2x = y − x.
+fn phi<D: Scalar>(k: usize, x: D, y: D) -> D {
+    x * y * pw(y - x, k as i64)
 }
 
 /// φ_k'(x) = (1−2x)^{k+1} − 2k·x(1−x)(1−2x)^{k−1}.
-fn phi_d1<D: Scalar>(k: usize, x: D) -> D {
-    let p = x * (-x + 1.0);
-    let y = -x * 2.0 + 1.0;
+fn phi_d1<D: Scalar>(k: usize, x: D, y: D) -> D {
+    let p = x * y;
+    let z = y - x;
     let k = k as i64;
-    let mut r = pw(y, k + 1);
+    let mut r = pw(z, k + 1);
     if k >= 1 {
-        r -= p * pw(y, k - 1) * (2 * k) as f64;
+        r -= p * pw(z, k - 1) * (2 * k) as f64;
     }
     r
 }
 
 /// φ_k''(x) = −2(2k+1)(1−2x)^k + 4k(k−1)·x(1−x)(1−2x)^{k−2}.
-fn phi_d2<D: Scalar>(k: usize, x: D) -> D {
-    let p = x * (-x + 1.0);
-    let y = -x * 2.0 + 1.0;
+fn phi_d2<D: Scalar>(k: usize, x: D, y: D) -> D {
+    let p = x * y;
+    let z = y - x;
     let k = k as i64;
-    let mut r = pw(y, k) * (-2 * (2 * k + 1)) as f64;
+    let mut r = pw(z, k) * (-2 * (2 * k + 1)) as f64;
     if k >= 2 {
-        r += p * pw(y, k - 2) * (4 * k * (k - 1)) as f64;
+        r += p * pw(z, k - 2) * (4 * k * (k - 1)) as f64;
     }
     r
 }
