@@ -1,0 +1,864 @@
+//! The thermodynamic laws behind the [`Model`] trait, and [`build_thermo_law`], the entry point study files use.
+//!
+//! Inputs (θ) by free-energy kind, in this order:
+//! - regular solution: `Omega` [eV], `mu0` [eV], `T` [K];
+//! - Redlich–Kister with n terms: `a_0`..`a_{n−1}` [eV], `b_0`..`b_{n−1}` [eV/K], `mu0` [eV],
+//!   `T` [K] (A_k(T) = a_k + b_k·T).
+//!
+//! Energies are eV per site; voltages are against the chosen reference (Li metal by default,
+//! μ_ref = 0 by convention): U = −(μ − μ_ref)/e [V].
+
+use toml::{Table, Value};
+
+use crate::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
+
+use super::ThermoError;
+use super::free_energy::{FreeEnergy, check_composition};
+use super::hull::step_voltage_profile;
+use super::phase::{
+    Equilibrium, common_tangents, critical_temperature, lift_spinodal, lift_tangent,
+    spinodal_intervals,
+};
+
+/// Which free energy g(x, T) a model uses, which fixes its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreeEnergyKind {
+    /// g = x·μ0 + Ω·x(1−x) + k_B·T·[x ln x + (1−x) ln(1−x)]; inputs Omega [eV], mu0 [eV], T [K].
+    RegularSolution,
+    /// g = x·μ0 + x(1−x)·Σ_{k<n} (a_k + b_k·T)(1−2x)^k + ideal mixing; inputs a_0..a_{n−1} [eV],
+    /// b_0..b_{n−1} [eV/K], mu0 [eV], T [K].
+    RedlichKister { n_terms: usize },
+}
+
+impl FreeEnergyKind {
+    /// Input specifications in θ order.
+    pub fn inputs(&self) -> Vec<InputSpec> {
+        match *self {
+            Self::RegularSolution => vec![
+                InputSpec::new("Omega", "eV"),
+                InputSpec::new("mu0", "eV"),
+                InputSpec::new("T", "K"),
+            ],
+            Self::RedlichKister { n_terms } => {
+                let mut v: Vec<InputSpec> = (0..n_terms)
+                    .map(|k| InputSpec::new(&format!("a_{k}"), "eV"))
+                    .collect();
+                v.extend((0..n_terms).map(|k| InputSpec::new(&format!("b_{k}"), "eV/K")));
+                v.push(InputSpec::new("mu0", "eV"));
+                v.push(InputSpec::new("T", "K"));
+                v
+            }
+        }
+    }
+
+    /// Number of inputs.
+    pub fn n_inputs(&self) -> usize {
+        match *self {
+            Self::RegularSolution => 3,
+            Self::RedlichKister { n_terms } => 2 * n_terms + 2,
+        }
+    }
+
+    /// The free energy at θ (validated: T > 0, all finite).
+    pub fn free_energy<D: Scalar>(&self, theta: &[D]) -> Result<FreeEnergy<D>, ModelError> {
+        if theta.len() != self.n_inputs() {
+            return Err(ModelError::WrongInputCount {
+                expected: self.n_inputs(),
+                found: theta.len(),
+            });
+        }
+        let f = match *self {
+            Self::RegularSolution => FreeEnergy::regular_solution(theta[0], theta[1], theta[2]),
+            Self::RedlichKister { n_terms: n } => FreeEnergy::redlich_kister(
+                theta[2 * n],
+                theta[..n].to_vec(),
+                theta[n..2 * n].to_vec(),
+                theta[2 * n + 1],
+            ),
+        };
+        f.validate()?;
+        Ok(f)
+    }
+}
+
+/// The electrode the voltage is measured against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    /// Li metal, μ_ref = 0 at every T by convention (μ0 and the b_k are then relative to Li
+    /// metal, including its entropy).
+    LiMetal,
+    /// A fixed reference chemical potential μ_ref [eV per Li], independent of T.
+    Fixed { mu_ref: f64 },
+    /// A second host at fixed composition x, at the same temperature as the model:
+    /// μ_ref = μ_eq,host(x, T) (its own plateau if x is inside its miscibility gap). The host's
+    /// `t` field is ignored.
+    Host { host: FreeEnergy<f64>, x: f64 },
+}
+
+impl Reference {
+    fn host_at<D: Scalar>(host: &FreeEnergy<f64>, t: D) -> Result<Equilibrium<D>, ModelError> {
+        let f = FreeEnergy {
+            mu0: D::from(host.mu0),
+            a: host.a.iter().map(|&v| D::from(v)).collect(),
+            b: host.b.iter().map(|&v| D::from(v)).collect(),
+            t,
+        };
+        Ok(Equilibrium::new(f)?)
+    }
+
+    /// μ_ref(T) [eV].
+    pub fn mu<D: Scalar>(&self, t: D) -> Result<D, ModelError> {
+        match self {
+            Self::LiMetal => Ok(D::from(0.0)),
+            Self::Fixed { mu_ref } => Ok(D::from(*mu_ref)),
+            Self::Host { host, x } => Ok(Self::host_at(host, t)?.mu(*x)),
+        }
+    }
+
+    /// dμ_ref/dT [eV/K].
+    pub fn dmu_dt<D: Scalar>(&self, t: D) -> Result<D, ModelError> {
+        match self {
+            Self::LiMetal | Self::Fixed { .. } => Ok(D::from(0.0)),
+            Self::Host { host, x } => Ok(Self::host_at(host, t)?.dmu_dt(*x)),
+        }
+    }
+}
+
+/// Which branch of μ(x) a curve model reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    /// The equilibrium (convex hull of g): flat μ across each miscibility gap.
+    Equilibrium,
+    /// The homogeneous solid solution everywhere (unstable inside the spinodal).
+    SolidSolution,
+}
+
+fn x_axis(x: &[f64]) -> Axis {
+    Axis {
+        name: "x".into(),
+        unit: "1".into(),
+        values: x.to_vec(),
+    }
+}
+
+/// Common state of the three free-energy curve models.
+#[derive(Debug, Clone)]
+struct CurveBase {
+    kind: FreeEnergyKind,
+    x: Vec<f64>,
+    branch: Branch,
+    inputs: Vec<InputSpec>,
+    outputs: Vec<OutputSpec>,
+}
+
+impl CurveBase {
+    fn new(
+        kind: FreeEnergyKind,
+        x: Vec<f64>,
+        branch: Branch,
+        name: &str,
+        unit: &str,
+    ) -> Result<Self, ThermoError> {
+        check_kind(kind)?;
+        if x.is_empty() {
+            return Err(ThermoError::InvalidOption {
+                option: "x".into(),
+                message: "the composition grid is empty".into(),
+            });
+        }
+        for &xi in &x {
+            check_composition(xi)?;
+        }
+        Ok(Self {
+            kind,
+            inputs: kind.inputs(),
+            outputs: vec![OutputSpec::curve(name, unit, x_axis(&x))],
+            x,
+            branch,
+        })
+    }
+
+    /// Evaluate `per_point(state, x)` for every grid x, with the equilibrium solved once.
+    fn eval_with<D: Scalar>(
+        &self,
+        theta: &[D],
+        out: &mut [D],
+        eq_point: impl Fn(&Equilibrium<D>, f64) -> D,
+        ss_point: impl Fn(&FreeEnergy<D>, f64) -> D,
+    ) -> Result<(), ModelError> {
+        let f = self.kind.free_energy(theta)?;
+        match self.branch {
+            Branch::Equilibrium => {
+                let eq = Equilibrium::new(f)?;
+                for (o, &x) in out.iter_mut().zip(&self.x) {
+                    *o = eq_point(&eq, x);
+                }
+            }
+            Branch::SolidSolution => {
+                for (o, &x) in out.iter_mut().zip(&self.x) {
+                    *o = ss_point(&f, x);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_kind(kind: FreeEnergyKind) -> Result<(), ThermoError> {
+    if let FreeEnergyKind::RedlichKister { n_terms } = kind
+        && !(1..=16).contains(&n_terms)
+    {
+        return Err(ThermoError::InvalidOption {
+            option: "terms".into(),
+            message: format!("{n_terms} Redlich–Kister terms; expected 1 to 16"),
+        });
+    }
+    Ok(())
+}
+
+/// Open-circuit voltage curve U(x) = −(μ(x, T) − μ_ref)/e [V] on a composition grid.
+/// With [`Branch::Equilibrium`] μ is the convex-hull (equilibrium) potential: flat at the
+/// plateau voltage across every miscibility gap (x1, x2). Output: curve `U` [V] on axis x.
+#[derive(Debug, Clone)]
+pub struct OcvCurveModel {
+    base: CurveBase,
+    reference: Reference,
+}
+
+impl OcvCurveModel {
+    /// OCV on the grid `x` (each in (0, 1)).
+    pub fn new(
+        kind: FreeEnergyKind,
+        x: Vec<f64>,
+        reference: Reference,
+        branch: Branch,
+    ) -> Result<Self, ThermoError> {
+        Ok(Self {
+            base: CurveBase::new(kind, x, branch, "U", "V")?,
+            reference,
+        })
+    }
+}
+
+impl Model for OcvCurveModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.base.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.base.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        let t = theta[theta.len() - 1];
+        let mu_ref = self.reference.mu(t)?;
+        self.base.eval_with(
+            theta,
+            out,
+            |eq, x| -(eq.mu(x) - mu_ref),
+            |f, x| -(f.mu(D::from(x)) - mu_ref),
+        )
+    }
+}
+
+/// Thermodynamic factor curve Θ(x) = (x/(k_B·T))·∂μ/∂x (dimensionless) on a composition grid.
+/// Equilibrium branch: Θ = 0 inside a miscibility gap. Output: curve `Theta` [1] on axis x.
+#[derive(Debug, Clone)]
+pub struct ThermodynamicFactorModel {
+    base: CurveBase,
+}
+
+impl ThermodynamicFactorModel {
+    /// Θ on the grid `x` (each in (0, 1)).
+    pub fn new(kind: FreeEnergyKind, x: Vec<f64>, branch: Branch) -> Result<Self, ThermoError> {
+        Ok(Self {
+            base: CurveBase::new(kind, x, branch, "Theta", "1")?,
+        })
+    }
+}
+
+impl Model for ThermodynamicFactorModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.base.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.base.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        self.base.eval_with(
+            theta,
+            out,
+            |eq, x| eq.thermodynamic_factor(x),
+            |f, x| f.thermodynamic_factor(D::from(x)),
+        )
+    }
+}
+
+/// Entropic coefficient curve ∂U/∂T = −(∂μ/∂T − dμ_ref/dT)/e [V/K] on a composition grid.
+/// Solid solution: ∂μ/∂T = Σ b_k φ_k'(x) + k_B ln(x/(1−x)); inside a gap (equilibrium branch)
+/// the plateau's dμ_p/dT = (∂g/∂T(x2) − ∂g/∂T(x1))/(x2 − x1). Output: curve `dU_dT` [V/K].
+#[derive(Debug, Clone)]
+pub struct EntropicCoefficientModel {
+    base: CurveBase,
+    reference: Reference,
+}
+
+impl EntropicCoefficientModel {
+    /// ∂U/∂T on the grid `x` (each in (0, 1)).
+    pub fn new(
+        kind: FreeEnergyKind,
+        x: Vec<f64>,
+        reference: Reference,
+        branch: Branch,
+    ) -> Result<Self, ThermoError> {
+        Ok(Self {
+            base: CurveBase::new(kind, x, branch, "dU_dT", "V/K")?,
+            reference,
+        })
+    }
+}
+
+impl Model for EntropicCoefficientModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.base.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.base.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        let t = theta[theta.len() - 1];
+        let dref = self.reference.dmu_dt(t)?;
+        self.base.eval_with(
+            theta,
+            out,
+            |eq, x| -(eq.dmu_dt(x) - dref),
+            |f, x| -(f.dmu_dt(D::from(x)) - dref),
+        )
+    }
+}
+
+/// Two-phase plateau of one miscibility gap, as scalars: `U_plateau` = −(μ_p − μ_ref)/e [V],
+/// binodal compositions `x1` < `x2`, spinodal compositions `x_spinodal_1` < `x_spinodal_2`
+/// (the outermost spinodal points inside the gap), and the critical temperature `T_c` [K]
+/// (symmetric regular solution: Ω/(2k_B)). All with exact first derivatives through the
+/// implicit function theorem. At or above T_c there is no gap: evaluation returns
+/// `ModelError::OutOfPhysicalRange` for T (no plateau is reported).
+#[derive(Debug, Clone)]
+pub struct PlateauModel {
+    kind: FreeEnergyKind,
+    reference: Reference,
+    gap: usize,
+    inputs: Vec<InputSpec>,
+    outputs: Vec<OutputSpec>,
+}
+
+impl PlateauModel {
+    /// Plateau of gap number `gap` (0 = lowest x).
+    pub fn new(
+        kind: FreeEnergyKind,
+        reference: Reference,
+        gap: usize,
+    ) -> Result<Self, ThermoError> {
+        check_kind(kind)?;
+        Ok(Self {
+            kind,
+            reference,
+            gap,
+            inputs: kind.inputs(),
+            outputs: vec![
+                OutputSpec::scalar("U_plateau", "V"),
+                OutputSpec::scalar("x1", "1"),
+                OutputSpec::scalar("x2", "1"),
+                OutputSpec::scalar("x_spinodal_1", "1"),
+                OutputSpec::scalar("x_spinodal_2", "1"),
+                OutputSpec::scalar("T_c", "K"),
+            ],
+        })
+    }
+}
+
+impl Model for PlateauModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        let f = self.kind.free_energy(theta)?;
+        let ff = f.to_f64();
+        let tangents = common_tangents(&ff)?;
+        let (t_c, _) = critical_temperature(&f)?;
+        if tangents.is_empty() {
+            return Err(ThermoError::NoPlateau {
+                t: ff.t,
+                t_c: t_c.re(),
+            }
+            .into());
+        }
+        let ct = tangents.get(self.gap).ok_or(ThermoError::NoSuchGap {
+            index: self.gap,
+            found: tangents.len(),
+            t: ff.t,
+        })?;
+        let pb = lift_tangent(&f, ct);
+        let spin: Vec<(f64, f64)> = spinodal_intervals(&ff)?
+            .into_iter()
+            .filter(|&(lo, hi)| lo > ct.x1 && hi < ct.x2)
+            .collect();
+        let (s1, s2) = match (spin.first(), spin.last()) {
+            (Some(a), Some(b)) => (a.0, b.1),
+            _ => {
+                return Err(ModelError::SolverFailed(
+                    "miscibility gap without a spinodal region".into(),
+                ));
+            }
+        };
+        let mu_ref = self.reference.mu(f.t)?;
+        out[0] = -(pb.mu - mu_ref);
+        out[1] = pb.x1;
+        out[2] = pb.x2;
+        out[3] = lift_spinodal(&f, s1);
+        out[4] = lift_spinodal(&f, s2);
+        out[5] = t_c;
+        Ok(())
+    }
+}
+
+/// 0 K step voltage profile from tabulated formation energies via the lower convex hull.
+/// Inputs: `E_0`..`E_{m−1}` [eV per formula unit] at fixed compositions x_points (energies
+/// relative to Li metal, or total energies with `e_li` set). Outputs: curve `U_0K` [V] on the
+/// x grid (piecewise constant, one step per hull edge) and scalar `U_avg` [V] over the
+/// tabulated range. Hull vertices are chosen on the real parts; step heights carry exact
+/// derivatives with respect to the vertex energies.
+#[derive(Debug, Clone)]
+pub struct HullVoltageModel {
+    x_points: Vec<f64>,
+    e_li: f64,
+    x: Vec<f64>,
+    inputs: Vec<InputSpec>,
+    outputs: Vec<OutputSpec>,
+}
+
+impl HullVoltageModel {
+    /// `x_points`: compositions of the tabulated energies (≥ 2 distinct); `x`: output grid
+    /// inside [min, max] of x_points; `e_li`: Li metal energy per atom [eV] subtracted as
+    /// x·e_li (0 when the energies are already relative to Li metal).
+    pub fn new(x_points: Vec<f64>, x: Vec<f64>, e_li: f64) -> Result<Self, ThermoError> {
+        let lo = x_points.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = x_points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if x_points.iter().any(|v| !v.is_finite()) || !(hi > lo) {
+            return Err(ThermoError::TooFewPoints {
+                needed: 2,
+                found: usize::from(hi.is_finite() && lo.is_finite() && hi > lo) + 1,
+            });
+        }
+        if !e_li.is_finite() {
+            return Err(ThermoError::InvalidOption {
+                option: "e_li".into(),
+                message: format!("{e_li} is not finite"),
+            });
+        }
+        if x.is_empty() {
+            return Err(ThermoError::InvalidOption {
+                option: "x".into(),
+                message: "the composition grid is empty".into(),
+            });
+        }
+        for &xi in &x {
+            if !(xi >= lo && xi <= hi) {
+                return Err(ThermoError::OutsideRange { x: xi, lo, hi });
+            }
+        }
+        Ok(Self {
+            inputs: (0..x_points.len())
+                .map(|i| InputSpec::new(&format!("E_{i}"), "eV"))
+                .collect(),
+            outputs: vec![
+                OutputSpec::curve("U_0K", "V", x_axis(&x)),
+                OutputSpec::scalar("U_avg", "V"),
+            ],
+            x_points,
+            e_li,
+            x,
+        })
+    }
+}
+
+impl Model for HullVoltageModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        if theta.len() != self.x_points.len() {
+            return Err(ModelError::WrongInputCount {
+                expected: self.x_points.len(),
+                found: theta.len(),
+            });
+        }
+        let e: Vec<D> = theta
+            .iter()
+            .zip(&self.x_points)
+            .map(|(&ei, &xi)| ei - xi * self.e_li)
+            .collect();
+        let p = step_voltage_profile(&self.x_points, &e)?;
+        let n = self.x.len();
+        for (o, &x) in out[..n].iter_mut().zip(&self.x) {
+            *o = p.voltage_at(x)?;
+        }
+        out[n] = p.average_voltage();
+        Ok(())
+    }
+}
+
+/// Every thermodynamic law a study file can name, as one enum (the trait's generic `eval`
+/// rules out `dyn Model`).
+#[derive(Debug, Clone)]
+pub enum ThermoLaw {
+    Ocv(OcvCurveModel),
+    Plateau(PlateauModel),
+    ThermodynamicFactor(ThermodynamicFactorModel),
+    EntropicCoefficient(EntropicCoefficientModel),
+    HullVoltage(HullVoltageModel),
+}
+
+impl Model for ThermoLaw {
+    fn inputs(&self) -> &[InputSpec] {
+        match self {
+            Self::Ocv(m) => m.inputs(),
+            Self::Plateau(m) => m.inputs(),
+            Self::ThermodynamicFactor(m) => m.inputs(),
+            Self::EntropicCoefficient(m) => m.inputs(),
+            Self::HullVoltage(m) => m.inputs(),
+        }
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        match self {
+            Self::Ocv(m) => m.outputs(),
+            Self::Plateau(m) => m.outputs(),
+            Self::ThermodynamicFactor(m) => m.outputs(),
+            Self::EntropicCoefficient(m) => m.outputs(),
+            Self::HullVoltage(m) => m.outputs(),
+        }
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        match self {
+            Self::Ocv(m) => m.eval(theta, out),
+            Self::Plateau(m) => m.eval(theta, out),
+            Self::ThermodynamicFactor(m) => m.eval(theta, out),
+            Self::EntropicCoefficient(m) => m.eval(theta, out),
+            Self::HullVoltage(m) => m.eval(theta, out),
+        }
+    }
+}
+
+/// Names accepted by [`build_thermo_law`], in the order of [`THERMO_LAWS`].
+pub const THERMO_LAW_NAMES: &[&str] = &[
+    "regular_solution_ocv",
+    "regular_solution_plateau",
+    "regular_solution_theta",
+    "regular_solution_entropic",
+    "redlich_kister_ocv",
+    "redlich_kister_plateau",
+    "redlich_kister_theta",
+    "redlich_kister_entropic",
+    "hull_voltage_0k",
+];
+
+/// (name, one-line description) of every law [`build_thermo_law`] accepts.
+pub const THERMO_LAWS: &[(&str, &str)] = &[
+    (
+        "regular_solution_ocv",
+        "OCV U(x) [V] of a regular solution (Omega, mu0, T), flat across the miscibility gap",
+    ),
+    (
+        "regular_solution_plateau",
+        "plateau voltage [V], binodal x1, x2, spinodals and T_c [K] of a regular solution",
+    ),
+    (
+        "regular_solution_theta",
+        "thermodynamic factor Theta(x) = (x/kT) dmu/dx of a regular solution",
+    ),
+    (
+        "regular_solution_entropic",
+        "entropic coefficient dU/dT(x) [V/K] of a regular solution",
+    ),
+    (
+        "redlich_kister_ocv",
+        "OCV U(x) [V] of a Redlich-Kister solution (a_k, b_k, mu0, T), flat across gaps",
+    ),
+    (
+        "redlich_kister_plateau",
+        "plateau voltage [V], binodals, spinodals and T_c [K] of a Redlich-Kister solution",
+    ),
+    (
+        "redlich_kister_theta",
+        "thermodynamic factor Theta(x) of a Redlich-Kister solution",
+    ),
+    (
+        "redlich_kister_entropic",
+        "entropic coefficient dU/dT(x) [V/K] of a Redlich-Kister solution (b_k and ideal mixing)",
+    ),
+    (
+        "hull_voltage_0k",
+        "0 K step voltage profile [V] from tabulated DFT energies E_i via the lower convex hull",
+    ),
+];
+
+fn opt_err(option: &str, message: impl Into<String>) -> ThermoError {
+    ThermoError::InvalidOption {
+        option: option.into(),
+        message: message.into(),
+    }
+}
+
+fn as_f64(option: &str, v: &Value) -> Result<f64, ThermoError> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Integer(i) => Ok(*i as f64),
+        other => Err(opt_err(option, format!("expected a number, found {other}"))),
+    }
+}
+
+fn as_f64_array(option: &str, v: &Value) -> Result<Vec<f64>, ThermoError> {
+    match v {
+        Value::Array(a) => a.iter().map(|e| as_f64(option, e)).collect(),
+        other => Err(opt_err(
+            option,
+            format!("expected an array of numbers, found {other}"),
+        )),
+    }
+}
+
+fn as_usize(option: &str, v: &Value) -> Result<usize, ThermoError> {
+    match v {
+        Value::Integer(i) if *i >= 0 => Ok(*i as usize),
+        other => Err(opt_err(
+            option,
+            format!("expected a non-negative integer, found {other}"),
+        )),
+    }
+}
+
+fn check_keys(options: &Table, allowed: &[&str]) -> Result<(), ThermoError> {
+    for k in options.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(opt_err(
+                k,
+                format!("unknown option (allowed: {})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The composition grid: `x = [..]` or `x_grid = {start, stop, n}` (n ≥ 1 evenly spaced
+/// points, both ends included), else `default`.
+fn parse_grid(options: &Table, default: (f64, f64, usize)) -> Result<Vec<f64>, ThermoError> {
+    match (options.get("x"), options.get("x_grid")) {
+        (Some(_), Some(_)) => Err(opt_err("x", "give either x or x_grid, not both")),
+        (Some(v), None) => as_f64_array("x", v),
+        (None, Some(Value::Table(t))) => {
+            check_keys(t, &["start", "stop", "n"]).map_err(|e| opt_err("x_grid", e.to_string()))?;
+            let get = |k: &str| {
+                t.get(k)
+                    .ok_or_else(|| opt_err("x_grid", format!("missing '{k}'")))
+            };
+            let start = as_f64("x_grid.start", get("start")?)?;
+            let stop = as_f64("x_grid.stop", get("stop")?)?;
+            let n = as_usize("x_grid.n", get("n")?)?;
+            linspace(start, stop, n)
+        }
+        (None, Some(other)) => Err(opt_err(
+            "x_grid",
+            format!("expected a table, found {other}"),
+        )),
+        (None, None) => linspace(default.0, default.1, default.2),
+    }
+}
+
+fn linspace(start: f64, stop: f64, n: usize) -> Result<Vec<f64>, ThermoError> {
+    if n == 0 || !start.is_finite() || !stop.is_finite() {
+        return Err(opt_err(
+            "x_grid",
+            format!("start {start}, stop {stop}, n {n}: need finite ends and n ≥ 1"),
+        ));
+    }
+    if n == 1 {
+        return Ok(vec![start]);
+    }
+    Ok((0..n)
+        .map(|i| start + (stop - start) * i as f64 / (n - 1) as f64)
+        .collect())
+}
+
+/// `reference = "Li"` (default) | `{ mu_ref = <eV> }` | a second host
+/// `{ x = <site fraction>, mu0 = <eV>, omega = <eV> }` or `{ x, mu0, a = [..], b = [..] }`.
+fn parse_reference(options: &Table) -> Result<Reference, ThermoError> {
+    match options.get("reference") {
+        None => Ok(Reference::LiMetal),
+        Some(Value::String(s)) if s == "Li" || s == "li" || s == "Li metal" => {
+            Ok(Reference::LiMetal)
+        }
+        Some(Value::String(s)) => Err(opt_err(
+            "reference",
+            format!("'{s}': expected \"Li\" or a table"),
+        )),
+        Some(Value::Table(t)) => {
+            if let Some(v) = t.get("mu_ref") {
+                check_keys(t, &["mu_ref"]).map_err(|e| opt_err("reference", e.to_string()))?;
+                let mu_ref = as_f64("reference.mu_ref", v)?;
+                if !mu_ref.is_finite() {
+                    return Err(opt_err("reference.mu_ref", "not finite"));
+                }
+                return Ok(Reference::Fixed { mu_ref });
+            }
+            check_keys(t, &["x", "mu0", "omega", "a", "b"])
+                .map_err(|e| opt_err("reference", e.to_string()))?;
+            let x = as_f64(
+                "reference.x",
+                t.get("x")
+                    .ok_or_else(|| opt_err("reference", "missing 'x'"))?,
+            )?;
+            check_composition(x)?;
+            let mu0 = match t.get("mu0") {
+                Some(v) => as_f64("reference.mu0", v)?,
+                None => 0.0,
+            };
+            let (a, b) = match (t.get("omega"), t.get("a")) {
+                (Some(_), Some(_)) => {
+                    return Err(opt_err("reference", "give either omega or a, not both"));
+                }
+                (Some(v), None) => (vec![as_f64("reference.omega", v)?], Vec::new()),
+                (None, Some(v)) => (
+                    as_f64_array("reference.a", v)?,
+                    match t.get("b") {
+                        Some(v) => as_f64_array("reference.b", v)?,
+                        None => Vec::new(),
+                    },
+                ),
+                (None, None) => (Vec::new(), Vec::new()),
+            };
+            let host = FreeEnergy::redlich_kister(mu0, a, b, 300.0);
+            host.validate()?;
+            Ok(Reference::Host { host, x })
+        }
+        Some(other) => Err(opt_err(
+            "reference",
+            format!("expected \"Li\" or a table, found {other}"),
+        )),
+    }
+}
+
+fn parse_branch(options: &Table) -> Result<Branch, ThermoError> {
+    match options.get("branch") {
+        None => Ok(Branch::Equilibrium),
+        Some(Value::String(s)) if s == "equilibrium" => Ok(Branch::Equilibrium),
+        Some(Value::String(s)) if s == "solid_solution" => Ok(Branch::SolidSolution),
+        Some(other) => Err(opt_err(
+            "branch",
+            format!("{other}: expected \"equilibrium\" or \"solid_solution\""),
+        )),
+    }
+}
+
+/// Build a thermodynamic law by name (see [`THERMO_LAWS`]) from its study-file options.
+///
+/// Options (a TOML table; unknown keys are an error):
+/// - `x = [..]` or `x_grid = { start = 0.01, stop = 0.99, n = 99 }`: output composition grid
+///   for the curve laws (`*_ocv`, `*_theta`, `*_entropic`, `hull_voltage_0k`); site fractions,
+///   strictly inside (0, 1) for the free-energy laws. Default: 99 points from 0.01 to 0.99
+///   (for `hull_voltage_0k`: 101 points spanning the tabulated compositions).
+/// - `reference` (`*_ocv`, `*_entropic`, `*_plateau`): `"Li"` (default; Li metal, μ_ref = 0),
+///   `{ mu_ref = <eV> }` (fixed μ_ref), or a second host at the model's T:
+///   `{ x = 0.5, mu0 = <eV>, omega = <eV> }` or `{ x = 0.5, mu0 = <eV>, a = [..], b = [..] }`.
+/// - `branch` (`*_ocv`, `*_theta`, `*_entropic`): `"equilibrium"` (default; convex hull, flat
+///   across gaps, Θ = 0 there) or `"solid_solution"` (homogeneous, unstable in the spinodal).
+/// - `terms` (required for `redlich_kister_*`): number n of Redlich–Kister terms (1–16); the
+///   inputs are a_0..a_{n−1} [eV], b_0..b_{n−1} [eV/K], mu0 [eV], T [K].
+/// - `gap` (`*_plateau`): index of the miscibility gap to report, ascending in x (default 0).
+/// - `x_points = [..]` (required for `hull_voltage_0k`): compositions of the tabulated
+///   energies; the inputs are E_0..E_{m−1} [eV per formula unit].
+/// - `e_li` (`hull_voltage_0k`): Li metal energy per atom [eV] subtracted as x·e_li when the
+///   energies are not yet referenced to Li metal (default 0).
+pub fn build_thermo_law(name: &str, options: &Table) -> Result<ThermoLaw, ThermoError> {
+    let default_grid = (0.01, 0.99, 99);
+    let (family, what) = if name == "hull_voltage_0k" {
+        ("hull", "0k")
+    } else {
+        match name.rsplit_once('_') {
+            Some((fam, what)) if fam == "regular_solution" || fam == "redlich_kister" => {
+                (fam, what)
+            }
+            _ => ("", ""),
+        }
+    };
+    let unknown = || ThermoError::UnknownLaw(name.into(), THERMO_LAW_NAMES.join(", "));
+    if family == "hull" {
+        check_keys(options, &["x", "x_grid", "x_points", "e_li"])?;
+        let xp = as_f64_array(
+            "x_points",
+            options
+                .get("x_points")
+                .ok_or_else(|| opt_err("x_points", "required for hull_voltage_0k"))?,
+        )?;
+        let lo = xp.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let x = parse_grid(options, (lo, hi, 101))?;
+        let e_li = match options.get("e_li") {
+            Some(v) => as_f64("e_li", v)?,
+            None => 0.0,
+        };
+        return Ok(ThermoLaw::HullVoltage(HullVoltageModel::new(xp, x, e_li)?));
+    }
+    let kind = match family {
+        "regular_solution" => FreeEnergyKind::RegularSolution,
+        "redlich_kister" => FreeEnergyKind::RedlichKister {
+            n_terms: as_usize(
+                "terms",
+                options
+                    .get("terms")
+                    .ok_or_else(|| opt_err("terms", "required for redlich_kister_* laws"))?,
+            )?,
+        },
+        _ => return Err(unknown()),
+    };
+    let mut allowed: Vec<&str> = match what {
+        "ocv" | "entropic" => vec!["x", "x_grid", "reference", "branch"],
+        "theta" => vec!["x", "x_grid", "branch"],
+        "plateau" => vec!["reference", "gap"],
+        _ => return Err(unknown()),
+    };
+    if family == "redlich_kister" {
+        allowed.push("terms");
+    }
+    check_keys(options, &allowed)?;
+    Ok(match what {
+        "ocv" => ThermoLaw::Ocv(OcvCurveModel::new(
+            kind,
+            parse_grid(options, default_grid)?,
+            parse_reference(options)?,
+            parse_branch(options)?,
+        )?),
+        "entropic" => ThermoLaw::EntropicCoefficient(EntropicCoefficientModel::new(
+            kind,
+            parse_grid(options, default_grid)?,
+            parse_reference(options)?,
+            parse_branch(options)?,
+        )?),
+        "theta" => ThermoLaw::ThermodynamicFactor(ThermodynamicFactorModel::new(
+            kind,
+            parse_grid(options, default_grid)?,
+            parse_branch(options)?,
+        )?),
+        _ => ThermoLaw::Plateau(PlateauModel::new(
+            kind,
+            parse_reference(options)?,
+            match options.get("gap") {
+                Some(v) => as_usize("gap", v)?,
+                None => 0,
+            },
+        )?),
+    })
+}
