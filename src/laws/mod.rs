@@ -2,3 +2,6 @@
 //! [`crate::model::Model`] so every engine can use it.
 
 pub mod arrhenius;
+pub mod catalogue;
+pub mod mechanics;
+pub mod transport;

@@ -1,0 +1,1 @@
+//! Law catalogue (work in progress).

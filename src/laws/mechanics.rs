@@ -1,0 +1,1 @@
+//! Mechanics laws (work in progress).
