@@ -597,7 +597,7 @@ impl Model for NernstEinsteinModel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{evaluate, jacobian, jacobian_central_fd, max_rel_diff, output_range};
 
@@ -617,7 +617,21 @@ mod tests {
             fds.row_mut(r).scale_mut(1.0 / scale);
         }
         let d = max_rel_diff(&js, &fds, 1.0);
-        assert!(d < tol, "max scaled diff {d}: AD {j} vs FD {fd}");
+        if d >= tol {
+            let (mut worst, mut at) = (0.0, (0, 0));
+            for r in 0..j.nrows() {
+                for c in 0..j.ncols() {
+                    let e = (js[(r, c)] - fds[(r, c)]).abs();
+                    if e > worst {
+                        (worst, at) = (e, (r, c));
+                    }
+                }
+            }
+            panic!(
+                "max scaled diff {d} at (output {}, input {}): AD {} vs FD {}",
+                at.0, at.1, j[at], fd[at]
+            );
+        }
     }
 
     #[test]
