@@ -2,4 +2,7 @@
 //! [`crate::model::Model`] so every engine can use it.
 
 pub mod arrhenius;
+pub mod catalogue;
+pub mod mechanics;
 pub mod thermo;
+pub mod transport;
