@@ -2,3 +2,4 @@
 //! [`crate::model::Model`] so every engine can use it.
 
 pub mod arrhenius;
+pub mod kinetics;
