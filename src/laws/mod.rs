@@ -3,6 +3,7 @@
 
 pub mod arrhenius;
 pub mod catalogue;
+pub mod kinetics;
 pub mod mechanics;
 pub mod thermo;
 pub mod transport;

@@ -1,0 +1,477 @@
+//! BPX (Battery Parameter eXchange, JSON) import and export for the SPM/SPMe parameters, with uncertainties in "User-defined".
+//!
+//! Conventions of the BPX standard (v0.x) and how they map to [`CellParams`] (as PyBaMM's own
+//! BPX reader does, so results are comparable):
+//! - Values are numbers, expression strings in `x` (Python syntax, parsed by [`Expr`]) or
+//!   tables `{"x": [...], "y": [...]}` (interpolated here with PCHIP, C¹; PyBaMM uses linear).
+//!   Particle diffusivity and OCP are functions of stoichiometry x = c/c_max; electrolyte
+//!   diffusivity and conductivity of c_e [mol/m³].
+//! - Kinetics normalisation: BPX gives a "Reaction rate constant [mol.m-2.s-1]" k_norm with
+//!   j0 = F·k_norm·√((c_e/c_e0)·(c_s/c_max)·(1 − c_s/c_max)). PyBaMM's (and our) form is
+//!   j0 = m·√(c_e·c_s·(c_max − c_s)), so m = F·k_norm/(c_max·√c_e0) [A·m⁻²·(m³/mol)^1.5].
+//! - Activation energies E_a [J/mol] multiply D, k and the electrolyte properties by
+//!   exp(E_a/R·(1/T_ref − 1/T)); missing activation energies are 0.
+//! - "Surface area per unit volume [m-1]" a gives the active fraction ε_s = a·R/3.
+//! - "Transport efficiency" τ gives the porosity ε = τ^(1/1.5) with Bruggeman exponent 1.5
+//!   (so ε^1.5 = τ); solid conductivities are already effective (no correction).
+//! - The electrode area is per electrode pair; the cell's total area is
+//!   "Electrode area [m2]" × "Number of electrode pairs connected in parallel to make a cell".
+//! - Stoichiometry windows: 100 % SOC is (negative "Maximum stoichiometry", positive
+//!   "Minimum stoichiometry"), 0 % SOC the other two; the initial state is 100 % SOC.
+//! - Temperature: "Ambient temperature [K]"; "Reference temperature [K]" is T_ref.
+
+use super::CellError;
+use super::expr::Expr;
+use super::ocp::{Coefficient, Ocp, Pchip, Shape};
+use super::params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
+use crate::constants::FARADAY;
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A cell read from BPX: the parameters plus header information.
+#[derive(Debug, Clone)]
+pub struct BpxCell {
+    /// The SPM/SPMe parameters.
+    pub params: CellParams<f64>,
+    /// Header "Title".
+    pub title: String,
+    /// Header "Model" (SPM, SPMe, DFN).
+    pub model: String,
+    /// The "User-defined" section as read (uncertainties etc.), untouched.
+    pub user_defined: Map<String, Value>,
+}
+
+/// An uncertainty to export in the "User-defined" section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamUncertainty {
+    /// The BPX-style parameter name, e.g. "Negative electrode diffusivity [m2.s-1]".
+    pub name: String,
+    /// Standard deviation in the parameter's unit.
+    pub sd: f64,
+    /// Optional credible/confidence interval (lower, upper, level e.g. 0.9).
+    pub interval: Option<(f64, f64, f64)>,
+}
+
+struct Reader<'a> {
+    file: &'a str,
+}
+
+impl Reader<'_> {
+    fn err(&self, field: &str, msg: impl Into<String>) -> CellError {
+        CellError::Bpx {
+            file: self.file.to_string(),
+            field: field.to_string(),
+            msg: msg.into(),
+        }
+    }
+    fn section<'v>(
+        &self,
+        v: &'v Value,
+        path: &str,
+        name: &str,
+    ) -> Result<&'v Map<String, Value>, CellError> {
+        v.get(name).and_then(Value::as_object).ok_or_else(|| {
+            self.err(
+                &format!("{path}{name}"),
+                "missing section (needed by SPM/SPMe)",
+            )
+        })
+    }
+    fn num(&self, m: &Map<String, Value>, path: &str, name: &str) -> Result<f64, CellError> {
+        let f = format!("{path}/{name}");
+        let v = m
+            .get(name)
+            .ok_or_else(|| self.err(&f, "missing (needed by SPM/SPMe)"))?;
+        match v {
+            Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| self.err(&f, "not a finite number")),
+            Value::String(s) => {
+                let e = Expr::parse(s).map_err(|e| self.err(&f, e.to_string()))?;
+                if e.is_constant() {
+                    Ok(e.eval(0.0))
+                } else {
+                    Err(self.err(&f, "expected a number, got a function of x"))
+                }
+            }
+            _ => Err(self.err(&f, "expected a number")),
+        }
+    }
+    fn num_or(
+        &self,
+        m: &Map<String, Value>,
+        path: &str,
+        name: &str,
+        default: f64,
+    ) -> Result<f64, CellError> {
+        if m.contains_key(name) {
+            self.num(m, path, name)
+        } else {
+            Ok(default)
+        }
+    }
+    /// A number, an expression in x, or an {x, y} table, as a coefficient.
+    fn func(
+        &self,
+        m: &Map<String, Value>,
+        path: &str,
+        name: &str,
+    ) -> Result<Coefficient<f64>, CellError> {
+        let f = format!("{path}/{name}");
+        let v = m
+            .get(name)
+            .ok_or_else(|| self.err(&f, "missing (needed by SPM/SPMe)"))?;
+        self.func_value(v, &f)
+    }
+    fn func_value(&self, v: &Value, f: &str) -> Result<Coefficient<f64>, CellError> {
+        match v {
+            Value::Number(n) => Ok(Coefficient::constant(
+                n.as_f64().ok_or_else(|| self.err(f, "not finite"))?,
+            )),
+            Value::String(s) => {
+                let e = Expr::parse(s).map_err(|e| self.err(f, e.to_string()))?;
+                if e.is_constant() {
+                    Ok(Coefficient::constant(e.eval(0.0)))
+                } else {
+                    Ok(Coefficient {
+                        scale: 1.0,
+                        shape: Shape::Expr(Arc::new(e)),
+                    })
+                }
+            }
+            Value::Object(o) => {
+                let arr = |k: &str| -> Result<Vec<f64>, CellError> {
+                    o.get(k)
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| self.err(f, format!("table needs an array '{k}'")))?
+                        .iter()
+                        .map(|x| {
+                            x.as_f64()
+                                .ok_or_else(|| self.err(f, format!("table '{k}' has a non-number")))
+                        })
+                        .collect()
+                };
+                let t =
+                    Pchip::new(arr("x")?, arr("y")?, f).map_err(|e| self.err(f, e.to_string()))?;
+                Ok(Coefficient {
+                    scale: 1.0,
+                    shape: Shape::Table(Arc::new(t)),
+                })
+            }
+            _ => Err(self.err(
+                f,
+                "expected a number, an expression string in x, or an {x, y} table",
+            )),
+        }
+    }
+    fn ocp(&self, m: &Map<String, Value>, path: &str) -> Result<Ocp<f64>, CellError> {
+        let c = self.func(m, path, "OCP [V]")?;
+        Ok(match c.shape {
+            Shape::One => {
+                return Err(self.err(
+                    &format!("{path}/OCP [V]"),
+                    "a constant OCP cannot drive a cell; give a function of x or a table",
+                ));
+            }
+            Shape::Expr(e) => Ocp::Expr(e),
+            Shape::Table(t) => Ocp::Table(t),
+        })
+    }
+}
+
+fn electrode(
+    r: &Reader,
+    m: &Map<String, Value>,
+    path: &str,
+    negative: bool,
+    ce0: f64,
+) -> Result<ElectrodeParams<f64>, CellError> {
+    let radius = r.num(m, path, "Particle radius [m]")?;
+    let a = r.num(m, path, "Surface area per unit volume [m-1]")?;
+    let c_max = r.num(m, path, "Maximum concentration [mol.m-3]")?;
+    let k_norm = r.num(m, path, "Reaction rate constant [mol.m-2.s-1]")?;
+    let (porosity, brugg) = porosity_from(r, m, path)?;
+    let smin = r.num(m, path, "Minimum stoichiometry")?;
+    let smax = r.num(m, path, "Maximum stoichiometry")?;
+    let entropic = if m.contains_key("Entropic change coefficient [V.K-1]") {
+        r.func(m, path, "Entropic change coefficient [V.K-1]")?
+    } else {
+        Coefficient::constant(0.0)
+    };
+    Ok(ElectrodeParams {
+        thickness: r.num(m, path, "Thickness [m]")?,
+        particle_radius: radius,
+        active_fraction: a * radius / 3.0,
+        porosity,
+        bruggeman: brugg,
+        c_max,
+        diffusivity: r.func(m, path, "Diffusivity [m2.s-1]")?,
+        diffusivity_ea: r.num_or(m, path, "Diffusivity activation energy [J.mol-1]", 0.0)?,
+        rate_constant: FARADAY * k_norm / (c_max * ce0.sqrt()),
+        rate_constant_ea: r.num_or(
+            m,
+            path,
+            "Reaction rate constant activation energy [J.mol-1]",
+            0.0,
+        )?,
+        alpha: 0.5,
+        ocp: r.ocp(m, path)?,
+        entropic,
+        conductivity: r.num(m, path, "Conductivity [S.m-1]")?,
+        theta_soc0: if negative { smin } else { smax },
+        theta_soc100: if negative { smax } else { smin },
+    })
+}
+
+fn porosity_from(r: &Reader, m: &Map<String, Value>, path: &str) -> Result<(f64, f64), CellError> {
+    if m.contains_key("Transport efficiency") {
+        let te = r.num(m, path, "Transport efficiency")?;
+        if !(te > 0.0 && te < 1.0) {
+            return Err(r.err(
+                &format!("{path}/Transport efficiency"),
+                format!("{te}: expected 0 < value < 1"),
+            ));
+        }
+        Ok((te.powf(1.0 / 1.5), 1.5))
+    } else {
+        Ok((r.num(m, path, "Porosity")?, 1.5))
+    }
+}
+
+/// Parse BPX JSON text; `file` names the source in error messages.
+pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
+    let r = Reader { file };
+    let root: Value = serde_json::from_str(text)
+        .map_err(|e| r.err("(document)", format!("invalid JSON: {e}")))?;
+    let header = root.get("Header").and_then(Value::as_object);
+    let title = header
+        .and_then(|h| h.get("Title"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let model = header
+        .and_then(|h| h.get("Model"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let par = r.section(&root, "", "Parameterisation")?;
+    let pv = Value::Object(par.clone());
+    let cell = r.section(&pv, "Parameterisation/", "Cell")?;
+    let ely = r.section(&pv, "Parameterisation/", "Electrolyte")?;
+    let neg = r.section(&pv, "Parameterisation/", "Negative electrode")?;
+    let pos = r.section(&pv, "Parameterisation/", "Positive electrode")?;
+    let sep = r.section(&pv, "Parameterisation/", "Separator")?;
+    let pc = "Parameterisation/Cell";
+    let pe = "Parameterisation/Electrolyte";
+    let ce0 = r.num(ely, pe, "Initial concentration [mol.m-3]")?;
+    let pairs = r.num_or(
+        cell,
+        pc,
+        "Number of electrode pairs connected in parallel to make a cell",
+        1.0,
+    )?;
+    let t_ref = r.num(cell, pc, "Reference temperature [K]")?;
+    let temperature = if cell.contains_key("Ambient temperature [K]") {
+        r.num(cell, pc, "Ambient temperature [K]")?
+    } else {
+        r.num_or(cell, pc, "Initial temperature [K]", t_ref)?
+    };
+    let (sep_por, sep_b) = porosity_from(&r, sep, "Parameterisation/Separator")?;
+    let params = CellParams {
+        neg: electrode(&r, neg, "Parameterisation/Negative electrode", true, ce0)?,
+        pos: electrode(&r, pos, "Parameterisation/Positive electrode", false, ce0)?,
+        separator: SeparatorParams {
+            thickness: r.num(sep, "Parameterisation/Separator", "Thickness [m]")?,
+            porosity: sep_por,
+            bruggeman: sep_b,
+        },
+        electrolyte: ElectrolyteParams {
+            initial_concentration: ce0,
+            transference: r.num(ely, pe, "Cation transference number")?,
+            diffusivity: r.func(ely, pe, "Diffusivity [m2.s-1]")?,
+            diffusivity_ea: r.num_or(ely, pe, "Diffusivity activation energy [J.mol-1]", 0.0)?,
+            conductivity: r.func(ely, pe, "Conductivity [S.m-1]")?,
+            conductivity_ea: r.num_or(ely, pe, "Conductivity activation energy [J.mol-1]", 0.0)?,
+        },
+        area: r.num(cell, pc, "Electrode area [m2]")? * pairs,
+        temperature,
+        t_ref,
+        contact_resistance: match par
+            .get("User-defined")
+            .and_then(|u| u.get("Contact resistance [Ohm]"))
+        {
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+            _ => 0.0,
+        },
+        initial_soc: 1.0,
+        v_min: r.num(cell, pc, "Lower voltage cut-off [V]")?,
+        v_max: r.num(cell, pc, "Upper voltage cut-off [V]")?,
+        nominal_capacity_ah: r.num(cell, pc, "Nominal cell capacity [A.h]")?,
+    };
+    // Validate now so a bad value names the file.
+    params
+        .validate()
+        .map_err(|e| r.err("Parameterisation", e.to_string()))?;
+    let user_defined = par
+        .get("User-defined")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(BpxCell {
+        params,
+        title,
+        model,
+        user_defined,
+    })
+}
+
+/// Read a BPX file.
+pub fn read_bpx_file(path: &Path) -> Result<BpxCell, CellError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CellError::Bpx {
+        file: name.clone(),
+        field: "(file)".into(),
+        msg: e.to_string(),
+    })?;
+    read_bpx_str(&text, &name)
+}
+
+fn num(v: f64) -> Value {
+    serde_json::Number::from_f64(v)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+fn coef_value(c: &Coefficient<f64>) -> Value {
+    match &c.shape {
+        Shape::One => num(c.scale),
+        Shape::Expr(e) => {
+            if c.scale == 1.0 {
+                Value::String(e.source().to_string())
+            } else {
+                Value::String(format!("{:e} * ({})", c.scale, e.source()))
+            }
+        }
+        Shape::Table(t) => {
+            json!({"x": t.xs(), "y": t.ys().iter().map(|y| y * c.scale).collect::<Vec<_>>()})
+        }
+    }
+}
+
+fn ocp_value(o: &Ocp<f64>, t: f64) -> Value {
+    match o {
+        Ocp::Table(tb) => json!({"x": tb.xs(), "y": tb.ys()}),
+        Ocp::Expr(e) => Value::String(e.source().to_string()),
+        Ocp::RegularSolution { u0, omega_ev } => Value::String(format!(
+            "{u0:e} - ({omega_ev:e} * (1 - 2 * x) + {:e} * log(x / (1 - x)))",
+            crate::constants::K_B_EV * t
+        )),
+        other => {
+            // tabulate
+            let xs: Vec<f64> = (0..=200)
+                .map(|k| 0.001 + 0.998 * k as f64 / 200.0)
+                .collect();
+            let ys: Vec<f64> = xs.iter().map(|&x| other.eval(x, t)).collect();
+            json!({"x": xs, "y": ys})
+        }
+    }
+}
+
+fn electrode_json(e: &ElectrodeParams<f64>, negative: bool, ce0: f64, t: f64) -> Value {
+    let (smin, smax) = if negative {
+        (e.theta_soc0, e.theta_soc100)
+    } else {
+        (e.theta_soc100, e.theta_soc0)
+    };
+    let mut m = Map::new();
+    m.insert("Particle radius [m]".into(), num(e.particle_radius));
+    m.insert("Thickness [m]".into(), num(e.thickness));
+    m.insert("Diffusivity [m2.s-1]".into(), coef_value(&e.diffusivity));
+    m.insert("OCP [V]".into(), ocp_value(&e.ocp, t));
+    m.insert(
+        "Entropic change coefficient [V.K-1]".into(),
+        coef_value(&e.entropic),
+    );
+    m.insert("Conductivity [S.m-1]".into(), num(e.conductivity));
+    m.insert(
+        "Surface area per unit volume [m-1]".into(),
+        num(3.0 * e.active_fraction / e.particle_radius),
+    );
+    m.insert("Porosity".into(), num(e.porosity));
+    m.insert(
+        "Transport efficiency".into(),
+        num(e.porosity.powf(e.bruggeman)),
+    );
+    m.insert(
+        "Reaction rate constant [mol.m-2.s-1]".into(),
+        num(e.rate_constant * e.c_max * ce0.sqrt() / FARADAY),
+    );
+    m.insert("Minimum stoichiometry".into(), num(smin));
+    m.insert("Maximum stoichiometry".into(), num(smax));
+    m.insert("Maximum concentration [mol.m-3]".into(), num(e.c_max));
+    m.insert(
+        "Diffusivity activation energy [J.mol-1]".into(),
+        num(e.diffusivity_ea),
+    );
+    m.insert(
+        "Reaction rate constant activation energy [J.mol-1]".into(),
+        num(e.rate_constant_ea),
+    );
+    Value::Object(m)
+}
+
+/// Export `p` as BPX JSON text (v0.4 layout). Uncertainties go to "User-defined" as
+/// "<name> standard deviation" and, with an interval at level L, "<name> lower bound (L)" /
+/// "<name> upper bound (L)". The contact resistance (not a BPX field) is written there too as
+/// "Contact resistance [Ohm]". The area is written as one electrode pair of the total area.
+pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncertainty]) -> String {
+    let ce0 = p.electrolyte.initial_concentration;
+    let mut ud = Map::new();
+    ud.insert("Contact resistance [Ohm]".into(), num(p.contact_resistance));
+    for u in uncertainties {
+        ud.insert(format!("{} standard deviation", u.name), num(u.sd));
+        if let Some((lo, hi, level)) = u.interval {
+            let pct = format!("{}%", (level * 100.0 * 1e6).round() / 1e6);
+            ud.insert(format!("{} lower bound ({pct})", u.name), num(lo));
+            ud.insert(format!("{} upper bound ({pct})", u.name), num(hi));
+        }
+    }
+    let doc = json!({
+        "Header": {
+            "BPX": 0.4,
+            "Title": title,
+            "Description": "Exported by bridgelaw (SPM/SPMe parameter subset).",
+            "Model": "SPMe"
+        },
+        "Parameterisation": {
+            "Cell": {
+                "Ambient temperature [K]": num(p.temperature),
+                "Initial temperature [K]": num(p.temperature),
+                "Reference temperature [K]": num(p.t_ref),
+                "Lower voltage cut-off [V]": num(p.v_min),
+                "Upper voltage cut-off [V]": num(p.v_max),
+                "Nominal cell capacity [A.h]": num(p.nominal_capacity_ah),
+                "Electrode area [m2]": num(p.area),
+                "Number of electrode pairs connected in parallel to make a cell": 1
+            },
+            "Electrolyte": {
+                "Initial concentration [mol.m-3]": num(ce0),
+                "Cation transference number": num(p.electrolyte.transference),
+                "Conductivity [S.m-1]": coef_value(&p.electrolyte.conductivity),
+                "Diffusivity [m2.s-1]": coef_value(&p.electrolyte.diffusivity),
+                "Conductivity activation energy [J.mol-1]": num(p.electrolyte.conductivity_ea),
+                "Diffusivity activation energy [J.mol-1]": num(p.electrolyte.diffusivity_ea)
+            },
+            "Negative electrode": electrode_json(&p.neg, true, ce0, p.temperature),
+            "Positive electrode": electrode_json(&p.pos, false, ce0, p.temperature),
+            "Separator": {
+                "Thickness [m]": num(p.separator.thickness),
+                "Porosity": num(p.separator.porosity),
+                "Transport efficiency": num(p.separator.porosity.powf(p.separator.bruggeman))
+            },
+            "User-defined": Value::Object(ud)
+        }
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

@@ -1,0 +1,113 @@
+//! Continuum cell models for voltage curves: SPM and SPMe, generic over the scalar for exact parameter gradients, with BPX import/export.
+//!
+//! Entry points: [`CellParams`] (all physical parameters, SI), [`simulate`] (one solve →
+//! [`Solution`] with voltage, stoichiometries, overpotentials at the requested times),
+//! [`bpx::read_bpx_file`] / [`bpx::to_bpx_json`], [`CellModel`] (the cell behind
+//! [`crate::model::Model`]) and [`simulate_bpx_to_csv`] (what the CLI's `simulate` calls).
+
+pub mod bpx;
+pub mod expr;
+pub mod model;
+pub mod ocp;
+pub mod params;
+pub mod particle;
+pub mod protocol;
+pub mod spm;
+pub mod spme;
+
+pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json};
+pub use model::CellModel;
+pub use ocp::{Coefficient, Ocp, Pchip, Shape};
+pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
+pub use protocol::{CurrentSeries, Protocol, SignConvention, Step};
+pub use spm::{CellModelKind, Row, Solution, SolverOptions, StopReason, simulate, solution_to_csv};
+pub use spme::ElectrolyteMesh;
+
+use crate::model::ModelError;
+use thiserror::Error;
+
+/// Errors of the cell models, their inputs and files.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum CellError {
+    #[error("parameter '{name}' = {value}: expected {expected}")]
+    InvalidParameter {
+        name: String,
+        value: f64,
+        expected: String,
+    },
+    #[error("{quantity} = {value} at t = {time_s} s: {msg}")]
+    OutOfRange {
+        quantity: String,
+        value: f64,
+        time_s: f64,
+        msg: String,
+    },
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("current file {file}, line {line}: {msg}")]
+    CurrentFile {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+    #[error("solver options: {0}")]
+    Options(String),
+    #[error(transparent)]
+    Table(#[from] ocp::TableError),
+    #[error(transparent)]
+    Expr(#[from] expr::ExprError),
+    #[error("BPX file {file}: field '{field}': {msg}")]
+    Bpx {
+        file: String,
+        field: String,
+        msg: String,
+    },
+}
+
+impl From<CellError> for ModelError {
+    fn from(e: CellError) -> Self {
+        match e {
+            CellError::OutOfRange {
+                quantity,
+                value,
+                msg,
+                ..
+            } => ModelError::OutOfPhysicalRange {
+                quantity,
+                value,
+                expected: msg,
+            },
+            CellError::InvalidParameter {
+                name,
+                value,
+                expected,
+            } => ModelError::InvalidInput {
+                name,
+                value,
+                expected,
+            },
+            other => ModelError::SolverFailed(other.to_string()),
+        }
+    }
+}
+
+/// What the CLI's `simulate` subcommand calls: read a BPX file, simulate `protocol` with
+/// `opts` (temperature override `temperature_k` if given), and return the CSV text of
+/// [`solution_to_csv`].
+pub fn simulate_bpx_to_csv(
+    bpx_path: &std::path::Path,
+    protocol: &Protocol,
+    opts: &SolverOptions,
+    temperature_k: Option<f64>,
+) -> Result<String, CellError> {
+    let cell = read_bpx_file(bpx_path)?;
+    let mut p = cell.params;
+    if let Some(t) = temperature_k {
+        p.temperature = t;
+    }
+    let sol = simulate(&p, protocol, opts)?;
+    Ok(solution_to_csv(&sol))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,680 @@
+//! The SPM/SPMe solver: one generic solve gives the voltage curve and, with dual numbers, its exact parameter derivatives.
+//!
+//! Terminal voltage (PyBaMM's lithium-ion SPM, and SPMe with its electrolyte terms):
+//! V = U_p(θ_p,s) − U_n(θ_n,s) + η_p − η_n − I·R_c  [+ η_c + Δφ_e + Δφ_s for SPMe],
+//! j_n = i/(a_n·L_n), j_p = −i/(a_p·L_p), i = I/A (I > 0 on discharge),
+//! η_k from Butler–Volmer with i0_k = m_k(T)·c_e^½·c_s^½·(c_max − c_s)^½
+//! (α = ½: η = (2RT/F)·asinh(j/(2·i0))), c_e = c_e0 (SPM) or its x-average over the electrode
+//! (SPMe); Δφ_s = −i·(L_n/(3σ_n) + L_p/(3σ_p)) (SPMe only, as in PyBaMM).
+
+use super::CellError;
+use super::params::{CellParams, ElectrodeParams};
+use super::particle::{Bdf, Particle};
+use super::protocol::{Protocol, Segment};
+use super::spme::{Electrolyte, ElectrolyteMesh};
+use crate::constants::{FARADAY, R_GAS};
+use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
+use crate::model::Scalar;
+
+/// Which cell model to solve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CellModelKind {
+    /// Single-particle model.
+    #[default]
+    Spm,
+    /// Single-particle model with electrolyte.
+    Spme,
+}
+
+impl CellModelKind {
+    /// Parse "spm" or "spme".
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "spm" => Some(Self::Spm),
+            "spme" => Some(Self::Spme),
+            _ => None,
+        }
+    }
+}
+
+/// Solver settings. Defaults (see [`Default`]): SPM, 20 shells per particle, electrolyte mesh
+/// 10/5/10, maximum step 5 s (BDF2), outputs every 10 s, stop at the voltage cut-offs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverOptions {
+    /// SPM or SPMe.
+    pub model: CellModelKind,
+    /// Finite-volume shells per particle.
+    pub shells: usize,
+    /// Electrolyte mesh (SPMe).
+    pub electrolyte_mesh: ElectrolyteMesh,
+    /// Largest time step [s].
+    pub dt_max: f64,
+    /// Requested output times [s] (increasing, ≥ 0). `None`: every `output_dt` seconds.
+    pub output_times: Option<Vec<f64>>,
+    /// Output spacing [s] when `output_times` is `None`.
+    pub output_dt: f64,
+    /// Stop when V crosses the lower (discharge) or upper (charge) cut-off.
+    pub stop_at_cutoff: bool,
+}
+
+impl Default for SolverOptions {
+    fn default() -> Self {
+        Self {
+            model: CellModelKind::Spm,
+            shells: 20,
+            electrolyte_mesh: ElectrolyteMesh::default(),
+            dt_max: 5.0,
+            output_times: None,
+            output_dt: 10.0,
+            stop_at_cutoff: true,
+        }
+    }
+}
+
+/// Why a solve ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The protocol ran to its end.
+    EndOfProtocol,
+    /// The lower voltage cut-off was crossed (discharge).
+    LowerCutoff,
+    /// The upper voltage cut-off was crossed (charge).
+    UpperCutoff,
+}
+
+/// One output row. Quantities of type `D` carry derivatives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row<D> {
+    /// Time [s] (for a cut-off row, the real part of the interpolated crossing time).
+    pub time_s: f64,
+    /// Applied current [A], discharge positive.
+    pub current_a: f64,
+    /// Terminal voltage [V].
+    pub voltage: D,
+    /// Surface stoichiometries θ_s = c_s/c_max [1].
+    pub theta_n_surf: D,
+    pub theta_p_surf: D,
+    /// Volume-average stoichiometries [1].
+    pub theta_n_avg: D,
+    pub theta_p_avg: D,
+    /// Open-circuit potentials at the surface stoichiometries [V].
+    pub ocp_n: D,
+    pub ocp_p: D,
+    /// Reaction overpotentials [V] (η_n > 0, η_p < 0 on discharge).
+    pub eta_n: D,
+    pub eta_p: D,
+    /// SPMe: electrolyte concentration overpotential [V] (0 for SPM).
+    pub eta_c: D,
+    /// SPMe: electrolyte ohmic drop [V] (0 for SPM).
+    pub dphi_e: D,
+    /// SPMe: solid-phase ohmic drop [V] (0 for SPM).
+    pub dphi_s: D,
+    /// Discharged capacity since t = 0 [A·h].
+    pub capacity_ah: D,
+    /// Lithium in both particles' active material [mol].
+    pub li_solid_mol: D,
+    /// Lithium in the electrolyte [mol] (SPMe; c_e0-based constant for SPM).
+    pub li_electrolyte_mol: D,
+}
+
+/// A solve's result: one row per requested output time reached, then (if the solve stopped at
+/// a cut-off) one row at the interpolated crossing.
+#[derive(Debug, Clone)]
+pub struct Solution<D> {
+    /// Rows at the requested output times that were reached, in order.
+    pub rows: Vec<Row<D>>,
+    /// The row at the cut-off crossing, if the solve stopped there.
+    pub cutoff: Option<Row<D>>,
+    /// The crossing time [s] with its derivatives, if stopped at a cut-off.
+    pub cutoff_time: Option<D>,
+    /// Why the solve ended.
+    pub stop: StopReason,
+    /// Number of time steps taken.
+    pub steps: usize,
+    /// The requested output times (all of them, reached or not).
+    pub output_times: Vec<f64>,
+}
+
+impl<D: Scalar> Solution<D> {
+    /// Voltages at the reached output times.
+    pub fn voltages(&self) -> Vec<D> {
+        self.rows.iter().map(|r| r.voltage).collect()
+    }
+    /// Discharged capacity at the end of the solve (at the cut-off if stopped there) [A·h].
+    pub fn final_capacity_ah(&self) -> D {
+        self.cutoff
+            .as_ref()
+            .or(self.rows.last())
+            .map(|r| r.capacity_ah)
+            .unwrap_or(D::zero())
+    }
+}
+
+/// Quantities that stay fixed during a solve.
+struct Fixed<D> {
+    t: D,
+    area: D,
+    fac_dn: D,
+    fac_dp: D,
+    m_n: D,
+    m_p: D,
+    fac_de: D,
+    fac_ke: D,
+    an_ln: D,
+    ap_lp: D,
+    ce0: D,
+    dphi_s_per_i: D,
+    two_rt_f: D,
+    spme: bool,
+    dt_ent: D,
+    vol_n: D,
+    vol_p: D,
+}
+
+struct Step {
+    t0: f64,
+    t1: f64,
+    seg: usize,
+    restart: bool,
+    output: Option<usize>,
+}
+
+fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
+    let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
+    // must-hit points with their segment index
+    let mut pts: Vec<f64> = Vec::with_capacity(segs.len() + outs.len() + 1);
+    pts.push(0.0);
+    for s in segs {
+        pts.push(s.t1);
+    }
+    for &o in outs {
+        if o > 0.0 && o <= t_end {
+            pts.push(o);
+        }
+    }
+    pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let tol = 1e-9 * t_end.max(1.0);
+    pts.dedup_by(|a, b| (*a - *b).abs() <= tol);
+    let mut steps = Vec::with_capacity(pts.len() + (t_end / dt_max) as usize + 64);
+    let mut seg = 0usize;
+    let mut oi = 0usize;
+    // skip an output at t = 0
+    while oi < outs.len() && outs[oi] <= tol {
+        oi += 1;
+    }
+    let mut h_last = f64::INFINITY;
+    for w in pts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
+            seg += 1;
+        }
+        let restart = a <= tol
+            || (seg > 0 && (a - segs[seg].t0).abs() <= tol && {
+                let prev = segs[seg - 1].i1;
+                let next = segs[seg].i0;
+                (prev - next).abs() > 1e-12 * prev.abs().max(next.abs()).max(1e-300)
+            });
+        let mut t = a;
+        let mut first = true;
+        let push = |t0: f64, t1: f64, restart: bool, steps: &mut Vec<Step>| {
+            steps.push(Step {
+                t0,
+                t1,
+                seg,
+                restart,
+                output: None,
+            });
+        };
+        let len = b - a;
+        if restart {
+            // graded start: dt_max/256, doubling
+            let mut h = (dt_max.min(len)) / 256.0;
+            while t + 2.0 * h < b && h < dt_max {
+                push(t, t + h, first, &mut steps);
+                first = false;
+                t += h;
+                h_last = h;
+                h *= 2.0;
+            }
+        }
+        let cap = if restart {
+            dt_max.min(2.0 * h_last)
+        } else {
+            dt_max
+        };
+        let rem = b - t;
+        let n = (rem / cap - 1e-9).ceil().max(1.0) as usize;
+        let h = rem / n as f64;
+        for k in 0..n {
+            let t0 = t + h * k as f64;
+            let t1 = if k + 1 == n {
+                b
+            } else {
+                t + h * (k + 1) as f64
+            };
+            push(t0, t1, first && restart, &mut steps);
+            first = false;
+        }
+        h_last = h;
+        // output index at b
+        if oi < outs.len() && (outs[oi] - b).abs() <= tol {
+            if let Some(s) = steps.last_mut() {
+                s.output = Some(oi);
+            }
+            oi += 1;
+        }
+    }
+    steps
+}
+
+#[inline]
+fn overpotential<D: Scalar>(j: D, i0: D, alpha: D, t: D, two_rt_f: D) -> Result<D, CellError> {
+    if alpha.re() == 0.5 {
+        // closed form (laws::kinetics::bv_overpotential_symmetric) with 2RT/F precomputed
+        Ok(two_rt_f * (j / (i0 * 2.0)).asinh())
+    } else {
+        bv_overpotential(j, i0, alpha, t).map_err(|e| CellError::OutOfRange {
+            quantity: "Butler–Volmer overpotential".into(),
+            value: j.re() / i0.re(),
+            time_s: f64::NAN,
+            msg: e.to_string(),
+        })
+    }
+}
+
+struct Eval<D> {
+    v: D,
+    th_n: D,
+    th_p: D,
+    u_n: D,
+    u_p: D,
+    eta_n: D,
+    eta_p: D,
+    eta_c: D,
+    dphi_e: D,
+    dphi_s: D,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn voltage<D: Scalar>(
+    p: &CellParams<D>,
+    f: &Fixed<D>,
+    pn: &Particle<D>,
+    pp: &Particle<D>,
+    el: Option<&Electrolyte<D>>,
+    current: f64,
+    time_s: f64,
+) -> Result<Eval<D>, CellError> {
+    let i = f.area.recip() * current;
+    let j_n = i / f.an_ln;
+    let j_p = -i / f.ap_lp;
+    let surf = |e: &ElectrodeParams<D>,
+                part: &Particle<D>,
+                j: D,
+                fac: D,
+                name: &str|
+     -> Result<D, CellError> {
+        let q = j / FARADAY;
+        // surface diffusivity from the outer shell
+        let d_s = if e.diffusivity.is_constant() {
+            e.diffusivity.scale * fac
+        } else {
+            let th = part.c[part.shells() - 1] / e.c_max;
+            e.diffusivity.eval(th) * fac
+        };
+        let cs = part.surface(q, d_s);
+        let th = cs / e.c_max;
+        if !(th.re() > 0.0 && th.re() < 1.0) {
+            return Err(CellError::OutOfRange {
+                quantity: format!("{name} surface stoichiometry"),
+                value: th.re(),
+                time_s,
+                msg: "must stay in (0, 1)".into(),
+            });
+        }
+        Ok(cs)
+    };
+    let cs_n = surf(&p.neg, pn, j_n, f.fac_dn, "negative")?;
+    let cs_p = surf(&p.pos, pp, j_p, f.fac_dp, "positive")?;
+    let th_n = cs_n / p.neg.c_max;
+    let th_p = cs_p / p.pos.c_max;
+    let (ce_n, ce_p) = match el {
+        Some(e) => e.averages(),
+        None => (f.ce0, f.ce0),
+    };
+    let i0_n = f.m_n * (ce_n * cs_n * (p.neg.c_max - cs_n)).sqrt();
+    let i0_p = f.m_p * (ce_p * cs_p * (p.pos.c_max - cs_p)).sqrt();
+    let eta_n = overpotential(j_n, i0_n, p.neg.alpha, f.t, f.two_rt_f)?;
+    let eta_p = overpotential(j_p, i0_p, p.pos.alpha, f.t, f.two_rt_f)?;
+    let mut u_n = p.neg.ocp.eval(th_n, f.t);
+    let mut u_p = p.pos.ocp.eval(th_p, f.t);
+    if f.dt_ent.re() != 0.0 {
+        u_n += p.neg.entropic.eval(th_n) * f.dt_ent;
+        u_p += p.pos.entropic.eval(th_p) * f.dt_ent;
+    }
+    let mut v = u_p - u_n + eta_p - eta_n - p.contact_resistance * current;
+    let (mut eta_c, mut dphi_e, mut dphi_s) = (D::zero(), D::zero(), D::zero());
+    if let Some(e) = el {
+        eta_c = (-p.electrolyte.transference + 1.0) * f.two_rt_f * e.ln_difference();
+        dphi_e = -i * e.ohmic_resistance(&p.electrolyte.conductivity, f.fac_ke);
+        dphi_s = -i * f.dphi_s_per_i;
+        v += eta_c + dphi_e + dphi_s;
+    }
+    if !v.re().is_finite() {
+        return Err(CellError::OutOfRange {
+            quantity: "voltage".into(),
+            value: v.re(),
+            time_s,
+            msg: "non-finite voltage".into(),
+        });
+    }
+    Ok(Eval {
+        v,
+        th_n,
+        th_p,
+        u_n,
+        u_p,
+        eta_n,
+        eta_p,
+        eta_c,
+        dphi_e,
+        dphi_s,
+    })
+}
+
+/// Simulate the cell under `protocol` (see the module doc for the equations and
+/// [`SolverOptions`] for the numerics). Errors: invalid parameters or options (before any
+/// step), a state leaving the physical range (stoichiometry outside (0, 1), c_e ≤ 0) — never a
+/// panic.
+pub fn simulate<D: Scalar>(
+    p: &CellParams<D>,
+    protocol: &Protocol,
+    opts: &SolverOptions,
+) -> Result<Solution<D>, CellError> {
+    p.validate()?;
+    if opts.shells < 2 || opts.shells > 10_000 {
+        return Err(CellError::Options(format!(
+            "shells = {}: expected 2..=10000",
+            opts.shells
+        )));
+    }
+    if !(opts.dt_max > 0.0) || !opts.dt_max.is_finite() {
+        return Err(CellError::Options(format!(
+            "dt_max = {}: expected > 0",
+            opts.dt_max
+        )));
+    }
+    let segs = protocol.segments(p.nominal_capacity_ah)?;
+    let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
+    let outs: Vec<f64> = match &opts.output_times {
+        Some(v) => {
+            for (k, w) in v.windows(2).enumerate() {
+                if !(w[1] > w[0]) {
+                    return Err(CellError::Options(format!(
+                        "output times must increase: entry {} = {} after {}",
+                        k + 2,
+                        w[1],
+                        w[0]
+                    )));
+                }
+            }
+            if let Some(&f) = v.first()
+                && !(f >= 0.0)
+            {
+                return Err(CellError::Options(format!("output time {f} < 0")));
+            }
+            v.clone()
+        }
+        None => {
+            if !(opts.output_dt > 0.0) {
+                return Err(CellError::Options(format!(
+                    "output_dt = {}: expected > 0",
+                    opts.output_dt
+                )));
+            }
+            let n = (t_end / opts.output_dt + 1e-9).floor() as usize;
+            (0..=n).map(|k| k as f64 * opts.output_dt).collect()
+        }
+    };
+    let grid = build_grid(&segs, &outs, opts.dt_max);
+
+    let t = p.temperature;
+    let area = p.area;
+    let fixed = Fixed {
+        t,
+        area,
+        fac_dn: arrhenius_factor(p.neg.diffusivity_ea, t, p.t_ref),
+        fac_dp: arrhenius_factor(p.pos.diffusivity_ea, t, p.t_ref),
+        m_n: p.neg.rate_constant * arrhenius_factor(p.neg.rate_constant_ea, t, p.t_ref),
+        m_p: p.pos.rate_constant * arrhenius_factor(p.pos.rate_constant_ea, t, p.t_ref),
+        fac_de: arrhenius_factor(p.electrolyte.diffusivity_ea, t, p.t_ref),
+        fac_ke: arrhenius_factor(p.electrolyte.conductivity_ea, t, p.t_ref),
+        an_ln: p.neg.surface_area_density() * p.neg.thickness,
+        ap_lp: p.pos.surface_area_density() * p.pos.thickness,
+        ce0: p.electrolyte.initial_concentration,
+        dphi_s_per_i: p.neg.thickness / (p.neg.conductivity * 3.0)
+            + p.pos.thickness / (p.pos.conductivity * 3.0),
+        two_rt_f: t * (2.0 * R_GAS / FARADAY),
+        spme: opts.model == CellModelKind::Spme,
+        dt_ent: t - p.t_ref,
+        vol_n: p.neg.active_fraction * p.neg.thickness * area,
+        vol_p: p.pos.active_fraction * p.pos.thickness * area,
+    };
+    let th_n0 = p.neg.theta_at_soc(p.initial_soc);
+    let th_p0 = p.pos.theta_at_soc(p.initial_soc);
+    let mut pn = Particle::new(
+        opts.shells,
+        p.neg.particle_radius,
+        p.neg.c_max,
+        th_n0 * p.neg.c_max,
+    );
+    let mut pp = Particle::new(
+        opts.shells,
+        p.pos.particle_radius,
+        p.pos.c_max,
+        th_p0 * p.pos.c_max,
+    );
+    let mut el = if fixed.spme {
+        Some(Electrolyte::new(p, opts.electrolyte_mesh))
+    } else {
+        None
+    };
+    let el_vol = fixed.area; // electrolyte inventory per area × area
+    let mut rows = Vec::with_capacity(outs.len() + 1);
+    let make_row = |ev: &Eval<D>,
+                    pn: &Particle<D>,
+                    pp: &Particle<D>,
+                    el: Option<&Electrolyte<D>>,
+                    time_s: f64,
+                    cur: f64,
+                    cap: D|
+     -> Row<D> {
+        let cn = pn.average();
+        let cp = pp.average();
+        Row {
+            time_s,
+            current_a: cur,
+            voltage: ev.v,
+            theta_n_surf: ev.th_n,
+            theta_p_surf: ev.th_p,
+            theta_n_avg: cn / p.neg.c_max,
+            theta_p_avg: cp / p.pos.c_max,
+            ocp_n: ev.u_n,
+            ocp_p: ev.u_p,
+            eta_n: ev.eta_n,
+            eta_p: ev.eta_p,
+            eta_c: ev.eta_c,
+            dphi_e: ev.dphi_e,
+            dphi_s: ev.dphi_s,
+            capacity_ah: cap,
+            li_solid_mol: cn * fixed.vol_n + cp * fixed.vol_p,
+            li_electrolyte_mol: match el {
+                Some(e) => e.inventory() * el_vol,
+                None => {
+                    fixed.ce0
+                        * (p.neg.porosity * p.neg.thickness
+                            + p.separator.porosity * p.separator.thickness
+                            + p.pos.porosity * p.pos.thickness)
+                        * el_vol
+                }
+            },
+        }
+    };
+    // initial voltage with the first current
+    let i_first = segs[0].i0;
+    let ev0 = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_first, 0.0)?;
+    if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
+        rows.push(make_row(
+            &ev0,
+            &pn,
+            &pp,
+            el.as_ref(),
+            0.0,
+            i_first,
+            D::zero(),
+        ));
+    }
+    let mut v_prev = ev0.v;
+    let mut cap_prev = 0.0f64; // A·s
+    let mut h_prev = f64::NAN;
+    let mut stop = StopReason::EndOfProtocol;
+    let mut cutoff = None;
+    let mut cutoff_time = None;
+    let mut nsteps = 0usize;
+    let mut started = false;
+    for st in &grid {
+        let seg = &segs[st.seg];
+        let h = st.t1 - st.t0;
+        let i_new = seg.current_at(st.t1);
+        let i_old = seg.current_at(st.t0);
+        if st.restart && started {
+            // voltage at the start of the new segment, for cut-off interpolation
+            let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_old, st.t0)?;
+            v_prev = ev.v;
+        }
+        let omega = if h_prev.is_nan() { 1.0 } else { h / h_prev };
+        let bdf = if st.restart || !started || omega > 2.4 {
+            Bdf::EULER
+        } else {
+            Bdf::bdf2(omega)
+        };
+        let omega_ex = if bdf == Bdf::EULER { 0.0 } else { omega };
+        let i_d = area.recip() * i_new;
+        let q_n = i_d / (fixed.an_ln * FARADAY);
+        let q_p = -i_d / (fixed.ap_lp * FARADAY);
+        pn.step(h, bdf, omega_ex, q_n, &p.neg.diffusivity, fixed.fac_dn);
+        pp.step(h, bdf, omega_ex, q_p, &p.pos.diffusivity, fixed.fac_dp);
+        if let Some(e) = el.as_mut() {
+            e.step(
+                h,
+                bdf,
+                omega_ex,
+                i_d,
+                &p.electrolyte.diffusivity,
+                fixed.fac_de,
+            );
+            if !(e.min() > 0.0) {
+                return Err(CellError::OutOfRange {
+                    quantity: "electrolyte concentration".into(),
+                    value: e.min(),
+                    time_s: st.t1,
+                    msg: "must stay > 0 mol/m^3 (electrolyte depleted)".into(),
+                });
+            }
+        }
+        for (part, e, name) in [(&pn, &p.neg, "negative"), (&pp, &p.pos, "positive")] {
+            let (lo, hi) = part.min_max();
+            let cm = e.c_max.re();
+            if !(lo > 0.0 && hi < cm) {
+                return Err(CellError::OutOfRange {
+                    quantity: format!("{name} particle stoichiometry"),
+                    value: if lo <= 0.0 { lo / cm } else { hi / cm },
+                    time_s: st.t1,
+                    msg: "must stay in (0, 1)".into(),
+                });
+            }
+        }
+        nsteps += 1;
+        started = true;
+        h_prev = h;
+        let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
+        let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_new, st.t1)?;
+        if opts.stop_at_cutoff {
+            let low = i_new > 0.0 && ev.v.re() < p.v_min;
+            let high = i_new < 0.0 && ev.v.re() > p.v_max;
+            if low || high {
+                let vc = if low { p.v_min } else { p.v_max };
+                // linear interpolation of the crossing inside the step
+                let s = (v_prev - vc) / (v_prev - ev.v);
+                let s = if s.re().is_finite() && s.re() >= 0.0 && s.re() <= 1.0 {
+                    s
+                } else {
+                    D::zero()
+                };
+                let tc = s * h + st.t0;
+                let i_c = seg.current_at(tc.re());
+                let cap_c = (s * h * (0.5 * (i_old + i_c)) + cap_prev) / 3600.0;
+                let mut row = make_row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
+                row.voltage = D::from(vc);
+                cutoff = Some(row);
+                cutoff_time = Some(tc);
+                stop = if low {
+                    StopReason::LowerCutoff
+                } else {
+                    StopReason::UpperCutoff
+                };
+                break;
+            }
+        }
+        if st.output.is_some() {
+            rows.push(make_row(
+                &ev,
+                &pn,
+                &pp,
+                el.as_ref(),
+                st.t1,
+                i_new,
+                D::from(cap_new / 3600.0),
+            ));
+        }
+        v_prev = ev.v;
+        cap_prev = cap_new;
+    }
+    Ok(Solution {
+        rows,
+        cutoff,
+        cutoff_time,
+        stop,
+        steps: nsteps,
+        output_times: outs,
+    })
+}
+
+/// CSV text of a solution: `time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,
+/// theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah`
+/// (discharge current positive), with the cut-off row last if the solve stopped there.
+pub fn solution_to_csv(sol: &Solution<f64>) -> String {
+    let mut s = String::with_capacity(64 * (sol.rows.len() + 2));
+    s.push_str("time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah\n");
+    for r in sol.rows.iter().chain(sol.cutoff.iter()) {
+        s.push_str(&format!(
+            "{},{},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9}\n",
+            r.time_s,
+            r.current_a,
+            r.voltage,
+            r.theta_n_surf,
+            r.theta_p_surf,
+            r.theta_n_avg,
+            r.theta_p_avg,
+            r.ocp_n,
+            r.ocp_p,
+            r.eta_n,
+            r.eta_p,
+            r.eta_c,
+            r.dphi_e,
+            r.dphi_s,
+            r.capacity_ah
+        ));
+    }
+    s
+}
