@@ -57,9 +57,8 @@ pub enum LawError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Mechanics(#[from] MechanicsError),
-    // INTEGRATOR: add the thermodynamics and kinetics errors here, e.g.
-    //   #[error(transparent)] Thermo(#[from] crate::laws::thermo::ThermoError),
-    //   #[error(transparent)] Kinetics(#[from] crate::laws::kinetics::KineticsError),
+    #[error(transparent)]
+    Thermo(#[from] crate::laws::thermo::ThermoError),
 }
 
 /// Declares [`Law`] with one variant per wrapped model, its `Model` impl (dispatching every
@@ -110,11 +109,14 @@ law_enum! {
     Griffith(GriffithModel),
     /// `sphere_stress`: diffusion-induced hoop stress in a sphere and fracture risk.
     SphereStress(SphereStressModel),
-    // INTEGRATOR: thermodynamics and kinetics variants go here, one line each, e.g.
-    //   /// Thermodynamics laws (regular solution, Redlich–Kister, hull, …).
-    //   Thermo(crate::laws::thermo::ThermoLaw),
-    //   /// Kinetics laws (TST rate, exchange current, Butler–Volmer, …).
-    //   Kinetics(crate::laws::kinetics::KineticsLaw),
+    /// Thermodynamics laws (regular solution, Redlich–Kister, 0 K hull).
+    Thermo(crate::laws::thermo::ThermoLaw),
+    /// `tst_rate`: k = (k_B·T/h)·exp(−ΔG‡/(k_B·T)).
+    TstRate(crate::laws::kinetics::TstRateModel),
+    /// `exchange_current`: i0 = m(T)·c_e^½·c_s^½·(c_s,max − c_s)^½.
+    ExchangeCurrent(crate::laws::kinetics::ExchangeCurrentModel),
+    /// `overpotential`: Butler–Volmer inverse η(i).
+    Overpotential(crate::laws::kinetics::OverpotentialModel),
 }
 
 /// The laws this module builds: (name, one-line description with the equation and units).
@@ -161,11 +163,30 @@ const CATALOGUE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The kinetics laws: (name, description).
+const KINETICS: &[(&str, &str)] = &[
+    (
+        "tst_rate",
+        "k = (k_B·T/h)·exp(−ΔG‡/(k_B·T)) [1/s]; inputs dG [eV], T [K]",
+    ),
+    (
+        "exchange_current",
+        "i0 = m(T)·c_e^½·c_s^½·(c_s,max − c_s)^½ [A/m²], m(T) = m_ref·exp(−E_a/R·(1/T − 1/T_ref)); \
+         inputs m_ref, E_a [J/mol], T, T_ref [K], c_e, c_s, c_s_max [mol/m³]",
+    ),
+    (
+        "overpotential",
+        "Butler–Volmer inverse η(i) [V] for any α (Newton, exact derivatives); inputs i, i0 [A/m²], \
+         alpha, T [K]",
+    ),
+];
+
 /// Every law [`build_law`] knows: (name, one-line description with the equation and units).
 pub fn law_catalogue() -> Vec<(&'static str, &'static str)> {
-    // INTEGRATOR: append the thermodynamics and kinetics catalogues here, e.g.
-    //   v.extend(crate::laws::thermo::thermo_catalogue());
-    CATALOGUE.to_vec()
+    let mut v = CATALOGUE.to_vec();
+    v.extend_from_slice(crate::laws::thermo::models::THERMO_LAWS);
+    v.extend_from_slice(KINETICS);
+    v
 }
 
 /// Builds the law `name` with the study file's `options` (see the module doc for the keys).
@@ -218,8 +239,21 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
             let grid = o.grid("r", Some((0.0, 1.0)))?;
             Ok(SphereStressModel::new(o.elastic()?, conc, grid)?.into())
         }
-        // INTEGRATOR: route the thermodynamics and kinetics names here, e.g.
-        //   n if crate::laws::thermo::is_thermo_law(n) => Ok(Law::Thermo(build_thermo_law(n, options)?)),
+        n if crate::laws::thermo::THERMO_LAW_NAMES.contains(&n) => {
+            Ok(Law::Thermo(crate::laws::thermo::build_thermo_law(n, options)?))
+        }
+        "tst_rate" => {
+            o.allow(&[])?;
+            Ok(crate::laws::kinetics::TstRateModel::default().into())
+        }
+        "exchange_current" => {
+            o.allow(&[])?;
+            Ok(crate::laws::kinetics::ExchangeCurrentModel::default().into())
+        }
+        "overpotential" => {
+            o.allow(&[])?;
+            Ok(crate::laws::kinetics::OverpotentialModel::default().into())
+        }
         _ => Err(LawError::UnknownLaw {
             name: name.to_string(),
             known: law_catalogue()
@@ -405,6 +439,24 @@ mod tests {
             "D" => 1e-13,
             "a_flaw" => 1e-6,
             "Y" => 1.12,
+            "mu0" => -3.4,
+            "dG_act" => 0.5,
+            "m_ref" => 2e-6,
+            "T_ref" => 298.15,
+            "c_e" => 1000.0,
+            "c_s" => 2e4,
+            "c_s_max" => 3e4,
+            "i" => 10.0,
+            "i0" => 2.0,
+            "alpha" => 0.4,
+            "a_0" => 0.1,
+            "b_0" => 1e-5,
+            "E_0" | "E_4" => 0.0,
+            "E_1" => -0.15,
+            "E_2" => -0.2,
+            "E_3" => -0.1,
+            other if other.starts_with("a_") => 0.01,
+            other if other.starts_with("b_") => 0.0,
             other => panic!("no typical value for input '{other}'"),
         }
     }
@@ -423,8 +475,20 @@ mod tests {
         assert!(cat.len() >= 8);
         for (name, desc) in cat {
             assert!(!desc.is_empty());
-            let law = build_law(name, &toml::Table::new()).unwrap();
-            let v = evaluate(&law, &typical_point(&law)).unwrap();
+            let opts = if name == "hull_voltage_0k" {
+                table("x_points = [0.0, 0.25, 0.5, 0.75, 1.0]")
+            } else if name.starts_with("redlich_kister") {
+                table("terms = 2")
+            } else {
+                toml::Table::new()
+            };
+            let law = build_law(name, &opts).unwrap();
+            let mut theta = typical_point(&law);
+            if name.ends_with("_plateau") {
+                // below T_c = Ω/(2k_B) ≈ 290 K for the typical Ω, so a plateau exists
+                *theta.last_mut().unwrap() = 250.0;
+            }
+            let v = evaluate(&law, &theta).unwrap();
             assert_eq!(v.len(), n_outputs(&law));
             assert!(v.iter().all(|x| x.is_finite()), "{name}: {v:?}");
         }
