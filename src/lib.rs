@@ -10,5 +10,6 @@ pub mod dist;
 pub mod laws;
 pub mod model;
 pub mod output;
+pub mod sensitivity;
 
 pub use model::{Model, ModelError, Scalar};
