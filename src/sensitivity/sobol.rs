@@ -25,7 +25,7 @@ use crate::dist::JointDistribution;
 use crate::dist::sample::stream_rng;
 use crate::dist::sobol::{MAX_DIM, ScrambledSobol};
 use crate::model::{Model, ModelError};
-use rand::RngExt;
+use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -283,16 +283,27 @@ pub fn sobol_core<F: UnitCubeFn + ?Sized>(
         }
     }
     shift.iter_mut().for_each(|s| *s /= (2 * nv) as f64);
-    let est = Estimates::compute(&rows, None, d, m, &shift);
+    // Column layout (block b, output k) → cols[(b·m + k)·nv + j], centred: the estimator
+    // passes are then sequential and vectorise.
+    let mut cols = vec![0.0; nv * stride];
+    for (j, row) in rows.chunks_exact(stride).enumerate() {
+        for b in 0..d + 2 {
+            for k in 0..m {
+                cols[(b * m + k) * nv + j] = row[b * m + k] - shift[k];
+            }
+        }
+    }
+    drop(rows);
+    let est = Estimates::compute(&cols, &vec![1.0; nv], d, m);
 
-    // Bootstrap: resample r draws its own ChaCha stream, resamples run in parallel and are
-    // collected in order.
+    // Bootstrap: resample r draws its own ChaCha stream and turns the N row draws (with
+    // replacement) into multiplicity weights; resamples run in parallel, collected in order.
     let boots: Vec<Estimates> = (0..settings.bootstrap)
         .into_par_iter()
         .map(|r| {
             let mut rng = stream_rng(settings.seed ^ 0x5eed_b007, r as u64);
-            let idx: Vec<u32> = (0..nv).map(|_| rng.random_range(0..nv as u32)).collect();
-            Estimates::compute(&rows, Some(&idx), d, m, &shift)
+            let w = bootstrap_weights(&mut rng, nv);
+            Estimates::compute(&cols, &w, d, m)
         })
         .collect();
 
@@ -400,7 +411,53 @@ pub(crate) fn quantile_sorted(s: &[f64], p: f64) -> f64 {
     s[lo] + (h - lo as f64) * (s[hi] - s[lo])
 }
 
-/// Point estimates from one (re)sample of rows.
+/// Multiplicities of a bootstrap resample of `n` rows drawn with replacement: each draw takes
+/// 32 random bits r and picks row ⌊r·n/2³²⌋ (bias ≤ n/2³², negligible for a bootstrap).
+fn bootstrap_weights<R: Rng>(rng: &mut R, n: usize) -> Vec<f64> {
+    let mut w = vec![0.0; n];
+    let pick = |r: u32| ((r as u64 * n as u64) >> 32) as usize;
+    for _ in 0..n / 2 {
+        let x = rng.next_u64();
+        w[pick(x as u32)] += 1.0;
+        w[pick((x >> 32) as u32)] += 1.0;
+    }
+    if n % 2 == 1 {
+        w[pick(rng.next_u32())] += 1.0;
+    }
+    w
+}
+
+/// Four-lane weighted sums Σ w·x(j), vectorisable; fixed order, so deterministic.
+#[inline]
+fn lanes<const K: usize>(n: usize, mut term: impl FnMut(usize) -> [f64; K]) -> [f64; K] {
+    let mut acc = [[0.0; K]; 4];
+    let n4 = n / 4 * 4;
+    let mut j = 0;
+    while j < n4 {
+        for (l, a) in acc.iter_mut().enumerate() {
+            let t = term(j + l);
+            for q in 0..K {
+                a[q] += t[q];
+            }
+        }
+        j += 4;
+    }
+    for j in n4..n {
+        let t = term(j);
+        for q in 0..K {
+            acc[0][q] += t[q];
+        }
+    }
+    let mut out = [0.0; K];
+    for a in &acc {
+        for q in 0..K {
+            out[q] += a[q];
+        }
+    }
+    out
+}
+
+/// Point estimates from one (re)sample: weights w_j are the row multiplicities.
 struct Estimates {
     /// Mean of the centred output over A and B, per output.
     mean: Vec<f64>,
@@ -413,41 +470,33 @@ struct Estimates {
 }
 
 impl Estimates {
-    fn compute(rows: &[f64], idx: Option<&[u32]>, d: usize, m: usize, shift: &[f64]) -> Self {
-        let stride = (d + 2) * m;
-        let nv = rows.len() / stride;
-        let mut sum = vec![0.0; m];
-        let mut sum2 = vec![0.0; m];
+    fn compute(cols: &[f64], w: &[f64], d: usize, m: usize) -> Self {
+        let nv = w.len();
+        let col = |b: usize, k: usize| &cols[(b * m + k) * nv..(b * m + k + 1) * nv];
+        let cnt: f64 = w.iter().sum();
+        let mut mean = vec![0.0; m];
+        let mut var = vec![0.0; m];
         let mut s1 = vec![0.0; d * m];
         let mut st = vec![0.0; d * m];
-        let mut acc = |row: &[f64]| {
-            for k in 0..m {
-                let fa = row[k] - shift[k];
-                let fb = row[m + k] - shift[k];
-                sum[k] += fa + fb;
-                sum2[k] += fa * fa + fb * fb;
-                for i in 0..d {
-                    let fab = row[(2 + i) * m + k] - shift[k];
-                    s1[i * m + k] += fb * (fab - fa);
+        for k in 0..m {
+            let (a, b) = (col(0, k), col(1, k));
+            let [s, s2] = lanes(nv, |j| {
+                let (fa, fb) = (a[j], b[j]);
+                [w[j] * (fa + fb), w[j] * (fa * fa + fb * fb)]
+            });
+            mean[k] = s / (2.0 * cnt);
+            var[k] = s2 / (2.0 * cnt) - mean[k] * mean[k];
+            for i in 0..d {
+                let ab = col(2 + i, k);
+                let [x1, xt] = lanes(nv, |j| {
+                    let (fa, fb, fab) = (a[j], b[j], ab[j]);
                     let diff = fa - fab;
-                    st[i * m + k] += diff * diff;
-                }
+                    [w[j] * fb * (fab - fa), w[j] * diff * diff]
+                });
+                s1[i * m + k] = x1 / cnt;
+                st[i * m + k] = xt / (2.0 * cnt);
             }
-        };
-        match idx {
-            None => rows.chunks_exact(stride).for_each(&mut acc),
-            Some(ix) => ix.iter().for_each(|&j| {
-                let j = j as usize;
-                acc(&rows[j * stride..(j + 1) * stride])
-            }),
         }
-        let cnt = idx.map_or(nv, <[u32]>::len) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / (2.0 * cnt)).collect();
-        let var = (0..m)
-            .map(|k| sum2[k] / (2.0 * cnt) - mean[k] * mean[k])
-            .collect();
-        s1.iter_mut().for_each(|v| *v /= cnt);
-        st.iter_mut().for_each(|v| *v /= 2.0 * cnt);
         Self {
             mean,
             var,
