@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 /// Local sensitivities of every flat output at the nominal (median) point.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LocalResult {
+    /// Input names, in model order.
     pub inputs: Vec<String>,
     /// Units of the inputs.
     pub input_units: Vec<String>,
@@ -41,13 +42,16 @@ pub struct LocalResult {
     pub sd_scaled: Vec<Vec<f64>>,
     /// Per curve: root-mean-square elasticity over the curve points where it is defined.
     pub aggregated: Vec<LocalAggregate>,
+    /// What the numbers mean.
     pub note: String,
 }
 
 /// Root-mean-square elasticity of one curve output.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LocalAggregate {
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
+    /// RMS elasticity per input (None if undefined at every point).
     pub rms_elasticity: Vec<Option<f64>>,
 }
 

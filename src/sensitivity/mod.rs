@@ -51,32 +51,46 @@ pub use variance::{VarianceResult, delta_variance};
 #[derive(Debug, Error)]
 pub enum SensitivityError {
     #[error("model has {model_inputs} inputs but the distribution has {dist_params} parameters")]
+    /// The model and the distribution have different dimensions.
     DimensionMismatch {
+        /// Number of model inputs.
         model_inputs: usize,
+        /// Number of distribution parameters.
         dist_params: usize,
     },
     #[error("input {index}: model calls it '{model_name}', distribution calls it '{dist_name}'")]
+    /// Input i has different names in the model and the distribution.
     NameMismatch {
+        /// Position of the input.
         index: usize,
+        /// Name on the model side.
         model_name: String,
+        /// Name on the distribution side.
         dist_name: String,
     },
     #[error("setting {field} = {value}: expected {expected}")]
+    /// A setting is out of range.
     InvalidSetting {
+        /// Setting name.
         field: String,
+        /// Value given.
         value: String,
+        /// What is accepted.
         expected: String,
     },
     #[error("model evaluation failed at the nominal point: {0}")]
+    /// The model failed where it must not (the nominal point).
     Model(#[from] ModelError),
     #[error("{failed} of {total} model evaluations failed (first: {first})")]
+    /// Too many evaluations failed for the estimate to be trusted.
     TooManyFailures {
+        /// Failed evaluations (or rows).
         failed: usize,
+        /// Evaluations (or rows) attempted.
         total: usize,
+        /// The first failure.
         first: ModelError,
     },
-    #[error("could not build the thread pool: {0}")]
-    ThreadPool(String),
 }
 
 impl SensitivityError {
@@ -126,7 +140,9 @@ pub trait UnitCubeFn: Sync {
 
 /// A scalar function on the unit hypercube, `f(u) -> y`, as a [`UnitCubeFn`].
 pub struct ScalarCubeFn<F: Fn(&[f64]) -> f64 + Sync> {
+    /// Number of inputs d.
     pub dim: usize,
+    /// The function u ↦ y on (0, 1)^d.
     pub f: F,
 }
 
@@ -152,7 +168,9 @@ impl<F: Fn(&[f64]) -> f64 + Sync> UnitCubeFn for ScalarCubeFn<F> {
 /// drives the part of input i not explained by inputs 1..i−1. Indices computed on these
 /// coordinates are then not those of the named inputs (see [`shapley`]).
 pub struct DistModelFn<'a, M: Model + ?Sized> {
+    /// The model.
     pub model: &'a M,
+    /// Its input distribution (params index-by-index with the model inputs).
     pub dist: &'a JointDistribution,
     n_out: usize,
 }
@@ -204,7 +222,9 @@ pub(crate) fn check_finite(out: &[f64]) -> Result<(), ModelError> {
 /// A group of flat output entries: one named scalar, or one named curve.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutputGroup {
+    /// Output name.
     pub name: String,
+    /// Output unit.
     pub unit: String,
     /// First flat index of the group.
     pub start: usize,
@@ -219,6 +239,7 @@ pub struct OutputGroup {
 pub struct OutputLayout {
     /// One label per flat output entry (`name` or `name[axis=value]`).
     pub labels: Vec<String>,
+    /// Named outputs, in model order.
     pub groups: Vec<OutputGroup>,
 }
 
@@ -260,6 +281,7 @@ impl OutputLayout {
         Self { labels, groups }
     }
 
+    /// Number of flat output entries.
     pub fn n_flat(&self) -> usize {
         self.labels.len()
     }
@@ -270,11 +292,29 @@ impl OutputLayout {
 /// `name[aggregate]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LongRow {
+    /// Method: local, variance, ranking, sobol, morris or shapley.
     pub method: String,
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
+    /// Input name (or the pair `a × b` of a cross term).
     pub input: String,
+    /// Quantity (e.g. S1, ST_low, mu_star, reduction, elasticity).
     pub metric: String,
+    /// Value; None where undefined (e.g. an elasticity at y = 0).
     pub value: Option<f64>,
+}
+
+/// Long-format rows as CSV text (header `method,output,input,metric,value`; empty value for
+/// None), for `--out DIR`.
+pub fn long_rows_csv(rows: &[LongRow]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What every result offers the CLI besides serde: a Markdown table and CSV rows.
@@ -336,20 +376,30 @@ pub(crate) fn md(s: &str) -> String {
 /// All methods at once, for `--method all`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AllResults {
+    /// Local elasticities at the median.
     pub local: LocalResult,
+    /// Delta-method variance shares.
     pub variance: VarianceResult,
+    /// Refine-next ranking.
     pub ranking: RankingResult,
+    /// Sobol indices.
     pub sobol: SobolResult,
+    /// Morris screening.
     pub morris: MorrisResult,
+    /// Shapley effects.
     pub shapley: ShapleyResult,
 }
 
 /// Settings for [`all`]: one per method.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AllSettings {
+    /// Settings of the ranking.
     pub ranking: RankingSettings,
+    /// Settings of the Sobol indices.
     pub sobol: SobolSettings,
+    /// Settings of the Morris screening.
     pub morris: MorrisSettings,
+    /// Settings of the Shapley effects.
     pub shapley: ShapleySettings,
 }
 

@@ -36,7 +36,9 @@ pub struct MorrisSettings {
     pub trajectories: usize,
     /// p, number of grid levels (even, ≥ 2). Default 4.
     pub levels: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
+    /// Show a progress bar (only on a terminal). Default true.
     pub progress: bool,
 }
 
@@ -54,6 +56,7 @@ impl Default for MorrisSettings {
 /// Morris statistics for one output (or a curve aggregate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MorrisOutput {
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
     /// μ = mean EE_i (output unit per coordinate unit).
     pub mu: Vec<f64>,
@@ -66,18 +69,25 @@ pub struct MorrisOutput {
 /// Result of a Morris screening.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MorrisResult {
+    /// Input names, in model order.
     pub inputs: Vec<String>,
+    /// One entry per flat output.
     pub per_output: Vec<MorrisOutput>,
     /// Per curve: μ*, |μ| and σ averaged over the curve points.
     pub aggregated: Vec<MorrisOutput>,
+    /// Trajectories r run.
     pub trajectories: usize,
     /// Trajectories dropped after a failed evaluation.
     pub failed: usize,
+    /// Model evaluations made.
     pub evaluations: usize,
+    /// Grid levels p.
     pub levels: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
     /// "standard normal" (per sd) or "unit cube".
     pub coordinate: String,
+    /// What the numbers mean.
     pub note: String,
 }
 

@@ -33,7 +33,9 @@ use serde::{Deserialize, Serialize};
 pub struct RankingSettings {
     /// Scrambled-Sobol draws for the Monte Carlo check (0 = delta method only). Default 0.
     pub mc_samples: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
+    /// Show a progress bar (only on a terminal). Default true.
     pub progress: bool,
 }
 
@@ -50,6 +52,7 @@ impl Default for RankingSettings {
 /// The ranking for one output (or a curve aggregate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RankingOutput {
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
     /// Delta-method Var(y) (output unit squared).
     pub variance: f64,
@@ -68,12 +71,17 @@ pub struct RankingOutput {
 /// Result of [`ranking`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RankingResult {
+    /// Input names, in model order.
     pub inputs: Vec<String>,
+    /// One entry per flat output.
     pub per_output: Vec<RankingOutput>,
+    /// One aggregate per curve output (summed over the curve).
     pub aggregated: Vec<RankingOutput>,
     /// MC draws used (0 = none), and rows dropped after a failed evaluation.
     pub mc_samples: usize,
+    /// Monte Carlo rows dropped after a failed evaluation.
     pub mc_failed: usize,
+    /// What the numbers mean.
     pub note: String,
 }
 
@@ -279,10 +287,13 @@ impl SensitivityTable for RankingResult {
         let mut s = format!("## Which input to refine next\n\n{}\n", self.note);
         for o in self.aggregated.iter().chain(&self.per_output) {
             s += &format!(
-                "\n### {} (Var = {})\n\n| rank | input | variance removed (delta) | fraction | variance removed (MC) |\n\
+                "\n### {} (Var = {} delta{})\n\n| rank | input | variance removed (delta) | fraction | variance removed (MC) |\n\
                  |---|---|---|---|---|\n",
                 md(&o.output),
-                fmt_num(Some(o.variance))
+                fmt_num(Some(o.variance)),
+                o.variance_mc
+                    .map(|v| format!(", {} MC", fmt_num(Some(v))))
+                    .unwrap_or_default()
             );
             for (rank, &i) in o.order.iter().enumerate() {
                 s += &format!(

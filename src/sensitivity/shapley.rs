@@ -49,7 +49,9 @@ pub struct ShapleySettings {
     pub permutations: usize,
     /// Outer draws per cost estimate in the permutation mode. Default 1.
     pub outer_permutation: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
+    /// Show a progress bar (only on a terminal). Default true.
     pub progress: bool,
 }
 
@@ -71,6 +73,7 @@ impl Default for ShapleySettings {
 /// Shapley effects for one output (a flat entry or a curve aggregate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ShapleyOutput {
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
     /// Var(y) (output unit squared); for aggregates Σ_k Var(y_k).
     pub variance: f64,
@@ -85,16 +88,21 @@ pub struct ShapleyOutput {
 /// Result of a Shapley analysis.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ShapleyResult {
+    /// Input names, in model order.
     pub inputs: Vec<String>,
+    /// One entry per flat output.
     pub per_output: Vec<ShapleyOutput>,
     /// One aggregate per curve: Sh_i summed over the curve, shares of Σ_k Var(y_k).
     pub aggregated: Vec<ShapleyOutput>,
     /// "exact subsets" or "random permutations".
     pub scheme: String,
+    /// Model evaluations made.
     pub evaluations: usize,
     /// Outer draws dropped because an evaluation failed.
     pub failed: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
+    /// What the numbers mean.
     pub note: String,
 }
 

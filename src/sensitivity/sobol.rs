@@ -107,7 +107,9 @@ pub struct SobolOutput {
     pub first_se: Vec<f64>,
     /// Total indices S_Ti.
     pub total: Vec<f64>,
+    /// Percentile bootstrap interval of S_Ti, [low, high].
     pub total_ci: Vec<[f64; 2]>,
+    /// Bootstrap standard error of S_Ti.
     pub total_se: Vec<f64>,
 }
 
@@ -121,13 +123,17 @@ pub struct SobolResult {
     pub per_output: Vec<SobolOutput>,
     /// One variance-weighted aggregate per curve output.
     pub aggregated: Vec<SobolOutput>,
+    /// N, the number of base rows.
     pub base_samples: usize,
     /// Model evaluations made, N·(d + 2).
     pub evaluations: usize,
     /// Base rows dropped because an evaluation failed.
     pub failed_rows: usize,
+    /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
+    /// Number of bootstrap resamples.
     pub bootstrap: usize,
+    /// Confidence level of the intervals.
     pub confidence: f64,
     /// True when the inputs are correlated.
     pub correlated: bool,

@@ -63,12 +63,14 @@ pub fn g_function_indices(a: &[f64]) -> (Vec<f64>, Vec<f64>) {
 /// y = βᵀx: a linear model with named inputs `x1..xd` (unit "1") and one scalar output `y`.
 #[derive(Debug, Clone)]
 pub struct LinearModel {
+    /// Coefficients β (output unit per input unit).
     pub beta: Vec<f64>,
     inputs: Vec<InputSpec>,
     outputs: Vec<OutputSpec>,
 }
 
 impl LinearModel {
+    /// y = βᵀx with d = β.len() inputs.
     pub fn new(beta: Vec<f64>) -> Self {
         let inputs = (1..=beta.len())
             .map(|i| InputSpec::new(&format!("x{i}"), "1"))

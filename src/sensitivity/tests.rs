@@ -339,7 +339,23 @@ fn arrhenius_ranking_loose_barrier_first() {
     assert_eq!(r.headline()[0], "E_a");
     assert_eq!(r.per_output[0].order[0], 1);
     assert!(r.per_output[0].reduction_fraction[1] > 0.7);
-    assert!(r.to_markdown().contains("| 1 | E_a |"));
+    assert!(
+        r.to_markdown().contains("| 1 | E_a |"),
+        "{}",
+        r.to_markdown()
+    );
+    let csv = long_rows_csv(&r.long_rows()).unwrap();
+    assert!(
+        csv.starts_with("method,output,input,metric,value\nranking,D,E_a,rank,1"),
+        "{csv}"
+    );
+    if std::env::var("SHOW_MD").is_ok() {
+        println!(
+            "{}\n{}\n{csv}",
+            r.to_markdown(),
+            local(&m, &dd).unwrap().to_markdown()
+        );
+    }
 
     // Local elasticities: ∂lnD/∂lnD0 = 1, ∂lnD/∂lnE_a = −E_a/(k_B T), ∂lnD/∂lnT = +E_a/(k_B T).
     let l = local(&m, &dd).unwrap();

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 /// One covariance cross term 2·S_i·S_j·Σ_ij.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CrossTerm {
+    /// Index of the first input of the pair.
     pub i: usize,
+    /// Index of the second input of the pair.
     pub j: usize,
     /// "name_i × name_j".
     pub pair: String,
@@ -35,6 +37,7 @@ pub struct CrossTerm {
 /// Delta-method decomposition of one output (or a curve aggregate).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VarianceOutput {
+    /// Output label: a flat label, or a curve aggregate `name[...]`.
     pub output: String,
     /// y at the median (NaN for aggregates).
     pub value: f64,
@@ -55,7 +58,9 @@ pub struct VarianceOutput {
 /// Result of the delta-method decomposition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VarianceResult {
+    /// Input names, in model order.
     pub inputs: Vec<String>,
+    /// One entry per flat output.
     pub per_output: Vec<VarianceOutput>,
     /// One per curve output: own and cross terms summed over the curve.
     pub aggregated: Vec<VarianceOutput>,
