@@ -58,16 +58,6 @@ pub enum SensitivityError {
         /// Number of distribution parameters.
         dist_params: usize,
     },
-    #[error("input {index}: model calls it '{model_name}', distribution calls it '{dist_name}'")]
-    /// Input i has different names in the model and the distribution.
-    NameMismatch {
-        /// Position of the input.
-        index: usize,
-        /// Name on the model side.
-        model_name: String,
-        /// Name on the distribution side.
-        dist_name: String,
-    },
     #[error("setting {field} = {value}: expected {expected}")]
     /// A setting is out of range.
     InvalidSetting {
@@ -103,8 +93,9 @@ impl SensitivityError {
     }
 }
 
-/// Check that the model inputs and the distribution parameters line up index by index.
-/// Names must match when both are given (a bound model built by the study loader guarantees it).
+/// Check that the distribution has one parameter per model input. They correspond index by
+/// index (the study loader's bound model guarantees it; names are not compared, as in
+/// `propagate`).
 pub fn check_binding<M: Model + ?Sized>(
     model: &M,
     dist: &JointDistribution,
@@ -114,15 +105,6 @@ pub fn check_binding<M: Model + ?Sized>(
             model_inputs: model.inputs().len(),
             dist_params: dist.dim(),
         });
-    }
-    for (i, (mi, p)) in model.inputs().iter().zip(&dist.params).enumerate() {
-        if mi.name != p.name {
-            return Err(SensitivityError::NameMismatch {
-                index: i,
-                model_name: mi.name.clone(),
-                dist_name: p.name.clone(),
-            });
-        }
     }
     Ok(())
 }

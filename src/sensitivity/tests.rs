@@ -661,3 +661,58 @@ fn errors_are_values_not_panics() {
         Err(SensitivityError::TooManyFailures { .. })
     ));
 }
+
+/// Robustness of the known-answer tolerances over seeds (run with `--ignored`).
+#[test]
+#[ignore]
+fn tolerances_hold_over_many_seeds() {
+    let f = ScalarCubeFn {
+        dim: 3,
+        f: |u: &[f64]| ishigami_unit(u, 7.0, 0.1),
+    };
+    let (s1, st) = ishigami_indices(7.0, 0.1);
+    let (mut worst, mut missed) = (0.0f64, 0);
+    for seed in 0..30 {
+        let r = sobol_fn(&f, &quiet_sobol(1 << 14, seed)).unwrap();
+        let o = &r.per_output[0];
+        for i in 0..3 {
+            worst = worst
+                .max((o.first[i] - s1[i]).abs())
+                .max((o.total[i] - st[i]).abs());
+            missed += usize::from(!(o.first_ci[i][0] <= s1[i] && s1[i] <= o.first_ci[i][1]));
+            missed += usize::from(!(o.total_ci[i][0] <= st[i] && st[i] <= o.total_ci[i][1]));
+        }
+    }
+    println!("Ishigami 2^14 over 30 seeds: worst error {worst:.4}, CI misses {missed}/180");
+    assert!(worst < 0.01);
+    let beta = [1.0, 2.0, -1.5];
+    let cov = cov3(
+        [1.0, 0.8, 1.2],
+        [[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]],
+    );
+    let id = Transform::Identity;
+    let dd = dist(&["x1", "x2", "x3"], &[id, id, id], &[0.0; 3], cov.clone());
+    let m = LinearModel::new(beta.to_vec());
+    let exact = linear_gaussian_shapley(&beta, &cov);
+    let var: f64 = exact.iter().sum();
+    let mut worst_sh = 0.0f64;
+    for seed in 0..10 {
+        let sh = shapley(
+            &m,
+            &dd,
+            &ShapleySettings {
+                outer: 4000,
+                var_samples: 40_000,
+                seed,
+                progress: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for i in 0..3 {
+            worst_sh = worst_sh.max((sh.per_output[0].effects[i] - exact[i]).abs() / var);
+        }
+    }
+    println!("Shapley linear Gaussian over 10 seeds: worst |error|/Var {worst_sh:.4}");
+    assert!(worst_sh < 0.03);
+}
