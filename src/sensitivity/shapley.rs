@@ -276,6 +276,13 @@ pub fn shapley<M: Model + ?Sized>(
             "at most 16",
         ));
     }
+    if d > 63 {
+        return Err(SensitivityError::setting(
+            "dimension",
+            d,
+            "at most 63 inputs for Shapley effects",
+        ));
+    }
     let exact = d <= settings.exact_max_dim;
     if exact && settings.outer < 2 {
         return Err(SensitivityError::setting(
