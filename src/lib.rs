@@ -14,6 +14,7 @@ pub mod model;
 pub mod output;
 pub mod propagate;
 pub mod report;
+pub mod sensitivity;
 pub mod study;
 pub mod units;
 
