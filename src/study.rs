@@ -43,6 +43,12 @@ pub enum StudyError {
         expected: String,
         found: String,
     },
+    #[error("{file}: field '{field}': {message}")]
+    Model {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("{0}")]
     Priors(#[from] crate::dist::file::PriorsFileError),
 }
@@ -51,7 +57,7 @@ pub enum StudyError {
 /// study picks its model at run time.
 #[derive(Debug, Clone)]
 pub enum StudyModel {
-    Law(crate::laws::arrhenius::ArrheniusModel),
+    Law(crate::laws::catalogue::Law),
 }
 
 impl Model for StudyModel {
@@ -110,12 +116,12 @@ impl Study {
 }
 
 /// Build the named model. `kind` is the key used in [model] ("law").
-fn build_model(kind: &str, name: &str, _options: &toml::Table) -> Result<StudyModel, String> {
-    match (kind, name) {
-        ("law", "arrhenius_diffusivity") => Ok(StudyModel::Law(Default::default())),
-        _ => Err(format!(
-            "a known {kind} name (known: arrhenius_diffusivity)"
-        )),
+fn build_model(kind: &str, name: &str, options: &toml::Table) -> Result<StudyModel, String> {
+    match kind {
+        "law" => crate::laws::catalogue::build_law(name, options)
+            .map(StudyModel::Law)
+            .map_err(|e| e.to_string()),
+        _ => Err(format!("a model kind of: law (found '{kind}')")),
     }
 }
 
@@ -175,8 +181,11 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
             .as_table()
             .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
     };
-    let inner = build_model(kind, name, options)
-        .map_err(|e| field(&format!("model.{kind}"), &e, format!("\"{name}\"")))?;
+    let inner = build_model(kind, name, options).map_err(|e| StudyError::Model {
+        file: file.clone(),
+        field: format!("model.{kind}"),
+        message: e,
+    })?;
 
     // priors
     let dir = path.parent().unwrap_or(Path::new("."));

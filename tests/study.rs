@@ -20,7 +20,7 @@ const BASE: &str = r#"
 title = "LLZO D at 300 K"
 priors = ["../priors/llzo_md_arrhenius.toml"]
 [model]
-law = "arrhenius_diffusivity"
+law = "arrhenius"
 [inputs]
 T = { value = 300.0, unit = "K" }
 "#;
@@ -50,7 +50,7 @@ fn converts_units_of_fixed_values_and_priors() {
          [[parameter]]\nname = \"Ea\"\nunit = \"kJ/mol\"\ndistribution = \"normal\"\nmean = 25.0\nsd = 2.0\n",
     )
     .unwrap();
-    let text = "priors = [\"p.toml\"]\n[model]\nlaw = \"arrhenius_diffusivity\"\n[inputs]\nT = 300.0\nE_a = { prior = \"Ea\" }\n";
+    let text = "priors = [\"p.toml\"]\n[model]\nlaw = \"arrhenius\"\n[inputs]\nT = 300.0\nE_a = { prior = \"Ea\" }\n";
     let s = parse_study(text, &dir.path().join("s.toml")).unwrap();
     let x = s.dist.median_natural();
     assert!(
@@ -68,12 +68,12 @@ fn converts_units_of_fixed_values_and_priors() {
 
 #[test]
 fn unknown_law_is_named() {
-    let e = load(&BASE.replace("arrhenius_diffusivity", "flux_capacitor")).unwrap_err();
+    let e = load(&BASE.replace("arrhenius", "flux_capacitor")).unwrap_err();
     assert!(
         e.contains("test_study.toml") && e.contains("model.law") && e.contains("flux_capacitor"),
         "{e}"
     );
-    assert!(e.contains("known:"), "{e}");
+    assert!(e.contains("known laws:"), "{e}");
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn unit_mismatch_is_an_error() {
         "[[parameter]]\nname = \"E_a\"\nunit = \"m\"\ndistribution = \"normal\"\nmean = 1.0\nsd = 0.1\n",
     )
     .unwrap();
-    let text = "priors = \"p.toml\"\n[model]\nlaw = \"arrhenius_diffusivity\"\n[inputs]\nT = 300.0\nD0 = 1e-8\n";
+    let text = "priors = \"p.toml\"\n[model]\nlaw = \"arrhenius\"\n[inputs]\nT = 300.0\nD0 = 1e-8\n";
     let e = parse_study(text, &dir.path().join("s.toml"))
         .unwrap_err()
         .to_string();
@@ -121,7 +121,7 @@ fn other_bad_studies() {
         "{e}"
     );
     let e = load(
-        "[model]\nlaw = \"arrhenius_diffusivity\"\n[inputs]\nD0 = 1.0\nE_a = 0.1\nT = 300.0\n",
+        "[model]\nlaw = \"arrhenius\"\n[inputs]\nD0 = 1.0\nE_a = 0.1\nT = 300.0\n",
     )
     .unwrap_err();
     assert!(e.contains("at least one input bound to a prior"), "{e}");
