@@ -235,7 +235,7 @@ fn bracket_tangent(f: &FreeEnergy<f64>, l: (f64, f64), r: (f64, f64)) -> Option<
     let inv = |m: f64, (lo, hi): (f64, f64)| bisect(|u| mu_u(u) - m, lo, hi);
     let m_lo = mu_u(l.0).max(mu_u(r.0));
     let m_hi = mu_u(l.1).min(mu_u(r.1));
-    if !(m_lo < m_hi) {
+    if m_lo.is_nan() || m_hi.is_nan() || m_lo >= m_hi {
         return None;
     }
     let big_f = |m: f64| {
@@ -253,7 +253,7 @@ fn bracket_tangent(f: &FreeEnergy<f64>, l: (f64, f64), r: (f64, f64)) -> Option<
 /// and g above the tangent line in between?
 fn verify(f: &FreeEnergy<f64>, u1: f64, u2: f64, grid: &[f64]) -> bool {
     let (p1, p2) = (from_logit(u1), from_logit(u2));
-    if !(u1 < u2) || width(p1, p2) < 1e-9 {
+    if u1.is_nan() || u2.is_nan() || u1 >= u2 || width(p1, p2) < 1e-9 {
         return false;
     }
     if !(f.d2g_xy(p1.0, p1.1) > 0.0 && f.d2g_xy(p2.0, p2.1) > 0.0) {
@@ -434,7 +434,7 @@ pub fn critical_temperature<D: Scalar>(f: &FreeEnergy<D>) -> Result<(D, f64), Th
     let mut best = (f64::NEG_INFINITY, 0usize);
     for (i, &x) in grid.iter().enumerate() {
         let (_, q) = pq(x);
-        if !(q > 0.0) {
+        if q.is_nan() || q <= 0.0 {
             return Err(ThermoError::NoCriticalTemperature { x, q });
         }
         let t = tau(x);
