@@ -30,8 +30,8 @@ pub use models::{
     Reference, THERMO_LAW_NAMES, ThermoLaw, ThermodynamicFactorModel, build_thermo_law,
 };
 pub use phase::{
-    CommonTangent, Equilibrium, PhaseBoundary, common_tangents, critical_temperature,
-    lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
+    CommonTangent, Equilibrium, PhaseBoundary, common_tangents, common_tangents_from_spinodals,
+    critical_temperature, lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
 };
 
 /// Errors of the thermodynamic laws. Every variant names the offending field or value.

@@ -16,7 +16,7 @@ use super::ThermoError;
 use super::free_energy::{FreeEnergy, check_composition};
 use super::hull::step_voltage_profile;
 use super::phase::{
-    Equilibrium, common_tangents, critical_temperature, lift_spinodal, lift_tangent,
+    Equilibrium, common_tangents_from_spinodals, critical_temperature, lift_spinodal, lift_tangent,
     spinodal_intervals,
 };
 
@@ -385,7 +385,8 @@ impl Model for PlateauModel {
     fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
         let f = self.kind.free_energy(theta)?;
         let ff = f.to_f64();
-        let tangents = common_tangents(&ff)?;
+        let all_spin = spinodal_intervals(&ff)?;
+        let tangents = common_tangents_from_spinodals(&ff, &all_spin)?;
         let (t_c, _) = critical_temperature(&f)?;
         if tangents.is_empty() {
             return Err(ThermoError::NoPlateau {
@@ -400,7 +401,7 @@ impl Model for PlateauModel {
             t: ff.t,
         })?;
         let pb = lift_tangent(&f, ct);
-        let spin: Vec<(f64, f64)> = spinodal_intervals(&ff)?
+        let spin: Vec<(f64, f64)> = all_spin
             .into_iter()
             .filter(|&(lo, hi)| lo > ct.x1 && hi < ct.x2)
             .collect();
