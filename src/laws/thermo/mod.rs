@@ -34,6 +34,14 @@ pub use phase::{
     critical_temperature, lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
 };
 
+/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e [V], with
+/// both chemical potentials in eV per Li (so dividing by e is numerically the identity).
+/// Li metal reference: μ_ref = 0 by convention. Per mole, divide J/mol by F instead.
+#[inline]
+pub fn open_circuit_voltage<D: crate::model::Scalar>(mu_cathode_ev: D, mu_ref_ev: D) -> D {
+    -(mu_cathode_ev - mu_ref_ev)
+}
+
 /// Errors of the thermodynamic laws. Every variant names the offending field or value.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum ThermoError {

@@ -12,13 +12,13 @@ use toml::{Table, Value};
 
 use crate::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
 
-use super::ThermoError;
 use super::free_energy::{FreeEnergy, check_composition};
 use super::hull::step_voltage_profile;
 use super::phase::{
     Equilibrium, common_tangents_from_spinodals, critical_temperature, lift_spinodal, lift_tangent,
     spinodal_intervals,
 };
+use super::{ThermoError, open_circuit_voltage};
 
 /// Which free energy g(x, T) a model uses, which fixes its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,8 +253,8 @@ impl Model for OcvCurveModel {
         self.base.eval_with(
             theta,
             out,
-            |eq, x| -(eq.mu(x) - mu_ref),
-            |f, x| -(f.mu(D::from(x)) - mu_ref),
+            |eq, x| open_circuit_voltage(eq.mu(x), mu_ref),
+            |f, x| open_circuit_voltage(f.mu(D::from(x)), mu_ref),
         )
     }
 }
@@ -414,7 +414,7 @@ impl Model for PlateauModel {
             }
         };
         let mu_ref = self.reference.mu(f.t)?;
-        out[0] = -(pb.mu - mu_ref);
+        out[0] = open_circuit_voltage(pb.mu, mu_ref);
         out[1] = pb.x1;
         out[2] = pb.x2;
         out[3] = lift_spinodal(&f, s1);
@@ -680,10 +680,10 @@ fn parse_grid(options: &Table, default: (f64, f64, usize)) -> Result<Vec<f64>, T
 }
 
 fn linspace(start: f64, stop: f64, n: usize) -> Result<Vec<f64>, ThermoError> {
-    if n == 0 || !start.is_finite() || !stop.is_finite() {
+    if n == 0 || n > 1_000_000 || !start.is_finite() || !stop.is_finite() {
         return Err(opt_err(
             "x_grid",
-            format!("start {start}, stop {stop}, n {n}: need finite ends and n ≥ 1"),
+            format!("start {start}, stop {stop}, n {n}: need finite ends and 1 ≤ n ≤ 1e6"),
         ));
     }
     if n == 1 {
