@@ -8,6 +8,11 @@
 //! - Open-circuit voltage against a reference electrode: U = −(μ_cathode − μ_ref)/e. With μ in
 //!   eV per Li, dividing by e is numerically the identity, so U [V] = −(μ − μ_ref) [eV].
 //!
+//! - Phase boundaries (x1, x2, spinodals, plateau, T_c) are solved in f64 and lifted to the dual
+//!   scalar by the implicit function theorem: their **first** derivatives are exact (what the
+//!   delta method, NUTS and MAP need); second-order dual types would not get exact second
+//!   derivatives through them.
+//!
 //! Submodules: [`free_energy`] (regular solution, Redlich–Kister, closed-form derivatives),
 //! [`phase`] (spinodals, common tangent, critical temperature, equilibrium μ with exact
 //! implicit derivatives), [`hull`] (0 K step profile from tabulated formation energies),
