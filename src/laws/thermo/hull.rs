@@ -36,7 +36,9 @@ pub fn lower_hull_indices(x: &[f64], y: &[f64]) -> Result<Vec<usize>, ThermoErro
         }
     }
     let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(y[a].total_cmp(&y[b])));
+    if !x.windows(2).all(|w| w[0] < w[1]) {
+        order.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(y[a].total_cmp(&y[b])));
+    }
     // Keep the lowest energy at each distinct x.
     order.dedup_by(|b, a| x[*a] == x[*b]);
     if order.len() < 2 {

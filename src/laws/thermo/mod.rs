@@ -8,6 +8,11 @@
 //! - Open-circuit voltage against a reference electrode: U = −(μ_cathode − μ_ref)/e. With μ in
 //!   eV per Li, dividing by e is numerically the identity, so U [V] = −(μ − μ_ref) [eV].
 //!
+//! - Phase boundaries (x1, x2, spinodals, plateau, T_c) are solved in f64 and lifted to the dual
+//!   scalar by the implicit function theorem: their **first** derivatives are exact (what the
+//!   delta method, NUTS and MAP need); second-order dual types would not get exact second
+//!   derivatives through them.
+//!
 //! Submodules: [`free_energy`] (regular solution, Redlich–Kister, closed-form derivatives),
 //! [`phase`] (spinodals, common tangent, critical temperature, equilibrium μ with exact
 //! implicit derivatives), [`hull`] (0 K step profile from tabulated formation energies),
@@ -30,9 +35,17 @@ pub use models::{
     Reference, THERMO_LAW_NAMES, ThermoLaw, ThermodynamicFactorModel, build_thermo_law,
 };
 pub use phase::{
-    CommonTangent, Equilibrium, PhaseBoundary, common_tangents, critical_temperature,
-    lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
+    CommonTangent, Equilibrium, PhaseBoundary, common_tangents, common_tangents_from_spinodals,
+    critical_temperature, lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
 };
+
+/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e [V], with
+/// both chemical potentials in eV per Li (so dividing by e is numerically the identity).
+/// Li metal reference: μ_ref = 0 by convention. Per mole, divide J/mol by F instead.
+#[inline]
+pub fn open_circuit_voltage<D: crate::model::Scalar>(mu_cathode_ev: D, mu_ref_ev: D) -> D {
+    -(mu_cathode_ev - mu_ref_ev)
+}
 
 /// Errors of the thermodynamic laws. Every variant names the offending field or value.
 #[derive(Debug, Clone, Error, PartialEq)]

@@ -12,13 +12,13 @@ use toml::{Table, Value};
 
 use crate::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
 
-use super::ThermoError;
 use super::free_energy::{FreeEnergy, check_composition};
 use super::hull::step_voltage_profile;
 use super::phase::{
-    Equilibrium, common_tangents, critical_temperature, lift_spinodal, lift_tangent,
+    Equilibrium, common_tangents_from_spinodals, critical_temperature, lift_spinodal, lift_tangent,
     spinodal_intervals,
 };
+use super::{ThermoError, open_circuit_voltage};
 
 /// Which free energy g(x, T) a model uses, which fixes its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,8 +253,8 @@ impl Model for OcvCurveModel {
         self.base.eval_with(
             theta,
             out,
-            |eq, x| -(eq.mu(x) - mu_ref),
-            |f, x| -(f.mu(D::from(x)) - mu_ref),
+            |eq, x| open_circuit_voltage(eq.mu(x), mu_ref),
+            |f, x| open_circuit_voltage(f.mu(D::from(x)), mu_ref),
         )
     }
 }
@@ -385,7 +385,8 @@ impl Model for PlateauModel {
     fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
         let f = self.kind.free_energy(theta)?;
         let ff = f.to_f64();
-        let tangents = common_tangents(&ff)?;
+        let all_spin = spinodal_intervals(&ff)?;
+        let tangents = common_tangents_from_spinodals(&ff, &all_spin)?;
         let (t_c, _) = critical_temperature(&f)?;
         if tangents.is_empty() {
             return Err(ThermoError::NoPlateau {
@@ -400,7 +401,7 @@ impl Model for PlateauModel {
             t: ff.t,
         })?;
         let pb = lift_tangent(&f, ct);
-        let spin: Vec<(f64, f64)> = spinodal_intervals(&ff)?
+        let spin: Vec<(f64, f64)> = all_spin
             .into_iter()
             .filter(|&(lo, hi)| lo > ct.x1 && hi < ct.x2)
             .collect();
@@ -413,7 +414,7 @@ impl Model for PlateauModel {
             }
         };
         let mu_ref = self.reference.mu(f.t)?;
-        out[0] = -(pb.mu - mu_ref);
+        out[0] = open_circuit_voltage(pb.mu, mu_ref);
         out[1] = pb.x1;
         out[2] = pb.x2;
         out[3] = lift_spinodal(&f, s1);
@@ -445,7 +446,7 @@ impl HullVoltageModel {
     pub fn new(x_points: Vec<f64>, x: Vec<f64>, e_li: f64) -> Result<Self, ThermoError> {
         let lo = x_points.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = x_points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if x_points.iter().any(|v| !v.is_finite()) || !(hi > lo) {
+        if x_points.iter().any(|v| !v.is_finite()) || hi <= lo {
             return Err(ThermoError::TooFewPoints {
                 needed: 2,
                 found: usize::from(hi.is_finite() && lo.is_finite() && hi > lo) + 1,
@@ -679,10 +680,10 @@ fn parse_grid(options: &Table, default: (f64, f64, usize)) -> Result<Vec<f64>, T
 }
 
 fn linspace(start: f64, stop: f64, n: usize) -> Result<Vec<f64>, ThermoError> {
-    if n == 0 || !start.is_finite() || !stop.is_finite() {
+    if n == 0 || n > 1_000_000 || !start.is_finite() || !stop.is_finite() {
         return Err(opt_err(
             "x_grid",
-            format!("start {start}, stop {stop}, n {n}: need finite ends and n ≥ 1"),
+            format!("start {start}, stop {stop}, n {n}: need finite ends and 1 ≤ n ≤ 1e6"),
         ));
     }
     if n == 1 {
@@ -861,4 +862,344 @@ pub fn build_thermo_law(name: &str, options: &Table) -> Result<ThermoLaw, Thermo
             },
         )?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::K_B_EV;
+    use crate::model::{evaluate, jacobian, jacobian_central_fd, n_outputs, output_range};
+
+    /// LiFePO4 regular solution (Cogswell & Bazant 2012, atomistic_literature.md §2):
+    /// Ω = 115.8 meV/site, μ0 = −3.42 eV (plateau 3.42 V vs Li), T = 298.15 K.
+    const LFP: [f64; 3] = [0.1158, -3.42, 298.15];
+    /// Asymmetric three-term Redlich–Kister: a_0..a_2 [eV], b_0..b_2 [eV/K], mu0, T.
+    const RK3: [f64; 8] = [0.14, 0.04, -0.015, -2e-5, 1e-5, 3e-6, -3.9, 320.0];
+
+    fn table(s: &str) -> Table {
+        s.parse::<Table>().unwrap()
+    }
+
+    fn law(name: &str, opts: &str) -> ThermoLaw {
+        build_thermo_law(name, &table(opts)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// AD Jacobian vs central differences, compared as relative sensitivities ∂y_i/∂ln θ_j,
+    /// each row against its largest entry.
+    fn assert_ad_matches_fd(m: &ThermoLaw, theta: &[f64], label: &str) {
+        let (_, j) = jacobian(m, theta).unwrap();
+        let fd = jacobian_central_fd(m, theta, 1e-6).unwrap();
+        for r in 0..j.nrows() {
+            let scale = (0..j.ncols())
+                .map(|c| (j[(r, c)] * theta[c]).abs())
+                .fold(0.0, f64::max);
+            for c in 0..j.ncols() {
+                let (a, b) = (j[(r, c)] * theta[c], fd[(r, c)] * theta[c]);
+                assert!(
+                    (a - b).abs() <= 1e-6 * scale + 1e-12,
+                    "{label}: d out[{r}] / d {} : AD {} vs FD {}",
+                    m.inputs()[c].name,
+                    j[(r, c)],
+                    fd[(r, c)]
+                );
+            }
+        }
+    }
+
+    fn all_laws() -> Vec<(ThermoLaw, Vec<f64>, &'static str)> {
+        let grid = "x = [0.005, 0.1, 0.35, 0.5, 0.8, 0.995]";
+        let host = "reference = { x = 0.5, mu0 = -0.1, omega = 0.02 }";
+        vec![
+            (law("regular_solution_ocv", grid), LFP.to_vec(), "rs ocv"),
+            (
+                law("regular_solution_ocv", &format!("{grid}\n{host}")),
+                LFP.to_vec(),
+                "rs ocv vs host",
+            ),
+            (
+                law(
+                    "regular_solution_ocv",
+                    &format!("{grid}\nbranch = \"solid_solution\""),
+                ),
+                LFP.to_vec(),
+                "rs ocv solid solution",
+            ),
+            (
+                law("regular_solution_plateau", ""),
+                LFP.to_vec(),
+                "rs plateau",
+            ),
+            (
+                law("regular_solution_theta", grid),
+                LFP.to_vec(),
+                "rs theta",
+            ),
+            (
+                law("regular_solution_entropic", grid),
+                LFP.to_vec(),
+                "rs entropic",
+            ),
+            (
+                law("regular_solution_entropic", &format!("{grid}\n{host}")),
+                LFP.to_vec(),
+                "rs entropic vs host",
+            ),
+            (
+                law("redlich_kister_ocv", &format!("terms = 3\n{grid}")),
+                RK3.to_vec(),
+                "rk ocv",
+            ),
+            (
+                law("redlich_kister_plateau", "terms = 3"),
+                RK3.to_vec(),
+                "rk plateau",
+            ),
+            (
+                law("redlich_kister_theta", &format!("terms = 3\n{grid}")),
+                RK3.to_vec(),
+                "rk theta",
+            ),
+            (
+                law("redlich_kister_entropic", &format!("terms = 3\n{grid}")),
+                RK3.to_vec(),
+                "rk entropic",
+            ),
+            (
+                law(
+                    "hull_voltage_0k",
+                    "x_points = [0.0, 0.25, 0.5, 0.75, 1.0]\nx = [0.1, 0.3, 0.6, 0.9]",
+                ),
+                vec![0.0, -1.0, -1.7, -2.0, -2.6],
+                "hull",
+            ),
+        ]
+    }
+
+    #[test]
+    fn ad_gradients_of_every_model_match_central_differences() {
+        for (m, theta, label) in all_laws() {
+            assert_eq!(m.inputs().len(), theta.len(), "{label}");
+            let v = evaluate(&m, &theta).unwrap();
+            assert_eq!(v.len(), n_outputs(&m));
+            assert!(v.iter().all(|y| y.is_finite()), "{label}: {v:?}");
+            // The dual evaluation's real part is the f64 value (up to the round-off of the
+            // lifting Newton step).
+            let (vd, _) = jacobian(&m, &theta).unwrap();
+            for (a, b) in v.iter().zip(&vd) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * a.abs() + 1e-15,
+                    "{label}: {a} vs {b}"
+                );
+            }
+            assert_ad_matches_fd(&m, &theta, label);
+        }
+    }
+
+    #[test]
+    fn lifepo4_ocv_is_flat_across_the_miscibility_gap() {
+        let m = law("regular_solution_ocv", "x = [0.005, 0.1, 0.5, 0.9, 0.995]");
+        let u = evaluate(&m, &LFP).unwrap();
+        for &k in &[1, 2, 3] {
+            assert!((u[k] - 3.42).abs() < 1e-12, "plateau at 3.42 V: {u:?}");
+        }
+        let f = FreeEnergy::regular_solution(LFP[0], LFP[1], LFP[2]);
+        assert!((u[0] + f.mu(0.005)).abs() < 1e-14);
+        assert!(u[0] > 3.42 && u[4] < 3.42, "{u:?}");
+        // Plateau model agrees with the curve; binodal symmetric, T_c = Ω/(2k_B) ≈ 672 K.
+        let p = law("regular_solution_plateau", "");
+        let s = evaluate(&p, &LFP).unwrap();
+        assert!((s[0] - 3.42).abs() < 1e-12);
+        assert!((s[1] + s[2] - 1.0).abs() < 1e-12);
+        assert!(s[1] < s[3] && s[3] < 0.5 && s[4] < s[2]);
+        assert!((s[5] - LFP[0] / (2.0 * K_B_EV)).abs() < 1e-8 && (s[5] - 672.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn above_critical_temperature_no_plateau() {
+        let hot = [LFP[0], LFP[1], 700.0];
+        let p = law("regular_solution_plateau", "");
+        match evaluate(&p, &hot) {
+            Err(ModelError::OutOfPhysicalRange { quantity, .. }) => assert_eq!(quantity, "T"),
+            other => panic!("expected no plateau above T_c, got {other:?}"),
+        }
+        // The equilibrium OCV is then the solid solution everywhere.
+        let eq = evaluate(&law("regular_solution_ocv", ""), &hot).unwrap();
+        let ss = evaluate(
+            &law("regular_solution_ocv", "branch = \"solid_solution\""),
+            &hot,
+        )
+        .unwrap();
+        assert_eq!(eq, ss);
+        // ... and strictly decreasing in x.
+        assert!(eq.windows(2).all(|w| w[1] < w[0]));
+    }
+
+    #[test]
+    fn ideal_lattice_gas_and_equilibrium_thermodynamic_factor() {
+        let m = law(
+            "regular_solution_theta",
+            "x_grid = { start = 0.05, stop = 0.95, n = 10 }",
+        );
+        let x = match &m.outputs()[0].shape {
+            crate::model::OutputShape::Curve(a) => a.values.clone(),
+            _ => unreachable!(),
+        };
+        let th = evaluate(&m, &[0.0, -3.0, 300.0]).unwrap();
+        for (t, x) in th.iter().zip(&x) {
+            assert!((t - 1.0 / (1.0 - x)).abs() < 1e-12 * t, "x {x}: {t}");
+        }
+        // LiFePO4 at 298 K: Θ = 0 on the plateau, 1/(1−x) − 2Ωx/k_BT outside it.
+        let lfp = evaluate(&m, &LFP).unwrap();
+        assert!(lfp[1..9].iter().all(|&t| t == 0.0), "{lfp:?}");
+        let m = law(
+            "regular_solution_theta",
+            "x = [0.005]\nbranch = \"solid_solution\"",
+        );
+        let t = evaluate(&m, &LFP).unwrap()[0];
+        let expect = 1.0 / 0.995 - 2.0 * LFP[0] * 0.005 / (K_B_EV * LFP[2]);
+        assert!((t - expect).abs() < 1e-12);
+    }
+
+    #[test]
+    fn entropic_coefficient_equals_temperature_derivative_of_ocv() {
+        let grid = "x = [0.005, 0.1, 0.35, 0.5, 0.8, 0.995]";
+        let host = "reference = { x = 0.3, mu0 = -0.1, a = [0.05, 0.01], b = [1e-5] }";
+        for (fam, theta, extra) in [
+            ("regular_solution", LFP.to_vec(), ""),
+            ("redlich_kister", RK3.to_vec(), "terms = 3"),
+        ] {
+            for refr in ["", host] {
+                let opts = format!("{grid}\n{extra}\n{refr}");
+                let ocv = law(&format!("{fam}_ocv"), &opts);
+                let ent = law(&format!("{fam}_entropic"), &opts);
+                let (_, j) = jacobian(&ocv, &theta).unwrap();
+                let d = evaluate(&ent, &theta).unwrap();
+                let tcol = theta.len() - 1;
+                for (i, di) in d.iter().enumerate() {
+                    assert!(
+                        (j[(i, tcol)] - di).abs() < 1e-10 * di.abs().max(1e-6),
+                        "{fam} {refr}: x[{i}] dU/dT {di} vs AD {}",
+                        j[(i, tcol)]
+                    );
+                }
+            }
+        }
+        // Ideal-mixing part alone: ∂U/∂T = −k_B ln(x/(1−x)) for the regular solution.
+        let ent = law(
+            "regular_solution_entropic",
+            "x = [0.2]\nbranch = \"solid_solution\"",
+        );
+        let d = evaluate(&ent, &LFP).unwrap()[0];
+        assert!((d + K_B_EV * (0.2f64 / 0.8).ln()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn second_host_reference() {
+        let m = law(
+            "regular_solution_ocv",
+            "x = [0.005]\nreference = { x = 0.5, mu0 = -0.1, omega = 0.02 }",
+        );
+        let u = evaluate(&m, &LFP).unwrap()[0];
+        let c = FreeEnergy::regular_solution(LFP[0], LFP[1], LFP[2]);
+        let h = FreeEnergy::regular_solution(0.02, -0.1, LFP[2]);
+        assert!((u + (c.mu(0.005) - h.mu(0.5))).abs() < 1e-14);
+        let m = law(
+            "regular_solution_ocv",
+            "x = [0.5]\nreference = { mu_ref = -0.2 }",
+        );
+        assert!((evaluate(&m, &LFP).unwrap()[0] - 3.22).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hull_model_steps() {
+        let m = law(
+            "hull_voltage_0k",
+            "x_points = [0.0, 0.25, 0.5, 0.75, 1.0]\nx = [0.1, 0.3, 0.6, 0.9, 1.0]",
+        );
+        let v = evaluate(&m, &[0.0, -1.0, -1.7, -2.0, -2.6]).unwrap();
+        for (a, b) in v.iter().zip([4.0, 2.8, 1.8, 1.8, 1.8, 2.6]) {
+            assert!((a - b).abs() < 1e-12, "{v:?}");
+        }
+        assert_eq!(output_range(&m, "U_avg"), Some(5..6));
+        // Total energies with a Li metal energy: the same profile shifted by e_li.
+        let m = law(
+            "hull_voltage_0k",
+            "x_points = [0.0, 0.25, 0.5, 0.75, 1.0]\nx = [0.1]\ne_li = -1.9",
+        );
+        let v = evaluate(
+            &m,
+            &[0.0, -1.0 - 0.475, -1.7 - 0.95, -2.0 - 1.425, -2.6 - 1.9],
+        )
+        .unwrap();
+        assert!((v[0] - 4.0).abs() < 1e-12, "{v:?}");
+    }
+
+    #[test]
+    fn law_names_and_options() {
+        assert_eq!(THERMO_LAW_NAMES.len(), THERMO_LAWS.len());
+        for (n, (m, _)) in THERMO_LAW_NAMES.iter().zip(THERMO_LAWS) {
+            assert_eq!(n, m);
+            let opts = if n.starts_with("redlich") {
+                "terms = 2"
+            } else if n.starts_with("hull") {
+                "x_points = [0.0, 1.0]"
+            } else {
+                ""
+            };
+            build_thermo_law(n, &table(opts)).unwrap();
+        }
+        let rk = law(
+            "redlich_kister_ocv",
+            "terms = 2\nx_grid = { start = 0.01, stop = 0.99, n = 99 }",
+        );
+        let names: Vec<&str> = rk.inputs().iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["a_0", "a_1", "b_0", "b_1", "mu0", "T"]);
+        assert_eq!(n_outputs(&rk), 99);
+        let err = |n: &str, o: &str| build_thermo_law(n, &table(o)).unwrap_err();
+        assert!(matches!(
+            err("regular_solution_foo", ""),
+            ThermoError::UnknownLaw(..)
+        ));
+        assert!(matches!(err("arrhenius", ""), ThermoError::UnknownLaw(..)));
+        assert!(matches!(
+            err("regular_solution_ocv", "xgrid = 3"),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("regular_solution_ocv", "x = [0.0, 0.5]"),
+            ThermoError::InvalidComposition { .. }
+        ));
+        assert!(matches!(
+            err(
+                "regular_solution_ocv",
+                "x = [0.5]\nx_grid = { start = 0.1, stop = 0.9, n = 3 }"
+            ),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("redlich_kister_ocv", ""),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("redlich_kister_ocv", "terms = 0"),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("regular_solution_ocv", "reference = \"Na\""),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("regular_solution_theta", "reference = \"Li\""),
+            ThermoError::InvalidOption { .. }
+        ));
+        assert!(matches!(
+            err("hull_voltage_0k", "x_points = [0.0, 1.0]\nx = [1.5]"),
+            ThermoError::OutsideRange { .. }
+        ));
+        // Out-of-range parameters are errors, not panics.
+        let m = law("regular_solution_ocv", "");
+        assert!(evaluate(&m, &[0.1, -3.0, -5.0]).is_err());
+        assert!(evaluate(&m, &[f64::NAN, -3.0, 300.0]).is_err());
+        assert!(evaluate(&m, &[0.1, -3.0]).is_err());
+    }
 }

@@ -16,21 +16,24 @@ use super::ThermoError;
 use super::free_energy::FreeEnergy;
 use super::hull::lower_hull_indices;
 
-/// Composition grid used to scan for unstable regions and initial tangent guesses: 4000
-/// uniform points plus logarithmically spaced tails down to 1e-14 from each end.
-fn scan_grid() -> Vec<f64> {
-    let n = 4000;
-    let mut v: Vec<f64> = (1..n).map(|i| i as f64 / n as f64).collect();
-    let mut e = 4.0;
-    while e <= 14.0 {
-        let t = 10f64.powf(-e);
-        v.push(t);
-        v.push(1.0 - t);
-        e += 0.25;
-    }
-    v.sort_by(f64::total_cmp);
-    v.dedup();
-    v
+/// Composition grid used to scan for unstable regions and initial tangent guesses: 2000
+/// uniform points plus logarithmically spaced tails down to 1e-14 from each end (built once).
+fn scan_grid() -> &'static [f64] {
+    static GRID: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    GRID.get_or_init(|| {
+        let n = 2000;
+        let mut v: Vec<f64> = (1..n).map(|i| i as f64 / n as f64).collect();
+        let mut e = 3.5;
+        while e <= 14.0 {
+            let t = 10f64.powf(-e);
+            v.push(t);
+            v.push(1.0 - t);
+            e += 0.25;
+        }
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    })
 }
 
 /// The same free energy without the linear term (μ0 = 0): the tangent compositions do not
@@ -72,30 +75,72 @@ fn bisect(h: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
 pub fn spinodal_intervals(f: &FreeEnergy<f64>) -> Result<Vec<(f64, f64)>, ThermoError> {
     f.validate()?;
     let grid = scan_grid();
-    let d2: Vec<f64> = grid.iter().map(|&x| f.d2g(x)).collect();
+    let mut pts: Vec<(f64, f64)> = grid.iter().map(|&x| (x, f.d2g(x))).collect();
+    // A local minimum of g'' that is positive on the grid may still dip below zero between grid
+    // points (unstable region narrower than the grid, just below T_c): refine each one.
+    let mut extra = Vec::new();
+    for i in 1..pts.len() - 1 {
+        if pts[i].1 >= 0.0 && pts[i].1 <= pts[i - 1].1 && pts[i].1 <= pts[i + 1].1 {
+            let (xm, vm) = golden_min(|x| f.d2g(x), pts[i - 1].0, pts[i + 1].0);
+            if vm < 0.0 {
+                extra.push((xm, vm));
+            }
+        }
+    }
+    if !extra.is_empty() {
+        pts.extend(extra);
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
     let mut out = Vec::new();
     let mut start: Option<f64> = None;
-    for i in 0..grid.len() {
-        let neg = d2[i] < 0.0;
+    for i in 0..pts.len() {
+        let neg = pts[i].1 < 0.0;
         match (start, neg) {
             (None, true) => {
                 start = Some(if i == 0 {
-                    grid[0]
+                    pts[0].0
                 } else {
-                    bisect(|x| f.d2g(x), grid[i - 1], grid[i])
+                    bisect(|x| f.d2g(x), pts[i - 1].0, pts[i].0)
                 });
             }
             (Some(s), false) => {
-                out.push((s, bisect(|x| f.d2g(x), grid[i - 1], grid[i])));
+                out.push((s, bisect(|x| f.d2g(x), pts[i - 1].0, pts[i].0)));
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        out.push((s, grid[grid.len() - 1]));
+        out.push((s, pts[pts.len() - 1].0));
     }
     Ok(out)
+}
+
+/// Golden-section minimum of a unimodal `h` on [a, b]: (argmin, min).
+fn golden_min(h: impl Fn(f64) -> f64, mut a: f64, mut b: f64) -> (f64, f64) {
+    let r = 0.5 * (5f64.sqrt() - 1.0);
+    let mut c = b - r * (b - a);
+    let mut d = a + r * (b - a);
+    let (mut hc, mut hd) = (h(c), h(d));
+    for _ in 0..120 {
+        if b - a <= 1e-16 * (1.0 + a.abs()) {
+            break;
+        }
+        if hc < hd {
+            b = d;
+            d = c;
+            hd = hc;
+            c = b - r * (b - a);
+            hc = h(c);
+        } else {
+            a = c;
+            c = d;
+            hc = hd;
+            d = a + r * (b - a);
+            hd = h(d);
+        }
+    }
+    if hc < hd { (c, hc) } else { (d, hd) }
 }
 
 /// ∂³g/∂x³ in f64 (AD of the closed-form curvature).
@@ -235,7 +280,7 @@ fn bracket_tangent(f: &FreeEnergy<f64>, l: (f64, f64), r: (f64, f64)) -> Option<
     let inv = |m: f64, (lo, hi): (f64, f64)| bisect(|u| mu_u(u) - m, lo, hi);
     let m_lo = mu_u(l.0).max(mu_u(r.0));
     let m_hi = mu_u(l.1).min(mu_u(r.1));
-    if !(m_lo < m_hi) {
+    if m_lo.is_nan() || m_hi.is_nan() || m_lo >= m_hi {
         return None;
     }
     let big_f = |m: f64| {
@@ -253,7 +298,7 @@ fn bracket_tangent(f: &FreeEnergy<f64>, l: (f64, f64), r: (f64, f64)) -> Option<
 /// and g above the tangent line in between?
 fn verify(f: &FreeEnergy<f64>, u1: f64, u2: f64, grid: &[f64]) -> bool {
     let (p1, p2) = (from_logit(u1), from_logit(u2));
-    if !(u1 < u2) || width(p1, p2) < 1e-9 {
+    if u1.is_nan() || u2.is_nan() || u1 >= u2 || width(p1, p2) < 1e-9 {
         return false;
     }
     if !(f.d2g_xy(p1.0, p1.1) > 0.0 && f.d2g_xy(p2.0, p2.1) > 0.0) {
@@ -266,6 +311,7 @@ fn verify(f: &FreeEnergy<f64>, u1: f64, u2: f64, grid: &[f64]) -> bool {
     let m = f.mu_xy(p1.0, p1.1);
     let g1 = f.g_xy(p1.0, p1.1);
     grid.iter()
+        .step_by(7)
         .filter(|&&x| x > p1.0 && x < p2.0)
         .all(|&x| f.g(x) - (g1 + m * (x - p1.0)) >= -1e-12)
 }
@@ -283,14 +329,22 @@ fn logit(x: f64) -> f64 {
 /// damped Newton on (μ(x1) = μ(x2), chord slope = μ(x1)) in logit variables refines it, with a
 /// slope-bisection fallback on the stable branches when Newton fails.
 pub fn common_tangents(f: &FreeEnergy<f64>) -> Result<Vec<CommonTangent>, ThermoError> {
-    let spin = spinodal_intervals(f)?;
+    common_tangents_from_spinodals(f, &spinodal_intervals(f)?)
+}
+
+/// [`common_tangents`] given the unstable intervals already found by [`spinodal_intervals`].
+pub fn common_tangents_from_spinodals(
+    f: &FreeEnergy<f64>,
+    spin: &[(f64, f64)],
+) -> Result<Vec<CommonTangent>, ThermoError> {
+    f.validate()?;
     if spin.is_empty() {
         return Ok(Vec::new());
     }
     let f0 = without_mu0(f);
     let grid = scan_grid();
     let gv: Vec<f64> = grid.iter().map(|&x| f0.g(x)).collect();
-    let hull = lower_hull_indices(&grid, &gv)?;
+    let hull = lower_hull_indices(grid, &gv)?;
     // Group the spinodal intervals by the hull edge that spans them.
     let mut gaps: Vec<(f64, f64, usize, usize)> = Vec::new(); // guess x1, x2, first, last spinodal
     for (k, &(lo, hi)) in spin.iter().enumerate() {
@@ -334,11 +388,11 @@ pub fn common_tangents(f: &FreeEnergy<f64>) -> Result<Vec<CommonTangent>, Thermo
         );
         let in_branches = |(u1, u2): (f64, f64)| u1 >= l.0 && u1 <= l.1 && u2 >= r.0 && u2 <= r.1;
         let mut sol = newton_tangent(&f0, logit(g1), logit(g2))
-            .filter(|&p| in_branches(p) && verify(&f0, p.0, p.1, &grid));
+            .filter(|&p| in_branches(p) && verify(&f0, p.0, p.1, grid));
         if sol.is_none() {
             sol = bracket_tangent(&f0, l, r)
                 .map(|(a, b)| newton_tangent(&f0, a, b).unwrap_or((a, b)))
-                .filter(|&p| verify(&f0, p.0, p.1, &grid));
+                .filter(|&p| verify(&f0, p.0, p.1, grid));
         }
         let (u1, u2) = sol.ok_or_else(|| ThermoError::SolverFailed {
             what: "common tangent".into(),
@@ -406,26 +460,20 @@ pub fn phase_boundaries<D: Scalar>(
 /// no upper critical temperature).
 pub fn critical_temperature<D: Scalar>(f: &FreeEnergy<D>) -> Result<(D, f64), ThermoError> {
     let ff = f.to_f64();
-    let pq = |x: f64| {
-        let mut p = 0.0;
-        let mut q = K_B_EV / (x * (1.0 - x));
-        let fa = FreeEnergy {
-            mu0: 0.0,
-            a: ff.a.clone(),
-            b: Vec::new(),
-            t: 0.0,
-        };
-        let fb = FreeEnergy {
-            mu0: 0.0,
-            a: ff.b.clone(),
-            b: Vec::new(),
-            t: 0.0,
-        };
-        // d2g at T = 0 has no ideal term: the pure excess curvature with A_k = a_k (resp. b_k).
-        p += fa.d2g(x);
-        q += fb.d2g(x);
-        (p, q)
+    // d2g at T = 0 has no ideal term: the pure excess curvature with A_k = a_k (resp. b_k).
+    let fa = FreeEnergy {
+        mu0: 0.0,
+        a: ff.a.clone(),
+        b: Vec::new(),
+        t: 0.0,
     };
+    let fb = FreeEnergy {
+        mu0: 0.0,
+        a: ff.b.clone(),
+        b: Vec::new(),
+        t: 0.0,
+    };
+    let pq = |x: f64| (fa.d2g(x), fb.d2g(x) + K_B_EV / (x * (1.0 - x)));
     let tau = |x: f64| {
         let (p, q) = pq(x);
         -p / q
@@ -433,34 +481,19 @@ pub fn critical_temperature<D: Scalar>(f: &FreeEnergy<D>) -> Result<(D, f64), Th
     let grid = scan_grid();
     let mut best = (f64::NEG_INFINITY, 0usize);
     for (i, &x) in grid.iter().enumerate() {
-        let (_, q) = pq(x);
-        if !(q > 0.0) {
+        let (p, q) = pq(x);
+        if q.is_nan() || q <= 0.0 {
             return Err(ThermoError::NoCriticalTemperature { x, q });
         }
-        let t = tau(x);
+        let t = -p / q;
         if t > best.0 {
             best = (t, i);
         }
     }
     let i = best.1;
-    let (mut a, mut b) = (grid[i.saturating_sub(1)], grid[(i + 1).min(grid.len() - 1)]);
-    let phi = 0.5 * (5f64.sqrt() - 1.0);
-    let mut c = b - phi * (b - a);
-    let mut d = a + phi * (b - a);
-    for _ in 0..200 {
-        if (b - a).abs() < 1e-15 {
-            break;
-        }
-        if tau(c) > tau(d) {
-            b = d;
-        } else {
-            a = c;
-        }
-        c = b - phi * (b - a);
-        d = a + phi * (b - a);
-    }
-    let xc = 0.5 * (a + b);
-    let xc = if tau(xc) >= best.0 { xc } else { grid[i] };
+    let (a, b) = (grid[i.saturating_sub(1)], grid[(i + 1).min(grid.len() - 1)]);
+    let (xc, tmax) = golden_min(|x| -tau(x), a, b);
+    let xc = if -tmax >= best.0 { xc } else { grid[i] };
     // τ with dual parameters at the fixed maximiser.
     let x = D::from(xc);
     let fa = FreeEnergy {
@@ -588,6 +621,16 @@ mod tests {
             );
             check_tangent(&f, &ct[0]);
         }
+        // A gap much narrower than the scan grid (spinodal width ≈ √ε = 3e-5) is still found.
+        let f = FreeEnergy::regular_solution(OMEGA_LFP, MU0_LFP, t_c_exact * (1.0 - 1e-9));
+        let ct = common_tangents(&f).unwrap();
+        assert_eq!(ct.len(), 1);
+        assert!(
+            (ct[0].x2 - 0.5 - 0.5 * (3e-9f64).sqrt()).abs() < 1e-6,
+            "{:?}",
+            ct[0]
+        );
+        check_tangent(&f, &ct[0]);
         // Above T_c: no spinodal, no plateau reported.
         let f = FreeEnergy::regular_solution(OMEGA_LFP, MU0_LFP, t_c_exact * (1.0 + 1e-6));
         assert!(spinodal_intervals(&f).unwrap().is_empty());
@@ -715,5 +758,62 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod sweep {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// Seeded sweep over random Redlich–Kister free energies: the solver never fails, every
+    /// tangent satisfies μ(x1) = μ(x2) and the tangent condition to 1e-10, and a gap exists
+    /// exactly below the critical temperature.
+    #[test]
+    fn random_redlich_kister_tangents() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut n_gaps = 0;
+        for case in 0..300 {
+            let n = rng.random_range(1..=4usize);
+            let a: Vec<f64> = (0..n)
+                .map(|k| {
+                    if k == 0 {
+                        rng.random_range(0.0..0.3)
+                    } else {
+                        rng.random_range(-0.06..0.06)
+                    }
+                })
+                .collect();
+            let b: Vec<f64> = (0..n).map(|_| rng.random_range(-3e-5..3e-5)).collect();
+            let t = rng.random_range(150.0..1000.0);
+            let f = FreeEnergy::redlich_kister(rng.random_range(-4.0..-0.1), a, b, t);
+            let ct = common_tangents(&f).unwrap_or_else(|e| panic!("case {case}: {f:?}: {e}"));
+            for c in &ct {
+                let (m1, m2) = (f.mu_xy(c.x1, c.y1), f.mu_xy(c.x2, c.y2));
+                let tangent = f.g_xy(c.x2, c.y2)
+                    - f.g_xy(c.x1, c.y1)
+                    - m1 * width((c.x1, c.y1), (c.x2, c.y2));
+                assert!(
+                    (m1 - m2).abs() < 1e-10 && tangent.abs() < 1e-10,
+                    "case {case}: {f:?} {c:?}"
+                );
+            }
+            n_gaps += ct.len();
+            if let Ok((t_c, _)) = critical_temperature(&f) {
+                if t < t_c * (1.0 - 1e-6) {
+                    assert!(
+                        !ct.is_empty(),
+                        "case {case}: T {t} < T_c {t_c} but no gap: {f:?}"
+                    );
+                }
+                if t > t_c * (1.0 + 1e-9) {
+                    assert!(
+                        ct.is_empty(),
+                        "case {case}: T {t} > T_c {t_c} but gaps {ct:?}"
+                    );
+                }
+            }
+        }
+        assert!(n_gaps > 50, "sweep should exercise gaps: {n_gaps}");
     }
 }
