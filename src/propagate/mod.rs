@@ -6,6 +6,9 @@
 //! Entry points: [`delta_method`], [`monte_carlo`], [`compare`], [`propagate`] (all of them
 //! for a [`Method`]) and [`report::write_results`].
 
+// Index loops over outputs and inputs read like the equations they implement.
+#![allow(clippy::needless_range_loop)]
+
 pub mod delta;
 pub mod design;
 pub mod monte_carlo;
@@ -195,8 +198,8 @@ pub fn compare(delta: &DeltaResult, mc: &McResult) -> NonlinearityReport {
             ));
         }
         messages.push(format!(
-            "{}: {}. The model is too nonlinear over the input uncertainty for the linearisation to be \
-             trusted here; use the Monte Carlo result ({}).",
+            "{}: {}. The linearisation is not trustworthy here (the model is too nonlinear over the \
+             input uncertainty); use the Monte Carlo result ({}).",
             o.label,
             parts.join("; "),
             mc.design.describe()
@@ -355,3 +358,6 @@ pub fn propagate<M: Model>(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests;

@@ -633,7 +633,10 @@ pub fn monte_carlo<M: Model>(
     }
     let nbins = bins_for(p);
     let axes = (0..p)
-        .map(|j| HistAxis::from_pilot(acc.moments.min[j], acc.moments.max[j], nbins))
+        .map(|j| {
+            let column: Vec<f64> = pilot_rows.iter().skip(j).step_by(p).copied().collect();
+            HistAxis::from_pilot(&column, nbins)
+        })
         .collect();
     let mut hist = Histograms::new(axes);
     hist.add_rows(&pilot_rows);
@@ -647,7 +650,7 @@ pub fn monte_carlo<M: Model>(
     let mut stop = StopReason::SamplesExhausted;
     while c < n_chunks {
         if let Some(target) = settings.rel_err
-            && c % check_every == 0
+            && c.is_multiple_of(check_every)
         {
             let outs = finalize_outputs(&acc, &hist, &labels, &units, &settings.levels);
             if outs.iter().all(|o| o.max_rel_err() < target) {

@@ -285,13 +285,21 @@ pub struct HistAxis {
 const BITS_MAX: f64 = 9_218_868_437_227_405_311.0; // bits of f64::MAX
 
 impl HistAxis {
-    /// Axis from the pilot range [min, max] of one output: log-like coordinate when the values
-    /// share a sign and span more than a factor 8; the pilot range in u is extended by its own
-    /// width on each side (±3 pilot widths in total, ≈ ±10 sd for a normal output).
-    pub fn from_pilot(min: f64, max: f64, nbins: usize) -> Self {
-        let coord = if min > 0.0 && max / min > 8.0 {
+    /// Axis from the pilot values of one output: a log-like coordinate when the values share a
+    /// sign, span more than a factor 8 and ln|y| is less skewed than y (lognormal-like outputs);
+    /// linear otherwise. The pilot range in u is extended by its own width on each side
+    /// (3 pilot widths in total, ≈ ±10 sd for a normal output).
+    pub fn from_pilot(values: &[f64], nbins: usize) -> Self {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let same_sign_wide = (min > 0.0 && max / min > 8.0) || (max < 0.0 && min / max > 8.0);
+        let log_like = same_sign_wide && {
+            let logs: Vec<f64> = values.iter().map(|v| v.abs().ln()).collect();
+            skewness(&logs).abs() < skewness(values).abs()
+        };
+        let coord = if log_like && min > 0.0 {
             BinCoord::LogPositive
-        } else if max < 0.0 && min / max > 8.0 {
+        } else if log_like {
             BinCoord::LogNegative
         } else {
             BinCoord::Linear
@@ -460,6 +468,16 @@ impl Histograms {
     }
 }
 
+/// Sample skewness Σ(y−ȳ)³/n / (Σ(y−ȳ)²/n)^(3/2) (0 for fewer than 3 values or no spread).
+pub fn skewness(values: &[f64]) -> f64 {
+    let m = Moments::from_rows(values, 1, false);
+    if m.n < 3 || m.m2[0] <= 0.0 {
+        return 0.0;
+    }
+    let n = m.n as f64;
+    (m.m3[0] / n) / (m.m2[0] / n).powf(1.5)
+}
+
 /// Number of histogram bins per output: 16384 for up to 64 flat outputs (≈ 1.3·10⁻³ sd per bin
 /// for a normal output), fewer beyond so the total stays near 2²⁰ bins (8 MiB), never below 256.
 pub fn bins_for(p: usize) -> usize {
@@ -533,7 +551,7 @@ mod tests {
     fn histogram_quantiles_of_a_uniform_grid() {
         let n = 100_001;
         let data: Vec<f64> = (0..n).map(|i| 5.0 + i as f64 / (n - 1) as f64).collect();
-        let axis = HistAxis::from_pilot(5.0, 6.0, 4096);
+        let axis = HistAxis::from_pilot(&[5.0, 5.5, 6.0], 4096);
         let mut h = Histograms::new(vec![axis]);
         h.add_rows(&data);
         for &p in &[0.025, 0.16, 0.5, 0.84, 0.975] {
@@ -545,16 +563,17 @@ mod tests {
 
     #[test]
     fn log_coordinate_round_trips_and_is_monotone() {
-        let a = HistAxis::from_pilot(1e-14, 1e-10, 1024);
+        let a = HistAxis::from_pilot(&[1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 2e-14, 3e-13], 1024);
         assert_eq!(a.coord, BinCoord::LogPositive);
+        // Bit patterns ~2^62 held in an f64 keep 53 bits: round trip to ~2^-42 relative.
         for &y in &[1e-14, 3.3e-13, 1e-10] {
-            assert_eq!(a.value_of(a.coord_of(y)), y);
+            assert!((a.value_of(a.coord_of(y)) / y - 1.0).abs() < 1e-12);
         }
         assert!(a.slot(1e-13) < a.slot(2e-13));
-        let b = HistAxis::from_pilot(-1e5, -10.0, 1024);
+        let b = HistAxis::from_pilot(&[-1e5, -1e4, -1e3, -1e2, -10.0, -20.0, -300.0], 1024);
         assert_eq!(b.coord, BinCoord::LogNegative);
         assert!(b.slot(-1e4) < b.slot(-1e3));
-        assert_eq!(b.value_of(b.coord_of(-123.0)), -123.0);
+        assert!((b.value_of(b.coord_of(-123.0)) / -123.0 - 1.0).abs() < 1e-12);
         // Non-positive values go to the underflow of a positive log axis.
         assert_eq!(a.slot(0.0), 0);
         assert_eq!(a.slot(-1.0), 0);
@@ -562,7 +581,7 @@ mod tests {
 
     #[test]
     fn constant_output_has_exact_quantiles() {
-        let mut h = Histograms::new(vec![HistAxis::from_pilot(2.5, 2.5, 256)]);
+        let mut h = Histograms::new(vec![HistAxis::from_pilot(&[2.5, 2.5], 256)]);
         h.add_rows(&[2.5; 100]);
         assert_eq!(h.quantile(0, 0.3, 2.5, 2.5), Some(2.5));
     }
