@@ -675,3 +675,35 @@ fn writers_produce_json_csv_markdown_and_bands_with_units() {
     assert!(md.contains("not trustworthy"), "{md}");
     assert!(md.contains("2·cov(D0, E_a)"));
 }
+
+/// A long streaming run for memory and speed checks, not part of the suite:
+/// `BRIDGELAW_BIG_N=1000000000 cargo test --release --lib big_streaming_run -- --ignored --nocapture`
+/// under `/usr/bin/time -v` (reports the maximum resident set size).
+#[test]
+#[ignore]
+fn big_streaming_run() {
+    let n: u64 = std::env::var("BRIDGELAW_BIG_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let design = match std::env::var("BRIDGELAW_BIG_DESIGN").as_deref() {
+        Ok("qmc") => Design::Sobol,
+        Ok("lhs") => Design::LatinHypercube,
+        _ => Design::Pseudo,
+    };
+    let (d, t, m, v) = arrhenius_dist();
+    let model = ArrheniusAtT::new(t);
+    let start = std::time::Instant::now();
+    let mc = monte_carlo(&model, &d, &settings(design, n, 1)).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let o = &mc.outputs[0];
+    let exact_mean = (m + 0.5 * v).exp();
+    println!(
+        "{n} samples ({design:?}) in {secs:.3} s = {:.1} M samples/s; mean {:.6e} ± {:.1e} (exact {exact_mean:.6e}), sd {:.6e}, median {:?}",
+        n as f64 / secs / 1e6,
+        o.mean,
+        o.se_mean,
+        o.sd,
+        o.quantile(0.5).and_then(|q| q.value)
+    );
+}
