@@ -56,17 +56,17 @@ impl Moments {
         }
         let n = rows.len() / p;
         s.n = n as u64;
-        for row in rows.chunks_exact(p) {
-            for j in 0..p {
-                let y = row[j];
-                s.mean[j] += y;
-                s.min[j] = s.min[j].min(y);
-                s.max[j] = s.max[j].max(y);
-            }
-        }
-        let inv_n = 1.0 / n as f64;
-        for m in s.mean.iter_mut() {
-            *m *= inv_n;
+        let mut col = Vec::new();
+        for j in 0..p {
+            let c: &[f64] = if p == 1 {
+                &rows[..n]
+            } else {
+                col.clear();
+                col.extend(rows.iter().skip(j).step_by(p));
+                &col
+            };
+            let m = column_moments(c);
+            (s.mean[j], s.m2[j], s.m3[j], s.m4[j], s.min[j], s.max[j]) = m;
         }
         if let Some(c) = s.comoment.as_mut() {
             let mut d = vec![0.0; p];
@@ -76,10 +76,6 @@ impl Moments {
                 }
                 for j in 0..p {
                     let dj = d[j];
-                    let d2 = dj * dj;
-                    s.m2[j] += d2;
-                    s.m3[j] += d2 * dj;
-                    s.m4[j] += d2 * d2;
                     let crow = &mut c[j * p..(j + 1) * p];
                     for k in j + 1..p {
                         crow[k] += dj * d[k];
@@ -88,16 +84,6 @@ impl Moments {
             }
             for j in 0..p {
                 c[j * p + j] = s.m2[j];
-            }
-        } else {
-            for row in rows.chunks_exact(p) {
-                for j in 0..p {
-                    let dj = row[j] - s.mean[j];
-                    let d2 = dj * dj;
-                    s.m2[j] += d2;
-                    s.m3[j] += d2 * dj;
-                    s.m4[j] += d2 * d2;
-                }
             }
         }
         s
@@ -197,6 +183,61 @@ impl Moments {
                 .collect(),
         )
     }
+}
+
+/// (mean, M2, M3, M4, min, max) of one column of finite values, two passes with four
+/// interleaved accumulators (a fixed summation order, so results are reproducible, with the
+/// instruction-level parallelism a single running sum lacks).
+pub fn column_moments(y: &[f64]) -> (f64, f64, f64, f64, f64, f64) {
+    const L: usize = 4;
+    let n = y.len();
+    let mut sum = [0.0f64; L];
+    let mut lo = [f64::INFINITY; L];
+    let mut hi = [f64::NEG_INFINITY; L];
+    let chunks = y.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..L {
+            sum[l] += c[l];
+            lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+            hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+        }
+    }
+    for (l, &v) in rest.iter().enumerate() {
+        sum[l] += v;
+        lo[l] = if v < lo[l] { v } else { lo[l] };
+        hi[l] = if v > hi[l] { v } else { hi[l] };
+    }
+    let mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / n as f64;
+    let (mut m2, mut m3, mut m4) = ([0.0f64; L], [0.0f64; L], [0.0f64; L]);
+    let chunks = y.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..L {
+            let d = c[l] - mean;
+            let d2 = d * d;
+            m2[l] += d2;
+            m3[l] += d2 * d;
+            m4[l] += d2 * d2;
+        }
+    }
+    for (l, &v) in rest.iter().enumerate() {
+        let d = v - mean;
+        let d2 = d * d;
+        m2[l] += d2;
+        m3[l] += d2 * d;
+        m4[l] += d2 * d2;
+    }
+    let red = |a: [f64; L]| (a[0] + a[1]) + (a[2] + a[3]);
+    let fold = |a: [f64; L], f: fn(f64, f64) -> f64| f(f(a[0], a[1]), f(a[2], a[3]));
+    (
+        mean,
+        red(m2),
+        red(m3),
+        red(m4),
+        fold(lo, f64::min),
+        fold(hi, f64::max),
+    )
 }
 
 /// Welford running statistics of per-batch means and variances (one batch = one independent
@@ -413,10 +454,48 @@ impl Histograms {
         if p == 0 {
             return;
         }
-        for row in rows.chunks_exact(p) {
-            for j in 0..p {
-                let s = self.axes[j].slot(row[j]);
-                self.counts[j][s] += 1;
+        let n = rows.len() / p;
+        let mut col = Vec::new();
+        for j in 0..p {
+            let c: &[f64] = if p == 1 {
+                &rows[..n]
+            } else {
+                col.clear();
+                col.extend(rows.iter().skip(j).step_by(p));
+                &col
+            };
+            let axis = &self.axes[j];
+            let counts = &mut self.counts[j];
+            let (lo, inv, nb) = (axis.lo, axis.inv_width, axis.nbins as f64);
+            // The coordinate match is hoisted out of the loop; the slot arithmetic is that of
+            // HistAxis::slot.
+            let mut count = |u: f64| {
+                let t = (u - lo) * inv;
+                let s = if t < 0.0 {
+                    0
+                } else if t < nb {
+                    t as usize + 1
+                } else {
+                    axis.nbins + 1
+                };
+                counts[s] += 1;
+            };
+            match axis.coord {
+                BinCoord::Linear => c.iter().for_each(|&y| count(y)),
+                BinCoord::LogPositive => c.iter().for_each(|&y| {
+                    count(if y > 0.0 {
+                        y.to_bits() as f64
+                    } else {
+                        f64::NEG_INFINITY
+                    })
+                }),
+                BinCoord::LogNegative => c.iter().for_each(|&y| {
+                    count(if y < 0.0 {
+                        -((-y).to_bits() as f64)
+                    } else {
+                        f64::INFINITY
+                    })
+                }),
             }
         }
     }
