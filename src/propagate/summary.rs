@@ -69,6 +69,10 @@ impl Moments {
             (s.mean[j], s.m2[j], s.m3[j], s.m4[j], s.min[j], s.max[j]) = m;
         }
         if let Some(c) = s.comoment.as_mut() {
+            if p == 1 {
+                c[0] = s.m2[0];
+                return s;
+            }
             let mut d = vec![0.0; p];
             for row in rows.chunks_exact(p) {
                 for j in 0..p {
