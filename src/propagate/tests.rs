@@ -640,6 +640,15 @@ fn writers_produce_json_csv_markdown_and_bands_with_units() {
     // E_a_copy is linear in the inputs: never flagged; D is flagged at every temperature.
     for rep in &res.nonlinearity {
         assert!(!rep.outputs[0].nonlinear);
+        // One verdict for the whole curve, naming the worst point.
+        assert_eq!(rep.messages.len(), 1, "{:?}", rep.messages);
+        assert!(
+            rep.messages[0].starts_with(
+                "D (a curve): the delta method disagrees with Monte Carlo at 4 of 4 points; worst at D[T=250]"
+            ),
+            "{}",
+            rep.messages[0]
+        );
         assert!(
             rep.outputs[1..].iter().all(|o| o.nonlinear),
             "{:?}",
