@@ -70,6 +70,70 @@ fn open_uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0)
 }
 
+/// Φ⁻¹(p) by Wichura's AS 241 (PPND16, Applied Statistics 37:477, 1988), relative accuracy
+/// ~10⁻¹⁶, for the central (|p − ½| ≤ 0.425) and intermediate (√(−ln min(p, 1−p)) ≤ 5) regions;
+/// the far tails (p < 1.4·10⁻¹¹) use [`standard_normal_quantile`]. Several times faster than the
+/// erfc⁻¹ route, which matters for the QMC and LHS designs.
+#[allow(clippy::excessive_precision)] // the published coefficients, digit for digit
+pub fn fast_normal_quantile(p: f64) -> f64 {
+    const A: [f64; 8] = [
+        3.387_132_872_796_366_608_0,
+        1.331_416_678_917_843_774_5e2,
+        1.971_590_950_306_551_442_7e3,
+        1.373_169_376_550_946_112_5e4,
+        4.592_195_393_154_987_145_7e4,
+        6.726_577_092_700_870_085_3e4,
+        3.343_057_558_358_812_810_5e4,
+        2.509_080_928_730_122_672_7e3,
+    ];
+    const B: [f64; 8] = [
+        1.0,
+        4.231_333_070_160_091_125_2e1,
+        6.871_870_074_920_579_083_0e2,
+        5.394_196_021_424_751_107_7e3,
+        2.121_379_430_158_659_586_7e4,
+        3.930_789_580_009_271_061_0e4,
+        2.872_908_573_572_194_267_4e4,
+        5.226_495_278_852_854_561_0e3,
+    ];
+    const C: [f64; 8] = [
+        1.423_437_110_749_683_577_34,
+        4.630_337_846_156_545_295_90,
+        5.769_497_221_460_691_405_50,
+        3.647_848_324_763_204_605_04,
+        1.270_458_252_452_368_382_58,
+        2.417_807_251_774_506_117_70e-1,
+        2.272_384_498_926_918_458_33e-2,
+        7.745_450_142_783_414_076_40e-4,
+    ];
+    const D: [f64; 8] = [
+        1.0,
+        2.053_191_626_637_758_821_87,
+        1.676_384_830_183_803_849_40,
+        6.897_673_349_851_000_045_50e-1,
+        1.481_039_764_274_800_745_90e-1,
+        1.519_866_656_361_645_719_66e-2,
+        5.475_938_084_995_344_946_00e-4,
+        1.050_750_071_644_416_843_24e-9,
+    ];
+    let horner = |c: &[f64; 8], x: f64| c.iter().rev().fold(0.0, |acc, &ci| acc * x + ci);
+    let q = p - 0.5;
+    if q.abs() <= 0.425 {
+        let r = 0.180_625 - q * q;
+        return q * horner(&A, r) / horner(&B, r);
+    }
+    let tail = if q < 0.0 { p } else { 1.0 - p };
+    if tail.is_nan() || tail <= 0.0 {
+        return standard_normal_quantile(p);
+    }
+    let r = (-tail.ln()).sqrt();
+    if r > 5.0 {
+        return standard_normal_quantile(p);
+    }
+    let v = horner(&C, r - 1.6) / horner(&D, r - 1.6);
+    if q < 0.0 { -v } else { v }
+}
+
 /// The per-run source of standard normals for a design.
 #[derive(Debug, Clone)]
 pub struct NormalSource {
@@ -131,7 +195,7 @@ impl NormalSource {
                 for (i, row) in out.chunks_exact_mut(k).enumerate() {
                     seq.point(start + i as u64, row);
                     for v in row.iter_mut() {
-                        *v = standard_normal_quantile(*v);
+                        *v = fast_normal_quantile(*v);
                     }
                 }
             }
@@ -148,7 +212,7 @@ impl NormalSource {
                     }
                     for i in 0..count {
                         let u = (perm[i] as f64 + open_uniform(&mut rng)) * inv;
-                        out[i * k + d] = standard_normal_quantile(u.clamp(1e-300, 1.0 - 1e-16));
+                        out[i * k + d] = fast_normal_quantile(u.clamp(1e-300, 1.0 - 1e-16));
                     }
                 }
             }
@@ -159,6 +223,31 @@ impl NormalSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_quantile_matches_the_erfc_route() {
+        let mut p = 1e-300;
+        while p < 1.0 {
+            for x in [p, 1.0 - p] {
+                if x > 0.0 && x < 1.0 {
+                    let (a, b) = (fast_normal_quantile(x), standard_normal_quantile(x));
+                    assert!(
+                        (a - b).abs() <= 1e-14 * b.abs().max(1e-3),
+                        "p={x}: {a} vs {b}"
+                    );
+                }
+            }
+            p *= 1.37;
+        }
+        for i in 1..1000 {
+            let x = i as f64 / 1000.0;
+            let (a, b) = (fast_normal_quantile(x), standard_normal_quantile(x));
+            assert!(
+                (a - b).abs() <= 1e-14 * b.abs().max(1e-3),
+                "p={x}: {a} vs {b}"
+            );
+        }
+    }
 
     #[test]
     fn lhs_stratifies_each_dimension() {

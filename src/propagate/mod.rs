@@ -6,6 +6,9 @@
 //! Entry points: [`delta_method`], [`monte_carlo`], [`compare`], [`propagate`] (all of them
 //! for a [`Method`]) and [`report::write_results`].
 
+// Index loops over outputs and inputs read like the equations they implement.
+#![allow(clippy::needless_range_loop)]
+
 pub mod delta;
 pub mod design;
 pub mod monte_carlo;
@@ -139,6 +142,33 @@ fn flagged(z: f64, rel: f64) -> bool {
     z.abs() > NONLINEARITY_Z && rel.abs() > NONLINEARITY_REL
 }
 
+fn describe_disagreement(o: &OutputCheck) -> String {
+    let mut parts = Vec::new();
+    if flagged(o.mean_z, o.mean_rel) {
+        parts.push(format!(
+            "the delta-method mean {:.4e} {u} differs from the Monte Carlo mean {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
+            o.delta_mean,
+            o.mc_mean,
+            o.se_mean,
+            100.0 * o.mean_rel,
+            o.mean_z.abs(),
+            u = o.unit
+        ));
+    }
+    if flagged(o.sd_z, o.sd_rel) {
+        parts.push(format!(
+            "the delta-method sd {:.4e} {u} differs from the Monte Carlo sd {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
+            o.delta_sd,
+            o.mc_sd,
+            o.se_sd,
+            100.0 * o.sd_rel,
+            o.sd_z.abs(),
+            u = o.unit
+        ));
+    }
+    parts.join("; ")
+}
+
 /// Compare delta-method and Monte Carlo means and sds, output by output: an output is flagged
 /// as nonlinear when either differs by more than 3 Monte Carlo standard errors and more than
 /// 1 % relative, and the report says so in words (the linearisation is not trustworthy there).
@@ -170,35 +200,41 @@ pub fn compare(delta: &DeltaResult, mc: &McResult) -> NonlinearityReport {
         .collect();
     let method = mc.design.short_name().to_string();
     let mut messages = Vec::new();
-    for o in outputs.iter().filter(|o| o.nonlinear) {
-        let mut parts = Vec::new();
-        if flagged(o.mean_z, o.mean_rel) {
-            parts.push(format!(
-                "the delta-method mean {:.4e} {u} differs from the Monte Carlo mean {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
-                o.delta_mean,
-                o.mc_mean,
-                o.se_mean,
-                100.0 * o.mean_rel,
-                o.mean_z.abs(),
-                u = o.unit
-            ));
+    // Group flat outputs by output name (curve points are labelled `name[axis=value]`).
+    let base = |l: &str| l.split('[').next().unwrap_or(l).to_string();
+    let mut groups: Vec<(String, Vec<&OutputCheck>)> = Vec::new();
+    for o in &outputs {
+        let b = base(&o.label);
+        match groups.last_mut() {
+            Some((name, v)) if *name == b => v.push(o),
+            _ => groups.push((b, vec![o])),
         }
-        if flagged(o.sd_z, o.sd_rel) {
-            parts.push(format!(
-                "the delta-method sd {:.4e} {u} differs from the Monte Carlo sd {:.4e} ± {:.1e} {u} by {:+.1} % ({:.0} standard errors)",
-                o.delta_sd,
-                o.mc_sd,
-                o.se_sd,
-                100.0 * o.sd_rel,
-                o.sd_z.abs(),
-                u = o.unit
-            ));
-        }
+    }
+    for (name, points) in &groups {
+        let flagged_points: Vec<&&OutputCheck> = points.iter().filter(|o| o.nonlinear).collect();
+        // The worst point: largest relative disagreement of mean or sd.
+        let Some(worst) = flagged_points.iter().max_by(|a, b| {
+            a.mean_rel
+                .abs()
+                .max(a.sd_rel.abs())
+                .total_cmp(&b.mean_rel.abs().max(b.sd_rel.abs()))
+        }) else {
+            continue;
+        };
+        let detail = describe_disagreement(worst);
+        let what = if points.len() == 1 {
+            format!("{}: {detail}", worst.label)
+        } else {
+            format!(
+                "{name} (a curve): the delta method disagrees with Monte Carlo at {} of {} points; worst at {}: {detail}",
+                flagged_points.len(),
+                points.len(),
+                worst.label
+            )
+        };
         messages.push(format!(
-            "{}: {}. The model is too nonlinear over the input uncertainty for the linearisation to be \
-             trusted here; use the Monte Carlo result ({}).",
-            o.label,
-            parts.join("; "),
+            "{what}. The linearisation is not trustworthy here (the model is too nonlinear over the \
+             input uncertainty); use the Monte Carlo result ({}).",
             mc.design.describe()
         ));
     }
@@ -355,3 +391,6 @@ pub fn propagate<M: Model>(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests;

@@ -56,19 +56,23 @@ impl Moments {
         }
         let n = rows.len() / p;
         s.n = n as u64;
-        for row in rows.chunks_exact(p) {
-            for j in 0..p {
-                let y = row[j];
-                s.mean[j] += y;
-                s.min[j] = s.min[j].min(y);
-                s.max[j] = s.max[j].max(y);
-            }
-        }
-        let inv_n = 1.0 / n as f64;
-        for m in s.mean.iter_mut() {
-            *m *= inv_n;
+        let mut col = Vec::new();
+        for j in 0..p {
+            let c: &[f64] = if p == 1 {
+                &rows[..n]
+            } else {
+                col.clear();
+                col.extend(rows.iter().skip(j).step_by(p));
+                &col
+            };
+            let m = column_moments(c);
+            (s.mean[j], s.m2[j], s.m3[j], s.m4[j], s.min[j], s.max[j]) = m;
         }
         if let Some(c) = s.comoment.as_mut() {
+            if p == 1 {
+                c[0] = s.m2[0];
+                return s;
+            }
             let mut d = vec![0.0; p];
             for row in rows.chunks_exact(p) {
                 for j in 0..p {
@@ -76,10 +80,6 @@ impl Moments {
                 }
                 for j in 0..p {
                     let dj = d[j];
-                    let d2 = dj * dj;
-                    s.m2[j] += d2;
-                    s.m3[j] += d2 * dj;
-                    s.m4[j] += d2 * d2;
                     let crow = &mut c[j * p..(j + 1) * p];
                     for k in j + 1..p {
                         crow[k] += dj * d[k];
@@ -88,16 +88,6 @@ impl Moments {
             }
             for j in 0..p {
                 c[j * p + j] = s.m2[j];
-            }
-        } else {
-            for row in rows.chunks_exact(p) {
-                for j in 0..p {
-                    let dj = row[j] - s.mean[j];
-                    let d2 = dj * dj;
-                    s.m2[j] += d2;
-                    s.m3[j] += d2 * dj;
-                    s.m4[j] += d2 * d2;
-                }
             }
         }
         s
@@ -199,6 +189,61 @@ impl Moments {
     }
 }
 
+/// (mean, M2, M3, M4, min, max) of one column of finite values, two passes with four
+/// interleaved accumulators (a fixed summation order, so results are reproducible, with the
+/// instruction-level parallelism a single running sum lacks).
+pub fn column_moments(y: &[f64]) -> (f64, f64, f64, f64, f64, f64) {
+    const L: usize = 4;
+    let n = y.len();
+    let mut sum = [0.0f64; L];
+    let mut lo = [f64::INFINITY; L];
+    let mut hi = [f64::NEG_INFINITY; L];
+    let chunks = y.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..L {
+            sum[l] += c[l];
+            lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+            hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+        }
+    }
+    for (l, &v) in rest.iter().enumerate() {
+        sum[l] += v;
+        lo[l] = if v < lo[l] { v } else { lo[l] };
+        hi[l] = if v > hi[l] { v } else { hi[l] };
+    }
+    let mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / n as f64;
+    let (mut m2, mut m3, mut m4) = ([0.0f64; L], [0.0f64; L], [0.0f64; L]);
+    let chunks = y.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..L {
+            let d = c[l] - mean;
+            let d2 = d * d;
+            m2[l] += d2;
+            m3[l] += d2 * d;
+            m4[l] += d2 * d2;
+        }
+    }
+    for (l, &v) in rest.iter().enumerate() {
+        let d = v - mean;
+        let d2 = d * d;
+        m2[l] += d2;
+        m3[l] += d2 * d;
+        m4[l] += d2 * d2;
+    }
+    let red = |a: [f64; L]| (a[0] + a[1]) + (a[2] + a[3]);
+    let fold = |a: [f64; L], f: fn(f64, f64) -> f64| f(f(a[0], a[1]), f(a[2], a[3]));
+    (
+        mean,
+        red(m2),
+        red(m3),
+        red(m4),
+        fold(lo, f64::min),
+        fold(hi, f64::max),
+    )
+}
+
 /// Welford running statistics of per-batch means and variances (one batch = one independent
 /// chunk or replicate), for batch-means standard errors. Batches with fewer than 2 samples are
 /// skipped.
@@ -285,13 +330,21 @@ pub struct HistAxis {
 const BITS_MAX: f64 = 9_218_868_437_227_405_311.0; // bits of f64::MAX
 
 impl HistAxis {
-    /// Axis from the pilot range [min, max] of one output: log-like coordinate when the values
-    /// share a sign and span more than a factor 8; the pilot range in u is extended by its own
-    /// width on each side (±3 pilot widths in total, ≈ ±10 sd for a normal output).
-    pub fn from_pilot(min: f64, max: f64, nbins: usize) -> Self {
-        let coord = if min > 0.0 && max / min > 8.0 {
+    /// Axis from the pilot values of one output: a log-like coordinate when the values share a
+    /// sign, span more than a factor 8 and ln|y| is less skewed than y (lognormal-like outputs);
+    /// linear otherwise. The pilot range in u is extended by its own width on each side
+    /// (3 pilot widths in total, ≈ ±10 sd for a normal output).
+    pub fn from_pilot(values: &[f64], nbins: usize) -> Self {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let same_sign_wide = (min > 0.0 && max / min > 8.0) || (max < 0.0 && min / max > 8.0);
+        let log_like = same_sign_wide && {
+            let logs: Vec<f64> = values.iter().map(|v| v.abs().ln()).collect();
+            skewness(&logs).abs() < skewness(values).abs()
+        };
+        let coord = if log_like && min > 0.0 {
             BinCoord::LogPositive
-        } else if max < 0.0 && min / max > 8.0 {
+        } else if log_like {
             BinCoord::LogNegative
         } else {
             BinCoord::Linear
@@ -405,10 +458,48 @@ impl Histograms {
         if p == 0 {
             return;
         }
-        for row in rows.chunks_exact(p) {
-            for j in 0..p {
-                let s = self.axes[j].slot(row[j]);
-                self.counts[j][s] += 1;
+        let n = rows.len() / p;
+        let mut col = Vec::new();
+        for j in 0..p {
+            let c: &[f64] = if p == 1 {
+                &rows[..n]
+            } else {
+                col.clear();
+                col.extend(rows.iter().skip(j).step_by(p));
+                &col
+            };
+            let axis = &self.axes[j];
+            let counts = &mut self.counts[j];
+            let (lo, inv, nb) = (axis.lo, axis.inv_width, axis.nbins as f64);
+            // The coordinate match is hoisted out of the loop; the slot arithmetic is that of
+            // HistAxis::slot.
+            let mut count = |u: f64| {
+                let t = (u - lo) * inv;
+                let s = if t < 0.0 {
+                    0
+                } else if t < nb {
+                    t as usize + 1
+                } else {
+                    axis.nbins + 1
+                };
+                counts[s] += 1;
+            };
+            match axis.coord {
+                BinCoord::Linear => c.iter().for_each(|&y| count(y)),
+                BinCoord::LogPositive => c.iter().for_each(|&y| {
+                    count(if y > 0.0 {
+                        y.to_bits() as f64
+                    } else {
+                        f64::NEG_INFINITY
+                    })
+                }),
+                BinCoord::LogNegative => c.iter().for_each(|&y| {
+                    count(if y < 0.0 {
+                        -((-y).to_bits() as f64)
+                    } else {
+                        f64::INFINITY
+                    })
+                }),
             }
         }
     }
@@ -458,6 +549,16 @@ impl Histograms {
         // Only the overflow is left; p = 1 exactly maps to the exact maximum.
         if target <= cum { Some(max) } else { None }
     }
+}
+
+/// Sample skewness Σ(y−ȳ)³/n / (Σ(y−ȳ)²/n)^(3/2) (0 for fewer than 3 values or no spread).
+pub fn skewness(values: &[f64]) -> f64 {
+    let m = Moments::from_rows(values, 1, false);
+    if m.n < 3 || m.m2[0] <= 0.0 {
+        return 0.0;
+    }
+    let n = m.n as f64;
+    (m.m3[0] / n) / (m.m2[0] / n).powf(1.5)
 }
 
 /// Number of histogram bins per output: 16384 for up to 64 flat outputs (≈ 1.3·10⁻³ sd per bin
@@ -533,7 +634,7 @@ mod tests {
     fn histogram_quantiles_of_a_uniform_grid() {
         let n = 100_001;
         let data: Vec<f64> = (0..n).map(|i| 5.0 + i as f64 / (n - 1) as f64).collect();
-        let axis = HistAxis::from_pilot(5.0, 6.0, 4096);
+        let axis = HistAxis::from_pilot(&[5.0, 5.5, 6.0], 4096);
         let mut h = Histograms::new(vec![axis]);
         h.add_rows(&data);
         for &p in &[0.025, 0.16, 0.5, 0.84, 0.975] {
@@ -545,16 +646,17 @@ mod tests {
 
     #[test]
     fn log_coordinate_round_trips_and_is_monotone() {
-        let a = HistAxis::from_pilot(1e-14, 1e-10, 1024);
+        let a = HistAxis::from_pilot(&[1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 2e-14, 3e-13], 1024);
         assert_eq!(a.coord, BinCoord::LogPositive);
+        // Bit patterns ~2^62 held in an f64 keep 53 bits: round trip to ~2^-42 relative.
         for &y in &[1e-14, 3.3e-13, 1e-10] {
-            assert_eq!(a.value_of(a.coord_of(y)), y);
+            assert!((a.value_of(a.coord_of(y)) / y - 1.0).abs() < 1e-12);
         }
         assert!(a.slot(1e-13) < a.slot(2e-13));
-        let b = HistAxis::from_pilot(-1e5, -10.0, 1024);
+        let b = HistAxis::from_pilot(&[-1e5, -1e4, -1e3, -1e2, -10.0, -20.0, -300.0], 1024);
         assert_eq!(b.coord, BinCoord::LogNegative);
         assert!(b.slot(-1e4) < b.slot(-1e3));
-        assert_eq!(b.value_of(b.coord_of(-123.0)), -123.0);
+        assert!((b.value_of(b.coord_of(-123.0)) / -123.0 - 1.0).abs() < 1e-12);
         // Non-positive values go to the underflow of a positive log axis.
         assert_eq!(a.slot(0.0), 0);
         assert_eq!(a.slot(-1.0), 0);
@@ -562,7 +664,7 @@ mod tests {
 
     #[test]
     fn constant_output_has_exact_quantiles() {
-        let mut h = Histograms::new(vec![HistAxis::from_pilot(2.5, 2.5, 256)]);
+        let mut h = Histograms::new(vec![HistAxis::from_pilot(&[2.5, 2.5], 256)]);
         h.add_rows(&[2.5; 100]);
         assert_eq!(h.quantile(0, 0.3, 2.5, 2.5), Some(2.5));
     }

@@ -1,0 +1,96 @@
+//! Criterion benchmark of Monte Carlo propagation: Arrhenius D(T = 300 K) with a correlated
+//! lognormal D0 and normal E_a, 10^7 samples, mean/sd/quantiles (pseudo-random and Sobol), and
+//! the delta method on the same model.
+
+use bridgelaw::constants::K_B_EV;
+use bridgelaw::dist::{JointDistribution, Parameter, Transform};
+use bridgelaw::laws::arrhenius::arrhenius_diffusivity;
+use bridgelaw::model::{InputSpec, Model, ModelError, OutputSpec, Scalar};
+use bridgelaw::propagate::{Design, McSettings, delta_method, monte_carlo};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nalgebra::{DMatrix, DVector};
+use std::hint::black_box;
+
+/// D(T) at a fixed T: inputs (D0 [m^2/s], E_a [eV]).
+struct ArrheniusAtT {
+    t: f64,
+    inputs: Vec<InputSpec>,
+    outputs: Vec<OutputSpec>,
+}
+
+impl Model for ArrheniusAtT {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+    fn eval<D: Scalar>(&self, x: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        out[0] = arrhenius_diffusivity(x[0], x[1], D::from(self.t));
+        Ok(())
+    }
+}
+
+fn setup() -> (ArrheniusAtT, JointDistribution) {
+    let (mu0, s0, mue, se, rho) = ((1e-8f64).ln(), 0.4, 0.45, 0.02, 0.3);
+    let d = JointDistribution::new(
+        "bench".into(),
+        String::new(),
+        vec![
+            Parameter {
+                name: "D0".into(),
+                unit: "m^2/s".into(),
+                transform: Transform::Log,
+                source: None,
+            },
+            Parameter {
+                name: "E_a".into(),
+                unit: "eV".into(),
+                transform: Transform::Identity,
+                source: None,
+            },
+        ],
+        DVector::from_column_slice(&[mu0, mue]),
+        DMatrix::from_row_slice(2, 2, &[s0 * s0, rho * s0 * se, rho * s0 * se, se * se]),
+    )
+    .expect("valid distribution");
+    let m = ArrheniusAtT {
+        t: 300.0,
+        inputs: vec![InputSpec::new("D0", "m^2/s"), InputSpec::new("E_a", "eV")],
+        outputs: vec![OutputSpec::scalar("D", "m^2/s")],
+    };
+    let _ = K_B_EV;
+    (m, d)
+}
+
+fn bench(c: &mut Criterion) {
+    let (m, d) = setup();
+    let n = 10_000_000u64;
+    let mut g = c.benchmark_group("arrhenius_1e7");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n));
+    for design in [Design::Pseudo, Design::Sobol] {
+        let s = McSettings {
+            design,
+            samples: n,
+            seed: 1,
+            progress: false,
+            ..McSettings::default()
+        };
+        g.bench_function(design.short_name(), |b| {
+            b.iter(|| black_box(monte_carlo(&m, &d, &s).expect("run")))
+        });
+    }
+    g.finish();
+    c.bench_function("delta_arrhenius", |b| {
+        b.iter(|| black_box(delta_method(&m, &d).expect("delta")))
+    });
+}
+
+// Plots off: criterion's plotters backend has no font registered in this crate's feature set.
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = bench
+}
+criterion_main!(benches);
