@@ -2,6 +2,7 @@
 
 mod priors;
 mod propagate;
+mod sensitivity;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -22,6 +23,10 @@ pub enum Command {
     Priors(priors::PriorsCommand),
     /// Parameter sets with error bars: delta method and Monte Carlo through a study's model.
     Propagate(propagate::PropagateArgs),
+    /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
+    Sensitivity(sensitivity::SensitivityArgs),
+    /// List the bridging laws a study can name, with their equations.
+    Laws,
 }
 
 /// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
@@ -58,5 +63,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Priors(c) => priors::run(c),
         Command::Propagate(a) => propagate::run(a),
+        Command::Sensitivity(a) => sensitivity::run(a),
+        Command::Laws => {
+            for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
+                println!("{name}\n    {desc}");
+            }
+            Ok(())
+        }
     }
 }

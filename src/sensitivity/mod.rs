@@ -374,6 +374,7 @@ pub struct AllResults {
 
 /// Settings for [`all`]: one per method.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AllSettings {
     /// Settings of the ranking.
     pub ranking: RankingSettings,

@@ -1,0 +1,121 @@
+//! `bridgelaw sensitivity STUDY`: which atomistic input matters most, and which calculation to
+//! refine next.
+
+use super::CliError;
+use super::propagate::default_out;
+use bridgelaw::output::write_atomic;
+use bridgelaw::sensitivity::{self, AllSettings, SensitivityTable};
+use bridgelaw::study::load_study;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SensitivityArgs {
+    /// A study file (models/*.toml).
+    pub study: PathBuf,
+    /// local | variance | sobol | morris | shapley | all (the refine-next ranking is always included).
+    #[arg(long, default_value = "all")]
+    pub method: String,
+    /// Seed of every random stream and scramble (overrides the study's [sensitivity] seeds).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sobol base samples N (the design evaluates the model N·(d+2) times).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Output directory (default reports/<study name>/sensitivity).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `sensitivity.json` holds: every method that ran.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SensitivityFile {
+    pub title: String,
+    pub local: Option<sensitivity::LocalResult>,
+    pub variance: Option<sensitivity::VarianceResult>,
+    pub ranking: Option<sensitivity::RankingResult>,
+    pub sobol: Option<sensitivity::SobolResult>,
+    pub morris: Option<sensitivity::MorrisResult>,
+    pub shapley: Option<sensitivity::ShapleyResult>,
+}
+
+pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
+    let study = load_study(&a.study).map_err(CliError::bad)?;
+    let mut s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
+    if let Some(seed) = a.seed {
+        s.sobol.seed = seed;
+        s.morris.seed = seed;
+        s.shapley.seed = seed;
+        s.ranking.seed = seed;
+    }
+    if let Some(n) = a.samples {
+        s.sobol.base_samples = n;
+    }
+    let methods: Vec<&str> = match a.method.as_str() {
+        "all" => vec!["local", "variance", "sobol", "morris", "shapley"],
+        m @ ("local" | "variance" | "sobol" | "morris" | "shapley") => vec![m],
+        other => {
+            return Err(CliError::bad(format!(
+                "--method: expected one of local, variance, sobol, morris, shapley, all; found '{other}'"
+            )));
+        }
+    };
+    let (m, d) = (&study.model, &study.dist);
+    let fail =
+        |e: sensitivity::SensitivityError| CliError::failed(format!("{}: {e}", a.study.display()));
+    let mut f = SensitivityFile {
+        title: study.title.clone(),
+        ranking: Some(sensitivity::ranking(m, d, &s.ranking).map_err(fail)?),
+        ..Default::default()
+    };
+    let mut md = String::new();
+    md.push_str(&format!("# Sensitivity: {}\n\n", study.title));
+    for method in methods {
+        match method {
+            "local" => f.local = Some(sensitivity::local(m, d).map_err(fail)?),
+            "variance" => f.variance = Some(sensitivity::delta_variance(m, d).map_err(fail)?),
+            "sobol" => f.sobol = Some(sensitivity::sobol(m, d, &s.sobol).map_err(fail)?),
+            "morris" => f.morris = Some(sensitivity::morris(m, d, &s.morris).map_err(fail)?),
+            "shapley" => f.shapley = Some(sensitivity::shapley(m, d, &s.shapley).map_err(fail)?),
+            _ => unreachable!("validated above"),
+        }
+    }
+    let mut rows = Vec::new();
+    let tables: [Option<&dyn SensitivityTable>; 6] = [
+        f.ranking.as_ref().map(|r| r as &dyn SensitivityTable),
+        f.local.as_ref().map(|r| r as &dyn SensitivityTable),
+        f.variance.as_ref().map(|r| r as &dyn SensitivityTable),
+        f.sobol.as_ref().map(|r| r as &dyn SensitivityTable),
+        f.morris.as_ref().map(|r| r as &dyn SensitivityTable),
+        f.shapley.as_ref().map(|r| r as &dyn SensitivityTable),
+    ];
+    for t in tables.into_iter().flatten() {
+        md.push_str(&t.to_markdown());
+        md.push('\n');
+        rows.extend(t.long_rows());
+    }
+    let out = a
+        .out
+        .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
+    let csv = sensitivity::long_rows_csv(&rows).map_err(CliError::failed)?;
+    let json = serde_json::to_string_pretty(&f).map_err(CliError::failed)?;
+    for (name, bytes) in [
+        ("sensitivity.json", json.as_bytes()),
+        ("sensitivity.csv", csv.as_bytes()),
+        ("sensitivity.md", md.as_bytes()),
+    ] {
+        let p = out.join(name);
+        write_atomic(&p, bytes)
+            .map_err(|e| CliError::failed(format!("{}: cannot write: {e}", p.display())))?;
+        eprintln!("wrote {}", p.display());
+    }
+    println!("{md}");
+    if let Some(r) = &f.ranking {
+        println!(
+            "Refine next, most useful first: {}",
+            r.headline().join(" → ")
+        );
+    }
+    Ok(())
+}

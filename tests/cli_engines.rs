@@ -1,0 +1,112 @@
+//! The engines through the CLI on the shipped studies: every study loads; propagate and
+//! sensitivity write their result files; bad study files exit 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bridgelaw"))
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn every_shipped_study_loads() {
+    let mut n = 0;
+    for e in std::fs::read_dir(repo("models")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            bridgelaw::study::load_study(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}
+
+#[test]
+fn propagate_writes_json_csv_markdown_and_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["propagate"])
+        .arg(repo("models/graphite_diffusivity_neb.toml"))
+        .args(["--samples", "20000", "--seed", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "propagation.json",
+        "propagation.csv",
+        "propagation.md",
+        "band_D_tr_vs_T.csv",
+    ] {
+        let p = dir.path().join(f);
+        assert!(
+            std::fs::metadata(&p)
+                .map(|m| m.len() > 100)
+                .unwrap_or(false),
+            "{f} missing"
+        );
+    }
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("| D_tr | m^2/s | mc |"), "{md}");
+    assert!(
+        md.contains("not trustworthy"),
+        "a lognormal prefactor and an exponential must trigger the nonlinearity warning"
+    );
+}
+
+#[test]
+fn sensitivity_ranks_the_barrier_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["sensitivity"])
+        .arg(repo("models/graphite_diffusivity_neb.toml"))
+        .args(["--method", "sobol", "--samples", "1024", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        s.contains("Refine next, most useful first: E_m → nu0"),
+        "{s}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sensitivity.json")).unwrap())
+            .unwrap();
+    assert!(j["sobol"].is_object() && j["ranking"].is_object() && j["morris"].is_null());
+}
+
+#[test]
+fn bad_study_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[model]\nlaw = \"warp_drive\"\n").unwrap();
+    for cmd in ["propagate", "sensitivity"] {
+        let out = bin().arg(cmd).arg(&f).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let e = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            e.contains("bad.toml") && e.contains("model.law") && e.contains("warp_drive"),
+            "{e}"
+        );
+    }
+    let out = bin()
+        .args(["propagate"])
+        .arg(repo("models/graphite_diffusivity_neb.toml"))
+        .args(["--method", "magic"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
