@@ -202,7 +202,12 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
     while oi < outs.len() && outs[oi] <= tol {
         oi += 1;
     }
-    let mut h_last = f64::INFINITY;
+    // Step sizes: after a restart (t = 0 or a current jump) steps start at dt_max/1000 and grow
+    // by GROWTH per step; otherwise each step is at most 2× the previous one (BDF2 is
+    // zero-stable for ratios < 1 + √2) and at most dt_max.
+    const GROWTH: f64 = 1.25;
+    let mut h_last = dt_max;
+    let mut grading = false;
     for w in pts.windows(2) {
         let (a, b) = (w[0], w[1]);
         while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
@@ -214,48 +219,37 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
                 let next = segs[seg].i0;
                 (prev - next).abs() > 1e-12 * prev.abs().max(next.abs()).max(1e-300)
             });
+        if restart {
+            h_last = dt_max / 1000.0 / GROWTH;
+            grading = true;
+        }
         let mut t = a;
-        let mut first = true;
-        let push = |t0: f64, t1: f64, restart: bool, steps: &mut Vec<Step>| {
+        let mut first = restart;
+        while b - t > tol {
+            let rem = b - t;
+            let cap = dt_max.min(h_last * if grading { GROWTH } else { 2.0 });
+            let h = if rem <= cap {
+                rem
+            } else if rem <= 2.0 * cap {
+                0.5 * rem
+            } else {
+                rem / (rem / cap).ceil()
+            };
+            let t1 = if rem - h <= tol { b } else { t + h };
             steps.push(Step {
-                t0,
+                t0: t,
                 t1,
                 seg,
-                restart,
+                restart: first,
                 output: None,
             });
-        };
-        let len = b - a;
-        if restart {
-            // graded start: dt_max/256, doubling
-            let mut h = (dt_max.min(len)) / 256.0;
-            while t + 2.0 * h < b && h < dt_max {
-                push(t, t + h, first, &mut steps);
-                first = false;
-                t += h;
-                h_last = h;
-                h *= 2.0;
-            }
-        }
-        let cap = if restart {
-            dt_max.min(2.0 * h_last)
-        } else {
-            dt_max
-        };
-        let rem = b - t;
-        let n = (rem / cap - 1e-9).ceil().max(1.0) as usize;
-        let h = rem / n as f64;
-        for k in 0..n {
-            let t0 = t + h * k as f64;
-            let t1 = if k + 1 == n {
-                b
-            } else {
-                t + h * (k + 1) as f64
-            };
-            push(t0, t1, first && restart, &mut steps);
             first = false;
+            h_last = t1 - t;
+            if h_last >= dt_max * (1.0 - 1e-9) {
+                grading = false;
+            }
+            t = t1;
         }
-        h_last = h;
         // output index at b
         if oi < outs.len() && (outs[oi] - b).abs() <= tol {
             if let Some(s) = steps.last_mut() {
