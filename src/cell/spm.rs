@@ -55,6 +55,9 @@ pub struct SolverOptions {
     pub output_dt: f64,
     /// Stop when V crosses the lower (discharge) or upper (charge) cut-off.
     pub stop_at_cutoff: bool,
+    /// Solve constant-diffusivity particles in the eigenbasis of the shell operator (the same
+    /// discrete solution as the tridiagonal solve, several times faster). Default true.
+    pub modal: bool,
 }
 
 impl Default for SolverOptions {
@@ -67,6 +70,7 @@ impl Default for SolverOptions {
             output_times: None,
             output_dt: 10.0,
             stop_at_cutoff: true,
+            modal: true,
         }
     }
 }
@@ -208,6 +212,7 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
     const GROWTH: f64 = 1.25;
     let mut h_last = dt_max;
     let mut grading = false;
+    let mut t_restart = 0.0;
     for w in pts.windows(2) {
         let (a, b) = (w[0], w[1]);
         while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
@@ -222,18 +227,32 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
         if restart {
             h_last = dt_max / 1000.0 / GROWTH;
             grading = true;
+            t_restart = a;
         }
         let mut t = a;
         let mut first = restart;
         while b - t > tol {
             let rem = b - t;
-            let cap = dt_max.min(h_last * if grading { GROWTH } else { 2.0 });
-            let h = if rem <= cap {
-                rem
-            } else if rem <= 2.0 * cap {
-                0.5 * rem
+            let h = if grading {
+                // ratio ≤ GROWTH; a short remainder is split rather than left as a sliver
+                let cap = dt_max.min(h_last * GROWTH);
+                if rem <= cap * (1.0 + 1e-9) {
+                    rem
+                } else if rem <= 1.5 * cap {
+                    0.5 * rem
+                } else {
+                    cap
+                }
             } else {
-                rem / (rem / cap).ceil()
+                let cap = dt_max.min(2.0 * h_last);
+                let r = rem / cap;
+                if r <= 1.0 + 1e-9 {
+                    rem
+                } else if r <= 2.0 + 1e-9 {
+                    0.5 * rem
+                } else {
+                    rem / (r - 1e-9).ceil()
+                }
             };
             let t1 = if rem - h <= tol { b } else { t + h };
             steps.push(Step {
@@ -245,7 +264,7 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
             });
             first = false;
             h_last = t1 - t;
-            if h_last >= dt_max * (1.0 - 1e-9) {
+            if grading && (h_last >= dt_max * (1.0 - 1e-9) || t1 - t_restart > 20.0 * dt_max) {
                 grading = false;
             }
             t = t1;
@@ -461,12 +480,14 @@ pub fn simulate<D: Scalar>(
         p.neg.particle_radius,
         p.neg.c_max,
         th_n0 * p.neg.c_max,
+        opts.modal && p.neg.diffusivity.is_constant(),
     );
     let mut pp = Particle::new(
         opts.shells,
         p.pos.particle_radius,
         p.pos.c_max,
         th_p0 * p.pos.c_max,
+        opts.modal && p.pos.diffusivity.is_constant(),
     );
     let mut el = if fixed.spme {
         Some(Electrolyte::new(p, opts.electrolyte_mesh))

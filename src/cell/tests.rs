@@ -141,22 +141,28 @@ fn cell_voltage_converges_second_order_in_time_and_space() {
             output_times: Some(vec![500.0, 1500.0, 3000.0]),
             ..SolverOptions::default()
         };
-        simulate(&p, &prot, &o).unwrap().rows[2].voltage
+        let s = simulate(&p, &prot, &o).unwrap();
+        [s.rows[0].voltage, s.rows[1].voltage, s.rows[2].voltage]
     };
-    let reference = at(0.05, 20);
-    let e: Vec<f64> = [20.0, 10.0, 5.0]
+    let err = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| (a[k] - b[k]).abs()).fold(0.0, f64::max);
+    let reference = at(0.1, 20);
+    let e: Vec<f64> = [40.0, 20.0, 10.0, 5.0]
         .iter()
-        .map(|&dt| (at(dt, 20) - reference).abs())
+        .map(|&dt| err(at(dt, 20), reference))
         .collect();
-    for w in e.windows(2) {
+    eprintln!("time errors (dt 40, 20, 10, 5 s): {e:?}");
+    for (k, w) in e.windows(2).enumerate() {
         let ord = (w[0] / w[1]).log2();
-        assert!(ord > 1.7 && ord < 2.4, "time order {ord}: {e:?}");
+        // BDF2: order 2 once the step is in the asymptotic range
+        let lo = if k == 0 { 1.5 } else { 1.8 };
+        assert!(ord > lo && ord < 2.4, "time order {ord}: {e:?}");
     }
     let reference = at(2.0, 320);
     let e: Vec<f64> = [10usize, 20, 40]
         .iter()
-        .map(|&n| (at(2.0, n) - reference).abs())
+        .map(|&n| err(at(2.0, n), reference))
         .collect();
+    eprintln!("space errors (10, 20, 40 shells): {e:?}");
     for w in e.windows(2) {
         let ord = (w[0] / w[1]).log2();
         assert!(ord > 1.6 && ord < 2.6, "space order {ord}: {e:?}");
@@ -501,4 +507,56 @@ fn simulate_bpx_to_csv_writes_the_columns() {
     );
     let last = csv.lines().last().unwrap();
     assert!(last.split(',').nth(2).unwrap().starts_with("2.7"), "{last}");
+}
+
+/// CPU-time probe (run by hand with `--ignored --nocapture` under `/usr/bin/time`); not a timing test.
+#[test]
+#[ignore]
+fn cpu_probe() {
+    let p = chen();
+    let prot = one_c();
+    let kind = std::env::var("PROBE_KIND").unwrap_or_default();
+    let dt: f64 = std::env::var("PROBE_DT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let o = SolverOptions {
+        dt_max: dt,
+        ..SolverOptions::default()
+    };
+    let n = 2000;
+    if kind == "dual" {
+        type D4 = num_dual::DualSVec64<4>;
+        let mut pd: CellParams<D4> = p.to_scalar().unwrap();
+        pd.neg.diffusivity.scale = D4::from_re(p.neg.diffusivity.scale).derivative(0);
+        pd.pos.diffusivity.scale = D4::from_re(p.pos.diffusivity.scale).derivative(1);
+        pd.neg.rate_constant = D4::from_re(p.neg.rate_constant).derivative(2);
+        pd.pos.rate_constant = D4::from_re(p.pos.rate_constant).derivative(3);
+        for _ in 0..n {
+            std::hint::black_box(simulate(std::hint::black_box(&pd), &prot, &o).unwrap());
+        }
+    } else {
+        for _ in 0..n {
+            std::hint::black_box(simulate(std::hint::black_box(&p), &prot, &o).unwrap());
+        }
+    }
+}
+
+#[test]
+fn modal_and_tridiagonal_solvers_agree() {
+    for model in [CellModelKind::Spm, CellModelKind::Spme] {
+        let p = chen();
+        let a = simulate(&p, &one_c(), &opts(model)).unwrap();
+        let b = simulate(
+            &p,
+            &one_c(),
+            &SolverOptions {
+                modal: false,
+                ..opts(model)
+            },
+        )
+        .unwrap();
+        assert!(max_dv(&a, &b) < 1e-9, "{model:?}: {}", max_dv(&a, &b));
+        assert!((a.cutoff_time.unwrap() - b.cutoff_time.unwrap()).abs() < 1e-6);
+    }
 }
