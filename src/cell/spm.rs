@@ -316,11 +316,17 @@ fn voltage<D: Scalar>(
     pp: &Particle<D>,
     el: Option<&Electrolyte<D>>,
     current: f64,
+    flux_current: f64,
     time_s: f64,
 ) -> Result<Eval<D>, CellError> {
     let i = f.area.recip() * current;
     let j_n = i / f.an_ln;
     let j_p = -i / f.ap_lp;
+    // the particle-side boundary gradient follows the current the profile was built with
+    // (`flux_current`: 0 before the first step, the old current right at a jump)
+    let i_f = f.area.recip() * flux_current;
+    let jf_n = i_f / f.an_ln;
+    let jf_p = -i_f / f.ap_lp;
     let surf = |e: &ElectrodeParams<D>,
                 part: &Particle<D>,
                 j: D,
@@ -347,8 +353,8 @@ fn voltage<D: Scalar>(
         }
         Ok(cs)
     };
-    let cs_n = surf(&p.neg, pn, j_n, f.fac_dn, "negative")?;
-    let cs_p = surf(&p.pos, pp, j_p, f.fac_dp, "positive")?;
+    let cs_n = surf(&p.neg, pn, jf_n, f.fac_dn, "negative")?;
+    let cs_p = surf(&p.pos, pp, jf_p, f.fac_dp, "positive")?;
     let th_n = cs_n / p.neg.c_max;
     let th_p = cs_p / p.pos.c_max;
     let (ce_n, ce_p) = match el {
@@ -537,7 +543,7 @@ pub fn simulate<D: Scalar>(
     };
     // initial voltage with the first current
     let i_first = segs[0].i0;
-    let ev0 = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_first, 0.0)?;
+    let ev0 = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_first, 0.0, 0.0)?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
         rows.push(make_row(
             &ev0,
@@ -564,7 +570,8 @@ pub fn simulate<D: Scalar>(
         let i_old = seg.current_at(st.t0);
         if st.restart && started {
             // voltage at the start of the new segment, for cut-off interpolation
-            let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_old, st.t0)?;
+            let i_before = segs[st.seg.saturating_sub(1)].i1;
+            let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_old, i_before, st.t0)?;
             v_prev = ev.v;
         }
         let omega = if h_prev.is_nan() { 1.0 } else { h / h_prev };
@@ -613,7 +620,7 @@ pub fn simulate<D: Scalar>(
         started = true;
         h_prev = h;
         let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
-        let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_new, st.t1)?;
+        let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_new, i_new, st.t1)?;
         if opts.stop_at_cutoff {
             let low = i_new > 0.0 && ev.v.re() < p.v_min;
             let high = i_new < 0.0 && ev.v.re() > p.v_max;

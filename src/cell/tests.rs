@@ -560,3 +560,38 @@ fn modal_and_tridiagonal_solvers_agree() {
         assert!((a.cutoff_time.unwrap() - b.cutoff_time.unwrap()).abs() < 1e-6);
     }
 }
+
+/// Writes curves for the PyBaMM cross-check (scripts/pybamm_crosscheck.py); run by hand.
+#[test]
+#[ignore]
+fn export_for_pybamm() {
+    let out = std::env::var("XCHECK_DIR").unwrap_or_else(|_| "/tmp".into());
+    let spm = simulate(&chen(), &one_c(), &SolverOptions::default()).unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_chen_spm_1c.csv"),
+        solution_to_csv(&spm),
+    )
+    .unwrap();
+    let spme = simulate(
+        &about_energy().params,
+        &Protocol::c_rate(1.0, 4000.0),
+        &opts(CellModelKind::Spme),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_ae_spme_1c.csv"),
+        solution_to_csv(&spme),
+    )
+    .unwrap();
+    let spm = simulate(
+        &about_energy().params,
+        &Protocol::c_rate(1.0, 4000.0),
+        &opts(CellModelKind::Spm),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_ae_spm_1c.csv"),
+        solution_to_csv(&spm),
+    )
+    .unwrap();
+}
