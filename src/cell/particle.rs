@@ -197,13 +197,24 @@ impl ModalBasis {
     }
 }
 
+/// Dot product with four independent partial sums (breaks the add-latency chain).
 #[inline]
 fn dot<D: Scalar>(row: &[f64], y: &[D]) -> D {
-    let mut s = D::zero();
-    for (r, v) in row.iter().zip(y) {
-        s += *v * *r;
+    let n = row.len().min(y.len());
+    let (mut s0, mut s1, mut s2, mut s3) = (D::zero(), D::zero(), D::zero(), D::zero());
+    let mut k = 0;
+    while k + 4 <= n {
+        s0 += y[k] * row[k];
+        s1 += y[k + 1] * row[k + 1];
+        s2 += y[k + 2] * row[k + 2];
+        s3 += y[k + 3] * row[k + 3];
+        k += 4;
     }
-    s
+    while k < n {
+        s0 += y[k] * row[k];
+        k += 1;
+    }
+    (s0 + s1) + (s2 + s3)
 }
 
 impl<D: Scalar> Particle<D> {
@@ -263,6 +274,11 @@ impl<D: Scalar> Particle<D> {
                 self.c[j] = dot(&b.p[j * n..(j + 1) * n], &self.y);
             }
         }
+    }
+
+    /// Whether the modal solver is in use.
+    pub fn is_modal(&self) -> bool {
+        self.modal.is_some()
     }
 
     /// Number of shells.
