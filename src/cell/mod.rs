@@ -5,6 +5,9 @@
 //! [`bpx::read_bpx_file`] / [`bpx::to_bpx_json`], [`CellModel`] (the cell behind
 //! [`crate::model::Model`]) and [`simulate_bpx_to_csv`] (what the CLI's `simulate` calls).
 
+// Range checks are written `!(v > 0.0)` on purpose: a NaN must fail them.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod bpx;
 pub mod expr;
 pub mod model;

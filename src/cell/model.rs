@@ -277,8 +277,8 @@ impl Model for CellModel {
         }
         let sol = simulate(&p, &self.protocol, &self.opts)?;
         let n = sol.rows.len().min(self.n_times);
-        for k in 0..n {
-            out[k] = sol.rows[k].voltage;
+        for (o, r) in out.iter_mut().zip(&sol.rows[..n]) {
+            *o = r.voltage;
         }
         if n < self.n_times {
             let hold = match (&sol.cutoff, self.after_cutoff) {

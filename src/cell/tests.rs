@@ -1,7 +1,8 @@
-//! Tests of the cell model as a whole.
+//! Tests of the cell model as a whole: conservation, limits, convergence, gradients, BPX, measured data.
 
+use super::model::AfterCutoff;
 use super::*;
-use crate::model::{jacobian, jacobian_central_fd, max_rel_diff};
+use crate::model::{Model, jacobian, jacobian_central_fd, max_rel_diff};
 use std::path::Path;
 
 pub(crate) fn shared(rel: &str) -> String {
@@ -12,41 +13,585 @@ pub(crate) fn chen() -> CellParams<f64> {
     CellParams::chen2020_from_dir(Path::new(&shared("data/ocp"))).unwrap()
 }
 
+fn about_energy() -> BpxCell {
+    read_bpx_file(Path::new(&shared(
+        "data/about_energy_nmc/nmc_pouch_cell_BPX.json",
+    )))
+    .unwrap()
+}
+
+fn opts(model: CellModelKind) -> SolverOptions {
+    SolverOptions {
+        model,
+        ..SolverOptions::default()
+    }
+}
+
 fn one_c() -> Protocol {
     Protocol::c_rate(1.0, 4000.0)
 }
 
+/// Largest |ΔV| over the common output rows.
+fn max_dv(a: &Solution<f64>, b: &Solution<f64>) -> f64 {
+    a.rows
+        .iter()
+        .zip(&b.rows)
+        .map(|(x, y)| {
+            assert_eq!(x.time_s, y.time_s);
+            (x.voltage - y.voltage).abs()
+        })
+        .fold(0.0, f64::max)
+}
+
 #[test]
-fn debug_print_chen_1c() {
+fn chen_1c_discharge_is_plausible() {
     let p = chen();
     let sol = simulate(&p, &one_c(), &SolverOptions::default()).unwrap();
-    eprintln!(
-        "steps {} rows {} stop {:?} tcut {:?}",
-        sol.steps,
-        sol.rows.len(),
-        sol.stop,
-        sol.cutoff_time
-    );
-    for r in sol.rows.iter().step_by(30) {
+    assert_eq!(sol.stop, StopReason::LowerCutoff);
+    let tc = sol.cutoff_time.unwrap();
+    // 5 Ah cell at 1C: about an hour, a little less for the stoichiometry window used
+    assert!(tc > 3300.0 && tc < 3700.0, "{tc}");
+    let v0 = sol.rows[0].voltage;
+    assert!(v0 > 3.95 && v0 < 4.15, "{v0}");
+    assert!((sol.cutoff.unwrap().voltage - 2.5).abs() < 1e-12);
+}
+
+#[test]
+fn lithium_inventory_is_conserved() {
+    for model in [CellModelKind::Spm, CellModelKind::Spme] {
+        let p = chen();
+        // discharge, rest, charge: several segments, restarts, variable steps
+        let prot = Protocol::Steps(vec![
+            Step::CRate {
+                c_rate: 1.0,
+                duration_s: 1800.0,
+            },
+            Step::Rest { duration_s: 600.0 },
+            Step::Current {
+                amps: -2.0,
+                duration_s: 900.0,
+            },
+        ]);
+        let sol = simulate(&p, &prot, &opts(model)).unwrap();
+        let first = sol.rows.first().unwrap();
+        let last = sol.rows.last().unwrap();
+        let rel = (last.li_solid_mol - first.li_solid_mol).abs() / first.li_solid_mol;
+        assert!(rel < 1e-10, "{model:?}: solid Li drift {rel}");
+        let rel_e =
+            (last.li_electrolyte_mol - first.li_electrolyte_mol).abs() / first.li_electrolyte_mol;
+        assert!(rel_e < 1e-10, "{model:?}: electrolyte Li drift {rel_e}");
+        // and lithium actually moved between the electrodes
+        assert!((last.theta_n_avg - first.theta_n_avg).abs() > 0.05);
+    }
+}
+
+#[test]
+fn zero_current_limit_is_the_ocv() {
+    for model in [CellModelKind::Spm, CellModelKind::Spme] {
+        let p = chen();
+        let sol = simulate(&p, &Protocol::constant_current(1e-9, 100.0), &opts(model)).unwrap();
+        let th_n = p.neg.theta_at_soc(1.0);
+        let th_p = p.pos.theta_at_soc(1.0);
+        let ocv = p.pos.ocp.eval(th_p, 298.15) - p.neg.ocp.eval(th_n, 298.15);
+        for r in &sol.rows {
+            assert!(
+                (r.voltage - ocv).abs() < 1e-7,
+                "{model:?}: {} vs {ocv}",
+                r.voltage
+            );
+        }
+    }
+}
+
+#[test]
+fn time_step_refinement_changes_v_by_less_than_0p1_mv() {
+    for (p, prot, model) in [
+        (chen(), one_c(), CellModelKind::Spm),
+        (chen(), one_c(), CellModelKind::Spme),
+        (
+            about_energy().params,
+            Protocol::c_rate(1.0, 3800.0),
+            CellModelKind::Spme,
+        ),
+    ] {
+        let o = opts(model);
+        let a = simulate(&p, &prot, &o).unwrap();
+        let fine = SolverOptions {
+            dt_max: o.dt_max / 8.0,
+            ..o.clone()
+        };
+        let b = simulate(&p, &prot, &fine).unwrap();
+        let d = max_dv(&a, &b);
         eprintln!(
-            "{} {:.5} {:.4} {:.4} {:.5} {:.5}",
-            r.time_s, r.voltage, r.theta_n_surf, r.theta_p_surf, r.eta_n, r.eta_p
+            "{model:?}: dt refinement changes V by at most {:.3} mV",
+            d * 1e3
+        );
+        assert!(d < 1e-4, "{model:?}: {d} V");
+    }
+}
+
+#[test]
+fn cell_voltage_converges_second_order_in_time_and_space() {
+    let p = chen();
+    let prot = Protocol::c_rate(1.0, 3000.0);
+    let at = |dt: f64, shells: usize| {
+        let o = SolverOptions {
+            dt_max: dt,
+            shells,
+            output_times: Some(vec![500.0, 1500.0, 3000.0]),
+            ..SolverOptions::default()
+        };
+        let s = simulate(&p, &prot, &o).unwrap();
+        [s.rows[0].voltage, s.rows[1].voltage, s.rows[2].voltage]
+    };
+    let err = |a: [f64; 3], b: [f64; 3]| (0..3).map(|k| (a[k] - b[k]).abs()).fold(0.0, f64::max);
+    let reference = at(0.1, 20);
+    let e: Vec<f64> = [40.0, 20.0, 10.0, 5.0]
+        .iter()
+        .map(|&dt| err(at(dt, 20), reference))
+        .collect();
+    eprintln!("time errors (dt 40, 20, 10, 5 s): {e:?}");
+    for (k, w) in e.windows(2).enumerate() {
+        let ord = (w[0] / w[1]).log2();
+        // BDF2: order 2 once the step is in the asymptotic range
+        let lo = if k == 0 { 1.5 } else { 1.8 };
+        assert!(ord > lo && ord < 2.4, "time order {ord}: {e:?}");
+    }
+    let reference = at(2.0, 320);
+    let e: Vec<f64> = [10usize, 20, 40]
+        .iter()
+        .map(|&n| err(at(2.0, n), reference))
+        .collect();
+    eprintln!("space errors (10, 20, 40 shells): {e:?}");
+    for w in e.windows(2) {
+        let ord = (w[0] / w[1]).log2();
+        assert!(ord > 1.6 && ord < 2.6, "space order {ord}: {e:?}");
+    }
+}
+
+fn times_to(t_end: f64, dt: f64) -> Vec<f64> {
+    (0..=((t_end / dt) as usize))
+        .map(|k| k as f64 * dt)
+        .collect()
+}
+
+#[test]
+fn gradients_match_central_differences() {
+    // About:Energy parameters: smooth (expression) OCPs, so central differences are accurate.
+    for (kind, names) in [
+        (CellModelKind::Spm, vec!["D_n", "D_p", "k_n", "k_p"]),
+        (
+            CellModelKind::Spme,
+            vec!["D_p", "k_n", "R_contact", "t_plus", "E_a_k_p", "theta100_n"],
+        ),
+    ] {
+        let mut base = about_energy().params;
+        base.contact_resistance = 0.002;
+        base.temperature = 308.0;
+        let theta: Vec<f64> = names
+            .iter()
+            .map(|n| match *n {
+                "D_n" => base.neg.diffusivity.scale,
+                "D_p" => base.pos.diffusivity.scale,
+                "k_n" => base.neg.rate_constant,
+                "k_p" => base.pos.rate_constant,
+                "R_contact" => base.contact_resistance,
+                "t_plus" => base.electrolyte.transference,
+                "E_a_k_p" => base.pos.rate_constant_ea,
+                "theta100_n" => base.neg.theta_soc100,
+                _ => unreachable!(),
+            })
+            .collect();
+        let m = CellModel::new(
+            base,
+            &names,
+            Protocol::c_rate(1.0, 3800.0),
+            times_to(3300.0, 100.0),
+            opts(kind),
+            AfterCutoff::Hold,
+        )
+        .unwrap();
+        let (v, j) = jacobian(&m, &theta).unwrap();
+        let plain = crate::model::evaluate(&m, &theta).unwrap();
+        for (a, b) in v.iter().zip(&plain) {
+            assert!((a - b).abs() < 1e-10, "dual re {a} vs f64 {b}");
+        }
+        let fd = jacobian_central_fd(&m, &theta, 1e-6).unwrap();
+        // relative to each column's largest entry, so tiny sensitivities don't dominate
+        for c in 0..theta.len() {
+            let scale = j.column(c).amax().max(1e-300);
+            let d = (0..j.nrows())
+                .map(|r| (j[(r, c)] - fd[(r, c)]).abs() / scale)
+                .fold(0.0, f64::max);
+            assert!(d < 1e-5, "{kind:?} {}: rel diff {d}", names[c]);
+        }
+    }
+}
+
+#[test]
+fn gradient_of_cutoff_capacity_matches_fd() {
+    let m = CellModel::new(
+        chen(),
+        &["D_p", "k_p"],
+        one_c(),
+        vec![0.0, 600.0],
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    let theta = [4e-15, 3.42e-6];
+    let (v, j) = jacobian(&m, &theta).unwrap();
+    let fd = jacobian_central_fd(&m, &theta, 1e-5).unwrap();
+    assert!(v[2] > 4.0 && v[2] < 5.2, "capacity {}", v[2]);
+    for c in 0..2 {
+        let r = (j[(2, c)] - fd[(2, c)]).abs() / j[(2, c)].abs();
+        assert!(
+            r < 1e-3,
+            "capacity column {c}: {} vs {}",
+            j[(2, c)],
+            fd[(2, c)]
         );
     }
-    let mut o = SolverOptions::default();
-    o.model = CellModelKind::Spme;
-    let sol = simulate(&p, &one_c(), &o).unwrap();
-    eprintln!(
-        "SPMe steps {} rows {} stop {:?} tcut {:?}",
-        sol.steps,
-        sol.rows.len(),
-        sol.stop,
-        sol.cutoff_time
+}
+
+#[test]
+fn leaving_the_physical_range_is_an_error_not_a_panic() {
+    let p = chen();
+    // 20C empties the positive particle surface long before the voltage check can help
+    let o = SolverOptions {
+        stop_at_cutoff: false,
+        ..SolverOptions::default()
+    };
+    let e = simulate(&p, &Protocol::c_rate(20.0, 3600.0), &o).unwrap_err();
+    assert!(matches!(e, CellError::OutOfRange { .. }), "{e}");
+    let m = CellModel::new(
+        p,
+        &["D_p"],
+        one_c(),
+        vec![0.0, 100.0],
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    // negative diffusivity from a sampler: an error value
+    let mut out = vec![0.0; 3];
+    assert!(m.eval(&[-1e-15], &mut out).is_err());
+    assert!(m.eval(&[f64::NAN], &mut out).is_err());
+}
+
+#[test]
+fn negative_diffusivity_is_named() {
+    let mut p = chen();
+    p.pos.diffusivity.scale = -1e-15;
+    let e = simulate(&p, &one_c(), &SolverOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("positive electrode diffusivity"), "{e}");
+}
+
+#[test]
+fn hold_after_cutoff() {
+    let m = CellModel::new(
+        chen(),
+        &["D_n"],
+        one_c(),
+        times_to(3900.0, 100.0),
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    let v = crate::model::evaluate(&m, &[3.3e-14]).unwrap();
+    assert_eq!(v[39], 2.5);
+    assert!(v[30] > 2.5);
+}
+
+#[test]
+fn law_based_ocp_with_dual_parameters() {
+    // A regular-solution positive OCP whose U0 and Ω are free inputs: derivatives flow through the law.
+    let mut base = chen();
+    base.pos.ocp = Ocp::RegularSolution {
+        u0: 3.85,
+        omega_ev: 0.02,
+    };
+    let m = CellModel::new(
+        base,
+        &["U0_p", "Omega_p"],
+        Protocol::c_rate(0.5, 3600.0),
+        times_to(3000.0, 300.0),
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    let (_, j) = jacobian(&m, &[3.85, 0.02]).unwrap();
+    let fd = jacobian_central_fd(&m, &[3.85, 0.02], 1e-6).unwrap();
+    assert!(max_rel_diff(&j, &fd, 1e-3) < 1e-5, "{j} {fd}");
+    // dV/dU0 = 1 exactly
+    assert!((j[(5, 0)] - 1.0).abs() < 1e-12);
+}
+
+// ---------------------------------------------------------------- BPX
+
+#[test]
+fn bpx_import_applies_the_conventions() {
+    let c = about_energy();
+    let p = &c.params;
+    assert!((p.area - 0.016808 * 34.0).abs() < 1e-12);
+    // ε_s = a R / 3
+    assert!((p.neg.active_fraction - 499522.0 * 4.12e-6 / 3.0).abs() < 1e-12);
+    // k normalisation: m = F k_norm / (c_max sqrt(c_e0))
+    let m = crate::constants::FARADAY * 5.199e-6 / (29730.0 * 1000f64.sqrt());
+    assert!((p.neg.rate_constant - m).abs() < 1e-18);
+    // porosity from transport efficiency with Bruggeman 1.5
+    assert!((p.neg.porosity.powf(1.5) - 0.128).abs() < 1e-12);
+    assert!((p.neg.theta_soc100 - 0.75668).abs() < 1e-15);
+    assert!((p.pos.theta_soc100 - 0.42424).abs() < 1e-15);
+    // capacity of the window ≈ the nominal 12.5 Ah
+    let q = p.electrode_capacity_ah(&p.neg);
+    assert!(q > 12.0 && q < 14.0, "{q}");
+}
+
+#[test]
+fn bpx_round_trip() {
+    let c = about_energy();
+    let unc = [bpx::ParamUncertainty {
+        name: "Negative electrode diffusivity [m2.s-1]".into(),
+        sd: 3e-15,
+        interval: Some((2.2e-14, 3.3e-14, 0.9)),
+    }];
+    let text = to_bpx_json(&c.params, "round trip", &unc);
+    let back = read_bpx_str(&text, "roundtrip.json").unwrap();
+    assert!(
+        back.user_defined
+            .contains_key("Negative electrode diffusivity [m2.s-1] standard deviation")
     );
-    for r in sol.rows.iter().step_by(30) {
-        eprintln!(
-            "{} {:.5} {:.5} {:.5} {:.5}",
-            r.time_s, r.voltage, r.eta_c, r.dphi_e, r.dphi_s
-        );
+    assert!(
+        back.user_defined
+            .contains_key("Negative electrode diffusivity [m2.s-1] upper bound (90%)")
+    );
+    let o = opts(CellModelKind::Spme);
+    let a = simulate(&c.params, &Protocol::c_rate(1.0, 3800.0), &o).unwrap();
+    let b = simulate(&back.params, &Protocol::c_rate(1.0, 3800.0), &o).unwrap();
+    assert_eq!(a.rows.len(), b.rows.len());
+    assert!(max_dv(&a, &b) < 1e-12, "{}", max_dv(&a, &b));
+    let p2 = &back.params;
+    assert!((p2.neg.rate_constant / c.params.neg.rate_constant - 1.0).abs() < 1e-14);
+    assert!((p2.pos.porosity / c.params.pos.porosity - 1.0).abs() < 1e-14);
+    // Chen2020 (tables) round-trips too
+    let ch = chen();
+    let back = read_bpx_str(&to_bpx_json(&ch, "chen", &[]), "chen.json").unwrap();
+    let a = simulate(&ch, &one_c(), &SolverOptions::default()).unwrap();
+    let b = simulate(&back.params, &one_c(), &SolverOptions::default()).unwrap();
+    assert!(max_dv(&a, &b) < 1e-12);
+}
+
+#[test]
+fn bpx_missing_parameter_is_named() {
+    let text =
+        std::fs::read_to_string(shared("data/about_energy_nmc/nmc_pouch_cell_BPX.json")).unwrap();
+    let broken = text.replace("\"Particle radius [m]\": 4.6e-06,", "");
+    let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
+    assert!(
+        e.contains("cell.json")
+            && e.contains("Positive electrode/Particle radius [m]")
+            && e.contains("missing"),
+        "{e}"
+    );
+    let broken = text.replace(
+        "\"Diffusivity [m2.s-1]\": 3.2e-14",
+        "\"Diffusivity [m2.s-1]\": -3.2e-14",
+    );
+    let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
+    assert!(
+        e.contains("cell.json") && e.contains("positive electrode diffusivity"),
+        "{e}"
+    );
+    let broken = text.replace(
+        "\"OCP [V]\": \"-3.04420906",
+        "\"OCP [V]\": \"foo(x) -3.04420906",
+    );
+    let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
+    assert!(
+        e.contains("Positive electrode/OCP [V]") && e.contains("foo"),
+        "{e}"
+    );
+    let broken = text.replace(
+        "\"Diffusivity [m2.s-1]\": 3.2e-14",
+        "\"Diffusivity [m2.s-1]\": {\"x\": [0.1, 0.5, 0.3], \"y\": [1e-14, 2e-14, 3e-14]}",
+    );
+    let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
+    assert!(e.contains("strictly increasing"), "{e}");
+}
+
+// ---------------------------------------------------------------- measured data
+
+/// (time, current discharge-positive, voltage) from an About:Energy CSV.
+fn measured(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let text = std::fs::read_to_string(shared(&format!("data/about_energy_nmc/{name}"))).unwrap();
+    let (mut t, mut i, mut v) = (vec![], vec![], vec![]);
+    for l in text.lines().skip(1) {
+        let c: Vec<f64> = l.split(',').map(|s| s.trim().parse().unwrap()).collect();
+        t.push(c[0]);
+        i.push(-c[1]);
+        v.push(c[2]);
     }
+    (t, i, v)
+}
+
+/// RMSE [V] of the SPMe with the BPX parameters against a measured curve, driven by the
+/// measured current, over the samples before the model's cut-off.
+fn rmse_against(name: &str) -> (f64, usize) {
+    let cell = about_energy();
+    let (t, i, v) = measured(name);
+    let prot = Protocol::Series(CurrentSeries {
+        time_s: t.clone(),
+        current_a: i,
+    });
+    let o = SolverOptions {
+        model: CellModelKind::Spme,
+        output_times: Some(t.clone()),
+        ..SolverOptions::default()
+    };
+    let sol = simulate(&cell.params, &prot, &o).unwrap();
+    let n = sol.rows.len();
+    let se: f64 = sol
+        .rows
+        .iter()
+        .zip(&v)
+        .map(|(r, m)| (r.voltage - m).powi(2))
+        .sum();
+    ((se / n as f64).sqrt(), n)
+}
+
+#[test]
+fn about_energy_spme_matches_measured_curves() {
+    let (r20, n20) = rmse_against("NMC_25degC_Co20.csv");
+    let (r1, n1) = rmse_against("NMC_25degC_1C.csv");
+    eprintln!(
+        "About:Energy SPMe RMSE: C/20 {:.2} mV over {n20} points, 1C {:.2} mV over {n1} points",
+        r20 * 1e3,
+        r1 * 1e3
+    );
+    assert!(n20 > 7000 && n1 > 3500);
+    assert!(r20 < 0.030, "C/20 RMSE {r20}");
+    assert!(r1 < 0.030, "1C RMSE {r1}");
+}
+
+#[test]
+fn drive_cycle_runs_from_a_current_file() {
+    let (t, i, _) = measured("NMC_25degC_DriveCycle.csv");
+    let mut csv = String::from("# sign_convention: discharge_positive\ntime_s,current_A\n");
+    for (a, b) in t.iter().zip(&i) {
+        csv.push_str(&format!("{a},{b}\n"));
+    }
+    let prot = Protocol::series_from_csv_str(&csv, "drive.csv", None).unwrap();
+    let sol = simulate(&about_energy().params, &prot, &opts(CellModelKind::Spme)).unwrap();
+    assert!(sol.rows.len() > 100);
+    assert!(sol.rows.iter().all(|r| r.voltage > 2.5 && r.voltage < 4.3));
+}
+
+#[test]
+fn simulate_bpx_to_csv_writes_the_columns() {
+    let csv = simulate_bpx_to_csv(
+        Path::new(&shared("data/about_energy_nmc/nmc_pouch_cell_BPX.json")),
+        &Protocol::c_rate(1.0, 4000.0),
+        &opts(CellModelKind::Spme),
+        None,
+    )
+    .unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("time_s,current_A,voltage_V,theta_n_surf")
+    );
+    let last = csv.lines().last().unwrap();
+    assert!(last.split(',').nth(2).unwrap().starts_with("2.7"), "{last}");
+}
+
+/// CPU-time probe (run by hand with `--ignored --nocapture` under `/usr/bin/time`); not a timing test.
+#[test]
+#[ignore]
+fn cpu_probe() {
+    let p = chen();
+    let prot = one_c();
+    let kind = std::env::var("PROBE_KIND").unwrap_or_default();
+    let dt: f64 = std::env::var("PROBE_DT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let o = SolverOptions {
+        dt_max: dt,
+        ..SolverOptions::default()
+    };
+    let n = 2000;
+    if kind == "dual" {
+        type D4 = num_dual::DualSVec64<4>;
+        let mut pd: CellParams<D4> = p.to_scalar().unwrap();
+        pd.neg.diffusivity.scale = D4::from_re(p.neg.diffusivity.scale).derivative(0);
+        pd.pos.diffusivity.scale = D4::from_re(p.pos.diffusivity.scale).derivative(1);
+        pd.neg.rate_constant = D4::from_re(p.neg.rate_constant).derivative(2);
+        pd.pos.rate_constant = D4::from_re(p.pos.rate_constant).derivative(3);
+        for _ in 0..n {
+            std::hint::black_box(simulate(std::hint::black_box(&pd), &prot, &o).unwrap());
+        }
+    } else {
+        for _ in 0..n {
+            std::hint::black_box(simulate(std::hint::black_box(&p), &prot, &o).unwrap());
+        }
+    }
+}
+
+#[test]
+fn modal_and_tridiagonal_solvers_agree() {
+    for model in [CellModelKind::Spm, CellModelKind::Spme] {
+        let p = chen();
+        let a = simulate(&p, &one_c(), &opts(model)).unwrap();
+        let b = simulate(
+            &p,
+            &one_c(),
+            &SolverOptions {
+                modal: false,
+                ..opts(model)
+            },
+        )
+        .unwrap();
+        assert!(max_dv(&a, &b) < 1e-9, "{model:?}: {}", max_dv(&a, &b));
+        assert!((a.cutoff_time.unwrap() - b.cutoff_time.unwrap()).abs() < 1e-6);
+    }
+}
+
+/// Writes curves for the PyBaMM cross-check (scripts/pybamm_crosscheck.py); run by hand.
+#[test]
+#[ignore]
+fn export_for_pybamm() {
+    let out = std::env::var("XCHECK_DIR").unwrap_or_else(|_| "/tmp".into());
+    let spm = simulate(&chen(), &one_c(), &SolverOptions::default()).unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_chen_spm_1c.csv"),
+        solution_to_csv(&spm),
+    )
+    .unwrap();
+    let spme = simulate(
+        &about_energy().params,
+        &Protocol::c_rate(1.0, 4000.0),
+        &opts(CellModelKind::Spme),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_ae_spme_1c.csv"),
+        solution_to_csv(&spme),
+    )
+    .unwrap();
+    let spm = simulate(
+        &about_energy().params,
+        &Protocol::c_rate(1.0, 4000.0),
+        &opts(CellModelKind::Spm),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{out}/bridgelaw_ae_spm_1c.csv"),
+        solution_to_csv(&spm),
+    )
+    .unwrap();
 }

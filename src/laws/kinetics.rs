@@ -187,7 +187,7 @@ fn solve_bv_dimensionless(r: f64, a: f64) -> Option<f64> {
         }
         let dg = a * ea + (1.0 - a) * ec;
         let mut xn = x - g / dg;
-        if !(xn > lo && xn < hi) || !xn.is_finite() {
+        if !(xn > lo && xn < hi && xn.is_finite()) {
             xn = if lo.is_finite() && hi.is_finite() {
                 0.5 * (lo + hi)
             } else if lo.is_finite() {

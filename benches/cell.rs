@@ -1,0 +1,75 @@
+//! Cell-model speed: Chen2020-like SPM, 1C discharge to cut-off, 20 shells, outputs every 10 s.
+
+use bridgelaw::cell::model::AfterCutoff;
+use bridgelaw::cell::{CellModel, CellModelKind, CellParams, Protocol, SolverOptions, simulate};
+use criterion::{Criterion, criterion_group, criterion_main};
+use num_dual::DualSVec64;
+use std::hint::black_box;
+use std::path::Path;
+
+fn chen() -> CellParams<f64> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp");
+    CellParams::chen2020_from_dir(Path::new(dir)).expect("Chen2020 OCP tables")
+}
+
+fn bench(c: &mut Criterion) {
+    let p = chen();
+    let prot = Protocol::c_rate(1.0, 4000.0);
+    let opts = SolverOptions::default();
+    let sol = simulate(&p, &prot, &opts).unwrap();
+    eprintln!(
+        "SPM 1C: {} output rows, {} steps, cut-off at {:?} s",
+        sol.rows.len(),
+        sol.steps,
+        sol.cutoff_time
+    );
+    c.bench_function("spm_1c_f64", |b| {
+        b.iter(|| simulate(black_box(&p), &prot, &opts).unwrap())
+    });
+
+    // exact gradients w.r.t. D_n, D_p, k_n, k_p in one pass
+    type D4 = DualSVec64<4>;
+    let mut pd: CellParams<D4> = p.to_scalar().unwrap();
+    pd.neg.diffusivity.scale = D4::from_re(p.neg.diffusivity.scale).derivative(0);
+    pd.pos.diffusivity.scale = D4::from_re(p.pos.diffusivity.scale).derivative(1);
+    pd.neg.rate_constant = D4::from_re(p.neg.rate_constant).derivative(2);
+    pd.pos.rate_constant = D4::from_re(p.pos.rate_constant).derivative(3);
+    c.bench_function("spm_1c_dual4", |b| {
+        b.iter(|| simulate(black_box(&pd), &prot, &opts).unwrap())
+    });
+
+    let spme = SolverOptions {
+        model: CellModelKind::Spme,
+        ..SolverOptions::default()
+    };
+    c.bench_function("spme_1c_f64", |b| {
+        b.iter(|| simulate(black_box(&p), &prot, &spme).unwrap())
+    });
+    c.bench_function("spme_1c_dual4", |b| {
+        b.iter(|| simulate(black_box(&pd), &prot, &spme).unwrap())
+    });
+
+    // through the Model trait (parameter conversion + solve + output), Jacobian 4 parameters
+    let times: Vec<f64> = (0..=350).map(|k| k as f64 * 10.0).collect();
+    let m = CellModel::new(
+        p.clone(),
+        &["D_n", "D_p", "k_n", "k_p"],
+        prot.clone(),
+        times,
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    let theta = [
+        p.neg.diffusivity.scale,
+        p.pos.diffusivity.scale,
+        p.neg.rate_constant,
+        p.pos.rate_constant,
+    ];
+    c.bench_function("cellmodel_jacobian4", |b| {
+        b.iter(|| bridgelaw::model::jacobian(&m, black_box(&theta)).unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
