@@ -5,6 +5,7 @@
 //! Data flow: priors file → [`dist`] (joint normal in a transformed space) → [`laws`] and cell
 //! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
 
+pub mod calibrate;
 pub mod constants;
 pub mod dist;
 pub mod laws;

@@ -1,0 +1,1 @@
+//! Draws as CmdStan CSV, one file per chain.

@@ -1,0 +1,3 @@
+//! Posterior summaries.
+pub struct CalibrationSummary;
+pub fn summarize() {}
