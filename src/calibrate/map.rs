@@ -76,12 +76,12 @@ pub struct MapResult {
     pub summary: Vec<LaplaceParam>,
 }
 
-struct Problem<'k> {
-    kernel: Mutex<Box<dyn LogDensityGrad + Send + 'k>>,
+struct Problem<'r, 'k> {
+    kernel: &'r Mutex<Box<dyn LogDensityGrad + Send + 'k>>,
     dim: usize,
 }
 
-impl Problem<'_> {
+impl Problem<'_, '_> {
     fn eval(&self, z: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
         let mut g = vec![0.0; self.dim];
         let mut k = self
@@ -93,7 +93,7 @@ impl Problem<'_> {
     }
 }
 
-impl CostFunction for Problem<'_> {
+impl CostFunction for Problem<'_, '_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
@@ -101,7 +101,7 @@ impl CostFunction for Problem<'_> {
     }
 }
 
-impl Gradient for Problem<'_> {
+impl Gradient for Problem<'_, '_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
@@ -123,10 +123,8 @@ pub fn find_map<M: Model>(
             start.len()
         )));
     }
-    let problem = Problem {
-        kernel: Mutex::new(post.gradient_kernel()),
-        dim,
-    };
+    let kernel = Mutex::new(post.gradient_kernel());
+    let problem = Problem { kernel: &kernel, dim };
     problem.eval(&start).map_err(|e| {
         CalibrateError::Map(format!("the log density fails at the start point: {e}"))
     })?;
@@ -139,7 +137,7 @@ pub fn find_map<M: Model>(
         .map_err(err)?
         .with_tolerance_cost(opts.tol_cost)
         .map_err(err)?;
-    let res = Executor::new(problem, solver)
+    let res = Executor::new(Problem { kernel: &kernel, dim }, solver)
         .configure(|s| s.param(start).max_iters(opts.max_iters))
         .run()
         .map_err(err)?;

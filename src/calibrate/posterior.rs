@@ -131,6 +131,8 @@ pub struct CurveObservation {
 
 #[derive(Debug, Clone)]
 struct Bound {
+    name: String,
+    output: usize,
     range: Range<usize>,
     values: Vec<f64>,
     noise: Noise,
@@ -236,6 +238,8 @@ impl<'a, M: Model> Posterior<'a, M> {
                 }
             };
             bound.push(Bound {
+                name: c.name.clone(),
+                output: c.output,
                 range: starts[c.output]..starts[c.output] + o.len(),
                 values: c.values,
                 noise: c.noise,
@@ -274,6 +278,21 @@ impl<'a, M: Model> Posterior<'a, M> {
 
     pub fn likelihood(&self) -> Likelihood {
         self.likelihood
+    }
+
+    /// Number of measured curves.
+    pub fn n_curves(&self) -> usize {
+        self.curves.len()
+    }
+
+    /// Name of curve `c`.
+    pub fn curve_name(&self, c: usize) -> &str {
+        &self.curves[c].name
+    }
+
+    /// Model output index curve `c` is bound to.
+    pub fn curve_output(&self, c: usize) -> usize {
+        self.curves[c].output
     }
 
     /// Names of the unknowns: the prior's parameter names, then `sigma_<curve>`.
