@@ -7,7 +7,8 @@ use bridgelaw::calibrate::draws::{STAT_COLUMNS, cmdstan_csv, read_cmdstan_csv, w
 use bridgelaw::calibrate::map::{MapOptions, find_map};
 use bridgelaw::calibrate::summary::{predictive_bands, summarize, write_bands};
 use bridgelaw::calibrate::{
-    CurveObservation, InitStrategy, Likelihood, NutsConfig, NutsRun, Noise, Posterior, SigmaPrior, sample,
+    CurveObservation, InitStrategy, Likelihood, Noise, NutsConfig, NutsRun, Posterior, SigmaPrior,
+    sample,
 };
 use bridgelaw::dist::sample::{fill_standard_normals, stream_rng};
 use bridgelaw::dist::{JointDistribution, Parameter, Transform};
@@ -25,8 +26,14 @@ fn param(name: &str, unit: &str, t: Transform) -> Parameter {
 
 fn joint(params: Vec<Parameter>, mean: Vec<f64>, cov: DMatrix<f64>) -> JointDistribution {
     let n = mean.len();
-    JointDistribution::new("test".into(), "test".into(), params, DVector::from_vec(mean), cov)
-        .unwrap_or_else(|e| panic!("bad test prior ({n} params): {e}"))
+    JointDistribution::new(
+        "test".into(),
+        "test".into(),
+        params,
+        DVector::from_vec(mean),
+        cov,
+    )
+    .unwrap_or_else(|e| panic!("bad test prior ({n} params): {e}"))
 }
 
 fn quiet(mut c: NutsConfig) -> NutsConfig {
@@ -147,7 +154,11 @@ fn synthetic(model: &Relax, truth: &[f64], sigma: f64, seed: u64) -> Vec<Vec<f64
     noisy.chunks(model.t.len()).map(|c| c.to_vec()).collect()
 }
 
-fn relax_posterior<'a>(model: &'a Relax, data: Vec<Vec<f64>>, lik: Likelihood) -> Posterior<'a, Relax> {
+fn relax_posterior<'a>(
+    model: &'a Relax,
+    data: Vec<Vec<f64>>,
+    lik: Likelihood,
+) -> Posterior<'a, Relax> {
     let curves = data
         .into_iter()
         .enumerate()
@@ -164,22 +175,39 @@ fn relax_posterior<'a>(model: &'a Relax, data: Vec<Vec<f64>>, lik: Likelihood) -
 }
 
 /// Exact posterior of the linear model: precision P = Σ₀⁻¹ + XᵀX/σ², mean = P⁻¹(Σ₀⁻¹μ₀ + Xᵀy/σ²).
-fn exact_linear(t: &[f64], y: &[f64], mu0: &[f64], cov0: &DMatrix<f64>, sigma: f64) -> (DVector<f64>, DMatrix<f64>) {
+fn exact_linear(
+    t: &[f64],
+    y: &[f64],
+    mu0: &[f64],
+    cov0: &DMatrix<f64>,
+    sigma: f64,
+) -> (DVector<f64>, DMatrix<f64>) {
     let x = DMatrix::from_fn(t.len(), 2, |r, c| if c == 0 { 1.0 } else { t[r] });
     let p0 = cov0.clone().try_inverse().unwrap();
     let p = &p0 + x.transpose() * &x / (sigma * sigma);
     let cov = p.try_inverse().unwrap();
-    let rhs = &p0 * DVector::from_column_slice(mu0) + x.transpose() * DVector::from_column_slice(y) / (sigma * sigma);
+    let rhs = &p0 * DVector::from_column_slice(mu0)
+        + x.transpose() * DVector::from_column_slice(y) / (sigma * sigma);
     (&cov * rhs, cov)
 }
 
-fn linear_case() -> (Linear, JointDistribution, Vec<f64>, DVector<f64>, DMatrix<f64>, f64) {
+fn linear_case() -> (
+    Linear,
+    JointDistribution,
+    Vec<f64>,
+    DVector<f64>,
+    DMatrix<f64>,
+    f64,
+) {
     let t: Vec<f64> = (0..20).map(|k| k as f64 / 19.0).collect();
     let model = Linear::new(t.clone());
     let mu0 = vec![1.0, 0.0];
     let cov0 = DMatrix::from_row_slice(2, 2, &[4.0, 0.6, 0.6, 1.0]);
     let prior = joint(
-        vec![param("a", "V", Transform::Identity), param("b", "V/s", Transform::Identity)],
+        vec![
+            param("a", "V", Transform::Identity),
+            param("b", "V/s", Transform::Identity),
+        ],
         mu0.clone(),
         cov0.clone(),
     );
@@ -187,7 +215,11 @@ fn linear_case() -> (Linear, JointDistribution, Vec<f64>, DVector<f64>, DMatrix<
     let mut rng = stream_rng(7, 0);
     let mut e = vec![0.0; t.len()];
     fill_standard_normals(&mut rng, &mut e);
-    let y: Vec<f64> = t.iter().zip(&e).map(|(t, e)| 0.3 + 1.7 * t + sigma * e).collect();
+    let y: Vec<f64> = t
+        .iter()
+        .zip(&e)
+        .map(|(t, e)| 0.3 + 1.7 * t + sigma * e)
+        .collect();
     let (m, c) = exact_linear(&t, &y, &mu0, &cov0, sigma);
     (model, prior, y, m, c, sigma)
 }
@@ -211,9 +243,17 @@ fn conjugate_gaussian_posterior_is_recovered() {
     let map = find_map(&post, &MapOptions::default()).unwrap();
     let lap = map.laplace.as_ref().unwrap();
     for i in 0..2 {
-        assert!((map.z[i] - m[i]).abs() < 1e-6, "MAP {i}: {} vs {}", map.z[i], m[i]);
+        assert!(
+            (map.z[i] - m[i]).abs() < 1e-6,
+            "MAP {i}: {} vs {}",
+            map.z[i],
+            m[i]
+        );
         for j in 0..2 {
-            assert!((lap.cov_z[(i, j)] - c[(i, j)]).abs() < 1e-6 * c[(i, i)].max(c[(j, j)]), "cov {i}{j}");
+            assert!(
+                (lap.cov_z[(i, j)] - c[(i, j)]).abs() < 1e-6 * c[(i, i)].max(c[(j, j)]),
+                "cov {i}{j}"
+            );
         }
     }
     let cfg = quiet(NutsConfig {
@@ -232,13 +272,24 @@ fn conjugate_gaussian_posterior_is_recovered() {
         let sd = (all.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let (se_m, se_s) = (mcse_mean(&ch), mcse_sd(&ch));
         let exact_sd = c[(i, i)].sqrt();
-        assert!((mean - m[i]).abs() < 4.0 * se_m, "param {i}: mean {mean} vs exact {} (mcse {se_m})", m[i]);
-        assert!((sd - exact_sd).abs() < 4.0 * se_s, "param {i}: sd {sd} vs exact {exact_sd} (mcse {se_s})");
+        assert!(
+            (mean - m[i]).abs() < 4.0 * se_m,
+            "param {i}: mean {mean} vs exact {} (mcse {se_m})",
+            m[i]
+        );
+        assert!(
+            (sd - exact_sd).abs() < 4.0 * se_s,
+            "param {i}: sd {sd} vs exact {exact_sd} (mcse {se_s})"
+        );
         assert!(se_m < 0.1 * exact_sd, "MCSE too large to be a test: {se_m}");
     }
     let s = summarize(&post, &run);
     assert!(s.health.divergences.iter().all(|&d| d == 0));
-    assert!(s.params.iter().all(|p| p.rhat < 1.01 && p.ess_bulk > 400.0), "{:#?}", s.params);
+    assert!(
+        s.params.iter().all(|p| p.rhat < 1.01 && p.ess_bulk > 400.0),
+        "{:#?}",
+        s.params
+    );
 }
 
 #[test]
@@ -247,7 +298,13 @@ fn ad_gradient_of_log_density_matches_finite_differences() {
     let truth = [4.05, 0.06, 250.0];
     for lik in [Likelihood::Gaussian, Likelihood::StudentT { nu: 4.0 }] {
         let post = relax_posterior(&model, synthetic(&model, &truth, 0.005, 1), lik);
-        let z = vec![4.02, (0.07f64).ln(), (220.0f64).ln(), (0.004f64).ln(), (0.006f64).ln()];
+        let z = vec![
+            4.02,
+            (0.07f64).ln(),
+            (220.0f64).ln(),
+            (0.004f64).ln(),
+            (0.006f64).ln(),
+        ];
         let mut g = vec![0.0; 5];
         let lp = post.gradient_kernel().logp_grad(&z, &mut g).unwrap();
         assert!((lp - post.log_density_f64(&z).unwrap()).abs() < 1e-9 * lp.abs());
@@ -256,8 +313,13 @@ fn ad_gradient_of_log_density_matches_finite_differences() {
             let (mut zp, mut zm) = (z.clone(), z.clone());
             zp[k] += h;
             zm[k] -= h;
-            let fd = (post.log_density_f64(&zp).unwrap() - post.log_density_f64(&zm).unwrap()) / (2.0 * h);
-            assert!((fd - g[k]).abs() < 1e-5 * g[k].abs().max(1.0), "{lik:?} k={k}: AD {} FD {fd}", g[k]);
+            let fd = (post.log_density_f64(&zp).unwrap() - post.log_density_f64(&zm).unwrap())
+                / (2.0 * h);
+            assert!(
+                (fd - g[k]).abs() < 1e-5 * g[k].abs().max(1.0),
+                "{lik:?} k={k}: AD {} FD {fd}",
+                g[k]
+            );
         }
     }
 }
@@ -272,7 +334,11 @@ fn recovers_known_parameters_from_synthetic_curves() {
     let mut inside = 0;
     let mut total = 0;
     for seed in 1..=5 {
-        let post = relax_posterior(&model, synthetic(&model, &truth[..3], 0.005, seed), Likelihood::Gaussian);
+        let post = relax_posterior(
+            &model,
+            synthetic(&model, &truth[..3], 0.005, seed),
+            Likelihood::Gaussian,
+        );
         let cfg = quiet(NutsConfig {
             tune: 400,
             draws: 400,
@@ -287,13 +353,26 @@ fn recovers_known_parameters_from_synthetic_curves() {
             if p.q5 <= t && t <= p.q95 {
                 inside += 1;
             }
-            assert!((p.mean - t).abs() < 3.5 * p.sd, "seed {seed} {}: truth {t}, posterior {} ± {}", p.name, p.mean, p.sd);
+            assert!(
+                (p.mean - t).abs() < 3.5 * p.sd,
+                "seed {seed} {}: truth {t}, posterior {} ± {}",
+                p.name,
+                p.mean,
+                p.sd
+            );
             assert!(p.rhat < 1.05, "seed {seed} {}: rhat {}", p.name, p.rhat);
         }
         // The data inform R and τ far beyond the prior.
-        assert!(s.params[1].sd_ratio < 0.2 && s.params[2].sd_ratio < 0.5, "{:#?}", s.params);
+        assert!(
+            s.params[1].sd_ratio < 0.2 && s.params[2].sd_ratio < 0.5,
+            "{:#?}",
+            s.params
+        );
     }
-    assert!(inside >= 20, "only {inside}/{total} truths inside the 90 % intervals");
+    assert!(
+        inside >= 20,
+        "only {inside}/{total} truths inside the 90 % intervals"
+    );
 }
 
 /// Simulation-based calibration (Talts et al. 2018) on θ ~ N(0, 1), y_i | θ ~ N(θ, 1), i = 1..5:
@@ -326,7 +405,11 @@ fn simulation_based_calibration_ranks_are_uniform() {
         inputs: vec![InputSpec::new("theta", "1")],
         outputs: vec![OutputSpec::curve("y", "1", axis)],
     };
-    let prior = joint(vec![param("theta", "1", Transform::Identity)], vec![0.0], DMatrix::identity(1, 1));
+    let prior = joint(
+        vec![param("theta", "1", Transform::Identity)],
+        vec![0.0],
+        DMatrix::identity(1, 1),
+    );
     let mut bins = [0usize; 10];
     for r in 0..100u64 {
         let mut rng = stream_rng(2024, r);
@@ -359,7 +442,10 @@ fn simulation_based_calibration_ranks_are_uniform() {
         bins[rank / 10] += 1;
     }
     let chi2: f64 = bins.iter().map(|&b| (b as f64 - 10.0).powi(2) / 10.0).sum();
-    assert!(chi2 < 21.666, "SBC rank histogram not uniform: {bins:?}, chi2 = {chi2}");
+    assert!(
+        chi2 < 21.666,
+        "SBC rank histogram not uniform: {bins:?}, chi2 = {chi2}"
+    );
 }
 
 /// With no data (an empty curve), the posterior is the prior. NUTS must reproduce the stated
@@ -397,7 +483,14 @@ fn prior_only_sampling_reproduces_the_prior_including_sigma() {
     let prior = joint(
         vec![
             param("D", "m^2/s", Transform::Log),
-            param("x0", "1", Transform::Logit { lower: 0.0, upper: 1.0 }),
+            param(
+                "x0",
+                "1",
+                Transform::Logit {
+                    lower: 0.0,
+                    upper: 1.0,
+                },
+            ),
         ],
         vec![(1e-14f64).ln(), 0.5],
         DMatrix::from_row_slice(2, 2, &[0.25, 0.1, 0.1, 0.64]),
@@ -452,13 +545,23 @@ fn prior_only_sampling_reproduces_the_prior_including_sigma() {
             let all: Vec<f64> = run.param_chains(k).concat();
             let frac = |q: f64| all.iter().filter(|&&x| x < q).count() as f64 / all.len() as f64;
             let (f5, f95) = (frac(p.prior_q5), frac(p.prior_q95));
-            assert!((f5 - 0.05).abs() < 0.02 && (f95 - 0.95).abs() < 0.02, "{}: ECDF {f5}, {f95}", p.name);
-            assert!(p.shift_prior_sd.abs() < 0.15 && (p.sd_ratio - 1.0).abs() < 0.1, "{p:#?}");
+            assert!(
+                (f5 - 0.05).abs() < 0.02 && (f95 - 0.95).abs() < 0.02,
+                "{}: ECDF {f5}, {f95}",
+                p.name
+            );
+            assert!(
+                p.shift_prior_sd.abs() < 0.15 && (p.sd_ratio - 1.0).abs() < 0.1,
+                "{p:#?}"
+            );
         }
         // Half-normal σ: mean s·√(2/π) — the check the missing Jacobian would fail.
         if let SigmaPrior::HalfNormal { scale } = sigma_prior {
             let m = s.params[2].mean;
-            assert!((m / (scale * (2.0 / std::f64::consts::PI).sqrt()) - 1.0).abs() < 0.05, "σ mean {m}");
+            assert!(
+                (m / (scale * (2.0 / std::f64::consts::PI).sqrt()) - 1.0).abs() < 0.05,
+                "σ mean {m}"
+            );
         }
     }
 }
@@ -498,15 +601,29 @@ fn model_errors_are_recoverable_and_counted() {
     .unwrap();
     let errs: u64 = run.chains.iter().map(|c| c.model_errors).sum();
     assert!(errs > 0, "expected some failed evaluations");
-    assert!(run.chains.iter().all(|c| c.x.chunks(3).all(|r| r[2] <= 5000.0)));
+    assert!(
+        run.chains
+            .iter()
+            .all(|c| c.x.chunks(3).all(|r| r[2] <= 5000.0))
+    );
     let s = summarize(&post, &run);
-    assert!(s.warnings.iter().any(|w| w.contains("model evaluations failed")), "{:?}", s.warnings);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("model evaluations failed")),
+        "{:?}",
+        s.warnings
+    );
 }
 
 #[test]
 fn same_seed_gives_identical_draws_whatever_the_thread_count() {
     let model = Relax::new(vec![1.0, 2.0]);
-    let post = relax_posterior(&model, synthetic(&model, &[4.05, 0.06, 250.0], 0.005, 9), Likelihood::Gaussian);
+    let post = relax_posterior(
+        &model,
+        synthetic(&model, &[4.05, 0.06, 250.0], 0.005, 9),
+        Likelihood::Gaussian,
+    );
     let cfg = quiet(NutsConfig {
         tune: 100,
         draws: 100,
@@ -526,7 +643,14 @@ fn same_seed_gives_identical_draws_whatever_the_thread_count() {
         assert_eq!(ca.z, cb.z);
         assert_eq!(ca.stats, cb.stats);
     }
-    let c = sample(&post, &NutsConfig { seed: 78, ..cfg.clone() }).unwrap();
+    let c = sample(
+        &post,
+        &NutsConfig {
+            seed: 78,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
     assert_ne!(a.chains[0].z, c.chains[0].z);
 }
 
@@ -537,8 +661,19 @@ fn map_init_student_t_and_low_rank_run() {
     data[0][30] += 0.2; // an outlier
     let post = relax_posterior(&model, data, Likelihood::StudentT { nu: 4.0 });
     let map = find_map(&post, &MapOptions::default()).unwrap();
-    assert!((map.x[1] - 0.06).abs() < 0.01 && (map.x[2] - 250.0).abs() < 50.0, "{:?}", map.x);
-    assert_eq!(map.summary.len(), 5);
+    assert!(
+        (map.x[1] - 0.06).abs() < 0.01 && (map.x[2] - 250.0).abs() < 50.0,
+        "{:?}",
+        map.x
+    );
+    assert_eq!(
+        map.summary.len(),
+        5,
+        "{} after {} iterations: {:?}",
+        map.termination,
+        map.iterations,
+        map.x
+    );
     assert!(map.summary.iter().all(|p| p.q5 < p.mode && p.mode < p.q95));
     let run = sample(
         &post,
@@ -554,7 +689,11 @@ fn map_init_student_t_and_low_rank_run() {
     )
     .unwrap();
     let s = summarize(&post, &run);
-    assert!(s.params[1].q5 < 0.06 && 0.06 < s.params[1].q95, "{:#?}", s.params[1]);
+    assert!(
+        s.params[1].q5 < 0.06 && 0.06 < s.params[1].q95,
+        "{:#?}",
+        s.params[1]
+    );
 }
 
 #[test]
@@ -578,11 +717,26 @@ fn prior_data_conflict_is_flagged() {
         })
         .collect();
     let post = Posterior::new(&model, &prior, curves, Likelihood::Gaussian).unwrap();
-    let run = sample(&post, &quiet(NutsConfig { tune: 300, draws: 300, chains: 2, ..NutsConfig::default() })).unwrap();
+    let run = sample(
+        &post,
+        &quiet(NutsConfig {
+            tune: 300,
+            draws: 300,
+            chains: 2,
+            ..NutsConfig::default()
+        }),
+    )
+    .unwrap();
     let s = summarize(&post, &run);
     let r = &s.params[1];
     assert!(r.conflict && r.shift_prior_sd > 3.0, "{r:#?}");
-    assert!(s.warnings.iter().any(|w| w.contains("prior–data conflict") && w.contains("R")), "{:?}", s.warnings);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("prior–data conflict") && w.contains("R")),
+        "{:?}",
+        s.warnings
+    );
     assert!(!s.params[2].conflict, "{:#?}", s.params[2]);
 }
 
@@ -619,17 +773,27 @@ fn cmdstan_csv_summary_and_bands_are_written() {
         assert_eq!(r[5], f64::from(u8::from(st.divergent)));
     }
     assert_eq!(rows[7][9], run.chains[0].x[7 * 5 + 2]);
-    assert!(text.contains("# Step size = ") && text.contains("num_samples = 200") && text.contains("(Total)"));
-    assert_eq!(cmdstan_csv(&run, 1, "relax model"), std::fs::read_to_string(&files[1]).unwrap());
+    assert!(
+        text.contains("# Step size = ")
+            && text.contains("num_samples = 200")
+            && text.contains("(Total)")
+    );
+    assert_eq!(
+        cmdstan_csv(&run, 1, "relax model"),
+        std::fs::read_to_string(&files[1]).unwrap()
+    );
 
     let s = summarize(&post, &run);
     let written = s.write(dir.path(), "relax").unwrap();
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
     assert_eq!(json["params"][1]["name"], "R");
     assert_eq!(json["params"][1]["unit"], "Ohm");
     let csv = std::fs::read_to_string(&written[1]).unwrap();
     assert_eq!(csv.lines().count(), 6);
-    assert!(csv.starts_with("name,unit,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean,mcse_sd"));
+    assert!(
+        csv.starts_with("name,unit,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean,mcse_sd")
+    );
 
     let bands = predictive_bands(&post, &run, 100, 1).unwrap();
     assert_eq!(bands.len(), 2);
@@ -642,7 +806,10 @@ fn cmdstan_csv_summary_and_bands_are_written() {
         }
     }
     let bf = write_bands(&bands, dir.path(), "relax").unwrap();
-    assert_eq!(std::fs::read_to_string(&bf[0]).unwrap().lines().count(), 2 + 61);
+    assert_eq!(
+        std::fs::read_to_string(&bf[0]).unwrap().lines().count(),
+        2 + 61
+    );
 }
 
 /// Reads the CmdStan CSV files with ArviZ's `from_cmdstan` through scripts/arviz_interop.py.
@@ -650,7 +817,9 @@ fn cmdstan_csv_summary_and_bands_are_written() {
 #[test]
 fn arviz_reads_the_cmdstan_csv() {
     let Ok(python) = std::env::var("BRIDGELAW_PYTHON") else {
-        println!("SKIPPED arviz_reads_the_cmdstan_csv: set BRIDGELAW_PYTHON to a python with arviz");
+        println!(
+            "SKIPPED arviz_reads_the_cmdstan_csv: set BRIDGELAW_PYTHON to a python with arviz"
+        );
         return;
     };
     let (model, data, cfg) = small_run();
@@ -669,6 +838,9 @@ fn arviz_reads_the_cmdstan_csv() {
     let out = cmd.output().expect("running python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "arviz interop failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "arviz interop failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("OK"), "{stdout}");
 }

@@ -86,23 +86,13 @@ pub enum DataError {
         expected: usize,
         found: usize,
     },
-    #[error(
-        "'{file}' lines {first_row}–{last_row}, column '{column}': declared {declared}, but in this \
-         {kind} segment (voltage {v_start:.4} V → {v_end:.4} V) the current is {sign} (mean {mean_current:.4} A); \
-         expected {expected}. Declare the other sign convention if the file is right."
-    )]
+    #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
     WrongSignConvention {
         file: String,
-        column: String,
-        declared: String,
-        kind: String,
         first_row: usize,
         last_row: usize,
-        v_start: f64,
-        v_end: f64,
-        sign: String,
-        mean_current: f64,
-        expected: String,
+        /// Column, declared convention, what the segment shows and what was expected.
+        detail: String,
     },
 }
 
@@ -289,24 +279,21 @@ fn check_sign(
     let positive = mean > 0.0;
     let expected_positive = discharging == (sign == SignConvention::DischargePositive);
     if positive != expected_positive {
+        let kind = if discharging {
+            "discharge (voltage falls)"
+        } else {
+            "charge (voltage rises)"
+        };
         return Err(DataError::WrongSignConvention {
             file: file.into(),
-            column: column.into(),
-            declared: sign.label().into(),
-            kind: if discharging {
-                "discharge (voltage falls)"
-            } else {
-                "charge (voltage rises)"
-            }
-            .into(),
             first_row: rows[a],
             last_row: rows[b - 1],
-            v_start: v0,
-            v_end: v1,
-            sign: if positive { "positive" } else { "negative" }.into(),
-            mean_current: mean,
-            expected: format!(
-                "{} current on {}",
+            detail: format!(
+                "column '{column}': declared {}, but in this {kind} segment (voltage {v0:.4} V → {v1:.4} V) \
+                 the current is {} (mean {mean:.4} A); expected {} current on {}. Declare the other sign \
+                 convention if the file is right.",
+                sign.label(),
+                if positive { "positive" } else { "negative" },
                 if expected_positive {
                     "positive"
                 } else {

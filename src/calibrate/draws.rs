@@ -42,7 +42,10 @@ pub fn cmdstan_csv(run: &NutsRun, chain: usize, model_name: &str) -> String {
     line("# stan_version_minor = 36");
     line("# stan_version_patch = 0");
     line(&format!("# model = {}", sanitize(model_name)));
-    line(&format!("# generator = bridgelaw {} (nuts-rs 0.19)", env!("CARGO_PKG_VERSION")));
+    line(&format!(
+        "# generator = bridgelaw {} (nuts-rs 0.19)",
+        env!("CARGO_PKG_VERSION")
+    ));
     line("# method = sample (Default)");
     line("#   sample");
     line(&format!("#     num_samples = {}", cfg.draws));
@@ -79,7 +82,10 @@ pub fn cmdstan_csv(run: &NutsRun, chain: usize, model_name: &str) -> String {
         line("# Diagonal elements of inverse mass matrix:");
         line(&format!(
             "# {}",
-            m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let mut body = String::with_capacity(c.stats.len() * (run.dim + 7) * 20);
@@ -119,9 +125,11 @@ pub fn write_cmdstan_csv(
     (0..run.chains.len())
         .map(|c| {
             let p = dir.join(format!("{stem}-{}.csv", c + 1));
-            write_atomic(&p, cmdstan_csv(run, c, model_name).as_bytes()).map_err(|source| CalibrateError::Io {
-                path: p.display().to_string(),
-                source,
+            write_atomic(&p, cmdstan_csv(run, c, model_name).as_bytes()).map_err(|source| {
+                CalibrateError::Io {
+                    path: p.display().to_string(),
+                    source,
+                }
             })?;
             Ok(p)
         })
@@ -140,7 +148,11 @@ pub fn read_cmdstan_csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
         if cols.is_empty() {
             cols = l.split(',').map(str::to_string).collect();
         } else {
-            rows.push(l.split(',').map(|v| v.parse().unwrap_or(f64::NAN)).collect());
+            rows.push(
+                l.split(',')
+                    .map(|v| v.parse().unwrap_or(f64::NAN))
+                    .collect(),
+            );
         }
     }
     (cols, rows)

@@ -76,6 +76,9 @@ pub struct MapResult {
     pub summary: Vec<LaplaceParam>,
 }
 
+/// Cost reported where the log density cannot be evaluated.
+const FAILED_COST: f64 = 1e100;
+
 struct Problem<'r, 'k> {
     kernel: &'r Mutex<Box<dyn LogDensityGrad + Send + 'k>>,
     dim: usize,
@@ -97,7 +100,9 @@ impl CostFunction for Problem<'_, '_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        Ok(-self.eval(p)?.0)
+        // A failed evaluation (model error, non-finite density) is a wall: a huge cost makes
+        // the line search shrink its step instead of aborting the optimisation.
+        Ok(self.eval(p).map(|r| -r.0).unwrap_or(FAILED_COST))
     }
 }
 
@@ -105,7 +110,10 @@ impl Gradient for Problem<'_, '_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.eval(p)?.1.into_iter().map(|g| -g).collect())
+        Ok(self
+            .eval(p)
+            .map(|r| r.1.into_iter().map(|g| -g).collect())
+            .unwrap_or_else(|_| vec![0.0; self.dim]))
     }
 }
 
@@ -124,7 +132,10 @@ pub fn find_map<M: Model>(
         )));
     }
     let kernel = Mutex::new(post.gradient_kernel());
-    let problem = Problem { kernel: &kernel, dim };
+    let problem = Problem {
+        kernel: &kernel,
+        dim,
+    };
     problem.eval(&start).map_err(|e| {
         CalibrateError::Map(format!("the log density fails at the start point: {e}"))
     })?;
@@ -137,10 +148,16 @@ pub fn find_map<M: Model>(
         .map_err(err)?
         .with_tolerance_cost(opts.tol_cost)
         .map_err(err)?;
-    let res = Executor::new(Problem { kernel: &kernel, dim }, solver)
-        .configure(|s| s.param(start).max_iters(opts.max_iters))
-        .run()
-        .map_err(err)?;
+    let res = Executor::new(
+        Problem {
+            kernel: &kernel,
+            dim,
+        },
+        solver,
+    )
+    .configure(|s| s.param(start).max_iters(opts.max_iters))
+    .run()
+    .map_err(err)?;
     let state = res.state();
     let z = state
         .get_best_param()
@@ -148,11 +165,6 @@ pub fn find_map<M: Model>(
         .ok_or_else(|| CalibrateError::Map("L-BFGS returned no parameter".into()))?;
     let iterations = state.get_iter();
     let termination = format!("{:?}", state.get_termination_reason());
-    let problem = res
-        .problem
-        .problem
-        .as_ref()
-        .ok_or_else(|| CalibrateError::Map("problem lost".into()))?;
     let (log_density, _) = problem.eval(&z).map_err(err)?;
     // Hessian of −ln p by central differences of the exact gradient.
     let mut h = DMatrix::zeros(dim, dim);

@@ -295,6 +295,7 @@ pub fn sample<M: Model>(
     })
 }
 
+#[allow(clippy::field_reassign_with_default)] // one macro body serves two settings types
 fn run_chain<M: Model>(
     post: &Posterior<'_, M>,
     cfg: &NutsConfig,

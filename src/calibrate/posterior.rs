@@ -595,12 +595,12 @@ struct DirectionalKernel<'p, M: Model> {
 impl<M: Model> LogDensityGrad for DirectionalKernel<'_, M> {
     fn logp_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64, ModelError> {
         let mut lp = 0.0;
-        for c in 0..z.len() {
+        for (c, gc) in grad.iter_mut().enumerate() {
             for (i, (d, &v)) in self.z.iter_mut().zip(z).enumerate() {
                 *d = Dual64::new(v, if i == c { 1.0 } else { 0.0 });
             }
             let r = self.post.log_density(&self.z, &mut self.ws)?;
-            grad[c] = r.eps;
+            *gc = r.eps;
             lp = r.re;
         }
         if grad.iter().any(|g| !g.is_finite()) {

@@ -10,7 +10,9 @@
 //! inform that parameter.
 
 use super::CalibrateError;
-use super::diagnostics::{ParamDiagnostics, SamplerHealth, param_diagnostics, quantile_sorted, warnings};
+use super::diagnostics::{
+    ParamDiagnostics, SamplerHealth, param_diagnostics, quantile_sorted, warnings,
+};
 use super::nuts::{NutsConfig, NutsRun};
 use super::posterior::{Likelihood, Posterior};
 use crate::dist::sample::stream_rng;
@@ -65,7 +67,10 @@ pub struct CalibrationSummary {
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)).sqrt())
+    (
+        m,
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)).sqrt(),
+    )
 }
 
 /// Summarise a run: table, shifts, health and warnings (diagnostics in natural units).
@@ -133,7 +138,11 @@ pub fn summarize<M: Model>(post: &Posterior<'_, M>, run: &NutsRun) -> Calibratio
 }
 
 fn fmt_num(x: f64) -> String {
-    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) { format!("{x:.3e}") } else { format!("{x:.4}") }
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 impl CalibrationSummary {
@@ -232,7 +241,11 @@ pub fn predictive_bands<M: Model>(
     max_draws: usize,
     seed: u64,
 ) -> Result<Vec<CurveBand>, CalibrateError> {
-    let all_z: Vec<&[f64]> = run.chains.iter().flat_map(|c| c.z.chunks(run.dim)).collect();
+    let all_z: Vec<&[f64]> = run
+        .chains
+        .iter()
+        .flat_map(|c| c.z.chunks(run.dim))
+        .collect();
     let total = all_z.len();
     let n = max_draws.min(total).max(1);
     let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();
@@ -248,7 +261,9 @@ pub fn predictive_bands<M: Model>(
                 for v in &mut noisy[range] {
                     let e: f64 = match likelihood {
                         Likelihood::Gaussian => StandardNormal.sample(&mut rng),
-                        Likelihood::StudentT { nu } => StudentT::new(nu).map(|t| t.sample(&mut rng)).unwrap_or(0.0),
+                        Likelihood::StudentT { nu } => {
+                            StudentT::new(nu).map(|t| t.sample(&mut rng)).unwrap_or(0.0)
+                        }
                     };
                     *v += sigma * e;
                 }
@@ -321,7 +336,11 @@ pub fn predictive_bands<M: Model>(
 
 /// Write each band as `dir/{stem}_ppc_{curve}.csv` (columns: axis, data, q5, q50, q95, q5_obs,
 /// q50_obs, q95_obs) atomically.
-pub fn write_bands(bands: &[CurveBand], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, CalibrateError> {
+pub fn write_bands(
+    bands: &[CurveBand],
+    dir: &Path,
+    stem: &str,
+) -> Result<Vec<PathBuf>, CalibrateError> {
     bands
         .iter()
         .map(|b| {
