@@ -129,6 +129,38 @@ pub struct CurveObservation {
     pub noise: Noise,
 }
 
+impl CurveObservation {
+    /// Bind a measured curve to curve output `output` of `model`: the measured voltage is
+    /// linearly interpolated at the output's axis values (which must lie inside the measured
+    /// time range, in s). The curve's name becomes the observation's name.
+    pub fn from_measured<M: Model>(
+        curve: &super::data::MeasuredCurve,
+        model: &M,
+        output: usize,
+        noise: Noise,
+    ) -> Result<Self, CalibrateError> {
+        let o = model.outputs().get(output).ok_or_else(|| {
+            CalibrateError::Setup(format!(
+                "curve '{}': output index {output} but the model has {} outputs",
+                curve.name,
+                model.outputs().len()
+            ))
+        })?;
+        let OutputShape::Curve(axis) = &o.shape else {
+            return Err(CalibrateError::Setup(format!(
+                "curve '{}': output '{}' is a scalar, expected a curve on a time axis",
+                curve.name, o.name
+            )));
+        };
+        Ok(Self {
+            name: curve.name.clone(),
+            output,
+            values: curve.voltage_at(&axis.values)?,
+            noise,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Bound {
     name: String,
