@@ -62,10 +62,7 @@ pub fn split_name_unit(h: &str) -> (String, Option<String>) {
     let h = h.trim();
     if let (Some(a), true) = (h.find('['), h.ends_with(']')) {
         let unit = h[a + 1..h.len() - 1].trim();
-        (
-            h[..a].trim().to_string(),
-            (!unit.is_empty()).then(|| unit.to_string()),
-        )
+        (h[..a].trim().to_string(), (!unit.is_empty()).then(|| unit.to_string()))
     } else {
         (h.to_string(), None)
     }
@@ -186,15 +183,9 @@ pub fn from_replicas(
             ),
         });
     }
-    let mean = DVector::from_fn(k, |j, _| {
-        t.rows.iter().map(|r| r[j]).sum::<f64>() / n as f64
-    });
+    let mean = DVector::from_fn(k, |j, _| t.rows.iter().map(|r| r[j]).sum::<f64>() / n as f64);
     let cov = DMatrix::from_fn(k, k, |a, b| {
-        t.rows
-            .iter()
-            .map(|r| (r[a] - mean[a]) * (r[b] - mean[b]))
-            .sum::<f64>()
-            / ((n - 1) * n) as f64
+        t.rows.iter().map(|r| (r[a] - mean[a]) * (r[b] - mean[b])).sum::<f64>() / ((n - 1) * n) as f64
     });
     let params = t
         .names
@@ -204,16 +195,12 @@ pub fn from_replicas(
             name: name.clone(),
             unit,
             transform: Transform::Identity,
-            source: Some(format!(
-                "mean of {n} independent replicas; sd = standard error of the mean"
-            )),
+            source: Some(format!("mean of {n} independent replicas; sd = standard error of the mean")),
         })
         .collect();
-    JointDistribution::new(title.into(), source.into(), params, mean, cov).map_err(|source| {
-        CsvInputError::Dist {
-            file: t.file.clone(),
-            source,
-        }
+    JointDistribution::new(title.into(), source.into(), params, mean, cov).map_err(|source| CsvInputError::Dist {
+        file: t.file.clone(),
+        source,
     })
 }
 
@@ -272,9 +259,9 @@ pub fn block_average(series: &[f64]) -> Option<BlockAverage> {
     }
     let plateau = (0..levels.len().saturating_sub(2)).find(|&k| {
         let l = levels[k];
-        levels[k + 1..=k + 2].iter().all(|m| {
-            (m.std_error - l.std_error).abs() <= l.std_error_uncertainty + m.std_error_uncertainty
-        })
+        levels[k + 1..=k + 2]
+            .iter()
+            .all(|m| (m.std_error - l.std_error).abs() <= l.std_error_uncertainty + m.std_error_uncertainty)
     });
     let (idx, converged) = match plateau {
         Some(k) => (k, true),
@@ -326,34 +313,22 @@ impl ArrheniusFit {
 pub fn arrhenius_fit(t_kelvin: &[f64], d: &[f64], sd: &[f64]) -> Result<ArrheniusFit, String> {
     let n = t_kelvin.len();
     if n < 2 || d.len() != n || sd.len() != n {
-        return Err(format!(
-            "expected at least 2 temperatures with D and its sd, found {n}"
-        ));
+        return Err(format!("expected at least 2 temperatures with D and its sd, found {n}"));
     }
-    let distinct = t_kelvin
-        .iter()
-        .any(|&t| (t - t_kelvin[0]).abs() > 1e-9 * t_kelvin[0].abs());
+    let distinct = t_kelvin.iter().any(|&t| (t - t_kelvin[0]).abs() > 1e-9 * t_kelvin[0].abs());
     if !distinct {
         return Err("expected at least 2 distinct temperatures".into());
     }
     let (mut s, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for i in 0..n {
         if !(t_kelvin[i] > 0.0) {
-            return Err(format!(
-                "row {}: temperature must be > 0 K, found {}",
-                i + 1,
-                t_kelvin[i]
-            ));
+            return Err(format!("row {}: temperature must be > 0 K, found {}", i + 1, t_kelvin[i]));
         }
         if !(d[i] > 0.0) {
             return Err(format!("row {}: D must be > 0, found {}", i + 1, d[i]));
         }
         if !(sd[i] > 0.0) {
-            return Err(format!(
-                "row {}: sd of D must be > 0, found {}",
-                i + 1,
-                sd[i]
-            ));
+            return Err(format!("row {}: sd of D must be > 0, found {}", i + 1, sd[i]));
         }
         let x = 1.0 / (K_B_EV * t_kelvin[i]);
         let y = d[i].ln();
@@ -386,12 +361,7 @@ pub fn arrhenius_fit(t_kelvin: &[f64], d: &[f64], sd: &[f64]) -> Result<Arrheniu
 
 impl ArrheniusFit {
     /// The fit as a joint distribution of D0 (lognormal, unit `d_unit`) and E_a (normal, eV).
-    pub fn to_distribution(
-        &self,
-        d_unit: &str,
-        title: &str,
-        source: &str,
-    ) -> Result<JointDistribution, DistError> {
+    pub fn to_distribution(&self, d_unit: &str, title: &str, source: &str) -> Result<JointDistribution, DistError> {
         let note = format!(
             "weighted least-squares Arrhenius fit, chi2 = {:.3} on {} dof",
             self.chi2, self.dof
@@ -425,10 +395,7 @@ mod tests {
 
     #[test]
     fn split_header_units() {
-        assert_eq!(
-            split_name_unit("E_m [eV]"),
-            ("E_m".into(), Some("eV".into()))
-        );
+        assert_eq!(split_name_unit("E_m [eV]"), ("E_m".into(), Some("eV".into())));
         assert_eq!(split_name_unit(" nu0 "), ("nu0".into(), None));
     }
 
