@@ -844,3 +844,35 @@ fn arviz_reads_the_cmdstan_csv() {
     );
     assert!(stdout.contains("OK"), "{stdout}");
 }
+
+#[test]
+fn measured_curve_binds_to_a_model_axis() {
+    use bridgelaw::calibrate::{SignConvention, read_curve};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/about_energy_nmc/NMC_25degC_1C.csv"
+    );
+    let curve = read_curve(
+        std::path::Path::new(path),
+        SignConvention::DischargeNegative,
+    )
+    .unwrap();
+    assert!(curve.discharge_current()[100] > 12.0);
+    let mut model = Relax::new(vec![1.0]);
+    let grid: Vec<f64> = (0..61).map(|k| 10.0 + 50.0 * k as f64).collect();
+    if let bridgelaw::model::OutputShape::Curve(a) = &mut model.outputs[0].shape {
+        a.values = grid.clone();
+    }
+    let obs =
+        CurveObservation::from_measured(&curve, &model, 0, Noise::Fixed { sigma: 0.01 }).unwrap();
+    assert_eq!(obs.name, "NMC_25degC_1C");
+    assert_eq!(obs.values, curve.voltage_at(&grid).unwrap());
+    assert!(obs.values[0] > obs.values[60] && obs.values.iter().all(|v| (2.5..4.3).contains(v)));
+    // A grid that leaves the measured range is an error, not an extrapolation.
+    if let bridgelaw::model::OutputShape::Curve(a) = &mut model.outputs[0].shape {
+        a.values[60] = 1e7;
+    }
+    let e = CurveObservation::from_measured(&curve, &model, 0, Noise::Fixed { sigma: 0.01 })
+        .unwrap_err();
+    assert!(e.to_string().contains("outside the measured range"), "{e}");
+}

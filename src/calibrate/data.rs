@@ -86,6 +86,15 @@ pub enum DataError {
         expected: usize,
         found: usize,
     },
+    #[error(
+        "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
+    )]
+    OutsideMeasuredRange {
+        file: String,
+        requested: f64,
+        first: f64,
+        last: f64,
+    },
     #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
     WrongSignConvention {
         file: String,
@@ -325,13 +334,11 @@ impl MeasuredCurve {
         t.iter()
             .map(|&tq| {
                 if !(tq >= t0 && tq <= t1) {
-                    return Err(DataError::NotFinite {
+                    return Err(DataError::OutsideMeasuredRange {
                         file: self.source.clone(),
-                        row: 0,
-                        column: "time".into(),
-                        found: format!(
-                            "requested time {tq} s outside the measured range [{t0}, {t1}] s"
-                        ),
+                        requested: tq,
+                        first: t0,
+                        last: t1,
                     });
                 }
                 let k = self
