@@ -876,3 +876,28 @@ fn measured_curve_binds_to_a_model_axis() {
         .unwrap_err();
     assert!(e.to_string().contains("outside the measured range"), "{e}");
 }
+
+#[test]
+fn one_call_entry_points_write_everything() {
+    let (model, data, cfg) = small_run();
+    let post = relax_posterior(&model, data, Likelihood::Gaussian);
+    let dir = tempfile::tempdir().unwrap();
+    let out = bridgelaw::calibrate::calibrate_and_write(&post, &cfg, dir.path(), "relax", "relax")
+        .unwrap();
+    // 2 chains + summary JSON/CSV + 2 band files.
+    assert_eq!(out.files.len(), 6);
+    assert!(out.files.iter().all(|f| f.exists()));
+    let table = out.summary.to_table();
+    assert!(
+        table.contains("sigma_curve1") && table.contains("R-hat"),
+        "{table}"
+    );
+    let (map, path) =
+        bridgelaw::calibrate::map_and_write(&post, &MapOptions::default(), dir.path(), "relax")
+            .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(json["params"].as_array().unwrap().len(), 5);
+    assert_eq!(json["mode"][2].as_f64().unwrap(), map.x[2]);
+    assert!(json["laplace_ok"].as_bool().unwrap());
+}

@@ -227,3 +227,26 @@ pub fn find_map<M: Model>(
         summary,
     })
 }
+
+impl MapResult {
+    /// JSON: mode (z and natural), log density, iterations, termination, Laplace summaries
+    /// (natural units) and the Laplace covariance in z (null if H is not positive definite).
+    pub fn to_json(&self) -> String {
+        let cov = self.laplace.as_ref().map(|d| {
+            (0..d.dim())
+                .map(|i| (0..d.dim()).map(|j| d.cov_z[(i, j)]).collect::<Vec<f64>>())
+                .collect::<Vec<_>>()
+        });
+        let v = serde_json::json!({
+            "mode_z": self.z,
+            "mode": self.x,
+            "log_density": self.log_density,
+            "iterations": self.iterations,
+            "termination": self.termination,
+            "laplace_ok": self.laplace.is_some(),
+            "params": self.summary,
+            "laplace_cov_z": cov,
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}

@@ -16,6 +16,8 @@ pub mod nuts;
 pub mod posterior;
 pub mod summary;
 
+use crate::model::Model;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use data::{MeasuredCurve, SignConvention, read_curve};
@@ -49,4 +51,59 @@ pub enum CalibrateError {
     },
     #[error("model evaluation failed: {0}")]
     Model(#[from] crate::model::ModelError),
+}
+
+/// Everything [`calibrate_and_write`] produced.
+#[derive(Debug, Clone)]
+pub struct CalibrationOutput {
+    pub run: NutsRun,
+    pub summary: CalibrationSummary,
+    pub bands: Vec<summary::CurveBand>,
+    /// Files written: CmdStan CSV per chain, summary JSON + CSV, one band CSV per curve.
+    pub files: Vec<PathBuf>,
+}
+
+/// Draws per curve used for the posterior-predictive bands.
+pub const BAND_DRAWS: usize = 400;
+
+/// The whole NUTS calibration: sample, summarise, and write into `out_dir`:
+/// `{stem}-{chain}.csv` (CmdStan), `{stem}_summary.json`/`.csv`, `{stem}_ppc_{curve}.csv`
+/// (bands from up to [`BAND_DRAWS`] thinned draws). `model_name` goes into the CSV header.
+pub fn calibrate_and_write<M: Model>(
+    post: &Posterior<'_, M>,
+    cfg: &NutsConfig,
+    out_dir: &Path,
+    stem: &str,
+    model_name: &str,
+) -> Result<CalibrationOutput, CalibrateError> {
+    let run = sample(post, cfg)?;
+    let summary = summarize(post, &run);
+    let bands = summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed)?;
+    let mut files = draws::write_cmdstan_csv(&run, out_dir, stem, model_name)?;
+    files.extend(summary.write(out_dir, stem)?);
+    files.extend(summary::write_bands(&bands, out_dir, stem)?);
+    Ok(CalibrationOutput {
+        run,
+        summary,
+        bands,
+        files,
+    })
+}
+
+/// The fast `--map` mode: MAP + Laplace, written to `out_dir/{stem}_map.json`.
+pub fn map_and_write<M: Model>(
+    post: &Posterior<'_, M>,
+    opts: &map::MapOptions,
+    out_dir: &Path,
+    stem: &str,
+) -> Result<(MapResult, PathBuf), CalibrateError> {
+    let r = find_map(post, opts)?;
+    let p = out_dir.join(format!("{stem}_map.json"));
+    crate::output::write_atomic(&p, r.to_json().as_bytes()).map_err(|source| {
+        CalibrateError::Io {
+            path: p.display().to_string(),
+            source,
+        }
+    })?;
+    Ok((r, p))
 }

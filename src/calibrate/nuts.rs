@@ -475,3 +475,34 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
         init_z: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_toml_with_defaults_and_unknown_fields_rejected() {
+        let c: NutsConfig =
+            toml::from_str("chains = 2\nseed = 3\nmass_matrix = \"low_rank\"\ninit = \"map\"")
+                .unwrap();
+        assert_eq!((c.chains, c.seed, c.tune), (2, 3, 1000));
+        assert_eq!(
+            (c.mass_matrix, c.init),
+            (MassMatrix::LowRank, InitStrategy::Map)
+        );
+        let e = toml::from_str::<NutsConfig>("chain = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chain"), "{e}");
+        let bad = NutsConfig {
+            target_accept: 1.5,
+            ..NutsConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("target_accept")
+        );
+    }
+}

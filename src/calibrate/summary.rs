@@ -151,6 +151,47 @@ impl CalibrationSummary {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// A plain-text table for the terminal, then the warnings.
+    pub fn to_table(&self) -> String {
+        let mut s = format!(
+            "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7} {:>6}  unit\n",
+            "parameter",
+            "mean",
+            "sd",
+            "5%",
+            "50%",
+            "95%",
+            "R-hat",
+            "ESSbulk",
+            "ESStail",
+            "shift",
+            "sd/sd0"
+        );
+        for p in &self.params {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7.3} {:>7.0} {:>7.0} {:>+7.2} {:>6.2}  {}{}",
+                p.name,
+                fmt_num(p.mean),
+                fmt_num(p.sd),
+                fmt_num(p.q5),
+                fmt_num(p.q50),
+                fmt_num(p.q95),
+                p.rhat,
+                p.ess_bulk,
+                p.ess_tail,
+                p.shift_prior_sd,
+                p.sd_ratio,
+                p.unit,
+                if p.conflict { "  CONFLICT" } else { "" }
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+
     /// CSV of the table: one row per unknown.
     pub fn to_csv(&self) -> String {
         let mut s = String::from(
