@@ -2,7 +2,8 @@
 //!
 //! Accepted headers (case-insensitive, surrounding spaces ignored, extra columns ignored):
 //! - `time_s,current_A,voltage_V` (bridgelaw's own form), or
-//! - `Time [s],I[A],U[V]` (About:Energy; its files use discharge-negative current).
+//! - `Time [s],I[A],U[V]` (About:Energy; its files use discharge-negative current), or
+//! - `timeVec,currVec,volVec` (the LG M50 rate tests; discharge negative).
 //!
 //! Every row must have finite numbers and strictly increasing time. The declared sign convention
 //! is checked against the data: in the longest run of rows with a significant current of one
@@ -118,9 +119,9 @@ pub struct MeasuredCurve {
     pub sign: SignConvention,
 }
 
-const TIME_NAMES: [&str; 4] = ["time_s", "time [s]", "time", "t [s]"];
-const CURRENT_NAMES: [&str; 4] = ["current_a", "i[a]", "i [a]", "current [a]"];
-const VOLTAGE_NAMES: [&str; 4] = ["voltage_v", "u[v]", "u [v]", "voltage [v]"];
+const TIME_NAMES: [&str; 5] = ["time_s", "time [s]", "time", "t [s]", "timevec"];
+const CURRENT_NAMES: [&str; 5] = ["current_a", "i[a]", "i [a]", "current [a]", "currvec"];
+const VOLTAGE_NAMES: [&str; 5] = ["voltage_v", "u[v]", "u [v]", "voltage [v]", "volvec"];
 
 /// Read a measured curve from a CSV file with the declared sign convention.
 pub fn read_curve(path: &Path, sign: SignConvention) -> Result<MeasuredCurve, DataError> {
@@ -402,6 +403,8 @@ mod tests {
             "NMC_25degC_1C.csv",
             "NMC_25degC_2C.csv",
             "NMC_25degC_Co2.csv",
+            "NMC_25degC_Co20.csv",
+            "NMC_25degC_DriveCycle.csv",
         ] {
             let c = read_curve(&Path::new(dir).join(f), SignConvention::DischargeNegative).unwrap();
             assert!(c.time_s.len() > 1000, "{f}");
@@ -420,6 +423,20 @@ mod tests {
                 msg.contains(f) && msg.contains("discharge-positive") && msg.contains("I[A]"),
                 "{msg}"
             );
+        }
+    }
+
+    #[test]
+    fn lgm50_columns_are_recognised_and_its_repeated_time_stamp_reported() {
+        let f = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/lgm50/LGM50_RateTest_T25_cRate_1C.csv"
+        );
+        match read_curve(Path::new(f), SignConvention::DischargeNegative).unwrap_err() {
+            DataError::TimeNotIncreasing {
+                row, column, value, ..
+            } => assert_eq!((row, column.as_str(), value), (88, "timeVec", 75.024)),
+            other => panic!("wrong error {other}"),
         }
     }
 
