@@ -2,7 +2,7 @@
 //!
 //! Accepted headers (case-insensitive, surrounding spaces ignored, extra columns ignored):
 //! - `time_s,current_A,voltage_V` (bridgelaw's own form), or
-//! - `Time [s],I[A],U[V]` (About:Energy; its files use discharge-negative current), or
+//! - `Time (s),I[A],U[V]` (About:Energy; its files use discharge-negative current), or
 //! - `timeVec,currVec,volVec` (the LG M50 rate tests; discharge negative).
 //!
 //! Every row must have finite numbers and strictly increasing time. The declared sign convention
@@ -106,7 +106,7 @@ pub enum DataError {
     },
 }
 
-/// A measured curve: time [s], current [A] in the file's declared convention, voltage [V].
+/// A measured curve: time (s), current (A) in the file's declared convention, voltage (V).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredCurve {
     /// Short name (the file stem), used for σ parameter names and output files.
@@ -317,7 +317,7 @@ fn check_sign(
 }
 
 impl MeasuredCurve {
-    /// Current with discharge positive [A], whatever the file's convention.
+    /// Current with discharge positive (A), whatever the file's convention.
     pub fn discharge_current(&self) -> Vec<f64> {
         match self.sign {
             SignConvention::DischargePositive => self.current_a.clone(),
@@ -325,7 +325,7 @@ impl MeasuredCurve {
         }
     }
 
-    /// Voltage linearly interpolated at the times `t` [s] (each must lie inside the measured
+    /// Voltage linearly interpolated at the times `t` (s) (each must lie inside the measured
     /// time range), e.g. to put the data on a model's output grid.
     pub fn voltage_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
         let (t0, t1) = (

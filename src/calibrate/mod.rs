@@ -7,6 +7,16 @@
 //! and a Laplace approximation); [`summary::summarize`] turns the draws into the table, the
 //! prior→posterior shifts and warnings; [`draws::write_cmdstan_csv`] writes one CmdStan CSV per
 //! chain and [`summary::predictive_bands`] the posterior-predictive bands.
+//! [`calibrate_and_write`] and [`map_and_write`] do all of it in one call.
+//!
+//! ```text
+//! let curve = read_curve(path, SignConvention::DischargeNegative)?;          // data.rs
+//! let obs = CurveObservation::from_measured(&curve, &model, 0,
+//!               Noise::Inferred { prior: SigmaPrior::HalfNormal { scale: 0.01 } })?;
+//! let post = Posterior::new(&model, &prior, vec![obs], Likelihood::Gaussian)?;
+//! let out = calibrate_and_write(&post, &NutsConfig::default(), dir, "study", "spm")?;
+//! print!("{}", out.summary.to_table());
+//! ```
 
 pub mod data;
 pub mod diagnostics;

@@ -153,6 +153,8 @@ pub struct NutsRun {
     pub config: NutsConfig,
     pub dim: usize,
     pub chains: Vec<ChainResult>,
+    /// Things the user should know about how the run went (e.g. a MAP init that fell back).
+    pub notes: Vec<String>,
 }
 
 impl NutsRun {
@@ -258,8 +260,17 @@ pub fn sample<M: Model>(
 ) -> Result<NutsRun, CalibrateError> {
     cfg.validate()?;
     let dim = post.dim();
+    let mut notes = Vec::new();
     let map_z = match cfg.init {
-        InitStrategy::Map => Some(find_map(post, &MapOptions::default())?.z),
+        InitStrategy::Map => match find_map(post, &MapOptions::default()) {
+            Ok(m) => Some(m.z),
+            Err(e) => {
+                notes.push(format!(
+                    "MAP initialisation failed ({e}); chains started from prior draws instead."
+                ));
+                None
+            }
+        },
         InitStrategy::Prior => None,
     };
     let show = cfg.progress && std::io::stderr().is_terminal();
@@ -292,6 +303,7 @@ pub fn sample<M: Model>(
         config: cfg.clone(),
         dim,
         chains,
+        notes,
     })
 }
 

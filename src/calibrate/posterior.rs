@@ -21,7 +21,7 @@ use crate::model::{Model, ModelError, OutputShape, Scalar, n_outputs};
 use num_dual::{Dual64, DualSVec64};
 use std::ops::Range;
 
-/// The prior on a curve's noise sd σ [V], stated in natural units.
+/// The prior on a curve's noise sd σ (V), stated in natural units.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SigmaPrior {
@@ -47,7 +47,7 @@ impl SigmaPrior {
         }
     }
 
-    /// A typical σ to start from: the prior median [V].
+    /// A typical σ to start from: the prior median (V).
     pub fn median(&self) -> f64 {
         match *self {
             SigmaPrior::HalfNormal { scale } => scale * 0.674_489_750_196_081_7,
@@ -100,7 +100,7 @@ impl SigmaPrior {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Noise {
-    /// σ fixed to this value [V].
+    /// σ fixed to this value (V).
     Fixed { sigma: f64 },
     /// σ inferred (sampled as ln σ) with this prior.
     Inferred { prior: SigmaPrior },

@@ -3,7 +3,7 @@
 //! posterior-predictive bands per curve; written as JSON and CSV.
 //!
 //! Prior → posterior shift, in the transformed space z where the prior is normal:
-//! shift = (E_post[z] − μ_z)/σ_z (in prior sds) and sd ratio = sd_post(z)/σ_z. A parameter with
+//! shift = (E_post(z) − μ_z)/σ_z (in prior sds) and sd ratio = sd_post(z)/σ_z. A parameter with
 //! |shift| > [`CONFLICT_SHIFT`] = 3 is flagged as a prior–data conflict: a normal prior puts
 //! only 0.27 % of its mass beyond 3 sds, so the data then say the atomistic estimate (or the
 //! model) is wrong, rather than merely refining it. An sd ratio near 1 means the data did not
@@ -46,7 +46,7 @@ pub struct ParamSummary {
     pub prior_sd: f64,
     pub prior_q5: f64,
     pub prior_q95: f64,
-    /// (E_post[z] − μ_z)/σ_z.
+    /// (E_post(z) − μ_z)/σ_z.
     pub shift_prior_sd: f64,
     /// sd_post(z)/σ_z.
     pub sd_ratio: f64,
@@ -113,7 +113,8 @@ pub fn summarize<M: Model>(post: &Posterior<'_, M>, run: &NutsRun) -> Calibratio
         });
     }
     let health = run.health();
-    let mut w = warnings(&health, &run.names, &diags);
+    let mut w = run.notes.clone();
+    w.extend(warnings(&health, &run.names, &diags));
     for p in &params {
         if p.conflict {
             w.push(format!(
