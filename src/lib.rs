@@ -6,6 +6,7 @@
 //! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
 
 pub mod bound;
+pub mod calibrate;
 pub mod cell;
 pub mod constants;
 pub mod dist;

@@ -1,0 +1,526 @@
+//! Measured voltage curves: a CSV reader with a declared current sign convention and clear errors.
+//!
+//! Accepted headers (case-insensitive, surrounding spaces ignored, extra columns ignored):
+//! - `time_s,current_A,voltage_V` (bridgelaw's own form), or
+//! - `Time (s),I[A],U[V]` (About:Energy; its files use discharge-negative current), or
+//! - `timeVec,currVec,volVec` (the LG M50 rate tests; discharge negative).
+//!
+//! Every row must have finite numbers and strictly increasing time. The declared sign convention
+//! is checked against the data: in the longest run of rows with a significant current of one
+//! sign (|I| > 5 % of max |I|), voltage falls on discharge and rises on charge; the sign of that
+//! run's current must match the declaration. The reader stores current in the declared
+//! convention and offers [`MeasuredCurve::discharge_current`] (discharge positive, A).
+
+use std::path::Path;
+use thiserror::Error;
+
+/// Which sign the file's current column uses for discharge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignConvention {
+    /// Discharge current > 0 (bridgelaw / PyBaMM convention).
+    DischargePositive,
+    /// Discharge current < 0 (About:Energy, most cyclers).
+    DischargeNegative,
+}
+
+impl SignConvention {
+    fn label(self) -> &'static str {
+        match self {
+            SignConvention::DischargePositive => "discharge-positive",
+            SignConvention::DischargeNegative => "discharge-negative",
+        }
+    }
+}
+
+/// What is wrong with a measured-curve file. `file` is the path as given, `row` the 1-based line
+/// number in the file (the header is line 1).
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("reading '{file}': {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("'{file}': no column for {quantity} (expected one of {expected}); header is: {found}")]
+    MissingColumn {
+        file: String,
+        quantity: String,
+        expected: String,
+        found: String,
+    },
+    #[error("'{file}' line {row}, column '{column}': expected a number, found '{found}'")]
+    NotANumber {
+        file: String,
+        row: usize,
+        column: String,
+        found: String,
+    },
+    #[error("'{file}' line {row}, column '{column}': expected a finite number, found {found}")]
+    NotFinite {
+        file: String,
+        row: usize,
+        column: String,
+        found: String,
+    },
+    #[error(
+        "'{file}' line {row}, column '{column}': time must increase strictly, but {value} s follows {previous} s"
+    )]
+    TimeNotIncreasing {
+        file: String,
+        row: usize,
+        column: String,
+        previous: f64,
+        value: f64,
+    },
+    #[error("'{file}' line {row}: expected {expected} fields, found {found}")]
+    RowLength {
+        file: String,
+        row: usize,
+        expected: usize,
+        found: usize,
+    },
+    #[error("'{file}': expected at least {expected} data rows, found {found}")]
+    TooShort {
+        file: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error(
+        "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
+    )]
+    OutsideMeasuredRange {
+        file: String,
+        requested: f64,
+        first: f64,
+        last: f64,
+    },
+    #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
+    WrongSignConvention {
+        file: String,
+        first_row: usize,
+        last_row: usize,
+        /// Column, declared convention, what the segment shows and what was expected.
+        detail: String,
+    },
+}
+
+/// A measured curve: time (s), current (A) in the file's declared convention, voltage (V).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredCurve {
+    /// Short name (the file stem), used for σ parameter names and output files.
+    pub name: String,
+    /// Source path or label.
+    pub source: String,
+    pub time_s: Vec<f64>,
+    pub current_a: Vec<f64>,
+    pub voltage_v: Vec<f64>,
+    pub sign: SignConvention,
+}
+
+const TIME_NAMES: [&str; 5] = ["time_s", "time [s]", "time", "t [s]", "timevec"];
+const CURRENT_NAMES: [&str; 5] = ["current_a", "i[a]", "i [a]", "current [a]", "currvec"];
+const VOLTAGE_NAMES: [&str; 5] = ["voltage_v", "u[v]", "u [v]", "voltage [v]", "volvec"];
+
+/// Read a measured curve from a CSV file with the declared sign convention.
+pub fn read_curve(path: &Path, sign: SignConvention) -> Result<MeasuredCurve, DataError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "curve".into());
+    parse_curve(&text, &file, &name, sign)
+}
+
+/// Parse a measured curve from CSV text (`file` is used in error messages, `name` as its name).
+pub fn parse_curve(
+    text: &str,
+    file: &str,
+    name: &str,
+    sign: SignConvention,
+) -> Result<MeasuredCurve, DataError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let header_line = lines.next().map(|(_, l)| l).unwrap_or("");
+    let header: Vec<String> = header_line
+        .split(',')
+        .map(|h| h.trim().to_string())
+        .collect();
+    let find = |names: &[&str], quantity: &str| -> Result<usize, DataError> {
+        header
+            .iter()
+            .position(|h| names.contains(&h.to_ascii_lowercase().as_str()))
+            .ok_or_else(|| DataError::MissingColumn {
+                file: file.into(),
+                quantity: quantity.into(),
+                expected: format!("'{}'", names.join("', '")),
+                found: header_line.trim().to_string(),
+            })
+    };
+    let cols = [
+        find(&TIME_NAMES, "time [s]")?,
+        find(&CURRENT_NAMES, "current [A]")?,
+        find(&VOLTAGE_NAMES, "voltage [V]")?,
+    ];
+    let mut t = Vec::new();
+    let mut i = Vec::new();
+    let mut v = Vec::new();
+    for (lineno, line) in lines {
+        let row = lineno + 1;
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != header.len() {
+            return Err(DataError::RowLength {
+                file: file.into(),
+                row,
+                expected: header.len(),
+                found: fields.len(),
+            });
+        }
+        let mut vals = [0.0; 3];
+        for (k, &c) in cols.iter().enumerate() {
+            let s = fields[c];
+            let x: f64 = s.parse().map_err(|_| DataError::NotANumber {
+                file: file.into(),
+                row,
+                column: header[c].clone(),
+                found: s.into(),
+            })?;
+            if !x.is_finite() {
+                return Err(DataError::NotFinite {
+                    file: file.into(),
+                    row,
+                    column: header[c].clone(),
+                    found: s.into(),
+                });
+            }
+            vals[k] = x;
+        }
+        if let Some(&prev) = t.last()
+            && vals[0] <= prev
+        {
+            return Err(DataError::TimeNotIncreasing {
+                file: file.into(),
+                row,
+                column: header[cols[0]].clone(),
+                previous: prev,
+                value: vals[0],
+            });
+        }
+        t.push(vals[0]);
+        i.push(vals[1]);
+        v.push(vals[2]);
+    }
+    if t.len() < 2 {
+        return Err(DataError::TooShort {
+            file: file.into(),
+            expected: 2,
+            found: t.len(),
+        });
+    }
+    // Data line numbers: recover them for the sign check message.
+    let rows: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .skip(1)
+        .map(|(k, _)| k + 1)
+        .collect();
+    check_sign(file, &header[cols[1]], &i, &v, &rows, sign)?;
+    Ok(MeasuredCurve {
+        name: name.into(),
+        source: file.into(),
+        time_s: t,
+        current_a: i,
+        voltage_v: v,
+        sign,
+    })
+}
+
+/// The sign check described in the module doc.
+fn check_sign(
+    file: &str,
+    column: &str,
+    i: &[f64],
+    v: &[f64],
+    rows: &[usize],
+    sign: SignConvention,
+) -> Result<(), DataError> {
+    let imax = i.iter().fold(0.0_f64, |a, x| a.max(x.abs()));
+    if imax == 0.0 {
+        return Ok(());
+    }
+    let thr = 0.05 * imax;
+    // Longest run of same-sign significant current.
+    let (mut best, mut start) = ((0usize, 0usize), None::<usize>);
+    for k in 0..=i.len() {
+        let s = if k < i.len() && i[k].abs() > thr {
+            i[k].signum()
+        } else {
+            0.0
+        };
+        match start {
+            Some(a) if s != i[a].signum() => {
+                if k - a > best.1 - best.0 {
+                    best = (a, k);
+                }
+                start = if s != 0.0 { Some(k) } else { None };
+            }
+            None if s != 0.0 => start = Some(k),
+            _ => {}
+        }
+    }
+    let (a, b) = best;
+    if b < a + 2 {
+        return Ok(());
+    }
+    let (v0, v1) = (v[a], v[b - 1]);
+    if v0 == v1 {
+        return Ok(());
+    }
+    let discharging = v1 < v0;
+    let mean = i[a..b].iter().sum::<f64>() / (b - a) as f64;
+    let positive = mean > 0.0;
+    let expected_positive = discharging == (sign == SignConvention::DischargePositive);
+    if positive != expected_positive {
+        let kind = if discharging {
+            "discharge (voltage falls)"
+        } else {
+            "charge (voltage rises)"
+        };
+        return Err(DataError::WrongSignConvention {
+            file: file.into(),
+            first_row: rows[a],
+            last_row: rows[b - 1],
+            detail: format!(
+                "column '{column}': declared {}, but in this {kind} segment (voltage {v0:.4} V → {v1:.4} V) \
+                 the current is {} (mean {mean:.4} A); expected {} current on {}. Declare the other sign \
+                 convention if the file is right.",
+                sign.label(),
+                if positive { "positive" } else { "negative" },
+                if expected_positive {
+                    "positive"
+                } else {
+                    "negative"
+                },
+                if discharging { "discharge" } else { "charge" }
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl MeasuredCurve {
+    /// Current with discharge positive (A), whatever the file's convention.
+    pub fn discharge_current(&self) -> Vec<f64> {
+        match self.sign {
+            SignConvention::DischargePositive => self.current_a.clone(),
+            SignConvention::DischargeNegative => self.current_a.iter().map(|x| -x).collect(),
+        }
+    }
+
+    /// Voltage linearly interpolated at the times `t` (s) (each must lie inside the measured
+    /// time range), e.g. to put the data on a model's output grid.
+    pub fn voltage_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
+        let (t0, t1) = (
+            self.time_s[0],
+            *self.time_s.last().unwrap_or(&self.time_s[0]),
+        );
+        t.iter()
+            .map(|&tq| {
+                if !(tq >= t0 && tq <= t1) {
+                    return Err(DataError::OutsideMeasuredRange {
+                        file: self.source.clone(),
+                        requested: tq,
+                        first: t0,
+                        last: t1,
+                    });
+                }
+                let k = self
+                    .time_s
+                    .partition_point(|&x| x <= tq)
+                    .clamp(1, self.time_s.len() - 1);
+                let (ta, tb) = (self.time_s[k - 1], self.time_s[k]);
+                let w = (tq - ta) / (tb - ta);
+                Ok(self.voltage_v[k - 1] * (1.0 - w) + self.voltage_v[k] * w)
+            })
+            .collect()
+    }
+
+    /// A copy keeping every `step`-th row (and always the last), for cheaper likelihoods.
+    pub fn thinned(&self, step: usize) -> MeasuredCurve {
+        let step = step.max(1);
+        let n = self.time_s.len();
+        let mut idx: Vec<usize> = (0..n).step_by(step).collect();
+        if idx.last() != Some(&(n - 1)) {
+            idx.push(n - 1);
+        }
+        let pick = |v: &[f64]| idx.iter().map(|&k| v[k]).collect();
+        MeasuredCurve {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            time_s: pick(&self.time_s),
+            current_a: pick(&self.current_a),
+            voltage_v: pick(&self.voltage_v),
+            sign: self.sign,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "time_s,current_A,voltage_V\n0,0,4.2\n1,1.0,4.1\n2,1.0,4.0\n3,1.0,3.9\n";
+
+    fn parse(text: &str, sign: SignConvention) -> Result<MeasuredCurve, DataError> {
+        parse_curve(text, "test.csv", "test", sign)
+    }
+
+    #[test]
+    fn reads_own_format() {
+        let c = parse(GOOD, SignConvention::DischargePositive).unwrap();
+        assert_eq!(c.time_s, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(c.discharge_current(), vec![0.0, 1.0, 1.0, 1.0]);
+        let v = c.voltage_at(&[0.5, 3.0]).unwrap();
+        assert!((v[0] - 4.15).abs() < 1e-12 && (v[1] - 3.9).abs() < 1e-12);
+        assert!(c.voltage_at(&[4.0]).is_err());
+    }
+
+    #[test]
+    fn reads_about_energy_files() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/about_energy_nmc/"
+        );
+        for f in [
+            "NMC_25degC_1C.csv",
+            "NMC_25degC_2C.csv",
+            "NMC_25degC_Co2.csv",
+            "NMC_25degC_Co20.csv",
+            "NMC_25degC_DriveCycle.csv",
+        ] {
+            let c = read_curve(&Path::new(dir).join(f), SignConvention::DischargeNegative).unwrap();
+            assert!(c.time_s.len() > 1000, "{f}");
+            let i = c.discharge_current();
+            assert!(
+                i[10] > 0.0,
+                "{f}: discharge current should be positive, got {}",
+                i[10]
+            );
+            // The same file declared the wrong way is rejected and the message names the file.
+            let e =
+                read_curve(&Path::new(dir).join(f), SignConvention::DischargePositive).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, DataError::WrongSignConvention { .. }), "{msg}");
+            assert!(
+                msg.contains(f) && msg.contains("discharge-positive") && msg.contains("I[A]"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn lgm50_columns_are_recognised_and_its_repeated_time_stamp_reported() {
+        let f = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/lgm50/LGM50_RateTest_T25_cRate_1C.csv"
+        );
+        match read_curve(Path::new(f), SignConvention::DischargeNegative).unwrap_err() {
+            DataError::TimeNotIncreasing {
+                row, column, value, ..
+            } => assert_eq!((row, column.as_str(), value), (88, "timeVec", 75.024)),
+            other => panic!("wrong error {other}"),
+        }
+    }
+
+    #[test]
+    fn missing_column_is_named() {
+        let e = parse(
+            "time_s,voltage_V\n0,4.2\n1,4.1\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, DataError::MissingColumn { .. }), "{msg}");
+        assert!(
+            msg.contains("current") && msg.contains("test.csv") && msg.contains("time_s,voltage_V"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn non_increasing_time_names_the_row() {
+        let e = parse(
+            "time_s,current_A,voltage_V\n0,1,4.2\n1,1,4.1\n1,1,4.0\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        match e {
+            DataError::TimeNotIncreasing {
+                row,
+                previous,
+                value,
+                ..
+            } => {
+                assert_eq!((row, previous, value), (4, 1.0, 1.0));
+            }
+            other => panic!("wrong error {other}"),
+        }
+    }
+
+    #[test]
+    fn nan_and_garbage_name_row_and_column() {
+        let e = parse(
+            "time_s,current_A,voltage_V\n0,1,4.2\n1,1,NaN\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, DataError::NotFinite { row: 3, .. }), "{msg}");
+        assert!(msg.contains("voltage_V") && msg.contains("line 3"), "{msg}");
+        let e = parse(
+            "time_s,current_A,voltage_V\n0,1,4.2\n1,x,4.1\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DataError::NotANumber { row: 3, .. }), "{e}");
+        let e = parse(
+            "time_s,current_A,voltage_V\n0,1,4.2\n1,4.1\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DataError::RowLength { row: 3, .. }), "{e}");
+        let e = parse(
+            "time_s,current_A,voltage_V\n0,1,4.2\n",
+            SignConvention::DischargePositive,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DataError::TooShort { .. }), "{e}");
+    }
+
+    #[test]
+    fn wrong_sign_convention_is_detected() {
+        let text = "time_s,current_A,voltage_V\n0,0,4.2\n1,-1.0,4.1\n2,-1.0,4.0\n3,-1.0,3.9\n";
+        let e = parse(text, SignConvention::DischargePositive).unwrap_err();
+        match &e {
+            DataError::WrongSignConvention {
+                first_row,
+                last_row,
+                ..
+            } => assert_eq!((*first_row, *last_row), (3, 5)),
+            other => panic!("wrong error {other}"),
+        }
+        assert!(parse(text, SignConvention::DischargeNegative).is_ok());
+        // A charge with positive current is fine for discharge-negative files, wrong otherwise.
+        let charge = "time_s,current_A,voltage_V\n0,1.0,3.5\n1,1.0,3.6\n2,1.0,3.7\n";
+        assert!(parse(charge, SignConvention::DischargeNegative).is_ok());
+        assert!(parse(charge, SignConvention::DischargePositive).is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! Bayesian calibration of model parameters against measured curves: posterior, NUTS, MAP +
+//! Laplace, convergence diagnostics, CmdStan CSV draws and posterior summaries.
+//!
+//! Flow: [`data::read_curve`] reads measured curves; the caller builds a [`Model`](crate::Model)
+//! whose curve outputs sit on the data grid and a [`posterior::Posterior`] binding each measured
+//! curve to a model output; [`nuts::sample`] draws from it (or [`map::find_map`] finds the mode
+//! and a Laplace approximation); [`summary::summarize`] turns the draws into the table, the
+//! prior→posterior shifts and warnings; [`draws::write_cmdstan_csv`] writes one CmdStan CSV per
+//! chain and [`summary::predictive_bands`] the posterior-predictive bands.
+//! [`calibrate_and_write`] and [`map_and_write`] do all of it in one call.
+//!
+//! ```text
+//! let curve = read_curve(path, SignConvention::DischargeNegative)?;          // data.rs
+//! let obs = CurveObservation::from_measured(&curve, &model, 0,
+//!               Noise::Inferred { prior: SigmaPrior::HalfNormal { scale: 0.01 } })?;
+//! let post = Posterior::new(&model, &prior, vec![obs], Likelihood::Gaussian)?;
+//! let out = calibrate_and_write(&post, &NutsConfig::default(), dir, "study", "spm")?;
+//! print!("{}", out.summary.to_table());
+//! ```
+
+pub mod data;
+pub mod diagnostics;
+pub mod draws;
+pub mod map;
+pub mod nuts;
+pub mod posterior;
+pub mod summary;
+
+use crate::model::Model;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use data::{MeasuredCurve, SignConvention, read_curve};
+pub use map::{MapResult, find_map};
+pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample};
+pub use posterior::{CurveObservation, Likelihood, Noise, Posterior, SigmaPrior};
+pub use summary::{CalibrationSummary, summarize};
+
+/// Everything that can go wrong in a calibration run.
+#[derive(Debug, Error)]
+pub enum CalibrateError {
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error("posterior setup: {0}")]
+    Setup(String),
+    #[error("no valid starting point for chain {chain} after {tries} tries: last error: {last}")]
+    Init {
+        chain: u64,
+        tries: usize,
+        last: String,
+    },
+    #[error("sampler error in chain {chain}: {message}")]
+    Sampler { chain: u64, message: String },
+    #[error("MAP optimisation failed: {0}")]
+    Map(String),
+    #[error("writing '{path}': {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model evaluation failed: {0}")]
+    Model(#[from] crate::model::ModelError),
+}
+
+/// Everything [`calibrate_and_write`] produced.
+#[derive(Debug, Clone)]
+pub struct CalibrationOutput {
+    pub run: NutsRun,
+    pub summary: CalibrationSummary,
+    pub bands: Vec<summary::CurveBand>,
+    /// Files written: CmdStan CSV per chain, summary JSON + CSV, one band CSV per curve.
+    pub files: Vec<PathBuf>,
+}
+
+/// Draws per curve used for the posterior-predictive bands.
+pub const BAND_DRAWS: usize = 400;
+
+/// The whole NUTS calibration: sample, summarise, and write into `out_dir`:
+/// `{stem}-{chain}.csv` (CmdStan), `{stem}_summary.json`/`.csv`, `{stem}_ppc_{curve}.csv`
+/// (bands from up to [`BAND_DRAWS`] thinned draws). `model_name` goes into the CSV header.
+pub fn calibrate_and_write<M: Model>(
+    post: &Posterior<'_, M>,
+    cfg: &NutsConfig,
+    out_dir: &Path,
+    stem: &str,
+    model_name: &str,
+) -> Result<CalibrationOutput, CalibrateError> {
+    let run = sample(post, cfg)?;
+    let summary = summarize(post, &run);
+    let bands = summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed)?;
+    let mut files = draws::write_cmdstan_csv(&run, out_dir, stem, model_name)?;
+    files.extend(summary.write(out_dir, stem)?);
+    files.extend(summary::write_bands(&bands, out_dir, stem)?);
+    Ok(CalibrationOutput {
+        run,
+        summary,
+        bands,
+        files,
+    })
+}
+
+/// The fast `--map` mode: MAP + Laplace, written to `out_dir/{stem}_map.json`.
+pub fn map_and_write<M: Model>(
+    post: &Posterior<'_, M>,
+    opts: &map::MapOptions,
+    out_dir: &Path,
+    stem: &str,
+) -> Result<(MapResult, PathBuf), CalibrateError> {
+    let r = find_map(post, opts)?;
+    let p = out_dir.join(format!("{stem}_map.json"));
+    crate::output::write_atomic(&p, r.to_json().as_bytes()).map_err(|source| {
+        CalibrateError::Io {
+            path: p.display().to_string(),
+            source,
+        }
+    })?;
+    Ok((r, p))
+}

@@ -1,0 +1,421 @@
+//! Posterior summaries: per-unknown table (mean, sd, 5/50/95 %, R̂, bulk/tail ESS, MCSE, unit),
+//! how far the data moved each parameter from its prior, sampler-health warnings, and
+//! posterior-predictive bands per curve; written as JSON and CSV.
+//!
+//! Prior → posterior shift, in the transformed space z where the prior is normal:
+//! shift = (E_post(z) − μ_z)/σ_z (in prior sds) and sd ratio = sd_post(z)/σ_z. A parameter with
+//! |shift| > [`CONFLICT_SHIFT`] = 3 is flagged as a prior–data conflict: a normal prior puts
+//! only 0.27 % of its mass beyond 3 sds, so the data then say the atomistic estimate (or the
+//! model) is wrong, rather than merely refining it. An sd ratio near 1 means the data did not
+//! inform that parameter.
+
+use super::CalibrateError;
+use super::diagnostics::{
+    ParamDiagnostics, SamplerHealth, param_diagnostics, quantile_sorted, warnings,
+};
+use super::nuts::{NutsConfig, NutsRun};
+use super::posterior::{Likelihood, Posterior};
+use crate::dist::sample::stream_rng;
+use crate::model::{Model, OutputShape};
+use crate::output::write_atomic;
+use rand_distr::{Distribution, StandardNormal, StudentT};
+use rayon::prelude::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// |shift| in prior sds above which a prior–data conflict is reported.
+pub const CONFLICT_SHIFT: f64 = 3.0;
+
+/// One row of the posterior table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ParamSummary {
+    pub name: String,
+    pub unit: String,
+    pub mean: f64,
+    pub sd: f64,
+    pub q5: f64,
+    pub q50: f64,
+    pub q95: f64,
+    pub rhat: f64,
+    pub ess_bulk: f64,
+    pub ess_tail: f64,
+    pub mcse_mean: f64,
+    pub mcse_sd: f64,
+    /// Prior marginal in natural units.
+    pub prior_mean: f64,
+    pub prior_sd: f64,
+    pub prior_q5: f64,
+    pub prior_q95: f64,
+    /// (E_post(z) − μ_z)/σ_z.
+    pub shift_prior_sd: f64,
+    /// sd_post(z)/σ_z.
+    pub sd_ratio: f64,
+    /// |shift| > [`CONFLICT_SHIFT`].
+    pub conflict: bool,
+}
+
+/// Everything a calibration run reports besides the draws.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CalibrationSummary {
+    pub params: Vec<ParamSummary>,
+    pub health: SamplerHealth,
+    pub warnings: Vec<String>,
+    pub config: NutsConfig,
+    pub conflict_threshold_prior_sd: f64,
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    (
+        m,
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0)).sqrt(),
+    )
+}
+
+/// Summarise a run: table, shifts, health and warnings (diagnostics in natural units).
+pub fn summarize<M: Model>(post: &Posterior<'_, M>, run: &NutsRun) -> CalibrationSummary {
+    let prior_z = post.prior_z_mean_sd();
+    let prior_x = post.prior_natural_summary();
+    let mut diags: Vec<ParamDiagnostics> = Vec::new();
+    let mut params = Vec::new();
+    for k in 0..run.dim {
+        let chains = run.param_chains(k);
+        let d = param_diagnostics(&chains);
+        diags.push(d);
+        let mut all: Vec<f64> = chains.concat();
+        let (mean, sd) = mean_sd(&all);
+        all.sort_by(f64::total_cmp);
+        let zs: Vec<f64> = run.param_chains_z(k).concat();
+        let (mz, sz) = mean_sd(&zs);
+        let (mu, s0) = prior_z[k];
+        let shift = (mz - mu) / s0;
+        params.push(ParamSummary {
+            name: run.names[k].clone(),
+            unit: run.units[k].clone(),
+            mean,
+            sd,
+            q5: quantile_sorted(&all, 0.05),
+            q50: quantile_sorted(&all, 0.5),
+            q95: quantile_sorted(&all, 0.95),
+            rhat: d.rhat,
+            ess_bulk: d.ess_bulk,
+            ess_tail: d.ess_tail,
+            mcse_mean: d.mcse_mean,
+            mcse_sd: d.mcse_sd,
+            prior_mean: prior_x[k][0],
+            prior_sd: prior_x[k][1],
+            prior_q5: prior_x[k][2],
+            prior_q95: prior_x[k][3],
+            shift_prior_sd: shift,
+            sd_ratio: sz / s0,
+            conflict: shift.abs() > CONFLICT_SHIFT,
+        });
+    }
+    let health = run.health();
+    let mut w = run.notes.clone();
+    w.extend(warnings(&health, &run.names, &diags));
+    for p in &params {
+        if p.conflict {
+            w.push(format!(
+                "{}: prior–data conflict: the posterior mean moved {:+.1} prior sds from the prior ({} → {} {}). \
+                 The data disagree with the atomistic estimate; check the estimate, the fixed parameters and \
+                 the model's validity before trusting either.",
+                p.name,
+                p.shift_prior_sd,
+                fmt_num(p.prior_mean),
+                fmt_num(p.mean),
+                p.unit
+            ));
+        }
+    }
+    CalibrationSummary {
+        params,
+        health,
+        warnings: w,
+        config: run.config.clone(),
+        conflict_threshold_prior_sd: CONFLICT_SHIFT,
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+impl CalibrationSummary {
+    /// Pretty JSON of the whole summary.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A plain-text table for the terminal, then the warnings.
+    pub fn to_table(&self) -> String {
+        let mut s = format!(
+            "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7} {:>6}  unit\n",
+            "parameter",
+            "mean",
+            "sd",
+            "5%",
+            "50%",
+            "95%",
+            "R-hat",
+            "ESSbulk",
+            "ESStail",
+            "shift",
+            "sd/sd0"
+        );
+        for p in &self.params {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7.3} {:>7.0} {:>7.0} {:>+7.2} {:>6.2}  {}{}",
+                p.name,
+                fmt_num(p.mean),
+                fmt_num(p.sd),
+                fmt_num(p.q5),
+                fmt_num(p.q50),
+                fmt_num(p.q95),
+                p.rhat,
+                p.ess_bulk,
+                p.ess_tail,
+                p.shift_prior_sd,
+                p.sd_ratio,
+                p.unit,
+                if p.conflict { "  CONFLICT" } else { "" }
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        s
+    }
+
+    /// CSV of the table: one row per unknown.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from(
+            "name,unit,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean,mcse_sd,prior_mean,prior_sd,\
+             prior_q5,prior_q95,shift_prior_sd,sd_ratio,conflict\n",
+        );
+        for p in &self.params {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                p.name,
+                p.unit,
+                p.mean,
+                p.sd,
+                p.q5,
+                p.q50,
+                p.q95,
+                p.rhat,
+                p.ess_bulk,
+                p.ess_tail,
+                p.mcse_mean,
+                p.mcse_sd,
+                p.prior_mean,
+                p.prior_sd,
+                p.prior_q5,
+                p.prior_q95,
+                p.shift_prior_sd,
+                p.sd_ratio,
+                p.conflict
+            );
+        }
+        s
+    }
+
+    /// Write `dir/{stem}_summary.json` and `dir/{stem}_summary.csv` atomically.
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>, CalibrateError> {
+        let files = [
+            (dir.join(format!("{stem}_summary.json")), self.to_json()),
+            (dir.join(format!("{stem}_summary.csv")), self.to_csv()),
+        ];
+        files
+            .into_iter()
+            .map(|(p, text)| {
+                write_atomic(&p, text.as_bytes()).map_err(|source| CalibrateError::Io {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                Ok(p)
+            })
+            .collect()
+    }
+}
+
+/// Posterior-predictive band of one measured curve.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CurveBand {
+    pub name: String,
+    /// Model output name and unit.
+    pub output: String,
+    pub unit: String,
+    pub axis_name: String,
+    pub axis_unit: String,
+    pub axis: Vec<f64>,
+    pub data: Vec<f64>,
+    /// Quantiles 5/50/95 % of the model prediction (parameter uncertainty only).
+    pub q5: Vec<f64>,
+    pub q50: Vec<f64>,
+    pub q95: Vec<f64>,
+    /// Quantiles 5/50/95 % of prediction + noise (what a new measurement would show).
+    pub q5_obs: Vec<f64>,
+    pub q50_obs: Vec<f64>,
+    pub q95_obs: Vec<f64>,
+    /// Root-mean-square difference between the median prediction and the data.
+    pub rmse: f64,
+    /// Fraction of data points inside the 90 % band with noise.
+    pub coverage90: f64,
+    /// Draws used (after thinning, failed evaluations excluded).
+    pub n_draws: usize,
+}
+
+/// Posterior-predictive bands for every curve from at most `max_draws` draws, evenly thinned
+/// over all chains. Noise draws: Gaussian σ·N(0,1) or Student-t σ·t_ν, from stream
+/// (seed, draw index), so bands are reproducible whatever the thread count. Draws whose model
+/// evaluation fails are skipped.
+pub fn predictive_bands<M: Model>(
+    post: &Posterior<'_, M>,
+    run: &NutsRun,
+    max_draws: usize,
+    seed: u64,
+) -> Result<Vec<CurveBand>, CalibrateError> {
+    let all_z: Vec<&[f64]> = run
+        .chains
+        .iter()
+        .flat_map(|c| c.z.chunks(run.dim))
+        .collect();
+    let total = all_z.len();
+    let n = max_draws.min(total).max(1);
+    let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();
+    let likelihood = post.likelihood();
+    let preds: Vec<Option<(Vec<f64>, Vec<f64>)>> = picks
+        .par_iter()
+        .map(|&i| {
+            let z = all_z[i];
+            let p = post.predict(z).ok()?;
+            let mut noisy = p.clone();
+            let mut rng = stream_rng(seed, i as u64);
+            for (range, _, sigma) in post.curve_views(z) {
+                for v in &mut noisy[range] {
+                    let e: f64 = match likelihood {
+                        Likelihood::Gaussian => StandardNormal.sample(&mut rng),
+                        Likelihood::StudentT { nu } => {
+                            StudentT::new(nu).map(|t| t.sample(&mut rng)).unwrap_or(0.0)
+                        }
+                    };
+                    *v += sigma * e;
+                }
+            }
+            Some((p, noisy))
+        })
+        .collect();
+    let ok: Vec<&(Vec<f64>, Vec<f64>)> = preds.iter().flatten().collect();
+    if ok.is_empty() {
+        return Err(CalibrateError::Setup(
+            "posterior-predictive bands: the model failed at every selected draw".into(),
+        ));
+    }
+    let outputs = post.model().outputs();
+    let zc = post.prior_centre();
+    let mut bands = Vec::new();
+    for (ci, (range, data, _)) in post.curve_views(&zc).into_iter().enumerate() {
+        let out_idx = post.curve_output(ci);
+        let o = &outputs[out_idx];
+        let (axis_name, axis_unit, axis) = match &o.shape {
+            OutputShape::Curve(a) => (a.name.clone(), a.unit.clone(), a.values.clone()),
+            OutputShape::Scalar => (String::new(), String::new(), vec![0.0]),
+        };
+        let len = range.len();
+        let mut b = CurveBand {
+            name: post.curve_name(ci).to_string(),
+            output: o.name.clone(),
+            unit: o.unit.clone(),
+            axis_name,
+            axis_unit,
+            axis,
+            data: data.to_vec(),
+            q5: Vec::with_capacity(len),
+            q50: Vec::with_capacity(len),
+            q95: Vec::with_capacity(len),
+            q5_obs: Vec::with_capacity(len),
+            q50_obs: Vec::with_capacity(len),
+            q95_obs: Vec::with_capacity(len),
+            rmse: 0.0,
+            coverage90: 0.0,
+            n_draws: ok.len(),
+        };
+        let mut col = vec![0.0; ok.len()];
+        let (mut ss, mut inside) = (0.0, 0usize);
+        for (j, k) in range.clone().enumerate() {
+            for (c, (p, _)) in col.iter_mut().zip(&ok) {
+                *c = p[k];
+            }
+            col.sort_by(f64::total_cmp);
+            b.q5.push(quantile_sorted(&col, 0.05));
+            b.q50.push(quantile_sorted(&col, 0.5));
+            b.q95.push(quantile_sorted(&col, 0.95));
+            for (c, (_, q)) in col.iter_mut().zip(&ok) {
+                *c = q[k];
+            }
+            col.sort_by(f64::total_cmp);
+            let (lo, hi) = (quantile_sorted(&col, 0.05), quantile_sorted(&col, 0.95));
+            b.q5_obs.push(lo);
+            b.q50_obs.push(quantile_sorted(&col, 0.5));
+            b.q95_obs.push(hi);
+            ss += (b.q50[j] - data[j]).powi(2);
+            inside += usize::from(data[j] >= lo && data[j] <= hi);
+        }
+        b.rmse = (ss / len as f64).sqrt();
+        b.coverage90 = inside as f64 / len as f64;
+        bands.push(b);
+    }
+    Ok(bands)
+}
+
+/// Write each band as `dir/{stem}_ppc_{curve}.csv` (columns: axis, data, q5, q50, q95, q5_obs,
+/// q50_obs, q95_obs) atomically.
+pub fn write_bands(
+    bands: &[CurveBand],
+    dir: &Path,
+    stem: &str,
+) -> Result<Vec<PathBuf>, CalibrateError> {
+    bands
+        .iter()
+        .map(|b| {
+            let axis = if b.axis_name.is_empty() {
+                "index".to_string()
+            } else {
+                format!("{} [{}]", b.axis_name, b.axis_unit)
+            };
+            let mut s = format!(
+                "# posterior-predictive band of curve '{}' (output '{}' [{}]), {} draws, RMSE of the median {} {}\n",
+                b.name, b.output, b.unit, b.n_draws, b.rmse, b.unit
+            );
+            let _ = writeln!(s, "{axis},data,q5,q50,q95,q5_obs,q50_obs,q95_obs");
+            for j in 0..b.data.len() {
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{},{},{},{},{}",
+                    b.axis.get(j).copied().unwrap_or(j as f64),
+                    b.data[j],
+                    b.q5[j],
+                    b.q50[j],
+                    b.q95[j],
+                    b.q5_obs[j],
+                    b.q50_obs[j],
+                    b.q95_obs[j]
+                );
+            }
+            let p = dir.join(format!("{stem}_ppc_{}.csv", super::posterior::sanitize(&b.name)));
+            write_atomic(&p, s.as_bytes()).map_err(|source| CalibrateError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+            Ok(p)
+        })
+        .collect()
+}
