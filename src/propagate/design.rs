@@ -191,9 +191,9 @@ impl NormalSource {
             Design::Sobol => {
                 let r = self.replicate_of(chunk);
                 let start = (chunk / self.replicates as u64) * CHUNK_SIZE as u64;
-                let seq = &self.sobol[r];
-                for (i, row) in out.chunks_exact_mut(k).enumerate() {
-                    seq.point(start + i as u64, row);
+                let mut cursor = self.sobol[r].points_from(start);
+                for row in out.chunks_exact_mut(k) {
+                    cursor.next_into(row);
                     for v in row.iter_mut() {
                         *v = fast_normal_quantile(*v);
                     }
