@@ -6,6 +6,12 @@
 //! improved Laine–Karras hash constants of N. Vegdahl (2021). A scrambled sequence is a
 //! randomised QMC design: different seeds give independent replicates, which is how QMC error
 //! bars are estimated. Points are 32-bit, so at most 2³² points per sequence.
+//!
+//! Consecutive points (the [`SobolCursor`]) cost O(dim) each instead of O(dim·log₂ index): in
+//! natural order, going from n to n + 1 flips the trailing ones of n and the zero above them, so
+//! x_{n+1} = x_n ⊕ w_t with t = trailing_ones(n) and w_t = v_0 ⊕ … ⊕ v_t (prefix XOR of the
+//! direction numbers). This is the Gray-code trick applied to the natural order: the points and
+//! their order are exactly those of random access by index.
 
 use sobol::Sobol;
 use sobol::params::JoeKuoD6;
@@ -24,6 +30,9 @@ fn direction_numbers() -> &'static JoeKuoD6 {
 pub struct ScrambledSobol {
     /// directions[d][k]: the k-th direction number of dimension d (32-bit).
     directions: Vec<[u32; 32]>,
+    /// prefix[d][t] = directions[d][0] ⊕ … ⊕ directions[d][t]: the XOR that takes the raw
+    /// coordinate of n to that of n + 1 when n has exactly t trailing ones.
+    prefix: Vec<[u32; 32]>,
     scramble: Vec<u32>,
 }
 
@@ -55,12 +64,24 @@ impl ScrambledSobol {
     pub fn new(dim: usize, seed: u64) -> Self {
         assert!(dim <= MAX_DIM, "Sobol dimension {dim} > {MAX_DIM}");
         let raw = Sobol::<u32>::init_direction_vals::<u32>(dim, 32, direction_numbers());
-        let directions = raw
+        let directions: Vec<[u32; 32]> = raw
             .into_iter()
             .map(|v| {
                 let mut a = [0u32; 32];
                 a.copy_from_slice(&v[..32]);
                 a
+            })
+            .collect();
+        let prefix = directions
+            .iter()
+            .map(|v| {
+                let mut w = [0u32; 32];
+                let mut acc = 0u32;
+                for (wt, vt) in w.iter_mut().zip(v) {
+                    acc ^= vt;
+                    *wt = acc;
+                }
+                w
             })
             .collect();
         let s = hash32((seed as u32) ^ hash32((seed >> 32) as u32 ^ 0x9e37_79b9));
@@ -69,6 +90,7 @@ impl ScrambledSobol {
             .collect();
         Self {
             directions,
+            prefix,
             scramble,
         }
     }
@@ -94,36 +116,64 @@ impl ScrambledSobol {
         x
     }
 
+    /// Scrambled coordinate of dimension `d` from its raw integer, mapped to the centre of its
+    /// 2⁻³² cell, so no coordinate is exactly 0 or 1 and Φ⁻¹ stays finite.
+    #[inline]
+    fn unit(&self, raw: u32, d: usize) -> f64 {
+        let x = owen_scramble_reversed(raw.reverse_bits(), self.scramble[d]).reverse_bits();
+        (x as f64 + 0.5) * (1.0 / 4_294_967_296.0)
+    }
+
     /// Point `index` in (0, 1)^dim: scrambled integers mapped to the centre of their 2⁻³² cell,
-    /// so no coordinate is exactly 0 or 1 and Φ⁻¹ stays finite.
+    /// so no coordinate is exactly 0 or 1 and Φ⁻¹ stays finite. Random access, O(dim·log₂ index);
+    /// use [`ScrambledSobol::points_from`] for runs of consecutive points.
     pub fn point(&self, index: u64, u: &mut [f64]) {
         let index = index as u32;
         for (d, ud) in u.iter_mut().enumerate() {
-            let x = owen_scramble_reversed(self.raw(index, d).reverse_bits(), self.scramble[d])
-                .reverse_bits();
-            *ud = (x as f64 + 0.5) * (1.0 / 4_294_967_296.0);
+            *ud = self.unit(self.raw(index, d), d);
         }
     }
 
-    /// An iterator-like cursor over consecutive points starting at `start`.
+    /// A cursor over consecutive points starting at `start`: the same points as
+    /// [`ScrambledSobol::point`] (start, start + 1, …) at O(dim) each.
     pub fn points_from(&self, start: u64) -> SobolCursor<'_> {
         SobolCursor {
             seq: self,
             next: start,
+            raw: Vec::new(),
         }
     }
 }
 
-/// Consecutive points of a [`ScrambledSobol`].
+/// Consecutive points of a [`ScrambledSobol`], in natural order, updated incrementally.
 pub struct SobolCursor<'a> {
     seq: &'a ScrambledSobol,
     next: u64,
+    /// Raw (unscrambled) coordinates of point `next`; empty until the first point.
+    raw: Vec<u32>,
 }
 
 impl SobolCursor<'_> {
-    /// Write the next point into `u` and advance.
+    /// Write the next point into `u` (length = dimension) and advance:
+    /// raw_{n+1} = raw_n ⊕ w_{trailing_ones(n)}.
     pub fn next_into(&mut self, u: &mut [f64]) {
-        self.seq.point(self.next, u);
+        let seq = self.seq;
+        let index = self.next as u32;
+        if self.raw.len() != seq.dim() {
+            self.raw = (0..seq.dim()).map(|d| seq.raw(index, d)).collect();
+        }
+        for (d, (ud, r)) in u.iter_mut().zip(&self.raw).enumerate() {
+            *ud = seq.unit(*r, d);
+        }
+        let t = index.trailing_ones() as usize;
+        if t < 32 {
+            for (r, w) in self.raw.iter_mut().zip(&seq.prefix) {
+                *r ^= w[t];
+            }
+        } else {
+            // 2³² − 1 → 0: the sequence wraps.
+            self.raw.iter_mut().for_each(|r| *r = 0);
+        }
         self.next += 1;
     }
 }
@@ -162,6 +212,20 @@ mod tests {
             }
         }
         assert!(counts.iter().all(|c| c.iter().all(|&k| k == 1)));
+    }
+
+    #[test]
+    fn cursor_matches_random_access() {
+        let s = ScrambledSobol::new(5, 9);
+        let (mut a, mut b) = (vec![0.0; 5], vec![0.0; 5]);
+        for start in [0u64, 1, 7, 4096, 12_345, (1 << 32) - 3] {
+            let mut cur = s.points_from(start);
+            for i in start..start + 300 {
+                cur.next_into(&mut a);
+                s.point(i, &mut b);
+                assert_eq!(a, b, "point {i} from start {start}");
+            }
+        }
     }
 
     #[test]

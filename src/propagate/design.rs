@@ -176,7 +176,8 @@ impl NormalSource {
         }
     }
 
-    /// Fill `out` (row-major, count × dim) with the standard normals of chunk `chunk`.
+    /// Fill `out` (column-major: dimension d in `out[d·count..(d+1)·count]`) with the standard
+    /// normals of chunk `chunk`.
     /// `perm` is scratch space (used by the Latin hypercube).
     pub fn fill(&self, chunk: u64, count: usize, out: &mut [f64], perm: &mut Vec<u32>) {
         let k = self.dim;
@@ -191,11 +192,12 @@ impl NormalSource {
             Design::Sobol => {
                 let r = self.replicate_of(chunk);
                 let start = (chunk / self.replicates as u64) * CHUNK_SIZE as u64;
-                let seq = &self.sobol[r];
-                for (i, row) in out.chunks_exact_mut(k).enumerate() {
-                    seq.point(start + i as u64, row);
-                    for v in row.iter_mut() {
-                        *v = fast_normal_quantile(*v);
+                let mut cursor = self.sobol[r].points_from(start);
+                let mut u = vec![0.0; k];
+                for i in 0..count {
+                    cursor.next_into(&mut u);
+                    for (d, ud) in u.iter().enumerate() {
+                        out[d * count + i] = fast_normal_quantile(*ud);
                     }
                 }
             }
@@ -212,7 +214,7 @@ impl NormalSource {
                     }
                     for i in 0..count {
                         let u = (perm[i] as f64 + open_uniform(&mut rng)) * inv;
-                        out[i * k + d] = fast_normal_quantile(u.clamp(1e-300, 1.0 - 1e-16));
+                        out[d * count + i] = fast_normal_quantile(u.clamp(1e-300, 1.0 - 1e-16));
                     }
                 }
             }
@@ -259,7 +261,7 @@ mod tests {
         for d in 0..3 {
             let mut seen = vec![0u32; n];
             for i in 0..n {
-                let u = crate::dist::sample::standard_normal_cdf(out[i * 3 + d]);
+                let u = crate::dist::sample::standard_normal_cdf(out[d * n + i]);
                 seen[((u * n as f64) as usize).min(n - 1)] += 1;
             }
             assert!(seen.iter().all(|&c| c == 1), "dimension {d} not stratified");

@@ -4,7 +4,7 @@
 //! Samples are processed in chunks of [`CHUNK_SIZE`]; chunk c's normals depend only on (seed, c).
 //! Each chunk yields a partial summary (moments, batch statistics, failures); partials are merged
 //! strictly in chunk order, and histogram counts (integers) are summed, so the result is
-//! bit-identical whatever the number of threads. Chunks run in waves of 4 × threads; only one
+//! bit-identical whatever the number of threads. Chunks run in waves of 32 × threads; only one
 //! wave's partials are alive at a time, so memory does not grow with the number of samples.
 //! The histogram axes are fixed from a deterministic pilot (the first chunks, ≥ 1024 valid
 //! samples), processed serially before the waves.
@@ -336,16 +336,17 @@ impl<M: Model> Kernel<'_, M> {
         let mut first_failure = None;
         // z = μ + L·n and x = T(z), one input column at a time (batched transforms).
         let cs = CHUNK_SIZE;
+        // The normals are column-major (column b at b·count), so each term is a vectorisable
+        // axpy over the chunk; the terms are added in the fixed order b = 0..=a.
         for a in 0..k {
-            let l = &self.chol[a * k..a * k + a + 1];
             let col = &mut s.xs[a * cs..a * cs + count];
-            for (i, z) in col.iter_mut().enumerate() {
-                let n = &s.normals[i * k..i * k + a + 1];
-                let mut acc = self.mean[a];
-                for (lb, nb) in l.iter().zip(n) {
-                    acc += lb * nb;
+            col.fill(self.mean[a]);
+            for b in 0..=a {
+                let lab = self.chol[a * k + b];
+                let nb = &s.normals[b * count..(b + 1) * count];
+                for (z, n) in col.iter_mut().zip(nb) {
+                    *z += lab * n;
                 }
-                *z = acc;
             }
             match self.transforms[a] {
                 Transform::Identity => {}
@@ -727,8 +728,13 @@ pub fn monte_carlo<M: Model>(
                 break;
             }
         }
-        let next_check = (c / check_every + 1) * check_every;
-        let wave_end = n_chunks.min(c + 4 * threads).min(next_check);
+        // Waves of 32 chunks per thread (one histogram per thread and wave to zero and merge);
+        // with a stopping rule, a wave also ends at the next checkpoint. Wave boundaries do not
+        // affect the result (partials are merged in chunk order, counts are integers).
+        let mut wave_end = n_chunks.min(c + 32 * threads);
+        if settings.rel_err.is_some() {
+            wave_end = wave_end.min((c / check_every + 1) * check_every);
+        }
         let len = wave_end - c;
         let groups = threads.min(len);
         let start = c;

@@ -411,7 +411,8 @@ fn chunked_merge_equals_single_pass() {
         let count = (n - c * CHUNK_SIZE).min(CHUNK_SIZE);
         src.fill(c as u64, count, &mut normals, &mut perm);
         for i in 0..count {
-            let (n0, n1) = (normals[2 * i], normals[2 * i + 1]);
+            // Column-major normals: dimension d at d·count.
+            let (n0, n1) = (normals[i], normals[count + i]);
             let z0 = d.mean_z[0] + l[(0, 0)] * n0;
             let z1 = d.mean_z[1] + l[(1, 0)] * n0 + l[(1, 1)] * n1;
             let mut d0 = [z0];
@@ -426,11 +427,19 @@ fn chunked_merge_equals_single_pass() {
     assert!((o.sd - whole.sd(0)).abs() < 1e-12 * whole.sd(0));
     assert_eq!(o.min, whole.min[0]);
     assert_eq!(o.max, whole.max[0]);
-    // Histogram quantiles vs the sorted sample: within a small fraction of the sd.
+    // Histogram quantiles vs the sorted sample: between the neighbouring order statistics
+    // (their gap in the tail, ~1/(n·f(q)), can exceed the bin resolution), up to a small
+    // fraction of the sd for the bin width.
     ys.sort_by(f64::total_cmp);
     for q in &o.quantiles {
-        let exact = ys[((q.p * n as f64) as usize).min(n - 1)];
-        assert!((q.value.unwrap() - exact).abs() < 0.003 * o.sd, "p={}", q.p);
+        let i = ((q.p * n as f64) as usize).min(n - 1);
+        let (lo, hi) = (ys[i.saturating_sub(1)], ys[(i + 1).min(n - 1)]);
+        let v = q.value.unwrap();
+        assert!(
+            v >= lo - 0.003 * o.sd && v <= hi + 0.003 * o.sd,
+            "p={}: {v} not within [{lo}, {hi}]",
+            q.p
+        );
     }
 }
 
