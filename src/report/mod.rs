@@ -3,3 +3,7 @@
 
 pub mod html;
 pub mod plots;
+pub mod propagate_report;
+pub mod provenance;
+pub mod sensitivity_report;
+pub mod calibrate_report;
