@@ -2,6 +2,7 @@
 
 mod priors;
 mod propagate;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -22,6 +23,8 @@ pub enum Command {
     Priors(priors::PriorsCommand),
     /// Parameter sets with error bars: delta method and Monte Carlo through a study's model.
     Propagate(propagate::PropagateArgs),
+    /// One self-contained HTML report (figures, tables, provenance) from a run directory.
+    Report(report::ReportArgs),
 }
 
 /// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Priors(c) => priors::run(c),
         Command::Propagate(a) => propagate::run(a),
+        Command::Report(a) => report::run(a),
     }
 }

@@ -7,3 +7,4 @@ pub mod propagate_report;
 pub mod provenance;
 pub mod sensitivity_report;
 pub mod calibrate_report;
+pub mod run;
