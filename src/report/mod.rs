@@ -8,3 +8,6 @@ pub mod provenance;
 pub mod sensitivity_report;
 pub mod calibrate_report;
 pub mod run;
+
+#[cfg(test)]
+mod tests;

@@ -43,8 +43,107 @@ impl SensitivityParts {
     /// Parse `sensitivity.json`: an [`AllResults`], one method's result, or an object whose
     /// keys are method names (`local`, `variance`, `ranking`, `sobol`, `morris`, `shapley`)
     /// holding some of them.
+    ///
+    /// serde_json writes NaN (e.g. an undefined index) as `null`, which does not read back
+    /// into an `f64`; when the plain parse fails, `null`s are read as a sentinel and mapped back
+    /// to NaN (or `None` for optional fields).
     pub fn from_json(text: &str) -> Result<Self, String> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        match Self::from_value(v.clone()) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                let mut w = v;
+                nulls_to_sentinel(&mut w);
+                let mut p = Self::from_value(w).map_err(|_| e)?;
+                p.sentinel_to_nan();
+                Ok(p)
+            }
+        }
+    }
+
+    fn sentinel_to_nan(&mut self) {
+        fn f(v: &mut [f64]) {
+            for x in v {
+                if *x == SENTINEL {
+                    *x = f64::NAN;
+                }
+            }
+        }
+        fn o(v: &mut [Option<f64>]) {
+            for x in v {
+                if *x == Some(SENTINEL) {
+                    *x = None;
+                }
+            }
+        }
+        fn c(v: &mut [[f64; 2]]) {
+            for a in v {
+                f(a);
+            }
+        }
+        if let Some(s) = &mut self.sobol {
+            for out in s.per_output.iter_mut().chain(s.aggregated.iter_mut()) {
+                f(&mut out.first);
+                f(&mut out.total);
+                f(&mut out.first_se);
+                f(&mut out.total_se);
+                c(&mut out.first_ci);
+                c(&mut out.total_ci);
+                f(std::slice::from_mut(&mut out.mean));
+                f(std::slice::from_mut(&mut out.variance));
+            }
+        }
+        if let Some(s) = &mut self.shapley {
+            for out in s.per_output.iter_mut().chain(s.aggregated.iter_mut()) {
+                f(&mut out.effects);
+                f(&mut out.effects_se);
+                f(&mut out.shares);
+                f(std::slice::from_mut(&mut out.variance));
+            }
+        }
+        if let Some(r) = &mut self.ranking {
+            for out in r.per_output.iter_mut().chain(r.aggregated.iter_mut()) {
+                f(&mut out.reduction);
+                f(&mut out.reduction_fraction);
+                f(std::slice::from_mut(&mut out.variance));
+                if out.variance_mc == Some(SENTINEL) {
+                    out.variance_mc = None;
+                }
+                if let Some(m) = &mut out.reduction_mc {
+                    f(m);
+                }
+            }
+        }
+        if let Some(l) = &mut self.local {
+            for e in &mut l.elasticity {
+                o(e);
+            }
+            for a in &mut l.aggregated {
+                o(&mut a.rms_elasticity);
+            }
+            f(&mut l.values);
+        }
+        if let Some(v) = &mut self.variance {
+            for out in v.per_output.iter_mut().chain(v.aggregated.iter_mut()) {
+                f(&mut out.own);
+                f(&mut out.own_share);
+                f(std::slice::from_mut(&mut out.value));
+                for t in &mut out.cross {
+                    f(std::slice::from_mut(&mut t.value));
+                    f(std::slice::from_mut(&mut t.share));
+                }
+            }
+        }
+        if let Some(m) = &mut self.morris {
+            for out in m.per_output.iter_mut().chain(m.aggregated.iter_mut()) {
+                f(&mut out.mu);
+                f(&mut out.mu_star);
+                f(&mut out.sigma);
+            }
+        }
+    }
+
+    fn from_value(v: serde_json::Value) -> Result<Self, String> {
         if let Ok(a) = serde_json::from_value::<AllResults>(v.clone()) {
             return Ok(a.into());
         }
@@ -86,11 +185,27 @@ impl SensitivityParts {
         } else if let Ok(r) = serde_json::from_value::<VarianceResult>(v.clone()) {
             p.variance = Some(r);
         } else {
-            return Err(
-                "not a sensitivity result (expected AllResults or one method's result)".into(),
-            );
+            let why = serde_json::from_value::<AllResults>(v)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "not a sensitivity result (expected AllResults or one method's result; as AllResults: {why})"
+            ));
         }
         Ok(p)
+    }
+}
+
+/// Stand-in for a `null` (a NaN written by serde_json) while parsing.
+const SENTINEL: f64 = -1.234_567_890_123e300;
+
+fn nulls_to_sentinel(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Null => *v = serde_json::json!(SENTINEL),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(nulls_to_sentinel),
+        serde_json::Value::Object(o) => o.values_mut().for_each(nulls_to_sentinel),
+        _ => {}
     }
 }
 
