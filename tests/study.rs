@@ -98,7 +98,8 @@ fn unit_mismatch_is_an_error() {
         "[[parameter]]\nname = \"E_a\"\nunit = \"m\"\ndistribution = \"normal\"\nmean = 1.0\nsd = 0.1\n",
     )
     .unwrap();
-    let text = "priors = \"p.toml\"\n[model]\nlaw = \"arrhenius\"\n[inputs]\nT = 300.0\nD0 = 1e-8\n";
+    let text =
+        "priors = \"p.toml\"\n[model]\nlaw = \"arrhenius\"\n[inputs]\nT = 300.0\nD0 = 1e-8\n";
     let e = parse_study(text, &dir.path().join("s.toml"))
         .unwrap_err()
         .to_string();
@@ -120,10 +121,8 @@ fn other_bad_studies() {
         e.contains("nonexistent.toml") && e.contains("cannot read"),
         "{e}"
     );
-    let e = load(
-        "[model]\nlaw = \"arrhenius\"\n[inputs]\nD0 = 1.0\nE_a = 0.1\nT = 300.0\n",
-    )
-    .unwrap_err();
+    let e = load("[model]\nlaw = \"arrhenius\"\n[inputs]\nD0 = 1.0\nE_a = 0.1\nT = 300.0\n")
+        .unwrap_err();
     assert!(e.contains("at least one input bound to a prior"), "{e}");
     let e = load("title = \"x\"\n").unwrap_err();
     assert!(e.contains("field 'model'"), "{e}");

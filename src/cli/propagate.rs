@@ -87,7 +87,9 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
         eprintln!("wrote {}", w.display());
     }
     if a.report {
-        use bridgelaw::report::{html::write_report, propagate_report::propagation_report, provenance};
+        use bridgelaw::report::{
+            html::write_report, propagate_report::propagation_report, provenance,
+        };
         let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
         prov.seed = Some(mc.seed);
         prov.settings = vec![
@@ -100,7 +102,8 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
         let json = serde_json::to_string_pretty(&prov).map_err(CliError::failed)?;
         bridgelaw::output::write_atomic(&out.join(provenance::PROVENANCE_FILE), json.as_bytes())
             .map_err(CliError::failed)?;
-        let html = write_report(&out, &propagation_report(&res, &prov)).map_err(CliError::failed)?;
+        let html =
+            write_report(&out, &propagation_report(&res, &prov)).map_err(CliError::failed)?;
         eprintln!("wrote {}", html.display());
     }
     Ok(())

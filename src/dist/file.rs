@@ -114,15 +114,27 @@ pub fn parse_priors(text: &str, path: &Path) -> Result<JointDistribution, Priors
 
 fn positive(field: String, v: Option<f64>, what: &str) -> Result<f64, DistError> {
     match v {
-        None => Err(DistError::invalid(field, format!("{what} (a number > 0)"), "nothing")),
+        None => Err(DistError::invalid(
+            field,
+            format!("{what} (a number > 0)"),
+            "nothing",
+        )),
         Some(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Some(x) => Err(DistError::invalid(field, format!("{what} > 0 and finite"), x)),
+        Some(x) => Err(DistError::invalid(
+            field,
+            format!("{what} > 0 and finite"),
+            x,
+        )),
     }
 }
 
 fn finite(field: String, v: Option<f64>, what: &str) -> Result<f64, DistError> {
     match v {
-        None => Err(DistError::invalid(field, format!("{what} (a finite number)"), "nothing")),
+        None => Err(DistError::invalid(
+            field,
+            format!("{what} (a finite number)"),
+            "nothing",
+        )),
         Some(x) if x.is_finite() => Ok(x),
         Some(x) => Err(DistError::invalid(field, format!("{what} to be finite"), x)),
     }
@@ -150,7 +162,10 @@ fn build_parameter(i: usize, r: &RawParameter) -> Result<(Parameter, MarginalSpe
     let (transform, spec) = match dist {
         "normal" => {
             let mean = finite(fp("mean"), r.mean, "mean")?;
-            (Transform::Identity, MarginalSpec::Normal { mu: mean, sd: r.sd })
+            (
+                Transform::Identity,
+                MarginalSpec::Normal { mu: mean, sd: r.sd },
+            )
         }
         "lognormal" => {
             if let Some(median) = r.median {
@@ -192,7 +207,11 @@ fn build_parameter(i: usize, r: &RawParameter) -> Result<(Parameter, MarginalSpe
             let t = Transform::Logit { lower, upper };
             let inside = |k: &str, v: f64| -> Result<f64, DistError> {
                 t.to_unconstrained(v).ok_or_else(|| {
-                    DistError::invalid(fp(k), format!("a value strictly inside ({lower}, {upper})"), v)
+                    DistError::invalid(
+                        fp(k),
+                        format!("a value strictly inside ({lower}, {upper})"),
+                        v,
+                    )
                 })
             };
             if let Some(median) = r.median {
@@ -251,14 +270,21 @@ fn matrix_block(
     raw: &RawMatrix,
     params: &[Parameter],
 ) -> Result<(Vec<usize>, DMatrix<f64>), DistError> {
-    let known = params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    let known = params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut idx = Vec::with_capacity(raw.names.len());
     for (k, n) in raw.names.iter().enumerate() {
-        let i = params.iter().position(|p| &p.name == n).ok_or_else(|| DistError::UnknownName {
-            field: format!("{field}.names[{k}]"),
-            name: n.clone(),
-            known: known.clone(),
-        })?;
+        let i = params
+            .iter()
+            .position(|p| &p.name == n)
+            .ok_or_else(|| DistError::UnknownName {
+                field: format!("{field}.names[{k}]"),
+                name: n.clone(),
+                known: known.clone(),
+            })?;
         if idx.contains(&i) {
             return Err(DistError::DuplicateName {
                 field: format!("{field}.names"),
@@ -409,13 +435,19 @@ fn build(raw: RawFile) -> Result<JointDistribution, DistError> {
 
     let mean = DVector::from_iterator(
         n,
-        specs.iter().zip(&params).zip(&sd).map(|((s, p), &sigma)| match *s {
-            MarginalSpec::Normal { mu, .. } => mu,
-            MarginalSpec::ModeSd { mode, .. } => match p.transform {
-                Transform::Logit { lower, upper } => logit_normal_mode_to_mu(lower, upper, mode, sigma),
-                _ => unreachable!("mode/sd is only parsed for logitnormal"),
-            },
-        }),
+        specs
+            .iter()
+            .zip(&params)
+            .zip(&sd)
+            .map(|((s, p), &sigma)| match *s {
+                MarginalSpec::Normal { mu, .. } => mu,
+                MarginalSpec::ModeSd { mode, .. } => match p.transform {
+                    Transform::Logit { lower, upper } => {
+                        logit_normal_mode_to_mu(lower, upper, mode, sigma)
+                    }
+                    _ => unreachable!("mode/sd is only parsed for logitnormal"),
+                },
+            }),
     );
     JointDistribution::new(
         raw.title.unwrap_or_default(),
@@ -443,7 +475,11 @@ pub fn to_toml(d: &JointDistribution) -> String {
         let mu = d.mean_z[i];
         match p.transform {
             Transform::Identity => {
-                let _ = writeln!(s, "distribution = \"normal\"\nmean = {mu:e}\nsd = {:e}", sd[i]);
+                let _ = writeln!(
+                    s,
+                    "distribution = \"normal\"\nmean = {mu:e}\nsd = {:e}",
+                    sd[i]
+                );
             }
             Transform::Log => {
                 let _ = writeln!(
@@ -475,7 +511,13 @@ pub fn to_toml(d: &JointDistribution) -> String {
         let _ = writeln!(s, "matrix = [");
         for i in 0..n {
             let row: Vec<String> = (0..n)
-                .map(|j| if i == j { "1.0".into() } else { format!("{:e}", corr[(i, j)]) })
+                .map(|j| {
+                    if i == j {
+                        "1.0".into()
+                    } else {
+                        format!("{:e}", corr[(i, j)])
+                    }
+                })
                 .collect();
             let _ = writeln!(s, "  [{}],", row.join(", "));
         }

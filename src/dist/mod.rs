@@ -25,7 +25,9 @@ pub enum DistError {
         expected: String,
         found: String,
     },
-    #[error("field '{field}': the matrix is not symmetric: entry [{i}][{j}] = {a} but [{j}][{i}] = {b}")]
+    #[error(
+        "field '{field}': the matrix is not symmetric: entry [{i}][{j}] = {a} but [{j}][{i}] = {b}"
+    )]
     NotSymmetric {
         field: String,
         i: usize,
@@ -53,7 +55,11 @@ pub enum DistError {
 }
 
 impl DistError {
-    pub fn invalid(field: impl Into<String>, expected: impl Into<String>, found: impl ToString) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl ToString,
+    ) -> Self {
         Self::Invalid {
             field: field.into(),
             expected: expected.into(),
@@ -100,7 +106,11 @@ impl JointDistribution {
     ) -> Result<Self, DistError> {
         let n = params.len();
         if n == 0 {
-            return Err(DistError::invalid("parameter", "at least one [[parameter]]", "none"));
+            return Err(DistError::invalid(
+                "parameter",
+                "at least one [[parameter]]",
+                "none",
+            ));
         }
         for (i, p) in params.iter().enumerate() {
             if params[..i].iter().any(|q| q.name == p.name) {
@@ -163,7 +173,9 @@ impl JointDistribution {
     /// Correlation matrix (the same in z and, for monotone transforms, the rank correlation in x).
     pub fn correlation(&self) -> DMatrix<f64> {
         let sd = self.sd_z();
-        DMatrix::from_fn(self.dim(), self.dim(), |i, j| self.cov_z[(i, j)] / (sd[i] * sd[j]))
+        DMatrix::from_fn(self.dim(), self.dim(), |i, j| {
+            self.cov_z[(i, j)] / (sd[i] * sd[j])
+        })
     }
 
     /// z = μ + L·n for a vector of independent standard normals n.
@@ -288,13 +300,21 @@ impl JointDistribution {
 
 /// Check that `m` is finite, symmetric and positive definite and return its lower Cholesky
 /// factor. The error names the offending entry or the negative eigenvalue.
-pub fn validate_covariance(field: &str, m: &DMatrix<f64>, names: &[&str]) -> Result<DMatrix<f64>, DistError> {
+pub fn validate_covariance(
+    field: &str,
+    m: &DMatrix<f64>,
+    names: &[&str],
+) -> Result<DMatrix<f64>, DistError> {
     let n = m.nrows();
     for i in 0..n {
         for j in 0..n {
             let v = m[(i, j)];
             if !v.is_finite() {
-                return Err(DistError::invalid(format!("{field}[{i}][{j}]"), "a finite number", v));
+                return Err(DistError::invalid(
+                    format!("{field}[{i}][{j}]"),
+                    "a finite number",
+                    v,
+                ));
             }
         }
     }

@@ -98,7 +98,9 @@ pub fn logit_normal_mode_to_mu(a: f64, b: f64, mode: f64, sigma: f64) -> f64 {
 /// on ln σ. `None` when no σ gives that sd (the sd is too large for the bounds).
 pub fn logit_normal_sd_to_sigma(a: f64, b: f64, mode: f64, sd: f64) -> Option<f64> {
     let t = Transform::Logit { lower: a, upper: b };
-    let sd_of = |sigma: f64| normal_moments_through(&t, logit_normal_mode_to_mu(a, b, mode, sigma), sigma).1;
+    let sd_of = |sigma: f64| {
+        normal_moments_through(&t, logit_normal_mode_to_mu(a, b, mode, sigma), sigma).1
+    };
     // sd grows with σ on the unimodal branch (σ² < 2 for the standard logit-normal).
     let (mut lo, mut hi) = (1e-8_f64.ln(), 2.0_f64.sqrt().ln());
     if sd_of(hi.exp()) < sd || sd_of(lo.exp()) > sd {

@@ -67,7 +67,10 @@ impl ScrambledSobol {
         let scramble = (0..dim as u32)
             .map(|d| hash32(s ^ hash32(d.wrapping_mul(0x68e3_1da4) ^ 0x1b87_3593)))
             .collect();
-        Self { directions, scramble }
+        Self {
+            directions,
+            scramble,
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -96,14 +99,18 @@ impl ScrambledSobol {
     pub fn point(&self, index: u64, u: &mut [f64]) {
         let index = index as u32;
         for (d, ud) in u.iter_mut().enumerate() {
-            let x = owen_scramble_reversed(self.raw(index, d).reverse_bits(), self.scramble[d]).reverse_bits();
+            let x = owen_scramble_reversed(self.raw(index, d).reverse_bits(), self.scramble[d])
+                .reverse_bits();
             *ud = (x as f64 + 0.5) * (1.0 / 4_294_967_296.0);
         }
     }
 
     /// An iterator-like cursor over consecutive points starting at `start`.
     pub fn points_from(&self, start: u64) -> SobolCursor<'_> {
-        SobolCursor { seq: self, next: start }
+        SobolCursor {
+            seq: self,
+            next: start,
+        }
     }
 }
 

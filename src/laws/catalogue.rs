@@ -239,9 +239,9 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
             let grid = o.grid("r", Some((0.0, 1.0)))?;
             Ok(SphereStressModel::new(o.elastic()?, conc, grid)?.into())
         }
-        n if crate::laws::thermo::THERMO_LAW_NAMES.contains(&n) => {
-            Ok(Law::Thermo(crate::laws::thermo::build_thermo_law(n, options)?))
-        }
+        n if crate::laws::thermo::THERMO_LAW_NAMES.contains(&n) => Ok(Law::Thermo(
+            crate::laws::thermo::build_thermo_law(n, options)?,
+        )),
         "tst_rate" => {
             o.allow(&[])?;
             Ok(crate::laws::kinetics::TstRateModel::default().into())

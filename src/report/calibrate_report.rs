@@ -5,8 +5,7 @@
 
 use super::html::{Block, Report, ReportFigure, Section, Table};
 use super::plots::{
-    Band, HistPlot, Line, Points, XyPlot, hist_figure, pair_figure, trace_figure,
-    xy_with_residuals,
+    Band, HistPlot, Line, Points, XyPlot, hist_figure, pair_figure, trace_figure, xy_with_residuals,
 };
 use super::propagate_report::{g, stem};
 use super::provenance::Provenance;
@@ -150,10 +149,7 @@ fn summary_table(v: &CalibrationView) -> Table {
         let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
         let (pm, pi, ratio) = match &p.prior {
             Some(pr) => {
-                let q = |u: f64| {
-                    pr.transform
-                        .to_natural(pr.mean_z + u * pr.sd_z)
-                };
+                let q = |u: f64| pr.transform.to_natural(pr.mean_z + u * pr.sd_z);
                 // Prior sd by quadrature on a z grid.
                 let (mut s0, mut s1, mut s2) = (0.0, 0.0, 0.0);
                 for k in 0..=400 {
@@ -169,7 +165,11 @@ fn summary_table(v: &CalibrationView) -> Table {
                 (
                     g(q(0.0)),
                     format!("[{}, {}]", g(q(-1.6449)), g(q(1.6449))),
-                    if psd > 0.0 { format!("{:.2}", sd / psd) } else { "–".into() },
+                    if psd > 0.0 {
+                        format!("{:.2}", sd / psd)
+                    } else {
+                        "–".into()
+                    },
                 )
             }
             None => ("–".into(), "–".into(), "–".into()),
@@ -191,7 +191,11 @@ fn summary_table(v: &CalibrationView) -> Table {
 pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
     let mut secs = Vec::new();
     // Diagnostics first: a reader must see a failed run before its numbers.
-    let mut blocks: Vec<Block> = v.warnings.iter().map(|w| Block::Warning(w.clone())).collect();
+    let mut blocks: Vec<Block> = v
+        .warnings
+        .iter()
+        .map(|w| Block::Warning(w.clone()))
+        .collect();
     if !v.diagnostics.is_empty() {
         let mut t = Table {
             caption: "Convergence diagnostics (rank-normalised split R̂, bulk/tail ESS)".into(),
@@ -234,7 +238,11 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         blocks.push(Block::Table(Table {
             caption: "Sampler".into(),
             header: vec!["quantity".into(), "value".into()],
-            rows: v.sampler.iter().map(|(a, b)| vec![a.clone(), b.clone()]).collect(),
+            rows: v
+                .sampler
+                .iter()
+                .map(|(a, b)| vec![a.clone(), b.clone()])
+                .collect(),
             warn_rows: vec![],
         }));
     }
@@ -252,10 +260,15 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         }
         let (lo, hi) = d
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
         let w = (hi - lo).max(hi.abs() * 1e-9).max(1e-300);
         let mut curves = Vec::new();
-        let mut csv = format!("{} [{}],prior_density,posterior_histogram_density\n", p.name, p.unit);
+        let mut csv = format!(
+            "{} [{}],prior_density,posterior_histogram_density\n",
+            p.name, p.unit
+        );
         let (edges, heights) = super::plots::histogram(&d, 40);
         if let Some(pr) = &p.prior {
             let (a, b) = (lo - 0.25 * w, hi + 0.25 * w);
@@ -306,7 +319,12 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             .params
             .iter()
             .take(6)
-            .map(|p| (label(p), p.draws_per_chain.iter().flatten().copied().collect()))
+            .map(|p| {
+                (
+                    label(p),
+                    p.draws_per_chain.iter().flatten().copied().collect(),
+                )
+            })
             .collect();
         let n = cols.iter().map(|c| c.1.len()).min().unwrap_or(0);
         // Thin to at most 2000 points so the SVG stays small.
@@ -315,7 +333,11 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             .into_iter()
             .map(|(l, v)| (l, v.into_iter().take(n).step_by(step).collect()))
             .collect();
-        let mut csv = cols.iter().map(|c| format!("\"{}\"", c.0)).collect::<Vec<_>>().join(",");
+        let mut csv = cols
+            .iter()
+            .map(|c| format!("\"{}\"", c.0))
+            .collect::<Vec<_>>()
+            .join(",");
         csv.push('\n');
         for i in 0..cols.first().map(|c| c.1.len()).unwrap_or(0) {
             let row: Vec<String> = cols.iter().map(|c| format!("{:e}", c.1[i])).collect();
@@ -353,14 +375,25 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         for i in 0..len {
             csv.push_str(&i.to_string());
             for c in &p.draws_per_chain {
-                let _ = write!(csv, ",{}", c.get(i).map(|x| format!("{x:e}")).unwrap_or_default());
+                let _ = write!(
+                    csv,
+                    ",{}",
+                    c.get(i).map(|x| format!("{x:e}")).unwrap_or_default()
+                );
             }
             csv.push('\n');
         }
-        if let Ok(figure) = trace_figure(&format!("Trace of {}", p.name), &label(p), &p.draws_per_chain) {
+        if let Ok(figure) = trace_figure(
+            &format!("Trace of {}", p.name),
+            &label(p),
+            &p.draws_per_chain,
+        ) {
             blocks.push(Block::Figure(ReportFigure {
                 name: format!("trace_{}", stem(&p.name)),
-                caption: format!("Trace of {} per chain: chains should overlap and look like stationary noise.", p.name),
+                caption: format!(
+                    "Trace of {} per chain: chains should overlap and look like stationary noise.",
+                    p.name
+                ),
                 figure,
                 csv,
             }));
@@ -375,9 +408,16 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
     let mut blocks = Vec::new();
     for c in &v.curves {
         let n = c.t.len();
-        let ok = [&c.measured, &c.pred_median, &c.pred_lo68, &c.pred_hi68, &c.pred_lo95, &c.pred_hi95]
-            .iter()
-            .all(|v| v.len() == n);
+        let ok = [
+            &c.measured,
+            &c.pred_median,
+            &c.pred_lo68,
+            &c.pred_hi68,
+            &c.pred_lo95,
+            &c.pred_hi95,
+        ]
+        .iter()
+        .all(|v| v.len() == n);
         if !ok || n == 0 {
             blocks.push(Block::Warning(format!(
                 "{}: the predictive band and the data have different lengths; figure skipped.",
@@ -385,7 +425,12 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             )));
             continue;
         }
-        let resid: Vec<f64> = c.measured.iter().zip(&c.pred_median).map(|(m, p)| m - p).collect();
+        let resid: Vec<f64> = c
+            .measured
+            .iter()
+            .zip(&c.pred_median)
+            .map(|(m, p)| m - p)
+            .collect();
         let rmse = (resid.iter().map(|r| r * r).sum::<f64>() / n as f64).sqrt();
         let dot = if n > 300 { 1 } else { 2 };
         let top = XyPlot {
@@ -434,8 +479,18 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             bands: vec![Band {
                 label: "95 % predictive − median".into(),
                 x: c.t.clone(),
-                lo: c.pred_lo95.iter().zip(&c.pred_median).map(|(a, m)| a - m).collect(),
-                hi: c.pred_hi95.iter().zip(&c.pred_median).map(|(a, m)| a - m).collect(),
+                lo: c
+                    .pred_lo95
+                    .iter()
+                    .zip(&c.pred_median)
+                    .map(|(a, m)| a - m)
+                    .collect(),
+                hi: c
+                    .pred_hi95
+                    .iter()
+                    .zip(&c.pred_median)
+                    .map(|(a, m)| a - m)
+                    .collect(),
                 color: 0,
                 opacity: 0.15,
             }],
@@ -458,7 +513,14 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             let _ = writeln!(
                 csv,
                 "{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e}",
-                c.t[i], c.measured[i], c.pred_median[i], c.pred_lo68[i], c.pred_hi68[i], c.pred_lo95[i], c.pred_hi95[i], resid[i]
+                c.t[i],
+                c.measured[i],
+                c.pred_median[i],
+                c.pred_lo68[i],
+                c.pred_hi68[i],
+                c.pred_lo95[i],
+                c.pred_hi95[i],
+                resid[i]
             );
         }
         let outside = (0..n)

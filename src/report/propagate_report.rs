@@ -40,7 +40,11 @@ fn opt(v: Option<f64>) -> String {
 }
 
 fn csv_num(v: f64) -> String {
-    if v.is_finite() { format!("{v:e}") } else { String::new() }
+    if v.is_finite() {
+        format!("{v:e}")
+    } else {
+        String::new()
+    }
 }
 
 /// A file-name-safe stem.
@@ -344,14 +348,22 @@ fn curve_figure(
             axis.name,
             spec.name,
             axis.name,
-            if mname != "delta" { " and the delta-method mean (dashed)" } else { "" }
+            if mname != "delta" {
+                " and the delta-method mean (dashed)"
+            } else {
+                ""
+            }
         )
     } else {
         format!(
             "{} versus {}: shaded 68 % and 95 % intervals ({mname}), median line{}.",
             spec.name,
             axis.name,
-            if mname != "delta" { " and the delta-method mean (dashed)" } else { "" }
+            if mname != "delta" {
+                " and the delta-method mean (dashed)"
+            } else {
+                ""
+            }
         )
     };
     Some((
@@ -404,7 +416,9 @@ fn comparison_figure(r: &PropagationResults) -> Option<ReportFigure> {
         labels.push(format!("{l}: sd"));
     }
     let mut series = Vec::new();
-    let mut csv = String::from("output,statistic,method,delta,monte_carlo,se_monte_carlo,rel_diff_percent,ci95_lo_percent,ci95_hi_percent\n");
+    let mut csv = String::from(
+        "output,statistic,method,delta,monte_carlo,se_monte_carlo,rel_diff_percent,ci95_lo_percent,ci95_hi_percent\n",
+    );
     for rep in &r.nonlinearity {
         let mut vals = Vec::new();
         let mut cis = Vec::new();
@@ -608,7 +622,11 @@ pub fn propagation_sections(r: &PropagationResults) -> Vec<Section> {
                 m.seed.to_string(),
                 m.samples_evaluated.to_string(),
                 m.n_valid.to_string(),
-                format!("{} ({:.2} %)", m.n_failed + m.n_nonfinite, 100.0 * m.failure_fraction),
+                format!(
+                    "{} ({:.2} %)",
+                    m.n_failed + m.n_nonfinite,
+                    100.0 * m.failure_fraction
+                ),
                 format!("{:?}", m.stop),
                 m.se_method.clone(),
             ]);

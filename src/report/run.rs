@@ -17,7 +17,9 @@ pub const PROPAGATION_JSON: &str = "propagation.json";
 /// Errors of the run-directory reader.
 #[derive(Debug, Error)]
 pub enum ReportError {
-    #[error("{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON} here and one level below)")]
+    #[error(
+        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON} here and one level below)"
+    )]
     NothingFound { dir: PathBuf },
     #[error("{file}: {message}")]
     Parse { file: PathBuf, message: String },
@@ -75,7 +77,8 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
         r.files.push(p);
     }
     if let Some(p) = find(dir, SENSITIVITY_JSON) {
-        r.sensitivity = Some(SensitivityParts::from_json(&read(&p)?).map_err(|e| parse_err(&p, e))?);
+        r.sensitivity =
+            Some(SensitivityParts::from_json(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
     }
     if let Some(p) = find(dir, CALIBRATION_VIEW_JSON) {

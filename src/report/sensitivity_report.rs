@@ -54,7 +54,7 @@ impl SensitivityParts {
             Err(e) => {
                 let mut w = v;
                 nulls_to_sentinel(&mut w);
-                let mut p = Self::from_value(w).map_err(|_| e)?;
+                let mut p = Self::from_value(w).map_err(|e2| format!("{e} (retry: {e2})"))?;
                 p.sentinel_to_nan();
                 Ok(p)
             }
@@ -153,10 +153,11 @@ impl SensitivityParts {
             let mut any = false;
             macro_rules! key {
                 ($k:literal, $field:ident) => {
-                    if let Some(x) = obj.get($k)
-                        && let Ok(r) = serde_json::from_value(x.clone())
-                    {
-                        p.$field = Some(r);
+                    if let Some(x) = obj.get($k) {
+                        p.$field = Some(
+                            serde_json::from_value(x.clone())
+                                .map_err(|e| format!("{}: {e}", $k))?,
+                        );
                         any = true;
                     }
                 };
@@ -204,7 +205,11 @@ fn nulls_to_sentinel(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Null => *v = serde_json::json!(SENTINEL),
         serde_json::Value::Array(a) => a.iter_mut().for_each(nulls_to_sentinel),
-        serde_json::Value::Object(o) => o.values_mut().for_each(nulls_to_sentinel),
+        // `reduction_mc` is an Option<Vec<f64>>: its null means None.
+        serde_json::Value::Object(o) => o
+            .iter_mut()
+            .filter(|(k, _)| k.as_str() != "reduction_mc")
+            .for_each(|(_, v)| nulls_to_sentinel(v)),
         _ => {}
     }
 }
@@ -261,7 +266,9 @@ fn ranking_section(r: &RankingResult) -> Section {
                 r.inputs.get(i).cloned().unwrap_or_default(),
                 pc(o.reduction_fraction.get(i).copied().unwrap_or(f64::NAN)),
                 match (&o.reduction_mc, o.variance_mc) {
-                    (Some(m), Some(vm)) if vm > 0.0 => pc(m.get(i).copied().unwrap_or(f64::NAN) / vm),
+                    (Some(m), Some(vm)) if vm > 0.0 => {
+                        pc(m.get(i).copied().unwrap_or(f64::NAN) / vm)
+                    }
                     _ => "–".into(),
                 },
             ]);
@@ -301,7 +308,8 @@ fn sobol_section(s: &SobolResult) -> Section {
         ];
         let mut csv = String::from("input,S1,S1_lo,S1_hi,ST,ST_lo,ST_hi\n");
         for (i, name) in s.inputs.iter().enumerate() {
-            let c = |v: &[[f64; 2]], k: usize| v.get(i).map(|a| a[k].to_string()).unwrap_or_default();
+            let c =
+                |v: &[[f64; 2]], k: usize| v.get(i).map(|a| a[k].to_string()).unwrap_or_default();
             let _ = writeln!(
                 csv,
                 "\"{name}\",{},{},{},{},{},{}",
@@ -505,7 +513,10 @@ fn variance_section(v: &VarianceResult) -> Section {
         }
         blocks.push(Block::Table(t));
     }
-    if blocks.iter().any(|b| matches!(b, Block::Table(t) if !t.warn_rows.is_empty())) {
+    if blocks
+        .iter()
+        .any(|b| matches!(b, Block::Table(t) if !t.warn_rows.is_empty()))
+    {
         blocks.push(Block::Paragraph(
             "Highlighted covariance terms are negative: the correlation between those inputs narrows the output."
                 .into(),

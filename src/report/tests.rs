@@ -202,11 +202,7 @@ pub fn synthetic_calibration() -> CalibrationView {
         .map(|&s| 4.1 - 0.5 * s / 3600.0 - 0.05 * (s / 3600.0 * 4.0).tanh())
         .collect();
     let noise = normals(99, t.len());
-    let measured: Vec<f64> = med
-        .iter()
-        .zip(&noise)
-        .map(|(m, e)| m + 0.004 * e)
-        .collect();
+    let measured: Vec<f64> = med.iter().zip(&noise).map(|(m, e)| m + 0.004 * e).collect();
     let w = |f: f64| med.iter().map(|m| m + f).collect::<Vec<_>>();
     CalibrationView {
         title: "Synthetic calibration".into(),
@@ -334,13 +330,20 @@ fn check_report_dir(dir: &Path, html: &str) {
         }
         if target.ends_with(".png") {
             let b = std::fs::read(&p).unwrap();
-            assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", p.display());
+            assert_eq!(
+                &b[..8],
+                b"\x89PNG\r\n\x1a\n",
+                "{} is not a PNG",
+                p.display()
+            );
         }
         refs += 1;
     }
     assert!(refs > 0);
     // No scripts and no network references (the SVG namespace URI is a name, not a fetch).
-    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
+    );
 }
 
 fn full_report() -> Report {
@@ -355,7 +358,9 @@ fn full_report() -> Report {
     prov.seed = Some(7);
     prov.settings = vec![("samples".into(), "16384".into())];
     let mut sections = propagation_sections(&prop);
-    sections.extend(sensitivity_sections(&SensitivityParts::from(sensitivity_all())));
+    sections.extend(sensitivity_sections(&SensitivityParts::from(
+        sensitivity_all(),
+    )));
     sections.extend(calibration_sections(&synthetic_calibration()));
     Report {
         title: "bridgelaw example report (toy model)".into(),
@@ -440,7 +445,12 @@ fn run_dir_reader_accepts_all_and_single_method_results() {
         calibration: Some(synthetic_calibration()),
         ..Default::default()
     };
-    assert!(combined_report(&rr).sections.iter().any(|s| s.heading == "Diagnostics"));
+    assert!(
+        combined_report(&rr)
+            .sections
+            .iter()
+            .any(|s| s.heading == "Diagnostics")
+    );
 }
 
 #[test]
@@ -476,7 +486,9 @@ fn report_renders_in_headless_chromium() {
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() {
         if std::env::var_os("CI").is_some() {
-            panic!("/usr/bin/chromium is missing in CI: .ci/run must `apt-get install -y chromium`");
+            panic!(
+                "/usr/bin/chromium is missing in CI: .ci/run must `apt-get install -y chromium`"
+            );
         }
         eprintln!(
             "SKIPPED report_renders_in_headless_chromium: /usr/bin/chromium not installed (apt-get install -y chromium); this test fails in CI"
@@ -519,7 +531,10 @@ fn report_renders_in_headless_chromium() {
     };
     assert!(status.success(), "chromium exited with {status}");
     let png = std::fs::read(&shot).expect("no screenshot written");
-    assert!(png.len() > 10_000 && &png[..8] == b"\x89PNG\r\n\x1a\n", "screenshot too small");
+    assert!(
+        png.len() > 10_000 && &png[..8] == b"\x89PNG\r\n\x1a\n",
+        "screenshot too small"
+    );
 }
 
 /// Regenerate the committed example: `cargo test --release -- --ignored write_example_report`.
