@@ -65,7 +65,8 @@ pub struct DiagnosticsRow {
 impl DiagnosticsRow {
     /// Vehtari et al. (2021) thresholds: R̂ > 1.01 or an ESS below 400 is a warning.
     pub fn is_warning(&self) -> bool {
-        !(self.rhat <= 1.01) || !(self.ess_bulk >= 400.0) || !(self.ess_tail >= 400.0)
+        let ok = self.rhat <= 1.01 && self.ess_bulk >= 400.0 && self.ess_tail >= 400.0;
+        !ok
     }
 }
 

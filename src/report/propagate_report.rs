@@ -54,6 +54,9 @@ pub fn stem(s: &str) -> String {
         .collect()
 }
 
+/// Picks one end of an interval (level, lower, upper).
+type IntervalPick = dyn Fn(&(f64, Option<f64>, Option<f64>)) -> Option<f64>;
+
 /// One method's summary of one flat output.
 #[derive(Debug, Clone)]
 struct Row {
@@ -212,7 +215,7 @@ fn curve_figure(
         .unwrap_or_default();
     levels.sort_by(|a, b| b.total_cmp(a));
     for (k, l) in levels.iter().enumerate() {
-        let get = |f: &dyn Fn(&(f64, Option<f64>, Option<f64>)) -> Option<f64>| -> Vec<f64> {
+        let get = |f: &IntervalPick| -> Vec<f64> {
             rows.iter()
                 .map(|r| {
                     r.intervals
@@ -679,7 +682,7 @@ mod tests {
 
     #[test]
     fn number_format() {
-        assert_eq!(g(3.14159), "3.142");
+        assert_eq!(g(1.23456), "1.235");
         assert_eq!(g(1.5e-12), "1.500e-12");
         assert_eq!(g(250.0), "250.0");
     }

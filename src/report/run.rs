@@ -114,7 +114,10 @@ pub fn combined_report(r: &RunResults) -> Report {
         }
         sections.extend(calibration_sections(c));
     }
-    let mut prov = r.provenance.clone().unwrap_or_else(Provenance::new);
+    let mut prov = match &r.provenance {
+        Some(p) => p.clone(),
+        None => Provenance::new(),
+    };
     if prov.priors.is_empty()
         && let Some(p) = &r.propagation
         && !p.source.trim().is_empty()
