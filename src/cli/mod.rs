@@ -3,6 +3,7 @@
 mod priors;
 mod propagate;
 mod sensitivity;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -27,6 +28,8 @@ pub enum Command {
     Sensitivity(sensitivity::SensitivityArgs),
     /// List the bridging laws a study can name, with their equations.
     Laws,
+    /// One self-contained HTML report (figures, tables, provenance) from a run directory.
+    Report(report::ReportArgs),
 }
 
 /// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
@@ -70,5 +73,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Report(a) => report::run(a),
     }
 }

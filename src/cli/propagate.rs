@@ -29,6 +29,9 @@ pub struct PropagateArgs {
     /// Output directory (default reports/<study name>/propagate).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write report.html (figures, tables, provenance) into the output directory.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// The study file's [propagate] section.
@@ -82,6 +85,26 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     println!("{}", propagate::report::to_markdown(&res));
     for w in written {
         eprintln!("wrote {}", w.display());
+    }
+    if a.report {
+        use bridgelaw::report::{
+            html::write_report, propagate_report::propagation_report, provenance,
+        };
+        let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+        prov.seed = Some(mc.seed);
+        prov.settings = vec![
+            ("method".into(), format!("{method:?}").to_lowercase()),
+            ("samples".into(), mc.samples.to_string()),
+            ("levels".into(), format!("{:?}", mc.levels)),
+            ("rel_err".into(), format!("{:?}", mc.rel_err)),
+            ("replicates".into(), mc.replicates.to_string()),
+        ];
+        let json = serde_json::to_string_pretty(&prov).map_err(CliError::failed)?;
+        bridgelaw::output::write_atomic(&out.join(provenance::PROVENANCE_FILE), json.as_bytes())
+            .map_err(CliError::failed)?;
+        let html =
+            write_report(&out, &propagation_report(&res, &prov)).map_err(CliError::failed)?;
+        eprintln!("wrote {}", html.display());
     }
     Ok(())
 }

@@ -1,0 +1,578 @@
+//! The calibration report, built from plain data ([`CalibrationView`]) that the calibrate CLI
+//! fills from its results: posterior marginals with the atomistic prior density overlaid, a pair
+//! (corner) plot, trace plots per chain, the posterior-predictive band over the measured data
+//! with a residual panel, and the diagnostics table with warnings highlighted.
+
+use super::html::{Block, Report, ReportFigure, Section, Table};
+use super::plots::{
+    Band, HistPlot, Line, Points, XyPlot, hist_figure, pair_figure, trace_figure, xy_with_residuals,
+};
+use super::propagate_report::{g, stem};
+use super::provenance::Provenance;
+use crate::dist::Transform;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// File name of a serialised [`CalibrationView`] that `bridgelaw report` picks up.
+pub const CALIBRATION_VIEW_JSON: &str = "calibration_view.json";
+
+/// The atomistic prior of one parameter: z ~ N(mean_z, sd_z²), x = T(z).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriorView {
+    pub transform: Transform,
+    pub mean_z: f64,
+    pub sd_z: f64,
+}
+
+impl PriorView {
+    /// Prior density of the natural value, p(x) = φ((z − μ)/σ)/(σ·|dx/dz|) at z = T⁻¹(x)
+    /// [1/unit of x]; 0 outside the transform's domain.
+    pub fn density(&self, x: f64) -> f64 {
+        let Some(z) = self.transform.to_unconstrained(x) else {
+            return 0.0;
+        };
+        let u = (z - self.mean_z) / self.sd_z;
+        let phi = (-0.5 * u * u).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let j = self.transform.dx_dz(z).abs();
+        if j > 0.0 && self.sd_z > 0.0 {
+            phi / (self.sd_z * j)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One calibrated parameter: posterior draws per chain (natural units, after warm-up) and its
+/// atomistic prior.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamView {
+    pub name: String,
+    pub unit: String,
+    pub draws_per_chain: Vec<Vec<f64>>,
+    pub prior: Option<PriorView>,
+}
+
+/// One row of the diagnostics table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticsRow {
+    pub name: String,
+    pub rhat: f64,
+    pub ess_bulk: f64,
+    pub ess_tail: f64,
+    pub mcse_mean: f64,
+}
+
+impl DiagnosticsRow {
+    /// Vehtari et al. (2021) thresholds: R̂ > 1.01 or an ESS below 400 is a warning.
+    pub fn is_warning(&self) -> bool {
+        let ok = self.rhat <= 1.01 && self.ess_bulk >= 400.0 && self.ess_tail >= 400.0;
+        !ok
+    }
+}
+
+/// A measured curve with the posterior-predictive band over it (same abscissa `t`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurveView {
+    pub name: String,
+    /// Abscissa label with unit, e.g. "t (s)".
+    pub x_label: String,
+    /// Ordinate label with unit, e.g. "V (V)".
+    pub y_label: String,
+    pub t: Vec<f64>,
+    pub measured: Vec<f64>,
+    pub pred_median: Vec<f64>,
+    pub pred_lo68: Vec<f64>,
+    pub pred_hi68: Vec<f64>,
+    pub pred_lo95: Vec<f64>,
+    pub pred_hi95: Vec<f64>,
+}
+
+/// Everything the calibration report shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationView {
+    pub title: String,
+    pub params: Vec<ParamView>,
+    pub diagnostics: Vec<DiagnosticsRow>,
+    /// Sampler-level facts (name, value): chains, draws, divergences, E-BFMI, …
+    pub sampler: Vec<(String, String)>,
+    /// Plain-language warnings (divergences, low E-BFMI, R̂, …), shown highlighted.
+    pub warnings: Vec<String>,
+    pub curves: Vec<CurveView>,
+}
+
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let h = p * (sorted.len() - 1) as f64;
+    let (i, f) = (h.floor() as usize, h - h.floor());
+    let j = (i + 1).min(sorted.len() - 1);
+    sorted[i] + f * (sorted[j] - sorted[i])
+}
+
+fn all_draws(p: &ParamView) -> Vec<f64> {
+    p.draws_per_chain
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+fn label(p: &ParamView) -> String {
+    if p.unit.is_empty() {
+        p.name.clone()
+    } else {
+        format!("{} ({})", p.name, p.unit)
+    }
+}
+
+/// Posterior summary and prior → posterior shift table.
+fn summary_table(v: &CalibrationView) -> Table {
+    let mut t = Table {
+        caption: "Posterior (and the atomistic prior it started from)".into(),
+        header: vec![
+            "parameter".into(),
+            "unit".into(),
+            "posterior mean ± sd".into(),
+            "90 % interval".into(),
+            "prior median".into(),
+            "prior 90 % interval".into(),
+            "sd posterior / prior".into(),
+        ],
+        ..Default::default()
+    };
+    for p in &v.params {
+        let mut d = all_draws(p);
+        d.sort_by(f64::total_cmp);
+        let n = d.len().max(1) as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let (pm, pi, ratio) = match &p.prior {
+            Some(pr) => {
+                let q = |u: f64| pr.transform.to_natural(pr.mean_z + u * pr.sd_z);
+                // Prior sd by quadrature on a z grid.
+                let (mut s0, mut s1, mut s2) = (0.0, 0.0, 0.0);
+                for k in 0..=400 {
+                    let u = -6.0 + 12.0 * k as f64 / 400.0;
+                    let w = (-0.5 * u * u).exp();
+                    let x = q(u);
+                    s0 += w;
+                    s1 += w * x;
+                    s2 += w * x * x;
+                }
+                let pmean = s1 / s0;
+                let psd = (s2 / s0 - pmean * pmean).max(0.0).sqrt();
+                (
+                    g(q(0.0)),
+                    format!("[{}, {}]", g(q(-1.6449)), g(q(1.6449))),
+                    if psd > 0.0 {
+                        format!("{:.2}", sd / psd)
+                    } else {
+                        "–".into()
+                    },
+                )
+            }
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        t.rows.push(vec![
+            p.name.clone(),
+            p.unit.clone(),
+            format!("{} ± {}", g(mean), g(sd)),
+            format!("[{}, {}]", g(quantile(&d, 0.05)), g(quantile(&d, 0.95))),
+            pm,
+            pi,
+            ratio,
+        ]);
+    }
+    t
+}
+
+/// The sections of a calibration report.
+pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
+    let mut secs = Vec::new();
+    // Diagnostics first: a reader must see a failed run before its numbers.
+    let mut blocks: Vec<Block> = v
+        .warnings
+        .iter()
+        .map(|w| Block::Warning(w.clone()))
+        .collect();
+    if !v.diagnostics.is_empty() {
+        let mut t = Table {
+            caption: "Convergence diagnostics (rank-normalised split R̂, bulk/tail ESS)".into(),
+            header: vec![
+                "parameter".into(),
+                "R̂".into(),
+                "ESS bulk".into(),
+                "ESS tail".into(),
+                "MCSE of mean".into(),
+            ],
+            ..Default::default()
+        };
+        for (i, d) in v.diagnostics.iter().enumerate() {
+            if d.is_warning() {
+                t.warn_rows.push(i);
+            }
+            t.rows.push(vec![
+                d.name.clone(),
+                format!("{:.3}", d.rhat),
+                format!("{:.0}", d.ess_bulk),
+                format!("{:.0}", d.ess_tail),
+                g(d.mcse_mean),
+            ]);
+        }
+        let bad: Vec<&str> = v
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_warning())
+            .map(|d| d.name.as_str())
+            .collect();
+        if !bad.is_empty() {
+            blocks.push(Block::Warning(format!(
+                "R̂ > 1.01 or ESS < 400 for {}: the chains have not mixed well enough to trust these posteriors; run longer or reparameterise.",
+                bad.join(", ")
+            )));
+        }
+        blocks.push(Block::Table(t));
+    }
+    if !v.sampler.is_empty() {
+        blocks.push(Block::Table(Table {
+            caption: "Sampler".into(),
+            header: vec!["quantity".into(), "value".into()],
+            rows: v
+                .sampler
+                .iter()
+                .map(|(a, b)| vec![a.clone(), b.clone()])
+                .collect(),
+            warn_rows: vec![],
+        }));
+    }
+    secs.push(Section {
+        heading: "Diagnostics".into(),
+        blocks,
+    });
+
+    // Posterior summary + marginals with prior overlay.
+    let mut blocks = vec![Block::Table(summary_table(v))];
+    for p in &v.params {
+        let d = all_draws(p);
+        if d.is_empty() {
+            continue;
+        }
+        let (lo, hi) = d
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        let w = (hi - lo).max(hi.abs() * 1e-9).max(1e-300);
+        let mut curves = Vec::new();
+        let mut csv = format!(
+            "{} [{}],prior_density,posterior_histogram_density\n",
+            p.name, p.unit
+        );
+        let (edges, heights) = super::plots::histogram(&d, 40);
+        if let Some(pr) = &p.prior {
+            let (a, b) = (lo - 0.25 * w, hi + 0.25 * w);
+            let xs: Vec<f64> = (0..=200).map(|k| a + (b - a) * k as f64 / 200.0).collect();
+            let ys: Vec<f64> = xs.iter().map(|&x| pr.density(x)).collect();
+            for (x, y) in xs.iter().zip(&ys) {
+                let h = edges
+                    .windows(2)
+                    .position(|e| *x >= e[0] && *x < e[1])
+                    .map(|i| heights[i].to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(csv, "{x:e},{y:e},{h}");
+            }
+            curves.push(Line {
+                label: "atomistic prior".into(),
+                x: xs,
+                y: ys,
+                color: 1,
+                dashed: true,
+            });
+        } else {
+            for (i, h) in heights.iter().enumerate() {
+                let _ = writeln!(csv, "{:e},,{h:e}", 0.5 * (edges[i] + edges[i + 1]));
+            }
+        }
+        if let Ok(figure) = hist_figure(&HistPlot {
+            title: format!("Posterior of {}", p.name),
+            x_label: label(p),
+            samples: d,
+            bins: 40,
+            curves,
+            v_lines: vec![],
+        }) {
+            blocks.push(Block::Figure(ReportFigure {
+                name: format!("posterior_{}", stem(&p.name)),
+                caption: format!(
+                    "Posterior marginal of {} (histogram, all chains) with the atomistic prior density (dashed).",
+                    p.name
+                ),
+                figure,
+                csv,
+            }));
+        }
+    }
+    // Pair plot.
+    if v.params.len() >= 2 {
+        let cols: Vec<(String, Vec<f64>)> = v
+            .params
+            .iter()
+            .take(6)
+            .map(|p| {
+                (
+                    label(p),
+                    p.draws_per_chain.iter().flatten().copied().collect(),
+                )
+            })
+            .collect();
+        let n = cols.iter().map(|c| c.1.len()).min().unwrap_or(0);
+        // Thin to at most 2000 points so the SVG stays small.
+        let step = (n / 2000).max(1);
+        let cols: Vec<(String, Vec<f64>)> = cols
+            .into_iter()
+            .map(|(l, v)| (l, v.into_iter().take(n).step_by(step).collect()))
+            .collect();
+        let mut csv = cols
+            .iter()
+            .map(|c| format!("\"{}\"", c.0))
+            .collect::<Vec<_>>()
+            .join(",");
+        csv.push('\n');
+        for i in 0..cols.first().map(|c| c.1.len()).unwrap_or(0) {
+            let row: Vec<String> = cols.iter().map(|c| format!("{:e}", c.1[i])).collect();
+            let _ = writeln!(csv, "{}", row.join(","));
+        }
+        if let Ok(figure) = pair_figure("Posterior pair plot", &cols) {
+            blocks.push(Block::Figure(ReportFigure {
+                name: "pairs".into(),
+                caption: format!(
+                    "Pair (corner) plot of the posterior draws{}: marginals on the diagonal, pairs below.",
+                    if step > 1 { format!(" (every {step}th draw)") } else { String::new() }
+                ),
+                figure,
+                csv,
+            }));
+        }
+    }
+    secs.push(Section {
+        heading: "Posterior".into(),
+        blocks,
+    });
+
+    // Traces.
+    let mut blocks = Vec::new();
+    for p in &v.params {
+        if p.draws_per_chain.is_empty() {
+            continue;
+        }
+        let len = p.draws_per_chain.iter().map(|c| c.len()).max().unwrap_or(0);
+        let mut csv = String::from("draw");
+        for c in 0..p.draws_per_chain.len() {
+            let _ = write!(csv, ",chain_{} [{}]", c + 1, p.unit);
+        }
+        csv.push('\n');
+        for i in 0..len {
+            csv.push_str(&i.to_string());
+            for c in &p.draws_per_chain {
+                let _ = write!(
+                    csv,
+                    ",{}",
+                    c.get(i).map(|x| format!("{x:e}")).unwrap_or_default()
+                );
+            }
+            csv.push('\n');
+        }
+        if let Ok(figure) = trace_figure(
+            &format!("Trace of {}", p.name),
+            &label(p),
+            &p.draws_per_chain,
+        ) {
+            blocks.push(Block::Figure(ReportFigure {
+                name: format!("trace_{}", stem(&p.name)),
+                caption: format!(
+                    "Trace of {} per chain: chains should overlap and look like stationary noise.",
+                    p.name
+                ),
+                figure,
+                csv,
+            }));
+        }
+    }
+    secs.push(Section {
+        heading: "Trace plots".into(),
+        blocks,
+    });
+
+    // Posterior predictive.
+    let mut blocks = Vec::new();
+    for c in &v.curves {
+        let n = c.t.len();
+        let ok = [
+            &c.measured,
+            &c.pred_median,
+            &c.pred_lo68,
+            &c.pred_hi68,
+            &c.pred_lo95,
+            &c.pred_hi95,
+        ]
+        .iter()
+        .all(|v| v.len() == n);
+        if !ok || n == 0 {
+            blocks.push(Block::Warning(format!(
+                "{}: the predictive band and the data have different lengths; figure skipped.",
+                c.name
+            )));
+            continue;
+        }
+        let resid: Vec<f64> = c
+            .measured
+            .iter()
+            .zip(&c.pred_median)
+            .map(|(m, p)| m - p)
+            .collect();
+        let rmse = (resid.iter().map(|r| r * r).sum::<f64>() / n as f64).sqrt();
+        let dot = if n > 300 { 1 } else { 2 };
+        let top = XyPlot {
+            title: format!("Posterior predictive — {}", c.name),
+            x_label: c.x_label.clone(),
+            y_label: c.y_label.clone(),
+            bands: vec![
+                Band {
+                    label: "95 % predictive".into(),
+                    x: c.t.clone(),
+                    lo: c.pred_lo95.clone(),
+                    hi: c.pred_hi95.clone(),
+                    color: 0,
+                    opacity: 0.15,
+                },
+                Band {
+                    label: "68 % predictive".into(),
+                    x: c.t.clone(),
+                    lo: c.pred_lo68.clone(),
+                    hi: c.pred_hi68.clone(),
+                    color: 0,
+                    opacity: 0.32,
+                },
+            ],
+            lines: vec![Line {
+                label: "predictive median".into(),
+                x: c.t.clone(),
+                y: c.pred_median.clone(),
+                color: 0,
+                dashed: false,
+            }],
+            points: vec![Points {
+                label: "measured".into(),
+                x: c.t.clone(),
+                y: c.measured.clone(),
+                y_err: None,
+                color: 1,
+                size: dot,
+            }],
+            ..Default::default()
+        };
+        let bottom = XyPlot {
+            title: String::new(),
+            x_label: c.x_label.clone(),
+            y_label: format!("residual ({})", super::plots::unit_of(&c.y_label)),
+            bands: vec![Band {
+                label: "95 % predictive − median".into(),
+                x: c.t.clone(),
+                lo: c
+                    .pred_lo95
+                    .iter()
+                    .zip(&c.pred_median)
+                    .map(|(a, m)| a - m)
+                    .collect(),
+                hi: c
+                    .pred_hi95
+                    .iter()
+                    .zip(&c.pred_median)
+                    .map(|(a, m)| a - m)
+                    .collect(),
+                color: 0,
+                opacity: 0.15,
+            }],
+            points: vec![Points {
+                label: "measured − median".into(),
+                x: c.t.clone(),
+                y: resid.clone(),
+                y_err: None,
+                color: 1,
+                size: dot,
+            }],
+            h_lines: vec![(0.0, String::new())],
+            ..Default::default()
+        };
+        let mut csv = format!(
+            "\"{}\",\"measured {}\",pred_median,pred_lo68,pred_hi68,pred_lo95,pred_hi95,residual\n",
+            c.x_label, c.y_label
+        );
+        for i in 0..n {
+            let _ = writeln!(
+                csv,
+                "{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e}",
+                c.t[i],
+                c.measured[i],
+                c.pred_median[i],
+                c.pred_lo68[i],
+                c.pred_hi68[i],
+                c.pred_lo95[i],
+                c.pred_hi95[i],
+                resid[i]
+            );
+        }
+        let outside = (0..n)
+            .filter(|&i| c.measured[i] < c.pred_lo95[i] || c.measured[i] > c.pred_hi95[i])
+            .count();
+        blocks.push(Block::Paragraph(format!(
+            "{}: RMS residual {} {}; {} of {} measured points ({:.1} %) lie outside the 95 % predictive band.",
+            c.name,
+            g(rmse),
+            super::plots::unit_of(&c.y_label),
+            outside,
+            n,
+            100.0 * outside as f64 / n as f64
+        )));
+        if outside as f64 > 0.1 * n as f64 {
+            blocks.push(Block::Warning(format!(
+                "{}: more than 10 % of the measured points fall outside the 95 % predictive band — the model or the noise model misses part of the data.",
+                c.name
+            )));
+        }
+        if let Ok(figure) = xy_with_residuals(&top, &bottom) {
+            blocks.push(Block::Figure(ReportFigure {
+                name: format!("predictive_{}", stem(&c.name)),
+                caption: format!(
+                    "{}: measured data over the 68 %/95 % posterior-predictive band, with the residuals (data − predictive median) below.",
+                    c.name
+                ),
+                figure,
+                csv,
+            }));
+        }
+    }
+    if !blocks.is_empty() {
+        secs.push(Section {
+            heading: "Posterior predictive check".into(),
+            blocks,
+        });
+    }
+    secs
+}
+
+/// The HTML report of a calibration run.
+pub fn calibration_report(v: &CalibrationView, prov: &Provenance) -> Report {
+    Report {
+        title: if v.title.is_empty() {
+            "Calibration".into()
+        } else {
+            v.title.clone()
+        },
+        subtitle: "Bayesian calibration against measured curves (NUTS, bridgelaw)".into(),
+        sections: calibration_sections(v),
+        provenance: prov.entries(),
+    }
+}
