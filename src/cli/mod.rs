@@ -2,8 +2,8 @@
 
 mod priors;
 mod propagate;
-mod sensitivity;
 mod report;
+mod sensitivity;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
