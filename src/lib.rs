@@ -8,6 +8,7 @@
 pub mod bound;
 pub mod calibrate;
 pub mod cell;
+pub mod chain;
 pub mod constants;
 pub mod dist;
 pub mod laws;

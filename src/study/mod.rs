@@ -22,6 +22,8 @@
 //! samples = 100000
 //! ```
 
+mod cell;
+
 use crate::bound::{Binding, BoundModel};
 use crate::dist::{JointDistribution, load_priors};
 use crate::model::{InputSpec, Model, ModelError, OutputSpec, Scalar};
@@ -58,22 +60,37 @@ pub enum StudyError {
 #[derive(Debug, Clone)]
 pub enum StudyModel {
     Law(crate::laws::catalogue::Law),
+    /// A cell model, with its parameters optionally linked to laws (the multiscale chain).
+    Chain(Box<crate::chain::ChainModel>),
+}
+
+impl StudyModel {
+    /// The chain, for a `[model] cell = ...` study.
+    pub fn as_chain(&self) -> Option<&crate::chain::ChainModel> {
+        match self {
+            StudyModel::Chain(c) => Some(c),
+            StudyModel::Law(_) => None,
+        }
+    }
 }
 
 impl Model for StudyModel {
     fn inputs(&self) -> &[InputSpec] {
         match self {
             StudyModel::Law(m) => m.inputs(),
+            StudyModel::Chain(m) => m.inputs(),
         }
     }
     fn outputs(&self) -> &[OutputSpec] {
         match self {
             StudyModel::Law(m) => m.outputs(),
+            StudyModel::Chain(m) => m.outputs(),
         }
     }
     fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
         match self {
             StudyModel::Law(m) => m.eval(theta, out),
+            StudyModel::Chain(m) => m.eval(theta, out),
         }
     }
 }
@@ -155,38 +172,6 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
             .to_string()
     };
 
-    // [model]
-    let model_t = table
-        .get("model")
-        .and_then(|v| v.as_table())
-        .ok_or_else(|| field("model", "a [model] table naming a law", "nothing".into()))?;
-    let kinds = ["law"];
-    let (kind, name) = kinds
-        .iter()
-        .find_map(|k| model_t.get(*k).map(|v| (*k, v)))
-        .ok_or_else(|| {
-            field(
-                "model",
-                "a key `law = \"NAME\"`",
-                format!("keys {:?}", model_t.keys().collect::<Vec<_>>()),
-            )
-        })?;
-    let name = name
-        .as_str()
-        .ok_or_else(|| field(&format!("model.{kind}"), "a string", name.to_string()))?;
-    let empty = toml::Table::new();
-    let options = match model_t.get("options") {
-        None => &empty,
-        Some(v) => v
-            .as_table()
-            .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
-    };
-    let inner = build_model(kind, name, options).map_err(|e| StudyError::Model {
-        file: file.clone(),
-        field: format!("model.{kind}"),
-        message: e,
-    })?;
-
     // priors
     let dir = path.parent().unwrap_or(Path::new("."));
     let priors_files: Vec<PathBuf> = match table.get("priors") {
@@ -217,6 +202,56 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
                 e.to_string(),
             )
         })?)
+    };
+
+    // [model]
+    let model_t = table
+        .get("model")
+        .and_then(|v| v.as_table())
+        .ok_or_else(|| field("model", "a [model] table naming a law", "nothing".into()))?;
+    let kinds = ["law", "cell"];
+    let (kind, name) = kinds
+        .iter()
+        .find_map(|k| model_t.get(*k).map(|v| (*k, v)))
+        .ok_or_else(|| {
+            field(
+                "model",
+                "a key `law = \"NAME\"` or `cell = \"spm\" | \"spme\"`",
+                format!("keys {:?}", model_t.keys().collect::<Vec<_>>()),
+            )
+        })?;
+    let name = name
+        .as_str()
+        .ok_or_else(|| field(&format!("model.{kind}"), "a string", name.to_string()))?;
+    let empty = toml::Table::new();
+    let options = match model_t.get("options") {
+        None => &empty,
+        Some(v) => v
+            .as_table()
+            .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
+    };
+    let inner = if kind == "cell" {
+        let inputs_keys: Vec<String> = match table.get("inputs").and_then(|v| v.as_table()) {
+            Some(t) => t.keys().cloned().collect(),
+            None => vec![],
+        };
+        let prior_names: Vec<String> = all.as_ref().map_or(vec![], |d| {
+            d.names().iter().map(|s| s.to_string()).collect()
+        });
+        let candidates: Vec<String> = inputs_keys.into_iter().chain(prior_names).collect();
+        StudyModel::Chain(Box::new(cell::build_chain(
+            model_t,
+            name,
+            dir,
+            &candidates,
+            &file,
+        )?))
+    } else {
+        build_model(kind, name, options).map_err(|e| StudyError::Model {
+            file: file.clone(),
+            field: format!("model.{kind}"),
+            message: e,
+        })?
     };
 
     // [inputs]

@@ -1,0 +1,537 @@
+//! The multiscale chain as one [`Model`]: atomistic inputs → bridging laws → cell model →
+//! voltage curves, generic over the scalar so exact derivatives flow from the terminal voltage
+//! back to an NEB barrier in one forward pass.
+//!
+//! A chain has
+//! - a base cell parameter set (a BPX file) and a solver choice (SPM or SPMe);
+//! - **links**: a cell parameter (a name of [`FREE_PARAMETERS`], e.g. `D_n`) set from a scalar
+//!   output of a law of the catalogue (e.g. `D_tr` of `tracer_diffusivity`), converted to the
+//!   cell parameter's unit. A law input named `T` is the temperature of the experiment being
+//!   simulated, so a law evaluated per experiment carries its own temperature dependence
+//!   (the cell's own Arrhenius factor for that parameter is switched off);
+//! - **direct** cell parameters: cell parameters bound to a prior or a value in the study;
+//! - **experiments**: one simulated protocol each (C-rate, current, current file or a measured
+//!   curve's current), at a temperature, with output times.
+//!
+//! Inputs: the laws' inputs (other than `T`; optionally renamed per link, identical names
+//! shared across links) followed by the direct cell parameters. Outputs, per experiment `e`:
+//! `voltage_e` [V] on the output times, `capacity_e` [A h] to the end of the solve (the
+//! cut-off if reached), `energy_e` [W h] = ∫ V dQ over the output rows (trapezoid, up to the
+//! cut-off), and `V_e_at_<t>s` [V] for each requested time; then the value of every linked
+//! parameter at the first experiment's temperature, named after it.
+//!
+//! Name resolution happens once, in [`ChainModel::new`]; `eval` only indexes.
+
+use crate::calibrate::data::{MeasuredCurve, SignConvention as DataSign, read_curve};
+use crate::cell::model::{FREE_PARAMETERS, FreeParam, apply_free};
+use crate::cell::{
+    CellModelKind, CellParams, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file,
+    simulate,
+};
+use crate::laws::catalogue::{Law, build_law};
+use crate::model::{Axis, InputSpec, Model, ModelError, OutputShape, OutputSpec, Scalar};
+use crate::units::conversion_factor;
+use std::path::{Path, PathBuf};
+
+/// How an experiment drives the cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drive {
+    /// Constant C-rate (discharge > 0) [1/h].
+    CRate(f64),
+    /// Constant current (discharge > 0) [A].
+    Current(f64),
+    /// A current time series from a CSV file with a declared sign convention.
+    CurrentFile { path: PathBuf, sign: SignConvention },
+    /// The measured curve's own current (see [`Experiment::data`]).
+    Measured,
+}
+
+/// A measured curve attached to an experiment: its current drives the simulation and its
+/// times are the output grid, so calibration compares like with like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentData {
+    pub path: PathBuf,
+    pub curve: MeasuredCurve,
+}
+
+/// One simulated experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Short name used in output names (`voltage_<name>`).
+    pub name: String,
+    /// Cell temperature [K].
+    pub temperature_k: f64,
+    pub drive: Drive,
+    /// Output times [s] from the start of the protocol, increasing.
+    pub times: Vec<f64>,
+    /// Times [s] at which the voltage is also reported as a scalar output.
+    pub voltage_at: Vec<f64>,
+    /// The measured curve, if any.
+    pub data: Option<ExperimentData>,
+}
+
+impl Experiment {
+    /// Attach a measured curve: keep every `step`-th point (so at most `max_points`), take the
+    /// output grid from its times (shifted to start at 0) and, for [`Drive::Measured`], its
+    /// current.
+    pub fn with_data(
+        mut self,
+        path: &Path,
+        sign: DataSign,
+        max_points: usize,
+    ) -> Result<Self, String> {
+        let full = read_curve(path, sign).map_err(|e| e.to_string())?;
+        let step = full.time_s.len().div_ceil(max_points.max(2));
+        let mut curve = full.thinned(step);
+        let t0 = curve.time_s[0];
+        curve.time_s.iter_mut().for_each(|t| *t -= t0);
+        self.times = curve.time_s.clone();
+        self.data = Some(ExperimentData {
+            path: path.to_path_buf(),
+            curve,
+        });
+        Ok(self)
+    }
+
+    fn protocol(&self) -> Result<Protocol, String> {
+        let duration = self.times.last().copied().unwrap_or(0.0);
+        Ok(match &self.drive {
+            Drive::CRate(c) => Protocol::c_rate(*c, duration),
+            Drive::Current(a) => Protocol::constant_current(*a, duration),
+            Drive::CurrentFile { path, sign } => {
+                Protocol::series_from_csv_file(path, Some(*sign)).map_err(|e| e.to_string())?
+            }
+            Drive::Measured => {
+                let d = self.data.as_ref().ok_or_else(|| {
+                    "drive 'measured' needs a data file on the experiment".to_string()
+                })?;
+                Protocol::series_from_csv_str(
+                    &series_csv(&d.curve.time_s, &d.curve.discharge_current()),
+                    &d.path.display().to_string(),
+                    Some(SignConvention::DischargePositive),
+                )
+                .map_err(|e| e.to_string())?
+            }
+        })
+    }
+}
+
+fn series_csv(t: &[f64], i: &[f64]) -> String {
+    let mut s = String::from("time_s,current_A\n");
+    for (a, b) in t.iter().zip(i) {
+        s.push_str(&format!("{a},{b}\n"));
+    }
+    s
+}
+
+/// A cell parameter set from a law output.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The cell parameter (a name of [`FREE_PARAMETERS`]).
+    pub target: String,
+    pub law_name: String,
+    pub law: Law,
+    /// The law output used (a scalar output's name).
+    pub output: String,
+    /// Position of that output in the law's flat output vector.
+    output_index: usize,
+    /// Law output unit → cell parameter unit.
+    factor: f64,
+    /// For each law input: `Some(k)` = chain input k, `None` = the experiment temperature.
+    sources: Vec<Option<usize>>,
+    which: FreeParam,
+}
+
+/// What a study says about one link, before resolution.
+#[derive(Debug, Clone, Default)]
+pub struct LinkSpec {
+    pub target: String,
+    pub law: String,
+    pub options: toml::Table,
+    /// Law output name; `None` = the law's first scalar output.
+    pub output: Option<String>,
+    /// Law input name → chain input name.
+    pub rename: Vec<(String, String)>,
+}
+
+/// The chain: see the module documentation.
+#[derive(Debug, Clone)]
+pub struct ChainModel {
+    /// One base parameter set per experiment (its temperature set, Arrhenius factors of
+    /// T-dependent links switched off).
+    bases: Vec<CellParams<f64>>,
+    experiments: Vec<Experiment>,
+    protocols: Vec<Protocol>,
+    opts: Vec<SolverOptions>,
+    links: Vec<Link>,
+    /// Direct cell parameters: (parameter, chain input index).
+    direct: Vec<(FreeParam, usize)>,
+    inputs: Vec<InputSpec>,
+    outputs: Vec<OutputSpec>,
+    /// Flat offsets of each experiment's outputs.
+    offsets: Vec<usize>,
+}
+
+fn free_param(name: &str) -> Option<(&'static str, &'static str, FreeParam)> {
+    FREE_PARAMETERS.iter().find(|(n, _, _)| *n == name).copied()
+}
+
+/// Is `name` a cell parameter a chain can set?
+pub fn is_cell_parameter(name: &str) -> bool {
+    free_param(name).is_some()
+}
+
+impl ChainModel {
+    /// Resolve a chain. `direct` names the cell parameters that are inputs in their own right.
+    /// Errors name the offending link, parameter or experiment.
+    pub fn new(
+        base: CellParams<f64>,
+        kind: CellModelKind,
+        shells: usize,
+        links: &[LinkSpec],
+        direct: &[String],
+        experiments: Vec<Experiment>,
+    ) -> Result<Self, String> {
+        if experiments.is_empty() {
+            return Err("at least one [[model.experiment]]".into());
+        }
+        let mut inputs: Vec<InputSpec> = Vec::new();
+        let mut input_of = |name: &str, unit: &str| -> Result<usize, String> {
+            if let Some(k) = inputs.iter().position(|i| i.name == name) {
+                if conversion_factor(unit, &inputs[k].unit) != Some(1.0) {
+                    return Err(format!(
+                        "input '{name}' is shared by two links with different units ('{}' and '{unit}'); rename one",
+                        inputs[k].unit
+                    ));
+                }
+                return Ok(k);
+            }
+            inputs.push(InputSpec::new(name, unit));
+            Ok(inputs.len() - 1)
+        };
+        let mut resolved = Vec::new();
+        for spec in links {
+            let (_, cell_unit, which) = free_param(&spec.target).ok_or_else(|| {
+                format!(
+                    "link target '{}': expected a cell parameter ({})",
+                    spec.target,
+                    FREE_PARAMETERS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            if resolved.iter().any(|l: &Link| l.target == spec.target) {
+                return Err(format!("link target '{}' is linked twice", spec.target));
+            }
+            let law = build_law(&spec.law, &spec.options)
+                .map_err(|e| format!("link '{}': {e}", spec.target))?;
+            let scalar_outputs: Vec<(usize, &OutputSpec)> = {
+                let mut off = 0;
+                let mut v = Vec::new();
+                for o in law.outputs() {
+                    if matches!(o.shape, OutputShape::Scalar) {
+                        v.push((off, o));
+                    }
+                    off += o.len();
+                }
+                v
+            };
+            let (output_index, out) = match &spec.output {
+                None => scalar_outputs.first().copied(),
+                Some(n) => scalar_outputs.iter().find(|(_, o)| &o.name == n).copied(),
+            }
+            .ok_or_else(|| {
+                format!(
+                    "link '{}': law '{}' has no scalar output {}; its scalar outputs: {}",
+                    spec.target,
+                    spec.law,
+                    spec.output.as_deref().unwrap_or(""),
+                    scalar_outputs
+                        .iter()
+                        .map(|(_, o)| o.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            let factor = conversion_factor(&out.unit, cell_unit).ok_or_else(|| {
+                format!(
+                    "link '{}': law output '{}' is in '{}', which does not convert to the cell parameter's '{cell_unit}'",
+                    spec.target, out.name, out.unit
+                )
+            })?;
+            for (from, _) in &spec.rename {
+                if !law.inputs().iter().any(|i| &i.name == from) {
+                    return Err(format!(
+                        "link '{}': rename of '{from}', which is not an input of law '{}'",
+                        spec.target, spec.law
+                    ));
+                }
+            }
+            let mut sources = Vec::new();
+            for i in law.inputs() {
+                if i.name == "T" && conversion_factor(&i.unit, "K") == Some(1.0) {
+                    sources.push(None);
+                    continue;
+                }
+                let name = spec
+                    .rename
+                    .iter()
+                    .find(|(f, _)| *f == i.name)
+                    .map_or(i.name.as_str(), |(_, t)| t.as_str());
+                if free_param(name).is_some() {
+                    return Err(format!(
+                        "link '{}': law input '{name}' has the name of a cell parameter; rename it",
+                        spec.target
+                    ));
+                }
+                sources.push(Some(input_of(name, &i.unit)?));
+            }
+            resolved.push(Link {
+                target: spec.target.clone(),
+                law_name: spec.law.clone(),
+                output: out.name.clone(),
+                law,
+                output_index,
+                factor,
+                sources,
+                which,
+            });
+        }
+        let mut direct_resolved = Vec::new();
+        for name in direct {
+            let (n, u, which) = free_param(name)
+                .ok_or_else(|| format!("'{name}' is not a cell parameter"))?;
+            if resolved.iter().any(|l| l.target == *name) {
+                return Err(format!(
+                    "cell parameter '{name}' is both linked to a law and bound directly"
+                ));
+            }
+            direct_resolved.push((which, input_of(n, u)?));
+        }
+
+        let mut bases = Vec::new();
+        let mut protocols = Vec::new();
+        let mut opts = Vec::new();
+        let mut outputs = Vec::new();
+        let mut offsets = Vec::new();
+        let mut off = 0;
+        for e in &experiments {
+            if !(e.temperature_k > 0.0 && e.temperature_k.is_finite()) {
+                return Err(format!(
+                    "experiment '{}': temperature {} K; expected a positive temperature",
+                    e.name, e.temperature_k
+                ));
+            }
+            if e.times.is_empty() || e.times.windows(2).any(|w| w[1] <= w[0]) || e.times[0] < 0.0
+            {
+                return Err(format!(
+                    "experiment '{}': output times must be non-empty, ≥ 0 and increasing",
+                    e.name
+                ));
+            }
+            let mut b = base.clone();
+            b.temperature = e.temperature_k;
+            for l in &resolved {
+                if l.sources.iter().any(Option::is_none) {
+                    let ea = match l.which {
+                        FreeParam::DiffusivityN => Some(FreeParam::EaDiffN),
+                        FreeParam::DiffusivityP => Some(FreeParam::EaDiffP),
+                        FreeParam::RateN => Some(FreeParam::EaRateN),
+                        FreeParam::RateP => Some(FreeParam::EaRateP),
+                        _ => None,
+                    };
+                    if let Some(ea) = ea {
+                        apply_free(&mut b, ea, 0.0).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            b.validate().map_err(|x| format!("experiment '{}': {x}", e.name))?;
+            protocols.push(e.protocol().map_err(|x| format!("experiment '{}': {x}", e.name))?);
+            let o = SolverOptions {
+                model: kind,
+                shells,
+                output_times: Some(e.times.clone()),
+                stop_at_cutoff: true,
+                ..SolverOptions::default()
+            };
+            opts.push(o);
+            bases.push(b);
+            offsets.push(off);
+            outputs.push(OutputSpec::curve(
+                &format!("voltage_{}", e.name),
+                "V",
+                Axis {
+                    name: "t".into(),
+                    unit: "s".into(),
+                    values: e.times.clone(),
+                },
+            ));
+            outputs.push(OutputSpec::scalar(&format!("capacity_{}", e.name), "A h"));
+            outputs.push(OutputSpec::scalar(&format!("energy_{}", e.name), "W h"));
+            for t in &e.voltage_at {
+                if !(*t >= e.times[0] && *t <= *e.times.last().unwrap()) {
+                    return Err(format!(
+                        "experiment '{}': voltage_at = {t} s lies outside the output times",
+                        e.name
+                    ));
+                }
+                outputs.push(OutputSpec::scalar(&format!("V_{}_at_{t}s", e.name), "V"));
+            }
+            off += e.times.len() + 2 + e.voltage_at.len();
+        }
+        for l in &resolved {
+            let unit = free_param(&l.target).map(|f| f.1).unwrap_or("");
+            outputs.push(OutputSpec::scalar(&l.target, unit));
+        }
+        Ok(Self {
+            bases,
+            experiments,
+            protocols,
+            opts,
+            links: resolved,
+            direct: direct_resolved,
+            inputs,
+            outputs,
+            offsets,
+        })
+    }
+
+    pub fn experiments(&self) -> &[Experiment] {
+        &self.experiments
+    }
+
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// Index in `outputs()` of experiment `k`'s voltage curve.
+    pub fn voltage_output(&self, k: usize) -> usize {
+        let mut idx = 0;
+        for e in &self.experiments[..k] {
+            idx += 3 + e.voltage_at.len();
+        }
+        idx
+    }
+
+    /// Value of link `l` (in the cell parameter's unit) at temperature `t_k`.
+    fn link_value<D: Scalar>(&self, l: &Link, theta: &[D], t_k: f64) -> Result<D, ModelError> {
+        let x: Vec<D> = l
+            .sources
+            .iter()
+            .map(|s| s.map_or(D::from(t_k), |k| theta[k]))
+            .collect();
+        let mut out = vec![D::zero(); crate::model::n_outputs(&l.law)];
+        l.law.eval(&x, &mut out)?;
+        let v = out[l.output_index] * l.factor;
+        if !v.re().is_finite() {
+            return Err(ModelError::out_of_range(
+                &l.target,
+                v.re(),
+                &format!("a finite value from law '{}'", l.law_name),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+/// A BPX file (path as written in the study, resolved against the study's folder) with the
+/// optional regular-solution OCP replacements `ocp_n`/`ocp_p` = "regular_solution".
+pub fn base_from_bpx(
+    path: &Path,
+    regular_solution_n: bool,
+    regular_solution_p: bool,
+) -> Result<CellParams<f64>, String> {
+    let mut p = read_bpx_file(path).map_err(|e| e.to_string())?.params;
+    // The regular-solution law's U0 and Ω start at neutral values and are meant to be bound.
+    if regular_solution_n {
+        p.neg.ocp = Ocp::RegularSolution {
+            u0: 0.1,
+            omega_ev: 0.0,
+        };
+    }
+    if regular_solution_p {
+        p.pos.ocp = Ocp::RegularSolution {
+            u0: 3.7,
+            omega_ev: 0.0,
+        };
+    }
+    Ok(p)
+}
+
+impl Model for ChainModel {
+    fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        if theta.len() != self.inputs.len() {
+            return Err(ModelError::WrongInputCount {
+                expected: self.inputs.len(),
+                found: theta.len(),
+            });
+        }
+        for (k, v) in theta.iter().enumerate() {
+            if !v.re().is_finite() {
+                return Err(ModelError::InvalidInput {
+                    name: self.inputs[k].name.clone(),
+                    value: v.re(),
+                    expected: "a finite value".into(),
+                });
+            }
+        }
+        for (e, exp) in self.experiments.iter().enumerate() {
+            let mut p: CellParams<D> = self.bases[e].to_scalar()?;
+            for l in &self.links {
+                let v = self.link_value(l, theta, exp.temperature_k)?;
+                apply_free(&mut p, l.which, v)?;
+            }
+            for &(which, k) in &self.direct {
+                apply_free(&mut p, which, theta[k])?;
+            }
+            let sol = simulate(&p, &self.protocols[e], &self.opts[e])?;
+            let o = &mut out[self.offsets[e]..];
+            let n_t = exp.times.len();
+            let reached = sol.rows.len().min(n_t);
+            for (slot, r) in o.iter_mut().zip(&sol.rows[..reached]) {
+                *slot = r.voltage;
+            }
+            let last = sol.cutoff.as_ref().or(sol.rows.last()).ok_or_else(|| {
+                ModelError::SolverFailed(format!("experiment '{}': no output row", exp.name))
+            })?;
+            // Past a cut-off the voltage is held: a smooth, bounded response for calibration.
+            for slot in o.iter_mut().take(n_t).skip(reached) {
+                *slot = last.voltage;
+            }
+            // Energy: trapezoid of V dQ over the reached rows and the cut-off row.
+            let mut energy = D::zero();
+            let mut prev: Option<(D, D)> = None;
+            for r in sol.rows[..reached].iter().chain(sol.cutoff.as_ref()) {
+                if let Some((v0, q0)) = prev {
+                    energy += (v0 + r.voltage) * (r.capacity_ah - q0) * 0.5;
+                }
+                prev = Some((r.voltage, r.capacity_ah));
+            }
+            o[n_t] = last.capacity_ah;
+            o[n_t + 1] = energy;
+            for (j, &t) in exp.voltage_at.iter().enumerate() {
+                let k = exp.times.partition_point(|x| *x < t).min(n_t - 1);
+                o[n_t + 2 + j] = if k == 0 || exp.times[k] == t {
+                    o[k]
+                } else {
+                    let (ta, tb) = (exp.times[k - 1], exp.times[k]);
+                    let w = (t - ta) / (tb - ta);
+                    o[k - 1] * (1.0 - w) + o[k] * w
+                };
+            }
+        }
+        let t0 = self.experiments[0].temperature_k;
+        let start = out.len() - self.links.len();
+        for (j, l) in self.links.iter().enumerate() {
+            out[start + j] = self.link_value(l, theta, t0)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
