@@ -1,5 +1,6 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
+mod calibrate;
 mod priors;
 mod propagate;
 mod report;
@@ -24,6 +25,8 @@ pub enum Command {
     Priors(priors::PriorsCommand),
     /// Parameter sets with error bars: delta method and Monte Carlo through a study's model.
     Propagate(propagate::PropagateArgs),
+    /// Calibrate a cell study against its measured curves with NUTS (or --map), atomistic priors as the prior.
+    Calibrate(calibrate::CalibrateArgs),
     /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
     Sensitivity(sensitivity::SensitivityArgs),
     /// List the bridging laws a study can name, with their equations.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Priors(c) => priors::run(c),
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Laws => {
             for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
                 println!("{name}\n    {desc}");

@@ -81,10 +81,12 @@ pub struct CurveView {
     pub t: Vec<f64>,
     pub measured: Vec<f64>,
     pub pred_median: Vec<f64>,
-    pub pred_lo68: Vec<f64>,
-    pub pred_hi68: Vec<f64>,
-    pub pred_lo95: Vec<f64>,
-    pub pred_hi95: Vec<f64>,
+    /// 5–95 % of the model prediction over the posterior (parameter uncertainty alone).
+    pub param_lo90: Vec<f64>,
+    pub param_hi90: Vec<f64>,
+    /// 5–95 % of a new measurement (prediction plus noise).
+    pub pred_lo90: Vec<f64>,
+    pub pred_hi90: Vec<f64>,
 }
 
 /// Everything the calibration report shows.
@@ -412,10 +414,10 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         let ok = [
             &c.measured,
             &c.pred_median,
-            &c.pred_lo68,
-            &c.pred_hi68,
-            &c.pred_lo95,
-            &c.pred_hi95,
+            &c.param_lo90,
+            &c.param_hi90,
+            &c.pred_lo90,
+            &c.pred_hi90,
         ]
         .iter()
         .all(|v| v.len() == n);
@@ -440,18 +442,18 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             y_label: c.y_label.clone(),
             bands: vec![
                 Band {
-                    label: "95 % predictive".into(),
+                    label: "90 % predictive (parameters + noise)".into(),
                     x: c.t.clone(),
-                    lo: c.pred_lo95.clone(),
-                    hi: c.pred_hi95.clone(),
+                    lo: c.pred_lo90.clone(),
+                    hi: c.pred_hi90.clone(),
                     color: 0,
                     opacity: 0.15,
                 },
                 Band {
-                    label: "68 % predictive".into(),
+                    label: "90 % from parameter uncertainty".into(),
                     x: c.t.clone(),
-                    lo: c.pred_lo68.clone(),
-                    hi: c.pred_hi68.clone(),
+                    lo: c.param_lo90.clone(),
+                    hi: c.param_hi90.clone(),
                     color: 0,
                     opacity: 0.32,
                 },
@@ -478,16 +480,16 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             x_label: c.x_label.clone(),
             y_label: format!("residual ({})", super::plots::unit_of(&c.y_label)),
             bands: vec![Band {
-                label: "95 % predictive − median".into(),
+                label: "90 % predictive − median".into(),
                 x: c.t.clone(),
                 lo: c
-                    .pred_lo95
+                    .pred_lo90
                     .iter()
                     .zip(&c.pred_median)
                     .map(|(a, m)| a - m)
                     .collect(),
                 hi: c
-                    .pred_hi95
+                    .pred_hi90
                     .iter()
                     .zip(&c.pred_median)
                     .map(|(a, m)| a - m)
@@ -507,7 +509,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             ..Default::default()
         };
         let mut csv = format!(
-            "\"{}\",\"measured {}\",pred_median,pred_lo68,pred_hi68,pred_lo95,pred_hi95,residual\n",
+            "\"{}\",\"measured {}\",pred_median,param_lo90,param_hi90,pred_lo90,pred_hi90,residual\n",
             c.x_label, c.y_label
         );
         for i in 0..n {
@@ -517,18 +519,18 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
                 c.t[i],
                 c.measured[i],
                 c.pred_median[i],
-                c.pred_lo68[i],
-                c.pred_hi68[i],
-                c.pred_lo95[i],
-                c.pred_hi95[i],
+                c.param_lo90[i],
+                c.param_hi90[i],
+                c.pred_lo90[i],
+                c.pred_hi90[i],
                 resid[i]
             );
         }
         let outside = (0..n)
-            .filter(|&i| c.measured[i] < c.pred_lo95[i] || c.measured[i] > c.pred_hi95[i])
+            .filter(|&i| c.measured[i] < c.pred_lo90[i] || c.measured[i] > c.pred_hi90[i])
             .count();
         blocks.push(Block::Paragraph(format!(
-            "{}: RMS residual {} {}; {} of {} measured points ({:.1} %) lie outside the 95 % predictive band.",
+            "{}: RMS residual {} {}; {} of {} measured points ({:.1} %) lie outside the 90 % predictive band.",
             c.name,
             g(rmse),
             super::plots::unit_of(&c.y_label),
@@ -538,7 +540,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         )));
         if outside as f64 > 0.1 * n as f64 {
             blocks.push(Block::Warning(format!(
-                "{}: more than 10 % of the measured points fall outside the 95 % predictive band — the model or the noise model misses part of the data.",
+                "{}: more than 10 % of the measured points fall outside the 90 % predictive band — the model or the noise model misses part of the data.",
                 c.name
             )));
         }
@@ -546,7 +548,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             blocks.push(Block::Figure(ReportFigure {
                 name: format!("predictive_{}", stem(&c.name)),
                 caption: format!(
-                    "{}: measured data over the 68 %/95 % posterior-predictive band, with the residuals (data − predictive median) below.",
+                    "{}: measured data over the 90 % posterior-predictive bands (parameter uncertainty alone, and with measurement noise), with the residuals (data − predictive median) below.",
                     c.name
                 ),
                 figure,
@@ -574,5 +576,85 @@ pub fn calibration_report(v: &CalibrationView, prov: &Provenance) -> Report {
         subtitle: "Bayesian calibration against measured curves (NUTS, bridgelaw)".into(),
         sections: calibration_sections(v),
         provenance: prov.entries(),
+    }
+}
+
+/// The report's view of a finished NUTS calibration: draws per chain, atomistic priors (the
+/// model parameters' exact marginals; none for the noise sds), diagnostics, sampler health and
+/// the posterior-predictive bands over each measured curve.
+pub fn view_from_run<M: crate::model::Model>(
+    title: &str,
+    post: &crate::calibrate::Posterior<'_, M>,
+    out: &crate::calibrate::CalibrationOutput,
+) -> CalibrationView {
+    let run = &out.run;
+    let prior = post.prior();
+    let zs = post.prior_z_mean_sd();
+    let params = (0..run.dim)
+        .map(|k| ParamView {
+            name: run.names[k].clone(),
+            unit: run.units[k].clone(),
+            draws_per_chain: run.param_chains(k),
+            prior: prior.params.get(k).map(|p| PriorView {
+                transform: p.transform,
+                mean_z: zs[k].0,
+                sd_z: zs[k].1,
+            }),
+        })
+        .collect();
+    let diagnostics = out
+        .summary
+        .params
+        .iter()
+        .map(|p| DiagnosticsRow {
+            name: p.name.clone(),
+            rhat: p.rhat,
+            ess_bulk: p.ess_bulk,
+            ess_tail: p.ess_tail,
+            mcse_mean: p.mcse_mean,
+        })
+        .collect();
+    let h = &out.summary.health;
+    let sampler = vec![
+        ("chains".into(), h.chains.to_string()),
+        ("draws per chain (after warm-up)".into(), h.draws_per_chain.to_string()),
+        ("warm-up per chain".into(), run.config.tune.to_string()),
+        ("divergences".into(), format!("{:?}", h.divergences)),
+        (
+            format!("tree depth saturated (max {})", h.max_depth),
+            format!("{:?}", h.treedepth_saturated),
+        ),
+        (
+            "E-BFMI".into(),
+            h.e_bfmi.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", "),
+        ),
+        ("failed model evaluations".into(), format!("{:?}", h.model_errors)),
+        ("seed".into(), run.config.seed.to_string()),
+    ];
+    let curves = out
+        .bands
+        .iter()
+        .map(|b| CurveView {
+            name: b.name.clone(),
+            x_label: format!("{} ({})", b.axis_name, b.axis_unit),
+            y_label: format!("{} ({})", b.output, b.unit),
+            t: b.axis.clone(),
+            measured: b.data.clone(),
+            pred_median: b.q50.clone(),
+            param_lo90: b.q5.clone(),
+            param_hi90: b.q95.clone(),
+            pred_lo90: b.q5_obs.clone(),
+            pred_hi90: b.q95_obs.clone(),
+        })
+        .collect();
+    let mut warnings = out.summary.warnings.clone();
+    warnings.extend(run.notes.iter().cloned());
+    CalibrationView {
+        title: title.to_string(),
+        params,
+        diagnostics,
+        sampler,
+        warnings,
+        curves,
     }
 }

@@ -257,10 +257,10 @@ pub fn synthetic_calibration() -> CalibrationView {
             t: t.clone(),
             measured,
             pred_median: med.clone(),
-            pred_lo68: w(-0.005),
-            pred_hi68: w(0.005),
-            pred_lo95: w(-0.01),
-            pred_hi95: w(0.01),
+            param_lo90: w(-0.005),
+            param_hi90: w(0.005),
+            pred_lo90: w(-0.01),
+            pred_hi90: w(0.01),
         }],
     }
 }

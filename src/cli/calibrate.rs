@@ -1,0 +1,273 @@
+//! `bridgelaw calibrate STUDY`: NUTS (or MAP + Laplace) calibration of a cell study's free
+//! parameters against its measured curves, with the atomistic priors as the prior.
+
+use super::CliError;
+use super::propagate::default_out;
+use bridgelaw::calibrate::{
+    self, CurveObservation, InitStrategy, Likelihood, MassMatrix, Noise, NutsConfig, Posterior,
+    SigmaPrior, read_curve,
+};
+use bridgelaw::Model;
+use bridgelaw::study::{Study, load_study};
+use clap::Args;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// A cell study file (models/*.toml) whose experiments carry measured data.
+    pub study: PathBuf,
+    /// Measured curves replacing the study's, in the order of its data experiments (same sign
+    /// convention; read at the experiment's output times).
+    #[arg(long, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Chains (run in parallel).
+    #[arg(long)]
+    pub chains: Option<usize>,
+    /// Kept draws per chain.
+    #[arg(long)]
+    pub draws: Option<u64>,
+    /// Warm-up iterations per chain.
+    #[arg(long)]
+    pub tune: Option<u64>,
+    /// Master seed (chain c uses stream c): the run is reproducible for a seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fast mode: MAP (L-BFGS on the exact gradient) and a Laplace approximation, no sampling.
+    #[arg(long)]
+    pub map: bool,
+    /// Output directory (default reports/<study name>/calibrate).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write report.html (figures, tables, provenance) into the output directory.
+    #[arg(long)]
+    pub report: bool,
+}
+
+/// The study file's [calibrate] section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrateSection {
+    pub chains: Option<usize>,
+    pub draws: Option<u64>,
+    pub tune: Option<u64>,
+    pub seed: Option<u64>,
+    pub target_accept: Option<f64>,
+    pub max_depth: Option<u64>,
+    /// "prior" or "map".
+    pub init: Option<String>,
+    /// "diag" or "low_rank".
+    pub mass_matrix: Option<String>,
+    /// Noise model of every curve (default: σ inferred, half-normal prior with scale 10 mV).
+    pub noise: Option<Noise>,
+    pub likelihood: Option<Likelihood>,
+}
+
+/// The observations of a study: one per experiment with data (σ named `sigma_<experiment>`).
+pub fn observations(
+    study: &Study,
+    replace: &[PathBuf],
+    noise: Noise,
+) -> Result<Vec<CurveObservation>, CliError> {
+    let chain = study.model.inner.as_chain().ok_or_else(|| {
+        CliError::bad(format!(
+            "{}: field 'model': calibration needs a cell study (`cell = \"spm\"|\"spme\"`) with measured data on its experiments",
+            study.path.display()
+        ))
+    })?;
+    let with_data: Vec<usize> = (0..chain.experiments().len())
+        .filter(|&k| chain.experiments()[k].data.is_some())
+        .collect();
+    if with_data.is_empty() {
+        return Err(CliError::bad(format!(
+            "{}: field 'model.experiment': expected at least one experiment with `data = \"FILE.csv\"`, found none",
+            study.path.display()
+        )));
+    }
+    if !replace.is_empty() && replace.len() != with_data.len() {
+        return Err(CliError::bad(format!(
+            "--data: expected {} files (one per data experiment: {}), found {}",
+            with_data.len(),
+            with_data
+                .iter()
+                .map(|&k| chain.experiments()[k].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            replace.len()
+        )));
+    }
+    let mut obs = Vec::new();
+    for (j, &k) in with_data.iter().enumerate() {
+        let e = &chain.experiments()[k];
+        let d = e.data.as_ref().expect("filtered on data");
+        let values = match replace.get(j) {
+            None => d.curve.voltage_v.clone(),
+            Some(p) => {
+                let mut c = read_curve(p, d.curve.sign).map_err(CliError::bad)?;
+                let t0 = c.time_s[0];
+                c.time_s.iter_mut().for_each(|t| *t -= t0);
+                c.voltage_at(&e.times)
+                    .map_err(|err| CliError::bad(format!("--data {}: {err}", p.display())))?
+            }
+        };
+        // The model output sits on the experiment's times, which are the data's own.
+        let output = study
+            .model
+            .outputs()
+            .iter()
+            .position(|o| o.name == format!("voltage_{}", e.name))
+            .expect("every experiment has a voltage output");
+        obs.push(CurveObservation {
+            name: e.name.clone(),
+            output,
+            values,
+            noise,
+        });
+    }
+    Ok(obs)
+}
+
+pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
+    let study = load_study(&a.study).map_err(CliError::bad)?;
+    let sec: CalibrateSection = study.section("calibrate").map_err(CliError::bad)?;
+    let bad_field = |field: &str, expected: &str, found: &str| {
+        CliError::bad(format!(
+            "{}: field 'calibrate.{field}': expected {expected}, found '{found}'",
+            a.study.display()
+        ))
+    };
+    let d = NutsConfig::default();
+    let cfg = NutsConfig {
+        tune: a.tune.or(sec.tune).unwrap_or(d.tune),
+        draws: a.draws.or(sec.draws).unwrap_or(d.draws),
+        chains: a.chains.or(sec.chains).unwrap_or(d.chains),
+        seed: a.seed.or(sec.seed).unwrap_or(d.seed),
+        target_accept: sec.target_accept.unwrap_or(d.target_accept),
+        max_depth: sec.max_depth.unwrap_or(d.max_depth),
+        init: match sec.init.as_deref() {
+            None | Some("map") => InitStrategy::Map,
+            Some("prior") => InitStrategy::Prior,
+            Some(o) => return Err(bad_field("init", "\"map\" or \"prior\"", o)),
+        },
+        mass_matrix: match sec.mass_matrix.as_deref() {
+            None | Some("diag") => MassMatrix::Diag,
+            Some("low_rank") => MassMatrix::LowRank,
+            Some(o) => return Err(bad_field("mass_matrix", "\"diag\" or \"low_rank\"", o)),
+        },
+        progress: true,
+    };
+    cfg.validate()
+        .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
+    let noise = sec.noise.unwrap_or(Noise::Inferred {
+        prior: SigmaPrior::HalfNormal { scale: 0.01 },
+    });
+    let obs = observations(&study, &a.data, noise)?;
+    let post = Posterior::new(
+        &study.model,
+        &study.dist,
+        obs,
+        sec.likelihood.unwrap_or_default(),
+    )
+    .map_err(CliError::bad)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.study, "calibrate"));
+    std::fs::create_dir_all(&out)
+        .map_err(|e| CliError::failed(format!("creating {}: {e}", out.display())))?;
+    let stem = a
+        .study
+        .file_stem()
+        .map_or("study".into(), |s| s.to_string_lossy().into_owned());
+    if a.map {
+        let (r, path) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
+            .map_err(CliError::failed)?;
+        println!(
+            "MAP + Laplace ({} iterations, {}); ln p = {:.3}",
+            r.iterations, r.termination, r.log_density
+        );
+        println!(
+            "| parameter | unit | MAP | Laplace mean | sd | 5 % | 95 % |\n|---|---|---|---|---|---|---|"
+        );
+        for p in &r.summary {
+            println!(
+                "| {} | {} | {:.5e} | {:.5e} | {:.3e} | {:.5e} | {:.5e} |",
+                p.name, p.unit, p.mode, p.mean, p.sd, p.q5, p.q95
+            );
+        }
+        if r.laplace.is_none() {
+            eprintln!(
+                "warning: the Hessian at the MAP is not positive definite: no Laplace approximation (the data do not pin down every parameter; run NUTS)"
+            );
+        }
+        eprintln!("wrote {}", path.display());
+        return Ok(());
+    }
+    let model_name = match study.model.inner.as_chain() {
+        Some(_) => "bridgelaw-chain",
+        None => "bridgelaw",
+    };
+    let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
+        .map_err(CliError::failed)?;
+    println!("{}", res.summary.to_table());
+    for b in &res.bands {
+        println!(
+            "{}: RMS residual {:.2} mV over {} points; {:.0} % inside the 90 % predictive band",
+            b.name,
+            1e3 * b.rmse,
+            b.data.len(),
+            100.0 * b.coverage90
+        );
+    }
+    for w in &res.summary.warnings {
+        eprintln!("warning: {w}");
+    }
+    for f in &res.files {
+        eprintln!("wrote {}", f.display());
+    }
+    if a.report {
+        use bridgelaw::report::calibrate_report::{
+            CALIBRATION_VIEW_JSON, calibration_report, view_from_run,
+        };
+        use bridgelaw::report::{html::write_report, provenance};
+        let title = if study.title.is_empty() {
+            stem.clone()
+        } else {
+            study.title.clone()
+        };
+        let view = view_from_run(&title, &post, &res);
+        let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+        prov.seed = Some(cfg.seed);
+        prov.settings = vec![
+            ("chains".into(), cfg.chains.to_string()),
+            ("tune".into(), cfg.tune.to_string()),
+            ("draws".into(), cfg.draws.to_string()),
+            ("target_accept".into(), cfg.target_accept.to_string()),
+            ("max_depth".into(), cfg.max_depth.to_string()),
+            ("noise".into(), format!("{noise:?}")),
+        ];
+        if let Some(c) = study.model.inner.as_chain() {
+            prov.data_files = c
+                .experiments()
+                .iter()
+                .filter_map(|e| e.data.as_ref())
+                .map(|d| d.path.display().to_string())
+                .collect();
+        }
+        if !a.data.is_empty() {
+            prov.data_files = a.data.iter().map(|p| p.display().to_string()).collect();
+        }
+        let write_json = |name: &str, json: String| {
+            bridgelaw::output::write_atomic(&out.join(name), json.as_bytes())
+                .map_err(CliError::failed)
+        };
+        write_json(
+            provenance::PROVENANCE_FILE,
+            serde_json::to_string_pretty(&prov).map_err(CliError::failed)?,
+        )?;
+        write_json(
+            CALIBRATION_VIEW_JSON,
+            serde_json::to_string(&view).map_err(CliError::failed)?,
+        )?;
+        let html = write_report(&out, &calibration_report(&view, &prov)).map_err(CliError::failed)?;
+        eprintln!("wrote {}", html.display());
+    }
+    Ok(())
+}
