@@ -79,12 +79,32 @@ pub struct MapResult {
 /// Cost reported where the log density cannot be evaluated.
 const FAILED_COST: f64 = 1e100;
 
+/// The optimisation runs in standardised coordinates u, z = centre + scale·u (scale = the prior
+/// sd of each unknown in z), so that parameters with very different prior widths (an energy in
+/// J/mol next to a barrier in eV) are equally conditioned for L-BFGS.
 struct Problem<'r, 'k> {
     kernel: &'r Mutex<Box<dyn LogDensityGrad + Send + 'k>>,
     dim: usize,
+    centre: Vec<f64>,
+    scale: Vec<f64>,
 }
 
 impl Problem<'_, '_> {
+    fn z_of(&self, u: &[f64]) -> Vec<f64> {
+        u.iter()
+            .zip(self.centre.iter().zip(&self.scale))
+            .map(|(u, (c, s))| c + s * u)
+            .collect()
+    }
+
+    fn u_of(&self, z: &[f64]) -> Vec<f64> {
+        z.iter()
+            .zip(self.centre.iter().zip(&self.scale))
+            .map(|(z, (c, s))| (z - c) / s)
+            .collect()
+    }
+
+    /// ln p and its gradient in z.
     fn eval(&self, z: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
         let mut g = vec![0.0; self.dim];
         let mut k = self
@@ -94,6 +114,12 @@ impl Problem<'_, '_> {
         let lp = k.logp_grad(z, &mut g).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok((lp, g))
     }
+
+    /// ln p and its gradient in u.
+    fn eval_u(&self, u: &[f64]) -> Result<(f64, Vec<f64>), argmin::core::Error> {
+        let (lp, g) = self.eval(&self.z_of(u))?;
+        Ok((lp, g.iter().zip(&self.scale).map(|(g, s)| g * s).collect()))
+    }
 }
 
 impl CostFunction for Problem<'_, '_> {
@@ -102,7 +128,7 @@ impl CostFunction for Problem<'_, '_> {
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
         // A failed evaluation (model error, non-finite density) is a wall: a huge cost makes
         // the line search shrink its step instead of aborting the optimisation.
-        Ok(self.eval(p).map(|r| -r.0).unwrap_or(FAILED_COST))
+        Ok(self.eval_u(p).map(|r| -r.0).unwrap_or(FAILED_COST))
     }
 }
 
@@ -111,7 +137,7 @@ impl Gradient for Problem<'_, '_> {
     type Gradient = Vec<f64>;
     fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
         Ok(self
-            .eval(p)
+            .eval_u(p)
             .map(|r| r.1.into_iter().map(|g| -g).collect())
             .unwrap_or_else(|_| vec![0.0; self.dim]))
     }
@@ -132,9 +158,16 @@ pub fn find_map<M: Model>(
         )));
     }
     let kernel = Mutex::new(post.gradient_kernel());
+    let (centre, scale): (Vec<f64>, Vec<f64>) = post
+        .prior_z_mean_sd()
+        .into_iter()
+        .map(|(m, s)| (m, if s.is_finite() && s > 0.0 { s } else { 1.0 }))
+        .unzip();
     let problem = Problem {
         kernel: &kernel,
         dim,
+        centre,
+        scale,
     };
     problem.eval(&start).map_err(|e| {
         CalibrateError::Map(format!("the log density fails at the start point: {e}"))
@@ -148,28 +181,32 @@ pub fn find_map<M: Model>(
         .map_err(err)?
         .with_tolerance_cost(opts.tol_cost)
         .map_err(err)?;
+    let u_start = problem.u_of(&start);
     let res = Executor::new(
         Problem {
             kernel: &kernel,
             dim,
+            centre: problem.centre.clone(),
+            scale: problem.scale.clone(),
         },
         solver,
     )
-    .configure(|s| s.param(start).max_iters(opts.max_iters))
+    .configure(|s| s.param(u_start).max_iters(opts.max_iters))
     .run()
     .map_err(err)?;
     let state = res.state();
-    let z = state
-        .get_best_param()
-        .cloned()
-        .ok_or_else(|| CalibrateError::Map("L-BFGS returned no parameter".into()))?;
+    let z = problem.z_of(
+        state
+            .get_best_param()
+            .ok_or_else(|| CalibrateError::Map("L-BFGS returned no parameter".into()))?,
+    );
     let iterations = state.get_iter();
     let termination = format!("{:?}", state.get_termination_reason());
     let (log_density, _) = problem.eval(&z).map_err(err)?;
     // Hessian of −ln p by central differences of the exact gradient.
     let mut h = DMatrix::zeros(dim, dim);
     for k in 0..dim {
-        let step = 1e-5 * z[k].abs().max(1.0);
+        let step = 1e-4 * problem.scale[k];
         let mut zp = z.clone();
         let mut zm = z.clone();
         zp[k] += step;

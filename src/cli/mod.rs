@@ -1,6 +1,7 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
 mod calibrate;
+mod demo;
 mod priors;
 mod propagate;
 mod report;
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole pipeline on the shipped studies, ending with an HTML report in reports/demo.
+    Demo(demo::DemoArgs),
     /// Inspect priors files and build them from raw atomistic results.
     #[command(subcommand)]
     Priors(priors::PriorsCommand),
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Laws => {
             for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
                 println!("{name}\n    {desc}");

@@ -1,0 +1,80 @@
+//! `bridgelaw calibrate` on the shipped chain study: the fast MAP mode, and bad input.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bridgelaw"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("bridgelaw-cli-cal-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn map_mode_moves_the_barrier_toward_the_synthetic_truth() {
+    let out = scratch("map");
+    let r = bin()
+        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("lgm50_chain_calibration_map.json")).unwrap(),
+    )
+    .unwrap();
+    let text = json.to_string();
+    assert!(text.contains("E_m"), "{text}");
+    // The E_m row of the table: MAP near the synthetic truth 0.40 eV, far from the NEB 0.293 eV.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| E_m |"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let map: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
+    assert!((map - 0.40).abs() < 0.03, "MAP E_m = {map}");
+}
+
+#[test]
+fn bad_calibration_input_exits_2_naming_the_problem() {
+    let dir = scratch("bad");
+    // A study without data experiments.
+    let r = bin()
+        .args(["calibrate", "models/lgm50_chain_voltage_band.toml", "--map", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("data"));
+    // A data file with a NaN voltage replacing the study's.
+    let bad = dir.join("nan.csv");
+    std::fs::write(&bad, "time_s,current_A,voltage_V\n0,5,4.0\n10,5,NaN\n20,5,3.9\n").unwrap();
+    let r = bin()
+        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--data"])
+        .arg(&bad)
+        .arg(&bad)
+        .arg(&bad)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(e.contains("nan.csv"), "{e}");
+    // Wrong number of --data files.
+    let r = bin()
+        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--data"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("expected 3 files"));
+}
