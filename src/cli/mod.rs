@@ -4,6 +4,7 @@ mod priors;
 mod propagate;
 mod report;
 mod sensitivity;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -26,6 +27,8 @@ pub enum Command {
     Propagate(propagate::PropagateArgs),
     /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
     Sensitivity(sensitivity::SensitivityArgs),
+    /// One SPM/SPMe voltage curve from a BPX parameter file, as CSV.
+    Simulate(simulate::SimulateArgs),
     /// List the bridging laws a study can name, with their equations.
     Laws,
     /// One self-contained HTML report (figures, tables, provenance) from a run directory.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Priors(c) => priors::run(c),
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
+        Command::Simulate(a) => simulate::run(a),
         Command::Laws => {
             for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
                 println!("{name}\n    {desc}");
