@@ -104,11 +104,26 @@ pub fn simulate_bpx_to_csv(
     temperature_k: Option<f64>,
 ) -> Result<String, CellError> {
     let cell = read_bpx_file(bpx_path)?;
-    let mut p = cell.params;
-    if let Some(t) = temperature_k {
-        p.temperature = t;
-    }
-    let sol = simulate(&p, protocol, opts)?;
+    simulate_cell_to_csv(&cell.params, protocol, opts, temperature_k)
+}
+
+/// [`simulate_bpx_to_csv`] for parameters already read: simulate `protocol` with `opts`
+/// (temperature override `temperature_k` [K] if given) and return the CSV text of
+/// [`solution_to_csv`].
+pub fn simulate_cell_to_csv(
+    params: &CellParams<f64>,
+    protocol: &Protocol,
+    opts: &SolverOptions,
+    temperature_k: Option<f64>,
+) -> Result<String, CellError> {
+    let sol = match temperature_k {
+        Some(t) => {
+            let mut p = params.clone();
+            p.temperature = t;
+            simulate(&p, protocol, opts)?
+        }
+        None => simulate(params, protocol, opts)?,
+    };
     Ok(solution_to_csv(&sol))
 }
 

@@ -159,6 +159,18 @@ impl Pchip {
     /// Interpolated value at `t` (derivatives flow through `t`).
     #[inline]
     pub fn eval<D: Scalar>(&self, t: D) -> D {
+        let mut hint = usize::MAX;
+        self.eval_hinted(t, &mut hint)
+    }
+
+    /// [`Pchip::eval`] with a bracketing hint: the interval index found by the previous call
+    /// (any value works; neighbouring intervals are tried before a binary search).
+    #[inline]
+    pub fn eval_hinted<D: Scalar>(&self, t: D, hint: &mut usize) -> D {
+        if D::NDERIV <= 1 {
+            let (v, dv) = self.value_slope(t.re(), hint);
+            return lift(t, v, dv);
+        }
         let n = self.x.len();
         let tr = t.re();
         if tr <= self.x[0] {
@@ -167,7 +179,7 @@ impl Pchip {
         if tr >= self.x[n - 1] {
             return (t - self.x[n - 1]) * self.d[n - 1] + self.y[n - 1];
         }
-        let k = self.x.partition_point(|&v| v <= tr) - 1;
+        let k = self.locate(tr, hint);
         let h = self.x[k + 1] - self.x[k];
         let s = (t - self.x[k]) / h;
         let s2 = s * s;
@@ -177,6 +189,72 @@ impl Pchip {
         let h01 = s2 * 3.0 - s3 * 2.0;
         let h11 = s3 - s2;
         h00 * self.y[k] + h10 * (h * self.d[k]) + h01 * self.y[k + 1] + h11 * (h * self.d[k + 1])
+    }
+
+    /// Interval k with x_k ≤ t < x_{k+1} (t strictly inside the table), starting from `hint`.
+    #[inline]
+    fn locate(&self, t: f64, hint: &mut usize) -> usize {
+        let x = &self.x;
+        let k = *hint;
+        let n = x.len();
+        if k < n - 1 && x[k] <= t {
+            if t < x[k + 1] {
+                return k;
+            }
+            if k + 2 < n && t < x[k + 2] {
+                *hint = k + 1;
+                return k + 1;
+            }
+        } else if k >= 1 && k < n && x[k - 1] <= t && t < x[k] {
+            *hint = k - 1;
+            return k - 1;
+        }
+        let k = x.partition_point(|&v| v <= t) - 1;
+        *hint = k;
+        k
+    }
+
+    /// Value and slope dU/dt at a real `t` (linear continuation outside the table).
+    #[inline]
+    pub fn value_slope(&self, t: f64, hint: &mut usize) -> (f64, f64) {
+        let n = self.x.len();
+        if t <= self.x[0] {
+            return ((t - self.x[0]) * self.d[0] + self.y[0], self.d[0]);
+        }
+        if t >= self.x[n - 1] {
+            return (
+                (t - self.x[n - 1]) * self.d[n - 1] + self.y[n - 1],
+                self.d[n - 1],
+            );
+        }
+        let k = self.locate(t, hint);
+        let h = self.x[k + 1] - self.x[k];
+        let s = (t - self.x[k]) / h;
+        let s2 = s * s;
+        let s3 = s2 * s;
+        let h00 = s3 * 2.0 - s2 * 3.0 + 1.0;
+        let h10 = s3 - s2 * 2.0 + s;
+        let h01 = s2 * 3.0 - s3 * 2.0;
+        let h11 = s3 - s2;
+        let (y0, y1, m0, m1) = (self.y[k], self.y[k + 1], h * self.d[k], h * self.d[k + 1]);
+        let v = h00 * y0 + h10 * m0 + h01 * y1 + h11 * m1;
+        let dh00 = 6.0 * (s2 - s);
+        let dh10 = 3.0 * s2 - 4.0 * s + 1.0;
+        let dh11 = 3.0 * s2 - 2.0 * s;
+        let dv = (dh00 * (y0 - y1) + dh10 * m0 + dh11 * m1) / h;
+        (v, dv)
+    }
+}
+
+/// A function value f(x.re) with slope f'(x.re) as a scalar of x's type: f + (x − x.re)·f'
+/// — exact first-order propagation for f64 and first-order dual numbers (`D::NDERIV ≤ 1`;
+/// callers use the full dual arithmetic for higher orders).
+#[inline]
+pub fn lift<D: Scalar>(x: D, f: f64, df: f64) -> D {
+    if D::NDERIV == 0 {
+        D::from(f)
+    } else {
+        (x - x.re()) * df + f
     }
 }
 
@@ -188,6 +266,18 @@ fn end_slope(h0: f64, h1: f64, m0: f64, m1: f64) -> f64 {
         3.0 * m0
     } else {
         d
+    }
+}
+
+/// An expression of one variable at x: for first-order dual numbers evaluated once with a
+/// single-direction dual (value and slope) and lifted, otherwise directly.
+#[inline]
+fn eval_expr_fast<D: Scalar>(e: &Expr, x: D) -> D {
+    if D::NDERIV == 1 {
+        let r = e.eval(num_dual::Dual64::new(x.re(), 1.0));
+        lift(x, r.re, r.eps)
+    } else {
+        e.eval(x)
     }
 }
 
@@ -207,7 +297,7 @@ impl Shape {
     fn eval<D: Scalar>(&self, x: D) -> D {
         match self {
             Shape::One => D::one(),
-            Shape::Expr(e) => e.eval(x),
+            Shape::Expr(e) => eval_expr_fast(e, x),
             Shape::Table(t) => t.eval(x),
         }
     }
@@ -309,9 +399,16 @@ impl<D: Scalar> Ocp<D> {
     /// U(θ, T) [V].
     #[inline]
     pub fn eval(&self, theta: D, t_kelvin: D) -> D {
+        let mut hint = usize::MAX;
+        self.eval_hinted(theta, t_kelvin, &mut hint)
+    }
+
+    /// [`Ocp::eval`] with a table bracketing hint (see [`Pchip::eval_hinted`]).
+    #[inline]
+    pub fn eval_hinted(&self, theta: D, t_kelvin: D, hint: &mut usize) -> D {
         match self {
-            Ocp::Table(t) => t.eval(theta),
-            Ocp::Expr(e) => e.eval(theta),
+            Ocp::Table(t) => t.eval_hinted(theta, hint),
+            Ocp::Expr(e) => eval_expr_fast(e, theta),
             Ocp::RegularSolution { u0, omega_ev } => {
                 let ln = (theta / (-theta + 1.0)).ln();
                 *u0 - (*omega_ev * (-theta * 2.0 + 1.0) + t_kelvin * K_B_EV * ln)

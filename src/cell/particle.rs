@@ -73,7 +73,8 @@ pub struct Particle<D> {
     /// Δr = R/N
     dr: D,
     c_max: D,
-    /// Current and previous shell-average concentrations [mol/m³].
+    /// Current and previous shell-average concentrations [mol/m³] (tridiagonal form; the
+    /// modal form fills them only on [`Particle::sync`]).
     pub c: Vec<D>,
     c_old: Vec<D>,
     // work
@@ -87,13 +88,67 @@ pub struct Particle<D> {
     fac_key: (f64, f64),
     fac_cp: Vec<D>,
     fac_m: Vec<D>,
-    /// Modal form (constant D): basis, modal state y, previous y, cached 1/(β0 + h·λ_k).
-    modal: Option<Arc<ModalBasis>>,
-    y: Vec<D>,
-    y_old: Vec<D>,
-    inv: Vec<D>,
-    lam: Vec<D>,
+    /// Flux per unit "current": the flux of a step is q = q_unit·cur (see [`Particle::step_current`]).
+    q_unit: D,
+    /// Modal form (constant D).
+    modal: Option<Modal<D>>,
     radius: D,
+}
+
+/// Modal state for a constant diffusivity. With the forcing of every step proportional to one
+/// flux unit (q = q_unit·cur, cur real), the modes are y = c0·y⁰ + (q_unit/R)·z(s), where y⁰ are
+/// the modes of the uniform initial state (the null mode of the operator: constant in time),
+/// and z depends on the parameters only through s = D/R² [1/s]. So z is advanced in f64, and,
+/// for first-order dual numbers, its derivative ż = ∂z/∂s by the tangent recursion
+/// ż^{n+1}_k = inv_k·(β1·ż^n_k − β2·ż^{n−1}_k) − N²μ_k·h·inv_k·z^{n+1}_k; derivatives are then
+/// restored by one chain-rule step, X = X(s.re) + (s − s.re)·∂X/∂s.
+#[derive(Debug, Clone)]
+struct Modal<D> {
+    b: Arc<ModalBasis>,
+    c0: D,
+    /// q_unit/R
+    qr: D,
+    /// s = D·dfac/R² [1/s]
+    s: D,
+    tangent: bool,
+    z: Vec<f64>,
+    z_old: Vec<f64>,
+    zd: Vec<f64>,
+    zd_old: Vec<f64>,
+    /// per (h, β0): a_k = β1·inv_k, c_k = β2·inv_k, e_k = G_k·inv_k, m_k = N²μ_k·h·inv_k
+    ca: Vec<f64>,
+    cc: Vec<f64>,
+    ce: Vec<f64>,
+    cm: Vec<f64>,
+    /// Σ_k rs_k·z_k and Σ_k rs_k·ż_k after the last step (rs: the surface row)
+    surf: f64,
+    surf_d: f64,
+}
+
+impl<D: Scalar> Modal<D> {
+    /// X(s) = x + (s − s.re)·xd (first-order duals), x otherwise.
+    #[inline]
+    fn lift(&self, x: f64, xd: f64) -> D {
+        if self.tangent {
+            (self.s - self.s.re()) * xd + x
+        } else {
+            D::from(x)
+        }
+    }
+    /// Value of the linear functional `row` of the modes.
+    fn functional(&self, row: &[f64], row_init: f64) -> D {
+        let x = dotf(row, &self.z);
+        let xd = if self.tangent {
+            dotf(row, &self.zd)
+        } else {
+            0.0
+        };
+        self.c0 * row_init + self.qr * self.lift(x, xd)
+    }
+    /// Real part of the functional `row`.
+    fn functional_re(&self, row: &[f64], row_init: f64) -> f64 {
+        self.c0.re() * row_init + self.qr.re() * dotf(row, &self.z)
+    }
 }
 
 /// Eigen-decomposition of the shell operator for `n` shells (independent of D and R):
@@ -109,16 +164,21 @@ pub struct ModalBasis {
     mu: Vec<f64>,
     /// G_k = Q_{N−1,k}·v̂_{N−1}^{−1/2}·N³
     g: Vec<f64>,
-    /// rows of c = V̂^{−1/2}·Q·y for the outer, second-outer and centre shells
+    /// rows of c = V̂^{−1/2}·Q·y for the outer and centre shells
     row_last: Vec<f64>,
-    row_prev: Vec<f64>,
     row_centre: Vec<f64>,
+    /// surface row (9·row_last − row_prev)/8
+    row_surf: Vec<f64>,
     /// average: c̄ = Σ_k row_avg_k·y_k
     row_avg: Vec<f64>,
-    /// modes of a uniform unit concentration
-    init: Vec<f64>,
-    /// full reconstruction matrix P (row-major n×n)
+    /// the rows above applied to the modes of a uniform unit concentration
+    last0: f64,
+    centre0: f64,
+    surf0: f64,
+    avg0: f64,
+    /// full reconstruction matrix P (row-major n×n) and P·init
     p: Vec<f64>,
+    p0: Vec<f64>,
 }
 
 impl ModalBasis {
@@ -144,21 +204,25 @@ impl ModalBasis {
         }
         let eig = nalgebra::SymmetricEigen::new(l);
         let q = eig.eigenvectors;
-        let mu: Vec<f64> = eig
+        let mut mu: Vec<f64> = eig
             .eigenvalues
             .iter()
             .map(|m| m.max(0.0) * nf * nf)
             .collect();
+        // the operator conserves Σ v̂_j c_j exactly: its null mode (uniform c) has μ = 0, not round-off
+        if let Some(k0) = (0..n).min_by(|&a, &b| mu[a].total_cmp(&mu[b])) {
+            mu[k0] = 0.0;
+        }
         let isq: Vec<f64> = vhat.iter().map(|v| 1.0 / v.sqrt()).collect();
         let sq: Vec<f64> = vhat.iter().map(|v| v.sqrt()).collect();
         let g = (0..n)
             .map(|k| q[(n - 1, k)] * isq[n - 1] * nf.powi(3))
             .collect();
         let row = |j: usize| (0..n).map(|k| isq[j] * q[(j, k)]).collect::<Vec<f64>>();
-        let row_avg = (0..n)
+        let row_avg: Vec<f64> = (0..n)
             .map(|k| (0..n).map(|j| sq[j] * q[(j, k)]).sum::<f64>() * 3.0 / nf.powi(3))
             .collect();
-        let init = (0..n)
+        let init: Vec<f64> = (0..n)
             .map(|k| (0..n).map(|j| q[(j, k)] * sq[j]).sum::<f64>())
             .collect();
         let mut p = vec![0.0; n * n];
@@ -167,16 +231,29 @@ impl ModalBasis {
                 p[j * n + k] = isq[j] * q[(j, k)];
             }
         }
+        let row_last = row(n - 1);
+        let row_prev = row(n.saturating_sub(2));
+        let row_centre = row(0);
+        let row_surf: Vec<f64> = (0..n)
+            .map(|k| row_last[k] * (9.0 / 8.0) - row_prev[k] * (1.0 / 8.0))
+            .collect();
+        let p0 = (0..n)
+            .map(|j| dotf(&p[j * n..(j + 1) * n], &init))
+            .collect();
         Self {
             n,
             mu,
             g,
-            row_last: row(n - 1),
-            row_prev: row(n.saturating_sub(2)),
-            row_centre: row(0),
+            last0: dotf(&row_last, &init),
+            centre0: dotf(&row_centre, &init),
+            surf0: dotf(&row_surf, &init),
+            avg0: dotf(&row_avg, &init),
+            row_last,
+            row_centre,
+            row_surf,
             row_avg,
-            init,
             p,
+            p0,
         }
     }
 
@@ -197,35 +274,57 @@ impl ModalBasis {
     }
 }
 
-/// Dot product with four independent partial sums (breaks the add-latency chain).
+/// f64 dot product Σ a_k·b_k with four independent partial sums.
 #[inline]
-fn dot<D: Scalar>(row: &[f64], y: &[D]) -> D {
-    let n = row.len().min(y.len());
-    let (mut s0, mut s1, mut s2, mut s3) = (D::zero(), D::zero(), D::zero(), D::zero());
-    let mut k = 0;
-    while k + 4 <= n {
-        s0 += y[k] * row[k];
-        s1 += y[k + 1] * row[k + 1];
-        s2 += y[k + 2] * row[k + 2];
-        s3 += y[k + 3] * row[k + 3];
-        k += 4;
+fn dotf(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut s = [0.0f64; 4];
+    let mut ca = a.chunks_exact(4);
+    let mut cb = b.chunks_exact(4);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        s[0] += x[0] * y[0];
+        s[1] += x[1] * y[1];
+        s[2] += x[2] * y[2];
+        s[3] += x[3] * y[3];
     }
-    while k < n {
-        s0 += y[k] * row[k];
-        k += 1;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        s[0] += x * y;
     }
-    (s0 + s1) + (s2 + s3)
+    (s[0] + s[1]) + (s[2] + s[3])
 }
 
 impl<D: Scalar> Particle<D> {
     /// A particle of radius `radius` [m] with `n` shells, uniform initial concentration `c0`;
-    /// `modal` selects the modal solver (valid only for a constant diffusivity).
+    /// `modal` selects the modal solver (valid only for a constant diffusivity; not used for
+    /// second-order dual numbers, which take the tridiagonal path).
     pub fn new(n: usize, radius: D, c_max: D, c0: D, modal: bool) -> Self {
         let nf = n as f64;
         let vhat = (0..n)
             .map(|j| (((j + 1) as f64).powi(3) - (j as f64).powi(3)) / 3.0)
             .collect();
         let z = D::zero();
+        let modal = (modal && D::NDERIV <= 1).then(|| {
+            let b = ModalBasis::get(n);
+            let zero = vec![0.0; n];
+            Modal {
+                b,
+                c0,
+                qr: radius.recip(),
+                s: D::zero(),
+                tangent: D::NDERIV == 1,
+                z: zero.clone(),
+                z_old: zero.clone(),
+                zd: zero.clone(),
+                zd_old: zero.clone(),
+                ca: zero.clone(),
+                cc: zero.clone(),
+                ce: zero.clone(),
+                cm: zero,
+                surf: 0.0,
+                surf_d: 0.0,
+            }
+        });
         Self {
             n,
             vhat,
@@ -244,34 +343,28 @@ impl<D: Scalar> Particle<D> {
             fac_key: (f64::NAN, f64::NAN),
             fac_cp: vec![z; n],
             fac_m: vec![z; n],
-            y: Vec::new(),
-            y_old: Vec::new(),
-            inv: Vec::new(),
-            lam: Vec::new(),
+            q_unit: D::one(),
             radius,
-            modal: None,
+            modal,
         }
-        .with_modal(modal, c0)
     }
 
-    fn with_modal(mut self, modal: bool, c0: D) -> Self {
-        if modal {
-            let b = ModalBasis::get(self.n);
-            self.y = b.init.iter().map(|&v| c0 * v).collect();
-            self.y_old = self.y.clone();
-            self.inv = vec![D::zero(); self.n];
-            self.lam = vec![D::zero(); self.n];
-            self.modal = Some(b);
+    /// Set the flux unit q_unit [mol/m²/s per unit of `cur`] used by [`Particle::step_current`]
+    /// (call before the first step). The modal solver carries exact derivatives of the state
+    /// only for fluxes q_unit·cur with a real `cur`.
+    pub fn set_flux_unit(&mut self, q_unit: D) {
+        self.q_unit = q_unit;
+        if let Some(m) = self.modal.as_mut() {
+            m.qr = q_unit / self.radius;
         }
-        self
     }
 
     /// Recompute the shell concentrations `c` from the modes (modal form only; a no-op otherwise).
     pub fn sync(&mut self) {
-        if let Some(b) = &self.modal {
+        if let Some(m) = &self.modal {
             let n = self.n;
             for j in 0..n {
-                self.c[j] = dot(&b.p[j * n..(j + 1) * n], &self.y);
+                self.c[j] = m.functional(&m.b.p[j * n..(j + 1) * n], m.b.p0[j]);
             }
         }
     }
@@ -288,8 +381,8 @@ impl<D: Scalar> Particle<D> {
 
     /// Volume-average concentration c̄ = Σ v̂_j c_j / (N³/3) [mol/m³].
     pub fn average(&self) -> D {
-        if let Some(b) = &self.modal {
-            return dot(&b.row_avg, &self.y);
+        if let Some(m) = &self.modal {
+            return m.functional(&m.b.row_avg, m.b.avg0);
         }
         let mut s = D::zero();
         for j in 0..self.n {
@@ -298,29 +391,43 @@ impl<D: Scalar> Particle<D> {
         s / ((self.n as f64).powi(3) / 3.0)
     }
 
+    /// Coefficient κ_s of the flux term of the surface value, c_s = (9c_{N−1} − c_{N−2})/8 − κ_s·q:
+    /// κ_s = (3/8)·Δr/D_s [s/m] (½·Δr/D_s for one shell).
+    #[inline]
+    pub fn surface_coef(&self, d_surf: D) -> D {
+        let f = if self.n == 1 && self.modal.is_none() {
+            0.5
+        } else {
+            3.0 / 8.0
+        };
+        self.dr / d_surf * f
+    }
+
+    /// Surface concentration given the flux term κ_s·q (see [`Particle::surface_coef`]) [mol/m³].
+    #[inline]
+    pub fn surface_with(&self, flux_term: D) -> D {
+        let n = self.n;
+        if let Some(m) = &self.modal {
+            return m.c0 * m.b.surf0 + m.qr * m.lift(m.surf, m.surf_d) - flux_term;
+        }
+        if n == 1 {
+            return self.c[0] - flux_term;
+        }
+        self.c[n - 1] * (9.0 / 8.0) - self.c[n - 2] * (1.0 / 8.0) - flux_term
+    }
+
     /// Surface concentration given the outward flux q [mol/m²/s] and the surface diffusivity.
     #[inline]
     pub fn surface(&self, q: D, d_surf: D) -> D {
-        let n = self.n;
-        if let Some(b) = &self.modal {
-            let cl = dot(&b.row_last, &self.y);
-            let cp = dot(&b.row_prev, &self.y);
-            return cl * (9.0 / 8.0) - cp * (1.0 / 8.0) - q * self.dr / d_surf * (3.0 / 8.0);
-        }
-        if n == 1 {
-            return self.c[0] - q * self.dr / d_surf * 0.5;
-        }
-        self.c[n - 1] * (9.0 / 8.0)
-            - self.c[n - 2] * (1.0 / 8.0)
-            - q * self.dr / d_surf * (3.0 / 8.0)
+        self.surface_with(q * self.surface_coef(d_surf))
     }
 
     /// Minimum and maximum shell concentration (real parts).
     pub fn min_max(&self) -> (f64, f64) {
-        if let Some(b) = &self.modal {
+        if let Some(m) = &self.modal {
             // extremes of a diffusing sphere with a boundary flux sit at the centre or the outer shell
-            let a = dot(&b.row_centre, &self.y).re();
-            let c = dot(&b.row_last, &self.y).re();
+            let a = m.functional_re(&m.b.row_centre, m.b.centre0);
+            let c = m.functional_re(&m.b.row_last, m.b.last0);
             return (a.min(c), a.max(c));
         }
         let mut lo = f64::INFINITY;
@@ -335,37 +442,89 @@ impl<D: Scalar> Particle<D> {
     /// Advance one step of size `h` [s] with BDF coefficients `bdf`, outward flux `q` at the new
     /// time [mol/m²/s], diffusivity D(θ)·`dfac` [m²/s] (`dfac` the Arrhenius factor).
     /// `omega` is the step ratio used to extrapolate the state for a θ-dependent D.
+    /// Modal form: `q` is taken as q_unit·(q.re/q_unit.re) (exact for f64, and for dual fluxes
+    /// proportional to the flux unit; otherwise use [`Particle::step_current`]).
     pub fn step(&mut self, h: f64, bdf: Bdf, omega: f64, q: D, diff: &Coefficient<D>, dfac: D) {
-        let n = self.n;
-        if let Some(b) = &self.modal {
-            let key = (h, bdf.b0);
-            let same = (key.0 - self.fac_key.0).abs() <= 1e-12 * h
-                && (key.1 - self.fac_key.1).abs() <= 1e-12;
-            if !same {
-                let scale = diff.scale * dfac / (self.radius * self.radius);
-                for k in 0..n {
-                    self.lam[k] = scale * b.mu[k];
-                    self.inv[k] = (self.lam[k] * h + bdf.b0).recip();
-                }
-                self.fac_key = key;
-            }
-            let u = q / self.radius * h;
-            if bdf.b2 != 0.0 {
-                for k in 0..n {
-                    let ynew =
-                        (self.y[k] * bdf.b1 - self.y_old[k] * bdf.b2 - u * b.g[k]) * self.inv[k];
-                    self.y_old[k] = self.y[k];
-                    self.y[k] = ynew;
-                }
-            } else {
-                for k in 0..n {
-                    let ynew = (self.y[k] * bdf.b1 - u * b.g[k]) * self.inv[k];
-                    self.y_old[k] = self.y[k];
-                    self.y[k] = ynew;
-                }
-            }
-            return;
+        if self.modal.is_some() {
+            let cur = q.re() / self.q_unit.re();
+            self.step_modal(h, bdf, cur, diff, dfac);
+        } else {
+            self.step_tridiagonal(h, bdf, omega, q, diff, dfac);
         }
+    }
+
+    /// [`Particle::step`] with the flux q = q_unit·`cur` (`cur` real, e.g. the cell current [A]).
+    #[inline]
+    pub fn step_current(
+        &mut self,
+        h: f64,
+        bdf: Bdf,
+        omega: f64,
+        cur: f64,
+        diff: &Coefficient<D>,
+        dfac: D,
+    ) {
+        if self.modal.is_some() {
+            self.step_modal(h, bdf, cur, diff, dfac);
+        } else {
+            let q = self.q_unit * cur;
+            self.step_tridiagonal(h, bdf, omega, q, diff, dfac);
+        }
+    }
+
+    fn step_modal(&mut self, h: f64, bdf: Bdf, cur: f64, diff: &Coefficient<D>, dfac: D) {
+        let n = self.n;
+        let Some(m) = self.modal.as_mut() else {
+            return;
+        };
+        let key = (h, bdf.b0);
+        let same =
+            (key.0 - self.fac_key.0).abs() <= 1e-12 * h && (key.1 - self.fac_key.1).abs() <= 1e-12;
+        if !same {
+            m.s = diff.scale * dfac / (self.radius * self.radius);
+            let s = m.s.re();
+            let b = &m.b;
+            for k in 0..n {
+                let inv = 1.0 / (s * b.mu[k] * h + bdf.b0);
+                m.ca[k] = bdf.b1 * inv;
+                m.cc[k] = bdf.b2 * inv;
+                m.ce[k] = b.g[k] * inv;
+                m.cm[k] = b.mu[k] * h * inv;
+            }
+            self.fac_key = key;
+        }
+        let f = cur * h;
+        let (ca, cc, ce) = (&m.ca[..n], &m.cc[..n], &m.ce[..n]);
+        let (z, zo) = (&mut m.z[..n], &mut m.z_old[..n]);
+        for k in 0..n {
+            let zn = ca[k] * z[k] - cc[k] * zo[k] - f * ce[k];
+            zo[k] = z[k];
+            z[k] = zn;
+        }
+        m.surf = dotf(&m.b.row_surf, &m.z);
+        if m.tangent {
+            let cm = &m.cm[..n];
+            let z = &m.z[..n];
+            let (zd, zdo) = (&mut m.zd[..n], &mut m.zd_old[..n]);
+            for k in 0..n {
+                let dn = ca[k] * zd[k] - cc[k] * zdo[k] - cm[k] * z[k];
+                zdo[k] = zd[k];
+                zd[k] = dn;
+            }
+            m.surf_d = dotf(&m.b.row_surf, &m.zd);
+        }
+    }
+
+    fn step_tridiagonal(
+        &mut self,
+        h: f64,
+        bdf: Bdf,
+        omega: f64,
+        q: D,
+        diff: &Coefficient<D>,
+        dfac: D,
+    ) {
+        let n = self.n;
         // rhs = v̂ (β1 c^n − β2 c^{n−1})/h, boundary flux
         for j in 0..n {
             let mut v = self.c[j] * bdf.b1;

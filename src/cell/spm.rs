@@ -8,6 +8,7 @@
 //! (SPMe); Δφ_s = −i·(L_n/(3σ_n) + L_p/(3σ_p)) (SPMe only, as in PyBaMM).
 
 use super::CellError;
+use super::ocp::lift;
 use super::params::{CellParams, ElectrodeParams};
 use super::particle::{Bdf, Particle};
 use super::protocol::{Protocol, Segment};
@@ -173,6 +174,46 @@ struct Fixed<D> {
     dt_ent: D,
     vol_n: D,
     vol_p: D,
+    /// particle flux per ampere [mol/m²/s/A]: q = ±I/(A·a·L·F)
+    qu_n: D,
+    qu_p: D,
+    /// interfacial current density per ampere [A/m² per A]: j = ±I/(A·a·L)
+    ju_n: D,
+    ju_p: D,
+    /// surface-value flux coefficients (3/8)·Δr/D_s for constant D_s
+    ks_n: Option<D>,
+    ks_p: Option<D>,
+    /// SPM electrolyte inventory c_e0·Σ ε·L·A [mol]
+    li_e_spm: D,
+}
+
+/// Table bracketing hints of the two OCPs.
+#[derive(Default)]
+struct Hints {
+    n: usize,
+    p: usize,
+}
+
+/// asinh(x) = sign(x)·ln(1 + |x| + x²/(1 + √(1 + x²))), with one chain-rule step for the
+/// derivatives (first order), or the dual number's own asinh otherwise.
+#[inline]
+fn asinh_fast<D: Scalar>(x: D) -> D {
+    if D::NDERIV > 1 {
+        return x.asinh();
+    }
+    let r = x.re();
+    let a = r.abs();
+    let v = if a > 1e8 {
+        a.ln() + std::f64::consts::LN_2
+    } else {
+        (a + a * a / (1.0 + (1.0 + a * a).sqrt())).ln_1p()
+    };
+    let d = if a > 1e8 {
+        1.0 / a
+    } else {
+        1.0 / (1.0 + r * r).sqrt()
+    };
+    lift(x, v.copysign(r), d)
 }
 
 struct Step {
@@ -284,7 +325,7 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
 fn overpotential<D: Scalar>(j: D, i0: D, alpha: D, t: D, two_rt_f: D) -> Result<D, CellError> {
     if alpha.re() == 0.5 {
         // closed form (laws::kinetics::bv_overpotential_symmetric) with 2RT/F precomputed
-        Ok(two_rt_f * (j / (i0 * 2.0)).asinh())
+        Ok(two_rt_f * asinh_fast(j / (i0 * 2.0)))
     } else {
         bv_overpotential(j, i0, alpha, t).map_err(|e| CellError::OutOfRange {
             quantity: "Butler–Volmer overpotential".into(),
@@ -318,55 +359,58 @@ fn voltage<D: Scalar>(
     current: f64,
     flux_current: f64,
     time_s: f64,
+    hints: &mut Hints,
 ) -> Result<Eval<D>, CellError> {
-    let i = f.area.recip() * current;
-    let j_n = i / f.an_ln;
-    let j_p = -i / f.ap_lp;
     // the particle-side boundary gradient follows the current the profile was built with
     // (`flux_current`: 0 before the first step, the old current right at a jump)
-    let i_f = f.area.recip() * flux_current;
-    let jf_n = i_f / f.an_ln;
-    let jf_p = -i_f / f.ap_lp;
     let surf = |e: &ElectrodeParams<D>,
                 part: &Particle<D>,
-                j: D,
+                qu: D,
+                ks: Option<D>,
                 fac: D,
                 name: &str|
      -> Result<D, CellError> {
-        let q = j / FARADAY;
-        // surface diffusivity from the outer shell
-        let d_s = if e.diffusivity.is_constant() {
-            e.diffusivity.scale * fac
+        let cs = if flux_current == 0.0 {
+            part.surface_with(D::zero())
         } else {
-            let th = part.c[part.shells() - 1] / e.c_max;
-            e.diffusivity.eval(th) * fac
+            let q = qu * flux_current;
+            let k = match ks {
+                Some(k) => k,
+                None => {
+                    // surface diffusivity from the outer shell
+                    let th = part.c[part.shells() - 1] / e.c_max;
+                    part.surface_coef(e.diffusivity.eval(th) * fac)
+                }
+            };
+            part.surface_with(q * k)
         };
-        let cs = part.surface(q, d_s);
-        let th = cs / e.c_max;
-        if !(th.re() > 0.0 && th.re() < 1.0) {
+        let th = cs.re() / e.c_max.re();
+        if !(th > 0.0 && th < 1.0) {
             return Err(CellError::OutOfRange {
                 quantity: format!("{name} surface stoichiometry"),
-                value: th.re(),
+                value: th,
                 time_s,
                 msg: "must stay in (0, 1)".into(),
             });
         }
         Ok(cs)
     };
-    let cs_n = surf(&p.neg, pn, jf_n, f.fac_dn, "negative")?;
-    let cs_p = surf(&p.pos, pp, jf_p, f.fac_dp, "positive")?;
+    let cs_n = surf(&p.neg, pn, f.qu_n, f.ks_n, f.fac_dn, "negative")?;
+    let cs_p = surf(&p.pos, pp, f.qu_p, f.ks_p, f.fac_dp, "positive")?;
     let th_n = cs_n / p.neg.c_max;
     let th_p = cs_p / p.pos.c_max;
     let (ce_n, ce_p) = match el {
         Some(e) => e.averages(),
         None => (f.ce0, f.ce0),
     };
+    let j_n = f.ju_n * current;
+    let j_p = f.ju_p * current;
     let i0_n = f.m_n * (ce_n * cs_n * (p.neg.c_max - cs_n)).sqrt();
     let i0_p = f.m_p * (ce_p * cs_p * (p.pos.c_max - cs_p)).sqrt();
     let eta_n = overpotential(j_n, i0_n, p.neg.alpha, f.t, f.two_rt_f)?;
     let eta_p = overpotential(j_p, i0_p, p.pos.alpha, f.t, f.two_rt_f)?;
-    let mut u_n = p.neg.ocp.eval(th_n, f.t);
-    let mut u_p = p.pos.ocp.eval(th_p, f.t);
+    let mut u_n = p.neg.ocp.eval_hinted(th_n, f.t, &mut hints.n);
+    let mut u_p = p.pos.ocp.eval_hinted(th_p, f.t, &mut hints.p);
     if f.dt_ent.re() != 0.0 {
         u_n += p.neg.entropic.eval(th_n) * f.dt_ent;
         u_p += p.pos.entropic.eval(th_p) * f.dt_ent;
@@ -374,6 +418,7 @@ fn voltage<D: Scalar>(
     let mut v = u_p - u_n + eta_p - eta_n - p.contact_resistance * current;
     let (mut eta_c, mut dphi_e, mut dphi_s) = (D::zero(), D::zero(), D::zero());
     if let Some(e) = el {
+        let i = f.area.recip() * current;
         eta_c = (-p.electrolyte.transference + 1.0) * f.two_rt_f * e.ln_difference();
         dphi_e = -i * e.ohmic_resistance(&p.electrolyte.conductivity, f.fac_ke);
         dphi_s = -i * f.dphi_s_per_i;
@@ -478,7 +523,23 @@ pub fn simulate<D: Scalar>(
         dt_ent: t - p.t_ref,
         vol_n: p.neg.active_fraction * p.neg.thickness * area,
         vol_p: p.pos.active_fraction * p.pos.thickness * area,
+        qu_n: D::zero(),
+        qu_p: D::zero(),
+        ju_n: D::zero(),
+        ju_p: D::zero(),
+        ks_n: None,
+        ks_p: None,
+        li_e_spm: p.electrolyte.initial_concentration
+            * (p.neg.porosity * p.neg.thickness
+                + p.separator.porosity * p.separator.thickness
+                + p.pos.porosity * p.pos.thickness)
+            * area,
     };
+    let mut fixed = fixed;
+    fixed.ju_n = (area * fixed.an_ln).recip();
+    fixed.ju_p = -(area * fixed.ap_lp).recip();
+    fixed.qu_n = fixed.ju_n / FARADAY;
+    fixed.qu_p = fixed.ju_p / FARADAY;
     let th_n0 = p.neg.theta_at_soc(p.initial_soc);
     let th_p0 = p.pos.theta_at_soc(p.initial_soc);
     let mut pn = Particle::new(
@@ -495,6 +556,15 @@ pub fn simulate<D: Scalar>(
         th_p0 * p.pos.c_max,
         opts.modal && p.pos.diffusivity.is_constant(),
     );
+    pn.set_flux_unit(fixed.qu_n);
+    pp.set_flux_unit(fixed.qu_p);
+    if p.neg.diffusivity.is_constant() {
+        fixed.ks_n = Some(pn.surface_coef(p.neg.diffusivity.scale * fixed.fac_dn));
+    }
+    if p.pos.diffusivity.is_constant() {
+        fixed.ks_p = Some(pp.surface_coef(p.pos.diffusivity.scale * fixed.fac_dp));
+    }
+    let mut hints = Hints::default();
     let mut el = if fixed.spme {
         Some(Electrolyte::new(p, opts.electrolyte_mesh))
     } else {
@@ -531,19 +601,23 @@ pub fn simulate<D: Scalar>(
             li_solid_mol: cn * fixed.vol_n + cp * fixed.vol_p,
             li_electrolyte_mol: match el {
                 Some(e) => e.inventory() * el_vol,
-                None => {
-                    fixed.ce0
-                        * (p.neg.porosity * p.neg.thickness
-                            + p.separator.porosity * p.separator.thickness
-                            + p.pos.porosity * p.pos.thickness)
-                        * el_vol
-                }
+                None => fixed.li_e_spm,
             },
         }
     };
     // initial voltage with the first current
     let i_first = segs[0].i0;
-    let ev0 = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_first, 0.0, 0.0)?;
+    let ev0 = voltage(
+        p,
+        &fixed,
+        &pn,
+        &pp,
+        el.as_ref(),
+        i_first,
+        0.0,
+        0.0,
+        &mut hints,
+    )?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
         rows.push(make_row(
             &ev0,
@@ -571,7 +645,17 @@ pub fn simulate<D: Scalar>(
         if st.restart && started {
             // voltage at the start of the new segment, for cut-off interpolation
             let i_before = segs[st.seg.saturating_sub(1)].i1;
-            let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_old, i_before, st.t0)?;
+            let ev = voltage(
+                p,
+                &fixed,
+                &pn,
+                &pp,
+                el.as_ref(),
+                i_old,
+                i_before,
+                st.t0,
+                &mut hints,
+            )?;
             v_prev = ev.v;
         }
         let omega = if h_prev.is_nan() { 1.0 } else { h / h_prev };
@@ -582,10 +666,8 @@ pub fn simulate<D: Scalar>(
         };
         let omega_ex = if bdf == Bdf::EULER { 0.0 } else { omega };
         let i_d = area.recip() * i_new;
-        let q_n = i_d / (fixed.an_ln * FARADAY);
-        let q_p = -i_d / (fixed.ap_lp * FARADAY);
-        pn.step(h, bdf, omega_ex, q_n, &p.neg.diffusivity, fixed.fac_dn);
-        pp.step(h, bdf, omega_ex, q_p, &p.pos.diffusivity, fixed.fac_dp);
+        pn.step_current(h, bdf, omega_ex, i_new, &p.neg.diffusivity, fixed.fac_dn);
+        pp.step_current(h, bdf, omega_ex, i_new, &p.pos.diffusivity, fixed.fac_dp);
         if let Some(e) = el.as_mut() {
             e.step(
                 h,
@@ -627,7 +709,17 @@ pub fn simulate<D: Scalar>(
         started = true;
         h_prev = h;
         let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
-        let ev = voltage(p, &fixed, &pn, &pp, el.as_ref(), i_new, i_new, st.t1)?;
+        let ev = voltage(
+            p,
+            &fixed,
+            &pn,
+            &pp,
+            el.as_ref(),
+            i_new,
+            i_new,
+            st.t1,
+            &mut hints,
+        )?;
         if opts.stop_at_cutoff {
             let low = i_new > 0.0 && ev.v.re() < p.v_min;
             let high = i_new < 0.0 && ev.v.re() > p.v_max;

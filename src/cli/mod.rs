@@ -6,6 +6,7 @@ mod priors;
 mod propagate;
 mod report;
 mod sensitivity;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -32,6 +33,8 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
     Sensitivity(sensitivity::SensitivityArgs),
+    /// One SPM/SPMe voltage curve from a BPX parameter file, as CSV.
+    Simulate(simulate::SimulateArgs),
     /// List the bridging laws a study can name, with their equations.
     Laws,
     /// One self-contained HTML report (figures, tables, provenance) from a run directory.
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Simulate(a) => simulate::run(a),
         Command::Laws => {
             for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
                 println!("{name}\n    {desc}");

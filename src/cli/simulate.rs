@@ -1,0 +1,126 @@
+//! `bridgelaw simulate --bpx FILE`: one SPM/SPMe voltage curve from a BPX parameter file, as CSV.
+
+use super::CliError;
+use bridgelaw::cell::{
+    self, CellError, CellModelKind, Protocol, SignConvention, SolverOptions, Step,
+};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// BPX parameter file (JSON).
+    #[arg(long)]
+    pub bpx: PathBuf,
+    /// Cell model: spm | spme.
+    #[arg(long, default_value = "spm")]
+    pub model: String,
+    /// Constant C-rate [1/h] relative to the BPX nominal capacity, discharge positive (default 1C).
+    #[arg(long, conflicts_with_all = ["current", "current_file"])]
+    pub c_rate: Option<f64>,
+    /// Constant current [A], discharge positive.
+    #[arg(long, conflicts_with_all = ["c_rate", "current_file"])]
+    pub current: Option<f64>,
+    /// Measured current series: CSV with a time column (time_s) and a current column (current_A).
+    #[arg(long, conflicts_with_all = ["c_rate", "current"])]
+    pub current_file: Option<PathBuf>,
+    /// Sign convention of --current-file: discharge-negative | discharge-positive (required
+    /// unless the file states it in a '# sign_convention: ...' line).
+    #[arg(long)]
+    pub sign: Option<String>,
+    /// Duration [s] of a constant-current run (default: 1.5× the time to pass the nominal capacity;
+    /// the run stops at the voltage cut-off).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Cell temperature [K] (default: the BPX ambient/reference temperature).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Finite-volume shells per particle.
+    #[arg(long, default_value_t = 20)]
+    pub shells: usize,
+    /// Output spacing [s].
+    #[arg(long, default_value_t = 10.0)]
+    pub output_dt: f64,
+    /// Output CSV file (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Map a cell error to an exit status: a state leaving the physical range is a failed run (1),
+/// everything else is bad input (2).
+fn cell_err(e: CellError) -> CliError {
+    match e {
+        CellError::OutOfRange { .. } => CliError::failed(format!("simulation failed: {e}")),
+        other => CliError::bad(other),
+    }
+}
+
+pub fn run(a: SimulateArgs) -> Result<(), CliError> {
+    let model = CellModelKind::parse(&a.model)
+        .ok_or_else(|| CliError::bad(format!("--model '{}': expected spm or spme", a.model)))?;
+    if let Some(t) = a.temperature
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Err(CliError::bad(format!(
+            "--temperature {t}: expected a positive temperature in K"
+        )));
+    }
+    let sign = match &a.sign {
+        None => None,
+        Some(s) => Some(SignConvention::parse(s).ok_or_else(|| {
+            CliError::bad(format!(
+                "--sign '{s}': expected discharge-negative or discharge-positive"
+            ))
+        })?),
+    };
+    if sign.is_some() && a.current_file.is_none() {
+        return Err(CliError::bad("--sign applies only to --current-file"));
+    }
+    let cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
+    let cap = cellfile.params.nominal_capacity_ah;
+    let duration = |amps: f64, what: &str| -> Result<f64, CliError> {
+        if !(amps.is_finite() && amps != 0.0) {
+            return Err(CliError::bad(format!(
+                "{what} {amps}: expected a finite non-zero value"
+            )));
+        }
+        let d = a.duration.unwrap_or(1.5 * cap / amps.abs() * 3600.0);
+        if !(d.is_finite() && d > 0.0) {
+            return Err(CliError::bad(format!(
+                "--duration {d}: expected a positive duration in s"
+            )));
+        }
+        Ok(d)
+    };
+    let protocol = match (&a.current_file, a.current, a.c_rate) {
+        (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
+        (None, Some(amps), _) => Protocol::Steps(vec![Step::Current {
+            amps,
+            duration_s: duration(amps, "--current")?,
+        }]),
+        (None, None, c) => {
+            let c = c.unwrap_or(1.0);
+            Protocol::Steps(vec![Step::CRate {
+                c_rate: c,
+                duration_s: duration(c * cap, "--c-rate")?,
+            }])
+        }
+    };
+    let opts = SolverOptions {
+        model,
+        shells: a.shells,
+        output_dt: a.output_dt,
+        ..SolverOptions::default()
+    };
+    let csv = cell::simulate_cell_to_csv(&cellfile.params, &protocol, &opts, a.temperature)
+        .map_err(cell_err)?;
+    match &a.out {
+        Some(p) => {
+            bridgelaw::output::write_atomic(p, csv.as_bytes())
+                .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{csv}"),
+    }
+    Ok(())
+}
