@@ -174,7 +174,7 @@ struct Ziggurat {
 }
 
 /// Right edge R of the base layer of the 256-layer normal ziggurat.
-const ZIG_R: f64 = 3.654_152_885_361_008_8;
+const ZIG_R: f64 = 3.654_152_885_361_009;
 /// Area V of each of the 256 layers.
 const ZIG_V: f64 = 0.004_928_673_233_99;
 

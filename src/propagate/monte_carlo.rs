@@ -361,8 +361,12 @@ impl<M: Model> Kernel<'_, M> {
         // axpy over the chunk; the terms are added in the fixed order b = 0..=a.
         for a in 0..k {
             let col = &mut s.xs[a * cs..a * cs + count];
-            col.fill(self.mean[a]);
-            for b in 0..=a {
+            // z = μ_a + L_a0·n_0 in one pass (the same rounding as adding the term to μ_a).
+            let (mu, la0) = (self.mean[a], self.chol[a * k]);
+            for (z, n) in col.iter_mut().zip(&s.normals[..count]) {
+                *z = mu + la0 * n;
+            }
+            for b in 1..=a {
                 let lab = self.chol[a * k + b];
                 let nb = &s.normals[b * count..(b + 1) * count];
                 for (z, n) in col.iter_mut().zip(nb) {
