@@ -5,10 +5,11 @@
 //! the run seed and the chunk index alone, so chunks can run on any thread in any order and the
 //! run is bit-identical whatever the thread count.
 
-use crate::dist::sample::{standard_normal_quantile, stream_rng};
+use crate::dist::sample::{
+    LaneRng, fill_standard_normals_fast, standard_normal_quantile, stream_rng,
+};
 use crate::dist::sobol::ScrambledSobol;
 use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 /// Samples per chunk: the unit of parallel work, of RNG streams and of merging. A power of two
@@ -19,7 +20,8 @@ pub const CHUNK_SIZE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Design {
-    /// Independent pseudo-random normals: ChaCha8 stream (seed, chunk index), ziggurat normals.
+    /// Independent pseudo-random normals: Xoshiro256++ stream (seed, chunk index) in four
+    /// interleaved lanes, 256-layer ziggurat normals ([`LaneRng`], [`fill_standard_normals_fast`]).
     /// Error ∝ N^(−1/2); standard errors from the i.i.d. formulas.
     Pseudo,
     /// Randomised quasi-Monte Carlo: R independently Owen-scrambled Sobol sequences
@@ -184,10 +186,8 @@ impl NormalSource {
         let out = &mut out[..count * k];
         match self.design {
             Design::Pseudo => {
-                let mut rng = stream_rng(self.seed, chunk);
-                for v in out.iter_mut() {
-                    *v = StandardNormal.sample(&mut rng);
-                }
+                let mut rng = LaneRng::new(self.seed, chunk);
+                fill_standard_normals_fast(&mut rng, out);
             }
             Design::Sobol => {
                 let r = self.replicate_of(chunk);

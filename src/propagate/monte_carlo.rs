@@ -13,7 +13,8 @@ use super::PropagateError;
 use super::delta::flat_units;
 use super::design::{CHUNK_SIZE, Design, NormalSource};
 use super::summary::{
-    BatchStats, HistAxis, Histograms, MAX_COV_OUTPUTS, Moments, bins_for, hall_sheather_bandwidth,
+    BatchStats, HistAxis, Histograms, LocalCounts, MAX_COV_OUTPUTS, Moments, bins_for,
+    hall_sheather_bandwidth,
 };
 use crate::dist::{JointDistribution, Transform};
 use crate::model::{Model, flat_output_labels, n_outputs};
@@ -257,9 +258,29 @@ impl Scratch {
 /// degree-13 Taylor polynomial for e^r (truncation < 5·10⁻¹⁸) and 2ⁿ from the exponent bits;
 /// branch-free so the compiler vectorises it. Agrees with libm to ~2 ulp; arguments outside
 /// [−708, 709] (overflow, subnormal results, NaN) are recomputed with libm.
+/// Runs with AVX2 (four lanes) when the CPU has it; the arithmetic is the same sequence of
+/// IEEE operations either way (no fused multiply-add), so the results are identical.
 pub fn exp_in_place(v: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available (checked above).
+        unsafe { exp_in_place_avx2(v) };
+        return;
+    }
+    exp_in_place_generic(v);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exp_in_place_avx2(v: &mut [f64]) {
+    exp_in_place_generic(v);
+}
+
+#[inline(always)]
+fn exp_in_place_generic(v: &mut [f64]) {
     let in_range = |x: f64| x > -708.0 && x < 709.0;
-    if v.iter().all(|&x| in_range(x)) {
+    // A non-short-circuit scan, so it vectorises.
+    if v.iter().fold(true, |ok, &x| ok & in_range(x)) {
         for x in v.iter_mut() {
             *x = exp_core(*x);
         }
@@ -340,8 +361,12 @@ impl<M: Model> Kernel<'_, M> {
         // axpy over the chunk; the terms are added in the fixed order b = 0..=a.
         for a in 0..k {
             let col = &mut s.xs[a * cs..a * cs + count];
-            col.fill(self.mean[a]);
-            for b in 0..=a {
+            // z = μ_a + L_a0·n_0 in one pass (the same rounding as adding the term to μ_a).
+            let (mu, la0) = (self.mean[a], self.chol[a * k]);
+            for (z, n) in col.iter_mut().zip(&s.normals[..count]) {
+                *z = mu + la0 * n;
+            }
+            for b in 1..=a {
                 let lab = self.chol[a * k + b];
                 let nb = &s.normals[b * count..(b + 1) * count];
                 for (z, n) in col.iter_mut().zip(nb) {
@@ -728,37 +753,42 @@ pub fn monte_carlo<M: Model>(
                 break;
             }
         }
-        // Waves of 32 chunks per thread (one histogram per thread and wave to zero and merge);
+        // Waves of 32 chunks per thread (one histogram per fold segment to zero and merge);
         // with a stopping rule, a wave also ends at the next checkpoint. Wave boundaries do not
         // affect the result (partials are merged in chunk order, counts are integers).
-        let mut wave_end = n_chunks.min(c + 32 * threads);
+        let mut wave_end = n_chunks.min(c + (32 * threads).min(65_536));
         if settings.rel_err.is_some() {
             wave_end = wave_end.min((c / check_every + 1) * check_every);
         }
-        let len = wave_end - c;
-        let groups = threads.min(len);
+        let len = (wave_end - c) as usize;
         let start = c;
-        let results: Vec<(Vec<ChunkPartial>, Histograms)> = (0..groups)
+        // Chunks are shared out by work stealing (a busy core holds nobody up); each fold
+        // segment covers consecutive chunks, keeps its own scratch and 32-bit histogram counts
+        // (at most 65 536 chunks of CHUNK_SIZE samples per wave, far below 2³² per slot),
+        // and the segments come back in chunk order.
+        let results: Vec<(Vec<ChunkPartial>, LocalCounts)> = (0..len)
             .into_par_iter()
-            .map(|g| {
-                let lo = start + g * len / groups;
-                let hi = start + (g + 1) * len / groups;
-                let mut s = Scratch::new(k, p);
-                let mut h = hist.empty_like();
-                let mut parts = Vec::with_capacity((hi - lo) as usize);
-                for ci in lo..hi {
-                    let part = kernel.run_chunk(ci, &mut s);
-                    h.add_rows(&s.rows[..part.moments.n as usize * p]);
+            .with_min_len(4)
+            .fold(
+                || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
+                |(mut parts, mut h, mut s), i| {
+                    let part = kernel.run_chunk(start + i as u64, &mut s);
+                    hist.add_rows_local(&mut h, &s.rows[..part.moments.n as usize * p]);
                     parts.push(part);
-                }
-                (parts, h)
-            })
+                    (parts, h, s)
+                },
+            )
+            .map(|(parts, h, _)| (parts, h))
             .collect();
-        for (parts, h) in &results {
-            for part in parts {
-                acc.push(part);
-            }
-            hist.merge(h);
+        let mut parts: Vec<&ChunkPartial> = Vec::with_capacity(len);
+        for (ps, h) in &results {
+            parts.extend(ps);
+            hist.merge_local(h);
+        }
+        // Already in order; the sort makes the merge order independent of how rayon split.
+        parts.sort_by_key(|part| part.index);
+        for part in parts {
+            acc.push(part);
         }
         c = wave_end;
         progress.update(acc.n_evaluated);

@@ -394,14 +394,14 @@ impl HistAxis {
             BinCoord::Linear => y,
             BinCoord::LogPositive => {
                 if y > 0.0 {
-                    y.to_bits() as f64
+                    (y.to_bits() as i64) as f64
                 } else {
                     f64::NEG_INFINITY
                 }
             }
             BinCoord::LogNegative => {
                 if y < 0.0 {
-                    -((-y).to_bits() as f64)
+                    -(((-y).to_bits() as i64) as f64)
                 } else {
                     f64::INFINITY
                 }
@@ -455,51 +455,44 @@ impl Histograms {
     /// Count every row of `rows` (row-major, n × p).
     pub fn add_rows(&mut self, rows: &[f64]) {
         let p = self.axes.len();
-        if p == 0 {
-            return;
-        }
-        let n = rows.len() / p;
         let mut col = Vec::new();
         for j in 0..p {
-            let c: &[f64] = if p == 1 {
-                &rows[..n]
-            } else {
-                col.clear();
-                col.extend(rows.iter().skip(j).step_by(p));
-                &col
-            };
-            let axis = &self.axes[j];
-            let counts = &mut self.counts[j];
-            let (lo, inv, nb) = (axis.lo, axis.inv_width, axis.nbins as f64);
-            // The coordinate match is hoisted out of the loop; the slot arithmetic is that of
-            // HistAxis::slot.
-            let mut count = |u: f64| {
-                let t = (u - lo) * inv;
-                let s = if t < 0.0 {
-                    0
-                } else if t < nb {
-                    t as usize + 1
-                } else {
-                    axis.nbins + 1
-                };
-                counts[s] += 1;
-            };
-            match axis.coord {
-                BinCoord::Linear => c.iter().for_each(|&y| count(y)),
-                BinCoord::LogPositive => c.iter().for_each(|&y| {
-                    count(if y > 0.0 {
-                        y.to_bits() as f64
-                    } else {
-                        f64::NEG_INFINITY
-                    })
-                }),
-                BinCoord::LogNegative => c.iter().for_each(|&y| {
-                    count(if y < 0.0 {
-                        -((-y).to_bits() as f64)
-                    } else {
-                        f64::INFINITY
-                    })
-                }),
+            count_column(
+                &self.axes[j],
+                column(rows, p, j, &mut col),
+                &mut self.counts[j],
+            );
+        }
+    }
+
+    /// Zeroed 32-bit counts on the same axes, for one task's share of a run (half the cache
+    /// footprint of the 64-bit totals); merge them with [`Histograms::merge_local`] before any
+    /// slot could reach 2³² values.
+    pub fn local_counts(&self) -> LocalCounts {
+        LocalCounts {
+            counts: self.axes.iter().map(|a| vec![0; a.nbins + 2]).collect(),
+        }
+    }
+
+    /// Count every row of `rows` (row-major, n × p) into `local` (same slots as
+    /// [`Histograms::add_rows`]).
+    pub fn add_rows_local(&self, local: &mut LocalCounts, rows: &[f64]) {
+        let p = self.axes.len();
+        let mut col = Vec::new();
+        for j in 0..p {
+            count_column(
+                &self.axes[j],
+                column(rows, p, j, &mut col),
+                &mut local.counts[j],
+            );
+        }
+    }
+
+    /// Add 32-bit task counts to the totals.
+    pub fn merge_local(&mut self, local: &LocalCounts) {
+        for (a, b) in self.counts.iter_mut().zip(&local.counts) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += u64::from(*y);
             }
         }
     }
@@ -548,6 +541,80 @@ impl Histograms {
         }
         // Only the overflow is left; p = 1 exactly maps to the exact maximum.
         if target <= cum { Some(max) } else { None }
+    }
+}
+
+/// Per-task 32-bit histogram counts (see [`Histograms::local_counts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalCounts {
+    /// Per output: nbins + 2 counts (underflow, bins, overflow).
+    pub counts: Vec<Vec<u32>>,
+}
+
+/// A histogram counter type (u32 task counts, u64 totals).
+trait Counter: Copy {
+    fn incr(&mut self);
+}
+
+impl Counter for u32 {
+    #[inline(always)]
+    fn incr(&mut self) {
+        *self += 1;
+    }
+}
+
+impl Counter for u64 {
+    #[inline(always)]
+    fn incr(&mut self) {
+        *self += 1;
+    }
+}
+
+/// Column j of row-major rows with p columns: the rows themselves when p = 1, else gathered
+/// into `buf`.
+fn column<'a>(rows: &'a [f64], p: usize, j: usize, buf: &'a mut Vec<f64>) -> &'a [f64] {
+    if p == 1 {
+        rows
+    } else {
+        buf.clear();
+        buf.extend(rows.iter().skip(j).step_by(p));
+        buf
+    }
+}
+
+/// Count the values of one output into its slots [underflow, bins…, overflow] (the slot
+/// arithmetic of [`HistAxis::slot`], with the coordinate match hoisted out of the loop).
+#[inline]
+fn count_column<C: Counter>(axis: &HistAxis, c: &[f64], counts: &mut [C]) {
+    let (lo, inv, nb) = (axis.lo, axis.inv_width, axis.nbins as f64);
+    let counts = &mut counts[..axis.nbins + 2];
+    // Branch-free form of the same slots: t ≥ nbins (and NaN) clamp to nbins, the overflow
+    // slot nbins + 1; t ∈ [0, nbins] converts exactly through i32 (one instruction).
+    let mut count = |u: f64| {
+        let t = (u - lo) * inv;
+        let s = if t < 0.0 {
+            0
+        } else {
+            t.min(nb) as i32 as usize + 1
+        };
+        counts[s].incr();
+    };
+    match axis.coord {
+        BinCoord::Linear => c.iter().for_each(|&y| count(y)),
+        BinCoord::LogPositive => c.iter().for_each(|&y| {
+            count(if y > 0.0 {
+                (y.to_bits() as i64) as f64
+            } else {
+                f64::NEG_INFINITY
+            })
+        }),
+        BinCoord::LogNegative => c.iter().for_each(|&y| {
+            count(if y < 0.0 {
+                -(((-y).to_bits() as i64) as f64)
+            } else {
+                f64::INFINITY
+            })
+        }),
     }
 }
 
@@ -660,6 +727,39 @@ mod tests {
         // Non-positive values go to the underflow of a positive log axis.
         assert_eq!(a.slot(0.0), 0);
         assert_eq!(a.slot(-1.0), 0);
+    }
+
+    #[test]
+    fn local_counts_match_the_totals_path() {
+        // Positive, negative and mixed outputs (log and linear axes), values outside the range.
+        let p = 3;
+        let mut data = rows(5000, p);
+        for (i, v) in data.iter_mut().enumerate() {
+            if i % p == 1 {
+                *v = -*v;
+            }
+            if i % p == 2 {
+                *v = (i as f64 * 0.37).sin() * 1e3;
+            }
+        }
+        let pilot: Vec<Vec<f64>> = (0..p)
+            .map(|j| data[..300 * p].iter().skip(j).step_by(p).copied().collect())
+            .collect();
+        let axes = pilot.iter().map(|c| HistAxis::from_pilot(c, 512)).collect();
+        let mut a = Histograms::new(axes);
+        let mut b = a.empty_like();
+        a.add_rows(&data);
+        let mut local = b.local_counts();
+        b.add_rows_local(&mut local, &data[..1234 * p]);
+        b.add_rows_local(&mut local, &data[1234 * p..]);
+        b.merge_local(&local);
+        assert_eq!(a, b);
+        for j in 0..p {
+            for (i, y) in data.iter().skip(j).step_by(p).enumerate().take(500) {
+                let slot = a.axes[j].slot(*y);
+                assert!(a.counts[j][slot] > 0, "output {j} value {i}");
+            }
+        }
     }
 
     #[test]
