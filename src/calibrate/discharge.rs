@@ -81,7 +81,7 @@ pub fn bind_discharge_curves(
         let n = on.len() as f64;
         let mean = on.iter().map(|&k| i[k]).sum::<f64>() / n;
         let sd = (on.iter().map(|&k| (i[k] - mean).powi(2)).sum::<f64>() / n).sqrt();
-        if !(mean > 0.0) || sd > MAX_CURRENT_SPREAD * mean {
+        if !mean.is_finite() || mean <= 0.0 || sd > MAX_CURRENT_SPREAD * mean {
             return Err(CalibrateError::Setup(format!(
                 "curve '{}': expected a constant-current discharge (current > 0 in the \
                  discharge-positive convention, relative sd ≤ {MAX_CURRENT_SPREAD}), found mean \
@@ -91,7 +91,7 @@ pub fn bind_discharge_curves(
         }
         let t0 = c.time_s[first];
         let t1 = *c.time_s.last().unwrap_or(&t0);
-        if !(t1 > t0) {
+        if t1 <= t0 {
             return Err(CalibrateError::Setup(format!(
                 "curve '{}': the constant-current phase has no duration",
                 c.name
