@@ -1,10 +1,16 @@
 //! Calibration engine overhead: ln p + exact gradient per call against the bare model
 //! evaluation, and a full NUTS run, on a cheap stand-in model (360-point relaxation curve,
-//! 4 parameters + 1 noise sd), so the figures measure the engine, not a cell solver.
+//! 4 parameters + 1 noise sd), so the figures measure the engine, not a cell solver; then the
+//! per-call cost of ln p + exact gradient on the SPM benchmark posterior (Chen2020 SPM, D_n and
+//! D_p + noise sd, one synthetic 1C discharge of 360 points). The full timed NUTS run on that SPM
+//! posterior (4 chains × (1000 tune + 1000 draws), priors 15× off) is the example
+//! `bench_calibrate_spm`: one run takes tens of seconds, too long for criterion's ≥ 10 samples.
 
 use bridgelaw::calibrate::{
     CurveObservation, Likelihood, Noise, NutsConfig, Posterior, SigmaPrior, sample,
 };
+use bridgelaw::cell::model::AfterCutoff;
+use bridgelaw::cell::{CellModel, CellParams, Protocol, SolverOptions};
 use bridgelaw::dist::{JointDistribution, Parameter, Transform};
 use bridgelaw::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -134,6 +140,60 @@ fn bench(c: &mut Criterion) {
         b.iter(|| sample(&post, &cfg).unwrap())
     });
     group.finish();
+    spm_posterior(c);
+}
+
+/// ln p + exact gradient (dim 3) of the SPM benchmark posterior at the prior centre (15× off).
+fn spm_posterior(c: &mut Criterion) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp");
+    let p = CellParams::chen2020_from_dir(std::path::Path::new(dir)).expect("Chen2020 OCP tables");
+    let truth = [p.neg.diffusivity.scale, p.pos.diffusivity.scale];
+    let times: Vec<f64> = (0..N).map(|k| 10.0 * k as f64).collect();
+    let model = CellModel::new(
+        p,
+        &["D_n", "D_p"],
+        Protocol::c_rate(1.0, 4000.0),
+        times,
+        SolverOptions::default(),
+        AfterCutoff::Hold,
+    )
+    .unwrap();
+    let data = bridgelaw::model::evaluate(&model, &truth).unwrap()[..N].to_vec();
+    let param = |n: &str| Parameter {
+        name: n.into(),
+        unit: "m^2/s".into(),
+        transform: Transform::Log,
+        source: None,
+    };
+    let prior = JointDistribution::new(
+        "spm".into(),
+        "bench".into(),
+        vec![param("D_n"), param("D_p")],
+        DVector::from_vec(vec![(truth[0] * 15.0).ln(), (truth[1] * 15.0).ln()]),
+        DMatrix::from_diagonal_element(2, 2, 4.0),
+    )
+    .unwrap();
+    let post = Posterior::new(
+        &model,
+        &prior,
+        vec![CurveObservation {
+            name: "spm_1C".into(),
+            output: 0,
+            values: data,
+            noise: Noise::Inferred {
+                prior: SigmaPrior::HalfNormal { scale: 0.01 },
+            },
+        }],
+        Likelihood::Gaussian,
+    )
+    .unwrap();
+    let z = post.prior_centre();
+    let mut k = post.gradient_kernel();
+    let mut g = [0.0; 3];
+    c.bench_function(
+        "SPM 1C 360 points: log density + AD gradient (dim 3)",
+        |b| b.iter(|| k.logp_grad(black_box(&z), &mut g).unwrap()),
+    );
 }
 
 criterion_group!(benches, bench);

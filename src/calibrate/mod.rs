@@ -20,10 +20,12 @@
 
 pub mod data;
 pub mod diagnostics;
+pub mod discharge;
 pub mod draws;
 pub mod map;
 pub mod nuts;
 pub mod posterior;
+pub mod stack;
 pub mod summary;
 
 use crate::model::Model;
@@ -31,9 +33,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use data::{MeasuredCurve, SignConvention, read_curve};
+pub use discharge::{DischargeProblem, bind_discharge_curves};
 pub use map::{MapResult, find_map};
 pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample};
 pub use posterior::{CurveObservation, Likelihood, Noise, Posterior, SigmaPrior};
+pub use stack::ModelStack;
 pub use summary::{CalibrationSummary, summarize};
 
 /// Everything that can go wrong in a calibration run.

@@ -4,7 +4,7 @@
 
 use super::CalibrateError;
 use super::diagnostics::{SamplerHealth, e_bfmi};
-use super::map::{MapOptions, find_map};
+use super::map::{MapOptions, MapResult, find_map};
 use super::posterior::{LogDensityGrad, Posterior};
 use crate::dist::sample::stream_rng;
 use crate::model::{Model, ModelError};
@@ -38,7 +38,9 @@ pub enum InitStrategy {
     /// log density and its gradient are finite.
     #[default]
     Prior,
-    /// The MAP (L-BFGS from the prior centre) plus a jitter of 0.1 prior sd per chain.
+    /// The MAP (L-BFGS from the prior centre), then per chain a draw from its Laplace
+    /// approximation N(ẑ, H⁻¹) (or, if the Hessian is not positive definite, the MAP plus a
+    /// jitter of 0.1 prior sd).
     Map,
 }
 
@@ -263,7 +265,16 @@ pub fn sample<M: Model>(
     let mut notes = Vec::new();
     let map_z = match cfg.init {
         InitStrategy::Map => match find_map(post, &MapOptions::default()) {
-            Ok(m) => Some(m.z),
+            Ok(m) => {
+                if m.laplace.is_none() {
+                    notes.push(
+                        "MAP initialisation: the Hessian at the mode is not positive definite; \
+                         chains start at the MAP plus 0.1 prior sd of jitter."
+                            .into(),
+                    );
+                }
+                Some(m)
+            }
             Err(e) => {
                 notes.push(format!(
                     "MAP initialisation failed ({e}); chains started from prior draws instead."
@@ -293,7 +304,7 @@ pub fn sample<M: Model>(
         .collect();
     let results: Vec<Result<ChainResult, CalibrateError>> = (0..cfg.chains)
         .into_par_iter()
-        .map(|c| run_chain(post, cfg, c as u64, map_z.as_deref(), &bars[c]))
+        .map(|c| run_chain(post, cfg, c as u64, map_z.as_ref(), &bars[c]))
         .collect();
     let chains = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let units = post.parameters().iter().map(|p| p.unit.clone()).collect();
@@ -312,7 +323,7 @@ fn run_chain<M: Model>(
     post: &Posterior<'_, M>,
     cfg: &NutsConfig,
     chain: u64,
-    map_z: Option<&[f64]>,
+    map: Option<&MapResult>,
     bar: &ProgressBar,
 ) -> Result<ChainResult, CalibrateError> {
     let dim = post.dim();
@@ -326,12 +337,21 @@ fn run_chain<M: Model>(
     let tries = 100;
     let mut ok = false;
     for _ in 0..tries {
-        match map_z {
+        match map {
+            // A draw from the Laplace approximation N(ẑ, H⁻¹): chains start dispersed on the
+            // posterior's own scale, so warm-up need not first travel in from the prior's.
+            Some(MapResult {
+                laplace: Some(lap), ..
+            }) => {
+                let mut n = vec![0.0; dim];
+                crate::dist::sample::fill_standard_normals(&mut rng, &mut n);
+                lap.z_from_standard_normals(&n, &mut z0);
+            }
             Some(m) => {
                 let mut n = vec![0.0; dim];
                 crate::dist::sample::fill_standard_normals(&mut rng, &mut n);
                 for k in 0..dim {
-                    z0[k] = m[k] + 0.1 * prior_sd[k] * n[k];
+                    z0[k] = m.z[k] + 0.1 * prior_sd[k] * n[k];
                 }
             }
             None => post.prior_draw(&mut rng, &mut z0),

@@ -478,6 +478,25 @@ impl<'a, M: Model> Posterior<'a, M> {
             .collect()
     }
 
+    /// Root-mean-square residual [output unit] of each curve at natural model parameters
+    /// `theta`: √(Σ_k (m_ck(θ) − y_ck)²/n_c), in curve order.
+    pub fn curve_rmse(&self, theta: &[f64]) -> Result<Vec<f64>, ModelError> {
+        let mut out = vec![0.0; self.n_out];
+        self.model.eval(theta, &mut out)?;
+        Ok(self
+            .curves
+            .iter()
+            .map(|c| {
+                let ss: f64 = out[c.range.clone()]
+                    .iter()
+                    .zip(&c.values)
+                    .map(|(m, y)| (m - y) * (m - y))
+                    .sum();
+                (ss / c.values.len().max(1) as f64).sqrt()
+            })
+            .collect())
+    }
+
     /// ln p(z | y) up to a constant (see the module doc), generic over the scalar.
     pub fn log_density<D: Scalar>(&self, z: &[D], ws: &mut Workspace<D>) -> Result<D, ModelError> {
         if z.len() != self.dim {
