@@ -25,7 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     p.neg.ocp = Ocp::Expr(Arc::new(Expr::parse(U_N)?));
     p.pos.ocp = Ocp::Expr(Arc::new(Expr::parse(U_P)?));
     let json = to_bpx_json(&p, "LG M50 (Chen et al. 2020), fitted OCP functions", &[]);
-    let out = concat!(env!("CARGO_MANIFEST_DIR"), "/models/cells/lgm50_chen2020.bpx.json");
+    let out = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/cells/lgm50_chen2020.bpx.json"
+    );
     bridgelaw::output::write_atomic(std::path::Path::new(out), json.as_bytes())?;
     println!("wrote {out}");
     Ok(())

@@ -70,10 +70,12 @@ fn truth_theta(study: &Study) -> Result<Vec<f64>, DemoError> {
         .inputs()
         .iter()
         .map(|i| {
-            let (_, v, u) = TRUTH
-                .iter()
-                .find(|(n, _, _)| *n == i.name)
-                .ok_or_else(|| step("synthetic data", format!("no stated value for '{}'", i.name)))?;
+            let (_, v, u) = TRUTH.iter().find(|(n, _, _)| *n == i.name).ok_or_else(|| {
+                step(
+                    "synthetic data",
+                    format!("no stated value for '{}'", i.name),
+                )
+            })?;
             let c = conversion_factor(u, &i.unit)
                 .ok_or_else(|| step("synthetic data", format!("unit '{u}' vs '{}'", i.unit)))?;
             Ok(v * c)
@@ -99,7 +101,10 @@ pub fn make_synthetic_data(truth_study: &Path, out_dir: &Path) -> Result<Vec<Pat
     let nominal = 5.0; // A h, the LG M50's nominal capacity (the BPX's)
     for (k, e) in chain.experiments().iter().enumerate() {
         let crate::chain::Drive::CRate(c) = e.drive else {
-            return Err(step("synthetic data", "experiments must be constant C-rate"));
+            return Err(step(
+                "synthetic data",
+                "experiments must be constant C-rate",
+            ));
         };
         let current = c * nominal;
         let vi = chain.voltage_output(k);
@@ -112,10 +117,7 @@ pub fn make_synthetic_data(truth_study: &Path, out_dir: &Path) -> Result<Vec<Pat
                 break;
             }
             let n: f64 = StandardNormal.sample(&mut rng);
-            csv.push_str(&format!(
-                "{t},{current},{:.6}\n",
-                y[off + j] + NOISE_V * n
-            ));
+            csv.push_str(&format!("{t},{current},{:.6}\n", y[off + j] + NOISE_V * n));
         }
         let p = out_dir.join(format!("lgm50_synthetic_{}.csv", e.name));
         crate::output::write_atomic(&p, csv.as_bytes()).map_err(|source| DemoError::Io {
@@ -187,6 +189,18 @@ fn propagate_study(
     Ok((study, r))
 }
 
+/// Give every figure of `sections` a file-name prefix, so that the figures (and the CSV behind
+/// them) of several runs in one report do not overwrite each other.
+fn prefix_figures(sections: &mut [Section], prefix: &str) {
+    for s in sections {
+        for b in &mut s.blocks {
+            if let Block::Figure(f) = b {
+                f.name = format!("{prefix}_{}", f.name);
+            }
+        }
+    }
+}
+
 fn fmt_pm(mean: f64, sd: f64, unit: &str) -> String {
     format!("{mean:.4e} ± {sd:.2e} {unit}")
 }
@@ -239,6 +253,10 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         if let Some(first) = s.first_mut() {
             first.heading = format!("{} — {}", first.heading, r.title);
         }
+        let stem = Path::new(rel)
+            .file_stem()
+            .map_or(String::new(), |x| x.to_string_lossy().into_owned());
+        prefix_figures(&mut s, &stem);
         sections.extend(s);
     }
 
@@ -261,6 +279,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
     if let Some(first) = s.first_mut() {
         first.heading = format!("{} — {}", first.heading, band.title);
     }
+    prefix_figures(&mut s, "chain_band");
     sections.extend(s);
 
     // 3. Which atomistic calculation to refine next, for the device-level prediction.
@@ -288,13 +307,19 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         .as_ref()
         .map(|r| r.headline().iter().map(|s| s.to_string()).collect())
         .unwrap_or_default();
-    sections.extend(sensitivity_sections(&parts));
+    let mut s = sensitivity_sections(&parts);
+    prefix_figures(&mut s, "chain_sensitivity");
+    sections.extend(s);
 
     // 4. Calibration of the atomistic inputs against the (synthetic) discharge curves.
     let cal_rel = "models/lgm50_chain_calibration.toml";
     log.say(&format!("4   NUTS calibration ({cal_rel})"));
     let cal = load_study(&opts.root.join(cal_rel))?;
-    let cal_chain = cal.model.inner.as_chain().ok_or_else(|| step(cal_rel, "not a cell study"))?;
+    let cal_chain = cal
+        .model
+        .inner
+        .as_chain()
+        .ok_or_else(|| step(cal_rel, "not a cell study"))?;
     let mut obs = Vec::new();
     for (k, e) in cal_chain.experiments().iter().enumerate() {
         if let Some(dat) = &e.data {
@@ -314,7 +339,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
     let cfg = NutsConfig {
         tune: if q { 60 } else { 300 },
         draws: if q { 60 } else { 300 },
-        chains: 2,
+        chains: if q { 2 } else { 4 },
         seed: opts.seed,
         init: InitStrategy::Map,
         max_depth: 6,
@@ -326,12 +351,16 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         path: cal_dir.clone(),
         source,
     })?;
-    let res = calibrate::calibrate_and_write(&post, &cfg, &cal_dir, "lgm50_chain", "bridgelaw-chain")
-        .map_err(|e| step(cal_rel, e))?;
+    let res =
+        calibrate::calibrate_and_write(&post, &cfg, &cal_dir, "lgm50_chain", "bridgelaw-chain")
+            .map_err(|e| step(cal_rel, e))?;
     for p in &res.summary.params {
-        let truth = TRUTH.iter().find(|(n, _, _)| *n == p.name).map_or(String::new(), |(_, v, u)| {
-            format!(" (synthetic truth {v} {u})")
-        });
+        let truth = TRUTH
+            .iter()
+            .find(|(n, _, _)| *n == p.name)
+            .map_or(String::new(), |(_, v, u)| {
+                format!(" (synthetic truth {v} {u})")
+            });
         table.push_str(&format!(
             "| posterior {} | {} [90 %: {:.4e}, {:.4e}], moved {:+.1} prior sd{truth} | {cal_rel} |\n",
             p.name,
@@ -354,6 +383,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
             )),
         );
     }
+    prefix_figures(&mut cs, "calibration");
     sections.extend(cs);
 
     // 5. The report.
@@ -389,8 +419,17 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
     }
     sections.insert(0, summary);
     prov.settings = vec![
-        ("mode".into(), if q { "quick".into() } else { "full".into() }),
-        ("NUTS".into(), format!("{} chains × ({} tune + {} draws)", cfg.chains, cfg.tune, cfg.draws)),
+        (
+            "mode".into(),
+            if q { "quick".into() } else { "full".into() },
+        ),
+        (
+            "NUTS".into(),
+            format!(
+                "{} chains × ({} tune + {} draws)",
+                cfg.chains, cfg.tune, cfg.draws
+            ),
+        ),
     ];
     let report = Report {
         title: "bridgelaw demo: from NEB barriers to LG M50 discharge curves".into(),

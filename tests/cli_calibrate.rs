@@ -18,7 +18,12 @@ fn scratch(name: &str) -> std::path::PathBuf {
 fn map_mode_moves_the_barrier_toward_the_synthetic_truth() {
     let out = scratch("map");
     let r = bin()
-        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--out"])
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--map",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -48,7 +53,12 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
     let dir = scratch("bad");
     // A study without data experiments.
     let r = bin()
-        .args(["calibrate", "models/lgm50_chain_voltage_band.toml", "--map", "--out"])
+        .args([
+            "calibrate",
+            "models/lgm50_chain_voltage_band.toml",
+            "--map",
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
@@ -56,9 +66,18 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("data"));
     // A data file with a NaN voltage replacing the study's.
     let bad = dir.join("nan.csv");
-    std::fs::write(&bad, "time_s,current_A,voltage_V\n0,5,4.0\n10,5,NaN\n20,5,3.9\n").unwrap();
+    std::fs::write(
+        &bad,
+        "time_s,current_A,voltage_V\n0,5,4.0\n10,5,NaN\n20,5,3.9\n",
+    )
+    .unwrap();
     let r = bin()
-        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--data"])
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--map",
+            "--data",
+        ])
         .arg(&bad)
         .arg(&bad)
         .arg(&bad)
@@ -71,7 +90,12 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
     assert!(e.contains("nan.csv"), "{e}");
     // Wrong number of --data files.
     let r = bin()
-        .args(["calibrate", "models/lgm50_chain_calibration.toml", "--map", "--data"])
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--map",
+            "--data",
+        ])
         .arg(&bad)
         .output()
         .unwrap();

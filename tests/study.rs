@@ -68,7 +68,7 @@ fn converts_units_of_fixed_values_and_priors() {
 
 #[test]
 fn unknown_law_is_named() {
-    let e = load(&BASE.replace("arrhenius", "flux_capacitor")).unwrap_err();
+    let e = load(&BASE.replace("law = \"arrhenius\"", "law = \"flux_capacitor\"")).unwrap_err();
     assert!(
         e.contains("test_study.toml") && e.contains("model.law") && e.contains("flux_capacitor"),
         "{e}"

@@ -182,18 +182,24 @@ pub fn is_cell_parameter(name: &str) -> bool {
 }
 
 impl ChainModel {
-    /// Resolve a chain. `direct` names the cell parameters that are inputs in their own right.
+    /// Resolve a chain (`shells` per particle, largest time step `dt_max` [s]). `direct` names the cell parameters that are inputs in their own right.
     /// Errors name the offending link, parameter or experiment.
     pub fn new(
         base: CellParams<f64>,
         kind: CellModelKind,
         shells: usize,
+        dt_max: f64,
         links: &[LinkSpec],
         direct: &[String],
         experiments: Vec<Experiment>,
     ) -> Result<Self, String> {
         if experiments.is_empty() {
             return Err("at least one [[model.experiment]]".into());
+        }
+        if !(dt_max > 0.0 && dt_max.is_finite()) {
+            return Err(format!(
+                "dt_max = {dt_max} s; expected a positive time step"
+            ));
         }
         let mut inputs: Vec<InputSpec> = Vec::new();
         let mut input_of = |name: &str, unit: &str| -> Result<usize, String> {
@@ -215,7 +221,11 @@ impl ChainModel {
                 format!(
                     "link target '{}': expected a cell parameter ({})",
                     spec.target,
-                    FREE_PARAMETERS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                    FREE_PARAMETERS
+                        .iter()
+                        .map(|f| f.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?;
             if resolved.iter().any(|l: &Link| l.target == spec.target) {
@@ -297,8 +307,8 @@ impl ChainModel {
         }
         let mut direct_resolved = Vec::new();
         for name in direct {
-            let (n, u, which) = free_param(name)
-                .ok_or_else(|| format!("'{name}' is not a cell parameter"))?;
+            let (n, u, which) =
+                free_param(name).ok_or_else(|| format!("'{name}' is not a cell parameter"))?;
             if resolved.iter().any(|l| l.target == *name) {
                 return Err(format!(
                     "cell parameter '{name}' is both linked to a law and bound directly"
@@ -320,8 +330,7 @@ impl ChainModel {
                     e.name, e.temperature_k
                 ));
             }
-            if e.times.is_empty() || e.times.windows(2).any(|w| w[1] <= w[0]) || e.times[0] < 0.0
-            {
+            if e.times.is_empty() || e.times.windows(2).any(|w| w[1] <= w[0]) || e.times[0] < 0.0 {
                 return Err(format!(
                     "experiment '{}': output times must be non-empty, ≥ 0 and increasing",
                     e.name
@@ -343,11 +352,16 @@ impl ChainModel {
                     }
                 }
             }
-            b.validate().map_err(|x| format!("experiment '{}': {x}", e.name))?;
-            protocols.push(e.protocol().map_err(|x| format!("experiment '{}': {x}", e.name))?);
+            b.validate()
+                .map_err(|x| format!("experiment '{}': {x}", e.name))?;
+            protocols.push(
+                e.protocol()
+                    .map_err(|x| format!("experiment '{}': {x}", e.name))?,
+            );
             let o = SolverOptions {
                 model: kind,
                 shells,
+                dt_max,
                 output_times: Some(e.times.clone()),
                 stop_at_cutoff: true,
                 ..SolverOptions::default()

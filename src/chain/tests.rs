@@ -69,7 +69,10 @@ fn linear_chain_has_exact_delta_bands_and_mc_agrees() {
     let s = linear_chain();
     let m = &s.model;
     assert_eq!(
-        m.inputs().iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        m.inputs()
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>(),
         ["mu0", "Omega_p"]
     );
     // ∂V/∂μ0 = −1 V/eV exactly; ∂V/∂Ω_p = −(1 − 2θ_p(t)) ∈ (−1, 1).
@@ -83,7 +86,11 @@ fn linear_chain_has_exact_delta_bands_and_mc_agrees() {
     // A linear map of a normal: sd = sqrt(J Σ Jᵀ) exactly.
     for k in 0..5 {
         let exact = ((0.05 * j[(k, 0)]).powi(2) + (0.01 * j[(k, 1)]).powi(2)).sqrt();
-        assert!((d.sd[k] - exact).abs() < 1e-9 * exact, "{} vs {exact}", d.sd[k]);
+        assert!(
+            (d.sd[k] - exact).abs() < 1e-9 * exact,
+            "{} vs {exact}",
+            d.sd[k]
+        );
     }
     let mc = monte_carlo(
         m,
@@ -99,7 +106,11 @@ fn linear_chain_has_exact_delta_bands_and_mc_agrees() {
     .unwrap();
     let rep = compare(&d, &mc);
     assert!(!rep.any_nonlinear, "{:?}", rep.messages);
-    for o in rep.outputs.iter().filter(|o| o.label.starts_with("voltage")) {
+    for o in rep
+        .outputs
+        .iter()
+        .filter(|o| o.label.starts_with("voltage"))
+    {
         assert!(o.mean_z.abs() < 4.0 && o.sd_z.abs() < 4.0, "{o:?}");
     }
 }
@@ -159,7 +170,10 @@ fn gradients_through_law_and_cell_match_finite_differences() {
     let s = neb_chain("grad", 0.03, 1.0);
     let m = &s.model;
     assert_eq!(
-        m.inputs().iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        m.inputs()
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>(),
         ["E_m", "E_a_k_n"]
     );
     // E_a_k_n is bound from eV to the cell's J/mol.
@@ -253,7 +267,11 @@ fn recovers_barrier_and_exchange_current_activation_energy_from_multi_temperatur
         assert!(p.rhat < 1.05, "{}: R-hat {}", p.name, p.rhat);
     }
     // The data narrow both atomistic quantities well below their prior width.
-    assert!(sum.params.iter().all(|p| p.sd_ratio < 0.7), "{:?}", sum.params);
+    assert!(
+        sum.params.iter().all(|p| p.sd_ratio < 0.7),
+        "{:?}",
+        sum.params
+    );
 }
 
 #[test]
@@ -273,22 +291,13 @@ fn bad_chain_studies_name_the_field() {
             format!("{base}[model.link.D_n]\nlaw = \"regular_solution_plateau\"\n"),
             "does not convert",
         ),
-        (
-            base.replace("bpx = ", "bpx_file = "),
-            "model.bpx_file",
-        ),
+        (base.replace("bpx = ", "bpx_file = "), "model.bpx_file"),
         (
             base.replace("c_rate = 1.0\n", ""),
             "model.experiment[0].c_rate",
         ),
-        (
-            base.replace("[0.0, 60.0]", "[60.0, 0.0]"),
-            "increasing",
-        ),
-        (
-            base.replace("\"spm\"", "\"dfn\""),
-            "model.cell",
-        ),
+        (base.replace("[0.0, 60.0]", "[60.0, 0.0]"), "increasing"),
+        (base.replace("\"spm\"", "\"dfn\""), "model.cell"),
     ];
     for (text, needle) in cases {
         let e = parse_study(&text, &path).unwrap_err().to_string();

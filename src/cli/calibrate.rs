@@ -3,11 +3,11 @@
 
 use super::CliError;
 use super::propagate::default_out;
+use bridgelaw::Model;
 use bridgelaw::calibrate::{
     self, CurveObservation, InitStrategy, Likelihood, MassMatrix, Noise, NutsConfig, Posterior,
     SigmaPrior, read_curve,
 };
-use bridgelaw::Model;
 use bridgelaw::study::{Study, load_study};
 use clap::Args;
 use serde::Deserialize;
@@ -169,7 +169,10 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         sec.likelihood.unwrap_or_default(),
     )
     .map_err(CliError::bad)?;
-    let out = a.out.clone().unwrap_or_else(|| default_out(&a.study, "calibrate"));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&a.study, "calibrate"));
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::failed(format!("creating {}: {e}", out.display())))?;
     let stem = a
@@ -266,7 +269,8 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             CALIBRATION_VIEW_JSON,
             serde_json::to_string(&view).map_err(CliError::failed)?,
         )?;
-        let html = write_report(&out, &calibration_report(&view, &prov)).map_err(CliError::failed)?;
+        let html =
+            write_report(&out, &calibration_report(&view, &prov)).map_err(CliError::failed)?;
         eprintln!("wrote {}", html.display());
     }
     Ok(())

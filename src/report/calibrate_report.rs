@@ -617,7 +617,10 @@ pub fn view_from_run<M: crate::model::Model>(
     let h = &out.summary.health;
     let sampler = vec![
         ("chains".into(), h.chains.to_string()),
-        ("draws per chain (after warm-up)".into(), h.draws_per_chain.to_string()),
+        (
+            "draws per chain (after warm-up)".into(),
+            h.draws_per_chain.to_string(),
+        ),
         ("warm-up per chain".into(), run.config.tune.to_string()),
         ("divergences".into(), format!("{:?}", h.divergences)),
         (
@@ -626,9 +629,16 @@ pub fn view_from_run<M: crate::model::Model>(
         ),
         (
             "E-BFMI".into(),
-            h.e_bfmi.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(", "),
+            h.e_bfmi
+                .iter()
+                .map(|v| format!("{v:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
-        ("failed model evaluations".into(), format!("{:?}", h.model_errors)),
+        (
+            "failed model evaluations".into(),
+            format!("{:?}", h.model_errors),
+        ),
         ("seed".into(), run.config.seed.to_string()),
     ];
     let curves = out

@@ -160,18 +160,28 @@ pub fn flat_regions(x: &[f64], median: &[f64]) -> Vec<(f64, f64)> {
             (a.min(v), b.max(v))
         });
     let tol = 1e-9 * (hi - lo).abs().max(lo.abs().max(hi.abs()) * 1e-6);
-    let mut out = Vec::new();
+    // Runs as (first index, last index, value); a run that resumes within three points at the
+    // same level (a Monte Carlo median wobbling at one point) continues the previous one.
+    let mut runs: Vec<(usize, usize, f64)> = Vec::new();
     let mut start = 0;
     for i in 1..=n {
         let same = i < n && (median[i] - median[start]).abs() <= tol;
         if !same {
             if i - start >= 3 {
-                out.push((x[start], x[i - 1]));
+                match runs.last_mut() {
+                    Some(r)
+                        if start - r.1 <= 3
+                            && (median[start] - r.2).abs() <= 1e-6 * (hi - lo).abs().max(tol) =>
+                    {
+                        r.1 = i - 1
+                    }
+                    _ => runs.push((start, i - 1, median[start])),
+                }
             }
             start = i;
         }
     }
-    out
+    runs.into_iter().map(|(a, b, _)| (x[a], x[b])).collect()
 }
 
 /// Whether a curve output on this axis is a diffusivity/rate versus temperature, drawn as an
@@ -255,13 +265,22 @@ fn curve_figure(
         });
     }
     let mut blocks = Vec::new();
-    let regions: Vec<XRegion> = if arr {
+    // A flat stretch is a two-phase plateau only on a composition axis (U vs x); a voltage held
+    // after a cut-off (V vs t) is flat too and must not be labelled a phase region.
+    let composition_axis = matches!(axis.name.as_str(), "x" | "theta" | "stoichiometry");
+    let regions: Vec<XRegion> = if arr || !composition_axis {
         vec![]
     } else {
-        flat_regions(xs, &median)
+        // The centre curve (delta method: the model at the input medians) is exactly flat across
+        // its two-phase region; a Monte Carlo median only nearly so.
+        let centre: Vec<f64> = match methods.iter().find(|(m, _)| m == "delta") {
+            Some((_, d)) => d[range.clone()].iter().map(|r| r.mean).collect(),
+            None => median.clone(),
+        };
+        flat_regions(xs, &centre)
             .into_iter()
             .map(|(a, b)| XRegion {
-                label: "two-phase region (flat median)".into(),
+                label: "two-phase region (flat at the input medians)".into(),
                 x0: a,
                 x1: b,
             })
@@ -269,7 +288,7 @@ fn curve_figure(
     };
     for reg in &regions {
         blocks.push(Block::Paragraph(format!(
-            "{}: the median is flat for {} = {} … {} {} — a two-phase plateau, shaded in the figure.",
+            "{}: flat for {} = {} … {} {} at the input medians — a two-phase plateau, shaded in the figure.",
             spec.name,
             axis.name,
             g(reg.x0),

@@ -6,6 +6,7 @@
 //! cell = "spme"                          # spm | spme
 //! bpx = "cells/lfp_graphite.json"        # relative to the study file
 //! shells = 20                            # finite-volume shells per particle (default 20)
+//! dt_max = 5.0                           # largest time step [s] (default 5; BDF2, error ∝ dt²)
 //! ocp_p = "regular_solution"             # optional: U_p from the regular-solution law (U0_p, Omega_p)
 //!
 //! [[model.experiment]]                   # one or more
@@ -29,9 +30,7 @@
 use super::StudyError;
 use crate::calibrate::data::SignConvention as DataSign;
 use crate::cell::{CellModelKind, SignConvention};
-use crate::chain::{
-    ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter,
-};
+use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
 use std::path::Path;
 
 fn err(file: &Path, field: &str, expected: &str, found: String) -> StudyError {
@@ -59,7 +58,11 @@ fn times(v: &toml::Value, file: &Path, field: &str) -> Result<Vec<f64>, StudyErr
             .collect(),
         toml::Value::Table(t) => {
             let g = |k: &str| t.get(k).and_then(number);
-            match (g("start"), g("stop"), t.get("n").and_then(|n| n.as_integer())) {
+            match (
+                g("start"),
+                g("stop"),
+                t.get("n").and_then(|n| n.as_integer()),
+            ) {
                 (Some(a), Some(b), Some(n)) if n >= 2 && b > a => Ok((0..n)
                     .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
                     .collect()),
@@ -102,9 +105,16 @@ fn experiment(
         None => format!("e{k}"),
         Some(v) => v
             .as_str()
-            .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c)))
+            .filter(|s| {
+                !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c))
+            })
             .ok_or_else(|| {
-                err(file, &f("name"), "a short name (letters, digits, _ - .)", v.to_string())
+                err(
+                    file,
+                    &f("name"),
+                    "a short name (letters, digits, _ - .)",
+                    v.to_string(),
+                )
             })?
             .to_string(),
     };
@@ -139,12 +149,17 @@ fn experiment(
         (Some(c), None, None) => Drive::CRate(c),
         (None, Some(a), None) => Drive::Current(a),
         (None, None, Some(p)) => {
-            let p = p.as_str().ok_or_else(|| {
-                err(file, &f("current_file"), "a path string", p.to_string())
-            })?;
+            let p = p
+                .as_str()
+                .ok_or_else(|| err(file, &f("current_file"), "a path string", p.to_string()))?;
             let s = sign_of("current_file")?;
             let sign = SignConvention::parse(&s).ok_or_else(|| {
-                err(file, &f("sign"), "\"discharge_positive\" or \"discharge_negative\"", s.clone())
+                err(
+                    file,
+                    &f("sign"),
+                    "\"discharge_positive\" or \"discharge_negative\"",
+                    s.clone(),
+                )
             })?;
             Drive::CurrentFile {
                 path: dir.join(p),
@@ -215,30 +230,45 @@ fn experiment(
             })?;
     } else {
         let v = t.get("times").ok_or_else(|| {
-            err(file, &f("times"), "output times (or a data file)", "nothing".into())
+            err(
+                file,
+                &f("times"),
+                "output times (or a data file)",
+                "nothing".into(),
+            )
         })?;
         e.times = times(v, file, &f("times"))?;
     }
     Ok(e)
 }
 
-fn link(
-    target: &str,
-    v: &toml::Value,
-    file: &Path,
-) -> Result<LinkSpec, StudyError> {
+fn link(target: &str, v: &toml::Value, file: &Path) -> Result<LinkSpec, StudyError> {
     let f = |key: &str| format!("model.link.{target}.{key}");
-    let t = v
-        .as_table()
-        .ok_or_else(|| err(file, &format!("model.link.{target}"), "a table with law = \"NAME\"", v.to_string()))?;
+    let t = v.as_table().ok_or_else(|| {
+        err(
+            file,
+            &format!("model.link.{target}"),
+            "a table with law = \"NAME\"",
+            v.to_string(),
+        )
+    })?;
     let allowed = ["law", "output", "options", "rename"];
     if let Some(bad) = t.keys().find(|key| !allowed.contains(&key.as_str())) {
-        return Err(err(file, &f(bad), &format!("one of {}", allowed.join(", ")), format!("'{bad}'")));
+        return Err(err(
+            file,
+            &f(bad),
+            &format!("one of {}", allowed.join(", ")),
+            format!("'{bad}'"),
+        ));
     }
-    let law = t
-        .get("law")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| err(file, &f("law"), "a law name (`bridgelaw laws`)", "nothing".into()))?;
+    let law = t.get("law").and_then(|v| v.as_str()).ok_or_else(|| {
+        err(
+            file,
+            &f("law"),
+            "a law name (`bridgelaw laws`)",
+            "nothing".into(),
+        )
+    })?;
     let output = t
         .get("output")
         .map(|v| {
@@ -258,7 +288,14 @@ fn link(
         None => vec![],
         Some(v) => v
             .as_table()
-            .ok_or_else(|| err(file, &f("rename"), "a table { law_input = \"name\" }", v.to_string()))?
+            .ok_or_else(|| {
+                err(
+                    file,
+                    &f("rename"),
+                    "a table { law_input = \"name\" }",
+                    v.to_string(),
+                )
+            })?
             .iter()
             .map(|(a, b)| {
                 b.as_str()
@@ -285,7 +322,16 @@ pub(super) fn build_chain(
     candidates: &[String],
     file: &Path,
 ) -> Result<ChainModel, StudyError> {
-    let allowed = ["cell", "bpx", "shells", "ocp_n", "ocp_p", "experiment", "link"];
+    let allowed = [
+        "cell",
+        "bpx",
+        "shells",
+        "dt_max",
+        "ocp_n",
+        "ocp_p",
+        "experiment",
+        "link",
+    ];
     if let Some(bad) = model_t.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(err(
             file,
@@ -297,25 +343,58 @@ pub(super) fn build_chain(
     let kind = match kind {
         "spm" => CellModelKind::Spm,
         "spme" => CellModelKind::Spme,
-        other => return Err(err(file, "model.cell", "\"spm\" or \"spme\"", format!("'{other}'"))),
+        other => {
+            return Err(err(
+                file,
+                "model.cell",
+                "\"spm\" or \"spme\"",
+                format!("'{other}'"),
+            ));
+        }
     };
-    let bpx = model_t
-        .get("bpx")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| err(file, "model.bpx", "the path of a BPX parameter file", "nothing".into()))?;
+    let bpx = model_t.get("bpx").and_then(|v| v.as_str()).ok_or_else(|| {
+        err(
+            file,
+            "model.bpx",
+            "the path of a BPX parameter file",
+            "nothing".into(),
+        )
+    })?;
     let shells = match model_t.get("shells") {
         None => 20,
         Some(v) => v
             .as_integer()
             .filter(|n| (3..=200).contains(n))
-            .ok_or_else(|| err(file, "model.shells", "an integer from 3 to 200", v.to_string()))?
-            as usize,
+            .ok_or_else(|| {
+                err(
+                    file,
+                    "model.shells",
+                    "an integer from 3 to 200",
+                    v.to_string(),
+                )
+            })? as usize,
+    };
+    let dt_max = match model_t.get("dt_max") {
+        None => crate::cell::SolverOptions::default().dt_max,
+        Some(v) => number(v).filter(|x| *x > 0.0).ok_or_else(|| {
+            err(
+                file,
+                "model.dt_max",
+                "a positive time step in s",
+                v.to_string(),
+            )
+        })?,
     };
     let ocp = |key: &str| -> Result<bool, StudyError> {
         match model_t.get(key) {
             None => Ok(false),
             Some(v) if v.as_str() == Some("regular_solution") => Ok(true),
-            Some(v) => Err(err(file, &format!("model.{key}"), "\"regular_solution\"", v.to_string())),
+            Some(v) => Err(err(
+                file,
+                &format!("model.{key}"),
+                "\"regular_solution\"",
+                v.to_string(),
+            )),
         }
     };
     let base = base_from_bpx(&dir.join(bpx), ocp("ocp_n")?, ocp("ocp_p")?).map_err(|m| {
@@ -331,7 +410,14 @@ pub(super) fn build_chain(
             .iter()
             .map(|(k, v)| link(k, v, file))
             .collect::<Result<Vec<_>, _>>()?,
-        Some(v) => return Err(err(file, "model.link", "tables [model.link.PARAMETER]", v.to_string())),
+        Some(v) => {
+            return Err(err(
+                file,
+                "model.link",
+                "tables [model.link.PARAMETER]",
+                v.to_string(),
+            ));
+        }
     };
     let exps = match model_t.get("experiment") {
         Some(toml::Value::Array(a)) if !a.is_empty() => a
@@ -339,7 +425,12 @@ pub(super) fn build_chain(
             .enumerate()
             .map(|(k, v)| {
                 let t = v.as_table().ok_or_else(|| {
-                    err(file, &format!("model.experiment[{k}]"), "a table", v.to_string())
+                    err(
+                        file,
+                        &format!("model.experiment[{k}]"),
+                        "a table",
+                        v.to_string(),
+                    )
                 })?;
                 experiment(t, k, dir, file, base.temperature)
             })
@@ -356,7 +447,12 @@ pub(super) fn build_chain(
     let mut names: Vec<&str> = exps.iter().map(|e| e.name.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(err(file, "model.experiment", "distinct experiment names", format!("'{}' twice", w[0])));
+        return Err(err(
+            file,
+            "model.experiment",
+            "distinct experiment names",
+            format!("'{}' twice", w[0]),
+        ));
     }
     let mut direct: Vec<String> = Vec::new();
     for c in candidates {
@@ -364,9 +460,11 @@ pub(super) fn build_chain(
             direct.push(c.clone());
         }
     }
-    ChainModel::new(base, kind, shells, &links, &direct, exps).map_err(|m| StudyError::Model {
-        file: file.to_path_buf(),
-        field: "model".into(),
-        message: m,
+    ChainModel::new(base, kind, shells, dt_max, &links, &direct, exps).map_err(|m| {
+        StudyError::Model {
+            file: file.to_path_buf(),
+            field: "model".into(),
+            message: m,
+        }
     })
 }
