@@ -88,6 +88,47 @@ fn sensitivity_ranks_the_barrier_first() {
     assert!(j["sobol"].is_object() && j["ranking"].is_object() && j["morris"].is_null());
 }
 
+/// `--report` on propagate and sensitivity writes report.html whose every figure reference
+/// exists beside it and is non-empty.
+#[test]
+fn report_flag_writes_a_complete_html_report() {
+    for (cmd, extra) in [
+        ("propagate", ["--samples", "4000"]),
+        ("sensitivity", ["--samples", "512"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bin()
+            .arg(cmd)
+            .arg(repo("models/graphite_diffusivity_neb.toml"))
+            .args(extra)
+            .args(["--report", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        assert!(
+            html.contains("graphite_diffusivity_neb.toml"),
+            "{cmd}: no provenance"
+        );
+        let mut figures = 0;
+        for piece in html.split("href=\"").skip(1) {
+            let target = &piece[..piece.find('"').unwrap()];
+            if target.starts_with("figures/") {
+                let len = std::fs::metadata(dir.path().join(target)).map(|m| m.len());
+                assert!(len.is_ok_and(|l| l > 0), "{cmd}: {target} missing or empty");
+                figures += 1;
+            }
+        }
+        assert!(figures >= 2, "{cmd}: only {figures} figure links");
+        assert!(html.contains("<svg"), "{cmd}: no inline figure");
+    }
+}
+
 #[test]
 fn bad_study_exits_2() {
     let dir = tempfile::tempdir().unwrap();

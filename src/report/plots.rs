@@ -431,8 +431,18 @@ fn draw_series<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
 
 /// Render a [`BarPlot`] (horizontal bars; whiskers for intervals).
 pub fn bar_figure(p: &BarPlot) -> Result<Figure, String> {
-    let h = (SIZE.1).max(120 + 46 * p.labels.len() as u32);
+    let h = (SIZE.1).max(120 + 46 * p.labels.len() as u32) + bar_legend_px(p);
     both!((SIZE.0, h), draw_bars, p)
+}
+
+/// Height (px) kept free below the bars for the legend, so it never covers a bar.
+fn bar_legend_px(p: &BarPlot) -> u32 {
+    let k = p.series.len();
+    if k > 1 || p.series.iter().any(|s| !s.0.is_empty()) {
+        22 * k as u32 + 18
+    } else {
+        0
+    }
 }
 
 fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> DrawResult {
@@ -454,12 +464,17 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
         .unwrap_or(4) as u32
         * 9
         + 20;
+    // Extend the y range below the last bar by the legend's height in data units.
+    let legend_px = bar_legend_px(p) as f64;
+    let plot_px = (area.dim_in_pixel().1 as f64 - 110.0).max(legend_px + 50.0);
+    // A multiple of ½ keeps the tick grid on the bar-group centres, where the labels go.
+    let below = (2.0 * legend_px * n.max(1) as f64 / (plot_px - legend_px)).ceil() / 2.0;
     let mut chart = ChartBuilder::on(area)
         .margin(14)
         .caption(&p.title, (FONT, 22))
         .x_label_area_size(52)
         .y_label_area_size(label_w.clamp(60, 320))
-        .build_cartesian_2d(lo..hi, 0.0..n as f64)
+        .build_cartesian_2d(lo..hi, -below..n as f64)
         .map_err(err)?;
     let labels = p.labels.clone();
     chart
@@ -468,7 +483,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
         .x_desc(&p.x_label)
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
-        .y_labels(n.max(1) * 2 + 1)
+        .y_labels(((n.max(1) as f64 + below) * 2.0) as usize + 1)
         .y_label_formatter(&move |v| {
             let pos = n as f64 - v - 0.5;
             let i = pos.round();
@@ -497,9 +512,10 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
         }
         if let Some(ci) = ci {
             chart
-                .draw_series(ci.iter().enumerate().map(|(i, (a, b))| {
+                .draw_series(ci.iter().zip(v).enumerate().map(|(i, ((a, b), val))| {
                     let y = n as f64 - i as f64 - 0.1 - s as f64 * slot - slot * 0.45;
-                    ErrorBar::new_horizontal(y, *a, (a + b) / 2.0, *b, BLACK.stroke_width(1), 8)
+                    // The marker sits on the estimate (the bar's end), not the interval's middle.
+                    ErrorBar::new_horizontal(y, *a, *val, *b, BLACK.stroke_width(1), 8)
                 }))
                 .map_err(err)?;
         }

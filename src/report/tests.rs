@@ -542,7 +542,8 @@ fn report_renders_in_headless_chromium() {
 #[ignore]
 fn write_example_report() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example");
-    let _ = std::fs::remove_dir_all(&dir);
+    // Only the generated figures go; reports/example/README.md is kept.
+    let _ = std::fs::remove_dir_all(dir.join("figures"));
     let p = write_report(&dir, &full_report()).unwrap();
     eprintln!("wrote {}", p.display());
 }
