@@ -5,7 +5,8 @@
 
 use super::html::{Block, Report, ReportFigure, Section, Table};
 use super::plots::{
-    Band, HistPlot, Line, Points, XyPlot, hist_figure, pair_figure, trace_figure, xy_with_residuals,
+    Band, HistPlot, Line, Points, XyPlot, hist_figure, hist_with_overview, pair_figure,
+    trace_figure, xy_with_residuals,
 };
 use super::propagate_report::{g, stem};
 use super::provenance::Provenance;
@@ -127,6 +128,70 @@ fn label(p: &ParamView) -> String {
     } else {
         format!("{} ({})", p.name, p.unit)
     }
+}
+
+/// Prior (±4 sd in the transformed space) and posterior on one axis, each scaled to a peak of 1,
+/// when the posterior's range is under a fifth of the prior's or lies outside it; `None` when
+/// the ordinary overlay already shows both.
+fn prior_overview(
+    p: &ParamView,
+    pr: &PriorView,
+    draws: &[f64],
+    edges: &[f64],
+    heights: &[f64],
+) -> Option<XyPlot> {
+    let a = pr.transform.to_natural(pr.mean_z - 4.0 * pr.sd_z);
+    let b = pr.transform.to_natural(pr.mean_z + 4.0 * pr.sd_z);
+    let (plo, phi) = (a.min(b), a.max(b));
+    let (dlo, dhi) = draws
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
+    if !(plo.is_finite() && phi.is_finite() && dlo.is_finite()) {
+        return None;
+    }
+    let inside = dlo >= plo && dhi <= phi;
+    if inside && (dhi - dlo) > 0.2 * (phi - plo) {
+        return None;
+    }
+    let (lo, hi) = (plo.min(dlo), phi.max(dhi));
+    let xs: Vec<f64> = (0..=400)
+        .map(|k| lo + (hi - lo) * k as f64 / 400.0)
+        .collect();
+    let prior: Vec<f64> = xs.iter().map(|&x| pr.density(x)).collect();
+    let prior_peak = prior.iter().copied().fold(0.0, f64::max);
+    let post_peak = heights.iter().copied().fold(0.0, f64::max);
+    if prior_peak <= 0.0 || post_peak <= 0.0 {
+        return None;
+    }
+    let mut bx = Vec::new();
+    let mut by = Vec::new();
+    for (k, h) in heights.iter().enumerate() {
+        bx.extend([edges[k], edges[k + 1]]);
+        by.extend([h / post_peak, h / post_peak]);
+    }
+    Some(XyPlot {
+        title: format!("{}: atomistic prior and posterior", p.name),
+        x_label: label(p),
+        y_label: "density / its peak (dimensionless)".into(),
+        bands: vec![Band {
+            label: "posterior".into(),
+            x: bx,
+            lo: vec![0.0; by.len()],
+            hi: by,
+            color: 0,
+            opacity: 0.6,
+        }],
+        lines: vec![Line {
+            label: "atomistic prior".into(),
+            x: xs,
+            y: prior.iter().map(|y| y / prior_peak).collect(),
+            color: 1,
+            dashed: true,
+        }],
+        ..Default::default()
+    })
 }
 
 /// Posterior summary and prior → posterior shift table.
@@ -297,18 +362,33 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
                 let _ = writeln!(csv, "{:e},,{h:e}", 0.5 * (edges[i] + edges[i + 1]));
             }
         }
-        if let Ok(figure) = hist_figure(&HistPlot {
+        let overview = p
+            .prior
+            .as_ref()
+            .and_then(|pr| prior_overview(p, pr, &d, &edges, &heights));
+        let zoom = HistPlot {
             title: format!("Posterior of {}", p.name),
             x_label: label(p),
             samples: d,
             bins: 40,
             curves,
             v_lines: vec![],
-        }) {
+        };
+        let figure = match &overview {
+            Some(o) => hist_with_overview(o, &zoom),
+            None => hist_figure(&zoom),
+        };
+        if let Ok(figure) = figure {
+            let zoom_note = if overview.is_some() {
+                " The posterior is far narrower than the prior, so the upper panel shows both on \
+                 the prior's scale, each scaled to a peak of 1; the lower panel zooms on the posterior."
+            } else {
+                ""
+            };
             blocks.push(Block::Figure(ReportFigure {
                 name: format!("posterior_{}", stem(&p.name)),
                 caption: format!(
-                    "Posterior marginal of {} (histogram, all chains) with the atomistic prior density (dashed).",
+                    "Posterior marginal of {} (histogram, all chains) with the atomistic prior density (dashed).{zoom_note}",
                     p.name
                 ),
                 figure,

@@ -211,7 +211,7 @@ pub fn xy_figure(p: &XyPlot) -> Result<Figure, String> {
 
 /// Render an [`XyPlot`] with a residual panel (data − model) beneath it.
 pub fn xy_with_residuals(p: &XyPlot, residuals: &XyPlot) -> Result<Figure, String> {
-    let size = (SIZE.0, SIZE.1 + 220);
+    let size = (SIZE.0, SIZE.1 + 280);
     render_with(
         size,
         |a| {
@@ -263,17 +263,72 @@ pub fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &XyPlot) ->
         .caption(&p.title, (FONT, 22))
         .x_label_area_size(52)
         .y_label_area_size(88);
+    let (mut legend, crowded) = emptiest_corner(p, xr, yr);
+    // Every corner holds data (e.g. a residual scatter): make headroom for the legend.
+    let labelled = p.lines.iter().any(|l| !l.label.is_empty())
+        || p.bands.iter().any(|b| !b.label.is_empty())
+        || p.points.iter().any(|q| !q.label.is_empty())
+        || p.regions.iter().any(|r| !r.label.is_empty());
+    let yr = if crowded && labelled {
+        let yr = if p.log_y {
+            (yr.0, yr.1 * (yr.1 / yr.0).powf(0.6))
+        } else {
+            (yr.0, yr.1 + 0.6 * (yr.1 - yr.0))
+        };
+        legend = SeriesLabelPosition::UpperRight;
+        yr
+    } else {
+        yr
+    };
     if p.log_y {
         let mut chart = cb
             .build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())
             .map_err(err)?;
         configure(&mut chart, p)?;
-        draw_series(&mut chart, p)
+        draw_series(&mut chart, p, legend)
     } else {
         let mut chart = cb.build_cartesian_2d(xr.0..xr.1, yr.0..yr.1).map_err(err)?;
         configure(&mut chart, p)?;
-        draw_series(&mut chart, p)
+        draw_series(&mut chart, p, legend)
     }
+}
+
+/// The plot corner (upper right first) holding the fewest data vertices, where the legend
+/// covers the least, and whether even that corner is crowded (over 1 % of the vertices).
+/// Corners are the outer 40 % of the width by 35 % of the height.
+fn emptiest_corner(p: &XyPlot, xr: (f64, f64), yr: (f64, f64)) -> (SeriesLabelPosition, bool) {
+    let ty = |y: f64| if p.log_y { y.max(1e-300).log10() } else { y };
+    let (y0, y1) = (ty(yr.0), ty(yr.1));
+    let unit = |x: f64, y: f64| ((x - xr.0) / (xr.1 - xr.0), (ty(y) - y0) / (y1 - y0));
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for l in &p.lines {
+        pts.extend(l.x.iter().zip(&l.y).map(|(x, y)| unit(*x, *y)));
+    }
+    for b in &p.bands {
+        pts.extend(b.x.iter().zip(&b.lo).map(|(x, y)| unit(*x, *y)));
+        pts.extend(b.x.iter().zip(&b.hi).map(|(x, y)| unit(*x, *y)));
+    }
+    for q in &p.points {
+        pts.extend(q.x.iter().zip(&q.y).map(|(x, y)| unit(*x, *y)));
+    }
+    let count = |right: bool, upper: bool| {
+        pts.iter()
+            .filter(|(u, v)| {
+                (if right { *u > 0.6 } else { *u < 0.4 })
+                    && (if upper { *v > 0.65 } else { *v < 0.35 })
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::UpperRight, count(true, true)),
+        (SeriesLabelPosition::UpperLeft, count(false, true)),
+        (SeriesLabelPosition::LowerRight, count(true, false)),
+        (SeriesLabelPosition::LowerLeft, count(false, false)),
+    ]
+    .into_iter()
+    .min_by_key(|c| c.1)
+    .map(|c| (c.0, c.1 * 100 > pts.len()))
+    .unwrap_or((SeriesLabelPosition::UpperRight, false))
 }
 
 fn configure<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
@@ -311,6 +366,7 @@ pub fn tick(v: f64) -> String {
 fn draw_series<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     p: &XyPlot,
+    legend: SeriesLabelPosition,
 ) -> DrawResult {
     let (y0, y1) = {
         let r = chart.y_range();
@@ -422,7 +478,7 @@ fn draw_series<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
             .label_font((FONT, 15))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend)
             .draw()
             .map_err(err)?;
     }
@@ -536,6 +592,25 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
 /// Render a [`HistPlot`] (density-normalised histogram + overlays).
 pub fn hist_figure(p: &HistPlot) -> Result<Figure, String> {
     both!(SIZE, draw_hist, p)
+}
+
+/// Render an overview panel (e.g. prior and posterior on the prior's scale) above a zoomed
+/// [`HistPlot`], for a posterior so much narrower than its prior that one axis cannot show both.
+pub fn hist_with_overview(overview: &XyPlot, zoom: &HistPlot) -> Result<Figure, String> {
+    let top_h = SIZE.1 * 3 / 4;
+    render_with(
+        (SIZE.0, SIZE.1 + top_h),
+        |a| {
+            let (top, bottom) = a.split_vertically(top_h);
+            draw_xy(&top, overview)?;
+            draw_hist(&bottom, zoom)
+        },
+        |a| {
+            let (top, bottom) = a.split_vertically(top_h);
+            draw_xy(&top, overview)?;
+            draw_hist(&bottom, zoom)
+        },
+    )
 }
 
 /// Density-normalised histogram heights: (edges, heights).
