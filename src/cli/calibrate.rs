@@ -219,9 +219,6 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             100.0 * b.coverage90
         );
     }
-    for w in &res.summary.warnings {
-        eprintln!("warning: {w}");
-    }
     for f in &res.files {
         eprintln!("wrote {}", f.display());
     }
