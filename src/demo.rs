@@ -371,6 +371,15 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         ));
     }
     let view = view_from_run(&cal.title, &post, &res);
+    // So that `bridgelaw report reports/demo/calibrate` can redraw this part on its own.
+    let view_path = cal_dir.join(crate::report::calibrate_report::CALIBRATION_VIEW_JSON);
+    let view_json = serde_json::to_string(&view).map_err(|e| step(cal_rel, e))?;
+    crate::output::write_atomic(&view_path, view_json.as_bytes()).map_err(|source| {
+        DemoError::Io {
+            path: view_path.clone(),
+            source,
+        }
+    })?;
     let mut cs = calibration_sections(&view);
     if let Some(first) = cs.first_mut() {
         first.blocks.insert(
