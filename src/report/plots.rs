@@ -876,6 +876,32 @@ mod tests {
     }
 
     #[test]
+    fn legend_goes_to_the_emptiest_corner() {
+        // A rising line fills the lower-left and upper-right corners.
+        let x: Vec<f64> = (0..=100).map(|k| k as f64 / 100.0).collect();
+        let mut p = XyPlot {
+            lines: vec![Line {
+                label: "rising".into(),
+                x: x.clone(),
+                y: x.clone(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let (pos, crowded) = emptiest_corner(&p, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(pos, SeriesLabelPosition::UpperLeft), "{pos:?}");
+        assert!(!crowded);
+        // A scatter over the whole plot leaves no free corner.
+        p.points.push(Points {
+            label: "scatter".into(),
+            x: (0..400).map(|k| (k % 20) as f64 / 19.0).collect(),
+            y: (0..400).map(|k| (k / 20) as f64 / 19.0).collect(),
+            ..Default::default()
+        });
+        assert!(emptiest_corner(&p, (0.0, 1.0), (0.0, 1.0)).1);
+    }
+
+    #[test]
     fn ticks_are_compact() {
         assert_eq!(tick(0.25), "0.25");
         assert_eq!(tick(3.0), "3");
