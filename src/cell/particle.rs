@@ -123,6 +123,48 @@ struct Modal<D> {
     /// Σ_k rs_k·z_k and Σ_k rs_k·ż_k after the last step (rs: the surface row)
     surf: f64,
     surf_d: f64,
+    /// exact (exponential) steps: the step h these coefficients belong to, and per mode
+    /// E_k = e^{−x}, P1_k = G_k·h·p1(x), P2_k = G_k·h·p2(x) (x = s·N²μ_k·h) with their
+    /// s-derivatives
+    ex_h: f64,
+    xe: Vec<f64>,
+    x1: Vec<f64>,
+    x2: Vec<f64>,
+    xde: Vec<f64>,
+    xd1: Vec<f64>,
+    xd2: Vec<f64>,
+}
+
+/// φ-functions of the exact step: (e^{−x}, p1, p2, p1′, p2′) with p1(x) = (1 − e^{−x})/x,
+/// p2(x) = (1 − p1(x))/x (p1(0) = 1, p2(0) = ½); series below x = 0.1.
+#[inline]
+fn phi(x: f64) -> (f64, f64, f64, f64, f64) {
+    if x < 0.1 {
+        // p1 = Σ (−x)^k/(k+1)!, p2 = Σ (−x)^k/(k+2)!, p1′ = Σ (k+1)(−1)^{k+1} x^k/(k+2)!,
+        // p2′ = Σ (k+1)(−1)^{k+1} x^k/(k+3)!
+        let (mut p1, mut p2, mut d1, mut d2) = (0.0, 0.0, 0.0, 0.0);
+        let mut xk = 1.0; // (−x)^k
+        let mut f = 1.0; // (k+1)!
+        for k in 0..12 {
+            let kf = k as f64;
+            let f2 = f * (kf + 2.0);
+            let f3 = f2 * (kf + 3.0);
+            p1 += xk / f;
+            p2 += xk / f2;
+            d1 -= (kf + 1.0) * xk / f2;
+            d2 -= (kf + 1.0) * xk / f3;
+            xk *= -x;
+            f = f2;
+        }
+        ((-x).exp(), p1, p2, d1, d2)
+    } else {
+        let e = (-x).exp();
+        let p1 = -(-x).exp_m1() / x;
+        let p2 = (1.0 - p1) / x;
+        let d1 = (e - p1) / x;
+        let d2 = (-d1 - p2) / x;
+        (e, p1, p2, d1, d2)
+    }
 }
 
 impl<D: Scalar> Modal<D> {
@@ -320,9 +362,16 @@ impl<D: Scalar> Particle<D> {
                 ca: zero.clone(),
                 cc: zero.clone(),
                 ce: zero.clone(),
-                cm: zero,
+                cm: zero.clone(),
                 surf: 0.0,
                 surf_d: 0.0,
+                ex_h: f64::NAN,
+                xe: zero.clone(),
+                x1: zero.clone(),
+                x2: zero.clone(),
+                xde: zero.clone(),
+                xd1: zero.clone(),
+                xd2: zero.clone(),
             }
         });
         Self {
@@ -510,6 +559,72 @@ impl<D: Scalar> Particle<D> {
                 let dn = ca[k] * zd[k] - cc[k] * zdo[k] - cm[k] * z[k];
                 zdo[k] = zd[k];
                 zd[k] = dn;
+            }
+            m.surf_d = dotf(&m.b.row_surf, &m.zd);
+        }
+    }
+
+    /// Exact (exponential) step of the modal form: advance by `h` [s] with the flux
+    /// q(t) = q_unit·I(t), I linear from `i0` at the step start to `i1` at its end (I real):
+    /// y_k(t+h) = e^{−λ_k h}·y_k(t) − G_k·(q_unit/R)·h·[i0·p1(λ_k h) + (i1 − i0)·p2(λ_k h)],
+    /// λ_k = s·N²μ_k, s = D·dfac/R² — no time-discretisation error for a constant D. First-order
+    /// duals carry ∂/∂s of the modes analytically. The state at the step start is kept, so
+    /// [`Particle::restep_exact`] can re-evaluate any point of the step. Returns false (and does
+    /// nothing) if the modal form is not in use.
+    pub fn step_exact(&mut self, h: f64, i0: f64, i1: f64, diff: &Coefficient<D>, dfac: D) -> bool {
+        let Some(m) = self.modal.as_mut() else {
+            return false;
+        };
+        std::mem::swap(&mut m.z, &mut m.z_old);
+        if m.tangent {
+            std::mem::swap(&mut m.zd, &mut m.zd_old);
+        }
+        self.advance_exact(h, i0, i1, diff, dfac);
+        true
+    }
+
+    /// Re-do the last [`Particle::step_exact`] with step `h` (e.g. a fraction of it) and end
+    /// current `i1`, from the same start state.
+    pub fn restep_exact(&mut self, h: f64, i0: f64, i1: f64, diff: &Coefficient<D>, dfac: D) {
+        self.advance_exact(h, i0, i1, diff, dfac);
+    }
+
+    /// z ← E·z_old − (i0·P1 + (i1 − i0)·P2) (and its s-derivative).
+    fn advance_exact(&mut self, h: f64, i0: f64, i1: f64, diff: &Coefficient<D>, dfac: D) {
+        let n = self.n;
+        let Some(m) = self.modal.as_mut() else {
+            return;
+        };
+        if !((h - m.ex_h).abs() <= 1e-12 * h) {
+            m.s = diff.scale * dfac / (self.radius * self.radius);
+            let s = m.s.re();
+            let b = &m.b;
+            for k in 0..n {
+                let mh = b.mu[k] * h;
+                let (e, p1, p2, d1, d2) = phi(s * mh);
+                let gh = b.g[k] * h;
+                m.xe[k] = e;
+                m.x1[k] = gh * p1;
+                m.x2[k] = gh * p2;
+                m.xde[k] = -mh * e;
+                m.xd1[k] = gh * mh * d1;
+                m.xd2[k] = gh * mh * d2;
+            }
+            m.ex_h = h;
+        }
+        let di = i1 - i0;
+        let (xe, x1, x2) = (&m.xe[..n], &m.x1[..n], &m.x2[..n]);
+        let (z, zo) = (&mut m.z[..n], &m.z_old[..n]);
+        for k in 0..n {
+            z[k] = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
+        }
+        m.surf = dotf(&m.b.row_surf, &m.z);
+        if m.tangent {
+            let (xde, xd1, xd2) = (&m.xde[..n], &m.xd1[..n], &m.xd2[..n]);
+            let zo = &m.z_old[..n];
+            let (zd, zdo) = (&mut m.zd[..n], &m.zd_old[..n]);
+            for k in 0..n {
+                zd[k] = xe[k] * zdo[k] + xde[k] * zo[k] - (i0 * xd1[k] + di * xd2[k]);
             }
             m.surf_d = dotf(&m.b.row_surf, &m.zd);
         }
@@ -728,5 +843,104 @@ mod tests {
             let m2 = p.average();
             assert!((m1 - m2).abs() / m1 < 1e-13, "{m1} {m2}");
         }
+    }
+
+    /// One exact step of length `t_end` (or `k` equal ones) at constant flux q.
+    fn run_exact(n: usize, k: usize, t_end: f64, q: f64) -> Particle<f64> {
+        let mut p: Particle<f64> = Particle::new(n, 5e-6, 5e4, 1000.0, true);
+        p.set_flux_unit(q);
+        let coef = Coefficient::constant(1e-14);
+        for _ in 0..k {
+            assert!(p.step_exact(t_end / k as f64, 1.0, 1.0, &coef, 1.0));
+        }
+        p
+    }
+
+    #[test]
+    fn exact_step_matches_crank_series_and_refined_bdf2() {
+        let (a, dc, q, t_end) = (5e-6, 1e-14, -1e-5, 500.0);
+        let exact = crank_surface(-q, a, dc, t_end);
+        let mut errs = Vec::new();
+        for &n in &[10, 20, 40, 80] {
+            // one step of 500 s: no time-discretisation error, only the spatial one
+            let p = run_exact(n, 1, t_end, q);
+            let cs = p.surface(q, dc) - 1000.0;
+            errs.push((cs - exact).abs() / exact.abs());
+            // the same as 50 exact steps, and as BDF2 refined in time (dt = 0.01 s)
+            let p50 = run_exact(n, 50, t_end, q);
+            let c50 = p50.surface(q, dc) - 1000.0;
+            assert!((cs - c50).abs() <= 1e-11 * exact.abs(), "{cs} vs {c50}");
+            if n == 20 {
+                let (bdf, _) = run_mode(n, 0.01, t_end, true);
+                assert!((cs - bdf).abs() <= 1e-6 * exact.abs(), "{cs} vs BDF2 {bdf}");
+            }
+        }
+        assert!(errs[1] < 2e-3, "{errs:?}");
+        let ord1 = (errs[1] / errs[2]).log2();
+        let ord2 = (errs[2] / errs[3]).log2();
+        assert!(
+            ord1 > 1.7 && ord2 > 1.7,
+            "spatial order {ord1} {ord2}; errors {errs:?}"
+        );
+    }
+
+    #[test]
+    fn exact_step_conserves_inventory_and_integrates_a_ramp() {
+        // c̄(t) = c0 − (3/R)·∫q dt exactly; ramp I from 1 to 3 over 100 s, then rest
+        let (r, q) = (5e-6, 2e-5);
+        let mut p: Particle<f64> = Particle::new(20, r, 5e4, 1000.0, true);
+        p.set_flux_unit(q);
+        let coef = Coefficient::constant(1e-14);
+        p.step_exact(37.0, 1.0, 1.0 + 2.0 * 37.0 / 100.0, &coef, 1.0);
+        p.step_exact(63.0, 1.0 + 2.0 * 37.0 / 100.0, 3.0, &coef, 1.0);
+        let want = 1000.0 - 3.0 / r * q * 200.0;
+        let m1 = p.average();
+        assert!((m1 - want).abs() / want < 1e-12, "{m1} vs {want}");
+        for _ in 0..50 {
+            p.step_exact(30.0, 0.0, 0.0, &coef, 1.0);
+        }
+        let m2 = p.average();
+        assert!((m1 - m2).abs() / m1 < 1e-13, "{m1} {m2}");
+        // a ramp split at another point gives the same state
+        let mut p2: Particle<f64> = Particle::new(20, r, 5e4, 1000.0, true);
+        p2.set_flux_unit(q);
+        p2.step_exact(80.0, 1.0, 2.6, &coef, 1.0);
+        p2.step_exact(20.0, 2.6, 3.0, &coef, 1.0);
+        let mut p1: Particle<f64> = Particle::new(20, r, 5e4, 1000.0, true);
+        p1.set_flux_unit(q);
+        p1.step_exact(100.0, 1.0, 3.0, &coef, 1.0);
+        let (a, b) = (p1.surface(3.0 * q, 1e-14), p2.surface(3.0 * q, 1e-14));
+        assert!((a - b).abs() < 1e-9 * a.abs(), "{a} vs {b}");
+        // restep from the same start reproduces the step
+        p1.restep_exact(100.0, 1.0, 3.0, &coef, 1.0);
+        assert_eq!(p1.surface(3.0 * q, 1e-14), a);
+    }
+
+    #[test]
+    fn exact_step_derivative_in_diffusivity_matches_fd() {
+        use num_dual::Dual64;
+        let surf = |d: Dual64| {
+            let mut p: Particle<Dual64> = Particle::new(
+                20,
+                Dual64::from(5e-6),
+                Dual64::from(5e4),
+                Dual64::from(1000.0),
+                true,
+            );
+            p.set_flux_unit(Dual64::from(-1e-5));
+            let coef = Coefficient::constant(d);
+            // tiny first step (series branch) then ramps and constant steps
+            p.step_exact(0.01, 1.0, 1.0, &coef, Dual64::from(1.0));
+            p.step_exact(40.0, 1.0, 2.0, &coef, Dual64::from(1.0));
+            for _ in 0..5 {
+                p.step_exact(25.0, 2.0, 2.0, &coef, Dual64::from(1.0));
+            }
+            p.surface(Dual64::from(-2e-5), d)
+        };
+        let d0 = 1e-14;
+        let ad = surf(Dual64::from(d0).derivative()).eps;
+        let hh = d0 * 1e-5;
+        let fd = (surf(Dual64::from(d0 + hh)).re - surf(Dual64::from(d0 - hh)).re) / (2.0 * hh);
+        assert!((ad - fd).abs() < 1e-6 * fd.abs(), "AD {ad} vs FD {fd}");
     }
 }

@@ -59,6 +59,13 @@ pub struct SolverOptions {
     /// Solve constant-diffusivity particles in the eigenbasis of the shell operator (the same
     /// discrete solution as the tridiagonal solve, several times faster). Default true.
     pub modal: bool,
+    /// SPM with constant particle diffusivities (modal form, f64 or first-order duals): integrate
+    /// the modes exactly in time (exponential integrator, exact for piecewise-linear current),
+    /// stepping from one output time / current change to the next (steps at most
+    /// 10·`dt_max`, which then only bounds the cut-off search interval), and locate the cut-off
+    /// by a root find on the voltage. Otherwise (SPMe, θ-dependent D, `modal` off, second-order
+    /// duals, or this flag false) BDF2 with steps ≤ `dt_max`. Default true.
+    pub exponential: bool,
 }
 
 impl Default for SolverOptions {
@@ -72,6 +79,7 @@ impl Default for SolverOptions {
             output_dt: 10.0,
             stop_at_cutoff: true,
             modal: true,
+            exponential: true,
         }
     }
 }
@@ -321,6 +329,59 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
     steps
 }
 
+/// Steps of the exact (exponential) integrator: from one must-hit point (t = 0, segment ends,
+/// output times) to the next, split evenly into steps of at most `h_cap`.
+fn build_grid_exact(segs: &[Segment], outs: &[f64], h_cap: f64) -> Vec<Step> {
+    let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
+    let mut pts: Vec<f64> = Vec::with_capacity(segs.len() + outs.len() + 1);
+    pts.push(0.0);
+    for s in segs {
+        pts.push(s.t1);
+    }
+    for &o in outs {
+        if o > 0.0 && o <= t_end {
+            pts.push(o);
+        }
+    }
+    pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let tol = 1e-9 * t_end.max(1.0);
+    pts.dedup_by(|a, b| (*a - *b).abs() <= tol);
+    let mut steps = Vec::with_capacity(pts.len() + (t_end / h_cap) as usize + 8);
+    let mut seg = 0usize;
+    let mut oi = 0usize;
+    while oi < outs.len() && outs[oi] <= tol {
+        oi += 1;
+    }
+    for w in pts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
+            seg += 1;
+        }
+        let n = ((b - a) / h_cap - 1e-9).ceil().max(1.0) as usize;
+        let h = (b - a) / n as f64;
+        for k in 0..n {
+            steps.push(Step {
+                t0: a + k as f64 * h,
+                t1: if k + 1 == n {
+                    b
+                } else {
+                    a + (k + 1) as f64 * h
+                },
+                seg,
+                restart: k == 0,
+                output: None,
+            });
+        }
+        if oi < outs.len() && (outs[oi] - b).abs() <= tol {
+            if let Some(s) = steps.last_mut() {
+                s.output = Some(oi);
+            }
+            oi += 1;
+        }
+    }
+    steps
+}
+
 #[inline]
 fn overpotential<D: Scalar>(j: D, i0: D, alpha: D, t: D, two_rt_f: D) -> Result<D, CellError> {
     if alpha.re() == 0.5 {
@@ -500,7 +561,6 @@ pub fn simulate<D: Scalar>(
             (0..=n).map(|k| k as f64 * opts.output_dt).collect()
         }
     };
-    let grid = build_grid(&segs, &outs, opts.dt_max);
 
     let t = p.temperature;
     let area = p.area;
@@ -629,6 +689,211 @@ pub fn simulate<D: Scalar>(
             D::zero(),
         ));
     }
+    let exact = opts.exponential && !fixed.spme && pn.is_modal() && pp.is_modal();
+    if exact {
+        let grid = build_grid_exact(&segs, &outs, 10.0 * opts.dt_max);
+        let mut cap_prev = 0.0f64; // A·s
+        let mut nsteps = 0usize;
+        for st in &grid {
+            let seg = &segs[st.seg];
+            let h = st.t1 - st.t0;
+            let i_old = seg.current_at(st.t0);
+            let i_new = seg.current_at(st.t1);
+            pn.step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.fac_dn);
+            pp.step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.fac_dp);
+            nsteps += 1;
+            let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
+            let ev = voltage(p, &fixed, &pn, &pp, None, i_new, i_new, st.t1, &mut hints);
+            let low = i_new > 0.0;
+            let crossed = opts.stop_at_cutoff
+                && i_new != 0.0
+                && match &ev {
+                    Ok(e) => (low && e.v.re() < p.v_min) || (!low && e.v.re() > p.v_max),
+                    Err(_) => true,
+                };
+            if crossed {
+                let vc = if low { p.v_min } else { p.v_max };
+                let sign = if low { 1.0 } else { -1.0 };
+                // the state at t0 + τ is exact for any τ in the step: V(t0 + τ) and
+                // f(τ) = ±(V − V_cut), positive before the crossing (None: outside the range)
+                let at = |tau: f64,
+                          pn: &mut Particle<D>,
+                          pp: &mut Particle<D>,
+                          hints: &mut Hints|
+                 -> (Result<Eval<D>, CellError>, f64) {
+                    let i_t = seg.current_at(st.t0 + tau);
+                    pn.restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.fac_dn);
+                    pp.restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.fac_dp);
+                    let e = voltage(p, &fixed, pn, pp, None, i_t, i_t, st.t0 + tau, hints);
+                    (e, i_t)
+                };
+                let f_of = |e: &Result<Eval<D>, CellError>| -> Option<f64> {
+                    e.as_ref().ok().map(|e| sign * (e.v.re() - vc))
+                };
+                let (e0, _) = at(0.0, &mut pn, &mut pp, &mut hints);
+                let fa0 = f_of(&e0);
+                let tc_re = match fa0 {
+                    Some(f) if f > 0.0 => {
+                        // Illinois regula falsi (bisection while the right end is out of
+                        // range); `ga`, `gb` are the true values at the bracket ends
+                        let (mut a, mut fa, mut ga) = (0.0f64, f, f);
+                        let (mut b, mut fb) = (h, f_of(&ev));
+                        let mut gb = fb;
+                        let mut side = 0i32;
+                        let tol_t = 1e-13 * st.t1.max(1.0);
+                        for _ in 0..200 {
+                            if b - a <= tol_t {
+                                break;
+                            }
+                            let m = match fb {
+                                Some(fbv) => {
+                                    let m = a + fa * (b - a) / (fa - fbv);
+                                    if m > a && m < b { m } else { 0.5 * (a + b) }
+                                }
+                                None => 0.5 * (a + b),
+                            };
+                            let (em, _) = at(m, &mut pn, &mut pp, &mut hints);
+                            match f_of(&em) {
+                                Some(fm) if fm > 0.0 => {
+                                    a = m;
+                                    fa = fm;
+                                    ga = fm;
+                                    if side == -1
+                                        && let Some(v) = fb.as_mut()
+                                    {
+                                        *v *= 0.5;
+                                    }
+                                    side = -1;
+                                    if fm < 1e-14 {
+                                        break;
+                                    }
+                                }
+                                fm => {
+                                    b = m;
+                                    fb = fm;
+                                    gb = fm;
+                                    if side == 1 {
+                                        fa *= 0.5;
+                                    }
+                                    side = 1;
+                                    if matches!(fm, Some(v) if v > -1e-14) {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        // final linear interpolation between the true end values
+                        let fb = gb.map(|g| {
+                            if ga - g > 0.0 {
+                                (a + ga * (b - a) / (ga - g)).clamp(a, b)
+                            } else {
+                                b
+                            }
+                        });
+                        match fb {
+                            Some(t) => t,
+                            None => {
+                                // the range is left before the voltage reaches the cut-off
+                                let (eb, _) = at(b, &mut pn, &mut pp, &mut hints);
+                                eb?;
+                                b
+                            }
+                        }
+                    }
+                    Some(_) => 0.0,
+                    None => {
+                        // out of range right at the step start: report the error
+                        e0?;
+                        ev?;
+                        0.0
+                    }
+                };
+                // dV/dt at the crossing: fourth-order differences of the exact state (V carries
+                // ~1e-11 V of round-off, so δ = 10 ms; central, or forward near the step start)
+                let dlt = 0.01;
+                let nodes: [f64; 4] = if tc_re >= 2.0 * dlt {
+                    [-2.0, -1.0, 1.0, 2.0]
+                } else {
+                    [1.0, 2.0, 3.0, 4.0]
+                };
+                let mut fv = [0.0f64; 4];
+                let mut ok = true;
+                for (k, &c) in nodes.iter().enumerate() {
+                    match at(tc_re + c * dlt, &mut pn, &mut pp, &mut hints).0 {
+                        Ok(e) => fv[k] = e.v.re(),
+                        Err(_) => ok = false,
+                    }
+                }
+                let (ec, i_c) = at(tc_re, &mut pn, &mut pp, &mut hints);
+                let ec = ec?;
+                let v0 = ec.v.re();
+                let slope = if !ok {
+                    f64::NAN
+                } else if nodes[0] < 0.0 {
+                    (8.0 * (fv[2] - fv[1]) - (fv[3] - fv[0])) / (12.0 * dlt)
+                } else {
+                    (-25.0 * v0 + 48.0 * fv[0] - 36.0 * fv[1] + 16.0 * fv[2] - 3.0 * fv[3])
+                        / (12.0 * dlt)
+                };
+                // implicit function theorem: dt_c/dθ = −(∂V/∂θ)/(dV/dt) at V(t_c) = V_cut
+                let tc = if slope.is_finite() && slope != 0.0 {
+                    (ec.v - ec.v.re()) * (-1.0 / slope) + (st.t0 + tc_re)
+                } else {
+                    D::from(st.t0 + tc_re)
+                };
+                let cap_re = cap_prev + 0.5 * (i_old + i_c) * tc_re;
+                let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
+                let mut row = make_row(&ec, &pn, &pp, None, tc.re(), i_c, cap_c);
+                row.voltage = D::from(vc);
+                return Ok(Solution {
+                    rows,
+                    cutoff: Some(row),
+                    cutoff_time: Some(tc),
+                    stop: if low {
+                        StopReason::LowerCutoff
+                    } else {
+                        StopReason::UpperCutoff
+                    },
+                    steps: nsteps,
+                    output_times: outs,
+                });
+            }
+            let ev = ev?;
+            if let Some(_oi) = st.output {
+                for (part, e, name) in [(&pn, &p.neg, "negative"), (&pp, &p.pos, "positive")] {
+                    let (lo, hi) = part.min_max();
+                    let cm = e.c_max.re();
+                    if !(lo > 0.0 && hi < cm) {
+                        return Err(CellError::OutOfRange {
+                            quantity: format!("{name} particle stoichiometry"),
+                            value: if lo <= 0.0 { lo / cm } else { hi / cm },
+                            time_s: st.t1,
+                            msg: "must stay in (0, 1)".into(),
+                        });
+                    }
+                }
+                rows.push(make_row(
+                    &ev,
+                    &pn,
+                    &pp,
+                    None,
+                    st.t1,
+                    i_new,
+                    D::from(cap_new / 3600.0),
+                ));
+            }
+            cap_prev = cap_new;
+        }
+        return Ok(Solution {
+            rows,
+            cutoff: None,
+            cutoff_time: None,
+            stop: StopReason::EndOfProtocol,
+            steps: nsteps,
+            output_times: outs,
+        });
+    }
+    let grid = build_grid(&segs, &outs, opts.dt_max);
     let mut v_prev = ev0.v;
     let mut cap_prev = 0.0f64; // A·s
     let mut h_prev = f64::NAN;
