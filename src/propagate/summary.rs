@@ -93,6 +93,44 @@ impl Moments {
         s
     }
 
+    /// Two-pass summary of column-major outputs: output j of sample i at `cols[j·stride + i]`,
+    /// for the first `n` samples of each column (same sums as [`Moments::from_rows`]).
+    pub fn from_columns(cols: &[f64], stride: usize, n: usize, p: usize, with_cov: bool) -> Self {
+        let mut s = Self::new(p, with_cov);
+        if p == 0 || n == 0 {
+            return s;
+        }
+        s.n = n as u64;
+        let col = |j: usize| &cols[j * stride..j * stride + n];
+        for j in 0..p {
+            let m = column_moments(col(j));
+            (s.mean[j], s.m2[j], s.m3[j], s.m4[j], s.min[j], s.max[j]) = m;
+        }
+        if let Some(c) = s.comoment.as_mut() {
+            for j in 0..p {
+                c[j * p + j] = s.m2[j];
+                let (cj, mj) = (col(j), s.mean[j]);
+                for k in j + 1..p {
+                    let (ck, mk) = (col(k), s.mean[k]);
+                    let mut acc = [0.0f64; 4];
+                    let a = cj.chunks_exact(4);
+                    let b = ck.chunks_exact(4);
+                    let (ra, rb) = (a.remainder(), b.remainder());
+                    for (x, y) in a.zip(b) {
+                        for l in 0..4 {
+                            acc[l] += (x[l] - mj) * (y[l] - mk);
+                        }
+                    }
+                    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+                        acc[l] += (x - mj) * (y - mk);
+                    }
+                    c[j * p + k] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                }
+            }
+        }
+        s
+    }
+
     /// Merge `b` into `self` (Chan et al. 1979 / Pébay 2008 pairwise update):
     /// δ = ȳ_b − ȳ_a, ȳ = ȳ_a + δ·n_b/n, M2 = M2_a + M2_b + δ²·n_a·n_b/n, and the analogous M3, M4,
     /// C_jk updates. Not commutative in floating point: merge in a fixed order.
@@ -483,6 +521,29 @@ impl Histograms {
             count_column(
                 &self.axes[j],
                 column(rows, p, j, &mut col),
+                &mut local.counts[j],
+            );
+        }
+    }
+
+    /// Count the values of output j into the totals.
+    pub fn add_column(&mut self, j: usize, values: &[f64]) {
+        count_column(&self.axes[j], values, &mut self.counts[j]);
+    }
+
+    /// Count column-major outputs into `local`: output j of sample i at `cols[j·stride + i]`,
+    /// the first `n` samples of each column.
+    pub fn add_columns_local(
+        &self,
+        local: &mut LocalCounts,
+        cols: &[f64],
+        stride: usize,
+        n: usize,
+    ) {
+        for (j, axis) in self.axes.iter().enumerate() {
+            count_column(
+                axis,
+                &cols[j * stride..j * stride + n],
                 &mut local.counts[j],
             );
         }
