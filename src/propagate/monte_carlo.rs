@@ -268,8 +268,9 @@ fn x_of(xs: &[f64], i: usize, count: usize, k: usize) -> Vec<f64> {
 /// degree-13 Taylor polynomial for e^r (truncation < 5·10⁻¹⁸) and 2ⁿ from the exponent bits;
 /// branch-free so the compiler vectorises it. Agrees with libm to ~2 ulp; arguments outside
 /// [−708, 709] (overflow, subnormal results, NaN) are recomputed with libm.
-/// Runs with AVX2 (four lanes) when the CPU has it; the arithmetic is the same sequence of
-/// IEEE operations either way (no fused multiply-add), so the results are identical.
+/// Runs with AVX2 intrinsics (four independent 4-lane vectors in flight) when the CPU has it;
+/// the arithmetic is the same sequence of IEEE operations either way (no fused multiply-add),
+/// so the results are identical (tested).
 pub fn exp_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -283,7 +284,50 @@ pub fn exp_in_place(v: &mut [f64]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn exp_in_place_avx2(v: &mut [f64]) {
-    exp_in_place_generic(v);
+    use std::arch::x86_64::*;
+    let in_range = |x: f64| x > -708.0 && x < 709.0;
+    if !v.iter().fold(true, |ok, &x| ok & in_range(x)) {
+        exp_in_place_generic(v);
+        return;
+    }
+    let mut blocks = v.chunks_exact_mut(EXP_LANES);
+    for b in &mut blocks {
+        let ptr = b.as_mut_ptr();
+        let log2e = _mm256_set1_pd(EXP_LOG2E);
+        let magic = _mm256_set1_pd(EXP_MAGIC);
+        let ln2_hi = _mm256_set1_pd(EXP_LN2_HI);
+        let ln2_lo = _mm256_set1_pd(EXP_LN2_LO);
+        let mut x = [_mm256_setzero_pd(); 4];
+        let mut t = x;
+        let mut r = x;
+        let mut p = [_mm256_set1_pd(EXP_C[13]); 4];
+        for l in 0..4 {
+            // SAFETY: the block holds EXP_LANES = 16 values; lane group l reads 4 of them.
+            x[l] = unsafe { _mm256_loadu_pd(ptr.add(4 * l)) };
+            t[l] = _mm256_add_pd(_mm256_mul_pd(x[l], log2e), magic);
+            let n = _mm256_sub_pd(t[l], magic);
+            r[l] = _mm256_sub_pd(
+                _mm256_sub_pd(x[l], _mm256_mul_pd(n, ln2_hi)),
+                _mm256_mul_pd(n, ln2_lo),
+            );
+        }
+        for c in EXP_C[..13].iter().rev() {
+            let cv = _mm256_set1_pd(*c);
+            for l in 0..4 {
+                p[l] = _mm256_add_pd(_mm256_mul_pd(p[l], r[l]), cv);
+            }
+        }
+        let mbits = _mm256_set1_epi64x(EXP_MAGIC.to_bits() as i64 - 1023);
+        for l in 0..4 {
+            let e = _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_castpd_si256(t[l]), mbits));
+            let y = _mm256_mul_pd(p[l], _mm256_castsi256_pd(e));
+            // SAFETY: as for the load.
+            unsafe { _mm256_storeu_pd(ptr.add(4 * l), y) };
+        }
+    }
+    for x in blocks.into_remainder() {
+        *x = exp_core(*x);
+    }
 }
 
 #[inline(always)]
@@ -322,28 +366,12 @@ fn exp_core(x: f64) -> f64 {
 /// e^x of every lane, in place, for lanes in (−708, 709): the same IEEE operations for every
 /// lane whatever W (see [`exp_in_place`]).
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // fdlibm constants, digit for digit
 fn exp_lanes<const W: usize>(x: &mut [f64; W]) {
-    const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²: adding it rounds to an integer
-    const C: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
-    ];
+    const LOG2E: f64 = EXP_LOG2E;
+    const LN2_HI: f64 = EXP_LN2_HI;
+    const LN2_LO: f64 = EXP_LN2_LO;
+    const MAGIC: f64 = EXP_MAGIC;
+    const C: [f64; 14] = EXP_C;
     let mut t = [0.0; W];
     let mut r = [0.0; W];
     let mut p = [C[13]; W];
@@ -364,6 +392,31 @@ fn exp_lanes<const W: usize>(x: &mut [f64; W]) {
         x[l] = p[l] * scale;
     }
 }
+
+const EXP_LOG2E: f64 = std::f64::consts::LOG2_E;
+#[allow(clippy::excessive_precision)] // fdlibm constants, digit for digit
+const EXP_LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+#[allow(clippy::excessive_precision)]
+const EXP_LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// 1.5·2⁵²: adding it rounds to an integer.
+const EXP_MAGIC: f64 = 6_755_399_441_055_744.0;
+/// Taylor coefficients 1/k! of e^r, k = 0..=13.
+const EXP_C: [f64; 14] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
 
 /// The sample kernel: normals → z = μ + L·n → x = T(z) → y = f(x).
 struct Kernel<'a, M: Model> {
@@ -836,7 +889,7 @@ pub fn monte_carlo<M: Model>(
         // and the segments come back in chunk order.
         let results: Vec<(Vec<ChunkPartial>, LocalCounts)> = (0..len)
             .into_par_iter()
-            .with_min_len(4)
+            .with_min_len(16)
             .fold(
                 || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
                 |(mut parts, mut h, mut s), i| {
