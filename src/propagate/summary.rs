@@ -576,6 +576,13 @@ impl Histograms {
     /// The p-quantile of output j: the value below which a fraction p of the n counted values
     /// lie, by linear interpolation of the cumulative count inside the bin (in the coordinate
     /// u), clamped to the exact [min, max]. `None` when it falls in the underflow or overflow.
+    ///
+    /// Accuracy: with 16384 bins over three pilot widths, a bin is ≈ 1.3·10⁻³ sd wide for a
+    /// normal output (≈ 10⁻³ relative on a log axis for a lognormal one); for a smooth density
+    /// the linear interpolation inside the bin errs by far less than a bin width (second order
+    /// in it), to be compared with the Monte Carlo standard error √(p(1−p)/N)/f(q). Tested
+    /// against the exact sorted-sample quantiles at N = 2¹⁸ (within 0.1 standard error); not
+    /// verified at N ≥ 10⁸, where the standard error nears the bin scale.
     pub fn quantile(&self, j: usize, p: f64, min: f64, max: f64) -> Option<f64> {
         let c = &self.counts[j];
         let n: u64 = c.iter().sum();
