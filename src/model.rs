@@ -126,6 +126,38 @@ pub trait Model: Send + Sync {
     /// Evaluate the model at `theta` (length `inputs().len()`), writing the flat output vector
     /// into `out` (length [`n_outputs`]).
     fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError>;
+
+    /// Evaluate `count` samples in f64 at once, for Monte Carlo: input a of sample i is
+    /// `x[a·count + i]` and output j of sample i goes to `out[j·count + i]` (column-major, so
+    /// a law can vectorise over samples). Samples whose evaluation fails are appended to
+    /// `failed` as (sample index, error) in increasing index order; their outputs are
+    /// unspecified. The default calls [`Model::eval`] sample by sample; an override must give
+    /// the same values (up to rounding) and the same failures. Units: those of `eval`.
+    fn eval_batch(
+        &self,
+        x: &[f64],
+        count: usize,
+        out: &mut [f64],
+        failed: &mut Vec<(usize, ModelError)>,
+    ) {
+        let k = self.inputs().len();
+        let p = self.outputs().iter().map(OutputSpec::len).sum::<usize>();
+        let mut xi = vec![0.0; k];
+        let mut yi = vec![0.0; p];
+        for i in 0..count {
+            for (a, v) in xi.iter_mut().enumerate() {
+                *v = x[a * count + i];
+            }
+            match self.eval(&xi, &mut yi) {
+                Ok(()) => {
+                    for (j, v) in yi.iter().enumerate() {
+                        out[j * count + i] = *v;
+                    }
+                }
+                Err(e) => failed.push((i, e)),
+            }
+        }
+    }
 }
 
 /// Length of the flat output vector of `m`.

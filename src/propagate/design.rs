@@ -20,7 +20,7 @@ pub const CHUNK_SIZE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Design {
-    /// Independent pseudo-random normals: Xoshiro256++ stream (seed, chunk index) in four
+    /// Independent pseudo-random normals: Xoshiro256++ stream (seed, chunk index) in sixteen
     /// interleaved lanes, 256-layer ziggurat normals ([`LaneRng`], [`fill_standard_normals_fast`]).
     /// Error ∝ N^(−1/2); standard errors from the i.i.d. formulas.
     Pseudo,

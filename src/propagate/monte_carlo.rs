@@ -235,10 +235,14 @@ struct ChunkPartial {
 /// Per-task scratch space: no allocation per sample.
 struct Scratch {
     normals: Vec<f64>,
-    /// Natural input values, column-major (k columns of CHUNK_SIZE).
+    /// Natural input values, column-major (input a at a·count, count = the chunk's length).
     xs: Vec<f64>,
-    rows: Vec<f64>,
-    x: Vec<f64>,
+    /// Outputs, column-major (output j at j·count); after [`Kernel::run_chunk`] the valid
+    /// samples' values are compacted to the front of each column.
+    ys: Vec<f64>,
+    /// Per sample: 1 when its evaluation failed or gave a non-finite output.
+    bad: Vec<u8>,
+    failed: Vec<(usize, crate::model::ModelError)>,
     perm: Vec<u32>,
 }
 
@@ -247,19 +251,26 @@ impl Scratch {
         Self {
             normals: vec![0.0; CHUNK_SIZE * k],
             xs: vec![0.0; CHUNK_SIZE * k],
-            rows: vec![0.0; CHUNK_SIZE * p],
-            x: vec![0.0; k],
+            ys: vec![0.0; CHUNK_SIZE * p],
+            bad: vec![0; CHUNK_SIZE],
+            failed: Vec::new(),
             perm: Vec::with_capacity(CHUNK_SIZE),
         }
     }
+}
+
+/// Natural inputs of sample i of a chunk of `count` samples (column-major `xs`).
+fn x_of(xs: &[f64], i: usize, count: usize, k: usize) -> Vec<f64> {
+    (0..k).map(|a| xs[a * count + i]).collect()
 }
 
 /// e^x for every element, in place: Cody–Waite reduction x = n·ln2 + r (|r| ≤ ln2/2), a
 /// degree-13 Taylor polynomial for e^r (truncation < 5·10⁻¹⁸) and 2ⁿ from the exponent bits;
 /// branch-free so the compiler vectorises it. Agrees with libm to ~2 ulp; arguments outside
 /// [−708, 709] (overflow, subnormal results, NaN) are recomputed with libm.
-/// Runs with AVX2 (four lanes) when the CPU has it; the arithmetic is the same sequence of
-/// IEEE operations either way (no fused multiply-add), so the results are identical.
+/// Runs with AVX2 intrinsics (four independent 4-lane vectors in flight) when the CPU has it;
+/// the arithmetic is the same sequence of IEEE operations either way (no fused multiply-add),
+/// so the results are identical (tested).
 pub fn exp_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -273,7 +284,50 @@ pub fn exp_in_place(v: &mut [f64]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn exp_in_place_avx2(v: &mut [f64]) {
-    exp_in_place_generic(v);
+    use std::arch::x86_64::*;
+    let in_range = |x: f64| x > -708.0 && x < 709.0;
+    if !v.iter().fold(true, |ok, &x| ok & in_range(x)) {
+        exp_in_place_generic(v);
+        return;
+    }
+    let mut blocks = v.chunks_exact_mut(EXP_LANES);
+    for b in &mut blocks {
+        let ptr = b.as_mut_ptr();
+        let log2e = _mm256_set1_pd(EXP_LOG2E);
+        let magic = _mm256_set1_pd(EXP_MAGIC);
+        let ln2_hi = _mm256_set1_pd(EXP_LN2_HI);
+        let ln2_lo = _mm256_set1_pd(EXP_LN2_LO);
+        let mut x = [_mm256_setzero_pd(); 4];
+        let mut t = x;
+        let mut r = x;
+        let mut p = [_mm256_set1_pd(EXP_C[13]); 4];
+        for l in 0..4 {
+            // SAFETY: the block holds EXP_LANES = 16 values; lane group l reads 4 of them.
+            x[l] = unsafe { _mm256_loadu_pd(ptr.add(4 * l)) };
+            t[l] = _mm256_add_pd(_mm256_mul_pd(x[l], log2e), magic);
+            let n = _mm256_sub_pd(t[l], magic);
+            r[l] = _mm256_sub_pd(
+                _mm256_sub_pd(x[l], _mm256_mul_pd(n, ln2_hi)),
+                _mm256_mul_pd(n, ln2_lo),
+            );
+        }
+        for c in EXP_C[..13].iter().rev() {
+            let cv = _mm256_set1_pd(*c);
+            for l in 0..4 {
+                p[l] = _mm256_add_pd(_mm256_mul_pd(p[l], r[l]), cv);
+            }
+        }
+        let mbits = _mm256_set1_epi64x(EXP_MAGIC.to_bits() as i64 - 1023);
+        for l in 0..4 {
+            let e = _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_castpd_si256(t[l]), mbits));
+            let y = _mm256_mul_pd(p[l], _mm256_castsi256_pd(e));
+            // SAFETY: as for the load.
+            unsafe { _mm256_storeu_pd(ptr.add(4 * l), y) };
+        }
+    }
+    for x in blocks.into_remainder() {
+        *x = exp_core(*x);
+    }
 }
 
 #[inline(always)]
@@ -281,7 +335,14 @@ fn exp_in_place_generic(v: &mut [f64]) {
     let in_range = |x: f64| x > -708.0 && x < 709.0;
     // A non-short-circuit scan, so it vectorises.
     if v.iter().fold(true, |ok, &x| ok & in_range(x)) {
-        for x in v.iter_mut() {
+        // Blocks of EXP_LANES values: several independent vectors in flight hide the latency
+        // of the Horner chain; each value sees exactly the operations of the scalar form.
+        let mut blocks = v.chunks_exact_mut(EXP_LANES);
+        for b in &mut blocks {
+            let b: &mut [f64; EXP_LANES] = b.try_into().expect("block length");
+            exp_lanes(b);
+        }
+        for x in blocks.into_remainder() {
             *x = exp_core(*x);
         }
     } else {
@@ -291,41 +352,71 @@ fn exp_in_place_generic(v: &mut [f64]) {
     }
 }
 
+/// Values per block of [`exp_lanes`] (four AVX2 vectors).
+const EXP_LANES: usize = 16;
+
 /// e^x for x in (−708, 709), branch-free (see [`exp_in_place`]).
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // fdlibm constants, digit for digit
 fn exp_core(x: f64) -> f64 {
-    const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²: adding it rounds to an integer
-    const C: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
-    ];
-    let t = x * LOG2E + MAGIC;
-    let n = t - MAGIC;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let mut p = C[13];
-    for c in C[..13].iter().rev() {
-        p = p * r + c;
-    }
-    let scale =
-        f64::from_bits((((t.to_bits() as i64 - MAGIC.to_bits() as i64) + 1023) << 52) as u64);
-    p * scale
+    let mut a = [x];
+    exp_lanes(&mut a);
+    a[0]
 }
+
+/// e^x of every lane, in place, for lanes in (−708, 709): the same IEEE operations for every
+/// lane whatever W (see [`exp_in_place`]).
+#[inline(always)]
+fn exp_lanes<const W: usize>(x: &mut [f64; W]) {
+    const LOG2E: f64 = EXP_LOG2E;
+    const LN2_HI: f64 = EXP_LN2_HI;
+    const LN2_LO: f64 = EXP_LN2_LO;
+    const MAGIC: f64 = EXP_MAGIC;
+    const C: [f64; 14] = EXP_C;
+    let mut t = [0.0; W];
+    let mut r = [0.0; W];
+    let mut p = [C[13]; W];
+    for l in 0..W {
+        t[l] = x[l] * LOG2E + MAGIC;
+        let n = t[l] - MAGIC;
+        r[l] = (x[l] - n * LN2_HI) - n * LN2_LO;
+    }
+    for c in C[..13].iter().rev() {
+        for l in 0..W {
+            p[l] = p[l] * r[l] + c;
+        }
+    }
+    for l in 0..W {
+        let scale = f64::from_bits(
+            (((t[l].to_bits() as i64 - MAGIC.to_bits() as i64) + 1023) << 52) as u64,
+        );
+        x[l] = p[l] * scale;
+    }
+}
+
+const EXP_LOG2E: f64 = std::f64::consts::LOG2_E;
+#[allow(clippy::excessive_precision)] // fdlibm constants, digit for digit
+const EXP_LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+#[allow(clippy::excessive_precision)]
+const EXP_LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// 1.5·2⁵²: adding it rounds to an integer.
+const EXP_MAGIC: f64 = 6_755_399_441_055_744.0;
+/// Taylor coefficients 1/k! of e^r, k = 0..=13.
+const EXP_C: [f64; 14] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
 
 /// The sample kernel: normals → z = μ + L·n → x = T(z) → y = f(x).
 struct Kernel<'a, M: Model> {
@@ -346,21 +437,18 @@ impl<M: Model> Kernel<'_, M> {
         (self.n_total - c * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize
     }
 
-    /// Run chunk c: valid output rows are left in `s.rows[..n_valid·p]`.
+    /// Run chunk c: the valid samples' outputs are left column-major in `s.ys`, output j in
+    /// `s.ys[j·count..j·count + n_valid]` (count = the chunk's length, n_valid = the
+    /// partial's `moments.n`), in sample order.
     fn run_chunk(&self, c: u64, s: &mut Scratch) -> ChunkPartial {
         let (k, p) = (self.k, self.p);
         let count = self.chunk_len(c);
         self.source.fill(c, count, &mut s.normals, &mut s.perm);
-        let mut n_valid = 0usize;
-        let mut n_failed = 0;
-        let mut n_nonfinite = 0;
-        let mut first_failure = None;
         // z = μ + L·n and x = T(z), one input column at a time (batched transforms).
-        let cs = CHUNK_SIZE;
         // The normals are column-major (column b at b·count), so each term is a vectorisable
         // axpy over the chunk; the terms are added in the fixed order b = 0..=a.
         for a in 0..k {
-            let col = &mut s.xs[a * cs..a * cs + count];
+            let col = &mut s.xs[a * count..(a + 1) * count];
             // z = μ_a + L_a0·n_0 in one pass (the same rounding as adding the term to μ_a).
             let (mu, la0) = (self.mean[a], self.chol[a * k]);
             for (z, n) in col.iter_mut().zip(&s.normals[..count]) {
@@ -379,33 +467,63 @@ impl<M: Model> Kernel<'_, M> {
                 t => col.iter_mut().for_each(|z| *z = t.to_natural(*z)),
             }
         }
-        for i in 0..count {
-            for a in 0..k {
-                s.x[a] = s.xs[a * cs + i];
+        // y = f(x) for the whole chunk (batched when the model overrides eval_batch).
+        s.failed.clear();
+        let ys = &mut s.ys[..count * p];
+        self.model
+            .eval_batch(&s.xs[..count * k], count, ys, &mut s.failed);
+        let bad = &mut s.bad[..count];
+        bad.fill(0);
+        let n_failed = s.failed.len() as u64;
+        for (i, _) in &s.failed {
+            bad[*i] = 1;
+        }
+        // Non-finite outputs of samples that did not fail (a vectorisable scan per column).
+        let mut n_nonfinite = 0;
+        let mut first_nonfinite: Option<(usize, usize)> = None;
+        for j in 0..p {
+            let col = &ys[j * count..(j + 1) * count];
+            if col.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                continue;
             }
-            let row = &mut s.rows[n_valid * p..(n_valid + 1) * p];
-            match self.model.eval(&s.x, row) {
-                Ok(()) => {
-                    if row.iter().all(|v| v.is_finite()) {
-                        n_valid += 1;
-                    } else {
-                        n_nonfinite += 1;
-                        if first_failure.is_none() {
-                            let j = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                            first_failure = Some((
-                                c * CHUNK_SIZE as u64 + i as u64,
-                                format!("non-finite output #{j} ({}) at x = {:?}", row[j], s.x),
-                            ));
-                        }
+            for (i, v) in col.iter().enumerate() {
+                if !v.is_finite() && bad[i] == 0 {
+                    bad[i] = 2;
+                    n_nonfinite += 1;
+                    if first_nonfinite.is_none_or(|(i0, _)| i < i0) {
+                        first_nonfinite = Some((i, j));
                     }
                 }
-                Err(e) => {
-                    n_failed += 1;
-                    if first_failure.is_none() {
-                        first_failure = Some((
-                            c * CHUNK_SIZE as u64 + i as u64,
-                            format!("{e} at x = {:?}", s.x),
-                        ));
+            }
+        }
+        // The failure with the lowest sample index, either kind.
+        let first_error = s.failed.first().map(|(i, e)| (*i, e));
+        let first_failure = match (first_error, first_nonfinite) {
+            (Some((i, e)), nf) if nf.is_none_or(|(i1, _)| i < i1) => Some((
+                c * CHUNK_SIZE as u64 + i as u64,
+                format!("{e} at x = {:?}", x_of(&s.xs, i, count, k)),
+            )),
+            (_, Some((i, j))) => Some((
+                c * CHUNK_SIZE as u64 + i as u64,
+                format!(
+                    "non-finite output #{j} ({}) at x = {:?}",
+                    ys[j * count + i],
+                    x_of(&s.xs, i, count, k)
+                ),
+            )),
+            _ => None,
+        };
+        // Drop the bad samples, keeping the order of the rest.
+        let n_bad = n_failed as usize + n_nonfinite as usize;
+        let n_valid = count - n_bad;
+        if n_bad > 0 {
+            for j in 0..p {
+                let col = &mut ys[j * count..(j + 1) * count];
+                let mut w = 0;
+                for i in 0..count {
+                    if bad[i] == 0 {
+                        col[w] = col[i];
+                        w += 1;
                     }
                 }
             }
@@ -413,7 +531,7 @@ impl<M: Model> Kernel<'_, M> {
         ChunkPartial {
             index: c,
             count,
-            moments: Moments::from_rows(&s.rows[..n_valid * p], p, self.with_cov),
+            moments: Moments::from_columns(ys, count, n_valid, p, self.with_cov),
             n_failed,
             n_nonfinite,
             first_failure,
@@ -706,18 +824,21 @@ pub fn monte_carlo<M: Model>(
 
     // Pilot: serial, fixes the histogram axes.
     let mut scratch = Scratch::new(k, p);
-    let mut pilot_rows: Vec<f64> = Vec::new();
+    let mut pilot: Vec<Vec<f64>> = vec![Vec::new(); p];
     let mut c = 0u64;
-    while c < n_chunks && pilot_rows.len() < PILOT_MIN_VALID * p {
+    while c < n_chunks && pilot[0].len() < PILOT_MIN_VALID {
         let part = kernel.run_chunk(c, &mut scratch);
-        pilot_rows.extend_from_slice(&scratch.rows[..part.moments.n as usize * p]);
+        let (count, n_valid) = (part.count, part.moments.n as usize);
+        for (j, col) in pilot.iter_mut().enumerate() {
+            col.extend_from_slice(&scratch.ys[j * count..j * count + n_valid]);
+        }
         acc.push(&part);
         c += 1;
-        if pilot_rows.is_empty() && c >= PILOT_MAX_EMPTY_CHUNKS {
+        if pilot[0].is_empty() && c >= PILOT_MAX_EMPTY_CHUNKS {
             break;
         }
     }
-    if pilot_rows.is_empty() {
+    if pilot[0].is_empty() {
         return Err(PropagateError::AllFailed {
             evaluated: acc.n_evaluated,
             first_failure: acc
@@ -727,15 +848,15 @@ pub fn monte_carlo<M: Model>(
         });
     }
     let nbins = bins_for(p);
-    let axes = (0..p)
-        .map(|j| {
-            let column: Vec<f64> = pilot_rows.iter().skip(j).step_by(p).copied().collect();
-            HistAxis::from_pilot(&column, nbins)
-        })
+    let axes = pilot
+        .iter()
+        .map(|column| HistAxis::from_pilot(column, nbins))
         .collect();
     let mut hist = Histograms::new(axes);
-    hist.add_rows(&pilot_rows);
-    drop(pilot_rows);
+    for (j, column) in pilot.iter().enumerate() {
+        hist.add_column(j, column);
+    }
+    drop(pilot);
     drop(scratch);
 
     let labels = flat_output_labels(model);
@@ -768,12 +889,13 @@ pub fn monte_carlo<M: Model>(
         // and the segments come back in chunk order.
         let results: Vec<(Vec<ChunkPartial>, LocalCounts)> = (0..len)
             .into_par_iter()
-            .with_min_len(4)
+            .with_min_len(16)
             .fold(
                 || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
                 |(mut parts, mut h, mut s), i| {
                     let part = kernel.run_chunk(start + i as u64, &mut s);
-                    hist.add_rows_local(&mut h, &s.rows[..part.moments.n as usize * p]);
+                    let (count, n_valid) = (part.count, part.moments.n as usize);
+                    hist.add_columns_local(&mut h, &s.ys, count, n_valid);
                     parts.push(part);
                     (parts, h, s)
                 },

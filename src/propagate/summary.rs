@@ -93,6 +93,44 @@ impl Moments {
         s
     }
 
+    /// Two-pass summary of column-major outputs: output j of sample i at `cols[j·stride + i]`,
+    /// for the first `n` samples of each column (same sums as [`Moments::from_rows`]).
+    pub fn from_columns(cols: &[f64], stride: usize, n: usize, p: usize, with_cov: bool) -> Self {
+        let mut s = Self::new(p, with_cov);
+        if p == 0 || n == 0 {
+            return s;
+        }
+        s.n = n as u64;
+        let col = |j: usize| &cols[j * stride..j * stride + n];
+        for j in 0..p {
+            let m = column_moments(col(j));
+            (s.mean[j], s.m2[j], s.m3[j], s.m4[j], s.min[j], s.max[j]) = m;
+        }
+        if let Some(c) = s.comoment.as_mut() {
+            for j in 0..p {
+                c[j * p + j] = s.m2[j];
+                let (cj, mj) = (col(j), s.mean[j]);
+                for k in j + 1..p {
+                    let (ck, mk) = (col(k), s.mean[k]);
+                    let mut acc = [0.0f64; 4];
+                    let a = cj.chunks_exact(4);
+                    let b = ck.chunks_exact(4);
+                    let (ra, rb) = (a.remainder(), b.remainder());
+                    for (x, y) in a.zip(b) {
+                        for l in 0..4 {
+                            acc[l] += (x[l] - mj) * (y[l] - mk);
+                        }
+                    }
+                    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+                        acc[l] += (x - mj) * (y - mk);
+                    }
+                    c[j * p + k] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                }
+            }
+        }
+        s
+    }
+
     /// Merge `b` into `self` (Chan et al. 1979 / Pébay 2008 pairwise update):
     /// δ = ȳ_b − ȳ_a, ȳ = ȳ_a + δ·n_b/n, M2 = M2_a + M2_b + δ²·n_a·n_b/n, and the analogous M3, M4,
     /// C_jk updates. Not commutative in floating point: merge in a fixed order.
@@ -488,6 +526,29 @@ impl Histograms {
         }
     }
 
+    /// Count the values of output j into the totals.
+    pub fn add_column(&mut self, j: usize, values: &[f64]) {
+        count_column(&self.axes[j], values, &mut self.counts[j]);
+    }
+
+    /// Count column-major outputs into `local`: output j of sample i at `cols[j·stride + i]`,
+    /// the first `n` samples of each column.
+    pub fn add_columns_local(
+        &self,
+        local: &mut LocalCounts,
+        cols: &[f64],
+        stride: usize,
+        n: usize,
+    ) {
+        for (j, axis) in self.axes.iter().enumerate() {
+            count_column(
+                axis,
+                &cols[j * stride..j * stride + n],
+                &mut local.counts[j],
+            );
+        }
+    }
+
     /// Add 32-bit task counts to the totals.
     pub fn merge_local(&mut self, local: &LocalCounts) {
         for (a, b) in self.counts.iter_mut().zip(&local.counts) {
@@ -515,6 +576,13 @@ impl Histograms {
     /// The p-quantile of output j: the value below which a fraction p of the n counted values
     /// lie, by linear interpolation of the cumulative count inside the bin (in the coordinate
     /// u), clamped to the exact [min, max]. `None` when it falls in the underflow or overflow.
+    ///
+    /// Accuracy: with 16384 bins over three pilot widths, a bin is ≈ 1.3·10⁻³ sd wide for a
+    /// normal output (≈ 10⁻³ relative on a log axis for a lognormal one); for a smooth density
+    /// the linear interpolation inside the bin errs by far less than a bin width (second order
+    /// in it), to be compared with the Monte Carlo standard error √(p(1−p)/N)/f(q). Tested
+    /// against the exact sorted-sample quantiles at N = 2¹⁸ (within 0.1 standard error); not
+    /// verified at N ≥ 10⁸, where the standard error nears the bin scale.
     pub fn quantile(&self, j: usize, p: f64, min: f64, max: f64) -> Option<f64> {
         let c = &self.counts[j];
         let n: u64 = c.iter().sum();
