@@ -232,22 +232,22 @@ struct Step {
     output: Option<usize>,
 }
 
-fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
+/// The times every grid must hit — t = 0, segment ends and output times up to the end —
+/// sorted and de-duplicated, with the end time and the tolerance used [s].
+fn must_hit_points(segs: &[Segment], outs: &[f64]) -> (Vec<f64>, f64, f64) {
     let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
-    // must-hit points with their segment index
     let mut pts: Vec<f64> = Vec::with_capacity(segs.len() + outs.len() + 1);
     pts.push(0.0);
-    for s in segs {
-        pts.push(s.t1);
-    }
-    for &o in outs {
-        if o > 0.0 && o <= t_end {
-            pts.push(o);
-        }
-    }
+    pts.extend(segs.iter().map(|s| s.t1));
+    pts.extend(outs.iter().copied().filter(|&o| o > 0.0 && o <= t_end));
     pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let tol = 1e-9 * t_end.max(1.0);
     pts.dedup_by(|a, b| (*a - *b).abs() <= tol);
+    (pts, t_end, tol)
+}
+
+fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
+    let (pts, t_end, tol) = must_hit_points(segs, outs);
     let mut steps = Vec::with_capacity(pts.len() + (t_end / dt_max) as usize + 64);
     let mut seg = 0usize;
     let mut oi = 0usize;
@@ -332,20 +332,7 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
 /// Steps of the exact (exponential) integrator: from one must-hit point (t = 0, segment ends,
 /// output times) to the next, split evenly into steps of at most `h_cap`.
 fn build_grid_exact(segs: &[Segment], outs: &[f64], h_cap: f64) -> Vec<Step> {
-    let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
-    let mut pts: Vec<f64> = Vec::with_capacity(segs.len() + outs.len() + 1);
-    pts.push(0.0);
-    for s in segs {
-        pts.push(s.t1);
-    }
-    for &o in outs {
-        if o > 0.0 && o <= t_end {
-            pts.push(o);
-        }
-    }
-    pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let tol = 1e-9 * t_end.max(1.0);
-    pts.dedup_by(|a, b| (*a - *b).abs() <= tol);
+    let (pts, t_end, tol) = must_hit_points(segs, outs);
     let mut steps = Vec::with_capacity(pts.len() + (t_end / h_cap) as usize + 8);
     let mut seg = 0usize;
     let mut oi = 0usize;
