@@ -34,7 +34,7 @@ impl Model for ArrheniusAtT {
         out[0] = arrhenius_diffusivity(x[0], x[1], D::from(self.t));
         Ok(())
     }
-    /// The same law over a block of samples (columns D0, E_a): −E_a/(k_B·T) for the block,
+    /// The same law over a block of samples (columns D0, E_a): −E_a·(1/(k_B·T)) for the block,
     /// the engine's vectorised e^x, times D0 — the shape of the numpy script.
     fn eval_batch(
         &self,
@@ -45,9 +45,9 @@ impl Model for ArrheniusAtT {
     ) {
         let (d0, ea) = (&x[..count], &x[count..2 * count]);
         let out = &mut out[..count];
-        let kt = self.t * K_B_EV;
+        let minus_inv_kt = -1.0 / (self.t * K_B_EV);
         for (o, e) in out.iter_mut().zip(ea) {
-            *o = -e / kt;
+            *o = e * minus_inv_kt;
         }
         exp_in_place(out);
         for (o, d) in out.iter_mut().zip(d0) {

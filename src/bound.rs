@@ -112,6 +112,25 @@ impl<M: Model> Model for BoundModel<M> {
             self.inner.eval(&full, out)
         }
     }
+
+    /// The inner model's batched evaluation on the full input columns (free columns copied,
+    /// fixed inputs broadcast), so a law's vectorised `eval_batch` is used through a study.
+    fn eval_batch(
+        &self,
+        x: &[f64],
+        count: usize,
+        out: &mut [f64],
+        failed: &mut Vec<(usize, ModelError)>,
+    ) {
+        let mut full = vec![0.0; count * self.bindings.len()];
+        for (col, b) in full.chunks_exact_mut(count.max(1)).zip(&self.bindings) {
+            match *b {
+                Binding::Free(k) => col.copy_from_slice(&x[k * count..(k + 1) * count]),
+                Binding::Fixed(v) => col.fill(v),
+            }
+        }
+        self.inner.eval_batch(&full, count, out, failed);
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +153,29 @@ mod tests {
         let (_, j) = jacobian(&m, &[0.3, 1e-8]).unwrap();
         assert_eq!(j.ncols(), 2);
         assert!((j[(0, 1)] - v[0] / 1e-8).abs() < 1e-12 * j[(0, 1)].abs());
+    }
+
+    #[test]
+    fn batch_passes_through_bindings() {
+        let m = BoundModel::new(
+            ArrheniusModel::default(),
+            vec![Binding::Free(1), Binding::Free(0), Binding::Fixed(300.0)],
+            vec![InputSpec::new("E_a", "eV"), InputSpec::new("D0", "m^2/s")],
+        )
+        .unwrap();
+        let n = 5;
+        let x: Vec<f64> = (0..n)
+            .map(|i| 0.2 + 0.05 * i as f64)
+            .chain((0..n).map(|i| 1e-8 * (1 + i) as f64))
+            .collect();
+        let mut out = vec![0.0; n];
+        let mut failed = Vec::new();
+        m.eval_batch(&x, n, &mut out, &mut failed);
+        assert!(failed.is_empty());
+        for i in 0..n {
+            let v = evaluate(&m, &[x[i], x[n + i]]).unwrap();
+            assert!((out[i] / v[0] - 1.0).abs() < 1e-14, "sample {i}");
+        }
     }
 
     #[test]

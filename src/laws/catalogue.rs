@@ -82,6 +82,15 @@ macro_rules! law_enum {
             fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
                 match self { $(Law::$variant(m) => m.eval(theta, out),)* }
             }
+            fn eval_batch(
+                &self,
+                x: &[f64],
+                count: usize,
+                out: &mut [f64],
+                failed: &mut Vec<(usize, ModelError)>,
+            ) {
+                match self { $(Law::$variant(m) => m.eval_batch(x, count, out, failed),)* }
+            }
         }
 
         $(impl From<$ty> for Law {

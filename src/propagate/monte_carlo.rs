@@ -265,16 +265,18 @@ fn x_of(xs: &[f64], i: usize, count: usize, k: usize) -> Vec<f64> {
 }
 
 /// e^x for every element, in place: Cody–Waite reduction x = n·ln2 + r (|r| ≤ ln2/2), a
-/// degree-13 Taylor polynomial for e^r (truncation < 5·10⁻¹⁸) and 2ⁿ from the exponent bits;
-/// branch-free so the compiler vectorises it. Agrees with libm to ~2 ulp; arguments outside
-/// [−708, 709] (overflow, subnormal results, NaN) are recomputed with libm.
-/// Runs with AVX2 intrinsics (four independent 4-lane vectors in flight) when the CPU has it;
-/// the arithmetic is the same sequence of IEEE operations either way (no fused multiply-add),
-/// so the results are identical (tested).
+/// degree-11 polynomial for e^r (Chebyshev-node interpolant on |r| ≤ 0.35, relative error
+/// < 10⁻¹⁷ with the rounded coefficients), evaluated in Estrin's scheme with fused
+/// multiply-adds (four levels deep instead of eleven), and 2ⁿ from the exponent bits;
+/// branch-free so it vectorises. Agrees with libm to ~2 ulp; arguments outside [−708, 709]
+/// (overflow, subnormal results, NaN) are recomputed with libm.
+/// Runs with AVX2 + FMA intrinsics (four independent 4-lane vectors in flight) when the CPU
+/// has them; the arithmetic is the same sequence of IEEE operations either way (every fused
+/// multiply-add is `f64::mul_add` in the portable path), so the results are identical (tested).
 pub fn exp_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is available (checked above).
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: AVX2 and FMA are available (checked above).
         unsafe { exp_in_place_avx2(v) };
         return;
     }
@@ -282,7 +284,7 @@ pub fn exp_in_place(v: &mut [f64]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn exp_in_place_avx2(v: &mut [f64]) {
     use std::arch::x86_64::*;
     let in_range = |x: f64| x > -708.0 && x < 709.0;
@@ -291,36 +293,36 @@ fn exp_in_place_avx2(v: &mut [f64]) {
         return;
     }
     let mut blocks = v.chunks_exact_mut(EXP_LANES);
+    let c = |i: usize| _mm256_set1_pd(EXP_C[i]);
     for b in &mut blocks {
         let ptr = b.as_mut_ptr();
         let log2e = _mm256_set1_pd(EXP_LOG2E);
         let magic = _mm256_set1_pd(EXP_MAGIC);
         let ln2_hi = _mm256_set1_pd(EXP_LN2_HI);
         let ln2_lo = _mm256_set1_pd(EXP_LN2_LO);
-        let mut x = [_mm256_setzero_pd(); 4];
-        let mut t = x;
-        let mut r = x;
-        let mut p = [_mm256_set1_pd(EXP_C[13]); 4];
-        for l in 0..4 {
-            // SAFETY: the block holds EXP_LANES = 16 values; lane group l reads 4 of them.
-            x[l] = unsafe { _mm256_loadu_pd(ptr.add(4 * l)) };
-            t[l] = _mm256_add_pd(_mm256_mul_pd(x[l], log2e), magic);
-            let n = _mm256_sub_pd(t[l], magic);
-            r[l] = _mm256_sub_pd(
-                _mm256_sub_pd(x[l], _mm256_mul_pd(n, ln2_hi)),
-                _mm256_mul_pd(n, ln2_lo),
-            );
-        }
-        for c in EXP_C[..13].iter().rev() {
-            let cv = _mm256_set1_pd(*c);
-            for l in 0..4 {
-                p[l] = _mm256_add_pd(_mm256_mul_pd(p[l], r[l]), cv);
-            }
-        }
         let mbits = _mm256_set1_epi64x(EXP_MAGIC.to_bits() as i64 - 1023);
         for l in 0..4 {
-            let e = _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_castpd_si256(t[l]), mbits));
-            let y = _mm256_mul_pd(p[l], _mm256_castsi256_pd(e));
+            // SAFETY: the block holds EXP_LANES = 16 values; lane group l reads 4 of them.
+            let x = unsafe { _mm256_loadu_pd(ptr.add(4 * l)) };
+            let t = _mm256_fmadd_pd(x, log2e, magic);
+            let n = _mm256_sub_pd(t, magic);
+            let r = _mm256_fnmadd_pd(n, ln2_lo, _mm256_fnmadd_pd(n, ln2_hi, x));
+            let r2 = _mm256_mul_pd(r, r);
+            let p01 = _mm256_fmadd_pd(c(1), r, c(0));
+            let p23 = _mm256_fmadd_pd(c(3), r, c(2));
+            let p45 = _mm256_fmadd_pd(c(5), r, c(4));
+            let p67 = _mm256_fmadd_pd(c(7), r, c(6));
+            let p89 = _mm256_fmadd_pd(c(9), r, c(8));
+            let pab = _mm256_fmadd_pd(c(11), r, c(10));
+            let r4 = _mm256_mul_pd(r2, r2);
+            let q0 = _mm256_fmadd_pd(p23, r2, p01);
+            let q1 = _mm256_fmadd_pd(p67, r2, p45);
+            let q2 = _mm256_fmadd_pd(pab, r2, p89);
+            let r8 = _mm256_mul_pd(r4, r4);
+            let s0 = _mm256_fmadd_pd(q1, r4, q0);
+            let p = _mm256_fmadd_pd(q2, r8, s0);
+            let e = _mm256_slli_epi64::<52>(_mm256_sub_epi64(_mm256_castpd_si256(t), mbits));
+            let y = _mm256_mul_pd(p, _mm256_castsi256_pd(e));
             // SAFETY: as for the load.
             unsafe { _mm256_storeu_pd(ptr.add(4 * l), y) };
         }
@@ -335,8 +337,7 @@ fn exp_in_place_generic(v: &mut [f64]) {
     let in_range = |x: f64| x > -708.0 && x < 709.0;
     // A non-short-circuit scan, so it vectorises.
     if v.iter().fold(true, |ok, &x| ok & in_range(x)) {
-        // Blocks of EXP_LANES values: several independent vectors in flight hide the latency
-        // of the Horner chain; each value sees exactly the operations of the scalar form.
+        // Blocks of EXP_LANES values; each value sees exactly the operations of the scalar form.
         let mut blocks = v.chunks_exact_mut(EXP_LANES);
         for b in &mut blocks {
             let b: &mut [f64; EXP_LANES] = b.try_into().expect("block length");
@@ -367,29 +368,28 @@ fn exp_core(x: f64) -> f64 {
 /// lane whatever W (see [`exp_in_place`]).
 #[inline(always)]
 fn exp_lanes<const W: usize>(x: &mut [f64; W]) {
-    const LOG2E: f64 = EXP_LOG2E;
-    const LN2_HI: f64 = EXP_LN2_HI;
-    const LN2_LO: f64 = EXP_LN2_LO;
     const MAGIC: f64 = EXP_MAGIC;
-    const C: [f64; 14] = EXP_C;
-    let mut t = [0.0; W];
-    let mut r = [0.0; W];
-    let mut p = [C[13]; W];
+    const C: [f64; 12] = EXP_C;
     for l in 0..W {
-        t[l] = x[l] * LOG2E + MAGIC;
-        let n = t[l] - MAGIC;
-        r[l] = (x[l] - n * LN2_HI) - n * LN2_LO;
-    }
-    for c in C[..13].iter().rev() {
-        for l in 0..W {
-            p[l] = p[l] * r[l] + c;
-        }
-    }
-    for l in 0..W {
-        let scale = f64::from_bits(
-            (((t[l].to_bits() as i64 - MAGIC.to_bits() as i64) + 1023) << 52) as u64,
-        );
-        x[l] = p[l] * scale;
+        let t = x[l].mul_add(EXP_LOG2E, MAGIC);
+        let n = t - MAGIC;
+        let r = (-n).mul_add(EXP_LN2_LO, (-n).mul_add(EXP_LN2_HI, x[l]));
+        let r2 = r * r;
+        let p01 = C[1].mul_add(r, C[0]);
+        let p23 = C[3].mul_add(r, C[2]);
+        let p45 = C[5].mul_add(r, C[4]);
+        let p67 = C[7].mul_add(r, C[6]);
+        let p89 = C[9].mul_add(r, C[8]);
+        let pab = C[11].mul_add(r, C[10]);
+        let r4 = r2 * r2;
+        let q0 = p23.mul_add(r2, p01);
+        let q1 = p67.mul_add(r2, p45);
+        let q2 = pab.mul_add(r2, p89);
+        let r8 = r4 * r4;
+        let p = q2.mul_add(r8, q1.mul_add(r4, q0));
+        let scale =
+            f64::from_bits((((t.to_bits() as i64 - MAGIC.to_bits() as i64) + 1023) << 52) as u64);
+        x[l] = p * scale;
     }
 }
 
@@ -400,22 +400,23 @@ const EXP_LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
 const EXP_LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 /// 1.5·2⁵²: adding it rounds to an integer.
 const EXP_MAGIC: f64 = 6_755_399_441_055_744.0;
-/// Taylor coefficients 1/k! of e^r, k = 0..=13.
-const EXP_C: [f64; 14] = [
+/// Coefficients c_k of r^k, k = 0..=11: the degree-11 polynomial interpolating e^r at the 12
+/// Chebyshev nodes of [−0.35, 0.35] (exact rational solve, then rounded to f64); its relative
+/// error on |r| ≤ 0.35 is below 7.3·10⁻¹⁸, checked with exact arithmetic on a fine grid.
+#[allow(clippy::excessive_precision)]
+const EXP_C: [f64; 12] = [
     1.0,
     1.0,
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362_880.0,
-    1.0 / 3_628_800.0,
-    1.0 / 39_916_800.0,
-    1.0 / 479_001_600.0,
-    1.0 / 6_227_020_800.0,
+    0.500000000000002,
+    0.16666666666666682,
+    0.041666666666473465,
+    0.008333333333318475,
+    0.0013888888956173813,
+    0.0001984126989301463,
+    2.4801481392218248e-05,
+    2.755723777338061e-06,
+    2.763413820537965e-07,
+    2.511118996532136e-08,
 ];
 
 /// The sample kernel: normals → z = μ + L·n → x = T(z) → y = f(x).

@@ -93,6 +93,18 @@ impl Model for StudyModel {
             StudyModel::Chain(m) => m.eval(theta, out),
         }
     }
+    fn eval_batch(
+        &self,
+        x: &[f64],
+        count: usize,
+        out: &mut [f64],
+        failed: &mut Vec<(usize, ModelError)>,
+    ) {
+        match self {
+            StudyModel::Law(m) => m.eval_batch(x, count, out, failed),
+            StudyModel::Chain(m) => m.eval_batch(x, count, out, failed),
+        }
+    }
 }
 
 /// A loaded study.
