@@ -120,9 +120,11 @@ struct Modal<D> {
     cc: Vec<f64>,
     ce: Vec<f64>,
     cm: Vec<f64>,
-    /// Σ_k rs_k·z_k and Σ_k rs_k·ż_k after the last step (rs: the surface row)
-    surf: f64,
+    /// The functionals of z after the last step, [surface, centre, outer shell, average]
+    /// (rows of [`ModalBasis::rows`]), and the surface and average ones of ż.
+    fz: [f64; 4],
     surf_d: f64,
+    avg_d: f64,
     /// exact (exponential) steps: the step h these coefficients belong to, and per mode
     /// E_k = e^{−x}, P1_k = G_k·h·p1(x), P2_k = G_k·h·p2(x) (x = s·N²μ_k·h) with their
     /// s-derivatives
@@ -135,28 +137,41 @@ struct Modal<D> {
     xd2: Vec<f64>,
 }
 
+/// Taylor coefficients of the φ-functions below x = 0.1 (k = 0..12): p1 = Σ (−1)^k x^k/(k+1)!,
+/// p2 = Σ (−1)^k x^k/(k+2)!, p1′ = Σ −(k+1)(−1)^k x^k/(k+2)!, p2′ = Σ −(k+1)(−1)^k x^k/(k+3)!.
+const PHI_SERIES: [[f64; 4]; 12] = {
+    let mut t = [[0.0; 4]; 12];
+    let mut k = 0;
+    let mut f1 = 1.0; // (k+1)!
+    while k < 12 {
+        let kf = k as f64;
+        let f2 = f1 * (kf + 2.0);
+        let f3 = f2 * (kf + 3.0);
+        let sg = if k % 2 == 0 { 1.0 } else { -1.0 };
+        t[k] = [
+            sg / f1,
+            sg / f2,
+            -(kf + 1.0) * sg / f2,
+            -(kf + 1.0) * sg / f3,
+        ];
+        f1 = f2;
+        k += 1;
+    }
+    t
+};
+
 /// φ-functions of the exact step: (e^{−x}, p1, p2, p1′, p2′) with p1(x) = (1 − e^{−x})/x,
-/// p2(x) = (1 − p1(x))/x (p1(0) = 1, p2(0) = ½); series below x = 0.1.
+/// p2(x) = (1 − p1(x))/x (p1(0) = 1, p2(0) = ½); the Taylor series (Horner) below x = 0.1.
 #[inline]
 fn phi(x: f64) -> (f64, f64, f64, f64, f64) {
     if x < 0.1 {
-        // p1 = Σ (−x)^k/(k+1)!, p2 = Σ (−x)^k/(k+2)!, p1′ = Σ (k+1)(−1)^{k+1} x^k/(k+2)!,
-        // p2′ = Σ (k+1)(−1)^{k+1} x^k/(k+3)!
-        let (mut p1, mut p2, mut d1, mut d2) = (0.0, 0.0, 0.0, 0.0);
-        let mut xk = 1.0; // (−x)^k
-        let mut f = 1.0; // (k+1)!
-        for k in 0..12 {
-            let kf = k as f64;
-            let f2 = f * (kf + 2.0);
-            let f3 = f2 * (kf + 3.0);
-            p1 += xk / f;
-            p2 += xk / f2;
-            d1 -= (kf + 1.0) * xk / f2;
-            d2 -= (kf + 1.0) * xk / f3;
-            xk *= -x;
-            f = f2;
+        let mut acc = [0.0f64; 4];
+        for c in PHI_SERIES.iter().rev() {
+            for i in 0..4 {
+                acc[i] = acc[i] * x + c[i];
+            }
         }
-        ((-x).exp(), p1, p2, d1, d2)
+        ((-x).exp(), acc[0], acc[1], acc[2], acc[3])
     } else {
         let e = (-x).exp();
         let p1 = -(-x).exp_m1() / x;
@@ -187,10 +202,6 @@ impl<D: Scalar> Modal<D> {
         };
         self.c0 * row_init + self.qr * self.lift(x, xd)
     }
-    /// Real part of the functional `row`.
-    fn functional_re(&self, row: &[f64], row_init: f64) -> f64 {
-        self.c0.re() * row_init + self.qr.re() * dotf(row, &self.z)
-    }
 }
 
 /// Eigen-decomposition of the shell operator for `n` shells (independent of D and R):
@@ -206,13 +217,14 @@ pub struct ModalBasis {
     mu: Vec<f64>,
     /// G_k = Q_{N−1,k}·v̂_{N−1}^{−1/2}·N³
     g: Vec<f64>,
-    /// rows of c = V̂^{−1/2}·Q·y for the outer and centre shells
-    row_last: Vec<f64>,
-    row_centre: Vec<f64>,
     /// surface row (9·row_last − row_prev)/8
     row_surf: Vec<f64>,
     /// average: c̄ = Σ_k row_avg_k·y_k
     row_avg: Vec<f64>,
+    /// [surface, centre shell, outer shell, average] rows (rows of c = V̂^{−1/2}·Q·y for the
+    /// shells) interleaved by mode: rows[4k + i] = row_i[k],
+    /// so one pass over the modes evaluates all four (see [`dot4`])
+    rows: Vec<f64>,
     /// the rows above applied to the modes of a uniform unit concentration
     last0: f64,
     centre0: f64,
@@ -282,16 +294,18 @@ impl ModalBasis {
         let p0 = (0..n)
             .map(|j| dotf(&p[j * n..(j + 1) * n], &init))
             .collect();
+        let rows = (0..n)
+            .flat_map(|k| [row_surf[k], row_centre[k], row_last[k], row_avg[k]])
+            .collect();
         Self {
             n,
             mu,
             g,
+            rows,
             last0: dotf(&row_last, &init),
             centre0: dotf(&row_centre, &init),
             surf0: dotf(&row_surf, &init),
             avg0: dotf(&row_avg, &init),
-            row_last,
-            row_centre,
             row_surf,
             row_avg,
             p,
@@ -336,6 +350,132 @@ fn dotf(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3])
 }
 
+/// The exact step z_k = E_k·z⁰_k − (i0·P1_k + Δi·P2_k) fused with [`dot4`] of the new z, in
+/// one pass over the modes. With AVX2 the four functionals of a mode are one vector; the
+/// arithmetic is the same IEEE sequence either way (no fused multiply-add), so the bits are those
+/// of the step followed by `dot4` (tested).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn advance_dot4(
+    xe: &[f64],
+    x1: &[f64],
+    x2: &[f64],
+    zo: &[f64],
+    z: &mut [f64],
+    i0: f64,
+    di: f64,
+    rows: &[f64],
+) -> [f64; 4] {
+    let n = z.len();
+    let (xe, x1, x2, zo, rows) = (&xe[..n], &x1[..n], &x2[..n], &zo[..n], &rows[..4 * n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available (checked above); all slices have the lengths used.
+        return unsafe { advance_dot4_avx2(xe, x1, x2, zo, z, i0, di, rows) };
+    }
+    advance_dot4_generic(xe, x1, x2, zo, z, i0, di, rows)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn advance_dot4_generic(
+    xe: &[f64],
+    x1: &[f64],
+    x2: &[f64],
+    zo: &[f64],
+    z: &mut [f64],
+    i0: f64,
+    di: f64,
+    rows: &[f64],
+) -> [f64; 4] {
+    let n = z.len();
+    for k in 0..n {
+        z[k] = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
+    }
+    dot4(rows, z)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn advance_dot4_avx2(
+    xe: &[f64],
+    x1: &[f64],
+    x2: &[f64],
+    zo: &[f64],
+    z: &mut [f64],
+    i0: f64,
+    di: f64,
+    rows: &[f64],
+) -> [f64; 4] {
+    use std::arch::x86_64::*;
+    let n = z.len();
+    let full = n / 4 * 4;
+    let vi0 = _mm256_set1_pd(i0);
+    let vdi = _mm256_set1_pd(di);
+    // acc[p]: partial sum p (modes k ≡ p mod 4) of the four functionals
+    let mut acc = [_mm256_setzero_pd(); 4];
+    let mut zk = [0.0f64; 4];
+    for k0 in (0..full).step_by(4) {
+        // SAFETY: k0 + 4 ≤ n for every slice of length n, and 4·(k0 + 4) ≤ rows.len() = 4n.
+        unsafe {
+            let e = _mm256_loadu_pd(xe.as_ptr().add(k0));
+            let o = _mm256_loadu_pd(zo.as_ptr().add(k0));
+            let a = _mm256_loadu_pd(x1.as_ptr().add(k0));
+            let b = _mm256_loadu_pd(x2.as_ptr().add(k0));
+            let forcing = _mm256_add_pd(_mm256_mul_pd(vi0, a), _mm256_mul_pd(vdi, b));
+            let v = _mm256_sub_pd(_mm256_mul_pd(e, o), forcing);
+            _mm256_storeu_pd(z.as_mut_ptr().add(k0), v);
+            _mm256_storeu_pd(zk.as_mut_ptr(), v);
+            for (p, acc_p) in acc.iter_mut().enumerate() {
+                let r = _mm256_loadu_pd(rows.as_ptr().add(4 * (k0 + p)));
+                *acc_p = _mm256_add_pd(*acc_p, _mm256_mul_pd(r, _mm256_set1_pd(zk[p])));
+            }
+        }
+    }
+    for k in full..n {
+        let v = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
+        z[k] = v;
+        // SAFETY: 4k + 4 ≤ 4n = rows.len().
+        unsafe {
+            let r = _mm256_loadu_pd(rows.as_ptr().add(4 * k));
+            acc[0] = _mm256_add_pd(acc[0], _mm256_mul_pd(r, _mm256_set1_pd(v)));
+        }
+    }
+    let sum = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]));
+    let mut out = [0.0f64; 4];
+    // SAFETY: `out` holds four f64.
+    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), sum) };
+    out
+}
+
+/// The four dot products Σ_k rows[4k + i]·z_k (i = 0..4) in one pass over z, each summed in
+/// exactly the order of [`dotf`] (four partial sums over k mod 4), so the results are the same
+/// bits as four `dotf` calls.
+#[inline]
+fn dot4(rows: &[f64], z: &[f64]) -> [f64; 4] {
+    let n = z.len().min(rows.len() / 4);
+    // acc[p][i]: partial sum p of functional i
+    let mut acc = [[0.0f64; 4]; 4];
+    let full = n / 4 * 4;
+    for k0 in (0..full).step_by(4) {
+        for p in 0..4 {
+            let k = k0 + p;
+            let zk = z[k];
+            let r = &rows[4 * k..4 * k + 4];
+            for i in 0..4 {
+                acc[p][i] += r[i] * zk;
+            }
+        }
+    }
+    for k in full..n {
+        let r = &rows[4 * k..4 * k + 4];
+        for i in 0..4 {
+            acc[0][i] += r[i] * z[k];
+        }
+    }
+    std::array::from_fn(|i| (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]))
+}
+
 impl<D: Scalar> Particle<D> {
     /// A particle of radius `radius` [m] with `n` shells, uniform initial concentration `c0`;
     /// `modal` selects the modal solver (valid only for a constant diffusivity; not used for
@@ -363,8 +503,9 @@ impl<D: Scalar> Particle<D> {
                 cc: zero.clone(),
                 ce: zero.clone(),
                 cm: zero.clone(),
-                surf: 0.0,
+                fz: [0.0; 4],
                 surf_d: 0.0,
+                avg_d: 0.0,
                 ex_h: f64::NAN,
                 xe: zero.clone(),
                 x1: zero.clone(),
@@ -431,7 +572,7 @@ impl<D: Scalar> Particle<D> {
     /// Volume-average concentration c̄ = Σ v̂_j c_j / (N³/3) [mol/m³].
     pub fn average(&self) -> D {
         if let Some(m) = &self.modal {
-            return m.functional(&m.b.row_avg, m.b.avg0);
+            return m.c0 * m.b.avg0 + m.qr * m.lift(m.fz[3], m.avg_d);
         }
         let mut s = D::zero();
         for j in 0..self.n {
@@ -457,7 +598,7 @@ impl<D: Scalar> Particle<D> {
     pub fn surface_with(&self, flux_term: D) -> D {
         let n = self.n;
         if let Some(m) = &self.modal {
-            return m.c0 * m.b.surf0 + m.qr * m.lift(m.surf, m.surf_d) - flux_term;
+            return m.c0 * m.b.surf0 + m.qr * m.lift(m.fz[0], m.surf_d) - flux_term;
         }
         if n == 1 {
             return self.c[0] - flux_term;
@@ -475,8 +616,8 @@ impl<D: Scalar> Particle<D> {
     pub fn min_max(&self) -> (f64, f64) {
         if let Some(m) = &self.modal {
             // extremes of a diffusing sphere with a boundary flux sit at the centre or the outer shell
-            let a = m.functional_re(&m.b.row_centre, m.b.centre0);
-            let c = m.functional_re(&m.b.row_last, m.b.last0);
+            let a = m.c0.re() * m.b.centre0 + m.qr.re() * m.fz[1];
+            let c = m.c0.re() * m.b.last0 + m.qr.re() * m.fz[2];
             return (a.min(c), a.max(c));
         }
         let mut lo = f64::INFINITY;
@@ -550,7 +691,7 @@ impl<D: Scalar> Particle<D> {
             zo[k] = z[k];
             z[k] = zn;
         }
-        m.surf = dotf(&m.b.row_surf, &m.z);
+        m.fz = dot4(&m.b.rows, &m.z);
         if m.tangent {
             let cm = &m.cm[..n];
             let z = &m.z[..n];
@@ -561,6 +702,7 @@ impl<D: Scalar> Particle<D> {
                 zd[k] = dn;
             }
             m.surf_d = dotf(&m.b.row_surf, &m.zd);
+            m.avg_d = dotf(&m.b.row_avg, &m.zd);
         }
     }
 
@@ -614,11 +756,7 @@ impl<D: Scalar> Particle<D> {
         }
         let di = i1 - i0;
         let (xe, x1, x2) = (&m.xe[..n], &m.x1[..n], &m.x2[..n]);
-        let (z, zo) = (&mut m.z[..n], &m.z_old[..n]);
-        for k in 0..n {
-            z[k] = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
-        }
-        m.surf = dotf(&m.b.row_surf, &m.z);
+        m.fz = advance_dot4(xe, x1, x2, &m.z_old, &mut m.z[..n], i0, di, &m.b.rows);
         if m.tangent {
             let (xde, xd1, xd2) = (&m.xde[..n], &m.xd1[..n], &m.xd2[..n]);
             let zo = &m.z_old[..n];
@@ -627,6 +765,7 @@ impl<D: Scalar> Particle<D> {
                 zd[k] = xe[k] * zdo[k] + xde[k] * zo[k] - (i0 * xd1[k] + di * xd2[k]);
             }
             m.surf_d = dotf(&m.b.row_surf, &m.zd);
+            m.avg_d = dotf(&m.b.row_avg, &m.zd);
         }
     }
 
@@ -914,6 +1053,27 @@ mod tests {
         // restep from the same start reproduces the step
         p1.restep_exact(100.0, 1.0, 3.0, &coef, 1.0);
         assert_eq!(p1.surface(3.0 * q, 1e-14), a);
+    }
+
+    #[test]
+    fn fused_exact_step_is_bitwise_the_step_then_dot4() {
+        let n = 23; // a remainder after the chunks of four
+        let f = |k: usize, a: f64| ((k as f64 + a) * 0.37).sin();
+        let xe: Vec<f64> = (0..n).map(|k| f(k, 0.1).abs()).collect();
+        let x1: Vec<f64> = (0..n).map(|k| f(k, 0.2)).collect();
+        let x2: Vec<f64> = (0..n).map(|k| f(k, 0.3)).collect();
+        let zo: Vec<f64> = (0..n).map(|k| 1e3 * f(k, 0.4)).collect();
+        let rows: Vec<f64> = (0..4 * n).map(|k| f(k, 0.5)).collect();
+        let (mut za, mut zb) = (vec![0.0; n], vec![0.0; n]);
+        let a = advance_dot4(&xe, &x1, &x2, &zo, &mut za, 1.7, -0.3, &rows);
+        let b = advance_dot4_generic(&xe, &x1, &x2, &zo, &mut zb, 1.7, -0.3, &rows);
+        assert_eq!(za, zb);
+        assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+        // and dot4 is four dotf
+        for i in 0..4 {
+            let row: Vec<f64> = (0..n).map(|k| rows[4 * k + i]).collect();
+            assert_eq!(b[i].to_bits(), dotf(&row, &zb).to_bits());
+        }
     }
 
     #[test]
