@@ -355,7 +355,7 @@ fn dotf(a: &[f64], b: &[f64]) -> f64 {
 /// arithmetic is the same IEEE sequence either way (no fused multiply-add), so the bits are those
 /// of the step followed by `dot4` (tested).
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn advance_dot4(
     xe: &[f64],
     x1: &[f64],
