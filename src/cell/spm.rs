@@ -378,6 +378,28 @@ fn build_grid_exact(segs: &[Segment], outs: &[f64], h_cap: f64) -> Vec<Step> {
     steps
 }
 
+/// Every shell of both particles inside (0, c_max) at `time_s` [s], else the out-of-range error.
+fn check_particle_range<D: Scalar>(
+    p: &CellParams<D>,
+    pn: &Particle<D>,
+    pp: &Particle<D>,
+    time_s: f64,
+) -> Result<(), CellError> {
+    for (part, e, name) in [(pn, &p.neg, "negative"), (pp, &p.pos, "positive")] {
+        let (lo, hi) = part.min_max();
+        let cm = e.c_max.re();
+        if !(lo > 0.0 && hi < cm) {
+            return Err(CellError::OutOfRange {
+                quantity: format!("{name} particle stoichiometry"),
+                value: if lo <= 0.0 { lo / cm } else { hi / cm },
+                time_s,
+                msg: "must stay in (0, 1)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[inline]
 fn overpotential<D: Scalar>(j: D, i0: D, alpha: D, t: D, two_rt_f: D) -> Result<D, CellError> {
     if alpha.re() == 0.5 {
@@ -868,18 +890,7 @@ pub fn simulate<D: Scalar>(
             }
             let ev = ev?;
             if let Some(_oi) = st.output {
-                for (part, e, name) in [(&pn, &p.neg, "negative"), (&pp, &p.pos, "positive")] {
-                    let (lo, hi) = part.min_max();
-                    let cm = e.c_max.re();
-                    if !(lo > 0.0 && hi < cm) {
-                        return Err(CellError::OutOfRange {
-                            quantity: format!("{name} particle stoichiometry"),
-                            value: if lo <= 0.0 { lo / cm } else { hi / cm },
-                            time_s: st.t1,
-                            msg: "must stay in (0, 1)".into(),
-                        });
-                    }
-                }
+                check_particle_range(p, &pn, &pp, st.t1)?;
                 rows.push(make_row(
                     &ev,
                     &pn,
@@ -963,21 +974,8 @@ pub fn simulate<D: Scalar>(
         // Full range check every step for the tridiagonal solver; for the modal solver (cost of
         // reconstructing shells) at output rows — the surface stoichiometry, where the range is
         // left first, is checked every step in `voltage`.
-        let check = !(pn.is_modal() && pp.is_modal()) || st.output.is_some();
-        for (part, e, name) in [(&pn, &p.neg, "negative"), (&pp, &p.pos, "positive")] {
-            if !check {
-                break;
-            }
-            let (lo, hi) = part.min_max();
-            let cm = e.c_max.re();
-            if !(lo > 0.0 && hi < cm) {
-                return Err(CellError::OutOfRange {
-                    quantity: format!("{name} particle stoichiometry"),
-                    value: if lo <= 0.0 { lo / cm } else { hi / cm },
-                    time_s: st.t1,
-                    msg: "must stay in (0, 1)".into(),
-                });
-            }
+        if !(pn.is_modal() && pp.is_modal()) || st.output.is_some() {
+            check_particle_range(p, &pn, &pp, st.t1)?;
         }
         nsteps += 1;
         started = true;
