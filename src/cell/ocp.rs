@@ -50,6 +50,9 @@ pub struct Pchip {
     x: Vec<f64>,
     y: Vec<f64>,
     d: Vec<f64>,
+    /// per interval k, the cubic in power form about x_k: [y_k, c1, c2, c3] with
+    /// U(x_k + u) = y_k + u·(c1 + u·(c2 + u·c3)) (no division when evaluating)
+    cubic: Vec<[f64; 4]>,
 }
 
 impl Pchip {
@@ -104,7 +107,20 @@ impl Pchip {
             d[0] = end_slope(h[0], h[1], del[0], del[1]);
             d[n - 1] = end_slope(h[n - 2], h[n - 3], del[n - 2], del[n - 3]);
         }
-        Ok(Self { x, y, d })
+        // Hermite → power form: c1 = d_k, c2 = (3δ_k − 2d_k − d_{k+1})/h_k,
+        // c3 = (d_k + d_{k+1} − 2δ_k)/h_k²
+        let cubic = (0..n - 1)
+            .map(|k| {
+                let (hk, dk, dk1) = (h[k], d[k], d[k + 1]);
+                [
+                    y[k],
+                    dk,
+                    (3.0 * del[k] - 2.0 * dk - dk1) / hk,
+                    (dk + dk1 - 2.0 * del[k]) / (hk * hk),
+                ]
+            })
+            .collect();
+        Ok(Self { x, y, d, cubic })
     }
 
     /// Read a two-column CSV (`x,y`; lines starting with `#` and a non-numeric header are skipped).
@@ -180,15 +196,9 @@ impl Pchip {
             return (t - self.x[n - 1]) * self.d[n - 1] + self.y[n - 1];
         }
         let k = self.locate(tr, hint);
-        let h = self.x[k + 1] - self.x[k];
-        let s = (t - self.x[k]) / h;
-        let s2 = s * s;
-        let s3 = s2 * s;
-        let h00 = s3 * 2.0 - s2 * 3.0 + 1.0;
-        let h10 = s3 - s2 * 2.0 + s;
-        let h01 = s2 * 3.0 - s3 * 2.0;
-        let h11 = s3 - s2;
-        h00 * self.y[k] + h10 * (h * self.d[k]) + h01 * self.y[k + 1] + h11 * (h * self.d[k + 1])
+        let [y0, c1, c2, c3] = self.cubic[k];
+        let u = t - self.x[k];
+        ((u * c3 + c2) * u + c1) * u + y0
     }
 
     /// Interval k with x_k ≤ t < x_{k+1} (t strictly inside the table), starting from `hint`.
@@ -229,20 +239,10 @@ impl Pchip {
             );
         }
         let k = self.locate(t, hint);
-        let h = self.x[k + 1] - self.x[k];
-        let s = (t - self.x[k]) / h;
-        let s2 = s * s;
-        let s3 = s2 * s;
-        let h00 = s3 * 2.0 - s2 * 3.0 + 1.0;
-        let h10 = s3 - s2 * 2.0 + s;
-        let h01 = s2 * 3.0 - s3 * 2.0;
-        let h11 = s3 - s2;
-        let (y0, y1, m0, m1) = (self.y[k], self.y[k + 1], h * self.d[k], h * self.d[k + 1]);
-        let v = h00 * y0 + h10 * m0 + h01 * y1 + h11 * m1;
-        let dh00 = 6.0 * (s2 - s);
-        let dh10 = 3.0 * s2 - 4.0 * s + 1.0;
-        let dh11 = 3.0 * s2 - 2.0 * s;
-        let dv = (dh00 * (y0 - y1) + dh10 * m0 + dh11 * m1) / h;
+        let [y0, c1, c2, c3] = self.cubic[k];
+        let u = t - self.x[k];
+        let v = ((u * c3 + c2) * u + c1) * u + y0;
+        let dv = (u * (3.0 * c3) + 2.0 * c2) * u + c1;
         (v, dv)
     }
 }
@@ -405,10 +405,18 @@ impl<D: Scalar> Ocp<D> {
     }
 
     /// [`Ocp::eval`] with a table bracketing hint (see [`Pchip::eval_hinted`]).
-    #[inline]
+    #[inline(always)]
     pub fn eval_hinted(&self, theta: D, t_kelvin: D, hint: &mut usize) -> D {
         match self {
             Ocp::Table(t) => t.eval_hinted(theta, hint),
+            _ => self.eval_closed_form(theta, t_kelvin),
+        }
+    }
+
+    /// [`Ocp::eval`] of the forms other than a table.
+    fn eval_closed_form(&self, theta: D, t_kelvin: D) -> D {
+        match self {
+            Ocp::Table(t) => t.eval(theta),
             Ocp::Expr(e) => eval_expr_fast(e, theta),
             Ocp::RegularSolution { u0, omega_ev } => {
                 let ln = (theta / (-theta + 1.0)).ln();

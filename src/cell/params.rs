@@ -113,7 +113,7 @@ pub struct CellParams<D> {
     pub nominal_capacity_ah: f64,
 }
 
-fn pos_check(name: &str, v: f64) -> Result<(), CellError> {
+fn pos_check(name: impl std::fmt::Display, v: f64) -> Result<(), CellError> {
     if !(v > 0.0) || !v.is_finite() {
         return Err(CellError::InvalidParameter {
             name: name.to_string(),
@@ -124,7 +124,7 @@ fn pos_check(name: &str, v: f64) -> Result<(), CellError> {
     Ok(())
 }
 
-fn range_check(name: &str, v: f64, lo: f64, hi: f64) -> Result<(), CellError> {
+fn range_check(name: impl std::fmt::Display, v: f64, lo: f64, hi: f64) -> Result<(), CellError> {
     if !(v > lo && v < hi) {
         return Err(CellError::InvalidParameter {
             name: name.to_string(),
@@ -135,48 +135,58 @@ fn range_check(name: &str, v: f64, lo: f64, hi: f64) -> Result<(), CellError> {
     Ok(())
 }
 
+/// "{electrode} electrode {field}", the name of an electrode parameter in error messages.
+struct ElectrodeField(&'static str, &'static str);
+
+impl std::fmt::Display for ElectrodeField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} electrode {}", self.0, self.1)
+    }
+}
+
 impl<D: Scalar> CellParams<D> {
     /// Check every parameter's physical range; names the field on failure.
     pub fn validate(&self) -> Result<(), CellError> {
         for (tag, e) in [("negative", &self.neg), ("positive", &self.pos)] {
-            let n = |f: &str| format!("{tag} electrode {f}");
-            pos_check(&n("thickness [m]"), e.thickness.re())?;
-            pos_check(&n("particle radius [m]"), e.particle_radius.re())?;
+            // the name is formatted only for an error (validation runs before every solve)
+            let n = |f| ElectrodeField(tag, f);
+            pos_check(n("thickness [m]"), e.thickness.re())?;
+            pos_check(n("particle radius [m]"), e.particle_radius.re())?;
             range_check(
-                &n("active material volume fraction"),
+                n("active material volume fraction"),
                 e.active_fraction.re(),
                 0.0,
                 1.0,
             )?;
-            range_check(&n("porosity"), e.porosity.re(), 0.0, 1.0)?;
-            pos_check(&n("maximum concentration [mol.m-3]"), e.c_max.re())?;
-            pos_check(&n("diffusivity [m2.s-1]"), e.diffusivity.scale.re())?;
+            range_check(n("porosity"), e.porosity.re(), 0.0, 1.0)?;
+            pos_check(n("maximum concentration [mol.m-3]"), e.c_max.re())?;
+            pos_check(n("diffusivity [m2.s-1]"), e.diffusivity.scale.re())?;
             if !e.diffusivity.is_constant() {
                 // check the function over the stoichiometry range
                 for k in 0..=20 {
                     let th = D::from(0.001 + 0.998 * k as f64 / 20.0);
                     pos_check(
-                        &n(&format!(
-                            "diffusivity [m2.s-1] at stoichiometry {}",
+                        format!(
+                            "{tag} electrode diffusivity [m2.s-1] at stoichiometry {}",
                             th.re()
-                        )),
+                        ),
                         e.diffusivity.eval(th).re(),
                     )?;
                 }
             }
-            pos_check(&n("reaction rate constant"), e.rate_constant.re())?;
-            range_check(&n("transfer coefficient alpha"), e.alpha.re(), 0.0, 1.0)?;
-            pos_check(&n("conductivity [S.m-1]"), e.conductivity.re())?;
-            range_check(&n("stoichiometry at 0% SOC"), e.theta_soc0.re(), 0.0, 1.0)?;
+            pos_check(n("reaction rate constant"), e.rate_constant.re())?;
+            range_check(n("transfer coefficient alpha"), e.alpha.re(), 0.0, 1.0)?;
+            pos_check(n("conductivity [S.m-1]"), e.conductivity.re())?;
+            range_check(n("stoichiometry at 0% SOC"), e.theta_soc0.re(), 0.0, 1.0)?;
             range_check(
-                &n("stoichiometry at 100% SOC"),
+                n("stoichiometry at 100% SOC"),
                 e.theta_soc100.re(),
                 0.0,
                 1.0,
             )?;
             if !e.diffusivity_ea.re().is_finite() || !e.rate_constant_ea.re().is_finite() {
                 return Err(CellError::InvalidParameter {
-                    name: n("activation energy"),
+                    name: n("activation energy").to_string(),
                     value: f64::NAN,
                     expected: "finite".into(),
                 });

@@ -13,6 +13,7 @@
 
 use super::ocp::Coefficient;
 use crate::model::Scalar;
+use crate::propagate::monte_carlo::exp_in_place;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// BDF coefficients (β0, β1, β2) for one step.
@@ -126,24 +127,28 @@ struct Modal<D> {
     surf_d: f64,
     avg_d: f64,
     /// exact (exponential) steps: the step h these coefficients belong to, and per mode
-    /// E_k = e^{−x}, P1_k = G_k·h·p1(x), P2_k = G_k·h·p2(x) (x = s·N²μ_k·h) with their
-    /// s-derivatives
+    /// [E | P1 | P2] (3n values) with E_k = e^{−x}, P1_k = G_k·h·p1(x), P2_k = G_k·h·p2(x)
+    /// (x = s·N²μ_k·h), and their s-derivatives (first-order duals only)
     ex_h: f64,
-    xe: Vec<f64>,
-    x1: Vec<f64>,
-    x2: Vec<f64>,
-    xde: Vec<f64>,
-    xd1: Vec<f64>,
-    xd2: Vec<f64>,
+    ex: Vec<f64>,
+    exd: Vec<f64>,
 }
 
-/// Taylor coefficients of the φ-functions below x = 0.1 (k = 0..12): p1 = Σ (−1)^k x^k/(k+1)!,
-/// p2 = Σ (−1)^k x^k/(k+2)!, p1′ = Σ −(k+1)(−1)^k x^k/(k+2)!, p2′ = Σ −(k+1)(−1)^k x^k/(k+3)!.
-const PHI_SERIES: [[f64; 4]; 12] = {
-    let mut t = [[0.0; 4]; 12];
+/// Terms of the φ-functions' Taylor series used below x = [`PHI_SERIES_MAX`].
+const PHI_TERMS: usize = 18;
+
+/// The φ-functions take their Taylor series below this x (above it, 1 − e^{−x} ≥ 0.39 and the
+/// closed forms lose at most a factor ~5 to cancellation).
+const PHI_SERIES_MAX: f64 = 0.5;
+
+/// Taylor coefficients of the φ-functions (k = 0..PHI_TERMS): p1 = Σ (−1)^k x^k/(k+1)!,
+/// p2 = Σ (−1)^k x^k/(k+2)!, p1′ = Σ −(k+1)(−1)^k x^k/(k+2)!, p2′ = Σ −(k+1)(−1)^k x^k/(k+3)!
+/// (the first neglected term is below 10⁻¹⁹ at x = 0.5).
+const PHI_SERIES: [[f64; 4]; PHI_TERMS] = {
+    let mut t = [[0.0; 4]; PHI_TERMS];
     let mut k = 0;
     let mut f1 = 1.0; // (k+1)!
-    while k < 12 {
+    while k < PHI_TERMS {
         let kf = k as f64;
         let f2 = f1 * (kf + 2.0);
         let f3 = f2 * (kf + 3.0);
@@ -160,25 +165,40 @@ const PHI_SERIES: [[f64; 4]; 12] = {
     t
 };
 
-/// φ-functions of the exact step: (e^{−x}, p1, p2, p1′, p2′) with p1(x) = (1 − e^{−x})/x,
-/// p2(x) = (1 − p1(x))/x (p1(0) = 1, p2(0) = ½); the Taylor series (Horner) below x = 0.1.
+/// φ-functions of the exact step given x and e = e^{−x}: (p1, p2) with p1(x) = (1 − e^{−x})/x,
+/// p2(x) = (1 − p1(x))/x (p1(0) = 1, p2(0) = ½); the Taylor series (Horner) below
+/// x = [`PHI_SERIES_MAX`].
 #[inline]
-fn phi(x: f64) -> (f64, f64, f64, f64, f64) {
-    if x < 0.1 {
-        let mut acc = [0.0f64; 4];
+fn phi(x: f64, e: f64) -> (f64, f64) {
+    if x < PHI_SERIES_MAX {
+        let mut acc = [0.0f64; 2];
         for c in PHI_SERIES.iter().rev() {
-            for i in 0..4 {
-                acc[i] = acc[i] * x + c[i];
-            }
+            acc[0] = acc[0] * x + c[0];
+            acc[1] = acc[1] * x + c[1];
         }
-        ((-x).exp(), acc[0], acc[1], acc[2], acc[3])
+        (acc[0], acc[1])
     } else {
-        let e = (-x).exp();
-        let p1 = -(-x).exp_m1() / x;
-        let p2 = (1.0 - p1) / x;
-        let d1 = (e - p1) / x;
-        let d2 = (-d1 - p2) / x;
-        (e, p1, p2, d1, d2)
+        let r = 1.0 / x;
+        let p1 = (1.0 - e) * r;
+        (p1, (1.0 - p1) * r)
+    }
+}
+
+/// Derivatives (p1′, p2′) of the φ-functions given x, e = e^{−x}, p1 and p2:
+/// p1′ = (e − p1)/x, p2′ = −(p1′ + p2)/x (series below x = [`PHI_SERIES_MAX`]).
+#[inline]
+fn phi_derivatives(x: f64, e: f64, p1: f64, p2: f64) -> (f64, f64) {
+    if x < PHI_SERIES_MAX {
+        let mut acc = [0.0f64; 2];
+        for c in PHI_SERIES.iter().rev() {
+            acc[0] = acc[0] * x + c[2];
+            acc[1] = acc[1] * x + c[3];
+        }
+        (acc[0], acc[1])
+    } else {
+        let r = 1.0 / x;
+        let d1 = (e - p1) * r;
+        (d1, (-d1 - p2) * r)
     }
 }
 
@@ -222,8 +242,8 @@ pub struct ModalBasis {
     /// average: c̄ = Σ_k row_avg_k·y_k
     row_avg: Vec<f64>,
     /// [surface, centre shell, outer shell, average] rows (rows of c = V̂^{−1/2}·Q·y for the
-    /// shells) interleaved by mode: rows[4k + i] = row_i[k],
-    /// so one pass over the modes evaluates all four (see [`dot4`])
+    /// shells) one after the other: rows[i·n + k] = row_i[k], so one pass over the modes
+    /// evaluates all four (see [`dot4`])
     rows: Vec<f64>,
     /// the rows above applied to the modes of a uniform unit concentration
     last0: f64,
@@ -294,8 +314,10 @@ impl ModalBasis {
         let p0 = (0..n)
             .map(|j| dotf(&p[j * n..(j + 1) * n], &init))
             .collect();
-        let rows = (0..n)
-            .flat_map(|k| [row_surf[k], row_centre[k], row_last[k], row_avg[k]])
+        let rows = [&row_surf, &row_centre, &row_last, &row_avg]
+            .into_iter()
+            .flatten()
+            .copied()
             .collect();
         Self {
             n,
@@ -350,37 +372,43 @@ fn dotf(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3])
 }
 
-/// The exact step z_k = E_k·z⁰_k − (i0·P1_k + Δi·P2_k) fused with [`dot4`] of the new z, in
-/// one pass over the modes. With AVX2 the four functionals of a mode are one vector; the
-/// arithmetic is the same IEEE sequence either way (no fused multiply-add), so the bits are those
-/// of the step followed by `dot4` (tested).
-#[allow(clippy::too_many_arguments)]
+/// The exact step z_k = E_k·z⁰_k − (i0·P1_k + Δi·P2_k) (`ex` = [E | P1 | P2]) fused with the four functionals
+/// Σ_k rows[i·n + k]·z_k of the new z, in one pass over the modes, with fused multiply-adds
+/// (the Δi term skipped for a constant current). Each functional is summed as [`dotf`] orders
+/// it (four partial sums over k mod 4), and the AVX2+FMA path is the same sequence of IEEE
+/// operations as the portable one (`f64::mul_add`), so both give the same bits (tested).
 #[inline(always)]
-fn advance_dot4(
-    xe: &[f64],
-    x1: &[f64],
-    x2: &[f64],
-    zo: &[f64],
-    z: &mut [f64],
-    i0: f64,
-    di: f64,
-    rows: &[f64],
-) -> [f64; 4] {
-    let n = z.len();
-    let (xe, x1, x2, zo, rows) = (&xe[..n], &x1[..n], &x2[..n], &zo[..n], &rows[..4 * n]);
+fn advance_dot4(ex: &[f64], zo: &[f64], z: &mut [f64], i0: f64, di: f64, rows: &[f64]) -> [f64; 4] {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is available (checked above); all slices have the lengths used.
-        return unsafe { advance_dot4_avx2(xe, x1, x2, zo, z, i0, di, rows) };
+    if fma_available() {
+        // SAFETY: AVX2 and FMA are available (checked above).
+        return unsafe { advance_dot4_avx2(ex, zo, z, i0, di, rows) };
     }
-    advance_dot4_generic(xe, x1, x2, zo, z, i0, di, rows)
+    advance_dot4_generic(ex, zo, z, i0, di, rows)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// AVX2 and FMA present (detected once).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fma_available() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    })
+}
+
+/// The forcing of mode k: i0·P1_k + Δi·P2_k (i0·P1_k for Δi = 0).
+#[inline(always)]
+fn forcing(x1: f64, x2: f64, i0: f64, di: f64) -> f64 {
+    if di == 0.0 {
+        i0 * x1
+    } else {
+        i0.mul_add(x1, di * x2)
+    }
+}
+
 fn advance_dot4_generic(
-    xe: &[f64],
-    x1: &[f64],
-    x2: &[f64],
+    ex: &[f64],
     zo: &[f64],
     z: &mut [f64],
     i0: f64,
@@ -388,19 +416,29 @@ fn advance_dot4_generic(
     rows: &[f64],
 ) -> [f64; 4] {
     let n = z.len();
+    let (xe, x1, x2) = (&ex[..n], &ex[n..2 * n], &ex[2 * n..3 * n]);
+    let (zo, rows) = (&zo[..n], &rows[..4 * n]);
     for k in 0..n {
-        z[k] = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
+        z[k] = xe[k].mul_add(zo[k], -forcing(x1[k], x2[k], i0, di));
     }
-    dot4(rows, z)
+    std::array::from_fn(|i| {
+        let row = &rows[i * n..(i + 1) * n];
+        let mut s = [0.0f64; 4];
+        let full = n / 4 * 4;
+        for k in 0..full {
+            s[k % 4] = row[k].mul_add(z[k], s[k % 4]);
+        }
+        for k in full..n {
+            s[0] = row[k].mul_add(z[k], s[0]);
+        }
+        (s[0] + s[1]) + (s[2] + s[3])
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
 fn advance_dot4_avx2(
-    xe: &[f64],
-    x1: &[f64],
-    x2: &[f64],
+    ex: &[f64],
     zo: &[f64],
     z: &mut [f64],
     i0: f64,
@@ -409,71 +447,64 @@ fn advance_dot4_avx2(
 ) -> [f64; 4] {
     use std::arch::x86_64::*;
     let n = z.len();
+    let (xe, x1, x2) = (&ex[..n], &ex[n..2 * n], &ex[2 * n..3 * n]);
+    let (zo, rows) = (&zo[..n], &rows[..4 * n]);
     let full = n / 4 * 4;
     let vi0 = _mm256_set1_pd(i0);
     let vdi = _mm256_set1_pd(di);
-    // acc[p]: partial sum p (modes k ≡ p mod 4) of the four functionals
+    // acc[i]: the four partial sums (lanes = k mod 4) of functional i
     let mut acc = [_mm256_setzero_pd(); 4];
-    let mut zk = [0.0f64; 4];
     for k0 in (0..full).step_by(4) {
-        // SAFETY: k0 + 4 ≤ n for every slice of length n, and 4·(k0 + 4) ≤ rows.len() = 4n.
+        // SAFETY: k0 + 4 ≤ n for every slice of length n, and i·n + k0 + 4 ≤ 4n = rows.len().
         unsafe {
             let e = _mm256_loadu_pd(xe.as_ptr().add(k0));
             let o = _mm256_loadu_pd(zo.as_ptr().add(k0));
             let a = _mm256_loadu_pd(x1.as_ptr().add(k0));
-            let b = _mm256_loadu_pd(x2.as_ptr().add(k0));
-            let forcing = _mm256_add_pd(_mm256_mul_pd(vi0, a), _mm256_mul_pd(vdi, b));
-            let v = _mm256_sub_pd(_mm256_mul_pd(e, o), forcing);
+            let f = if di == 0.0 {
+                _mm256_mul_pd(vi0, a)
+            } else {
+                let b = _mm256_loadu_pd(x2.as_ptr().add(k0));
+                _mm256_fmadd_pd(vi0, a, _mm256_mul_pd(vdi, b))
+            };
+            let v = _mm256_fmsub_pd(e, o, f);
             _mm256_storeu_pd(z.as_mut_ptr().add(k0), v);
-            _mm256_storeu_pd(zk.as_mut_ptr(), v);
-            for (p, acc_p) in acc.iter_mut().enumerate() {
-                let r = _mm256_loadu_pd(rows.as_ptr().add(4 * (k0 + p)));
-                *acc_p = _mm256_add_pd(*acc_p, _mm256_mul_pd(r, _mm256_set1_pd(zk[p])));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let r = _mm256_loadu_pd(rows.as_ptr().add(i * n + k0));
+                *acc_i = _mm256_fmadd_pd(r, v, *acc_i);
             }
         }
     }
+    if full == n {
+        // (s0 + s1) + (s2 + s3) of the four functionals at once
+        let h01 = _mm256_hadd_pd(acc[0], acc[1]);
+        let h23 = _mm256_hadd_pd(acc[2], acc[3]);
+        let lo = _mm256_permute2f128_pd::<0x20>(h01, h23);
+        let hi = _mm256_permute2f128_pd::<0x31>(h01, h23);
+        let mut out = [0.0f64; 4];
+        // SAFETY: `out` holds four f64.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm256_add_pd(lo, hi)) };
+        return out;
+    }
+    let mut s = [[0.0f64; 4]; 4];
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: `s[i]` holds four f64.
+        unsafe { _mm256_storeu_pd(s[i].as_mut_ptr(), *a) };
+    }
     for k in full..n {
-        let v = xe[k] * zo[k] - (i0 * x1[k] + di * x2[k]);
+        let v = xe[k].mul_add(zo[k], -forcing(x1[k], x2[k], i0, di));
         z[k] = v;
-        // SAFETY: 4k + 4 ≤ 4n = rows.len().
-        unsafe {
-            let r = _mm256_loadu_pd(rows.as_ptr().add(4 * k));
-            acc[0] = _mm256_add_pd(acc[0], _mm256_mul_pd(r, _mm256_set1_pd(v)));
+        for (i, si) in s.iter_mut().enumerate() {
+            si[0] = rows[i * n + k].mul_add(v, si[0]);
         }
     }
-    let sum = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]));
-    let mut out = [0.0f64; 4];
-    // SAFETY: `out` holds four f64.
-    unsafe { _mm256_storeu_pd(out.as_mut_ptr(), sum) };
-    out
+    s.map(|s| (s[0] + s[1]) + (s[2] + s[3]))
 }
 
-/// The four dot products Σ_k rows[4k + i]·z_k (i = 0..4) in one pass over z, each summed in
-/// exactly the order of [`dotf`] (four partial sums over k mod 4), so the results are the same
-/// bits as four `dotf` calls.
+/// The four dot products Σ_k rows[i·n + k]·z_k (i = 0..4), each exactly as [`dotf`] sums it.
 #[inline]
 fn dot4(rows: &[f64], z: &[f64]) -> [f64; 4] {
-    let n = z.len().min(rows.len() / 4);
-    // acc[p][i]: partial sum p of functional i
-    let mut acc = [[0.0f64; 4]; 4];
-    let full = n / 4 * 4;
-    for k0 in (0..full).step_by(4) {
-        for p in 0..4 {
-            let k = k0 + p;
-            let zk = z[k];
-            let r = &rows[4 * k..4 * k + 4];
-            for i in 0..4 {
-                acc[p][i] += r[i] * zk;
-            }
-        }
-    }
-    for k in full..n {
-        let r = &rows[4 * k..4 * k + 4];
-        for i in 0..4 {
-            acc[0][i] += r[i] * z[k];
-        }
-    }
-    std::array::from_fn(|i| (acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i]))
+    let n = z.len();
+    std::array::from_fn(|i| dotf(&rows[i * n..(i + 1) * n], z))
 }
 
 impl<D: Scalar> Particle<D> {
@@ -507,12 +538,8 @@ impl<D: Scalar> Particle<D> {
                 surf_d: 0.0,
                 avg_d: 0.0,
                 ex_h: f64::NAN,
-                xe: zero.clone(),
-                x1: zero.clone(),
-                x2: zero.clone(),
-                xde: zero.clone(),
-                xd1: zero.clone(),
-                xd2: zero.clone(),
+                ex: vec![0.0; 3 * n],
+                exd: vec![0.0; 3 * n],
             }
         });
         Self {
@@ -741,24 +768,35 @@ impl<D: Scalar> Particle<D> {
             m.s = diff.scale * dfac / (self.radius * self.radius);
             let s = m.s.re();
             let b = &m.b;
+            let (xe, xp) = m.ex.split_at_mut(n);
+            let (x1, x2) = xp.split_at_mut(n);
+            // e^{−x_k} of all modes in one batched call (the cut-off search re-does this for
+            // every trial step)
             for k in 0..n {
-                let mh = b.mu[k] * h;
-                let (e, p1, p2, d1, d2) = phi(s * mh);
+                xe[k] = -(s * (b.mu[k] * h));
+            }
+            exp_in_place(xe);
+            for k in 0..n {
+                let x = s * (b.mu[k] * h);
+                let (p1, p2) = phi(x, xe[k]);
                 let gh = b.g[k] * h;
-                m.xe[k] = e;
-                m.x1[k] = gh * p1;
-                m.x2[k] = gh * p2;
-                m.xde[k] = -mh * e;
-                m.xd1[k] = gh * mh * d1;
-                m.xd2[k] = gh * mh * d2;
+                x1[k] = gh * p1;
+                x2[k] = gh * p2;
+                if m.tangent {
+                    let mh = b.mu[k] * h;
+                    let (d1, d2) = phi_derivatives(x, xe[k], p1, p2);
+                    m.exd[k] = -mh * xe[k];
+                    m.exd[n + k] = gh * mh * d1;
+                    m.exd[2 * n + k] = gh * mh * d2;
+                }
             }
             m.ex_h = h;
         }
         let di = i1 - i0;
-        let (xe, x1, x2) = (&m.xe[..n], &m.x1[..n], &m.x2[..n]);
-        m.fz = advance_dot4(xe, x1, x2, &m.z_old, &mut m.z[..n], i0, di, &m.b.rows);
+        m.fz = advance_dot4(&m.ex, &m.z_old, &mut m.z[..n], i0, di, &m.b.rows);
         if m.tangent {
-            let (xde, xd1, xd2) = (&m.xde[..n], &m.xd1[..n], &m.xd2[..n]);
+            let (xe, xde) = (&m.ex[..n], &m.exd[..n]);
+            let (xd1, xd2) = (&m.exd[n..2 * n], &m.exd[2 * n..3 * n]);
             let zo = &m.z_old[..n];
             let (zd, zdo) = (&mut m.zd[..n], &m.zd_old[..n]);
             for k in 0..n {
@@ -1056,23 +1094,35 @@ mod tests {
     }
 
     #[test]
-    fn fused_exact_step_is_bitwise_the_step_then_dot4() {
-        let n = 23; // a remainder after the chunks of four
+    fn fused_exact_step_paths_agree_bitwise_and_match_the_step() {
+        let n = 23;
         let f = |k: usize, a: f64| ((k as f64 + a) * 0.37).sin();
         let xe: Vec<f64> = (0..n).map(|k| f(k, 0.1).abs()).collect();
         let x1: Vec<f64> = (0..n).map(|k| f(k, 0.2)).collect();
         let x2: Vec<f64> = (0..n).map(|k| f(k, 0.3)).collect();
         let zo: Vec<f64> = (0..n).map(|k| 1e3 * f(k, 0.4)).collect();
         let rows: Vec<f64> = (0..4 * n).map(|k| f(k, 0.5)).collect();
-        let (mut za, mut zb) = (vec![0.0; n], vec![0.0; n]);
-        let a = advance_dot4(&xe, &x1, &x2, &zo, &mut za, 1.7, -0.3, &rows);
-        let b = advance_dot4_generic(&xe, &x1, &x2, &zo, &mut zb, 1.7, -0.3, &rows);
-        assert_eq!(za, zb);
-        assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
-        // and dot4 is four dotf
-        for i in 0..4 {
-            let row: Vec<f64> = (0..n).map(|k| rows[4 * k + i]).collect();
-            assert_eq!(b[i].to_bits(), dotf(&row, &zb).to_bits());
+        // a remainder after the chunks of four, and none; a ramp and a constant current
+        for n in [n, 20] {
+            for di in [-0.3, 0.0] {
+                let (mut za, mut zb) = (vec![0.0; n], vec![0.0; n]);
+                let ex: Vec<f64> = [&xe[..n], &x1[..n], &x2[..n]].concat();
+                let a = advance_dot4(&ex, &zo, &mut za, 1.7, di, &rows);
+                let b = advance_dot4_generic(&ex, &zo, &mut zb, 1.7, di, &rows);
+                assert_eq!(za, zb);
+                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+                // and they are the step followed by the four dot products, to rounding
+                for k in 0..n {
+                    let zk = xe[k] * zo[k] - (1.7 * x1[k] + di * x2[k]);
+                    assert!((zb[k] - zk).abs() <= 1e-12 * zk.abs().max(1.0), "mode {k}");
+                }
+                for (i, bi) in b.iter().enumerate() {
+                    let row = &rows[i * n..(i + 1) * n];
+                    let d = dotf(row, &zb);
+                    let scale: f64 = row.iter().zip(&zb).map(|(r, z)| (r * z).abs()).sum();
+                    assert!((bi - d).abs() <= 1e-14 * scale, "functional {i}");
+                }
+            }
         }
     }
 

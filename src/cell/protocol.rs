@@ -77,6 +77,9 @@ impl Segment {
         if self.t1 == self.t0 {
             return self.i1;
         }
+        if self.i0 == self.i1 {
+            return self.i0;
+        }
         let s = ((t - self.t0) / (self.t1 - self.t0)).clamp(0.0, 1.0);
         self.i0 + s * (self.i1 - self.i0)
     }

@@ -167,14 +167,8 @@ impl<D: Scalar> Solution<D> {
 struct Fixed<D> {
     t: D,
     area: D,
-    fac_dn: D,
-    fac_dp: D,
-    m_n: D,
-    m_p: D,
     fac_de: D,
     fac_ke: D,
-    an_ln: D,
-    ap_lp: D,
     ce0: D,
     dphi_s_per_i: D,
     two_rt_f: D,
@@ -182,17 +176,52 @@ struct Fixed<D> {
     dt_ent: D,
     vol_n: D,
     vol_p: D,
-    /// particle flux per ampere [mol/m²/s/A]: q = ±I/(A·a·L·F)
-    qu_n: D,
-    qu_p: D,
-    /// interfacial current density per ampere [A/m² per A]: j = ±I/(A·a·L)
-    ju_n: D,
-    ju_p: D,
-    /// surface-value flux coefficients (3/8)·Δr/D_s for constant D_s
-    ks_n: Option<D>,
-    ks_p: Option<D>,
+    kin_n: Kinetics<D>,
+    kin_p: Kinetics<D>,
     /// SPM electrolyte inventory c_e0·Σ ε·L·A [mol]
     li_e_spm: D,
+}
+
+impl<D: Scalar> Fixed<D> {
+    /// The output row of an evaluated state.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn row(
+        &self,
+        ev: &Eval<D>,
+        pn: &Particle<D>,
+        pp: &Particle<D>,
+        el: Option<&Electrolyte<D>>,
+        time_s: f64,
+        current_a: f64,
+        capacity_ah: D,
+    ) -> Row<D> {
+        let cn = pn.average();
+        let cp = pp.average();
+        Row {
+            time_s,
+            current_a,
+            voltage: ev.v,
+            theta_n_surf: ev.th_n,
+            theta_p_surf: ev.th_p,
+            theta_n_avg: cn * self.kin_n.inv_c_max,
+            theta_p_avg: cp * self.kin_p.inv_c_max,
+            ocp_n: ev.u_n,
+            ocp_p: ev.u_p,
+            eta_n: ev.eta_n,
+            eta_p: ev.eta_p,
+            eta_c: ev.eta_c,
+            dphi_e: ev.dphi_e,
+            dphi_s: ev.dphi_s,
+            capacity_ah,
+            li_solid_mol: cn * self.vol_n + cp * self.vol_p,
+            // (the electrolyte inventory is per electrode area)
+            li_electrolyte_mol: match el {
+                Some(e) => e.inventory() * self.area,
+                None => self.li_e_spm,
+            },
+        }
+    }
 }
 
 /// Table bracketing hints of the two OCPs.
@@ -230,31 +259,61 @@ struct Step {
     output: Option<usize>,
 }
 
-/// The times every grid must hit — t = 0, segment ends and output times up to the end —
-/// sorted and de-duplicated, with the end time and the tolerance used [s].
-fn must_hit_points(segs: &[Segment], outs: &[f64]) -> (Vec<f64>, f64, f64) {
-    let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
-    let mut pts: Vec<f64> = Vec::with_capacity(segs.len() + outs.len() + 1);
-    pts.push(0.0);
-    // merge the two increasing lists (segment ends, output times in (0, t_end])
-    let mut ends = segs.iter().map(|s| s.t1).peekable();
-    for o in outs.iter().copied().filter(|&o| o > 0.0 && o <= t_end) {
-        while let Some(e) = ends.next_if(|&e| e < o) {
-            pts.push(e);
+/// The times every grid must hit — t = 0, then the segment ends and the output times in
+/// (0, t_end] merged in increasing order, a point within `tol` of the one before dropped —
+/// produced lazily (the exact solver takes one step per point).
+struct MustHit<'a> {
+    ends: std::iter::Peekable<std::slice::Iter<'a, Segment>>,
+    outs: std::iter::Peekable<std::slice::Iter<'a, f64>>,
+    t_end: f64,
+    tol: f64,
+    last: Option<f64>,
+}
+
+impl<'a> MustHit<'a> {
+    /// The points of `segs` (contiguous, in time order) and `outs` (increasing).
+    fn new(segs: &'a [Segment], outs: &'a [f64]) -> Self {
+        let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
+        Self {
+            ends: segs.iter().peekable(),
+            outs: outs.iter().peekable(),
+            t_end,
+            tol: 1e-9 * t_end.max(1.0),
+            last: None,
         }
-        pts.push(o);
     }
-    pts.extend(ends);
-    if !pts.is_sorted() {
-        pts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+}
+
+impl Iterator for MustHit<'_> {
+    type Item = f64;
+    fn next(&mut self) -> Option<f64> {
+        let Some(last) = self.last else {
+            self.last = Some(0.0);
+            return Some(0.0);
+        };
+        loop {
+            while self.outs.next_if(|&&o| o <= 0.0).is_some() {}
+            let o = self.outs.peek().map(|&&o| o).filter(|&o| o <= self.t_end);
+            let e = self.ends.peek().map(|s| s.t1);
+            // an output time goes before a segment end at the same time (then deduplicated)
+            let t = match (o, e) {
+                (Some(o), Some(e)) if e < o => self.ends.next().map(|s| s.t1),
+                (Some(_), _) => self.outs.next().copied(),
+                (None, Some(_)) => self.ends.next().map(|s| s.t1),
+                (None, None) => return None,
+            }?;
+            if (t - last).abs() > self.tol {
+                self.last = Some(t);
+                return Some(t);
+            }
+        }
     }
-    let tol = 1e-9 * t_end.max(1.0);
-    pts.dedup_by(|a, b| (*a - *b).abs() <= tol);
-    (pts, t_end, tol)
 }
 
 fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
-    let (pts, t_end, tol) = must_hit_points(segs, outs);
+    let hits = MustHit::new(segs, outs);
+    let (t_end, tol) = (hits.t_end, hits.tol);
+    let pts: Vec<f64> = hits.collect();
     let mut steps = Vec::with_capacity(pts.len() + (t_end / dt_max) as usize + 64);
     let mut seg = 0usize;
     let mut oi = 0usize;
@@ -336,82 +395,229 @@ fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
     steps
 }
 
-/// Steps of the exact (exponential) integrator: from one must-hit point (t = 0, segment ends,
-/// output times) to the next, split evenly into steps of at most `h_cap`.
-fn build_grid_exact(segs: &[Segment], outs: &[f64], h_cap: f64) -> Vec<Step> {
-    let (pts, t_end, tol) = must_hit_points(segs, outs);
-    let mut steps = Vec::with_capacity(pts.len() + (t_end / h_cap) as usize + 8);
-    let mut seg = 0usize;
-    let mut oi = 0usize;
-    while oi < outs.len() && outs[oi] <= tol {
-        oi += 1;
+/// Steps of the exact (exponential) integrator, produced lazily: from one must-hit point
+/// (t = 0, segment ends, output times) to the next, split evenly into steps of at most `h_cap`.
+struct ExactSteps<'a> {
+    segs: &'a [Segment],
+    outs: &'a [f64],
+    hits: MustHit<'a>,
+    h_cap: f64,
+    /// the interval (a, b) being split into n steps of h; k steps of it taken
+    a: f64,
+    b: f64,
+    n: usize,
+    k: usize,
+    h: f64,
+    seg: usize,
+    /// next output index
+    oi: usize,
+}
+
+impl<'a> ExactSteps<'a> {
+    fn new(segs: &'a [Segment], outs: &'a [f64], h_cap: f64) -> Self {
+        let mut hits = MustHit::new(segs, outs);
+        let tol = hits.tol;
+        let a = hits.next().unwrap_or(0.0);
+        Self {
+            segs,
+            outs,
+            hits,
+            h_cap,
+            a,
+            b: a,
+            n: 0,
+            k: 0,
+            h: 0.0,
+            seg: 0,
+            // an output at t = 0 is not the end of a step
+            oi: outs.iter().take_while(|&&o| o <= tol).count(),
+        }
     }
-    for w in pts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
-            seg += 1;
-        }
-        let r = (b - a) / h_cap - 1e-9;
-        // (the usual case, one step per interval, without a libm ceil call)
-        let n = if r <= 1.0 { 1 } else { r.ceil() as usize };
-        let h = (b - a) / n as f64;
-        for k in 0..n {
-            steps.push(Step {
-                t0: a + k as f64 * h,
-                t1: if k + 1 == n {
-                    b
-                } else {
-                    a + (k + 1) as f64 * h
-                },
-                seg,
-                restart: k == 0,
-                output: None,
-            });
-        }
-        if oi < outs.len() && (outs[oi] - b).abs() <= tol {
-            if let Some(s) = steps.last_mut() {
-                s.output = Some(oi);
+}
+
+impl Iterator for ExactSteps<'_> {
+    type Item = Step;
+    fn next(&mut self) -> Option<Step> {
+        let tol = self.hits.tol;
+        if self.k == self.n {
+            let b = self.hits.next()?;
+            self.a = self.b;
+            self.b = b;
+            while self.seg + 1 < self.segs.len() && self.segs[self.seg].t1 <= self.a + tol {
+                self.seg += 1;
             }
-            oi += 1;
+            let r = (b - self.a) / self.h_cap - 1e-9;
+            // (the usual case, one step per interval, without a libm ceil call)
+            self.n = if r <= 1.0 { 1 } else { r.ceil() as usize };
+            self.h = (b - self.a) / self.n as f64;
+            self.k = 0;
         }
+        let (a, h, k) = (self.a, self.h, self.k);
+        self.k += 1;
+        let last = self.k == self.n;
+        let mut step = Step {
+            t0: a + k as f64 * h,
+            t1: if last { self.b } else { a + (k + 1) as f64 * h },
+            seg: self.seg,
+            restart: k == 0,
+            output: None,
+        };
+        if last && self.oi < self.outs.len() && (self.outs[self.oi] - self.b).abs() <= tol {
+            step.output = Some(self.oi);
+            self.oi += 1;
+        }
+        Some(step)
     }
-    steps
 }
 
 /// Every shell of both particles inside (0, c_max) at `time_s` [s], else the out-of-range error.
+#[inline(always)]
 fn check_particle_range<D: Scalar>(
     p: &CellParams<D>,
     pn: &Particle<D>,
     pp: &Particle<D>,
     time_s: f64,
 ) -> Result<(), CellError> {
-    for (part, e, name) in [(pn, &p.neg, "negative"), (pp, &p.pos, "positive")] {
-        let (lo, hi) = part.min_max();
-        let cm = e.c_max.re();
-        if !(lo > 0.0 && hi < cm) {
-            return Err(CellError::OutOfRange {
-                quantity: format!("{name} particle stoichiometry"),
-                value: if lo <= 0.0 { lo / cm } else { hi / cm },
-                time_s,
-                msg: "must stay in (0, 1)".into(),
-            });
-        }
+    let (ln, hn) = pn.min_max();
+    let (lp, hp) = pp.min_max();
+    if ln > 0.0 && hn < p.neg.c_max.re() && lp > 0.0 && hp < p.pos.c_max.re() {
+        return Ok(());
     }
-    Ok(())
+    Err(particle_range_error(p, pn, pp, time_s))
 }
 
-#[inline]
-fn overpotential<D: Scalar>(j: D, i0: D, alpha: D, t: D, two_rt_f: D) -> Result<D, CellError> {
-    if alpha.re() == 0.5 {
-        // closed form (laws::kinetics::bv_overpotential_symmetric) with 2RT/F precomputed
-        Ok(two_rt_f * asinh_fast(j / (i0 * 2.0)))
+/// The error of [`check_particle_range`].
+#[cold]
+#[inline(never)]
+fn particle_range_error<D: Scalar>(
+    p: &CellParams<D>,
+    pn: &Particle<D>,
+    pp: &Particle<D>,
+    time_s: f64,
+) -> CellError {
+    let (lo, hi, cm, name) = {
+        let (ln, hn) = pn.min_max();
+        let cm = p.neg.c_max.re();
+        if ln > 0.0 && hn < cm {
+            let (lp, hp) = pp.min_max();
+            (lp, hp, p.pos.c_max.re(), "positive")
+        } else {
+            (ln, hn, cm, "negative")
+        }
+    };
+    CellError::OutOfRange {
+        quantity: format!("{name} particle stoichiometry"),
+        value: if lo <= 0.0 { lo / cm } else { hi / cm },
+        time_s,
+        msg: "must stay in (0, 1)".into(),
+    }
+}
+
+/// The out-of-range error of a solve (kept out of line: the hot path only tests).
+#[cold]
+#[inline(never)]
+fn out_of_range(quantity: &str, value: f64, time_s: f64, msg: &str) -> CellError {
+    CellError::OutOfRange {
+        quantity: quantity.into(),
+        value,
+        time_s,
+        msg: msg.into(),
+    }
+}
+
+/// Reaction overpotential η [V] at interfacial current density j [A/m²] for the electrode's
+/// kinetics: with α = ½ the closed form η = (2RT/F)·asinh(j/(2·i0)) evaluated as
+/// (2RT/F)·asinh(j·(1/(2m))/√(c_e·c_s·(c_max − c_s))) (i0 = m·√(c_e·c_s·(c_max − c_s))),
+/// otherwise Butler–Volmer inverted for α.
+#[inline(always)]
+fn overpotential<D: Scalar>(
+    e: &ElectrodeParams<D>,
+    k: &Kinetics<D>,
+    j: D,
+    ce: D,
+    cs: D,
+    f: &Fixed<D>,
+) -> Result<D, CellError> {
+    let b = ce * cs * (e.c_max - cs);
+    if k.symmetric {
+        Ok(f.two_rt_f * asinh_fast(j * k.half_inv_m / b.sqrt()))
     } else {
-        bv_overpotential(j, i0, alpha, t).map_err(|e| CellError::OutOfRange {
-            quantity: "Butler–Volmer overpotential".into(),
-            value: j.re() / i0.re(),
-            time_s: f64::NAN,
-            msg: e.to_string(),
+        let i0 = k.m * b.sqrt();
+        bv_overpotential(j, i0, e.alpha, f.t).map_err(|err| {
+            out_of_range(
+                "Butler–Volmer overpotential",
+                j.re() / i0.re(),
+                f64::NAN,
+                &err.to_string(),
+            )
         })
+    }
+}
+
+/// Per-electrode constants of the voltage evaluation.
+struct Kinetics<D> {
+    /// rate constant with its Arrhenius factor, m(T)
+    m: D,
+    /// 1/(2m) (α = ½)
+    half_inv_m: D,
+    /// α = ½: the closed-form overpotential applies
+    symmetric: bool,
+    /// 1/c_max [m³/mol]
+    inv_c_max: D,
+    /// interfacial current density per ampere j/I [1/m²] (negative electrode positive)
+    ju: D,
+    /// constant D_s: the surface-value flux term per ampere κ_s·q/I [mol/m³/A]
+    flux_term: Option<D>,
+    /// particle flux per ampere q/I [mol/m²/s/A]
+    qu: D,
+    /// Arrhenius factor of D_s
+    fac_d: D,
+}
+
+impl<D: Scalar> Kinetics<D> {
+    fn new(e: &ElectrodeParams<D>, m: D, ju: D, fac_d: D) -> Self {
+        Self {
+            m,
+            half_inv_m: (m * 2.0).recip(),
+            symmetric: e.alpha.re() == 0.5,
+            inv_c_max: e.c_max.recip(),
+            ju,
+            flux_term: None,
+            qu: ju / FARADAY,
+            fac_d,
+        }
+    }
+
+    /// Surface concentration c_s [mol/m³] of `part` whose boundary flux follows the current
+    /// `flux_current` [A] (0 before the first step, the old current right at a jump), checked
+    /// to lie in (0, c_max).
+    #[inline(always)]
+    fn surface(
+        &self,
+        e: &ElectrodeParams<D>,
+        part: &Particle<D>,
+        flux_current: f64,
+        time_s: f64,
+        name: &str,
+    ) -> Result<D, CellError> {
+        let cs = if flux_current == 0.0 {
+            part.surface_with(D::zero())
+        } else {
+            let ft = match self.flux_term {
+                Some(ft) => ft,
+                None => {
+                    // surface diffusivity from the outer shell
+                    let th = part.c[part.shells() - 1] * self.inv_c_max;
+                    self.qu * part.surface_coef(e.diffusivity.eval(th) * self.fac_d)
+                }
+            };
+            part.surface_with(ft * flux_current)
+        };
+        let th = cs.re() * self.inv_c_max.re();
+        if !(th > 0.0 && th < 1.0) {
+            return Err(out_of_range(name, th, time_s, "must stay in (0, 1)"));
+        }
+        Ok(cs)
     }
 }
 
@@ -440,54 +646,29 @@ fn voltage<D: Scalar>(
     time_s: f64,
     hints: &mut Hints,
 ) -> Result<Eval<D>, CellError> {
-    // the particle-side boundary gradient follows the current the profile was built with
-    // (`flux_current`: 0 before the first step, the old current right at a jump)
-    let surf = |e: &ElectrodeParams<D>,
-                part: &Particle<D>,
-                qu: D,
-                ks: Option<D>,
-                fac: D,
-                name: &str|
-     -> Result<D, CellError> {
-        let cs = if flux_current == 0.0 {
-            part.surface_with(D::zero())
-        } else {
-            let q = qu * flux_current;
-            let k = match ks {
-                Some(k) => k,
-                None => {
-                    // surface diffusivity from the outer shell
-                    let th = part.c[part.shells() - 1] / e.c_max;
-                    part.surface_coef(e.diffusivity.eval(th) * fac)
-                }
-            };
-            part.surface_with(q * k)
-        };
-        let th = cs.re() / e.c_max.re();
-        if !(th > 0.0 && th < 1.0) {
-            return Err(CellError::OutOfRange {
-                quantity: format!("{name} surface stoichiometry"),
-                value: th,
-                time_s,
-                msg: "must stay in (0, 1)".into(),
-            });
-        }
-        Ok(cs)
-    };
-    let cs_n = surf(&p.neg, pn, f.qu_n, f.ks_n, f.fac_dn, "negative")?;
-    let cs_p = surf(&p.pos, pp, f.qu_p, f.ks_p, f.fac_dp, "positive")?;
-    let th_n = cs_n / p.neg.c_max;
-    let th_p = cs_p / p.pos.c_max;
+    let (kn, kp) = (&f.kin_n, &f.kin_p);
+    let cs_n = kn.surface(
+        &p.neg,
+        pn,
+        flux_current,
+        time_s,
+        "negative surface stoichiometry",
+    )?;
+    let cs_p = kp.surface(
+        &p.pos,
+        pp,
+        flux_current,
+        time_s,
+        "positive surface stoichiometry",
+    )?;
+    let th_n = cs_n * kn.inv_c_max;
+    let th_p = cs_p * kp.inv_c_max;
     let (ce_n, ce_p) = match el {
         Some(e) => e.averages(),
         None => (f.ce0, f.ce0),
     };
-    let j_n = f.ju_n * current;
-    let j_p = f.ju_p * current;
-    let i0_n = f.m_n * (ce_n * cs_n * (p.neg.c_max - cs_n)).sqrt();
-    let i0_p = f.m_p * (ce_p * cs_p * (p.pos.c_max - cs_p)).sqrt();
-    let eta_n = overpotential(j_n, i0_n, p.neg.alpha, f.t, f.two_rt_f)?;
-    let eta_p = overpotential(j_p, i0_p, p.pos.alpha, f.t, f.two_rt_f)?;
+    let eta_n = overpotential(&p.neg, kn, kn.ju * current, ce_n, cs_n, f)?;
+    let eta_p = overpotential(&p.pos, kp, kp.ju * current, ce_p, cs_p, f)?;
     let mut u_n = p.neg.ocp.eval_hinted(th_n, f.t, &mut hints.n);
     let mut u_p = p.pos.ocp.eval_hinted(th_p, f.t, &mut hints.p);
     if f.dt_ent.re() != 0.0 {
@@ -504,12 +685,12 @@ fn voltage<D: Scalar>(
         v += eta_c + dphi_e + dphi_s;
     }
     if !v.re().is_finite() {
-        return Err(CellError::OutOfRange {
-            quantity: "voltage".into(),
-            value: v.re(),
+        return Err(out_of_range(
+            "voltage",
+            v.re(),
             time_s,
-            msg: "non-finite voltage".into(),
-        });
+            "non-finite voltage",
+        ));
     }
     Ok(Eval {
         v,
@@ -582,17 +763,15 @@ pub fn simulate<D: Scalar>(
 
     let t = p.temperature;
     let area = p.area;
-    let fixed = Fixed {
+    let arrhenius = |ea: D| arrhenius_factor(ea, t, p.t_ref);
+    // j/I: i/(a·L) with i = I/A, positive in the negative electrode on discharge
+    let ju_n = (area * p.neg.surface_area_density() * p.neg.thickness).recip();
+    let ju_p = -(area * p.pos.surface_area_density() * p.pos.thickness).recip();
+    let mut fixed = Fixed {
         t,
         area,
-        fac_dn: arrhenius_factor(p.neg.diffusivity_ea, t, p.t_ref),
-        fac_dp: arrhenius_factor(p.pos.diffusivity_ea, t, p.t_ref),
-        m_n: p.neg.rate_constant * arrhenius_factor(p.neg.rate_constant_ea, t, p.t_ref),
-        m_p: p.pos.rate_constant * arrhenius_factor(p.pos.rate_constant_ea, t, p.t_ref),
-        fac_de: arrhenius_factor(p.electrolyte.diffusivity_ea, t, p.t_ref),
-        fac_ke: arrhenius_factor(p.electrolyte.conductivity_ea, t, p.t_ref),
-        an_ln: p.neg.surface_area_density() * p.neg.thickness,
-        ap_lp: p.pos.surface_area_density() * p.pos.thickness,
+        fac_de: arrhenius(p.electrolyte.diffusivity_ea),
+        fac_ke: arrhenius(p.electrolyte.conductivity_ea),
         ce0: p.electrolyte.initial_concentration,
         dphi_s_per_i: p.neg.thickness / (p.neg.conductivity * 3.0)
             + p.pos.thickness / (p.pos.conductivity * 3.0),
@@ -601,23 +780,24 @@ pub fn simulate<D: Scalar>(
         dt_ent: t - p.t_ref,
         vol_n: p.neg.active_fraction * p.neg.thickness * area,
         vol_p: p.pos.active_fraction * p.pos.thickness * area,
-        qu_n: D::zero(),
-        qu_p: D::zero(),
-        ju_n: D::zero(),
-        ju_p: D::zero(),
-        ks_n: None,
-        ks_p: None,
+        kin_n: Kinetics::new(
+            &p.neg,
+            p.neg.rate_constant * arrhenius(p.neg.rate_constant_ea),
+            ju_n,
+            arrhenius(p.neg.diffusivity_ea),
+        ),
+        kin_p: Kinetics::new(
+            &p.pos,
+            p.pos.rate_constant * arrhenius(p.pos.rate_constant_ea),
+            ju_p,
+            arrhenius(p.pos.diffusivity_ea),
+        ),
         li_e_spm: p.electrolyte.initial_concentration
             * (p.neg.porosity * p.neg.thickness
                 + p.separator.porosity * p.separator.thickness
                 + p.pos.porosity * p.pos.thickness)
             * area,
     };
-    let mut fixed = fixed;
-    fixed.ju_n = (area * fixed.an_ln).recip();
-    fixed.ju_p = -(area * fixed.ap_lp).recip();
-    fixed.qu_n = fixed.ju_n / FARADAY;
-    fixed.qu_p = fixed.ju_p / FARADAY;
     let th_n0 = p.neg.theta_at_soc(p.initial_soc);
     let th_p0 = p.pos.theta_at_soc(p.initial_soc);
     let mut pn = Particle::new(
@@ -634,13 +814,14 @@ pub fn simulate<D: Scalar>(
         th_p0 * p.pos.c_max,
         opts.modal && p.pos.diffusivity.is_constant(),
     );
-    pn.set_flux_unit(fixed.qu_n);
-    pp.set_flux_unit(fixed.qu_p);
-    if p.neg.diffusivity.is_constant() {
-        fixed.ks_n = Some(pn.surface_coef(p.neg.diffusivity.scale * fixed.fac_dn));
-    }
-    if p.pos.diffusivity.is_constant() {
-        fixed.ks_p = Some(pp.surface_coef(p.pos.diffusivity.scale * fixed.fac_dp));
+    for (part, e, k) in [
+        (&mut pn, &p.neg, &mut fixed.kin_n),
+        (&mut pp, &p.pos, &mut fixed.kin_p),
+    ] {
+        part.set_flux_unit(k.qu);
+        if e.diffusivity.is_constant() {
+            k.flux_term = Some(k.qu * part.surface_coef(e.diffusivity.scale * k.fac_d));
+        }
     }
     let mut hints = Hints::default();
     let mut el = if fixed.spme {
@@ -648,41 +829,7 @@ pub fn simulate<D: Scalar>(
     } else {
         None
     };
-    let el_vol = fixed.area; // electrolyte inventory per area × area
     let mut rows = Vec::with_capacity(outs.len() + 1);
-    let make_row = |ev: &Eval<D>,
-                    pn: &Particle<D>,
-                    pp: &Particle<D>,
-                    el: Option<&Electrolyte<D>>,
-                    time_s: f64,
-                    cur: f64,
-                    cap: D|
-     -> Row<D> {
-        let cn = pn.average();
-        let cp = pp.average();
-        Row {
-            time_s,
-            current_a: cur,
-            voltage: ev.v,
-            theta_n_surf: ev.th_n,
-            theta_p_surf: ev.th_p,
-            theta_n_avg: cn / p.neg.c_max,
-            theta_p_avg: cp / p.pos.c_max,
-            ocp_n: ev.u_n,
-            ocp_p: ev.u_p,
-            eta_n: ev.eta_n,
-            eta_p: ev.eta_p,
-            eta_c: ev.eta_c,
-            dphi_e: ev.dphi_e,
-            dphi_s: ev.dphi_s,
-            capacity_ah: cap,
-            li_solid_mol: cn * fixed.vol_n + cp * fixed.vol_p,
-            li_electrolyte_mol: match el {
-                Some(e) => e.inventory() * el_vol,
-                None => fixed.li_e_spm,
-            },
-        }
-    };
     // initial voltage with the first current
     let i_first = segs[0].i0;
     let ev0 = voltage(
@@ -697,30 +844,22 @@ pub fn simulate<D: Scalar>(
         &mut hints,
     )?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
-        rows.push(make_row(
-            &ev0,
-            &pn,
-            &pp,
-            el.as_ref(),
-            0.0,
-            i_first,
-            D::zero(),
-        ));
+        rows.push(fixed.row(&ev0, &pn, &pp, el.as_ref(), 0.0, i_first, D::zero()));
     }
     let exact = opts.exponential && !fixed.spme && pn.is_modal() && pp.is_modal();
     if exact {
-        let grid = build_grid_exact(&segs, &outs, 10.0 * opts.dt_max);
+        let grid = ExactSteps::new(&segs, &outs, 10.0 * opts.dt_max);
         let mut cap_prev = 0.0f64; // A·s
         let mut nsteps = 0usize;
         // (segment, V) at the end of the last step
         let mut v_last: Option<(usize, f64)> = None;
-        for st in &grid {
+        for st in grid {
             let seg = &segs[st.seg];
             let h = st.t1 - st.t0;
             let i_old = seg.current_at(st.t0);
             let i_new = seg.current_at(st.t1);
-            pn.step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.fac_dn);
-            pp.step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.fac_dp);
+            pn.step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.kin_n.fac_d);
+            pp.step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.kin_p.fac_d);
             nsteps += 1;
             let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
             let ev = voltage(p, &fixed, &pn, &pp, None, i_new, i_new, st.t1, &mut hints);
@@ -742,8 +881,8 @@ pub fn simulate<D: Scalar>(
                           hints: &mut Hints|
                  -> (Result<Eval<D>, CellError>, f64) {
                     let i_t = seg.current_at(st.t0 + tau);
-                    pn.restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.fac_dn);
-                    pp.restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.fac_dp);
+                    pn.restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.kin_n.fac_d);
+                    pp.restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.kin_p.fac_d);
                     let e = voltage(p, &fixed, pn, pp, None, i_t, i_t, st.t0 + tau, hints);
                     (e, i_t)
                 };
@@ -873,7 +1012,7 @@ pub fn simulate<D: Scalar>(
                 };
                 let cap_re = cap_prev + 0.5 * (i_old + i_c) * tc_re;
                 let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
-                let mut row = make_row(&ec, &pn, &pp, None, tc.re(), i_c, cap_c);
+                let mut row = fixed.row(&ec, &pn, &pp, None, tc.re(), i_c, cap_c);
                 row.voltage = D::from(vc);
                 return Ok(Solution {
                     rows,
@@ -891,15 +1030,7 @@ pub fn simulate<D: Scalar>(
             let ev = ev?;
             if let Some(_oi) = st.output {
                 check_particle_range(p, &pn, &pp, st.t1)?;
-                rows.push(make_row(
-                    &ev,
-                    &pn,
-                    &pp,
-                    None,
-                    st.t1,
-                    i_new,
-                    D::from(cap_new / 3600.0),
-                ));
+                rows.push(fixed.row(&ev, &pn, &pp, None, st.t1, i_new, D::from(cap_new / 3600.0)));
             }
             cap_prev = cap_new;
             v_last = Some((st.seg, ev.v.re()));
@@ -951,8 +1082,22 @@ pub fn simulate<D: Scalar>(
         };
         let omega_ex = if bdf == Bdf::EULER { 0.0 } else { omega };
         let i_d = area.recip() * i_new;
-        pn.step_current(h, bdf, omega_ex, i_new, &p.neg.diffusivity, fixed.fac_dn);
-        pp.step_current(h, bdf, omega_ex, i_new, &p.pos.diffusivity, fixed.fac_dp);
+        pn.step_current(
+            h,
+            bdf,
+            omega_ex,
+            i_new,
+            &p.neg.diffusivity,
+            fixed.kin_n.fac_d,
+        );
+        pp.step_current(
+            h,
+            bdf,
+            omega_ex,
+            i_new,
+            &p.pos.diffusivity,
+            fixed.kin_p.fac_d,
+        );
         if let Some(e) = el.as_mut() {
             e.step(
                 h,
@@ -1007,7 +1152,7 @@ pub fn simulate<D: Scalar>(
                 let tc = s * h + st.t0;
                 let i_c = seg.current_at(tc.re());
                 let cap_c = (s * h * (0.5 * (i_old + i_c)) + cap_prev) / 3600.0;
-                let mut row = make_row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
+                let mut row = fixed.row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
                 row.voltage = D::from(vc);
                 cutoff = Some(row);
                 cutoff_time = Some(tc);
@@ -1020,7 +1165,7 @@ pub fn simulate<D: Scalar>(
             }
         }
         if st.output.is_some() {
-            rows.push(make_row(
+            rows.push(fixed.row(
                 &ev,
                 &pn,
                 &pp,
