@@ -181,7 +181,7 @@ impl Pchip {
 
     /// [`Pchip::eval`] with a bracketing hint: the interval index found by the previous call
     /// (any value works; neighbouring intervals are tried before a binary search).
-    #[inline]
+    #[inline(always)]
     pub fn eval_hinted<D: Scalar>(&self, t: D, hint: &mut usize) -> D {
         if D::NDERIV <= 1 {
             let (v, dv) = self.value_slope(t.re(), hint);

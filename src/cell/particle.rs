@@ -454,7 +454,8 @@ fn advance_dot4_avx2(
     let vdi = _mm256_set1_pd(di);
     // acc[i]: the four partial sums (lanes = k mod 4) of functional i
     let mut acc = [_mm256_setzero_pd(); 4];
-    for k0 in (0..full).step_by(4) {
+    let mut k0 = 0;
+    while k0 < full {
         // SAFETY: k0 + 4 ≤ n for every slice of length n, and i·n + k0 + 4 ≤ 4n = rows.len().
         unsafe {
             let e = _mm256_loadu_pd(xe.as_ptr().add(k0));
@@ -473,6 +474,7 @@ fn advance_dot4_avx2(
                 *acc_i = _mm256_fmadd_pd(r, v, *acc_i);
             }
         }
+        k0 += 4;
     }
     if full == n {
         // (s0 + s1) + (s2 + s3) of the four functionals at once
@@ -542,6 +544,14 @@ impl<D: Scalar> Particle<D> {
                 exd: vec![0.0; 3 * n],
             }
         });
+        // the tridiagonal solver's work arrays (not used by the modal form)
+        let work = |len: usize| {
+            if modal.is_some() {
+                Vec::new()
+            } else {
+                vec![z; len]
+            }
+        };
         Self {
             n,
             vhat,
@@ -551,15 +561,15 @@ impl<D: Scalar> Particle<D> {
             c_max,
             c: vec![c0; n],
             c_old: vec![c0; n],
-            l: vec![z; n],
-            d: vec![z; n],
-            u: vec![z; n],
-            g: vec![z; n + 1],
-            r: vec![z; n],
-            cp: vec![z; n],
+            l: work(n),
+            d: work(n),
+            u: work(n),
+            g: work(n + 1),
+            r: work(n),
+            cp: work(n),
             fac_key: (f64::NAN, f64::NAN),
-            fac_cp: vec![z; n],
-            fac_m: vec![z; n],
+            fac_cp: work(n),
+            fac_m: work(n),
             q_unit: D::one(),
             radius,
             modal,

@@ -263,8 +263,11 @@ struct Step {
 /// (0, t_end] merged in increasing order, a point within `tol` of the one before dropped —
 /// produced lazily (the exact solver takes one step per point).
 struct MustHit<'a> {
-    ends: std::iter::Peekable<std::slice::Iter<'a, Segment>>,
-    outs: std::iter::Peekable<std::slice::Iter<'a, f64>>,
+    segs: &'a [Segment],
+    outs: &'a [f64],
+    /// next segment end and next output time
+    ie: usize,
+    io: usize,
     t_end: f64,
     tol: f64,
     last: Option<f64>,
@@ -275,8 +278,11 @@ impl<'a> MustHit<'a> {
     fn new(segs: &'a [Segment], outs: &'a [f64]) -> Self {
         let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
         Self {
-            ends: segs.iter().peekable(),
-            outs: outs.iter().peekable(),
+            segs,
+            outs,
+            ie: 0,
+            // outputs at t ≤ 0 are not step ends
+            io: outs.iter().take_while(|&&o| o <= 0.0).count(),
             t_end,
             tol: 1e-9 * t_end.max(1.0),
             last: None,
@@ -286,22 +292,31 @@ impl<'a> MustHit<'a> {
 
 impl Iterator for MustHit<'_> {
     type Item = f64;
+    #[inline]
     fn next(&mut self) -> Option<f64> {
         let Some(last) = self.last else {
             self.last = Some(0.0);
             return Some(0.0);
         };
         loop {
-            while self.outs.next_if(|&&o| o <= 0.0).is_some() {}
-            let o = self.outs.peek().map(|&&o| o).filter(|&o| o <= self.t_end);
-            let e = self.ends.peek().map(|s| s.t1);
+            let o = self.outs.get(self.io).copied().filter(|&o| o <= self.t_end);
+            let e = self.segs.get(self.ie).map(|s| s.t1);
             // an output time goes before a segment end at the same time (then deduplicated)
             let t = match (o, e) {
-                (Some(o), Some(e)) if e < o => self.ends.next().map(|s| s.t1),
-                (Some(_), _) => self.outs.next().copied(),
-                (None, Some(_)) => self.ends.next().map(|s| s.t1),
+                (Some(o), Some(e)) if e < o => {
+                    self.ie += 1;
+                    e
+                }
+                (Some(o), _) => {
+                    self.io += 1;
+                    o
+                }
+                (None, Some(e)) => {
+                    self.ie += 1;
+                    e
+                }
                 (None, None) => return None,
-            }?;
+            };
             if (t - last).abs() > self.tol {
                 self.last = Some(t);
                 return Some(t);
@@ -437,6 +452,7 @@ impl<'a> ExactSteps<'a> {
 
 impl Iterator for ExactSteps<'_> {
     type Item = Step;
+    #[inline]
     fn next(&mut self) -> Option<Step> {
         let tol = self.hits.tol;
         if self.k == self.n {
@@ -446,10 +462,14 @@ impl Iterator for ExactSteps<'_> {
             while self.seg + 1 < self.segs.len() && self.segs[self.seg].t1 <= self.a + tol {
                 self.seg += 1;
             }
-            let r = (b - self.a) / self.h_cap - 1e-9;
-            // (the usual case, one step per interval, without a libm ceil call)
-            self.n = if r <= 1.0 { 1 } else { r.ceil() as usize };
-            self.h = (b - self.a) / self.n as f64;
+            let w = b - self.a;
+            // (the usual case, one step per interval, without divisions or a libm ceil call)
+            (self.n, self.h) = if w <= self.h_cap * (1.0 + 1e-9) {
+                (1, w)
+            } else {
+                let n = (w / self.h_cap - 1e-9).ceil() as usize;
+                (n, w / n as f64)
+            };
             self.k = 0;
         }
         let (a, h, k) = (self.a, self.h, self.k);
