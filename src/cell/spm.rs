@@ -655,6 +655,7 @@ struct Eval<D> {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn voltage<D: Scalar>(
     p: &CellParams<D>,
     f: &Fixed<D>,
