@@ -498,39 +498,17 @@ fn check_particle_range<D: Scalar>(
     pp: &Particle<D>,
     time_s: f64,
 ) -> Result<(), CellError> {
-    let (ln, hn) = pn.min_max();
-    let (lp, hp) = pp.min_max();
-    if ln > 0.0 && hn < p.neg.c_max.re() && lp > 0.0 && hp < p.pos.c_max.re() {
-        return Ok(());
-    }
-    Err(particle_range_error(p, pn, pp, time_s))
-}
-
-/// The error of [`check_particle_range`].
-#[cold]
-#[inline(never)]
-fn particle_range_error<D: Scalar>(
-    p: &CellParams<D>,
-    pn: &Particle<D>,
-    pp: &Particle<D>,
-    time_s: f64,
-) -> CellError {
-    let (lo, hi, cm, name) = {
-        let (ln, hn) = pn.min_max();
-        let cm = p.neg.c_max.re();
-        if ln > 0.0 && hn < cm {
-            let (lp, hp) = pp.min_max();
-            (lp, hp, p.pos.c_max.re(), "positive")
-        } else {
-            (ln, hn, cm, "negative")
+    for (part, cm, name) in [
+        (pn, p.neg.c_max.re(), "negative particle stoichiometry"),
+        (pp, p.pos.c_max.re(), "positive particle stoichiometry"),
+    ] {
+        let (lo, hi) = part.min_max();
+        if !(lo > 0.0 && hi < cm) {
+            let value = if lo <= 0.0 { lo / cm } else { hi / cm };
+            return Err(out_of_range(name, value, time_s, "must stay in (0, 1)"));
         }
-    };
-    CellError::OutOfRange {
-        quantity: format!("{name} particle stoichiometry"),
-        value: if lo <= 0.0 { lo / cm } else { hi / cm },
-        time_s,
-        msg: "must stay in (0, 1)".into(),
     }
+    Ok(())
 }
 
 /// The out-of-range error of a solve (kept out of line: the hot path only tests).
