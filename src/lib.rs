@@ -12,6 +12,7 @@ pub mod chain;
 pub mod constants;
 pub mod demo;
 pub mod dist;
+pub mod fastmath;
 pub mod laws;
 pub mod model;
 pub mod output;

@@ -202,7 +202,7 @@ impl Pchip {
     }
 
     /// Interval k with x_k ≤ t < x_{k+1} (t strictly inside the table), starting from `hint`.
-    #[inline]
+    #[inline(always)]
     fn locate(&self, t: f64, hint: &mut usize) -> usize {
         let x = &self.x;
         let k = *hint;

@@ -14,6 +14,7 @@ use super::particle::{Bdf, Particle};
 use super::protocol::{Protocol, Segment};
 use super::spme::{Electrolyte, ElectrolyteMesh};
 use crate::constants::{FARADAY, R_GAS};
+use crate::fastmath;
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
 
@@ -233,20 +234,20 @@ struct Hints {
 
 /// asinh(x) = sign(x)·ln(|x| + √(1 + x²)), with one chain-rule step for the
 /// derivatives (first order), or the dual number's own asinh otherwise.
-#[inline]
+#[inline(always)]
 fn asinh_fast<D: Scalar>(x: D) -> D {
     if D::NDERIV > 1 {
         return x.asinh();
     }
     let r = x.re();
     let a = r.abs();
-    // ln(a + √(1 + a²)) rather than log1p: only the absolute error (≤ 2.2e-16, times 2RT/F in
-    // the overpotential) matters here, and ln is about three times cheaper
+    // ln(a + √(1 + a²)) rather than log1p: only the absolute error (≤ 2.3e-16, times 2RT/F in
+    // the overpotential) matters here; the inlined ln keeps the step loop free of libm calls
     let (v, d) = if a > 1e8 {
-        (a.ln() + std::f64::consts::LN_2, 1.0 / a)
+        (fastmath::ln(a) + std::f64::consts::LN_2, 1.0 / a)
     } else {
         let w = (1.0 + a * a).sqrt();
-        ((a + w).ln(), 1.0 / w)
+        (fastmath::ln(a + w), 1.0 / w)
     };
     lift(x, v.copysign(r), d)
 }
