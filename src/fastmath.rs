@@ -41,92 +41,6 @@ pub fn ln(x: f64) -> f64 {
     (lo + r2 * p) + hi
 }
 
-/// [`ln`] of four values at once: AVX2 when the CPU has it (the same IEEE operations in the
-/// same order, so the same bits as [`ln`], tested), else lane by lane. Lanes outside the
-/// positive normal range take the scalar path.
-#[inline]
-pub fn ln4(x: [f64; 4]) -> [f64; 4] {
-    #[cfg(target_arch = "x86_64")]
-    if avx2_available() {
-        // SAFETY: AVX2 is available (checked above).
-        return unsafe { ln4_avx2(x) };
-    }
-    x.map(ln)
-}
-
-/// AVX2 present (detected once).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn avx2_available() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn ln4_avx2(x: [f64; 4]) -> [f64; 4] {
-    use std::arch::x86_64::*;
-    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fefa_3800);
-    const LN2_LO: f64 = f64::from_bits(0x3d2e_f357_93c7_6730);
-    // SAFETY: loads and stores of four f64 from/to `[f64; 4]` arrays; the gathers read
-    // LN_TABLE at 3·i + {0, 1, 2} with i in 0..64, inside its 192 values.
-    unsafe {
-        let vx = _mm256_loadu_pd(x.as_ptr());
-        let ix = _mm256_castpd_si256(vx);
-        // positive, normal and finite: 0 ≤ ix − 2^52 < 0x7fe0·2^48 as signed integers
-        let d = _mm256_sub_epi64(ix, _mm256_set1_epi64x(0x0010_0000_0000_0000));
-        let bad = _mm256_or_si256(
-            _mm256_cmpgt_epi64(_mm256_setzero_si256(), d),
-            _mm256_cmpgt_epi64(d, _mm256_set1_epi64x(0x7fdf_ffff_ffff_ffff)),
-        );
-        if _mm256_movemask_pd(_mm256_castsi256_pd(bad)) != 0 {
-            return x.map(ln);
-        }
-        let tmp = _mm256_sub_epi64(ix, _mm256_set1_epi64x(0x3fe5_e000_0000_0000));
-        let i = _mm256_and_si256(_mm256_srli_epi64::<46>(tmp), _mm256_set1_epi64x(63));
-        // k = tmp >> 52 (arithmetic) as f64, from its 12 bits: ((u ^ 0x800) + 1.5·2^52 as bits)
-        // − 1.5·2^52 − 2048, exact
-        let u = _mm256_xor_si256(_mm256_srli_epi64::<52>(tmp), _mm256_set1_epi64x(0x800));
-        let magic = _mm256_set1_epi64x(0x4338_0000_0000_0000);
-        let k = _mm256_sub_pd(
-            _mm256_sub_pd(
-                _mm256_castsi256_pd(_mm256_add_epi64(u, magic)),
-                _mm256_set1_pd(6755399441055744.0),
-            ),
-            _mm256_set1_pd(2048.0),
-        );
-        let z = _mm256_castsi256_pd(_mm256_sub_epi64(
-            ix,
-            _mm256_and_si256(tmp, _mm256_set1_epi64x(0xfff << 52)),
-        ));
-        let i3 = _mm256_add_epi64(i, _mm256_add_epi64(i, i));
-        let base = LN_TABLE.as_ptr() as *const f64;
-        let c = _mm256_i64gather_pd::<8>(base, i3);
-        let invc = _mm256_i64gather_pd::<8>(base.add(1), i3);
-        let logc = _mm256_i64gather_pd::<8>(base.add(2), i3);
-        let set = _mm256_set1_pd;
-        let r = _mm256_mul_pd(_mm256_sub_pd(z, c), invc);
-        let r2 = _mm256_mul_pd(r, r);
-        let p01 = _mm256_sub_pd(_mm256_mul_pd(r, set(1.0 / 3.0)), set(0.5));
-        let p23 = _mm256_sub_pd(_mm256_mul_pd(r, set(0.2)), set(0.25));
-        let p45 = _mm256_sub_pd(_mm256_mul_pd(r, set(1.0 / 7.0)), set(1.0 / 6.0));
-        let p = _mm256_add_pd(
-            p01,
-            _mm256_mul_pd(r2, _mm256_add_pd(p23, _mm256_mul_pd(r2, p45))),
-        );
-        let w = _mm256_add_pd(_mm256_mul_pd(k, set(LN2_HI)), logc);
-        let hi = _mm256_add_pd(w, r);
-        let lo = _mm256_add_pd(
-            _mm256_add_pd(_mm256_sub_pd(w, hi), r),
-            _mm256_mul_pd(k, set(LN2_LO)),
-        );
-        let y = _mm256_add_pd(_mm256_add_pd(lo, _mm256_mul_pd(r2, p)), hi);
-        let mut out = [0.0; 4];
-        _mm256_storeu_pd(out.as_mut_ptr(), y);
-        out
-    }
-}
-
 #[cold]
 #[inline(never)]
 fn ln_special(x: f64) -> f64 {
@@ -504,30 +418,6 @@ mod tests {
             let x = f64::from_bits(0x3fe5_e000_0000_0000 + (i << 46));
             assert!((ln(x) - x.ln()).abs() <= 1.2e-16, "edge {i}: {x}");
         }
-    }
-
-    #[test]
-    fn ln4_gives_the_bits_of_ln() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
-        for _ in 0..50_000 {
-            let x: [f64; 4] = std::array::from_fn(|_| {
-                if rng.random_bool(0.5) {
-                    2f64.powf(rng.random_range(-1021.0..1023.0))
-                } else {
-                    rng.random_range(0.5..2.0)
-                }
-            });
-            let y = ln4(x);
-            for l in 0..4 {
-                assert_eq!(y[l].to_bits(), ln(x[l]).to_bits(), "ln4 lane {l}: {}", x[l]);
-            }
-        }
-        // a special lane sends all four through the scalar path
-        let y = ln4([2.0, 0.0, -1.0, 1e-310]);
-        assert_eq!(y[0], ln(2.0));
-        assert_eq!(y[1], f64::NEG_INFINITY);
-        assert!(y[2].is_nan());
-        assert_eq!(y[3], 1e-310f64.ln());
     }
 
     #[test]

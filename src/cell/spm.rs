@@ -18,6 +18,8 @@ use crate::fastmath;
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
 
+mod exact;
+
 /// Which cell model to solve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CellModelKind {
@@ -184,21 +186,20 @@ struct Fixed<D> {
 }
 
 impl<D: Scalar> Fixed<D> {
-    /// The output row of an evaluated state.
+    /// The output row of an evaluated state whose particles hold the average concentrations
+    /// `averages` [mol/m³] (negative, positive).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn row(
         &self,
         ev: &Eval<D>,
-        pn: &Particle<D>,
-        pp: &Particle<D>,
+        averages: (D, D),
         el: Option<&Electrolyte<D>>,
         time_s: f64,
         current_a: f64,
         capacity_ah: D,
     ) -> Row<D> {
-        let cn = pn.average();
-        let cp = pp.average();
+        let (cn, cp) = averages;
         Row {
             time_s,
             current_a,
@@ -252,6 +253,7 @@ fn asinh_fast<D: Scalar>(x: D) -> D {
     lift(x, v.copysign(r), d)
 }
 
+#[derive(Clone, Copy)]
 struct Step {
     t0: f64,
     t1: f64,
@@ -844,205 +846,18 @@ pub fn simulate<D: Scalar>(
         &mut hints,
     )?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
-        rows.push(fixed.row(&ev0, &pn, &pp, el.as_ref(), 0.0, i_first, D::zero()));
+        rows.push(fixed.row(
+            &ev0,
+            (pn.average(), pp.average()),
+            el.as_ref(),
+            0.0,
+            i_first,
+            D::zero(),
+        ));
     }
     let exact = opts.exponential && !fixed.spme && pn.is_modal() && pp.is_modal();
     if exact {
-        let grid = ExactSteps::new(&segs, &outs, 10.0 * opts.dt_max);
-        let mut cap_prev = 0.0f64; // A·s
-        let mut nsteps = 0usize;
-        // (segment, V) at the end of the last step
-        let mut v_last: Option<(usize, f64)> = None;
-        for st in grid {
-            let seg = &segs[st.seg];
-            let h = st.t1 - st.t0;
-            let i_old = seg.current_at(st.t0);
-            let i_new = seg.current_at(st.t1);
-            pn.step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.kin_n.fac_d);
-            pp.step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.kin_p.fac_d);
-            nsteps += 1;
-            let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
-            let ev = voltage(p, &fixed, &pn, &pp, None, i_new, i_new, st.t1, &mut hints);
-            let low = i_new > 0.0;
-            let crossed = opts.stop_at_cutoff
-                && i_new != 0.0
-                && match &ev {
-                    Ok(e) => (low && e.v.re() < p.v_min) || (!low && e.v.re() > p.v_max),
-                    Err(_) => true,
-                };
-            if crossed {
-                let vc = if low { p.v_min } else { p.v_max };
-                let sign = if low { 1.0 } else { -1.0 };
-                // the state at t0 + τ is exact for any τ in the step: V(t0 + τ) and
-                // f(τ) = ±(V − V_cut), positive before the crossing (None: outside the range)
-                let at = |tau: f64,
-                          pn: &mut Particle<D>,
-                          pp: &mut Particle<D>,
-                          hints: &mut Hints|
-                 -> (Result<Eval<D>, CellError>, f64) {
-                    let i_t = seg.current_at(st.t0 + tau);
-                    pn.restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.kin_n.fac_d);
-                    pp.restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.kin_p.fac_d);
-                    let e = voltage(p, &fixed, pn, pp, None, i_t, i_t, st.t0 + tau, hints);
-                    (e, i_t)
-                };
-                let f_of = |e: &Result<Eval<D>, CellError>| -> Option<f64> {
-                    e.as_ref().ok().map(|e| sign * (e.v.re() - vc))
-                };
-                // f(0): the previous step's end voltage if it ran on the same segment (same
-                // current, so the same state and flux term), else evaluated
-                let (e0, fa0) = match v_last {
-                    Some((sg, v)) if sg == st.seg => (None, Some(sign * (v - vc))),
-                    _ => {
-                        let (e0, _) = at(0.0, &mut pn, &mut pp, &mut hints);
-                        let f = f_of(&e0);
-                        (Some(e0), f)
-                    }
-                };
-                let tc_re = match fa0 {
-                    Some(f) if f > 0.0 => {
-                        // Illinois regula falsi (bisection while the right end is out of
-                        // range); `ga`, `gb` are the true values at the bracket ends
-                        let (mut a, mut fa, mut ga) = (0.0f64, f, f);
-                        let (mut b, mut fb) = (h, f_of(&ev));
-                        let mut gb = fb;
-                        let mut side = 0i32;
-                        let tol_t = 1e-13 * st.t1.max(1.0);
-                        for _ in 0..200 {
-                            if b - a <= tol_t {
-                                break;
-                            }
-                            let m = match fb {
-                                Some(fbv) => {
-                                    let m = a + fa * (b - a) / (fa - fbv);
-                                    if m > a && m < b { m } else { 0.5 * (a + b) }
-                                }
-                                None => 0.5 * (a + b),
-                            };
-                            let (em, _) = at(m, &mut pn, &mut pp, &mut hints);
-                            match f_of(&em) {
-                                Some(fm) if fm > 0.0 => {
-                                    a = m;
-                                    fa = fm;
-                                    ga = fm;
-                                    if side == -1
-                                        && let Some(v) = fb.as_mut()
-                                    {
-                                        *v *= 0.5;
-                                    }
-                                    side = -1;
-                                    if fm < 1e-14 {
-                                        break;
-                                    }
-                                }
-                                fm => {
-                                    b = m;
-                                    fb = fm;
-                                    gb = fm;
-                                    if side == 1 {
-                                        fa *= 0.5;
-                                    }
-                                    side = 1;
-                                    if matches!(fm, Some(v) if v > -1e-14) {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        // final linear interpolation between the true end values
-                        let fb = gb.map(|g| {
-                            if ga - g > 0.0 {
-                                (a + ga * (b - a) / (ga - g)).clamp(a, b)
-                            } else {
-                                b
-                            }
-                        });
-                        match fb {
-                            Some(t) => t,
-                            None => {
-                                // the range is left before the voltage reaches the cut-off
-                                let (eb, _) = at(b, &mut pn, &mut pp, &mut hints);
-                                eb?;
-                                b
-                            }
-                        }
-                    }
-                    Some(_) => 0.0,
-                    None => {
-                        // out of range right at the step start: report the error
-                        if let Some(e0) = e0 {
-                            e0?;
-                        }
-                        ev?;
-                        0.0
-                    }
-                };
-                // dV/dt at the crossing: second-order differences of the exact state, δ = 20 ms
-                // (V carries ~1e-11 V of round-off: relative slope error ~1e-7 from it and
-                // δ²·V'''/(6·V') < 1e-6 from truncation); central, or forward near the step start
-                let dlt = 0.02;
-                let nodes: [f64; 2] = if tc_re >= dlt {
-                    [-1.0, 1.0]
-                } else {
-                    [1.0, 2.0]
-                };
-                let mut fv = [0.0f64; 2];
-                let mut ok = true;
-                for (k, &c) in nodes.iter().enumerate() {
-                    match at(tc_re + c * dlt, &mut pn, &mut pp, &mut hints).0 {
-                        Ok(e) => fv[k] = e.v.re(),
-                        Err(_) => ok = false,
-                    }
-                }
-                let (ec, i_c) = at(tc_re, &mut pn, &mut pp, &mut hints);
-                let ec = ec?;
-                let v0 = ec.v.re();
-                let slope = if !ok {
-                    f64::NAN
-                } else if nodes[0] < 0.0 {
-                    (fv[1] - fv[0]) / (2.0 * dlt)
-                } else {
-                    (-3.0 * v0 + 4.0 * fv[0] - fv[1]) / (2.0 * dlt)
-                };
-                // implicit function theorem: dt_c/dθ = −(∂V/∂θ)/(dV/dt) at V(t_c) = V_cut
-                let tc = if slope.is_finite() && slope != 0.0 {
-                    (ec.v - ec.v.re()) * (-1.0 / slope) + (st.t0 + tc_re)
-                } else {
-                    D::from(st.t0 + tc_re)
-                };
-                let cap_re = cap_prev + 0.5 * (i_old + i_c) * tc_re;
-                let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
-                let mut row = fixed.row(&ec, &pn, &pp, None, tc.re(), i_c, cap_c);
-                row.voltage = D::from(vc);
-                return Ok(Solution {
-                    rows,
-                    cutoff: Some(row),
-                    cutoff_time: Some(tc),
-                    stop: if low {
-                        StopReason::LowerCutoff
-                    } else {
-                        StopReason::UpperCutoff
-                    },
-                    steps: nsteps,
-                    output_times: outs,
-                });
-            }
-            let ev = ev?;
-            if let Some(_oi) = st.output {
-                check_particle_range(p, &pn, &pp, st.t1)?;
-                rows.push(fixed.row(&ev, &pn, &pp, None, st.t1, i_new, D::from(cap_new / 3600.0)));
-            }
-            cap_prev = cap_new;
-            v_last = Some((st.seg, ev.v.re()));
-        }
-        return Ok(Solution {
-            rows,
-            cutoff: None,
-            cutoff_time: None,
-            stop: StopReason::EndOfProtocol,
-            steps: nsteps,
-            output_times: outs,
-        });
+        return exact::ExactRun::new(p, &fixed, &segs, opts, (pn, pp), hints, rows).run(outs);
     }
     let grid = build_grid(&segs, &outs, opts.dt_max);
     let mut v_prev = ev0.v;
@@ -1152,7 +967,14 @@ pub fn simulate<D: Scalar>(
                 let tc = s * h + st.t0;
                 let i_c = seg.current_at(tc.re());
                 let cap_c = (s * h * (0.5 * (i_old + i_c)) + cap_prev) / 3600.0;
-                let mut row = fixed.row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
+                let mut row = fixed.row(
+                    &ev,
+                    (pn.average(), pp.average()),
+                    el.as_ref(),
+                    tc.re(),
+                    i_c,
+                    cap_c,
+                );
                 row.voltage = D::from(vc);
                 cutoff = Some(row);
                 cutoff_time = Some(tc);
@@ -1167,8 +989,7 @@ pub fn simulate<D: Scalar>(
         if st.output.is_some() {
             rows.push(fixed.row(
                 &ev,
-                &pn,
-                &pp,
+                (pn.average(), pp.average()),
                 el.as_ref(),
                 st.t1,
                 i_new,
