@@ -607,6 +607,7 @@ impl<D: Scalar> Particle<D> {
     }
 
     /// Volume-average concentration c̄ = Σ v̂_j c_j / (N³/3) [mol/m³].
+    #[inline]
     pub fn average(&self) -> D {
         if let Some(m) = &self.modal {
             return m.c0 * m.b.avg0 + m.qr * m.lift(m.fz[3], m.avg_d);
