@@ -1,6 +1,5 @@
-//! Elementary functions for the hot loops, inlined so they neither call into libm nor force
-//! the caller to spill its vector registers around a call (a libm `ln` in the cell model's
-//! step loop cost a quarter of a solve).
+//! Elementary functions for the hot loops, inlined so that the cell model's step loop makes
+//! no libm calls (and gives the same bits on every platform).
 
 /// Natural logarithm ln x for positive normal x: within 1 ulp of libm, and within 1.2·10⁻¹⁶
 /// absolutely on [½, 2], where ln x is small (tested against libm).
@@ -10,7 +9,7 @@
 /// error near 1 is relative), 1/c and ln c (rounded from 200-bit values); then
 /// ln x = k·ln 2 + ln c + ln(1 + r) with r = (z − c)·(1/c), where z − c is exact (Sterbenz), so
 /// r carries only relative rounding errors (|r| < 0.0078); ln(1 + r) is its Taylor polynomial
-/// to r⁷ (truncation < 2·10⁻¹⁸) in Estrin's scheme. No fused multiply-add, so it is as fast
+/// to r⁷ (truncation < 2·10⁻¹⁸), in pairs of terms (Estrin) to shorten the dependency chain. No fused multiply-add, so it is as fast
 /// without FMA hardware (where `mul_add` becomes a libm call). Zero, negative, subnormal,
 /// infinite and NaN arguments go to libm.
 #[inline(always)]
@@ -49,327 +48,72 @@ fn ln_special(x: f64) -> f64 {
 
 /// [c, 1/c, ln c] of the 64 subintervals of [0.68359375, 1.3671875) (c: the harmonic midpoint
 /// rounded to a multiple of 2⁻¹², and 1 for the subinterval around 1).
+#[rustfmt::skip]
 const LN_TABLE: [[f64; 3]; 64] = [
-    [
-        f64::from_bits(0x3fe6000000000000),
-        f64::from_bits(0x3ff745d1745d1746),
-        f64::from_bits(0xbfd7fafa3bd8151c),
-    ],
-    [
-        f64::from_bits(0x3fe6400000000000),
-        f64::from_bits(0x3ff702e05c0b8170),
-        f64::from_bits(0xbfd741d876c67bb1),
-    ],
-    [
-        f64::from_bits(0x3fe6800000000000),
-        f64::from_bits(0x3ff6c16c16c16c17),
-        f64::from_bits(0xbfd68ac83e9c6a14),
-    ],
-    [
-        f64::from_bits(0x3fe6c00000000000),
-        f64::from_bits(0x3ff6816816816817),
-        f64::from_bits(0xbfd5d5bddf595f30),
-    ],
-    [
-        f64::from_bits(0x3fe7000000000000),
-        f64::from_bits(0x3ff642c8590b2164),
-        f64::from_bits(0xbfd522ae0738a3d8),
-    ],
-    [
-        f64::from_bits(0x3fe7400000000000),
-        f64::from_bits(0x3ff6058160581606),
-        f64::from_bits(0xbfd4718dc271c41b),
-    ],
-    [
-        f64::from_bits(0x3fe7800000000000),
-        f64::from_bits(0x3ff5c9882b931057),
-        f64::from_bits(0xbfd3c25277333184),
-    ],
-    [
-        f64::from_bits(0x3fe7c00000000000),
-        f64::from_bits(0x3ff58ed2308158ed),
-        f64::from_bits(0xbfd314f1e1d35ce4),
-    ],
-    [
-        f64::from_bits(0x3fe8000000000000),
-        f64::from_bits(0x3ff5555555555555),
-        f64::from_bits(0xbfd269621134db92),
-    ],
-    [
-        f64::from_bits(0x3fe8400000000000),
-        f64::from_bits(0x3ff51d07eae2f815),
-        f64::from_bits(0xbfd1bf99635a6b95),
-    ],
-    [
-        f64::from_bits(0x3fe8800000000000),
-        f64::from_bits(0x3ff4e5e0a72f0539),
-        f64::from_bits(0xbfd1178e8227e47c),
-    ],
-    [
-        f64::from_bits(0x3fe8c00000000000),
-        f64::from_bits(0x3ff4afd6a052bf5b),
-        f64::from_bits(0xbfd07138604d5862),
-    ],
-    [
-        f64::from_bits(0x3fe9000000000000),
-        f64::from_bits(0x3ff47ae147ae147b),
-        f64::from_bits(0xbfcf991c6cb3b379),
-    ],
-    [
-        f64::from_bits(0x3fe9400000000000),
-        f64::from_bits(0x3ff446f86562d9fb),
-        f64::from_bits(0xbfce530effe71012),
-    ],
-    [
-        f64::from_bits(0x3fe9800000000000),
-        f64::from_bits(0x3ff4141414141414),
-        f64::from_bits(0xbfcd1037f2655e7b),
-    ],
-    [
-        f64::from_bits(0x3fe9c00000000000),
-        f64::from_bits(0x3ff3e22cbce4a902),
-        f64::from_bits(0xbfcbd087383bd8ad),
-    ],
-    [
-        f64::from_bits(0x3fea000000000000),
-        f64::from_bits(0x3ff3b13b13b13b14),
-        f64::from_bits(0xbfca93ed3c8ad9e3),
-    ],
-    [
-        f64::from_bits(0x3fea400000000000),
-        f64::from_bits(0x3ff3813813813814),
-        f64::from_bits(0xbfc95a5adcf7017f),
-    ],
-    [
-        f64::from_bits(0x3fea800000000000),
-        f64::from_bits(0x3ff3521cfb2b78c1),
-        f64::from_bits(0xbfc823c16551a3c2),
-    ],
-    [
-        f64::from_bits(0x3feac00000000000),
-        f64::from_bits(0x3ff323e34a2b10bf),
-        f64::from_bits(0xbfc6f0128b756abc),
-    ],
-    [
-        f64::from_bits(0x3feb000000000000),
-        f64::from_bits(0x3ff2f684bda12f68),
-        f64::from_bits(0xbfc5bf406b543db2),
-    ],
-    [
-        f64::from_bits(0x3feb400000000000),
-        f64::from_bits(0x3ff2c9fb4d812ca0),
-        f64::from_bits(0xbfc4913d8333b561),
-    ],
-    [
-        f64::from_bits(0x3feb800000000000),
-        f64::from_bits(0x3ff29e4129e4129e),
-        f64::from_bits(0xbfc365fcb0159016),
-    ],
-    [
-        f64::from_bits(0x3febc00000000000),
-        f64::from_bits(0x3ff27350b8812735),
-        f64::from_bits(0xbfc23d712a49c202),
-    ],
-    [
-        f64::from_bits(0x3fec000000000000),
-        f64::from_bits(0x3ff2492492492492),
-        f64::from_bits(0xbfc1178e8227e47c),
-    ],
-    [
-        f64::from_bits(0x3fec400000000000),
-        f64::from_bits(0x3ff21fb78121fb78),
-        f64::from_bits(0xbfbfe89139dbd566),
-    ],
-    [
-        f64::from_bits(0x3fec800000000000),
-        f64::from_bits(0x3ff1f7047dc11f70),
-        f64::from_bits(0xbfbda727638446a2),
-    ],
-    [
-        f64::from_bits(0x3fecc00000000000),
-        f64::from_bits(0x3ff1cf06ada2811d),
-        f64::from_bits(0xbfbb6ac88dad5b1c),
-    ],
-    [
-        f64::from_bits(0x3fed000000000000),
-        f64::from_bits(0x3ff1a7b9611a7b96),
-        f64::from_bits(0xbfb9335e5d594989),
-    ],
-    [
-        f64::from_bits(0x3fed400000000000),
-        f64::from_bits(0x3ff1811811811812),
-        f64::from_bits(0xbfb700d30aeac0e1),
-    ],
-    [
-        f64::from_bits(0x3fed800000000000),
-        f64::from_bits(0x3ff15b1e5f75270d),
-        f64::from_bits(0xbfb4d3115d207eac),
-    ],
-    [
-        f64::from_bits(0x3fedc00000000000),
-        f64::from_bits(0x3ff135c81135c811),
-        f64::from_bits(0xbfb2aa04a44717a5),
-    ],
-    [
-        f64::from_bits(0x3fee000000000000),
-        f64::from_bits(0x3ff1111111111111),
-        f64::from_bits(0xbfb08598b59e3a07),
-    ],
-    [
-        f64::from_bits(0x3fee400000000000),
-        f64::from_bits(0x3ff0ecf56be69c90),
-        f64::from_bits(0xbfaccb73cdddb2cc),
-    ],
-    [
-        f64::from_bits(0x3fee800000000000),
-        f64::from_bits(0x3ff0c9714fbcda3b),
-        f64::from_bits(0xbfa894aa149fb343),
-    ],
-    [
-        f64::from_bits(0x3feec00000000000),
-        f64::from_bits(0x3ff0a6810a6810a7),
-        f64::from_bits(0xbfa466aed42de3ea),
-    ],
-    [
-        f64::from_bits(0x3fef000000000000),
-        f64::from_bits(0x3ff0842108421084),
-        f64::from_bits(0xbfa0415d89e74444),
-    ],
-    [
-        f64::from_bits(0x3fef400000000000),
-        f64::from_bits(0x3ff0624dd2f1a9fc),
-        f64::from_bits(0xbf98492528c8cabf),
-    ],
-    [
-        f64::from_bits(0x3fef800000000000),
-        f64::from_bits(0x3ff0410410410410),
-        f64::from_bits(0xbf90205658935847),
-    ],
-    [
-        f64::from_bits(0x3fefc00000000000),
-        f64::from_bits(0x3ff0204081020408),
-        f64::from_bits(0xbf8010157588de71),
-    ],
-    [
-        f64::from_bits(0x3ff0000000000000),
-        f64::from_bits(0x3ff0000000000000),
-        f64::from_bits(0x0000000000000000),
-    ],
-    [
-        f64::from_bits(0x3ff0400000000000),
-        f64::from_bits(0x3fef81f81f81f820),
-        f64::from_bits(0x3f8fc0a8b0fc03e4),
-    ],
-    [
-        f64::from_bits(0x3ff0800000000000),
-        f64::from_bits(0x3fef07c1f07c1f08),
-        f64::from_bits(0x3f9f829b0e783300),
-    ],
-    [
-        f64::from_bits(0x3ff0c00000000000),
-        f64::from_bits(0x3fee9131abf0b767),
-        f64::from_bits(0x3fa77458f632dcfc),
-    ],
-    [
-        f64::from_bits(0x3ff1000000000000),
-        f64::from_bits(0x3fee1e1e1e1e1e1e),
-        f64::from_bits(0x3faf0a30c01162a6),
-    ],
-    [
-        f64::from_bits(0x3ff1400000000000),
-        f64::from_bits(0x3fedae6076b981db),
-        f64::from_bits(0x3fb341d7961bd1d1),
-    ],
-    [
-        f64::from_bits(0x3ff1800000000000),
-        f64::from_bits(0x3fed41d41d41d41d),
-        f64::from_bits(0x3fb6f0d28ae56b4c),
-    ],
-    [
-        f64::from_bits(0x3ff1c00000000000),
-        f64::from_bits(0x3fecd85689039b0b),
-        f64::from_bits(0x3fba926d3a4ad563),
-    ],
-    [
-        f64::from_bits(0x3ff2000000000000),
-        f64::from_bits(0x3fec71c71c71c71c),
-        f64::from_bits(0x3fbe27076e2af2e6),
-    ],
-    [
-        f64::from_bits(0x3ff2400000000000),
-        f64::from_bits(0x3fec0e070381c0e0),
-        f64::from_bits(0x3fc0d77e7cd08e59),
-    ],
-    [
-        f64::from_bits(0x3ff2800000000000),
-        f64::from_bits(0x3febacf914c1bad0),
-        f64::from_bits(0x3fc29552f81ff523),
-    ],
-    [
-        f64::from_bits(0x3ff2c00000000000),
-        f64::from_bits(0x3feb4e81b4e81b4f),
-        f64::from_bits(0x3fc44d2b6ccb7d1e),
-    ],
-    [
-        f64::from_bits(0x3ff3000000000000),
-        f64::from_bits(0x3feaf286bca1af28),
-        f64::from_bits(0x3fc5ff3070a793d4),
-    ],
-    [
-        f64::from_bits(0x3ff3400000000000),
-        f64::from_bits(0x3fea98ef606a63be),
-        f64::from_bits(0x3fc7ab890210d909),
-    ],
-    [
-        f64::from_bits(0x3ff3800000000000),
-        f64::from_bits(0x3fea41a41a41a41a),
-        f64::from_bits(0x3fc9525a9cf456b4),
-    ],
-    [
-        f64::from_bits(0x3ff3c00000000000),
-        f64::from_bits(0x3fe9ec8e951033d9),
-        f64::from_bits(0x3fcaf3c94e80bff3),
-    ],
-    [
-        f64::from_bits(0x3ff4000000000000),
-        f64::from_bits(0x3fe999999999999a),
-        f64::from_bits(0x3fcc8ff7c79a9a22),
-    ],
-    [
-        f64::from_bits(0x3ff4400000000000),
-        f64::from_bits(0x3fe948b0fcd6e9e0),
-        f64::from_bits(0x3fce27076e2af2e6),
-    ],
-    [
-        f64::from_bits(0x3ff4800000000000),
-        f64::from_bits(0x3fe8f9c18f9c18fa),
-        f64::from_bits(0x3fcfb9186d5e3e2b),
-    ],
-    [
-        f64::from_bits(0x3ff4c00000000000),
-        f64::from_bits(0x3fe8acb90f6bf3aa),
-        f64::from_bits(0x3fd0a324e27390e3),
-    ],
-    [
-        f64::from_bits(0x3ff5000000000000),
-        f64::from_bits(0x3fe8618618618618),
-        f64::from_bits(0x3fd1675cababa60e),
-    ],
-    [
-        f64::from_bits(0x3ff5400000000000),
-        f64::from_bits(0x3fe8181818181818),
-        f64::from_bits(0x3fd22941fbcf7966),
-    ],
-    [
-        f64::from_bits(0x3ff5800000000000),
-        f64::from_bits(0x3fe7d05f417d05f4),
-        f64::from_bits(0x3fd2e8e2bae11d31),
-    ],
-    [
-        f64::from_bits(0x3ff5c00000000000),
-        f64::from_bits(0x3fe78a4c8178a4c8),
-        f64::from_bits(0x3fd3a64c556945ea),
-    ],
+    [f64::from_bits(0x3fe6000000000000), f64::from_bits(0x3ff745d1745d1746), f64::from_bits(0xbfd7fafa3bd8151c)],
+    [f64::from_bits(0x3fe6400000000000), f64::from_bits(0x3ff702e05c0b8170), f64::from_bits(0xbfd741d876c67bb1)],
+    [f64::from_bits(0x3fe6800000000000), f64::from_bits(0x3ff6c16c16c16c17), f64::from_bits(0xbfd68ac83e9c6a14)],
+    [f64::from_bits(0x3fe6c00000000000), f64::from_bits(0x3ff6816816816817), f64::from_bits(0xbfd5d5bddf595f30)],
+    [f64::from_bits(0x3fe7000000000000), f64::from_bits(0x3ff642c8590b2164), f64::from_bits(0xbfd522ae0738a3d8)],
+    [f64::from_bits(0x3fe7400000000000), f64::from_bits(0x3ff6058160581606), f64::from_bits(0xbfd4718dc271c41b)],
+    [f64::from_bits(0x3fe7800000000000), f64::from_bits(0x3ff5c9882b931057), f64::from_bits(0xbfd3c25277333184)],
+    [f64::from_bits(0x3fe7c00000000000), f64::from_bits(0x3ff58ed2308158ed), f64::from_bits(0xbfd314f1e1d35ce4)],
+    [f64::from_bits(0x3fe8000000000000), f64::from_bits(0x3ff5555555555555), f64::from_bits(0xbfd269621134db92)],
+    [f64::from_bits(0x3fe8400000000000), f64::from_bits(0x3ff51d07eae2f815), f64::from_bits(0xbfd1bf99635a6b95)],
+    [f64::from_bits(0x3fe8800000000000), f64::from_bits(0x3ff4e5e0a72f0539), f64::from_bits(0xbfd1178e8227e47c)],
+    [f64::from_bits(0x3fe8c00000000000), f64::from_bits(0x3ff4afd6a052bf5b), f64::from_bits(0xbfd07138604d5862)],
+    [f64::from_bits(0x3fe9000000000000), f64::from_bits(0x3ff47ae147ae147b), f64::from_bits(0xbfcf991c6cb3b379)],
+    [f64::from_bits(0x3fe9400000000000), f64::from_bits(0x3ff446f86562d9fb), f64::from_bits(0xbfce530effe71012)],
+    [f64::from_bits(0x3fe9800000000000), f64::from_bits(0x3ff4141414141414), f64::from_bits(0xbfcd1037f2655e7b)],
+    [f64::from_bits(0x3fe9c00000000000), f64::from_bits(0x3ff3e22cbce4a902), f64::from_bits(0xbfcbd087383bd8ad)],
+    [f64::from_bits(0x3fea000000000000), f64::from_bits(0x3ff3b13b13b13b14), f64::from_bits(0xbfca93ed3c8ad9e3)],
+    [f64::from_bits(0x3fea400000000000), f64::from_bits(0x3ff3813813813814), f64::from_bits(0xbfc95a5adcf7017f)],
+    [f64::from_bits(0x3fea800000000000), f64::from_bits(0x3ff3521cfb2b78c1), f64::from_bits(0xbfc823c16551a3c2)],
+    [f64::from_bits(0x3feac00000000000), f64::from_bits(0x3ff323e34a2b10bf), f64::from_bits(0xbfc6f0128b756abc)],
+    [f64::from_bits(0x3feb000000000000), f64::from_bits(0x3ff2f684bda12f68), f64::from_bits(0xbfc5bf406b543db2)],
+    [f64::from_bits(0x3feb400000000000), f64::from_bits(0x3ff2c9fb4d812ca0), f64::from_bits(0xbfc4913d8333b561)],
+    [f64::from_bits(0x3feb800000000000), f64::from_bits(0x3ff29e4129e4129e), f64::from_bits(0xbfc365fcb0159016)],
+    [f64::from_bits(0x3febc00000000000), f64::from_bits(0x3ff27350b8812735), f64::from_bits(0xbfc23d712a49c202)],
+    [f64::from_bits(0x3fec000000000000), f64::from_bits(0x3ff2492492492492), f64::from_bits(0xbfc1178e8227e47c)],
+    [f64::from_bits(0x3fec400000000000), f64::from_bits(0x3ff21fb78121fb78), f64::from_bits(0xbfbfe89139dbd566)],
+    [f64::from_bits(0x3fec800000000000), f64::from_bits(0x3ff1f7047dc11f70), f64::from_bits(0xbfbda727638446a2)],
+    [f64::from_bits(0x3fecc00000000000), f64::from_bits(0x3ff1cf06ada2811d), f64::from_bits(0xbfbb6ac88dad5b1c)],
+    [f64::from_bits(0x3fed000000000000), f64::from_bits(0x3ff1a7b9611a7b96), f64::from_bits(0xbfb9335e5d594989)],
+    [f64::from_bits(0x3fed400000000000), f64::from_bits(0x3ff1811811811812), f64::from_bits(0xbfb700d30aeac0e1)],
+    [f64::from_bits(0x3fed800000000000), f64::from_bits(0x3ff15b1e5f75270d), f64::from_bits(0xbfb4d3115d207eac)],
+    [f64::from_bits(0x3fedc00000000000), f64::from_bits(0x3ff135c81135c811), f64::from_bits(0xbfb2aa04a44717a5)],
+    [f64::from_bits(0x3fee000000000000), f64::from_bits(0x3ff1111111111111), f64::from_bits(0xbfb08598b59e3a07)],
+    [f64::from_bits(0x3fee400000000000), f64::from_bits(0x3ff0ecf56be69c90), f64::from_bits(0xbfaccb73cdddb2cc)],
+    [f64::from_bits(0x3fee800000000000), f64::from_bits(0x3ff0c9714fbcda3b), f64::from_bits(0xbfa894aa149fb343)],
+    [f64::from_bits(0x3feec00000000000), f64::from_bits(0x3ff0a6810a6810a7), f64::from_bits(0xbfa466aed42de3ea)],
+    [f64::from_bits(0x3fef000000000000), f64::from_bits(0x3ff0842108421084), f64::from_bits(0xbfa0415d89e74444)],
+    [f64::from_bits(0x3fef400000000000), f64::from_bits(0x3ff0624dd2f1a9fc), f64::from_bits(0xbf98492528c8cabf)],
+    [f64::from_bits(0x3fef800000000000), f64::from_bits(0x3ff0410410410410), f64::from_bits(0xbf90205658935847)],
+    [f64::from_bits(0x3fefc00000000000), f64::from_bits(0x3ff0204081020408), f64::from_bits(0xbf8010157588de71)],
+    [f64::from_bits(0x3ff0000000000000), f64::from_bits(0x3ff0000000000000), f64::from_bits(0x0000000000000000)],
+    [f64::from_bits(0x3ff0400000000000), f64::from_bits(0x3fef81f81f81f820), f64::from_bits(0x3f8fc0a8b0fc03e4)],
+    [f64::from_bits(0x3ff0800000000000), f64::from_bits(0x3fef07c1f07c1f08), f64::from_bits(0x3f9f829b0e783300)],
+    [f64::from_bits(0x3ff0c00000000000), f64::from_bits(0x3fee9131abf0b767), f64::from_bits(0x3fa77458f632dcfc)],
+    [f64::from_bits(0x3ff1000000000000), f64::from_bits(0x3fee1e1e1e1e1e1e), f64::from_bits(0x3faf0a30c01162a6)],
+    [f64::from_bits(0x3ff1400000000000), f64::from_bits(0x3fedae6076b981db), f64::from_bits(0x3fb341d7961bd1d1)],
+    [f64::from_bits(0x3ff1800000000000), f64::from_bits(0x3fed41d41d41d41d), f64::from_bits(0x3fb6f0d28ae56b4c)],
+    [f64::from_bits(0x3ff1c00000000000), f64::from_bits(0x3fecd85689039b0b), f64::from_bits(0x3fba926d3a4ad563)],
+    [f64::from_bits(0x3ff2000000000000), f64::from_bits(0x3fec71c71c71c71c), f64::from_bits(0x3fbe27076e2af2e6)],
+    [f64::from_bits(0x3ff2400000000000), f64::from_bits(0x3fec0e070381c0e0), f64::from_bits(0x3fc0d77e7cd08e59)],
+    [f64::from_bits(0x3ff2800000000000), f64::from_bits(0x3febacf914c1bad0), f64::from_bits(0x3fc29552f81ff523)],
+    [f64::from_bits(0x3ff2c00000000000), f64::from_bits(0x3feb4e81b4e81b4f), f64::from_bits(0x3fc44d2b6ccb7d1e)],
+    [f64::from_bits(0x3ff3000000000000), f64::from_bits(0x3feaf286bca1af28), f64::from_bits(0x3fc5ff3070a793d4)],
+    [f64::from_bits(0x3ff3400000000000), f64::from_bits(0x3fea98ef606a63be), f64::from_bits(0x3fc7ab890210d909)],
+    [f64::from_bits(0x3ff3800000000000), f64::from_bits(0x3fea41a41a41a41a), f64::from_bits(0x3fc9525a9cf456b4)],
+    [f64::from_bits(0x3ff3c00000000000), f64::from_bits(0x3fe9ec8e951033d9), f64::from_bits(0x3fcaf3c94e80bff3)],
+    [f64::from_bits(0x3ff4000000000000), f64::from_bits(0x3fe999999999999a), f64::from_bits(0x3fcc8ff7c79a9a22)],
+    [f64::from_bits(0x3ff4400000000000), f64::from_bits(0x3fe948b0fcd6e9e0), f64::from_bits(0x3fce27076e2af2e6)],
+    [f64::from_bits(0x3ff4800000000000), f64::from_bits(0x3fe8f9c18f9c18fa), f64::from_bits(0x3fcfb9186d5e3e2b)],
+    [f64::from_bits(0x3ff4c00000000000), f64::from_bits(0x3fe8acb90f6bf3aa), f64::from_bits(0x3fd0a324e27390e3)],
+    [f64::from_bits(0x3ff5000000000000), f64::from_bits(0x3fe8618618618618), f64::from_bits(0x3fd1675cababa60e)],
+    [f64::from_bits(0x3ff5400000000000), f64::from_bits(0x3fe8181818181818), f64::from_bits(0x3fd22941fbcf7966)],
+    [f64::from_bits(0x3ff5800000000000), f64::from_bits(0x3fe7d05f417d05f4), f64::from_bits(0x3fd2e8e2bae11d31)],
+    [f64::from_bits(0x3ff5c00000000000), f64::from_bits(0x3fe78a4c8178a4c8), f64::from_bits(0x3fd3a64c556945ea)],
 ];
 
 #[cfg(test)]

@@ -253,7 +253,6 @@ fn asinh_fast<D: Scalar>(x: D) -> D {
     lift(x, v.copysign(r), d)
 }
 
-#[derive(Clone, Copy)]
 struct Step {
     t0: f64,
     t1: f64,
