@@ -186,20 +186,21 @@ struct Fixed<D> {
 }
 
 impl<D: Scalar> Fixed<D> {
-    /// The output row of an evaluated state whose particles hold the average concentrations
-    /// `averages` [mol/m³] (negative, positive).
+    /// The output row of an evaluated state.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn row(
         &self,
         ev: &Eval<D>,
-        averages: (D, D),
+        pn: &Particle<D>,
+        pp: &Particle<D>,
         el: Option<&Electrolyte<D>>,
         time_s: f64,
         current_a: f64,
         capacity_ah: D,
     ) -> Row<D> {
-        let (cn, cp) = averages;
+        let cn = pn.average();
+        let cp = pp.average();
         Row {
             time_s,
             current_a,
@@ -845,14 +846,7 @@ pub fn simulate<D: Scalar>(
         &mut hints,
     )?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
-        rows.push(fixed.row(
-            &ev0,
-            (pn.average(), pp.average()),
-            el.as_ref(),
-            0.0,
-            i_first,
-            D::zero(),
-        ));
+        rows.push(fixed.row(&ev0, &pn, &pp, el.as_ref(), 0.0, i_first, D::zero()));
     }
     let exact = opts.exponential && !fixed.spme && pn.is_modal() && pp.is_modal();
     if exact {
@@ -966,14 +960,7 @@ pub fn simulate<D: Scalar>(
                 let tc = s * h + st.t0;
                 let i_c = seg.current_at(tc.re());
                 let cap_c = (s * h * (0.5 * (i_old + i_c)) + cap_prev) / 3600.0;
-                let mut row = fixed.row(
-                    &ev,
-                    (pn.average(), pp.average()),
-                    el.as_ref(),
-                    tc.re(),
-                    i_c,
-                    cap_c,
-                );
+                let mut row = fixed.row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
                 row.voltage = D::from(vc);
                 cutoff = Some(row);
                 cutoff_time = Some(tc);
@@ -988,7 +975,8 @@ pub fn simulate<D: Scalar>(
         if st.output.is_some() {
             rows.push(fixed.row(
                 &ev,
-                (pn.average(), pp.average()),
+                &pn,
+                &pp,
                 el.as_ref(),
                 st.t1,
                 i_new,

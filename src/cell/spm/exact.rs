@@ -111,16 +111,10 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
             return self.cutoff_in_step(st, i_old, low, ev).map(Some);
         }
         let ev = ev?;
-        if let Some(_oi) = st.output {
+        if st.output.is_some() {
             check_particle_range(p, pn, pp, st.t1)?;
-            self.rows.push(fixed.row(
-                &ev,
-                (pn.average(), pp.average()),
-                None,
-                st.t1,
-                i_new,
-                D::from(cap_new / 3600.0),
-            ));
+            self.rows
+                .push(fixed.row(&ev, pn, pp, None, st.t1, i_new, D::from(cap_new / 3600.0)));
         }
         self.cap_prev = cap_new;
         self.v_last = Some((st.seg, ev.v.re()));
@@ -282,7 +276,7 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
         };
         let cap_re = self.cap_prev + 0.5 * (i_old + i_c) * tc_re;
         let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
-        let mut row = fixed.row(&ec, (pn.average(), pp.average()), None, tc.re(), i_c, cap_c);
+        let mut row = fixed.row(&ec, pn, pp, None, tc.re(), i_c, cap_c);
         row.voltage = D::from(vc);
         Ok(Cutoff {
             row,
