@@ -132,6 +132,14 @@ struct Modal<D> {
     ex_h: f64,
     ex: Vec<f64>,
     exd: Vec<f64>,
+    /// a batch of exact steps ([`Particle::step_exact_batch`]): the states S_0..S_K
+    /// ((K+1)·n values, S_0 the start), each step's functionals, the tangents' counterparts,
+    /// and the step shown (Some(j): the particle stands as if stepped only up to step j)
+    batch_z: Vec<f64>,
+    batch_fz: Vec<[f64; 4]>,
+    batch_zd: Vec<f64>,
+    batch_fd: Vec<[f64; 2]>,
+    shown: Option<usize>,
 }
 
 /// Terms of the φ-functions' Taylor series used below x = [`PHI_SERIES_MAX`].
@@ -212,6 +220,70 @@ impl<D: Scalar> Modal<D> {
             D::from(x)
         }
     }
+    /// The exact step's coefficients [E | P1 | P2] for step `h` [s] and s = `s` (and their
+    /// s-derivatives for first-order duals), unless those of a step equal to `h` up to
+    /// round-off are in place. Computed out of line: a solve needs them only when the step
+    /// changes (the cut-off search's trial steps, a segment's last step).
+    #[inline(always)]
+    fn exact_coefficients_for(&mut self, h: f64, s: D) {
+        if !((h - self.ex_h).abs() <= 1e-12 * h) {
+            self.s = s;
+            self.exact_coefficients(h);
+        }
+    }
+
+    #[inline(never)]
+    fn exact_coefficients(&mut self, h: f64) {
+        let n = self.b.n;
+        let s = self.s.re();
+        let b = &self.b;
+        let (xe, xp) = self.ex.split_at_mut(n);
+        let (x1, x2) = xp.split_at_mut(n);
+        // e^{−x_k} of all modes in one batched call (the cut-off search re-does this for
+        // every trial step)
+        for k in 0..n {
+            xe[k] = -(s * (b.mu[k] * h));
+        }
+        exp_in_place(xe);
+        for k in 0..n {
+            let x = s * (b.mu[k] * h);
+            let (p1, p2) = phi(x, xe[k]);
+            let gh = b.g[k] * h;
+            x1[k] = gh * p1;
+            x2[k] = gh * p2;
+            if self.tangent {
+                let mh = b.mu[k] * h;
+                let (d1, d2) = phi_derivatives(x, xe[k], p1, p2);
+                self.exd[k] = -mh * xe[k];
+                self.exd[n + k] = gh * mh * d1;
+                self.exd[2 * n + k] = gh * mh * d2;
+            }
+        }
+        self.ex_h = h;
+    }
+
+    /// Make the shown step of a batch the state: z_old, z (and tangents) the states before and
+    /// after it.
+    #[inline]
+    fn materialize(&mut self) {
+        let Some(j) = self.shown.take() else {
+            return;
+        };
+        let n = self.b.n;
+        self.z_old
+            .copy_from_slice(&self.batch_z[j * n..(j + 1) * n]);
+        self.z
+            .copy_from_slice(&self.batch_z[(j + 1) * n..(j + 2) * n]);
+        self.fz = self.batch_fz[j];
+        if self.tangent {
+            self.zd_old
+                .copy_from_slice(&self.batch_zd[j * n..(j + 1) * n]);
+            self.zd
+                .copy_from_slice(&self.batch_zd[(j + 1) * n..(j + 2) * n]);
+            [self.surf_d, self.avg_d] = self.batch_fd[j];
+        }
+    }
+
     /// Value of the linear functional `row` of the modes.
     fn functional(&self, row: &[f64], row_init: f64) -> D {
         let x = dotf(row, &self.z);
@@ -502,6 +574,87 @@ fn advance_dot4_avx2(
     s.map(|s| (s[0] + s[1]) + (s[2] + s[3]))
 }
 
+/// The tangent of one exact step, ż = E·ż_old + Ė·z_old − (i0·Ṗ1 + Δi·Ṗ2), written to `zd`
+/// from the step's start `zo`, `zdo` (`ex`, `exd`: the coefficients and their s-derivatives);
+/// returns the surface and average functionals of ż.
+#[allow(clippy::too_many_arguments)]
+fn tangent_step(
+    b: &ModalBasis,
+    ex: &[f64],
+    exd: &[f64],
+    zo: &[f64],
+    zdo: &[f64],
+    zd: &mut [f64],
+    i0: f64,
+    di: f64,
+) -> (f64, f64) {
+    let n = b.n;
+    let (xe, xde) = (&ex[..n], &exd[..n]);
+    let (xd1, xd2) = (&exd[n..2 * n], &exd[2 * n..3 * n]);
+    let (zo, zdo, zd) = (&zo[..n], &zdo[..n], &mut zd[..n]);
+    for k in 0..n {
+        zd[k] = xe[k] * zdo[k] + xde[k] * zo[k] - (i0 * xd1[k] + di * xd2[k]);
+    }
+    (dotf(&b.row_surf, zd), dotf(&b.row_avg, zd))
+}
+
+/// Exact steps at the constant current `i0` from the state `zs[..n]` (n = rows.len()/4): step
+/// j reads zs[j·n..(j+1)·n], writes zs[(j+1)·n..(j+2)·n] and its four functionals to fz[j],
+/// each step the same operations as [`advance_dot4`] with Δi = 0, so the same bits.
+#[inline(always)]
+fn advance_dot4_steps(ex: &[f64], zs: &mut [f64], i0: f64, rows: &[f64], fz: &mut [[f64; 4]]) {
+    let n = rows.len() / 4;
+    #[cfg(target_arch = "x86_64")]
+    if n.is_multiple_of(4) && fma_available() {
+        // SAFETY: AVX2 and FMA are available (checked above).
+        return unsafe { advance_dot4_steps_avx2(ex, zs, i0, rows, fz) };
+    }
+    for (j, f) in fz.iter_mut().enumerate() {
+        let (prev, next) = zs[j * n..(j + 2) * n].split_at_mut(n);
+        *f = advance_dot4(ex, prev, next, i0, 0.0, rows);
+    }
+}
+
+/// [`advance_dot4_steps`] for n a multiple of 4, with AVX2 and FMA: the operations of
+/// [`advance_dot4_avx2`] (Δi = 0) for every step in one loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn advance_dot4_steps_avx2(ex: &[f64], zs: &mut [f64], i0: f64, rows: &[f64], fz: &mut [[f64; 4]]) {
+    use std::arch::x86_64::*;
+    let n = rows.len() / 4;
+    let steps = fz.len();
+    let (xe, x1) = (&ex[..n], &ex[n..2 * n]);
+    let (zs, rows) = (&mut zs[..(steps + 1) * n], &rows[..4 * n]);
+    let vi0 = _mm256_set1_pd(i0);
+    for (j, out) in fz.iter_mut().enumerate() {
+        let (prev, next) = zs[j * n..(j + 2) * n].split_at_mut(n);
+        let mut acc = [_mm256_setzero_pd(); 4];
+        let mut k0 = 0;
+        while k0 + 4 <= n {
+            // SAFETY: k0 + 4 ≤ n for `xe`, `x1`, `prev`, `next` (length n), and
+            // i·n + k0 + 4 ≤ 4n = rows.len().
+            unsafe {
+                let e = _mm256_loadu_pd(xe.as_ptr().add(k0));
+                let o = _mm256_loadu_pd(prev.as_ptr().add(k0));
+                let a = _mm256_loadu_pd(x1.as_ptr().add(k0));
+                let v = _mm256_fmsub_pd(e, o, _mm256_mul_pd(vi0, a));
+                _mm256_storeu_pd(next.as_mut_ptr().add(k0), v);
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let r = _mm256_loadu_pd(rows.as_ptr().add(i * n + k0));
+                    *acc_i = _mm256_fmadd_pd(r, v, *acc_i);
+                }
+            }
+            k0 += 4;
+        }
+        let h01 = _mm256_hadd_pd(acc[0], acc[1]);
+        let h23 = _mm256_hadd_pd(acc[2], acc[3]);
+        let lo = _mm256_permute2f128_pd::<0x20>(h01, h23);
+        let hi = _mm256_permute2f128_pd::<0x31>(h01, h23);
+        // SAFETY: `out` holds four f64.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), _mm256_add_pd(lo, hi)) };
+    }
+}
+
 /// The four dot products Σ_k rows[i·n + k]·z_k (i = 0..4), each exactly as [`dotf`] sums it.
 #[inline]
 fn dot4(rows: &[f64], z: &[f64]) -> [f64; 4] {
@@ -542,6 +695,11 @@ impl<D: Scalar> Particle<D> {
                 ex_h: f64::NAN,
                 ex: vec![0.0; 3 * n],
                 exd: vec![0.0; 3 * n],
+                batch_z: Vec::new(),
+                batch_fz: Vec::new(),
+                batch_zd: Vec::new(),
+                batch_fd: Vec::new(),
+                shown: None,
             }
         });
         // the tridiagonal solver's work arrays (not used by the modal form)
@@ -588,7 +746,8 @@ impl<D: Scalar> Particle<D> {
 
     /// Recompute the shell concentrations `c` from the modes (modal form only; a no-op otherwise).
     pub fn sync(&mut self) {
-        if let Some(m) = &self.modal {
+        if let Some(m) = self.modal.as_mut() {
+            m.materialize();
             let n = self.n;
             for j in 0..n {
                 self.c[j] = m.functional(&m.b.p[j * n..(j + 1) * n], m.b.p0[j]);
@@ -705,6 +864,7 @@ impl<D: Scalar> Particle<D> {
         let Some(m) = self.modal.as_mut() else {
             return;
         };
+        m.materialize();
         let key = (h, bdf.b0);
         let same =
             (key.0 - self.fac_key.0).abs() <= 1e-12 * h && (key.1 - self.fac_key.1).abs() <= 1e-12;
@@ -755,6 +915,7 @@ impl<D: Scalar> Particle<D> {
         let Some(m) = self.modal.as_mut() else {
             return false;
         };
+        m.materialize();
         std::mem::swap(&mut m.z, &mut m.z_old);
         if m.tangent {
             std::mem::swap(&mut m.zd, &mut m.zd_old);
@@ -766,55 +927,96 @@ impl<D: Scalar> Particle<D> {
     /// Re-do the last [`Particle::step_exact`] with step `h` (e.g. a fraction of it) and end
     /// current `i1`, from the same start state.
     pub fn restep_exact(&mut self, h: f64, i0: f64, i1: f64, diff: &Coefficient<D>, dfac: D) {
+        if let Some(m) = self.modal.as_mut() {
+            m.materialize();
+        }
         self.advance_exact(h, i0, i1, diff, dfac);
     }
 
     /// z ← E·z_old − (i0·P1 + (i1 − i0)·P2) (and its s-derivative).
     fn advance_exact(&mut self, h: f64, i0: f64, i1: f64, diff: &Coefficient<D>, dfac: D) {
         let n = self.n;
+        let radius = self.radius;
         let Some(m) = self.modal.as_mut() else {
             return;
         };
-        if !((h - m.ex_h).abs() <= 1e-12 * h) {
-            m.s = diff.scale * dfac / (self.radius * self.radius);
-            let s = m.s.re();
-            let b = &m.b;
-            let (xe, xp) = m.ex.split_at_mut(n);
-            let (x1, x2) = xp.split_at_mut(n);
-            // e^{−x_k} of all modes in one batched call (the cut-off search re-does this for
-            // every trial step)
-            for k in 0..n {
-                xe[k] = -(s * (b.mu[k] * h));
-            }
-            exp_in_place(xe);
-            for k in 0..n {
-                let x = s * (b.mu[k] * h);
-                let (p1, p2) = phi(x, xe[k]);
-                let gh = b.g[k] * h;
-                x1[k] = gh * p1;
-                x2[k] = gh * p2;
-                if m.tangent {
-                    let mh = b.mu[k] * h;
-                    let (d1, d2) = phi_derivatives(x, xe[k], p1, p2);
-                    m.exd[k] = -mh * xe[k];
-                    m.exd[n + k] = gh * mh * d1;
-                    m.exd[2 * n + k] = gh * mh * d2;
-                }
-            }
-            m.ex_h = h;
-        }
+        m.exact_coefficients_for(h, diff.scale * dfac / (radius * radius));
         let di = i1 - i0;
         m.fz = advance_dot4(&m.ex, &m.z_old, &mut m.z[..n], i0, di, &m.b.rows);
         if m.tangent {
-            let (xe, xde) = (&m.ex[..n], &m.exd[..n]);
-            let (xd1, xd2) = (&m.exd[n..2 * n], &m.exd[2 * n..3 * n]);
-            let zo = &m.z_old[..n];
             let (zd, zdo) = (&mut m.zd[..n], &m.zd_old[..n]);
-            for k in 0..n {
-                zd[k] = xe[k] * zdo[k] + xde[k] * zo[k] - (i0 * xd1[k] + di * xd2[k]);
+            let (surf_d, avg_d) = tangent_step(&m.b, &m.ex, &m.exd, &m.z_old, zdo, zd, i0, di);
+            m.surf_d = surf_d;
+            m.avg_d = avg_d;
+        }
+    }
+
+    /// `hs.len()` exact steps of sizes `hs` [s] at the constant current `i` [A] (the flux
+    /// q_unit·i): the same operations as [`Particle::step_exact`]`(h, i, i, ..)` for each h in
+    /// turn, but one pass per run of steps of equal size, with no per-step overhead. Every
+    /// step's state is kept, so [`Particle::show_exact_step`] can present any of them. The
+    /// particle stands at the last step. Returns false (and does nothing) without the modal form.
+    pub fn step_exact_batch(&mut self, hs: &[f64], i: f64, diff: &Coefficient<D>, dfac: D) -> bool {
+        let (n, k) = (self.n, hs.len());
+        let radius = self.radius;
+        let Some(m) = self.modal.as_mut() else {
+            return false;
+        };
+        if k == 0 {
+            return true;
+        }
+        m.materialize();
+        m.batch_z.resize((k + 1) * n, 0.0);
+        m.batch_fz.resize(k, [0.0; 4]);
+        m.batch_z[..n].copy_from_slice(&m.z[..n]);
+        if m.tangent {
+            m.batch_zd.resize((k + 1) * n, 0.0);
+            m.batch_fd.resize(k, [0.0; 2]);
+            m.batch_zd[..n].copy_from_slice(&m.zd[..n]);
+        }
+        let s = diff.scale * dfac / (radius * radius);
+        let mut j = 0;
+        while j < k {
+            m.exact_coefficients_for(hs[j], s);
+            // the run of steps that reuse these coefficients (as step_exact would)
+            let mut r = j + 1;
+            while r < k && (hs[r] - m.ex_h).abs() <= 1e-12 * hs[r] {
+                r += 1;
             }
-            m.surf_d = dotf(&m.b.row_surf, &m.zd);
-            m.avg_d = dotf(&m.b.row_avg, &m.zd);
+            advance_dot4_steps(
+                &m.ex,
+                &mut m.batch_z[j * n..(r + 1) * n],
+                i,
+                &m.b.rows,
+                &mut m.batch_fz[j..r],
+            );
+            if m.tangent {
+                for q in j..r {
+                    let zo = &m.batch_z[q * n..(q + 1) * n];
+                    let (zdo, zd) = m.batch_zd[q * n..(q + 2) * n].split_at_mut(n);
+                    let (surf_d, avg_d) = tangent_step(&m.b, &m.ex, &m.exd, zo, zdo, zd, i, 0.0);
+                    m.batch_fd[q] = [surf_d, avg_d];
+                }
+            }
+            j = r;
+        }
+        m.shown = Some(k - 1);
+        m.materialize();
+        true
+    }
+
+    /// Present step `j` of the last [`Particle::step_exact_batch`]: its surface, average and
+    /// extreme values; any further step or re-step starts from it, as if the batch had ended
+    /// there.
+    #[inline]
+    pub fn show_exact_step(&mut self, j: usize) {
+        if let Some(m) = self.modal.as_mut() {
+            m.fz = m.batch_fz[j];
+            if m.tangent {
+                [m.surf_d, m.avg_d] = m.batch_fd[j];
+            }
+            // the last step is the state the batch left
+            m.shown = (j + 1 < m.batch_fz.len()).then_some(j);
         }
     }
 
@@ -1134,6 +1336,70 @@ mod tests {
                     assert!((bi - d).abs() <= 1e-14 * scale, "functional {i}");
                 }
             }
+        }
+    }
+
+    /// Everything a caller reads from a modal particle (Debug prints the shortest string that
+    /// round-trips, so equal strings are equal values, derivatives included).
+    fn observed<D: Scalar>(p: &Particle<D>, q: f64) -> String {
+        let (lo, hi) = p.min_max();
+        let (avg, surf) = (p.average(), p.surface_with(D::from(q)));
+        format!("{lo:?} {hi:?} {avg:?} {surf:?}")
+    }
+
+    /// A batch of exact steps shows, step by step, exactly what single steps give — for f64 and
+    /// first-order duals, for n with and without a remainder after chunks of four, across a
+    /// change of step size inside the batch — and a re-step or a further step from an inner
+    /// shown step continues as if the batch had stopped there.
+    fn batch_matches_single_steps<D: Scalar>(n: usize, d: D) {
+        let coef = Coefficient::constant(d);
+        let fresh = || {
+            let mut p: Particle<D> =
+                Particle::new(n, D::from(5e-6), D::from(5e4), D::from(2e4), true);
+            p.set_flux_unit(D::from(-1e-5));
+            // a start that is not uniform
+            p.step_exact(30.0, 0.5, 1.5, &coef, D::one());
+            p
+        };
+        let hs = [10.0, 10.0 * (1.0 + 1e-14), 10.0, 7.5, 7.5, 12.0];
+        let i = 1.5;
+        let mut single = fresh();
+        let mut seen = Vec::new();
+        for &h in &hs {
+            single.step_exact(h, i, i, &coef, D::one());
+            seen.push(observed(&single, 1.0));
+        }
+        let mut batch = fresh();
+        assert!(batch.step_exact_batch(&hs, i, &coef, D::one()));
+        assert_eq!(
+            observed(&batch, 1.0),
+            seen[hs.len() - 1],
+            "state after the batch"
+        );
+        for (j, s) in seen.iter().enumerate() {
+            batch.show_exact_step(j);
+            assert_eq!(&observed(&batch, 1.0), s, "step {j} of the batch");
+        }
+        // from an inner step: a re-step over part of the next step, then a further step
+        let mut single = fresh();
+        for &h in &hs[..3] {
+            single.step_exact(h, i, i, &coef, D::one());
+        }
+        batch.show_exact_step(2);
+        single.restep_exact(4.0, i, i, &coef, D::one());
+        batch.restep_exact(4.0, i, i, &coef, D::one());
+        assert_eq!(observed(&batch, 1.0), observed(&single, 1.0), "re-step");
+        single.step_exact(5.0, i, 0.5, &coef, D::one());
+        batch.step_exact(5.0, i, 0.5, &coef, D::one());
+        assert_eq!(observed(&batch, 1.0), observed(&single, 1.0), "step after");
+    }
+
+    #[test]
+    fn exact_step_batch_matches_single_steps_bitwise() {
+        use num_dual::Dual64;
+        for n in [20, 7] {
+            batch_matches_single_steps::<f64>(n, 1e-14);
+            batch_matches_single_steps(n, Dual64::from(1e-14).derivative());
         }
     }
 

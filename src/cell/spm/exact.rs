@@ -11,6 +11,9 @@ use crate::cell::particle::Particle;
 use crate::cell::protocol::Segment;
 use crate::model::Scalar;
 
+/// Most steps advanced as one batch (a cut-off inside a batch wastes the steps after it).
+const BATCH: usize = 16;
+
 /// Where a solve stopped at a cut-off: the row there, the crossing time [s] with its
 /// derivatives, and which cut-off.
 struct Cutoff<D> {
@@ -64,10 +67,27 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
 
     /// Step through the grid of `outs` to the end of the protocol or the cut-off.
     pub(super) fn run(mut self, outs: Vec<f64>) -> Result<Solution<D>, CellError> {
-        let grid = ExactSteps::new(self.segs, &outs, 10.0 * self.opts.dt_max);
+        let mut grid = ExactSteps::new(self.segs, &outs, 10.0 * self.opts.dt_max).peekable();
         let mut cutoff = None;
-        for st in grid {
-            if let Some(c) = self.step(&st)? {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(st) = grid.next() {
+            // a run of steps at one constant current goes through the particles as a batch
+            let seg = st.seg;
+            let constant = self.segs[seg].i0 == self.segs[seg].i1;
+            batch.push(st);
+            while constant && batch.len() < BATCH {
+                match grid.next_if(|s| s.seg == seg) {
+                    Some(s) => batch.push(s),
+                    None => break,
+                }
+            }
+            let c = if batch.len() > 1 {
+                self.step_batch(&batch)?
+            } else {
+                self.step(&batch[0])?
+            };
+            batch.clear();
+            if let Some(c) = c {
                 cutoff = Some(c);
                 break;
             }
@@ -86,17 +106,58 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
         })
     }
 
-    /// One step, its voltage, the output row if `st` ends at an output time, and the cut-off
-    /// (Some) if the voltage crosses it inside the step.
+    /// One step: the particles advanced, then [`ExactRun::finish_step`].
     fn step(&mut self, st: &Step) -> Result<Option<Cutoff<D>>, CellError> {
-        let (p, fixed, opts) = (self.p, self.f, self.opts);
+        let (p, fixed) = (self.p, self.f);
         let seg = &self.segs[st.seg];
-        let (pn, pp, hints) = (&mut self.pn, &mut self.pp, &mut self.hints);
         let h = st.t1 - st.t0;
         let i_old = seg.current_at(st.t0);
         let i_new = seg.current_at(st.t1);
-        pn.step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.kin_n.fac_d);
-        pp.step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.kin_p.fac_d);
+        self.pn
+            .step_exact(h, i_old, i_new, &p.neg.diffusivity, fixed.kin_n.fac_d);
+        self.pp
+            .step_exact(h, i_old, i_new, &p.pos.diffusivity, fixed.kin_p.fac_d);
+        self.finish_step(st, i_old, i_new)
+    }
+
+    /// Steps `sts` (one segment, constant current, at most [`BATCH`]) with the particles
+    /// advanced as one batch, then each step's voltage, row and cut-off test in turn — the
+    /// same results as [`ExactRun::step`] for each.
+    fn step_batch(&mut self, sts: &[Step]) -> Result<Option<Cutoff<D>>, CellError> {
+        let (p, fixed) = (self.p, self.f);
+        let i = self.segs[sts[0].seg].i0;
+        let mut hs = [0.0f64; BATCH];
+        for (h, st) in hs.iter_mut().zip(sts) {
+            *h = st.t1 - st.t0;
+        }
+        let hs = &hs[..sts.len()];
+        self.pn
+            .step_exact_batch(hs, i, &p.neg.diffusivity, fixed.kin_n.fac_d);
+        self.pp
+            .step_exact_batch(hs, i, &p.pos.diffusivity, fixed.kin_p.fac_d);
+        for (j, st) in sts.iter().enumerate() {
+            self.pn.show_exact_step(j);
+            self.pp.show_exact_step(j);
+            if let Some(c) = self.finish_step(st, i, i)? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The end of step `st` (currents `i_old`, `i_new` at its ends), the particles standing
+    /// there: its voltage, the output row if `st` ends at an output time, and the cut-off (Some)
+    /// if the voltage crosses it inside the step.
+    #[inline(always)]
+    fn finish_step(
+        &mut self,
+        st: &Step,
+        i_old: f64,
+        i_new: f64,
+    ) -> Result<Option<Cutoff<D>>, CellError> {
+        let (p, fixed, opts) = (self.p, self.f, self.opts);
+        let (pn, pp, hints) = (&self.pn, &self.pp, &mut self.hints);
+        let h = st.t1 - st.t0;
         self.nsteps += 1;
         let cap_new = self.cap_prev + 0.5 * (i_old + i_new) * h;
         let ev = voltage(p, fixed, pn, pp, None, i_new, i_new, st.t1, hints);
