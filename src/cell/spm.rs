@@ -453,6 +453,33 @@ impl<'a> ExactSteps<'a> {
     }
 }
 
+impl ExactSteps<'_> {
+    /// Push the next step to `batch` and, if its segment's current is constant, the steps after
+    /// it in the same segment, up to `max` steps in all. False at the end of the protocol.
+    fn next_batch(&mut self, batch: &mut Vec<Step>, max: usize) -> bool {
+        let Some(st) = self.next() else {
+            return false;
+        };
+        let seg = st.seg;
+        batch.push(st);
+        if self.segs[seg].i0 != self.segs[seg].i1 {
+            return true;
+        }
+        let tol = self.hits.tol;
+        while batch.len() < max {
+            // at the end of an interval the next one may start a new segment
+            if self.k == self.n && seg + 1 < self.segs.len() && self.segs[seg].t1 <= self.b + tol {
+                break;
+            }
+            match self.next() {
+                Some(s) => batch.push(s),
+                None => break,
+            }
+        }
+        true
+    }
+}
+
 impl Iterator for ExactSteps<'_> {
     type Item = Step;
     #[inline]

@@ -67,20 +67,11 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
 
     /// Step through the grid of `outs` to the end of the protocol or the cut-off.
     pub(super) fn run(mut self, outs: Vec<f64>) -> Result<Solution<D>, CellError> {
-        let mut grid = ExactSteps::new(self.segs, &outs, 10.0 * self.opts.dt_max).peekable();
+        let mut grid = ExactSteps::new(self.segs, &outs, 10.0 * self.opts.dt_max);
         let mut cutoff = None;
+        // runs of steps at one constant current go through the particles as a batch
         let mut batch = Vec::with_capacity(BATCH);
-        while let Some(st) = grid.next() {
-            // a run of steps at one constant current goes through the particles as a batch
-            let seg = st.seg;
-            let constant = self.segs[seg].i0 == self.segs[seg].i1;
-            batch.push(st);
-            while constant && batch.len() < BATCH {
-                match grid.next_if(|s| s.seg == seg) {
-                    Some(s) => batch.push(s),
-                    None => break,
-                }
-            }
+        while grid.next_batch(&mut batch, BATCH) {
             let c = if batch.len() > 1 {
                 self.step_batch(&batch)?
             } else {
