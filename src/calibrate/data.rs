@@ -14,24 +14,7 @@
 use std::path::Path;
 use thiserror::Error;
 
-/// Which sign the file's current column uses for discharge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignConvention {
-    /// Discharge current > 0 (bridgelaw / PyBaMM convention).
-    DischargePositive,
-    /// Discharge current < 0 (About:Energy, most cyclers).
-    DischargeNegative,
-}
-
-impl SignConvention {
-    fn label(self) -> &'static str {
-        match self {
-            SignConvention::DischargePositive => "discharge-positive",
-            SignConvention::DischargeNegative => "discharge-negative",
-        }
-    }
-}
+pub use crate::cell::SignConvention;
 
 /// What is wrong with a measured-curve file. `file` is the path as given, `row` the 1-based line
 /// number in the file (the header is line 1).

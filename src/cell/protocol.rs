@@ -16,8 +16,10 @@ pub enum Step {
     Rest { duration_s: f64 },
 }
 
-/// How a current file states its sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which sign a file's current column uses for discharge (current files of the cell model and
+/// measured curves of the calibrator alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SignConvention {
     /// Discharge current is positive (the library's convention).
     DischargePositive,
@@ -33,6 +35,13 @@ impl SignConvention {
             "discharge_positive" | "positive" => Some(Self::DischargePositive),
             "discharge_negative" | "negative" => Some(Self::DischargeNegative),
             _ => None,
+        }
+    }
+    /// `discharge-positive` / `discharge-negative`, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DischargePositive => "discharge-positive",
+            Self::DischargeNegative => "discharge-negative",
         }
     }
     fn factor(self) -> f64 {

@@ -669,3 +669,50 @@ fn export_for_pybamm() {
     )
     .unwrap();
 }
+
+/// A cut-off crossed a few ms before the particles leave (0, c_max): the central difference for
+/// dV/dt would step out of range, so the crossing time's derivative comes from a backward one.
+#[test]
+fn cutoff_just_before_the_range_edge_keeps_its_derivative() {
+    let p = chen();
+    let run_to = |t_end: f64| {
+        let o = SolverOptions {
+            stop_at_cutoff: false,
+            output_times: Some(vec![t_end]),
+            ..SolverOptions::default()
+        };
+        simulate(&p, &Protocol::c_rate(1.0, t_end), &o)
+    };
+    // the time the range is left at 1C, to 1 µs
+    let (mut lo, mut hi) = (3000.0, 5000.0);
+    assert!(run_to(lo).is_ok() && run_to(hi).is_err());
+    while hi - lo > 1e-6 {
+        let m = 0.5 * (lo + hi);
+        if run_to(m).is_ok() { lo = m } else { hi = m }
+    }
+    let t_cross = lo - 0.005;
+    let mut q = p.clone();
+    q.v_min = run_to(t_cross).unwrap().rows[0].voltage;
+    let prot = Protocol::c_rate(1.0, 5000.0);
+    let crossing = |scale: f64| {
+        let mut r = q.clone();
+        r.pos.diffusivity.scale *= scale;
+        simulate(&r, &prot, &SolverOptions::default())
+            .unwrap()
+            .cutoff_time
+            .unwrap()
+    };
+    assert!((crossing(1.0) - t_cross).abs() < 1e-3);
+    let mut qd: CellParams<num_dual::Dual64> = q.to_scalar().unwrap();
+    qd.pos.diffusivity.scale = num_dual::Dual64::new(q.pos.diffusivity.scale, 1.0);
+    let tc = simulate(&qd, &prot, &SolverOptions::default())
+        .unwrap()
+        .cutoff_time
+        .unwrap();
+    let h = 1e-4;
+    let fd = (crossing(1.0 + h) - crossing(1.0 - h)) / (2.0 * h * q.pos.diffusivity.scale);
+    assert!(fd.abs() > 0.0);
+    let r = (tc.eps - fd).abs() / fd.abs();
+    // (the FD is converged to ~1e-6 here: h = 1e-3, 1e-4, 1e-5 agree)
+    assert!(r < 2e-4, "dt_c/dD_p {} vs {fd} (central FD)", tc.eps);
+}

@@ -22,7 +22,7 @@
 //!
 //! Name resolution happens once, in [`ChainModel::new`]; `eval` only indexes.
 
-use crate::calibrate::data::{MeasuredCurve, SignConvention as DataSign, read_curve};
+use crate::calibrate::data::{MeasuredCurve, read_curve};
 use crate::cell::model::{FREE_PARAMETERS, FreeParam, apply_free};
 use crate::cell::{
     CellModelKind, CellParams, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file,
@@ -77,7 +77,7 @@ impl Experiment {
     pub fn with_data(
         mut self,
         path: &Path,
-        sign: DataSign,
+        sign: SignConvention,
         max_points: usize,
     ) -> Result<Self, String> {
         let full = read_curve(path, sign).map_err(|e| e.to_string())?;

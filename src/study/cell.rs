@@ -28,7 +28,6 @@
 //! there; everything else keeps its BPX value.
 
 use super::StudyError;
-use crate::calibrate::data::SignConvention as DataSign;
 use crate::cell::{CellModelKind, SignConvention};
 use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
 use std::path::Path;
@@ -194,8 +193,8 @@ fn experiment(
             .ok_or_else(|| err(file, &f("data"), "a path string", d.to_string()))?;
         let s = sign_of("data")?;
         let sign = match s.as_str() {
-            "discharge_positive" => DataSign::DischargePositive,
-            "discharge_negative" => DataSign::DischargeNegative,
+            "discharge_positive" => SignConvention::DischargePositive,
+            "discharge_negative" => SignConvention::DischargeNegative,
             _ => {
                 return Err(err(
                     file,

@@ -295,30 +295,47 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
         };
         // dV/dt at the crossing: second-order differences of the exact state, δ = 20 ms
         // (V carries ~1e-11 V of round-off: relative slope error ~1e-7 from it and
-        // δ²·V'''/(6·V') < 1e-6 from truncation); central, or forward near the step start
-        let dlt = 0.02;
-        let nodes: [f64; 2] = if tc_re >= dlt {
-            [-1.0, 1.0]
-        } else {
-            [1.0, 2.0]
-        };
+        // δ²·V'''/(6·V') < 1e-6 from truncation); central, or forward near the step start.
+        // A node out of range means the range edge, where V(t) is singular (i0 → 0), lies
+        // within δ: δ shrinks 4× until the nodes fit (then d < 4δ), then 64× more, so that
+        // the truncation error ~ (δ/d)²/3 of a logarithmic singularity at distance d stays
+        // below 1e-4.
+        let mut dlt = 0.02f64;
+        let mut near_edge = false;
         let mut fv = [0.0f64; 2];
-        let mut ok = true;
-        for (k, &c) in nodes.iter().enumerate() {
-            match at(tc_re + c * dlt, pn, pp, hints).0 {
-                Ok(e) => fv[k] = e.v.re(),
-                Err(_) => ok = false,
+        let stencil = loop {
+            let nodes: [f64; 2] = if tc_re >= dlt {
+                [-1.0, 1.0]
+            } else {
+                [1.0, 2.0]
+            };
+            let ok = nodes.iter().zip(fv.iter_mut()).all(|(&c, f)| {
+                at(tc_re + c * dlt, pn, pp, hints)
+                    .0
+                    .map(|e| *f = e.v.re())
+                    .is_ok()
+            });
+            match (ok, near_edge) {
+                (true, false) => break Some((nodes, dlt)),
+                (true, true) => {
+                    dlt /= 64.0;
+                    near_edge = false;
+                }
+                (false, _) if dlt > 1e-9 => {
+                    dlt *= 0.25;
+                    near_edge = true;
+                }
+                (false, _) => break None,
             }
-        }
+        };
+        // (the state is left at the crossing for the row)
         let (ec, i_c) = at(tc_re, pn, pp, hints);
         let ec = ec?;
         let v0 = ec.v.re();
-        let slope = if !ok {
-            f64::NAN
-        } else if nodes[0] < 0.0 {
-            (fv[1] - fv[0]) / (2.0 * dlt)
-        } else {
-            (-3.0 * v0 + 4.0 * fv[0] - fv[1]) / (2.0 * dlt)
+        let slope = match stencil {
+            None => f64::NAN,
+            Some((nodes, dlt)) if nodes[0] < 0.0 => (fv[1] - fv[0]) / (2.0 * dlt),
+            Some((_, dlt)) => (-3.0 * v0 + 4.0 * fv[0] - fv[1]) / (2.0 * dlt),
         };
         // implicit function theorem: dt_c/dθ = −(∂V/∂θ)/(dV/dt) at V(t_c) = V_cut
         let tc = if slope.is_finite() && slope != 0.0 {
