@@ -670,8 +670,9 @@ fn export_for_pybamm() {
     .unwrap();
 }
 
-/// A cut-off crossed a few ms before the particles leave (0, c_max): the central difference for
-/// dV/dt would step out of range, so the crossing time's derivative comes from a backward one.
+/// A cut-off crossed 5 ms before the particles leave (0, c_max), where V(t) turns singular: the
+/// 20 ms difference for dV/dt would step out of range, so δ shrinks and the crossing time keeps
+/// its derivative.
 #[test]
 fn cutoff_just_before_the_range_edge_keeps_its_derivative() {
     let p = chen();

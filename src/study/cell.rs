@@ -131,18 +131,25 @@ fn experiment(
             temperature_k.to_string(),
         ));
     }
-    let sign_of = |required_by: &str| -> Result<String, StudyError> {
-        t.get("sign")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                err(
-                    file,
-                    &f("sign"),
-                    &format!("\"discharge_positive\" or \"discharge_negative\" (required with {required_by})"),
-                    t.get("sign").map_or("nothing".into(), |v| v.to_string()),
-                )
-            })
+    let sign_of = |required_by: &str| -> Result<SignConvention, StudyError> {
+        let s = t.get("sign").and_then(|v| v.as_str()).ok_or_else(|| {
+            err(
+                file,
+                &f("sign"),
+                &format!(
+                    "\"discharge_positive\" or \"discharge_negative\" (required with {required_by})"
+                ),
+                t.get("sign").map_or("nothing".into(), |v| v.to_string()),
+            )
+        })?;
+        SignConvention::parse(s).ok_or_else(|| {
+            err(
+                file,
+                &f("sign"),
+                "\"discharge_positive\" or \"discharge_negative\"",
+                format!("'{s}'"),
+            )
+        })
     };
     let drive = match (num("c_rate")?, num("current")?, t.get("current_file")) {
         (Some(c), None, None) => Drive::CRate(c),
@@ -151,18 +158,9 @@ fn experiment(
             let p = p
                 .as_str()
                 .ok_or_else(|| err(file, &f("current_file"), "a path string", p.to_string()))?;
-            let s = sign_of("current_file")?;
-            let sign = SignConvention::parse(&s).ok_or_else(|| {
-                err(
-                    file,
-                    &f("sign"),
-                    "\"discharge_positive\" or \"discharge_negative\"",
-                    s.clone(),
-                )
-            })?;
             Drive::CurrentFile {
                 path: dir.join(p),
-                sign,
+                sign: sign_of("current_file")?,
             }
         }
         (None, None, None) if t.contains_key("data") => Drive::Measured,
@@ -191,19 +189,7 @@ fn experiment(
         let p = d
             .as_str()
             .ok_or_else(|| err(file, &f("data"), "a path string", d.to_string()))?;
-        let s = sign_of("data")?;
-        let sign = match s.as_str() {
-            "discharge_positive" => SignConvention::DischargePositive,
-            "discharge_negative" => SignConvention::DischargeNegative,
-            _ => {
-                return Err(err(
-                    file,
-                    &f("sign"),
-                    "\"discharge_positive\" or \"discharge_negative\"",
-                    format!("'{s}'"),
-                ));
-            }
-        };
+        let sign = sign_of("data")?;
         let max_points = match t.get("max_points") {
             None => 300,
             Some(v) => v
