@@ -451,9 +451,14 @@ impl<'a> ExactSteps<'a> {
             oi: outs.iter().take_while(|&&o| o <= tol).count(),
         }
     }
-}
 
-impl ExactSteps<'_> {
+    /// Whether segment `seg` is not the last and ends by time `t` (within the must-hit tolerance):
+    /// a step starting at `t` then belongs to a later segment.
+    #[inline(always)]
+    fn segment_ended(&self, seg: usize, t: f64) -> bool {
+        seg + 1 < self.segs.len() && self.segs[seg].t1 <= t + self.hits.tol
+    }
+
     /// Push the next step to `batch` and, if its segment's current is constant, the steps after
     /// it in the same segment, up to `max` steps in all. False at the end of the protocol.
     fn next_batch(&mut self, batch: &mut Vec<Step>, max: usize) -> bool {
@@ -465,10 +470,9 @@ impl ExactSteps<'_> {
         if self.segs[seg].i0 != self.segs[seg].i1 {
             return true;
         }
-        let tol = self.hits.tol;
         while batch.len() < max {
             // at the end of an interval the next one may start a new segment
-            if self.k == self.n && seg + 1 < self.segs.len() && self.segs[seg].t1 <= self.b + tol {
+            if self.k == self.n && self.segment_ended(seg, self.b) {
                 break;
             }
             match self.next() {
@@ -489,7 +493,7 @@ impl Iterator for ExactSteps<'_> {
             let b = self.hits.next()?;
             self.a = self.b;
             self.b = b;
-            while self.seg + 1 < self.segs.len() && self.segs[self.seg].t1 <= self.a + tol {
+            while self.segment_ended(self.seg, self.a) {
                 self.seg += 1;
             }
             let w = b - self.a;

@@ -316,7 +316,7 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
                     .is_ok()
             });
             match (ok, near_edge) {
-                (true, false) => break Some((nodes, dlt)),
+                (true, false) => break Some(nodes),
                 (true, true) => {
                     dlt /= 64.0;
                     near_edge = false;
@@ -334,8 +334,8 @@ impl<'a, D: Scalar> ExactRun<'a, D> {
         let v0 = ec.v.re();
         let slope = match stencil {
             None => f64::NAN,
-            Some((nodes, dlt)) if nodes[0] < 0.0 => (fv[1] - fv[0]) / (2.0 * dlt),
-            Some((_, dlt)) => (-3.0 * v0 + 4.0 * fv[0] - fv[1]) / (2.0 * dlt),
+            Some(nodes) if nodes[0] < 0.0 => (fv[1] - fv[0]) / (2.0 * dlt),
+            Some(_) => (-3.0 * v0 + 4.0 * fv[0] - fv[1]) / (2.0 * dlt),
         };
         // implicit function theorem: dt_c/dθ = −(∂V/∂θ)/(dV/dt) at V(t_c) = V_cut
         let tc = if slope.is_finite() && slope != 0.0 {
