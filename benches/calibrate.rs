@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
 
 /// ln p + exact gradient (dim 3) of the SPM benchmark posterior at the prior centre (15× off).
 fn spm_posterior(c: &mut Criterion) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ocp");
     let p = CellParams::chen2020_from_dir(std::path::Path::new(dir)).expect("Chen2020 OCP tables");
     let truth = [p.neg.diffusivity.scale, p.pos.diffusivity.scale];
     let times: Vec<f64> = (0..N).map(|k| 10.0 * k as f64).collect();

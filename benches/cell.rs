@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 fn chen() -> CellParams<f64> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ocp");
     CellParams::chen2020_from_dir(Path::new(dir)).expect("Chen2020 OCP tables")
 }
 

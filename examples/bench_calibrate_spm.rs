@@ -65,7 +65,7 @@ fn main() -> Result<()> {
             s => bail!("unknown argument {s}"),
         }
     }
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ocp");
     let p = CellParams::chen2020_from_dir(Path::new(dir))?;
     let truth = [p.neg.diffusivity.scale, p.pos.diffusivity.scale];
     let protocol = Protocol::c_rate(1.0, 4000.0);

@@ -13,7 +13,7 @@
 //!     [--dry-run]
 //! ```
 //!
-//! Data: About:Energy open parameterisation, CC BY-SA 4.0 (shared/data/about_energy_nmc).
+//! Data: About:Energy open parameterisation, CC BY-SA 4.0 (data/about_energy_nmc, shipped with its licence).
 
 use anyhow::{Context, Result, bail};
 use bridgelaw::calibrate::{
@@ -25,10 +25,7 @@ use bridgelaw::dist::file::load_priors;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/about_energy_nmc"
-);
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/about_energy_nmc");
 const PRIORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/priors/about_energy_nmc_kinetics.toml"

@@ -1,14 +1,17 @@
 """Cross-check bridgelaw's SPM/SPMe against PyBaMM (not needed by CI).
 
-Usage: python scripts/pybamm_crosscheck.py SHARED_DIR CSV_DIR
-where CSV_DIR holds the curves written by `cargo test --release --lib export_for_pybamm -- --ignored`
+Usage: python scripts/pybamm_crosscheck.py CSV_DIR
+(run from anywhere: the OCP tables and the BPX file are read from the repository's data/), where CSV_DIR holds the curves written by `cargo test --release --lib export_for_pybamm -- --ignored`
 (XCHECK_DIR=CSV_DIR). Prints the largest voltage difference per case.
 """
 import sys
+from pathlib import Path
+
 import numpy as np
 import pybamm
 
-shared, csvdir = sys.argv[1], sys.argv[2]
+data = Path(__file__).resolve().parent.parent / "data"
+csvdir = sys.argv[1]
 
 
 def table(path):
@@ -42,8 +45,8 @@ def compare(label, t_b, v_b, t_p, v_p):
 
 # Chen2020 SPM with the measured OCP tables (PCHIP in both codes)
 pv = pybamm.ParameterValues("Chen2020")
-xg, yg = table(f"{shared}/data/ocp/graphite_LGM50_ocp_Chen2020.csv")
-xn, yn = table(f"{shared}/data/ocp/nmc_LGM50_ocp_Chen2020.csv")
+xg, yg = table(f"{data}/ocp/graphite_LGM50_ocp_Chen2020.csv")
+xn, yn = table(f"{data}/ocp/nmc_LGM50_ocp_Chen2020.csv")
 pv["Negative electrode OCP [V]"] = lambda sto: pybamm.Interpolant(xg, yg, sto, interpolator="pchip", extrapolate=True)
 pv["Positive electrode OCP [V]"] = lambda sto: pybamm.Interpolant(xn, yn, sto, interpolator="pchip", extrapolate=True)
 pv["Lower voltage cut-off [V]"] = 2.5
@@ -53,7 +56,7 @@ compare("Chen2020 SPM 1C", t_b, v_b, t_p, v_p)
 
 # About:Energy BPX, SPM and SPMe at 1C
 for name, model in [("spm", pybamm.lithium_ion.SPM()), ("spme", pybamm.lithium_ion.SPMe())]:
-    pv = pybamm.ParameterValues.create_from_bpx(f"{shared}/data/about_energy_nmc/nmc_pouch_cell_BPX.json")
+    pv = pybamm.ParameterValues.create_from_bpx(f"{data}/about_energy_nmc/nmc_pouch_cell_BPX.json")
     t_p, v_p = run(model, pv, 3800)
     t_b, v_b = ours(f"bridgelaw_ae_{name}_1c.csv")
     compare(f"About:Energy {name.upper()} 1C", t_b, v_b, t_p, v_p)

@@ -813,15 +813,13 @@ fn cmdstan_csv_summary_and_bands_are_written() {
 }
 
 /// Reads the CmdStan CSV files with ArviZ's `from_cmdstan` through scripts/arviz_interop.py.
-/// Skipped (with a message) unless BRIDGELAW_PYTHON names a python that has arviz installed.
+/// Needs BRIDGELAW_PYTHON naming a python with arviz; `.ci/run` makes that venv and runs this test
+/// by name with `--ignored`. Without it the test fails.
 #[test]
+#[ignore = "needs BRIDGELAW_PYTHON=<python with arviz>; .ci/run runs it"]
 fn arviz_reads_the_cmdstan_csv() {
-    let Ok(python) = std::env::var("BRIDGELAW_PYTHON") else {
-        println!(
-            "SKIPPED arviz_reads_the_cmdstan_csv: set BRIDGELAW_PYTHON to a python with arviz"
-        );
-        return;
-    };
+    let python = std::env::var("BRIDGELAW_PYTHON")
+        .expect("set BRIDGELAW_PYTHON to a python that has arviz installed");
     let (model, data, cfg) = small_run();
     let post = relax_posterior(&model, data, Likelihood::Gaussian);
     let run = sample(&post, &cfg).unwrap();
@@ -850,7 +848,7 @@ fn measured_curve_binds_to_a_model_axis() {
     use bridgelaw::calibrate::{SignConvention, read_curve};
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/about_energy_nmc/NMC_25degC_1C.csv"
+        "/data/about_energy_nmc/NMC_25degC_1C.csv"
     );
     let curve = read_curve(
         std::path::Path::new(path),

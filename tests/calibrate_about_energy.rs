@@ -3,7 +3,7 @@
 //! R_contact (priors/about_energy_nmc_kinetics.toml) and one noise sd per curve. Guards the fit
 //! (RMSE per curve), a finite mode and positive Laplace sds.
 //!
-//! Data: About:Energy open parameterisation, CC BY-SA 4.0, read in place from shared/data.
+//! Data: About:Energy open parameterisation, CC BY-SA 4.0, shipped in data/about_energy_nmc (see its README).
 
 use bridgelaw::calibrate::map::{MapOptions, find_map};
 use bridgelaw::calibrate::{
@@ -13,10 +13,7 @@ use bridgelaw::cell::{CellModelKind, SolverOptions, read_bpx_file};
 use bridgelaw::dist::file::load_priors;
 use std::path::Path;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/about_energy_nmc"
-);
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/about_energy_nmc");
 const PRIORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/priors/about_energy_nmc_kinetics.toml"

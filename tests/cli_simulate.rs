@@ -5,7 +5,7 @@ use std::process::Command;
 
 const BPX: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/about_energy_nmc/nmc_pouch_cell_BPX.json"
+    "/data/about_energy_nmc/nmc_pouch_cell_BPX.json"
 );
 
 fn bin() -> Command {

@@ -378,10 +378,7 @@ mod tests {
 
     #[test]
     fn reads_about_energy_files() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/about_energy_nmc/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/about_energy_nmc/");
         for f in [
             "NMC_25degC_1C.csv",
             "NMC_25degC_2C.csv",
@@ -413,7 +410,7 @@ mod tests {
     fn lgm50_columns_are_recognised_and_its_repeated_time_stamp_reported() {
         let f = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/lgm50/LGM50_RateTest_T25_cRate_1C.csv"
+            "/data/lgm50/LGM50_RateTest_T25_cRate_1C.csv"
         );
         match read_curve(Path::new(f), SignConvention::DischargeNegative).unwrap_err() {
             DataError::TimeNotIncreasing {

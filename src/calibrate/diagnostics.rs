@@ -458,7 +458,7 @@ mod tests {
     /// Agreement with ArviZ 0.23.4 to 1e-6 (relative) on the reference AR(1) chains.
     #[test]
     fn arviz_agreement_on_reference_chains() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/reference/");
         let csv = std::fs::read_to_string(format!("{dir}chains_ar1.csv")).unwrap();
         let json: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(format!("{dir}rhat_ess_reference.json")).unwrap(),

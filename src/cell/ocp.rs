@@ -500,7 +500,7 @@ mod tests {
 
     #[test]
     fn chen2020_tables_load() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ocp/");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ocp/");
         let g = Pchip::from_csv_file(std::path::Path::new(&format!(
             "{dir}graphite_LGM50_ocp_Chen2020.csv"
         )))

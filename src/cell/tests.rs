@@ -5,17 +5,18 @@ use super::*;
 use crate::model::{Model, jacobian, jacobian_central_fd, max_rel_diff};
 use std::path::Path;
 
-pub(crate) fn shared(rel: &str) -> String {
-    format!("{}/../shared/{rel}", env!("CARGO_MANIFEST_DIR"))
+/// A file under the repository's `data/` folder (shipped with the source, see data/README.md).
+pub(crate) fn data_file(rel: &str) -> String {
+    format!("{}/data/{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
 pub(crate) fn chen() -> CellParams<f64> {
-    CellParams::chen2020_from_dir(Path::new(&shared("data/ocp"))).unwrap()
+    CellParams::chen2020_from_dir(Path::new(&data_file("ocp"))).unwrap()
 }
 
 fn about_energy() -> BpxCell {
-    read_bpx_file(Path::new(&shared(
-        "data/about_energy_nmc/nmc_pouch_cell_BPX.json",
+    read_bpx_file(Path::new(&data_file(
+        "about_energy_nmc/nmc_pouch_cell_BPX.json",
     )))
     .unwrap()
 }
@@ -402,7 +403,7 @@ fn bpx_round_trip() {
 #[test]
 fn bpx_missing_parameter_is_named() {
     let text =
-        std::fs::read_to_string(shared("data/about_energy_nmc/nmc_pouch_cell_BPX.json")).unwrap();
+        std::fs::read_to_string(data_file("about_energy_nmc/nmc_pouch_cell_BPX.json")).unwrap();
     let broken = text.replace("\"Particle radius [m]\": 4.6e-06,", "");
     let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
     assert!(
@@ -441,7 +442,7 @@ fn bpx_missing_parameter_is_named() {
 
 /// (time, current discharge-positive, voltage) from an About:Energy CSV.
 fn measured(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(shared(&format!("data/about_energy_nmc/{name}"))).unwrap();
+    let text = std::fs::read_to_string(data_file(&format!("about_energy_nmc/{name}"))).unwrap();
     let (mut t, mut i, mut v) = (vec![], vec![], vec![]);
     for l in text.lines().skip(1) {
         let c: Vec<f64> = l.split(',').map(|s| s.trim().parse().unwrap()).collect();
@@ -507,7 +508,7 @@ fn drive_cycle_runs_from_a_current_file() {
 #[test]
 fn simulate_bpx_to_csv_writes_the_columns() {
     let csv = simulate_bpx_to_csv(
-        Path::new(&shared("data/about_energy_nmc/nmc_pouch_cell_BPX.json")),
+        Path::new(&data_file("about_energy_nmc/nmc_pouch_cell_BPX.json")),
         &Protocol::c_rate(1.0, 4000.0),
         &opts(CellModelKind::Spme),
         None,

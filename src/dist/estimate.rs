@@ -432,7 +432,8 @@ mod tests {
         assert_eq!(split_name_unit(" nu0 "), ("nu0".into(), None));
     }
 
-    /// The LLZO AIMD set of ../shared/reference/atomistic_literature.md §3 (He et al. 2018):
+    /// The LLZO AIMD set of He, Zhu, Epstein & Mo, npj Comput. Mater. 4, 18 (2018) (the test set of
+    /// mogroupumd/aimd, as in priors/raw/llzo_aimd_diffusivity.csv):
     /// E_a = 0.2581 ± 0.0168 eV, ln D0 = −8.82 ± 0.21 (D in cm²/s), corr +0.963, χ² = 3.97.
     #[test]
     fn arrhenius_fit_reproduces_llzo_reference() {
