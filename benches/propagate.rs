@@ -10,7 +10,7 @@ use bridgelaw::constants::K_B_EV;
 use bridgelaw::dist::{JointDistribution, Parameter, Transform};
 use bridgelaw::laws::arrhenius::arrhenius_diffusivity;
 use bridgelaw::model::{InputSpec, Model, ModelError, OutputSpec, Scalar};
-use bridgelaw::propagate::monte_carlo::exp_in_place;
+use bridgelaw::numerics::fastmath::exp_in_place;
 use bridgelaw::propagate::{Design, McSettings, delta_method, monte_carlo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::{DMatrix, DVector};

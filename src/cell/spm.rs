@@ -14,9 +14,9 @@ use super::particle::{Bdf, Particle};
 use super::protocol::{Protocol, Segment};
 use super::spme::{Electrolyte, ElectrolyteMesh};
 use crate::constants::{FARADAY, R_GAS};
-use crate::fastmath;
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
+use crate::numerics::fastmath;
 
 mod exact;
 

@@ -79,7 +79,7 @@ impl Model for ArrheniusModel {
         for ((o, e), t) in out.iter_mut().zip(ea).zip(t) {
             *o = -e / (t * K_B_EV);
         }
-        crate::propagate::monte_carlo::exp_in_place(out);
+        crate::numerics::fastmath::exp_in_place(out);
         for (o, d) in out.iter_mut().zip(d0) {
             *o *= d;
         }

@@ -5,10 +5,9 @@
 //! the run seed and the chunk index alone, so chunks can run on any thread in any order and the
 //! run is bit-identical whatever the thread count.
 
-use crate::dist::sample::{
-    LaneRng, fill_standard_normals_fast, standard_normal_quantile, stream_rng,
-};
+use crate::dist::sample::{standard_normal_quantile, stream_rng};
 use crate::dist::sobol::ScrambledSobol;
+use crate::numerics::rng::{LaneRng, fill_standard_normals_fast};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 

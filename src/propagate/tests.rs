@@ -416,7 +416,7 @@ fn chunked_merge_equals_single_pass() {
             let z0 = d.mean_z[0] + l[(0, 0)] * n0;
             let z1 = d.mean_z[1] + l[(1, 0)] * n0 + l[(1, 1)] * n1;
             let mut d0 = [z0];
-            super::monte_carlo::exp_in_place(&mut d0); // the engine's batched e^z (≤ 2 ulp from libm)
+            crate::numerics::fastmath::exp_in_place(&mut d0); // the engine's batched e^z (≤ 2 ulp from libm)
             ys.push(arrhenius_diffusivity(d0[0], z1, t));
         }
     }
@@ -559,7 +559,7 @@ impl Model for ArrheniusBatch {
         for (o, e) in out[..count].iter_mut().zip(&x[count..2 * count]) {
             *o = -e / kt;
         }
-        super::monte_carlo::exp_in_place(&mut out[..count]);
+        crate::numerics::fastmath::exp_in_place(&mut out[..count]);
         for (o, d) in out[..count].iter_mut().zip(&x[..count]) {
             *o *= d;
         }
@@ -621,7 +621,7 @@ fn histogram_quantiles_are_within_a_small_fraction_of_their_standard_error() {
             x[i] = d.mean_z[0] + l[(0, 0)] * n0;
             x[CHUNK_SIZE + i] = d.mean_z[1] + l[(1, 0)] * n0 + l[(1, 1)] * n1;
         }
-        super::monte_carlo::exp_in_place(&mut x[..CHUNK_SIZE]);
+        crate::numerics::fastmath::exp_in_place(&mut x[..CHUNK_SIZE]);
         model.eval_batch(&x, CHUNK_SIZE, &mut y, &mut Vec::new());
         ys.extend_from_slice(&y);
     }
@@ -881,14 +881,14 @@ fn fast_exp_agrees_with_libm() {
     // In range: the block (AVX2) path equals the one-value (scalar) path bit for bit.
     let inside: Vec<f64> = xs.iter().copied().filter(|x| x.abs() < 700.0).collect();
     let mut block = inside.clone();
-    super::monte_carlo::exp_in_place(&mut block);
+    crate::numerics::fastmath::exp_in_place(&mut block);
     for (x, b) in inside.iter().zip(&block) {
         let mut one = [*x];
-        super::monte_carlo::exp_in_place(&mut one);
+        crate::numerics::fastmath::exp_in_place(&mut one);
         assert_eq!(one[0].to_bits(), b.to_bits(), "x = {x}");
     }
     let mut got = xs.clone();
-    super::monte_carlo::exp_in_place(&mut got);
+    crate::numerics::fastmath::exp_in_place(&mut got);
     for (x, g) in xs.iter().zip(&got) {
         let e = x.exp();
         if e.is_nan() {
