@@ -1,5 +1,6 @@
 //! `bridgelaw simulate` through the built binary: a 1C discharge of the About:Energy BPX cell,
-//! a current file, and bad input (missing BPX file, bad --model, unstated sign) exiting 2.
+//! a current file, and bad input (missing BPX file, bad --model, unstated sign, bad electrolyte
+//! mesh) exiting 2.
 
 use std::process::Command;
 
@@ -120,4 +121,30 @@ fn bad_model_exits_2_naming_it() {
         e.contains("--model") && e.contains("p2d") && e.contains("spme"),
         "{e}"
     );
+}
+
+#[test]
+fn electrolyte_mesh_is_set_or_refused_by_name() {
+    let run = |mesh: &str| {
+        bin()
+            .args(["simulate", "--bpx", BPX, "--model", "spme", "--c-rate", "1"])
+            .args(["--duration", "60", "--electrolyte-mesh", mesh])
+            .output()
+            .unwrap()
+    };
+    let fine = run("10,5,10");
+    assert!(
+        fine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fine.stderr)
+    );
+    for bad in ["0,20,20", "20,20", "20,x,20", "20,20,99999"] {
+        let o = run(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("--electrolyte-mesh") && e.contains("expected"),
+            "{bad}: {e}"
+        );
+    }
 }

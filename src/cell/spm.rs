@@ -4,15 +4,16 @@
 //! V = U_p(θ_p,s) − U_n(θ_n,s) + η_p − η_n − I·R_c  [+ η_c + Δφ_e + Δφ_s for SPMe],
 //! j_n = i/(a_n·L_n), j_p = −i/(a_p·L_p), i = I/A (I > 0 on discharge),
 //! η_k from Butler–Volmer with i0_k = m_k(T)·c_e^½·c_s^½·(c_max − c_s)^½
-//! (α = ½: η = (2RT/F)·asinh(j/(2·i0))), c_e = c_e0 (SPM) or its x-average over the electrode
-//! (SPMe); Δφ_s = −i·(L_n/(3σ_n) + L_p/(3σ_p)) (SPMe only, as in PyBaMM).
+//! (α = ½: η = (2RT/F)·asinh(j/(2·i0))), c_e = c_e0 (SPM); for the SPMe η_k is averaged over
+//! the electrode with the local c_e(x) in i0, and η_c, Δφ_e are as in [`super::spme`];
+//! Δφ_s = −i·(L_n/(3σ_n) + L_p/(3σ_p)) (SPMe only, as in PyBaMM).
 
 use super::CellError;
 use super::ocp::lift;
 use super::params::{CellParams, ElectrodeParams};
 use super::particle::{Bdf, Particle};
 use super::protocol::{Protocol, Segment};
-use super::spme::{Electrolyte, ElectrolyteMesh};
+use super::spme::{Electrolyte, ElectrolyteMesh, Side};
 use crate::constants::{FARADAY, R_GAS};
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
@@ -696,12 +697,22 @@ fn voltage<D: Scalar>(
     )?;
     let th_n = cs_n * kn.inv_c_max;
     let th_p = cs_p * kp.inv_c_max;
-    let (ce_n, ce_p) = match el {
-        Some(e) => e.averages(),
-        None => (f.ce0, f.ce0),
+    let (j_n, j_p) = (kn.ju * current, kp.ju * current);
+    let (eta_n, eta_p) = match el {
+        // SPMe: the overpotential with the local exchange current, averaged over each electrode
+        Some(e) => (
+            e.electrode_average(Side::Negative, |ce| {
+                overpotential(&p.neg, kn, j_n, ce, cs_n, f)
+            })?,
+            e.electrode_average(Side::Positive, |ce| {
+                overpotential(&p.pos, kp, j_p, ce, cs_p, f)
+            })?,
+        ),
+        None => (
+            overpotential(&p.neg, kn, j_n, f.ce0, cs_n, f)?,
+            overpotential(&p.pos, kp, j_p, f.ce0, cs_p, f)?,
+        ),
     };
-    let eta_n = overpotential(&p.neg, kn, kn.ju * current, ce_n, cs_n, f)?;
-    let eta_p = overpotential(&p.pos, kp, kp.ju * current, ce_p, cs_p, f)?;
     let mut u_n = p.neg.ocp.eval_hinted(th_n, f.t, &mut hints.n);
     let mut u_p = p.pos.ocp.eval_hinted(th_p, f.t, &mut hints.p);
     if f.dt_ent.re() != 0.0 {

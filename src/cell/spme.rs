@@ -2,14 +2,23 @@
 //!
 //! ε·∂c_e/∂t = ∂/∂x(ε^b·D_e(c_e, T)·∂c_e/∂x) + (1 − t+)·a·j/F, zero flux at x = 0 and x = L,
 //! with the uniform SPM reaction: source (1 − t+)·i/(F·L_n) in the negative electrode and
-//! −(1 − t+)·i/(F·L_p) in the positive (i = I/A [A/m²], discharge > 0). Faces between cells use
-//! the series (harmonic) resistance of the two half cells. Time stepping as in
-//! [`super::particle`] (variable-step BDF2, D_e linearised at the extrapolated state).
+//! −(1 − t+)·i/(F·L_p) in the positive (i = I/A [A/m²], discharge > 0). D_e is evaluated at each
+//! cell's own c_e; faces between cells use the series (harmonic) resistance of the two half
+//! cells. Time stepping as in [`super::particle`] (variable-step BDF2, D_e linearised at the
+//! extrapolated state). The mesh is uniform in each region ([`ElectrolyteMesh`], PyBaMM's
+//! default 20/20/20 cells).
 //!
-//! Voltage terms as in PyBaMM's SPMe (Marquis et al. 2019), from the x-averages of φ_e over
-//! each electrode: concentration overpotential η_c = 2(1 − t+)·(RT/F)·(⟨ln c_e⟩_p − ⟨ln c_e⟩_n),
-//! and electrolyte ohmic drop Δφ_e = −i·∫₀ᴸ s(x)²/κ_eff(c_e(x)) dx with the current shape
-//! s = x/L_n, 1, (L − x)/L_p (for constant κ this is −i·(L_n/(3κ_n) + L_s/κ_s + L_p/(3κ_p))).
+//! Voltage terms as in PyBaMM's SPMe (Marquis et al. 2019, composite electrolyte conductivity),
+//! with these evaluation points:
+//! - concentration overpotential η_c = 2(1 − t+)·(RT/F)·(⟨ln c_e⟩_p − ⟨ln c_e⟩_n), ⟨·⟩_k the
+//!   average over electrode k;
+//! - electrolyte ohmic drop Δφ_e = −i·(L_n/(3ε_n^b) + L_s/ε_s^b + L_p/(3ε_p^b))/κ_e(c̄_e), with κ_e
+//!   at one concentration, the x-average c̄_e = (1/L)∫₀ᴸ c_e dx over the whole cell (PyBaMM
+//!   evaluates it at ⟨ε·c_e⟩·⟨1/ε⟩ instead, a constant 1036 mol/m³ for Chen2020 and 1161 for
+//!   Marquis2019 at c_e0 = 1000; the difference is stated with the cross-check);
+//! - reaction overpotentials η_k = ⟨(2RT/F)·asinh(j_k/(2·i0_k(c_e(x), c_s,k)))⟩_k, the average
+//!   over the electrode of the overpotential with the local exchange current (see
+//!   [`Electrolyte::electrode_average`]).
 
 use super::ocp::Coefficient;
 use super::params::CellParams;
@@ -26,14 +35,60 @@ pub struct ElectrolyteMesh {
 }
 
 impl Default for ElectrolyteMesh {
-    /// 10 cells in each electrode, 5 in the separator.
+    /// 20 cells in each region, as PyBaMM's default mesh (x_n = x_s = x_p = 20).
     fn default() -> Self {
         Self {
-            neg: 10,
-            sep: 5,
-            pos: 10,
+            neg: 20,
+            sep: 20,
+            pos: 20,
         }
     }
+}
+
+impl ElectrolyteMesh {
+    /// Most cells per region (a larger mesh is a typing error, not a finer answer).
+    pub const MAX_CELLS: usize = 2000;
+
+    /// Cells per region from "N_n,N_s,N_p" (e.g. "20,20,20"); each from 1 to [`Self::MAX_CELLS`].
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let v: Vec<usize> = s
+            .split(',')
+            .map(|x| x.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("'{s}': expected three cell counts N_n,N_s,N_p, e.g. 20,20,20"))?;
+        match v[..] {
+            [neg, sep, pos] => Self::new(neg, sep, pos),
+            _ => Err(format!(
+                "'{s}': expected three cell counts N_n,N_s,N_p, e.g. 20,20,20"
+            )),
+        }
+    }
+
+    /// A mesh of `neg`, `sep`, `pos` cells; each from 1 to [`Self::MAX_CELLS`].
+    pub fn new(neg: usize, sep: usize, pos: usize) -> Result<Self, String> {
+        for (n, region) in [
+            (neg, "negative electrode"),
+            (sep, "separator"),
+            (pos, "positive electrode"),
+        ] {
+            if !(1..=Self::MAX_CELLS).contains(&n) {
+                return Err(format!(
+                    "{n} cells in the {region}: expected 1 to {}",
+                    Self::MAX_CELLS
+                ));
+            }
+        }
+        Ok(Self { neg, sep, pos })
+    }
+}
+
+/// An electrode of the cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The negative electrode (x from 0 to L_n).
+    Negative,
+    /// The positive electrode (x from L − L_p to L).
+    Positive,
 }
 
 /// Electrolyte state and preallocated work arrays.
@@ -47,8 +102,10 @@ pub struct Electrolyte<D> {
     tort: Vec<D>,
     /// source per unit current density [mol/(m²·s) per (A/m²)] integrated over the cell
     src: Vec<D>,
-    /// ∫_cell s(x)² dx [m]
-    w_ohm: Vec<D>,
+    /// Σ_regions W_r/ε_r^b with W = L_n/3, L_s, L_p/3 [m]: Δφ_e = −i·this/κ_e(c̄_e)
+    ohm_geometry: D,
+    /// 1/L [1/m], for the x-average c̄_e
+    inv_len: D,
     ln_n: D,
     ln_p: D,
     /// cell concentrations [mol/m³]
@@ -71,7 +128,6 @@ impl<D: Scalar> Electrolyte<D> {
         let mut eps_dx = Vec::with_capacity(m);
         let mut tort = Vec::with_capacity(m);
         let mut src = Vec::with_capacity(m);
-        let mut w = Vec::with_capacity(m);
         let tp = -p.electrolyte.transference + 1.0;
         let regions = [
             (mesh.neg, ln, p.neg.porosity, p.neg.bruggeman, 0u8),
@@ -86,31 +142,22 @@ impl<D: Scalar> Electrolyte<D> {
         ];
         for (cnt, len, eps, b, reg) in regions {
             let h = len / cnt as f64;
-            for k in 0..cnt {
+            for _ in 0..cnt {
                 dx.push(h);
                 eps_dx.push(eps * h);
                 tort.push(eps.powd(b));
-                match reg {
-                    0 => {
-                        src.push(tp * h / (ln * FARADAY));
-                        let x0 = h * k as f64;
-                        let x1 = h * (k + 1) as f64;
-                        w.push((x1.powi(3) - x0.powi(3)) / (ln * ln * 3.0));
-                    }
-                    1 => {
-                        src.push(D::zero());
-                        w.push(h);
-                    }
-                    _ => {
-                        src.push(-tp * h / (lp * FARADAY));
-                        // ξ = distance from x = L
-                        let xi0 = lp - h * k as f64;
-                        let xi1 = lp - h * (k + 1) as f64;
-                        w.push((xi0.powi(3) - xi1.powi(3)) / (lp * lp * 3.0));
-                    }
-                }
+                src.push(match reg {
+                    0 => tp * h / (ln * FARADAY),
+                    1 => D::zero(),
+                    _ => -tp * h / (lp * FARADAY),
+                });
             }
         }
+        // ∫₀ᴸ s(x)²/ε^b dx with the current shape s = x/L_n, 1, (L − x)/L_p
+        let tau = |eps: D, b: D| eps.powd(b);
+        let ohm_geometry = ln / (tau(p.neg.porosity, p.neg.bruggeman) * 3.0)
+            + ls / tau(p.separator.porosity, p.separator.bruggeman)
+            + lp / (tau(p.pos.porosity, p.pos.bruggeman) * 3.0);
         let c0 = p.electrolyte.initial_concentration;
         let z = D::zero();
         Self {
@@ -121,7 +168,8 @@ impl<D: Scalar> Electrolyte<D> {
             eps_dx,
             tort,
             src,
-            w_ohm: w,
+            ohm_geometry,
+            inv_len: (ln + ls + lp).recip(),
             ln_n: ln,
             ln_p: lp,
             c: vec![c0; m],
@@ -191,40 +239,47 @@ impl<D: Scalar> Electrolyte<D> {
         self.c.copy_from_slice(&self.r);
     }
 
-    /// x-averaged concentrations over the negative and positive electrodes [mol/m³].
-    pub fn averages(&self) -> (D, D) {
-        let mut sn = D::zero();
-        for j in 0..self.nn {
-            sn += self.c[j] * self.dx[j];
-        }
-        let mut sp = D::zero();
-        for j in self.m - self.np..self.m {
-            sp += self.c[j] * self.dx[j];
-        }
-        (sn / self.ln_n, sp / self.ln_p)
-    }
-
-    /// ⟨ln c_e⟩_p − ⟨ln c_e⟩_n.
+    /// ⟨ln c_e⟩_p − ⟨ln c_e⟩_n, the electrode averages of ln c_e.
     pub fn ln_difference(&self) -> D {
-        let mut sn = D::zero();
-        for j in 0..self.nn {
-            sn += self.c[j].ln() * self.dx[j];
-        }
-        let mut sp = D::zero();
-        for j in self.m - self.np..self.m {
-            sp += self.c[j].ln() * self.dx[j];
-        }
-        sp / self.ln_p - sn / self.ln_n
+        let avg = |side| {
+            self.electrode_average(side, |c| Ok::<D, std::convert::Infallible>(c.ln()))
+                .unwrap_or_else(|e| match e {})
+        };
+        avg(Side::Positive) - avg(Side::Negative)
     }
 
-    /// ∫ s²/κ_eff dx [m²·Ω... i.e. Ω·m²]: the electrolyte ohmic drop is −i times this.
-    pub fn ohmic_resistance(&self, kappa: &Coefficient<D>, kfac: D) -> D {
+    /// The x-average over the whole cell c̄_e = (1/L)·Σ_j c_j·Δx_j [mol/m³].
+    pub fn mean(&self) -> D {
         let mut s = D::zero();
         for j in 0..self.m {
-            let k = kappa.eval(self.c[j]) * kfac * self.tort[j];
-            s += self.w_ohm[j] / k;
+            s += self.c[j] * self.dx[j];
         }
-        s
+        s * self.inv_len
+    }
+
+    /// The electrolyte's ohmic resistance per unit area [Ω·m²] (the drop is −i times this):
+    /// (L_n/(3ε_n^b) + L_s/ε_s^b + L_p/(3ε_p^b))/κ_e(c̄_e), κ_e with its Arrhenius factor `kfac`.
+    pub fn ohmic_resistance(&self, kappa: &Coefficient<D>, kfac: D) -> D {
+        self.ohm_geometry / (kappa.eval(self.mean()) * kfac)
+    }
+
+    /// ⟨g(c_e)⟩_k = (1/L_k)·Σ_{cells j of electrode k} g(c_j)·Δx_j, the average of a function of
+    /// the local concentration over one electrode (the reaction overpotential with the local
+    /// exchange current); the first error of `g` is returned.
+    pub fn electrode_average<E>(
+        &self,
+        side: Side,
+        mut g: impl FnMut(D) -> Result<D, E>,
+    ) -> Result<D, E> {
+        let (cells, len) = match side {
+            Side::Negative => (0..self.nn, self.ln_n),
+            Side::Positive => (self.m - self.np..self.m, self.ln_p),
+        };
+        let mut s = D::zero();
+        for j in cells {
+            s += g(self.c[j])? * self.dx[j];
+        }
+        Ok(s / len)
     }
 
     /// Minimum cell concentration (real part).

@@ -25,8 +25,7 @@
 use crate::calibrate::data::{MeasuredCurve, read_curve};
 use crate::cell::model::{FREE_PARAMETERS, FreeParam, apply_free};
 use crate::cell::{
-    CellModelKind, CellParams, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file,
-    simulate,
+    CellParams, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file, simulate,
 };
 use crate::laws::catalogue::{Law, build_law};
 use crate::model::{Axis, InputSpec, Model, ModelError, OutputShape, OutputSpec, Scalar};
@@ -182,13 +181,13 @@ pub fn is_cell_parameter(name: &str) -> bool {
 }
 
 impl ChainModel {
-    /// Resolve a chain (`shells` per particle, largest time step `dt_max` [s]). `direct` names the cell parameters that are inputs in their own right.
+    /// Resolve a chain. `solver` sets the model, shells, electrolyte mesh and largest time step
+    /// of every experiment (its output times are each experiment's own). `direct` names the cell
+    /// parameters that are inputs in their own right.
     /// Errors name the offending link, parameter or experiment.
     pub fn new(
         base: CellParams<f64>,
-        kind: CellModelKind,
-        shells: usize,
-        dt_max: f64,
+        solver: SolverOptions,
         links: &[LinkSpec],
         direct: &[String],
         experiments: Vec<Experiment>,
@@ -196,6 +195,7 @@ impl ChainModel {
         if experiments.is_empty() {
             return Err("at least one [[model.experiment]]".into());
         }
+        let dt_max = solver.dt_max;
         if !(dt_max > 0.0 && dt_max.is_finite()) {
             return Err(format!(
                 "dt_max = {dt_max} s; expected a positive time step"
@@ -359,12 +359,9 @@ impl ChainModel {
                     .map_err(|x| format!("experiment '{}': {x}", e.name))?,
             );
             let o = SolverOptions {
-                model: kind,
-                shells,
-                dt_max,
                 output_times: Some(e.times.clone()),
                 stop_at_cutoff: true,
-                ..SolverOptions::default()
+                ..solver.clone()
             };
             opts.push(o);
             bases.push(b);

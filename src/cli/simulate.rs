@@ -2,7 +2,7 @@
 
 use super::CliError;
 use bridgelaw::cell::{
-    self, CellError, CellModelKind, Protocol, SignConvention, SolverOptions, Step,
+    self, CellError, CellModelKind, ElectrolyteMesh, Protocol, SignConvention, SolverOptions, Step,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -38,6 +38,10 @@ pub struct SimulateArgs {
     /// Finite-volume shells per particle.
     #[arg(long, default_value_t = 20)]
     pub shells: usize,
+    /// SPMe electrolyte mesh: cells in the negative electrode, separator and positive electrode
+    /// (PyBaMM's default 20,20,20).
+    #[arg(long, default_value = "20,20,20", value_name = "N_N,N_S,N_P")]
+    pub electrolyte_mesh: String,
     /// Output spacing [s].
     #[arg(long, default_value_t = 10.0)]
     pub output_dt: f64,
@@ -106,9 +110,12 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
             }])
         }
     };
+    let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh)
+        .map_err(|e| CliError::bad(format!("--electrolyte-mesh {e}")))?;
     let opts = SolverOptions {
         model,
         shells: a.shells,
+        electrolyte_mesh,
         output_dt: a.output_dt,
         ..SolverOptions::default()
     };

@@ -6,6 +6,7 @@
 //! cell = "spme"                          # spm | spme
 //! bpx = "cells/lfp_graphite.json"        # relative to the study file
 //! shells = 20                            # finite-volume shells per particle (default 20)
+//! electrolyte_mesh = [20, 20, 20]        # SPMe cells in negative, separator, positive (default)
 //! dt_max = 5.0                           # largest time step [s] (default 5; BDF2, error ∝ dt²)
 //! ocp_p = "regular_solution"             # optional: U_p from the regular-solution law (U0_p, Omega_p)
 //!
@@ -28,7 +29,7 @@
 //! there; everything else keeps its BPX value.
 
 use super::StudyError;
-use crate::cell::{CellModelKind, SignConvention};
+use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions};
 use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
 use std::path::Path;
 
@@ -311,6 +312,7 @@ pub(super) fn build_chain(
         "cell",
         "bpx",
         "shells",
+        "electrolyte_mesh",
         "dt_max",
         "ocp_n",
         "ocp_p",
@@ -358,6 +360,24 @@ pub(super) fn build_chain(
                     v.to_string(),
                 )
             })? as usize,
+    };
+    let electrolyte_mesh = match model_t.get("electrolyte_mesh") {
+        None => ElectrolyteMesh::default(),
+        Some(v) => {
+            let bad = |why: String| err(file, "model.electrolyte_mesh", &why, v.to_string());
+            let counts: Vec<usize> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_integer().and_then(|n| usize::try_from(n).ok()))
+                        .collect()
+                })
+                .filter(|c: &Vec<usize>| c.len() == 3 && v.as_array().is_some_and(|a| a.len() == 3))
+                .ok_or_else(
+                    || bad("three cell counts [N_n, N_s, N_p], e.g. [20, 20, 20]".into()),
+                )?;
+            ElectrolyteMesh::new(counts[0], counts[1], counts[2]).map_err(bad)?
+        }
     };
     let dt_max = match model_t.get("dt_max") {
         None => crate::cell::SolverOptions::default().dt_max,
@@ -445,11 +465,16 @@ pub(super) fn build_chain(
             direct.push(c.clone());
         }
     }
-    ChainModel::new(base, kind, shells, dt_max, &links, &direct, exps).map_err(|m| {
-        StudyError::Model {
-            file: file.to_path_buf(),
-            field: "model".into(),
-            message: m,
-        }
+    let solver = SolverOptions {
+        model: kind,
+        shells,
+        electrolyte_mesh,
+        dt_max,
+        ..SolverOptions::default()
+    };
+    ChainModel::new(base, solver, &links, &direct, exps).map_err(|m| StudyError::Model {
+        file: file.to_path_buf(),
+        field: "model".into(),
+        message: m,
     })
 }
