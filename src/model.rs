@@ -31,6 +31,10 @@ impl InputSpec {
     }
 }
 
+/// Most points of a curve grid given as `{ start, stop, n }` in a study (a curve is held in
+/// memory per sample; more points than this is a typing error, not a finer answer).
+pub const MAX_GRID_POINTS: i64 = 1_000_000;
+
 /// The grid a curve output is sampled on (e.g. x in [0, 1], T in K, t in s).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Axis {

@@ -151,3 +151,23 @@ fn bad_study_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A curve grid of 2³² or i64::MAX points is refused at load (exit 2 naming the field), not
+/// allocated.
+#[test]
+fn huge_grid_is_refused_at_load() {
+    let study = std::fs::read_to_string(repo("models/graphite_diffusivity_neb.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["4294967296", "9223372036854775807", "100000000"] {
+        let text = study
+            .replace("n = 21 }", &format!("n = {n} }}"))
+            .replace("../priors/", &format!("{}/", repo("priors").display()));
+        assert!(text.contains(n));
+        let f = dir.path().join("huge.toml");
+        std::fs::write(&f, text).unwrap();
+        let out = bin().arg("propagate").arg(&f).output().unwrap();
+        let e = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "n = {n}: {e}");
+        assert!(e.contains("T_grid") && e.contains("1000000"), "n = {n}: {e}");
+    }
+}

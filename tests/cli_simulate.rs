@@ -148,3 +148,27 @@ fn electrolyte_mesh_is_set_or_refused_by_name() {
         );
     }
 }
+
+/// Sizes from one number are checked before anything is allocated, and a negative rate is a
+/// clear error (the cell starts at 100 % SOC), never a panic, an abort or a silent charge.
+#[test]
+fn oversized_runs_and_negative_rates_exit_2() {
+    for (args, expect) in [
+        (&["--duration", "1e308"][..], "time steps"),
+        (&["--duration", "1e12"][..], "time steps"),
+        (&["--output-dt", "1e-9"][..], "output rows"),
+        (&["--output-dt", "-1"][..], "output_dt"),
+        (&["--c-rate", "-1"][..], "discharge rate > 0"),
+        (&["--c-rate=-1"][..], "discharge rate > 0"),
+        (&["--current", "-5"][..], "discharge rate > 0"),
+    ] {
+        let o = bin()
+            .args(["simulate", "--bpx", BPX])
+            .args(args)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(expect), "{args:?}: {e}");
+    }
+}

@@ -750,9 +750,14 @@ fn voltage<D: Scalar>(
     })
 }
 
+/// Most output rows one solve writes (a row holds ~30 scalars: 10⁷ rows are several GB).
+pub const MAX_OUTPUT_ROWS: usize = 10_000_000;
+/// Most time steps one solve may take (at ~3 µs per SPMe step, about a minute).
+pub const MAX_STEPS: usize = 20_000_000;
+
 /// Simulate the cell under `protocol` (see the module doc for the equations and
 /// [`SolverOptions`] for the numerics). Errors: invalid parameters or options (before any
-/// step), a state leaving the physical range (stoichiometry outside (0, 1), c_e ≤ 0) — never a
+/// step; including more than [`MAX_OUTPUT_ROWS`] rows or [`MAX_STEPS`] steps), a state leaving the physical range (stoichiometry outside (0, 1), c_e ≤ 0) — never a
 /// panic.
 pub fn simulate<D: Scalar>(
     p: &CellParams<D>,
@@ -774,6 +779,15 @@ pub fn simulate<D: Scalar>(
     }
     let segs = protocol.segments(p.nominal_capacity_ah)?;
     let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
+    // The BDF2 grid holds every step; the exact path steps lazily but at least once per output.
+    let steps = t_end / opts.dt_max;
+    if !(steps <= MAX_STEPS as f64) {
+        return Err(CellError::Options(format!(
+            "a run of {t_end:e} s at dt_max = {} s needs {steps:.3e} time steps: at most {MAX_STEPS:e} \
+             (about a minute of solving): shorten the run (duration) or raise dt_max",
+            opts.dt_max
+        )));
+    }
     let outs: Vec<f64> = match &opts.output_times {
         Some(v) => {
             for (k, w) in v.windows(2).enumerate() {
@@ -800,8 +814,17 @@ pub fn simulate<D: Scalar>(
                     opts.output_dt
                 )));
             }
-            let n = (t_end / opts.output_dt + 1e-9).floor() as usize;
-            (0..=n).map(|k| k as f64 * opts.output_dt).collect()
+            let n = t_end / opts.output_dt + 1e-9;
+            if !(n <= MAX_OUTPUT_ROWS as f64) {
+                return Err(CellError::Options(format!(
+                    "output_dt = {} s over a {t_end:e} s run gives {n:.3e} output rows: at most {MAX_OUTPUT_ROWS:e} \
+                     (raise the output spacing or shorten the run)",
+                    opts.output_dt
+                )));
+            }
+            (0..=n.floor() as usize)
+                .map(|k| k as f64 * opts.output_dt)
+                .collect()
         }
     };
 

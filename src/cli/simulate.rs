@@ -8,6 +8,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct SimulateArgs {
     /// BPX parameter file (JSON).
     #[arg(long)]
@@ -82,10 +83,13 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     }
     let cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
     let cap = cellfile.params.nominal_capacity_ah;
-    let duration = |amps: f64, what: &str| -> Result<f64, CliError> {
-        if !(amps.is_finite() && amps != 0.0) {
+    // `given` is the flag's value, `amps` the current it means.
+    let duration = |given: f64, amps: f64, what: &str| -> Result<f64, CliError> {
+        if !(given.is_finite() && given > 0.0 && amps.is_finite()) {
+            // The cell starts at 100 % SOC (the BPX definition): a charge would end at once.
             return Err(CliError::bad(format!(
-                "{what} {amps}: expected a finite non-zero value"
+                "{what} {given}: expected a finite discharge rate > 0 (the cell starts at 100 % SOC; \
+                 for charge or rest steps use --current-file)"
             )));
         }
         let d = a.duration.unwrap_or(1.5 * cap / amps.abs() * 3600.0);
@@ -100,13 +104,13 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
         (None, Some(amps), _) => Protocol::Steps(vec![Step::Current {
             amps,
-            duration_s: duration(amps, "--current")?,
+            duration_s: duration(amps, amps, "--current")?,
         }]),
         (None, None, c) => {
             let c = c.unwrap_or(1.0);
             Protocol::Steps(vec![Step::CRate {
                 c_rate: c,
-                duration_s: duration(c * cap, "--c-rate")?,
+                duration_s: duration(c, c * cap, "--c-rate")?,
             }])
         }
     };

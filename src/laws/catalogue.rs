@@ -33,7 +33,7 @@ use crate::laws::transport::{
     ArrheniusFitModel, ChemicalDiffusivityModel, NernstEinsteinModel, ThermoFactor,
     TracerDiffusionModel, TracerSource, TransportError,
 };
-use crate::model::{InputSpec, Model, ModelError, OutputSpec, Scalar};
+use crate::model::{InputSpec, MAX_GRID_POINTS, Model, ModelError, OutputSpec, Scalar};
 use thiserror::Error;
 
 /// Why a law could not be built from its name and options.
@@ -376,8 +376,14 @@ impl Options<'_> {
                 let start = get("start", range.map(|r| r.0))?;
                 let stop = get("stop", range.map(|r| r.1))?;
                 let n = match t.get("n") {
-                    Some(toml::Value::Integer(n)) if *n >= 1 => *n as usize,
-                    _ => return Err(self.bad(key, "'n' an integer ≥ 1")),
+                    Some(toml::Value::Integer(n)) if (1..=MAX_GRID_POINTS).contains(n) => {
+                        *n as usize
+                    }
+                    _ => {
+                        return Err(
+                            self.bad(key, &format!("'n' an integer from 1 to {MAX_GRID_POINTS}"))
+                        );
+                    }
                 };
                 Ok(linspace(start, stop, n))
             }

@@ -31,6 +31,7 @@
 use super::StudyError;
 use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions};
 use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
+use crate::model::MAX_GRID_POINTS;
 use std::path::Path;
 
 fn err(file: &Path, field: &str, expected: &str, found: String) -> StudyError {
@@ -50,7 +51,8 @@ fn number(v: &toml::Value) -> Option<f64> {
 
 /// Output times: `{ start, stop, n }` or a list of numbers.
 fn times(v: &toml::Value, file: &Path, field: &str) -> Result<Vec<f64>, StudyError> {
-    let expected = "{ start = ..., stop = ..., n = ... } or a list of increasing times [s]";
+    let expected =
+        "{ start = ..., stop = ..., n = 2 to 1000000 } or a list of increasing times [s]";
     match v {
         toml::Value::Array(a) => a
             .iter()
@@ -63,9 +65,11 @@ fn times(v: &toml::Value, file: &Path, field: &str) -> Result<Vec<f64>, StudyErr
                 g("stop"),
                 t.get("n").and_then(|n| n.as_integer()),
             ) {
-                (Some(a), Some(b), Some(n)) if n >= 2 && b > a => Ok((0..n)
-                    .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
-                    .collect()),
+                (Some(a), Some(b), Some(n)) if (2..=MAX_GRID_POINTS).contains(&n) && b > a => {
+                    Ok((0..n)
+                        .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
+                        .collect())
+                }
                 _ => Err(err(file, field, expected, v.to_string())),
             }
         }
