@@ -168,6 +168,9 @@ fn huge_grid_is_refused_at_load() {
         let out = bin().arg("propagate").arg(&f).output().unwrap();
         let e = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "n = {n}: {e}");
-        assert!(e.contains("T_grid") && e.contains("1000000"), "n = {n}: {e}");
+        assert!(
+            e.contains("T_grid") && e.contains("1000000"),
+            "n = {n}: {e}"
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! BPX (Battery Parameter eXchange, JSON) import and export for the SPM/SPMe parameters, with uncertainties in "User-defined".
 //!
-//! Conventions of the BPX standard (v0.x) and how they map to [`CellParams`] (as PyBaMM's own
-//! BPX reader does, so results are comparable):
+//! Reads BPX 1.x (initial conditions and thermal environment under `State`) and legacy 0.x
+//! (the electrolyte's initial concentration under `Parameterisation/Electrolyte`, temperatures
+//! under `Parameterisation/Cell`, always 100 % SOC); writes the 0.x layout (BPX 1.x export is
+//! still to come). Conventions of the standard and how they map to [`CellParams`] (as PyBaMM's
+//! own BPX reader does, so results are comparable):
 //! - Values are numbers, expression strings in `x` (Python syntax, parsed by [`Expr`]) or
 //!   tables `{"x": [...], "y": [...]}` (interpolated here with PCHIP, C¹; PyBaMM uses linear).
 //!   Particle diffusivity and OCP are functions of stoichiometry x = c/c_max; electrolyte
@@ -17,8 +20,12 @@
 //! - The electrode area is per electrode pair; the cell's total area is
 //!   "Electrode area [m2]" × "Number of electrode pairs connected in parallel to make a cell".
 //! - Stoichiometry windows: 100 % SOC is (negative "Maximum stoichiometry", positive
-//!   "Minimum stoichiometry"), 0 % SOC the other two; the initial state is 100 % SOC.
-//! - Temperature: "Ambient temperature [K]"; "Reference temperature [K]" is T_ref.
+//!   "Minimum stoichiometry"), 0 % SOC the other two, linear in between; the initial state is
+//!   `State/Initial conditions/Initial state-of-charge` (1.x; default 1) or 100 % SOC (0.x).
+//!   PyBaMM's `create_from_bpx` instead solves for the stoichiometries where the OCV equals the
+//!   upper cut-off (for the About:Energy file 4.181 V vs 4.2 V: up to ~40 mV apart near the end).
+//! - Temperature of an isothermal run: the ambient temperature, else the initial one, else
+//!   "Reference temperature [K]", which is T_ref.
 
 use super::CellError;
 use super::expr::Expr;
@@ -239,7 +246,100 @@ fn porosity_from(r: &Reader, m: &Map<String, Value>, path: &str) -> Result<(f64,
     }
 }
 
-/// Parse BPX JSON text; `file` names the source in error messages.
+/// The initial state and the temperature of an isothermal run, from where the file's BPX
+/// version keeps them.
+struct InitialState {
+    electrolyte_concentration: f64,
+    /// Ambient (else initial) temperature [K]; `None`: the reference temperature.
+    temperature: Option<f64>,
+    /// Initial state of charge in [0, 1] (BPX definition: linear in each electrode's
+    /// stoichiometry between its limits).
+    soc: f64,
+}
+
+/// BPX 1.x (`Header/BPX` a version string "1.…" or a number ≥ 1) keeps the initial
+/// conditions and the thermal environment under `State`; legacy 0.x files keep the electrolyte
+/// concentration under `Parameterisation/Electrolyte/Initial concentration [mol.m-3]` and the
+/// temperatures under `Parameterisation/Cell`, and start at 100 % SOC.
+fn initial_state(
+    r: &Reader,
+    root: &Value,
+    cell: &Map<String, Value>,
+    ely: &Map<String, Value>,
+) -> Result<InitialState, CellError> {
+    let version = root.get("Header").and_then(|h| h.get("BPX"));
+    let major = match version {
+        None => 0,
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v >= 0.0) => {
+            n.as_f64().unwrap_or(0.0).floor() as u32
+        }
+        Some(Value::String(v)) => v
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse::<u32>().ok())
+            .ok_or_else(|| {
+                r.err(
+                    "Header/BPX",
+                    format!("'{v}': expected a version such as \"1.1.0\""),
+                )
+            })?,
+        Some(other) => {
+            return Err(r.err(
+                "Header/BPX",
+                format!("{other}: expected a version such as \"1.1.0\" (or a legacy 0.x number)"),
+            ));
+        }
+    };
+    if major == 0 {
+        let t = |name: &str| -> Result<Option<f64>, CellError> {
+            cell.contains_key(name)
+                .then(|| r.num(cell, "Parameterisation/Cell", name))
+                .transpose()
+        };
+        return Ok(InitialState {
+            electrolyte_concentration: r.num(
+                ely,
+                "Parameterisation/Electrolyte",
+                "Initial concentration [mol.m-3]",
+            )?,
+            temperature: t("Ambient temperature [K]")?.or(t("Initial temperature [K]")?),
+            soc: 1.0,
+        });
+    }
+    if major > 1 {
+        return Err(r.err(
+            "Header/BPX",
+            format!("version {major}.x: this bridgelaw reads BPX 0.x and 1.x"),
+        ));
+    }
+    let state = r.section(root, "", "State")?;
+    let sv = Value::Object(state.clone());
+    let ic = r.section(&sv, "State/", "Initial conditions")?;
+    let pic = "State/Initial conditions";
+    let thermal = state.get("Thermal environment").and_then(Value::as_object);
+    let ambient = thermal
+        .filter(|t| t.contains_key("Ambient temperature [K]"))
+        .map(|t| r.num(t, "State/Thermal environment", "Ambient temperature [K]"))
+        .transpose()?;
+    let initial_t = ic
+        .contains_key("Initial temperature [K]")
+        .then(|| r.num(ic, pic, "Initial temperature [K]"))
+        .transpose()?;
+    let soc = r.num_or(ic, pic, "Initial state-of-charge", 1.0)?;
+    if !(0.0..=1.0).contains(&soc) {
+        return Err(r.err(
+            &format!("{pic}/Initial state-of-charge"),
+            format!("{soc}: expected a fraction from 0 to 1"),
+        ));
+    }
+    Ok(InitialState {
+        electrolyte_concentration: r.num(ic, pic, "Initial electrolyte concentration [mol.m-3]")?,
+        temperature: ambient.or(initial_t),
+        soc,
+    })
+}
+
+/// Parse BPX JSON text (BPX 1.x, or legacy 0.x); `file` names the source in error messages.
 pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
     let r = Reader { file };
     let root: Value = serde_json::from_str(text)
@@ -264,7 +364,8 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
     let sep = r.section(&pv, "Parameterisation/", "Separator")?;
     let pc = "Parameterisation/Cell";
     let pe = "Parameterisation/Electrolyte";
-    let ce0 = r.num(ely, pe, "Initial concentration [mol.m-3]")?;
+    let initial = initial_state(&r, &root, cell, ely)?;
+    let ce0 = initial.electrolyte_concentration;
     let pairs = r.num_or(
         cell,
         pc,
@@ -272,11 +373,7 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         1.0,
     )?;
     let t_ref = r.num(cell, pc, "Reference temperature [K]")?;
-    let temperature = if cell.contains_key("Ambient temperature [K]") {
-        r.num(cell, pc, "Ambient temperature [K]")?
-    } else {
-        r.num_or(cell, pc, "Initial temperature [K]", t_ref)?
-    };
+    let temperature = initial.temperature.unwrap_or(t_ref);
     let (sep_por, sep_b) = porosity_from(&r, sep, "Parameterisation/Separator")?;
     let params = CellParams {
         neg: electrode(&r, neg, "Parameterisation/Negative electrode", true, ce0)?,
@@ -304,7 +401,7 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
             Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
             _ => 0.0,
         },
-        initial_soc: 1.0,
+        initial_soc: initial.soc,
         v_min: r.num(cell, pc, "Lower voltage cut-off [V]")?,
         v_max: r.num(cell, pc, "Upper voltage cut-off [V]")?,
         nominal_capacity_ah: r.num(cell, pc, "Nominal cell capacity [A.h]")?,

@@ -772,3 +772,81 @@ fn spm_and_spme_match_pybamm_on_chen2020() {
         );
     }
 }
+
+/// BPX 1.x: the About:Energy file as the `bpx` package (1.1.1) converts it to the 1.x schema
+/// (data/about_energy_nmc/nmc_pouch_cell_BPX_v1.json, accepted by its strict parser) reads as
+/// the same cell as the legacy 0.x original, to the bit; its `State` sets the initial state.
+#[test]
+fn bpx_1x_reads_the_same_cell_as_its_0x_form() {
+    let v0 = about_energy();
+    let v1_text =
+        std::fs::read_to_string(data_file("about_energy_nmc/nmc_pouch_cell_BPX_v1.json")).unwrap();
+    let v1 = read_bpx_str(&v1_text, "v1.json").unwrap();
+    let (a, b) = (&v0.params, &v1.params);
+    assert_eq!(
+        (
+            a.electrolyte.initial_concentration,
+            a.temperature,
+            a.initial_soc,
+            a.area,
+            a.t_ref
+        ),
+        (
+            b.electrolyte.initial_concentration,
+            b.temperature,
+            b.initial_soc,
+            b.area,
+            b.t_ref
+        )
+    );
+    let prot = Protocol::c_rate(1.0, 4000.0);
+    let o = opts(CellModelKind::Spme);
+    let (sa, sb) = (
+        simulate(a, &prot, &o).unwrap(),
+        simulate(b, &prot, &o).unwrap(),
+    );
+    assert_eq!(sa.voltages(), sb.voltages());
+    // The initial state of charge and the temperatures come from State.
+    let half = v1_text
+        .replace(
+            "\"Initial state-of-charge\": 1,",
+            "\"Initial state-of-charge\": 0.5,",
+        )
+        .replace(
+            "\"Ambient temperature [K]\": 298.15",
+            "\"Ambient temperature [K]\": 283.15",
+        );
+    let h = read_bpx_str(&half, "half.json").unwrap().params;
+    assert_eq!((h.initial_soc, h.temperature), (0.5, 283.15));
+    let sh = simulate(&h, &prot, &o).unwrap();
+    assert!(sh.rows[0].voltage < sa.rows[0].voltage - 0.05);
+    // Bad or missing 1.x pieces are named.
+    for (text, field) in [
+        (
+            v1_text.replace(
+                "\"Initial state-of-charge\": 1,",
+                "\"Initial state-of-charge\": 1.5,",
+            ),
+            "State/Initial conditions/Initial state-of-charge",
+        ),
+        (
+            v1_text.replace("\"BPX\": \"1.1.1\"", "\"BPX\": \"one\""),
+            "Header/BPX",
+        ),
+        (
+            v1_text.replace("\"BPX\": \"1.1.1\"", "\"BPX\": \"2.0.0\""),
+            "Header/BPX",
+        ),
+        (v1_text.replace("\"State\"", "\"Stat\""), "State"),
+        (
+            v1_text.replace(
+                "\"Initial electrolyte concentration [mol.m-3]\"",
+                "\"Initial electrolyte conc\"",
+            ),
+            "State/Initial conditions/Initial electrolyte concentration [mol.m-3]",
+        ),
+    ] {
+        let e = read_bpx_str(&text, "bad.json").unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains(field), "{field}: {e}");
+    }
+}
