@@ -150,7 +150,7 @@ fn electrolyte_mesh_is_set_or_refused_by_name() {
 }
 
 /// Sizes from one number are checked before anything is allocated, and a negative rate is a
-/// clear error (the cell starts at 100 % SOC), never a panic, an abort or a silent charge.
+/// clear error (charges go through --current-file), never a panic, an abort or a silent charge.
 #[test]
 fn oversized_runs_and_negative_rates_exit_2() {
     for (args, expect) in [

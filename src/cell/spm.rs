@@ -756,9 +756,9 @@ pub const MAX_OUTPUT_ROWS: usize = 10_000_000;
 pub const MAX_STEPS: usize = 20_000_000;
 
 /// Simulate the cell under `protocol` (see the module doc for the equations and
-/// [`SolverOptions`] for the numerics). Errors: invalid parameters or options (before any
-/// step; including more than [`MAX_OUTPUT_ROWS`] rows or [`MAX_STEPS`] steps), a state leaving the physical range (stoichiometry outside (0, 1), c_e ≤ 0) — never a
-/// panic.
+/// [`SolverOptions`] for the numerics). Errors: invalid parameters or options, including more
+/// than [`MAX_OUTPUT_ROWS`] rows or [`MAX_STEPS`] steps (before any step), a state leaving the
+/// physical range (stoichiometry outside (0, 1), c_e ≤ 0) — never a panic.
 pub fn simulate<D: Scalar>(
     p: &CellParams<D>,
     protocol: &Protocol,

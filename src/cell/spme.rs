@@ -51,16 +51,10 @@ impl ElectrolyteMesh {
 
     /// Cells per region from "N_n,N_s,N_p" (e.g. "20,20,20"); each from 1 to [`Self::MAX_CELLS`].
     pub fn parse(s: &str) -> Result<Self, String> {
-        let v: Vec<usize> = s
-            .split(',')
-            .map(|x| x.trim().parse::<usize>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| format!("'{s}': expected three cell counts N_n,N_s,N_p, e.g. 20,20,20"))?;
-        match v[..] {
-            [neg, sep, pos] => Self::new(neg, sep, pos),
-            _ => Err(format!(
-                "'{s}': expected three cell counts N_n,N_s,N_p, e.g. 20,20,20"
-            )),
+        let counts: Option<Vec<usize>> = s.split(',').map(|x| x.trim().parse().ok()).collect();
+        match counts.as_deref() {
+            Some(&[neg, sep, pos]) => Self::new(neg, sep, pos),
+            _ => Err("expected three cell counts N_n,N_s,N_p, e.g. 20,20,20".into()),
         }
     }
 

@@ -86,10 +86,9 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     // `given` is the flag's value, `amps` the current it means.
     let duration = |given: f64, amps: f64, what: &str| -> Result<f64, CliError> {
         if !(given.is_finite() && given > 0.0 && amps.is_finite()) {
-            // The cell starts at 100 % SOC (the BPX definition): a charge would end at once.
             return Err(CliError::bad(format!(
-                "{what} {given}: expected a finite discharge rate > 0 (the cell starts at 100 % SOC; \
-                 for charge or rest steps use --current-file)"
+                "{what} {given}: expected a finite discharge rate > 0 (for charge or rest steps \
+                 use --current-file)"
             )));
         }
         let d = a.duration.unwrap_or(1.5 * cap / amps.abs() * 3600.0);
@@ -115,7 +114,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         }
     };
     let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh)
-        .map_err(|e| CliError::bad(format!("--electrolyte-mesh {e}")))?;
+        .map_err(|e| CliError::bad(format!("--electrolyte-mesh {}: {e}", a.electrolyte_mesh)))?;
     let opts = SolverOptions {
         model,
         shells: a.shells,
