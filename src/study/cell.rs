@@ -51,8 +51,9 @@ fn number(v: &toml::Value) -> Option<f64> {
 
 /// Output times: `{ start, stop, n }` or a list of numbers.
 fn times(v: &toml::Value, file: &Path, field: &str) -> Result<Vec<f64>, StudyError> {
-    let expected =
-        "{ start = ..., stop = ..., n = 2 to 1000000 } or a list of increasing times [s]";
+    let expected = &format!(
+        "{{ start = ..., stop = ..., n = 2 to {MAX_GRID_POINTS} }} or a list of increasing times [s]"
+    );
     match v {
         toml::Value::Array(a) => a
             .iter()
