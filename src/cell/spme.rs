@@ -50,11 +50,12 @@ impl ElectrolyteMesh {
     pub const MAX_CELLS: usize = 2000;
 
     /// Cells per region from "N_n,N_s,N_p" (e.g. "20,20,20"); each from 1 to [`Self::MAX_CELLS`].
+    /// Errors say what was expected.
     pub fn parse(s: &str) -> Result<Self, String> {
         let counts: Option<Vec<usize>> = s.split(',').map(|x| x.trim().parse().ok()).collect();
         match counts.as_deref() {
             Some(&[neg, sep, pos]) => Self::new(neg, sep, pos),
-            _ => Err("expected three cell counts N_n,N_s,N_p, e.g. 20,20,20".into()),
+            _ => Err("three cell counts N_n,N_s,N_p, e.g. 20,20,20".into()),
         }
     }
 
@@ -67,7 +68,7 @@ impl ElectrolyteMesh {
         ] {
             if !(1..=Self::MAX_CELLS).contains(&n) {
                 return Err(format!(
-                    "{n} cells in the {region}: expected 1 to {}",
+                    "1 to {} cells in the {region}, not {n}",
                     Self::MAX_CELLS
                 ));
             }

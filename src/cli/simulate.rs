@@ -113,8 +113,12 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
             }])
         }
     };
-    let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh)
-        .map_err(|e| CliError::bad(format!("--electrolyte-mesh {}: {e}", a.electrolyte_mesh)))?;
+    let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh).map_err(|e| {
+        CliError::bad(format!(
+            "--electrolyte-mesh {}: expected {e}",
+            a.electrolyte_mesh
+        ))
+    })?;
     let opts = SolverOptions {
         model,
         shells: a.shells,

@@ -370,22 +370,23 @@ pub(super) fn build_chain(
         None => ElectrolyteMesh::default(),
         Some(v) => {
             let bad = |why: String| err(file, "model.electrolyte_mesh", &why, v.to_string());
-            let counts: Vec<usize> = v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_integer().and_then(|n| usize::try_from(n).ok()))
-                        .collect()
-                })
-                .filter(|c: &Vec<usize>| c.len() == 3 && v.as_array().is_some_and(|a| a.len() == 3))
-                .ok_or_else(
-                    || bad("three cell counts [N_n, N_s, N_p], e.g. [20, 20, 20]".into()),
-                )?;
-            ElectrolyteMesh::new(counts[0], counts[1], counts[2]).map_err(bad)?
+            let counts: Option<Vec<usize>> = v.as_array().and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_integer().and_then(|n| usize::try_from(n).ok()))
+                    .collect()
+            });
+            match counts.as_deref() {
+                Some(&[neg, sep, pos]) => ElectrolyteMesh::new(neg, sep, pos).map_err(bad)?,
+                _ => {
+                    return Err(bad(
+                        "three cell counts [N_n, N_s, N_p], e.g. [20, 20, 20]".into()
+                    ));
+                }
+            }
         }
     };
     let dt_max = match model_t.get("dt_max") {
-        None => crate::cell::SolverOptions::default().dt_max,
+        None => SolverOptions::default().dt_max,
         Some(v) => number(v).filter(|x| *x > 0.0).ok_or_else(|| {
             err(
                 file,
