@@ -2,8 +2,9 @@
 
 use bridgelaw::cell::model::AfterCutoff;
 use bridgelaw::cell::{CellModel, CellModelKind, CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::numerics::cpu::with_flush_to_zero;
+use bridgelaw::numerics::gradient::Grad;
 use criterion::{Criterion, criterion_group, criterion_main};
-use num_dual::DualSVec64;
 use std::hint::black_box;
 use std::path::Path;
 
@@ -28,7 +29,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // exact gradients w.r.t. D_n, D_p, k_n, k_p in one pass
-    type D4 = DualSVec64<4>;
+    type D4 = Grad<4>;
     let mut pd: CellParams<D4> = p.to_scalar().unwrap();
     pd.neg.diffusivity.scale = D4::from_re(p.neg.diffusivity.scale).derivative(0);
     pd.pos.diffusivity.scale = D4::from_re(p.pos.diffusivity.scale).derivative(1);
@@ -47,6 +48,13 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("spme_1c_dual4", |b| {
         b.iter(|| simulate(black_box(&pd), &prot, &spme).unwrap())
+    });
+    // the same with subnormals flushed by the CPU: equal times mean none arise
+    c.bench_function("spme_1c_dual4_ftz", |b| {
+        b.iter(|| with_flush_to_zero(|| simulate(black_box(&pd), &prot, &spme).unwrap()))
+    });
+    c.bench_function("spm_1c_dual4_ftz", |b| {
+        b.iter(|| with_flush_to_zero(|| simulate(black_box(&pd), &prot, &opts).unwrap()))
     });
 
     // through the Model trait (parameter conversion + solve + output), Jacobian 4 parameters

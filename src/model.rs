@@ -7,8 +7,9 @@
 //! give exact gradients and Jacobians from the same code. Propagation, calibration and
 //! sensitivity see nothing else.
 
+use crate::numerics::gradient::Grad;
 use nalgebra::DMatrix;
-use num_dual::{Dual64, DualNum, DualSVec64};
+use num_dual::{Dual64, DualNum};
 use thiserror::Error;
 
 /// The scalar bound every law and model is generic over.
@@ -253,7 +254,7 @@ pub fn jacobian<M: Model + ?Sized>(
 }
 
 /// Values and exact Jacobian of any [`GenericFn`]. Up to 16 inputs use one pass with a stack
-/// dual vector (`DualSVec64<N>`, ~30× faster than heap duals); more inputs use one `Dual64`
+/// gradient scalar ([`Grad<N>`], ~30× faster than heap duals); more inputs use one `Dual64`
 /// pass per input.
 pub fn jacobian_of<F: GenericFn + ?Sized>(
     f: &F,
@@ -274,22 +275,20 @@ fn jacobian_static<F: GenericFn + ?Sized, const N: usize>(
     f: &F,
     x: &[f64],
 ) -> Result<(Vec<f64>, DMatrix<f64>), ModelError> {
-    let xd: Vec<DualSVec64<N>> = x
+    let xd: Vec<Grad<N>> = x
         .iter()
         .enumerate()
-        .map(|(i, &v)| DualSVec64::<N>::from_re(v).derivative(i))
+        .map(|(i, &v)| Grad::<N>::from_re(v).derivative(i))
         .collect();
     let n_out = f.n_out();
-    let mut out = vec![DualSVec64::<N>::from_re(0.0); n_out];
+    let mut out = vec![Grad::<N>::from_re(0.0); n_out];
     f.call(&xd, &mut out)?;
     let mut values = Vec::with_capacity(n_out);
     let mut jac = DMatrix::zeros(n_out, N);
     for (r, o) in out.into_iter().enumerate() {
         values.push(o.re);
-        if let Some(eps) = o.eps.0 {
-            for c in 0..N {
-                jac[(r, c)] = eps[c];
-            }
+        for (c, &d) in o.eps.as_slice().iter().enumerate() {
+            jac[(r, c)] = d;
         }
     }
     Ok((values, jac))

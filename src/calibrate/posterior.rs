@@ -18,7 +18,8 @@
 use super::CalibrateError;
 use crate::dist::{JointDistribution, Parameter, Transform};
 use crate::model::{Model, ModelError, OutputShape, Scalar, n_outputs};
-use num_dual::{Dual64, DualSVec64};
+use crate::numerics::gradient::Grad;
+use num_dual::Dual64;
 use std::ops::Range;
 
 /// The prior on a curve's noise sd σ (V), stated in natural units.
@@ -568,7 +569,7 @@ impl<'a, M: Model> Posterior<'a, M> {
     }
 
     /// A reusable evaluator of ln p and its exact gradient by forward-mode AD: one pass with a
-    /// stack dual vector `DualSVec64<N>` for dim ≤ 16, else one `Dual64` pass per coordinate.
+    /// gradient scalar `Grad<N>` for dim ≤ 16, else one `Dual64` pass per coordinate.
     /// After construction, evaluations allocate nothing (beyond what the model itself does).
     pub fn gradient_kernel(&self) -> Box<dyn LogDensityGrad + Send + '_> {
         macro_rules! dispatch {
@@ -576,7 +577,7 @@ impl<'a, M: Model> Posterior<'a, M> {
                 match self.dim {
                     $($n => Box::new(StaticKernel::<M, $n> {
                         post: self,
-                        z: vec![DualSVec64::<$n>::from_re(0.0); $n],
+                        z: vec![Grad::<$n>::from_re(0.0); $n],
                         ws: self.workspace(),
                     }),)*
                     _ => Box::new(DirectionalKernel {
@@ -612,20 +613,17 @@ pub trait LogDensityGrad {
 
 struct StaticKernel<'p, M: Model, const N: usize> {
     post: &'p Posterior<'p, M>,
-    z: Vec<DualSVec64<N>>,
-    ws: Workspace<DualSVec64<N>>,
+    z: Vec<Grad<N>>,
+    ws: Workspace<Grad<N>>,
 }
 
 impl<M: Model, const N: usize> LogDensityGrad for StaticKernel<'_, M, N> {
     fn logp_grad(&mut self, z: &[f64], grad: &mut [f64]) -> Result<f64, ModelError> {
         for (i, (d, &v)) in self.z.iter_mut().zip(z).enumerate() {
-            *d = DualSVec64::<N>::from_re(v).derivative(i);
+            *d = Grad::<N>::from_re(v).derivative(i);
         }
         let lp = self.post.log_density(&self.z, &mut self.ws)?;
-        match lp.eps.0 {
-            Some(e) => grad.iter_mut().zip(e.iter()).for_each(|(g, v)| *g = *v),
-            None => grad.iter_mut().for_each(|g| *g = 0.0),
-        }
+        grad.copy_from_slice(lp.eps.as_slice());
         if grad.iter().any(|g| !g.is_finite()) {
             return Err(ModelError::out_of_range(
                 "gradient of the log density",

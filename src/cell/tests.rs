@@ -542,7 +542,7 @@ fn cpu_probe() {
     };
     let n = 2000;
     if kind == "dual" {
-        type D4 = num_dual::DualSVec64<4>;
+        type D4 = crate::numerics::gradient::Grad<4>;
         let mut pd: CellParams<D4> = p.to_scalar().unwrap();
         pd.neg.diffusivity.scale = D4::from_re(p.neg.diffusivity.scale).derivative(0);
         pd.pos.diffusivity.scale = D4::from_re(p.pos.diffusivity.scale).derivative(1);

@@ -49,3 +49,29 @@ pub fn avx2() -> bool {
 pub fn avx2_fma() -> bool {
     hardware_avx2_fma() && !portable_forced()
 }
+
+/// Run `f` with the CPU's flush-to-zero and denormals-are-zero modes on (x86-64 MXCSR bits 15
+/// and 6), then restore the previous mode; elsewhere `f` runs as it is. For benchmarks only:
+/// a solve whose time changes under it computes on subnormal numbers (an Intel core takes a
+/// microcode assist per subnormal operand), which bridgelaw removes at their source instead.
+pub fn with_flush_to_zero<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
+        let mut old: u32 = 0;
+        // SAFETY: stmxcsr/ldmxcsr read and write the SSE control register of this thread only;
+        // the mode is restored before returning.
+        unsafe {
+            std::arch::asm!("stmxcsr [{}]", in(reg) &mut old, options(nostack));
+            let new = old | FTZ_DAZ;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &new, options(nostack, readonly));
+        }
+        let r = f();
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &old, options(nostack, readonly));
+        }
+        r
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    f()
+}

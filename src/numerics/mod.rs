@@ -4,6 +4,7 @@
 //! Everything that touches `std::arch` lives here. Each SIMD kernel has a portable path that is
 //! the same sequence of IEEE operations (so the same bits) and a test that runs both;
 //! `BRIDGELAW_PORTABLE=1` forces the portable paths ([`cpu`]).
+//! - [`gradient`]: the first-order gradient scalar `Grad<N>` (derivatives always present);
 //! - [`fastmath`]: `ln` for the overpotential's asinh, batched `exp_in_place`;
 //! - [`modal`]: the exact modal step of a particle fused with its output functionals;
 //! - [`histogram`]: histogram slots of a column of Monte Carlo outputs;
@@ -11,6 +12,7 @@
 
 pub mod cpu;
 pub mod fastmath;
+pub mod gradient;
 pub mod histogram;
 pub mod modal;
 pub mod rng;
