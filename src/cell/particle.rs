@@ -42,7 +42,34 @@ impl Bdf {
     }
 }
 
-/// Solve a tridiagonal system in place: `l` sub-, `d` main, `u` super-diagonal, `r` rhs → solution.
+/// What a cached step operator was built for: step h [s], BDF β0 (1 for the exact step) and
+/// the diffusion rate s = D·dfac/R² [1/s] (its value: within one solve the derivatives of s are
+/// fixed by the parameters). A cache is reused only when all three agree to round-off, so a
+/// diffusivity that changes between steps (temperature, a scaled D) is never stepped with the
+/// coefficients of the old one.
+#[derive(Debug, Clone, Copy)]
+struct OperatorKey {
+    h: f64,
+    b0: f64,
+    s: f64,
+}
+
+impl OperatorKey {
+    const NONE: Self = Self {
+        h: f64::NAN,
+        b0: f64::NAN,
+        s: f64::NAN,
+    };
+
+    #[inline(always)]
+    fn matches(&self, h: f64, b0: f64, s: f64) -> bool {
+        (h - self.h).abs() <= 1e-12 * h
+            && (b0 - self.b0).abs() <= 1e-12
+            && (s - self.s).abs() <= 1e-12 * s.abs()
+    }
+}
+
+/// Solve the tridiagonal system in place: `l` sub-, `d` main, `u` super-diagonal, `r` rhs → solution.
 /// `cp` is scratch of length n. Thomas algorithm (no pivoting; the matrices here are M-matrices).
 #[inline]
 pub fn thomas<D: Scalar>(l: &[D], d: &[D], u: &[D], r: &mut [D], cp: &mut [D]) {
@@ -86,8 +113,8 @@ pub struct Particle<D> {
     g: Vec<D>,
     r: Vec<D>,
     cp: Vec<D>,
-    // cached factorisation for constant D: key (h, b0)
-    fac_key: (f64, f64),
+    // cached factorisation for constant D
+    fac_key: OperatorKey,
     fac_cp: Vec<D>,
     fac_m: Vec<D>,
     /// Flux per unit "current": the flux of a step is q = q_unit·cur (see [`Particle::step_current`]).
@@ -130,7 +157,7 @@ struct Modal<D> {
     /// exact (exponential) steps: the step h these coefficients belong to, and per mode
     /// [E | P1 | P2] (3n values) with E_k = e^{−x}, P1_k = G_k·h·p1(x), P2_k = G_k·h·p2(x)
     /// (x = s·N²μ_k·h), and their s-derivatives (first-order duals only)
-    ex_h: f64,
+    ex_key: OperatorKey,
     ex: Vec<f64>,
     exd: Vec<f64>,
     /// a batch of exact steps ([`Particle::step_exact_batch`]): the states S_0..S_K
@@ -227,8 +254,8 @@ impl<D: Scalar> Modal<D> {
     /// changes (the cut-off search's trial steps, a segment's last step).
     #[inline(always)]
     fn exact_coefficients_for(&mut self, h: f64, s: D) {
-        if !((h - self.ex_h).abs() <= 1e-12 * h) {
-            self.s = s;
+        self.s = s;
+        if !self.ex_key.matches(h, 1.0, s.re()) {
             self.exact_coefficients(h);
         }
     }
@@ -260,7 +287,7 @@ impl<D: Scalar> Modal<D> {
                 self.exd[2 * n + k] = gh * mh * d2;
             }
         }
-        self.ex_h = h;
+        self.ex_key = OperatorKey { h, b0: 1.0, s };
     }
 
     /// Make the shown step of a batch the state: z_old, z (and tangents) the states before and
@@ -479,7 +506,7 @@ impl<D: Scalar> Particle<D> {
                 fz: [0.0; 4],
                 surf_d: 0.0,
                 avg_d: 0.0,
-                ex_h: f64::NAN,
+                ex_key: OperatorKey::NONE,
                 ex: vec![0.0; 3 * n],
                 exd: vec![0.0; 3 * n],
                 batch_z: Vec::new(),
@@ -512,7 +539,7 @@ impl<D: Scalar> Particle<D> {
             g: work(n + 1),
             r: work(n),
             cp: work(n),
-            fac_key: (f64::NAN, f64::NAN),
+            fac_key: OperatorKey::NONE,
             fac_cp: work(n),
             fac_m: work(n),
             q_unit: D::one(),
@@ -652,11 +679,8 @@ impl<D: Scalar> Particle<D> {
             return;
         };
         m.materialize();
-        let key = (h, bdf.b0);
-        let same =
-            (key.0 - self.fac_key.0).abs() <= 1e-12 * h && (key.1 - self.fac_key.1).abs() <= 1e-12;
-        if !same {
-            m.s = diff.scale * dfac / (self.radius * self.radius);
+        m.s = diff.scale * dfac / (self.radius * self.radius);
+        if !self.fac_key.matches(h, bdf.b0, m.s.re()) {
             let s = m.s.re();
             let b = &m.b;
             for k in 0..n {
@@ -666,7 +690,7 @@ impl<D: Scalar> Particle<D> {
                 m.ce[k] = b.g[k] * inv;
                 m.cm[k] = b.mu[k] * h * inv;
             }
-            self.fac_key = key;
+            self.fac_key = OperatorKey { h, b0: bdf.b0, s };
         }
         let f = cur * h;
         let (ca, cc, ce) = (&m.ca[..n], &m.cc[..n], &m.ce[..n]);
@@ -767,7 +791,7 @@ impl<D: Scalar> Particle<D> {
             m.exact_coefficients_for(hs[j], s);
             // the run of steps that reuse these coefficients (as step_exact would)
             let mut r = j + 1;
-            while r < k && (hs[r] - m.ex_h).abs() <= 1e-12 * hs[r] {
+            while r < k && m.ex_key.matches(hs[r], 1.0, m.s.re()) {
                 r += 1;
             }
             advance_dot4_steps(
@@ -827,13 +851,11 @@ impl<D: Scalar> Particle<D> {
         }
         self.r[n - 1] -= q * self.kb;
         if diff.is_constant() {
-            let key = (h, bdf.b0);
-            // reuse the factorisation when h and β0 agree to round-off (grid steps that are
+            // reuse the factorisation when h, β0 and D agree to round-off (grid steps that are
             // equal up to the last bits of t1 − t0)
-            let same = (key.0 - self.fac_key.0).abs() <= 1e-12 * h
-                && (key.1 - self.fac_key.1).abs() <= 1e-12;
-            if !same {
-                let g = self.k * diff.scale * dfac;
+            let g = self.k * diff.scale * dfac;
+            let s = (diff.scale * dfac).re() / (self.radius.re() * self.radius.re());
+            if !self.fac_key.matches(h, bdf.b0, s) {
                 for j in 0..n {
                     let gl = if j > 0 {
                         g * ((j * j) as f64)
@@ -858,7 +880,7 @@ impl<D: Scalar> Particle<D> {
                     self.fac_m[j] = m;
                     self.fac_cp[j] = self.u[j] * m;
                 }
-                self.fac_key = key;
+                self.fac_key = OperatorKey { h, b0: bdf.b0, s };
             }
             // forward/back substitution with cached factors
             self.r[0] *= self.fac_m[0];
@@ -1183,5 +1205,44 @@ mod tests {
         let hh = d0 * 1e-5;
         let fd = (surf(Dual64::from(d0 + hh)).re - surf(Dual64::from(d0 - hh)).re) / (2.0 * hh);
         assert!((ad - fd).abs() < 1e-6 * fd.abs(), "AD {ad} vs FD {fd}");
+    }
+
+    /// A diffusivity that changes between two steps of the same size (a temperature change, a
+    /// scaled D) is stepped with its own coefficients, never with the cached ones of the old
+    /// D: exact steps compose (one step of h at D₂ equals two of h/2), and the modal BDF2 step
+    /// equals the tridiagonal one, which builds its operator every step. Keyed on h alone,
+    /// both comparisons fail by orders of magnitude.
+    #[test]
+    fn a_changed_diffusivity_never_reuses_a_stale_operator() {
+        let (d1, d2) = (Coefficient::constant(1e-14), Coefficient::constant(4e-14));
+        let fresh = |modal| {
+            let mut p: Particle<f64> = Particle::new(20, 5e-6, 5e4, 2e4, modal);
+            p.set_flux_unit(-1e-5);
+            p
+        };
+        let (mut one, mut halves) = (fresh(true), fresh(true));
+        for p in [&mut one, &mut halves] {
+            p.step_exact(30.0, 1.0, 1.0, &d1, 1.0);
+        }
+        one.step_exact(30.0, 1.0, 1.0, &d2, 1.0);
+        halves.step_exact(15.0, 1.0, 1.0, &d2, 1.0);
+        halves.step_exact(15.0, 1.0, 1.0, &d2, 1.0);
+        let (a, b) = (one.surface_with(1.0), halves.surface_with(1.0));
+        assert!((a - b).abs() <= 1e-9 * (a - 2e4).abs(), "exact: {a} vs {b}");
+        // the same through an Arrhenius factor instead of the coefficient
+        let mut warm = fresh(true);
+        warm.step_exact(30.0, 1.0, 1.0, &d1, 1.0);
+        warm.step_exact(30.0, 1.0, 1.0, &d1, 4.0);
+        assert!((warm.surface_with(1.0) - a).abs() <= 1e-9 * (a - 2e4).abs());
+
+        let (mut modal, mut tri) = (fresh(true), fresh(false));
+        for p in [&mut modal, &mut tri] {
+            p.step_current(5.0, Bdf::EULER, 0.0, 1.0, &d1, 1.0);
+            p.step_current(5.0, Bdf::bdf2(1.0), 1.0, 1.0, &d1, 1.0);
+            p.step_current(5.0, Bdf::bdf2(1.0), 1.0, 1.0, &d2, 1.0);
+            p.step_current(5.0, Bdf::bdf2(1.0), 1.0, 1.0, &d2, 2.0);
+        }
+        let (a, b) = (modal.surface(-1e-5, 8e-14), tri.surface(-1e-5, 8e-14));
+        assert!((a - b).abs() <= 1e-9 * (a - 2e4).abs(), "BDF2: {a} vs {b}");
     }
 }
