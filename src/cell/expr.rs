@@ -59,8 +59,10 @@ enum Op {
     Sub,
     Mul,
     Div,
-    /// Power with a constant exponent (integer exponents use `powi`).
+    /// Power with a constant non-integer exponent.
     PowConst(f64),
+    /// Power with a constant integer exponent (|n| < 64), by multiplication for n = 2, 3.
+    PowInt(i32),
     /// Power with a variable exponent.
     Pow,
     Call(Func),
@@ -130,9 +132,20 @@ impl Expr {
     /// Evaluate f(x).
     #[inline]
     pub fn eval<D: Scalar>(&self, x: D) -> D {
-        let mut st = [D::zero(); MAX_DEPTH];
+        // the stack sized to the program (it is initialised on every call)
+        if self.depth <= 8 {
+            self.eval_on::<D, 8>(x)
+        } else {
+            self.eval_on::<D, MAX_DEPTH>(x)
+        }
+    }
+
+    /// [`Expr::eval`] on a stack of `N` ≥ the program's depth.
+    #[inline]
+    fn eval_on<D: Scalar, const N: usize>(&self, x: D) -> D {
+        let mut st = [D::zero(); N];
         let mut n = 0usize;
-        debug_assert!(self.depth <= MAX_DEPTH);
+        debug_assert!(self.depth <= N);
         for op in &self.ops {
             match *op {
                 Op::Const(c) => {
@@ -160,12 +173,13 @@ impl Expr {
                     n -= 1;
                     st[n - 1] /= st[n];
                 }
-                Op::PowConst(e) => {
+                Op::PowConst(e) => st[n - 1] = st[n - 1].powf(e),
+                Op::PowInt(k) => {
                     let b = st[n - 1];
-                    st[n - 1] = if e == e.round() && e.abs() < 64.0 {
-                        b.powi(e as i32)
-                    } else {
-                        b.powf(e)
+                    st[n - 1] = match k {
+                        2 => b * b,
+                        3 => b * b * b,
+                        _ => b.powi(k),
                     };
                 }
                 Op::Pow => {
@@ -251,7 +265,11 @@ fn emit(n: &Node, ops: &mut Vec<Op>) {
         Pow(a, b) => {
             emit(a, ops);
             if let Num(e) = **b {
-                ops.push(Op::PowConst(e));
+                ops.push(if e == e.round() && e.abs() < 64.0 {
+                    Op::PowInt(e as i32)
+                } else {
+                    Op::PowConst(e)
+                });
             } else {
                 emit(b, ops);
                 ops.push(Op::Pow);

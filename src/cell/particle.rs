@@ -548,6 +548,28 @@ impl<D: Scalar> Particle<D> {
         }
     }
 
+    /// Take the state of `other` (a particle of the same shells and form): shell
+    /// concentrations, modes and their tangents — what a re-step from a saved start needs
+    /// (the work arrays and cached operators are not state).
+    pub fn copy_state_from(&mut self, other: &Self) {
+        self.c.clone_from(&other.c);
+        self.c_old.clone_from(&other.c_old);
+        if let (Some(m), Some(o)) = (self.modal.as_mut(), other.modal.as_ref()) {
+            for (a, b) in [
+                (&mut m.z, &o.z),
+                (&mut m.z_old, &o.z_old),
+                (&mut m.zd, &o.zd),
+                (&mut m.zd_old, &o.zd_old),
+            ] {
+                a.clone_from(b);
+            }
+            m.fz = o.fz;
+            m.surf_d = o.surf_d;
+            m.avg_d = o.avg_d;
+            m.shown = None;
+        }
+    }
+
     /// Set the flux unit q_unit [mol/m²/s per unit of `cur`] used by [`Particle::step_current`]
     /// (call before the first step). The modal solver carries exact derivatives of the state
     /// only for fluxes q_unit·cur with a real `cur`.

@@ -11,15 +11,15 @@
 use super::CellError;
 use super::ocp::lift;
 use super::params::{CellParams, ElectrodeParams};
-use super::particle::{Bdf, Particle};
-use super::protocol::{Protocol, Segment};
+use super::particle::Particle;
+use super::protocol::Protocol;
 use super::spme::{Electrolyte, ElectrolyteMesh, Side};
 use crate::constants::{FARADAY, R_GAS};
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
 use crate::numerics::fastmath;
 
-mod exact;
+mod run;
 
 /// Which cell model to solve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,7 +43,7 @@ impl CellModelKind {
 }
 
 /// Solver settings. Defaults (see [`Default`]): SPM, 20 shells per particle, electrolyte mesh
-/// 10/5/10, maximum step 5 s (BDF2), outputs every 10 s, stop at the voltage cut-offs.
+/// 20/20/20, largest BDF2 step 10 s, outputs every 10 s, stop at the voltage cut-offs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolverOptions {
     /// SPM or SPMe.
@@ -78,7 +78,7 @@ impl Default for SolverOptions {
             model: CellModelKind::Spm,
             shells: 20,
             electrolyte_mesh: ElectrolyteMesh::default(),
-            dt_max: 5.0,
+            dt_max: 10.0,
             output_times: None,
             output_dt: 10.0,
             stop_at_cutoff: true,
@@ -97,7 +97,20 @@ pub enum StopReason {
     LowerCutoff,
     /// The upper voltage cut-off was crossed (charge).
     UpperCutoff,
+    /// A particle surface reached the end of its stoichiometry range — the electrode is empty
+    /// (θ_s → 0) or full (θ_s → 1) at its surface: the end of the (dis)charge, where i0 → 0
+    /// and the voltage falls away. The run ends at the last point inside (0, 1).
+    SurfaceLimit {
+        /// Which electrode's particle.
+        electrode: Side,
+        /// θ_s → 1 (full) rather than 0 (empty).
+        full: bool,
+    },
 }
+
+/// Names of the surface-stoichiometry range errors (a surface limit is a stop, not a failure).
+const NEG_SURFACE: &str = "negative surface stoichiometry";
+const POS_SURFACE: &str = "positive surface stoichiometry";
 
 /// One output row. Quantities of type `D` carry derivatives.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,7 +159,7 @@ pub struct Solution<D> {
     pub cutoff_time: Option<D>,
     /// Why the solve ended.
     pub stop: StopReason,
-    /// Number of time steps taken.
+    /// Number of time steps taken (BDF2 sub-steps included).
     pub steps: usize,
     /// The requested output times (all of them, reached or not).
     pub output_times: Vec<f64>,
@@ -253,276 +266,6 @@ fn asinh_fast<D: Scalar>(x: D) -> D {
         (fastmath::ln(a + w), 1.0 / w)
     };
     lift(x, v.copysign(r), d)
-}
-
-struct Step {
-    t0: f64,
-    t1: f64,
-    seg: usize,
-    restart: bool,
-    output: Option<usize>,
-}
-
-/// The times every grid must hit — t = 0, then the segment ends and the output times in
-/// (0, t_end] merged in increasing order, a point within `tol` of the one before dropped —
-/// produced lazily (the exact solver takes one step per point).
-struct MustHit<'a> {
-    segs: &'a [Segment],
-    outs: &'a [f64],
-    /// next segment end and next output time
-    ie: usize,
-    io: usize,
-    t_end: f64,
-    tol: f64,
-    last: Option<f64>,
-}
-
-impl<'a> MustHit<'a> {
-    /// The points of `segs` (contiguous, in time order) and `outs` (increasing).
-    fn new(segs: &'a [Segment], outs: &'a [f64]) -> Self {
-        let t_end = segs.last().map(|s| s.t1).unwrap_or(0.0);
-        Self {
-            segs,
-            outs,
-            ie: 0,
-            // outputs at t ≤ 0 are not step ends
-            io: outs.iter().take_while(|&&o| o <= 0.0).count(),
-            t_end,
-            tol: 1e-9 * t_end.max(1.0),
-            last: None,
-        }
-    }
-}
-
-impl Iterator for MustHit<'_> {
-    type Item = f64;
-    #[inline]
-    fn next(&mut self) -> Option<f64> {
-        let Some(last) = self.last else {
-            self.last = Some(0.0);
-            return Some(0.0);
-        };
-        loop {
-            let o = self.outs.get(self.io).copied().filter(|&o| o <= self.t_end);
-            let e = self.segs.get(self.ie).map(|s| s.t1);
-            // an output time goes before a segment end at the same time (then deduplicated)
-            let t = match (o, e) {
-                (Some(o), Some(e)) if e < o => {
-                    self.ie += 1;
-                    e
-                }
-                (Some(o), _) => {
-                    self.io += 1;
-                    o
-                }
-                (None, Some(e)) => {
-                    self.ie += 1;
-                    e
-                }
-                (None, None) => return None,
-            };
-            if (t - last).abs() > self.tol {
-                self.last = Some(t);
-                return Some(t);
-            }
-        }
-    }
-}
-
-fn build_grid(segs: &[Segment], outs: &[f64], dt_max: f64) -> Vec<Step> {
-    let hits = MustHit::new(segs, outs);
-    let (t_end, tol) = (hits.t_end, hits.tol);
-    let pts: Vec<f64> = hits.collect();
-    let mut steps = Vec::with_capacity(pts.len() + (t_end / dt_max) as usize + 64);
-    let mut seg = 0usize;
-    let mut oi = 0usize;
-    // skip an output at t = 0
-    while oi < outs.len() && outs[oi] <= tol {
-        oi += 1;
-    }
-    // Step sizes: after a restart (t = 0 or a current jump) steps start at dt_max/1000 and grow
-    // by GROWTH per step; otherwise each step is at most 2× the previous one (BDF2 is
-    // zero-stable for ratios < 1 + √2) and at most dt_max.
-    const GROWTH: f64 = 1.25;
-    let mut h_last = dt_max;
-    let mut grading = false;
-    let mut t_restart = 0.0;
-    for w in pts.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        while seg + 1 < segs.len() && segs[seg].t1 <= a + tol {
-            seg += 1;
-        }
-        let restart = a <= tol
-            || (seg > 0 && (a - segs[seg].t0).abs() <= tol && {
-                let prev = segs[seg - 1].i1;
-                let next = segs[seg].i0;
-                (prev - next).abs() > 1e-12 * prev.abs().max(next.abs()).max(1e-300)
-            });
-        if restart {
-            h_last = dt_max / 1000.0 / GROWTH;
-            grading = true;
-            t_restart = a;
-        }
-        let mut t = a;
-        let mut first = restart;
-        while b - t > tol {
-            let rem = b - t;
-            let h = if grading {
-                // ratio ≤ GROWTH; a short remainder is split rather than left as a sliver
-                let cap = dt_max.min(h_last * GROWTH);
-                if rem <= cap * (1.0 + 1e-9) {
-                    rem
-                } else if rem <= 1.5 * cap {
-                    0.5 * rem
-                } else {
-                    cap
-                }
-            } else {
-                let cap = dt_max.min(2.0 * h_last);
-                let r = rem / cap;
-                if r <= 1.0 + 1e-9 {
-                    rem
-                } else if r <= 2.0 + 1e-9 {
-                    0.5 * rem
-                } else {
-                    rem / (r - 1e-9).ceil()
-                }
-            };
-            let t1 = if rem - h <= tol { b } else { t + h };
-            steps.push(Step {
-                t0: t,
-                t1,
-                seg,
-                restart: first,
-                output: None,
-            });
-            first = false;
-            h_last = t1 - t;
-            if grading && (h_last >= dt_max * (1.0 - 1e-9) || t1 - t_restart > 20.0 * dt_max) {
-                grading = false;
-            }
-            t = t1;
-        }
-        // output index at b
-        if oi < outs.len() && (outs[oi] - b).abs() <= tol {
-            if let Some(s) = steps.last_mut() {
-                s.output = Some(oi);
-            }
-            oi += 1;
-        }
-    }
-    steps
-}
-
-/// Steps of the exact (exponential) integrator, produced lazily: from one must-hit point
-/// (t = 0, segment ends, output times) to the next, split evenly into steps of at most `h_cap`.
-struct ExactSteps<'a> {
-    segs: &'a [Segment],
-    outs: &'a [f64],
-    hits: MustHit<'a>,
-    h_cap: f64,
-    /// the interval (a, b) being split into n steps of h; k steps of it taken
-    a: f64,
-    b: f64,
-    n: usize,
-    k: usize,
-    h: f64,
-    seg: usize,
-    /// next output index
-    oi: usize,
-}
-
-impl<'a> ExactSteps<'a> {
-    fn new(segs: &'a [Segment], outs: &'a [f64], h_cap: f64) -> Self {
-        let mut hits = MustHit::new(segs, outs);
-        let tol = hits.tol;
-        let a = hits.next().unwrap_or(0.0);
-        Self {
-            segs,
-            outs,
-            hits,
-            h_cap,
-            a,
-            b: a,
-            n: 0,
-            k: 0,
-            h: 0.0,
-            seg: 0,
-            // an output at t = 0 is not the end of a step
-            oi: outs.iter().take_while(|&&o| o <= tol).count(),
-        }
-    }
-
-    /// Whether segment `seg` is not the last and ends by time `t` (within the must-hit tolerance):
-    /// a step starting at `t` then belongs to a later segment.
-    #[inline(always)]
-    fn segment_ended(&self, seg: usize, t: f64) -> bool {
-        seg + 1 < self.segs.len() && self.segs[seg].t1 <= t + self.hits.tol
-    }
-
-    /// Push the next step to `batch` and, if its segment's current is constant, the steps after
-    /// it in the same segment, up to `max` steps in all. False at the end of the protocol.
-    fn next_batch(&mut self, batch: &mut Vec<Step>, max: usize) -> bool {
-        let Some(st) = self.next() else {
-            return false;
-        };
-        let seg = st.seg;
-        batch.push(st);
-        if self.segs[seg].i0 != self.segs[seg].i1 {
-            return true;
-        }
-        while batch.len() < max {
-            // at the end of an interval the next one may start a new segment
-            if self.k == self.n && self.segment_ended(seg, self.b) {
-                break;
-            }
-            match self.next() {
-                Some(s) => batch.push(s),
-                None => break,
-            }
-        }
-        true
-    }
-}
-
-impl Iterator for ExactSteps<'_> {
-    type Item = Step;
-    #[inline]
-    fn next(&mut self) -> Option<Step> {
-        let tol = self.hits.tol;
-        if self.k == self.n {
-            let b = self.hits.next()?;
-            self.a = self.b;
-            self.b = b;
-            while self.segment_ended(self.seg, self.a) {
-                self.seg += 1;
-            }
-            let w = b - self.a;
-            // (the usual case, one step per interval, without divisions or a libm ceil call)
-            (self.n, self.h) = if w <= self.h_cap * (1.0 + 1e-9) {
-                (1, w)
-            } else {
-                let n = (w / self.h_cap - 1e-9).ceil() as usize;
-                (n, w / n as f64)
-            };
-            self.k = 0;
-        }
-        let (a, h, k) = (self.a, self.h, self.k);
-        self.k += 1;
-        let last = self.k == self.n;
-        let mut step = Step {
-            t0: a + k as f64 * h,
-            t1: if last { self.b } else { a + (k + 1) as f64 * h },
-            seg: self.seg,
-            restart: k == 0,
-            output: None,
-        };
-        if last && self.oi < self.outs.len() && (self.outs[self.oi] - self.b).abs() <= tol {
-            step.output = Some(self.oi);
-            self.oi += 1;
-        }
-        Some(step)
-    }
 }
 
 /// Every shell of both particles inside (0, c_max) at `time_s` [s], else the out-of-range error.
@@ -681,20 +424,8 @@ fn voltage<D: Scalar>(
     hints: &mut Hints,
 ) -> Result<Eval<D>, CellError> {
     let (kn, kp) = (&f.kin_n, &f.kin_p);
-    let cs_n = kn.surface(
-        &p.neg,
-        pn,
-        flux_current,
-        time_s,
-        "negative surface stoichiometry",
-    )?;
-    let cs_p = kp.surface(
-        &p.pos,
-        pp,
-        flux_current,
-        time_s,
-        "positive surface stoichiometry",
-    )?;
+    let cs_n = kn.surface(&p.neg, pn, flux_current, time_s, NEG_SURFACE)?;
+    let cs_p = kp.surface(&p.pos, pp, flux_current, time_s, POS_SURFACE)?;
     let th_n = cs_n * kn.inv_c_max;
     let th_p = cs_p * kp.inv_c_max;
     let (j_n, j_p) = (kn.ju * current, kp.ju * current);
@@ -891,7 +622,7 @@ pub fn simulate<D: Scalar>(
         }
     }
     let mut hints = Hints::default();
-    let mut el = if fixed.spme {
+    let el = if fixed.spme {
         Some(Electrolyte::new(p, opts.electrolyte_mesh))
     } else {
         None
@@ -913,152 +644,8 @@ pub fn simulate<D: Scalar>(
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
         rows.push(fixed.row(&ev0, &pn, &pp, el.as_ref(), 0.0, i_first, D::zero()));
     }
-    let exact = opts.exponential && !fixed.spme && pn.is_modal() && pp.is_modal();
-    if exact {
-        return exact::ExactRun::new(p, &fixed, &segs, opts, (pn, pp), hints, rows).run(outs);
-    }
-    let grid = build_grid(&segs, &outs, opts.dt_max);
-    let mut v_prev = ev0.v;
-    let mut cap_prev = 0.0f64; // A·s
-    let mut h_prev = f64::NAN;
-    let mut stop = StopReason::EndOfProtocol;
-    let mut cutoff = None;
-    let mut cutoff_time = None;
-    let mut nsteps = 0usize;
-    let mut started = false;
-    for st in &grid {
-        let seg = &segs[st.seg];
-        let h = st.t1 - st.t0;
-        let i_new = seg.current_at(st.t1);
-        let i_old = seg.current_at(st.t0);
-        if st.restart && started {
-            // voltage at the start of the new segment, for cut-off interpolation
-            let i_before = segs[st.seg.saturating_sub(1)].i1;
-            let ev = voltage(
-                p,
-                &fixed,
-                &pn,
-                &pp,
-                el.as_ref(),
-                i_old,
-                i_before,
-                st.t0,
-                &mut hints,
-            )?;
-            v_prev = ev.v;
-        }
-        let omega = if h_prev.is_nan() { 1.0 } else { h / h_prev };
-        let bdf = if st.restart || !started || omega > 2.4 {
-            Bdf::EULER
-        } else {
-            Bdf::bdf2(omega)
-        };
-        let omega_ex = if bdf == Bdf::EULER { 0.0 } else { omega };
-        let i_d = area.recip() * i_new;
-        pn.step_current(
-            h,
-            bdf,
-            omega_ex,
-            i_new,
-            &p.neg.diffusivity,
-            fixed.kin_n.fac_d,
-        );
-        pp.step_current(
-            h,
-            bdf,
-            omega_ex,
-            i_new,
-            &p.pos.diffusivity,
-            fixed.kin_p.fac_d,
-        );
-        if let Some(e) = el.as_mut() {
-            e.step(
-                h,
-                bdf,
-                omega_ex,
-                i_d,
-                &p.electrolyte.diffusivity,
-                fixed.fac_de,
-            );
-            if !(e.min() > 0.0) {
-                return Err(CellError::OutOfRange {
-                    quantity: "electrolyte concentration".into(),
-                    value: e.min(),
-                    time_s: st.t1,
-                    msg: "must stay > 0 mol/m^3 (electrolyte depleted)".into(),
-                });
-            }
-        }
-        // Full range check every step for the tridiagonal solver; for the modal solver (cost of
-        // reconstructing shells) at output rows — the surface stoichiometry, where the range is
-        // left first, is checked every step in `voltage`.
-        if !(pn.is_modal() && pp.is_modal()) || st.output.is_some() {
-            check_particle_range(p, &pn, &pp, st.t1)?;
-        }
-        nsteps += 1;
-        started = true;
-        h_prev = h;
-        let cap_new = cap_prev + 0.5 * (i_old + i_new) * h;
-        let ev = voltage(
-            p,
-            &fixed,
-            &pn,
-            &pp,
-            el.as_ref(),
-            i_new,
-            i_new,
-            st.t1,
-            &mut hints,
-        )?;
-        if opts.stop_at_cutoff {
-            let low = i_new > 0.0 && ev.v.re() < p.v_min;
-            let high = i_new < 0.0 && ev.v.re() > p.v_max;
-            if low || high {
-                let vc = if low { p.v_min } else { p.v_max };
-                // linear interpolation of the crossing inside the step
-                let s = (v_prev - vc) / (v_prev - ev.v);
-                let s = if s.re().is_finite() && s.re() >= 0.0 && s.re() <= 1.0 {
-                    s
-                } else {
-                    D::zero()
-                };
-                let tc = s * h + st.t0;
-                let i_c = seg.current_at(tc.re());
-                let cap_c = (s * h * (0.5 * (i_old + i_c)) + cap_prev) / 3600.0;
-                let mut row = fixed.row(&ev, &pn, &pp, el.as_ref(), tc.re(), i_c, cap_c);
-                row.voltage = D::from(vc);
-                cutoff = Some(row);
-                cutoff_time = Some(tc);
-                stop = if low {
-                    StopReason::LowerCutoff
-                } else {
-                    StopReason::UpperCutoff
-                };
-                break;
-            }
-        }
-        if st.output.is_some() {
-            rows.push(fixed.row(
-                &ev,
-                &pn,
-                &pp,
-                el.as_ref(),
-                st.t1,
-                i_new,
-                D::from(cap_new / 3600.0),
-            ));
-        }
-        v_prev = ev.v;
-        cap_prev = cap_new;
-    }
-    Ok(Solution {
-        rows,
-        cutoff,
-        cutoff_time,
-        stop,
-        steps: nsteps,
-        output_times: outs,
-    })
+    let exact = opts.exponential && pn.is_modal() && pp.is_modal();
+    run::Run::new(p, &fixed, &segs, opts, (pn, pp), exact, el, hints, rows).run(outs)
 }
 
 /// CSV text of a solution: `time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,

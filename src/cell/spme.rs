@@ -178,6 +178,13 @@ impl<D: Scalar> Electrolyte<D> {
         }
     }
 
+    /// Take the concentrations (this and the previous step) of `other`, an electrolyte on the
+    /// same mesh: the state a re-step from a saved start needs.
+    pub fn copy_state_from(&mut self, other: &Self) {
+        self.c.clone_from(&other.c);
+        self.c_old.clone_from(&other.c_old);
+    }
+
     /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
     pub fn inventory(&self) -> D {
         let mut s = D::zero();

@@ -7,7 +7,7 @@
 //! bpx = "cells/lfp_graphite.json"        # relative to the study file
 //! shells = 20                            # finite-volume shells per particle (default 20)
 //! electrolyte_mesh = [20, 20, 20]        # SPMe cells in negative, separator, positive (default)
-//! dt_max = 5.0                           # largest time step [s] (default 5; BDF2, error ∝ dt²)
+//! dt_max = 10.0                          # largest time step [s] (default 10; BDF2, error ∝ dt²)
 //! ocp_p = "regular_solution"             # optional: U_p from the regular-solution law (U0_p, Omega_p)
 //!
 //! [[model.experiment]]                   # one or more
