@@ -294,8 +294,9 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// f(x).
     #[inline]
-    fn eval<D: Scalar>(&self, x: D) -> D {
+    pub fn eval<D: Scalar>(&self, x: D) -> D {
         match self {
             Shape::One => D::one(),
             Shape::Expr(e) => eval_expr_fast(e, x),

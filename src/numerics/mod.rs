@@ -8,6 +8,7 @@
 //! - [`fastmath`]: `ln` for the overpotential's asinh, batched `exp_in_place`;
 //! - [`modal`]: the exact modal step of a particle fused with its output functionals;
 //! - [`histogram`]: histogram slots of a column of Monte Carlo outputs;
+//! - [`table`]: uniform cubic Hermite tables of functions evaluated many times per step;
 //! - [`rng`]: lane-interleaved Xoshiro256++ and ziggurat normals for bulk Monte Carlo.
 
 pub mod cpu;
@@ -16,3 +17,4 @@ pub mod gradient;
 pub mod histogram;
 pub mod modal;
 pub mod rng;
+pub mod table;
