@@ -15,6 +15,7 @@ use super::ocp::Coefficient;
 use crate::model::Scalar;
 use crate::numerics::fastmath::exp_in_place;
 use crate::numerics::modal::{advance_dot4, advance_dot4_steps, dot4, dotf};
+use crate::numerics::tridiagonal;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// BDF coefficients (β0, β1, β2) for one step.
@@ -66,27 +67,6 @@ impl OperatorKey {
         (h - self.h).abs() <= 1e-12 * h
             && (b0 - self.b0).abs() <= 1e-12
             && (s - self.s).abs() <= 1e-12 * s.abs()
-    }
-}
-
-/// Solve the tridiagonal system in place: `l` sub-, `d` main, `u` super-diagonal, `r` rhs → solution.
-/// `cp` is scratch of length n. Thomas algorithm (no pivoting; the matrices here are M-matrices).
-#[inline]
-pub fn thomas<D: Scalar>(l: &[D], d: &[D], u: &[D], r: &mut [D], cp: &mut [D]) {
-    let n = d.len();
-    let mut m = d[0].recip();
-    cp[0] = u[0] * m;
-    r[0] *= m;
-    for j in 1..n {
-        m = (d[j] - l[j] * cp[j - 1]).recip();
-        if j < n - 1 {
-            cp[j] = u[j] * m;
-        }
-        r[j] = (r[j] - l[j] * r[j - 1]) * m;
-    }
-    for j in (0..n - 1).rev() {
-        let x = r[j + 1];
-        r[j] -= cp[j] * x;
     }
 }
 
@@ -930,7 +910,7 @@ impl<D: Scalar> Particle<D> {
                 self.u[j] = -self.g[j + 1];
                 self.d[j] = self.g[j] + self.g[j + 1] + self.vhat[j] * bdf.b0 / h;
             }
-            thomas(&self.l, &self.d, &self.u, &mut self.r, &mut self.cp);
+            tridiagonal::solve(&self.l, &self.d, &self.u, &mut self.r, &mut self.cp);
         }
         std::mem::swap(&mut self.c_old, &mut self.c);
         self.c.copy_from_slice(&self.r);

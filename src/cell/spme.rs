@@ -24,10 +24,22 @@
 
 use super::ocp::{Coefficient, Shape, lift};
 use super::params::CellParams;
-use super::particle::{Bdf, thomas};
+use super::particle::Bdf;
 use crate::constants::FARADAY;
 use crate::model::Scalar;
+use crate::numerics::fastmath;
 use crate::numerics::table::UniformHermite;
+use crate::numerics::tridiagonal;
+
+/// ln c with the inlined [`fastmath::ln`] and one chain-rule step for f64 and first-order
+/// scalars (no libm call in the voltage), the scalar's own ln otherwise.
+#[inline(always)]
+fn ln<D: Scalar>(c: D) -> D {
+    if D::NDERIV > 1 {
+        return c.ln();
+    }
+    lift(c, fastmath::ln(c.re()), 1.0 / c.re())
+}
 
 /// Number of finite-volume cells per region of the electrolyte mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +270,7 @@ impl<D: Scalar> Electrolyte<D> {
             self.r[j] = v * self.eps_dx[j] / h + self.src[j] * i_dens;
             g_lo = g_hi;
         }
-        thomas(&self.l, &self.d, &self.u, &mut self.r, &mut self.cp);
+        tridiagonal::solve_twisted(&self.l, &self.d, &self.u, &mut self.r, &mut self.cp);
         std::mem::swap(&mut self.c_old, &mut self.c);
         self.c.copy_from_slice(&self.r);
     }
@@ -266,7 +278,7 @@ impl<D: Scalar> Electrolyte<D> {
     /// ⟨ln c_e⟩_p − ⟨ln c_e⟩_n, the electrode averages of ln c_e.
     pub fn ln_difference(&self) -> D {
         let avg = |side| {
-            self.electrode_average(side, |c| Ok::<D, std::convert::Infallible>(c.ln()))
+            self.electrode_average(side, |c| Ok::<D, std::convert::Infallible>(ln(c)))
                 .unwrap_or_else(|e| match e {})
         };
         avg(Side::Positive) - avg(Side::Negative)

@@ -9,6 +9,7 @@
 //! - [`modal`]: the exact modal step of a particle fused with its output functionals;
 //! - [`histogram`]: histogram slots of a column of Monte Carlo outputs;
 //! - [`table`]: uniform cubic Hermite tables of functions evaluated many times per step;
+//! - [`tridiagonal`]: tridiagonal solves (Thomas, and the twisted form for short latency);
 //! - [`rng`]: lane-interleaved Xoshiro256++ and ziggurat normals for bulk Monte Carlo.
 
 pub mod cpu;
@@ -18,3 +19,4 @@ pub mod histogram;
 pub mod modal;
 pub mod rng;
 pub mod table;
+pub mod tridiagonal;
