@@ -371,6 +371,7 @@ enum Grid<'a> {
 impl Grid<'_> {
     /// Push the next step(s) to `batch` (see [`ExactSteps::next_batch`]; one BDF2 step at a
     /// time). False at the end of the protocol.
+    #[inline(always)]
     fn next_batch(&mut self, batch: &mut Vec<Step>, max: usize) -> bool {
         match self {
             Grid::Exact(g) => g.next_batch(batch, max),
@@ -506,7 +507,7 @@ impl<'a, D: Scalar> Run<'a, D> {
                 .step_exact(h, i_old, i_new, &p.pos.diffusivity, f.kin_p.fac_d);
         }
         self.advance_bdf(st, st.t1)?;
-        self.finish_step(st, i_old, i_new)
+        self.finish_step(st, i_old, i_new, self.el.is_some())
     }
 
     /// The BDF2 components (if any) from their state at the step start to `t_end` (the step's
@@ -564,7 +565,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         for (j, st) in sts.iter().enumerate() {
             self.pn.show_exact_step(j);
             self.pp.show_exact_step(j);
-            if let Some(c) = self.finish_step(st, i, i)? {
+            // (no electrolyte in a batch: the literal lets the SPM's evaluation drop its branches)
+            if let Some(c) = self.finish_step(st, i, i, false)? {
                 return Ok(Some(c));
             }
         }
@@ -574,14 +576,17 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// The end of step `st` (currents `i_old`, `i_new` at its ends), the components standing
     /// there: its voltage, the output row if `st` ends at an output time, and the stop (Some)
     /// if the voltage crosses its cut-off or a particle surface leaves (0, 1) inside the step.
+    /// `electrolyte`: the run has one (SPMe).
     #[inline(always)]
     fn finish_step(
         &mut self,
         st: &Step,
         i_old: f64,
         i_new: f64,
+        electrolyte: bool,
     ) -> Result<Option<Stop<D>>, CellError> {
         let (p, fixed, opts) = (self.p, self.f, self.opts);
+        let el = if electrolyte { self.el.as_ref() } else { None };
         let h = st.t1 - st.t0;
         self.nsteps += 1;
         let cap_new = self.cap_prev + 0.5 * (i_old + i_new) * h;
@@ -590,7 +595,7 @@ impl<'a, D: Scalar> Run<'a, D> {
             fixed,
             &self.pn,
             &self.pp,
-            self.el.as_ref(),
+            el,
             i_new,
             i_new,
             st.t1,
@@ -613,15 +618,8 @@ impl<'a, D: Scalar> Run<'a, D> {
             check_particle_range(p, pn, pp, st.t1)?;
         }
         if st.output.is_some() {
-            self.rows.push(fixed.row(
-                &ev,
-                pn,
-                pp,
-                self.el.as_ref(),
-                st.t1,
-                i_new,
-                D::from(cap_new / 3600.0),
-            ));
+            self.rows
+                .push(fixed.row(&ev, pn, pp, el, st.t1, i_new, D::from(cap_new / 3600.0)));
         }
         self.cap_prev = cap_new;
         self.v_last = Some((st.seg, ev.v.re()));
