@@ -63,12 +63,12 @@ pub struct SolverOptions {
     /// Solve constant-diffusivity particles in the eigenbasis of the shell operator (the same
     /// discrete solution as the tridiagonal solve, several times faster). Default true.
     pub modal: bool,
-    /// SPM with constant particle diffusivities (modal form, f64 or first-order duals): integrate
+    /// Particles with constant diffusivities (modal form, f64 or first-order duals): integrate
     /// the modes exactly in time (exponential integrator, exact for piecewise-linear current),
-    /// stepping from one output time / current change to the next (steps at most
-    /// 10·`dt_max`, which then only bounds the cut-off search interval), and locate the cut-off
-    /// by a root find on the voltage. Otherwise (SPMe, θ-dependent D, `modal` off, second-order
-    /// duals, or this flag false) BDF2 with steps ≤ `dt_max`. Default true.
+    /// for the SPM stepping from one output time / current change to the next (steps at most
+    /// 10·`dt_max`), for the SPMe on the electrolyte's BDF2 steps. Otherwise (θ-dependent D,
+    /// `modal` off, second-order duals, or this flag false) BDF2 with steps ≤ `dt_max`. Either
+    /// way a stop is located by a root find on the re-stepped state. Default true.
     pub exponential: bool,
 }
 
@@ -159,7 +159,7 @@ pub struct Solution<D> {
     pub cutoff_time: Option<D>,
     /// Why the solve ended.
     pub stop: StopReason,
-    /// Number of time steps taken (BDF2 sub-steps included).
+    /// Number of time steps taken.
     pub steps: usize,
     /// The requested output times (all of them, reached or not).
     pub output_times: Vec<f64>,

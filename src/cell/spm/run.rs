@@ -27,7 +27,7 @@ use crate::model::Scalar;
 /// Most steps advanced as one batch (a cut-off inside a batch wastes the steps after it).
 const BATCH: usize = 16;
 
-/// Step-size growth per BDF2 sub-step after a restart.
+/// Step-size growth per BDF2 step after a restart.
 const GROWTH: f64 = 1.25;
 
 /// Where a solve stopped before the end of its protocol: the row there, the stop time [s]
@@ -131,26 +131,22 @@ impl Iterator for MustHit<'_> {
     }
 }
 
-/// Steps of the exact (exponential) integrator, produced lazily: from one must-hit point
-/// (t = 0, segment ends, output times) to the next, split evenly into steps of at most `h_cap`.
-struct ExactSteps<'a> {
+/// The must-hit intervals [a, b] in time order, each with the segment it lies in and the
+/// output time (if any) at its end.
+struct Intervals<'a> {
     segs: &'a [Segment],
     outs: &'a [f64],
     hits: MustHit<'a>,
-    h_cap: f64,
-    /// the interval (a, b) being split into n steps of h; k steps of it taken
     a: f64,
     b: f64,
-    n: usize,
-    k: usize,
-    h: f64,
     seg: usize,
     /// next output index
     oi: usize,
 }
 
-impl<'a> ExactSteps<'a> {
-    fn new(segs: &'a [Segment], outs: &'a [f64], h_cap: f64) -> Self {
+impl<'a> Intervals<'a> {
+    /// Before the first interval (standing at t = 0).
+    fn new(segs: &'a [Segment], outs: &'a [f64]) -> Self {
         let mut hits = MustHit::new(segs, outs);
         let tol = hits.tol;
         let a = hits.next().unwrap_or(0.0);
@@ -158,16 +154,25 @@ impl<'a> ExactSteps<'a> {
             segs,
             outs,
             hits,
-            h_cap,
             a,
             b: a,
-            n: 0,
-            k: 0,
-            h: 0.0,
             seg: 0,
             // an output at t = 0 is not the end of a step
             oi: outs.iter().take_while(|&&o| o <= tol).count(),
         }
+    }
+
+    /// Move to the next interval; false at the end of the protocol.
+    #[inline]
+    fn advance(&mut self) -> bool {
+        let Some(b) = self.hits.next() else {
+            return false;
+        };
+        (self.a, self.b) = (self.b, b);
+        while self.segment_ended(self.seg, self.a) {
+            self.seg += 1;
+        }
+        true
     }
 
     /// Whether segment `seg` is not the last and ends by time `t` (within the must-hit tolerance):
@@ -175,6 +180,49 @@ impl<'a> ExactSteps<'a> {
     #[inline(always)]
     fn segment_ended(&self, seg: usize, t: f64) -> bool {
         seg + 1 < self.segs.len() && self.segs[seg].t1 <= t + self.hits.tol
+    }
+
+    /// The current interval starts at t = 0 or where the current jumps.
+    fn starts_at_a_jump(&self) -> bool {
+        let (a, tol, seg) = (self.a, self.hits.tol, self.seg);
+        a <= tol
+            || seg > 0 && (a - self.segs[seg].t0).abs() <= tol && {
+                let (prev, next) = (self.segs[seg - 1].i1, self.segs[seg].i0);
+                (prev - next).abs() > 1e-12 * prev.abs().max(next.abs()).max(1e-300)
+            }
+    }
+
+    /// The output index at the end of the current interval, if it is an output time (once).
+    #[inline]
+    fn take_output(&mut self) -> Option<usize> {
+        let hit = self.oi < self.outs.len() && (self.outs[self.oi] - self.b).abs() <= self.hits.tol;
+        hit.then(|| {
+            self.oi += 1;
+            self.oi - 1
+        })
+    }
+}
+
+/// Steps of the exact (exponential) integrator, produced lazily: from one must-hit point
+/// (t = 0, segment ends, output times) to the next, split evenly into steps of at most `h_cap`.
+struct ExactSteps<'a> {
+    iv: Intervals<'a>,
+    h_cap: f64,
+    /// the interval is split into n steps of h; k of them taken
+    n: usize,
+    k: usize,
+    h: f64,
+}
+
+impl<'a> ExactSteps<'a> {
+    fn new(segs: &'a [Segment], outs: &'a [f64], h_cap: f64) -> Self {
+        Self {
+            iv: Intervals::new(segs, outs),
+            h_cap,
+            n: 0,
+            k: 0,
+            h: 0.0,
+        }
     }
 
     /// Push the next step to `batch` and, if its segment's current is constant, the steps after
@@ -185,12 +233,12 @@ impl<'a> ExactSteps<'a> {
         };
         let seg = st.seg;
         batch.push(st);
-        if self.segs[seg].i0 != self.segs[seg].i1 {
+        if self.iv.segs[seg].i0 != self.iv.segs[seg].i1 {
             return true;
         }
         while batch.len() < max {
             // at the end of an interval the next one may start a new segment
-            if self.k == self.n && self.segment_ended(seg, self.b) {
+            if self.k == self.n && self.iv.segment_ended(seg, self.iv.b) {
                 break;
             }
             match self.next() {
@@ -206,15 +254,11 @@ impl Iterator for ExactSteps<'_> {
     type Item = Step;
     #[inline]
     fn next(&mut self) -> Option<Step> {
-        let tol = self.hits.tol;
         if self.k == self.n {
-            let b = self.hits.next()?;
-            self.a = self.b;
-            self.b = b;
-            while self.segment_ended(self.seg, self.a) {
-                self.seg += 1;
+            if !self.iv.advance() {
+                return None;
             }
-            let w = b - self.a;
+            let w = self.iv.b - self.iv.a;
             // (the usual case, one step per interval, without divisions or a libm ceil call)
             (self.n, self.h) = if w <= self.h_cap * (1.0 + 1e-9) {
                 (1, w)
@@ -224,22 +268,21 @@ impl Iterator for ExactSteps<'_> {
             };
             self.k = 0;
         }
-        let (a, h, k) = (self.a, self.h, self.k);
+        let (a, h, k) = (self.iv.a, self.h, self.k);
         self.k += 1;
         let last = self.k == self.n;
-        let mut step = Step {
+        Some(Step {
             t0: a + k as f64 * h,
-            t1: if last { self.b } else { a + (k + 1) as f64 * h },
-            seg: self.seg,
-            output: None,
+            t1: if last {
+                self.iv.b
+            } else {
+                a + (k + 1) as f64 * h
+            },
+            seg: self.iv.seg,
+            output: if last { self.iv.take_output() } else { None },
             h_before: f64::NAN,
             restart: false,
-        };
-        if last && self.oi < self.outs.len() && (self.outs[self.oi] - self.b).abs() <= tol {
-            step.output = Some(self.oi);
-            self.oi += 1;
-        }
-        Some(step)
+        })
     }
 }
 
@@ -248,16 +291,10 @@ impl Iterator for ExactSteps<'_> {
 /// and grow by [`GROWTH`] per step (for 20·`dt_max` at most); otherwise each step is at most
 /// twice the one before, and an interval is split into equal steps.
 struct BdfSteps<'a> {
-    segs: &'a [Segment],
-    outs: &'a [f64],
-    hits: MustHit<'a>,
+    iv: Intervals<'a>,
     dt_max: f64,
-    /// the must-hit interval being stepped ends at b; t reached in it
-    b: f64,
+    /// time reached in the interval
     t: f64,
-    seg: usize,
-    /// next output index
-    oi: usize,
     /// the size the next step grows from [s]
     h_last: f64,
     /// size of the last step [s] (NaN before the first)
@@ -269,18 +306,11 @@ struct BdfSteps<'a> {
 
 impl<'a> BdfSteps<'a> {
     fn new(segs: &'a [Segment], outs: &'a [f64], dt_max: f64) -> Self {
-        let mut hits = MustHit::new(segs, outs);
-        let tol = hits.tol;
-        let a = hits.next().unwrap_or(0.0);
+        let iv = Intervals::new(segs, outs);
         Self {
-            segs,
-            outs,
-            hits,
+            t: iv.b,
+            iv,
             dt_max,
-            b: a,
-            t: a,
-            seg: 0,
-            oi: outs.iter().take_while(|&&o| o <= tol).count(),
             h_last: dt_max,
             h_prev: f64::NAN,
             grading: false,
@@ -293,28 +323,20 @@ impl<'a> BdfSteps<'a> {
 impl Iterator for BdfSteps<'_> {
     type Item = Step;
     fn next(&mut self) -> Option<Step> {
-        let (dt_max, tol) = (self.dt_max, self.hits.tol);
-        while self.b - self.t <= tol {
-            let b = self.hits.next()?;
-            let a = self.b;
-            (self.t, self.b) = (a, b);
-            let segs = self.segs;
-            while self.seg + 1 < segs.len() && segs[self.seg].t1 <= a + tol {
-                self.seg += 1;
+        let (dt_max, tol) = (self.dt_max, self.iv.hits.tol);
+        while self.iv.b - self.t <= tol {
+            if !self.iv.advance() {
+                return None;
             }
-            let seg = self.seg;
-            let jump = seg > 0 && (a - segs[seg].t0).abs() <= tol && {
-                let (prev, next) = (segs[seg - 1].i1, segs[seg].i0);
-                (prev - next).abs() > 1e-12 * prev.abs().max(next.abs()).max(1e-300)
-            };
-            if a <= tol || jump {
+            self.t = self.iv.a;
+            if self.iv.starts_at_a_jump() {
                 self.h_last = dt_max / 1000.0 / GROWTH;
                 self.grading = true;
                 self.restart = true;
-                self.t_restart = a;
+                self.t_restart = self.iv.a;
             }
         }
-        let (t, b) = (self.t, self.b);
+        let (t, b) = (self.t, self.iv.b);
         let rem = b - t;
         let h = if self.grading {
             // ratio ≤ GROWTH; a short remainder is split rather than left as a sliver
@@ -338,11 +360,11 @@ impl Iterator for BdfSteps<'_> {
             }
         };
         let t1 = if rem - h <= tol { b } else { t + h };
-        let mut step = Step {
+        let step = Step {
             t0: t,
             t1,
-            seg: self.seg,
-            output: None,
+            seg: self.iv.seg,
+            output: if t1 == b { self.iv.take_output() } else { None },
             h_before: self.h_prev,
             restart: std::mem::take(&mut self.restart),
         };
@@ -354,10 +376,6 @@ impl Iterator for BdfSteps<'_> {
             self.grading = false;
         }
         self.t = t1;
-        if t1 == b && self.oi < self.outs.len() && (self.outs[self.oi] - b).abs() <= tol {
-            step.output = Some(self.oi);
-            self.oi += 1;
-        }
         Some(step)
     }
 }
@@ -395,9 +413,9 @@ pub(super) struct Run<'a, D: Scalar> {
     opts: &'a SolverOptions,
     pn: Particle<D>,
     pp: Particle<D>,
-    /// the particles take exact steps (else BDF2 sub-steps)
+    /// the particles take exact steps (else BDF2 steps)
     exact: bool,
-    /// the SPMe electrolyte (BDF2 sub-steps)
+    /// the SPMe electrolyte (BDF2 steps)
     el: Option<Electrolyte<D>>,
     /// the BDF2 components' state at the start of the step (None: every component is exact)
     start: Option<Start<D>>,
