@@ -398,11 +398,35 @@ impl Grid<'_> {
     }
 }
 
-/// The BDF2 components at the start of the current step, for re-stepping.
+/// The BDF2 components at the start of the current step, for re-stepping: the particles
+/// unless they step exactly, the electrolyte if there is one.
 struct Start<D> {
-    pn: Particle<D>,
-    pp: Particle<D>,
+    particles: Option<(Particle<D>, Particle<D>)>,
     el: Option<Electrolyte<D>>,
+}
+
+impl<D: Scalar> Start<D> {
+    /// Take the components' state from the run.
+    fn save(&mut self, pn: &Particle<D>, pp: &Particle<D>, el: Option<&Electrolyte<D>>) {
+        if let Some((n, p)) = self.particles.as_mut() {
+            n.copy_state_from(pn);
+            p.copy_state_from(pp);
+        }
+        if let (Some(s), Some(e)) = (self.el.as_mut(), el) {
+            s.copy_state_from(e);
+        }
+    }
+
+    /// Put the saved state back into the run.
+    fn restore(&self, pn: &mut Particle<D>, pp: &mut Particle<D>, el: Option<&mut Electrolyte<D>>) {
+        if let Some((n, p)) = self.particles.as_ref() {
+            pn.copy_state_from(n);
+            pp.copy_state_from(p);
+        }
+        if let (Some(e), Some(s)) = (el, self.el.as_ref()) {
+            e.copy_state_from(s);
+        }
+    }
 }
 
 /// The state of a solve between steps.
@@ -444,8 +468,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         rows: Vec<Row<D>>,
     ) -> Self {
         let start = (!exact || el.is_some()).then(|| Start {
-            pn: pn.clone(),
-            pp: pp.clone(),
+            particles: (!exact).then(|| (pn.clone(), pp.clone())),
             el: el.clone(),
         });
         Self {
@@ -508,13 +531,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         let seg = &self.segs[st.seg];
         let (i_old, i_new) = (seg.current_at(st.t0), seg.current_at(st.t1));
         if let Some(start) = self.start.as_mut() {
-            if !self.exact {
-                start.pn.copy_state_from(&self.pn);
-                start.pp.copy_state_from(&self.pp);
-            }
-            if let (Some(s), Some(e)) = (start.el.as_mut(), self.el.as_ref()) {
-                s.copy_state_from(e);
-            }
+            start.save(&self.pn, &self.pp, self.el.as_ref());
         }
         if self.exact {
             let (p, f) = (self.p, self.f);
@@ -658,13 +675,7 @@ impl<'a, D: Scalar> Run<'a, D> {
                 .restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.kin_p.fac_d);
         }
         if let Some(start) = self.start.as_ref() {
-            if !self.exact {
-                self.pn.copy_state_from(&start.pn);
-                self.pp.copy_state_from(&start.pp);
-            }
-            if let (Some(e), Some(s)) = (self.el.as_mut(), start.el.as_ref()) {
-                e.copy_state_from(s);
-            }
+            start.restore(&mut self.pn, &mut self.pp, self.el.as_mut());
             if let Err(e) = self.advance_bdf(st, t) {
                 return (Err(e), i_t);
             }
