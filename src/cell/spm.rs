@@ -429,8 +429,17 @@ fn voltage<D: Scalar>(
     let th_n = cs_n * kn.inv_c_max;
     let th_p = cs_p * kp.inv_c_max;
     let (j_n, j_p) = (kn.ju * current, kp.ju * current);
-    let (eta_n, eta_p) = match el {
-        // SPMe: the overpotential with the local exchange current, averaged over each electrode
+    // SPMe: the overpotential with the local exchange current, averaged over each electrode,
+    // and ⟨ln c_e⟩_p − ⟨ln c_e⟩_n for the concentration overpotential
+    let (eta_n, eta_p, ln_difference) = match el {
+        Some(e) if kn.symmetric && kp.symmetric => {
+            let a = |e: &ElectrodeParams<D>, k: &Kinetics<D>, j: D, cs: D| {
+                j * k.half_inv_m / (cs * (e.c_max - cs)).sqrt()
+            };
+            let (ln_n, asinh_n) = e.ln_and_asinh_averages(Side::Negative, a(&p.neg, kn, j_n, cs_n));
+            let (ln_p, asinh_p) = e.ln_and_asinh_averages(Side::Positive, a(&p.pos, kp, j_p, cs_p));
+            (f.two_rt_f * asinh_n, f.two_rt_f * asinh_p, ln_p - ln_n)
+        }
         Some(e) => (
             e.electrode_average(Side::Negative, |ce| {
                 overpotential(&p.neg, kn, j_n, ce, cs_n, f)
@@ -438,10 +447,12 @@ fn voltage<D: Scalar>(
             e.electrode_average(Side::Positive, |ce| {
                 overpotential(&p.pos, kp, j_p, ce, cs_p, f)
             })?,
+            e.ln_difference(),
         ),
         None => (
             overpotential(&p.neg, kn, j_n, f.ce0, cs_n, f)?,
             overpotential(&p.pos, kp, j_p, f.ce0, cs_p, f)?,
+            D::zero(),
         ),
     };
     let mut u_n = p.neg.ocp.eval_hinted(th_n, f.t, &mut hints.n);
@@ -454,7 +465,7 @@ fn voltage<D: Scalar>(
     let (mut eta_c, mut dphi_e, mut dphi_s) = (D::zero(), D::zero(), D::zero());
     if let Some(e) = el {
         let i = f.area.recip() * current;
-        eta_c = (-p.electrolyte.transference + 1.0) * f.two_rt_f * e.ln_difference();
+        eta_c = (-p.electrolyte.transference + 1.0) * f.two_rt_f * ln_difference;
         dphi_e = -i * e.ohmic_resistance(&p.electrolyte.conductivity, f.fac_ke);
         dphi_s = -i * f.dphi_s_per_i;
         v += eta_c + dphi_e + dphi_s;

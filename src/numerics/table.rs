@@ -51,7 +51,10 @@ impl UniformHermite {
             return None;
         }
         let s = (x - self.x0) * self.inv_h;
-        let k = (s as usize).min(self.cubic.len() - 1);
+        // SAFETY: x0 ≤ x ≤ x1 makes s finite and in [0, intervals] (rounding may give a hair
+        // over intervals, clamped below), so the conversion is exact truncation; the checked
+        // `as usize` costs a saturation sequence per call in the SPMe's innermost loop
+        let k = unsafe { s.to_int_unchecked::<usize>() }.min(self.cubic.len() - 1);
         let t = s - k as f64;
         let [c0, c1, c2, c3] = self.cubic[k];
         let v = ((c3 * t + c2) * t + c1) * t + c0;

@@ -37,6 +37,8 @@ pub fn solve_twisted<D: Scalar>(l: &[D], d: &[D], u: &[D], r: &mut [D], cp: &mut
         return solve(l, d, u, r, cp);
     }
     let k = n / 2;
+    // equal lengths let the compiler drop the bounds checks below
+    let (l, d, u, r, cp) = (&l[..n], &d[..n], &u[..n], &mut r[..n], &mut cp[..n]);
     // top: cp[j] = u_j/δ_j, r[j] ← (r_j − l_j·r_{j−1})/δ_j for j < k;
     // bottom: cp[j] = l_j/δ_j, r[j] ← (r_j − u_j·r_{j+1})/δ_j for j > k
     let mut mt = d[0].recip();
