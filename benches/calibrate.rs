@@ -9,8 +9,8 @@
 use bridgelaw::calibrate::{
     CurveObservation, Likelihood, Noise, NutsConfig, Posterior, SigmaPrior, sample,
 };
-use bridgelaw::cell::model::AfterCutoff;
-use bridgelaw::cell::{CellModel, CellParams, Protocol, SolverOptions};
+use bridgelaw::cell::{CellParams, Protocol, SolverOptions};
+use bridgelaw::chain::ChainModel;
 use bridgelaw::dist::{JointDistribution, Parameter, Transform};
 use bridgelaw::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -149,13 +149,12 @@ fn spm_posterior(c: &mut Criterion) {
     let p = CellParams::chen2020_from_dir(std::path::Path::new(dir)).expect("Chen2020 OCP tables");
     let truth = [p.neg.diffusivity.scale, p.pos.diffusivity.scale];
     let times: Vec<f64> = (0..N).map(|k| 10.0 * k as f64).collect();
-    let model = CellModel::new(
+    let model = ChainModel::cell(
         p,
+        SolverOptions::default(),
         &["D_n", "D_p"],
         Protocol::c_rate(1.0, 4000.0),
         times,
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     let data = bridgelaw::model::evaluate(&model, &truth).unwrap()[..N].to_vec();

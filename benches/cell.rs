@@ -1,7 +1,7 @@
 //! Cell-model speed: Chen2020-like SPM, 1C discharge to cut-off, 20 shells, outputs every 10 s.
 
-use bridgelaw::cell::model::AfterCutoff;
-use bridgelaw::cell::{CellModel, CellModelKind, CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::cell::{CellModelKind, CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::chain::ChainModel;
 use bridgelaw::numerics::cpu::with_flush_to_zero;
 use bridgelaw::numerics::gradient::Grad;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -59,13 +59,12 @@ fn bench(c: &mut Criterion) {
 
     // through the Model trait (parameter conversion + solve + output), Jacobian 4 parameters
     let times: Vec<f64> = (0..=350).map(|k| k as f64 * 10.0).collect();
-    let m = CellModel::new(
+    let m = ChainModel::cell(
         p.clone(),
+        SolverOptions::default(),
         &["D_n", "D_p", "k_n", "k_p"],
         prot.clone(),
         times,
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     let theta = [

@@ -19,8 +19,8 @@ use bridgelaw::calibrate::{
     CurveObservation, InitStrategy, Likelihood, MassMatrix, Noise, NutsConfig, Posterior,
     SigmaPrior, sample, summarize,
 };
-use bridgelaw::cell::model::AfterCutoff;
-use bridgelaw::cell::{CellModel, CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::cell::{CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::chain::ChainModel;
 use bridgelaw::dist::sample::{fill_standard_normals, stream_rng};
 use bridgelaw::dist::{JointDistribution, Parameter, Transform};
 use bridgelaw::model::evaluate;
@@ -77,14 +77,14 @@ fn main() -> Result<()> {
     let times: Vec<f64> = (0..POINTS)
         .map(|k| 0.99 * t_end * k as f64 / (POINTS - 1) as f64)
         .collect();
-    let model = CellModel::new(
+    let model = ChainModel::cell(
         p.clone(),
+        SolverOptions::default(),
         &["D_n", "D_p"],
         protocol,
         times,
-        SolverOptions::default(),
-        AfterCutoff::Hold,
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     let clean = evaluate(&model, &truth)?;
     let mut noise = vec![0.0; POINTS];
     fill_standard_normals(&mut stream_rng(7, 0), &mut noise);

@@ -1,21 +1,19 @@
-//! Constant-current discharge curves bound to the cell model: one [`CellModel`] per measured
-//! curve (its current, its duration, its thinned time grid), stacked into one model with shared
-//! free parameters, plus the matching [`CurveObservation`]s. What a rate-test calibration
-//! (e.g. C/2, 1C, 2C together) needs in one call.
+//! Constant-current discharge curves bound to the cell model: one experiment of a
+//! [`ChainModel`] (no links, the free cell parameters as inputs) per measured curve (its
+//! current, its duration, its thinned time grid), plus the matching [`CurveObservation`]s. What
+//! a rate-test calibration (e.g. C/2, 1C, 2C together) needs in one call.
 //!
 //! Per curve: the applied current I [A] (discharge positive) is the mean of the rows whose
 //! |I| exceeds half the largest |I| (the CC phase); its relative spread must stay below
 //! [`MAX_CURRENT_SPREAD`]. The model discharges at I from t = 0 for the measured duration; its
 //! output grid is `points` times spread evenly from the first CC row to the last measured row
-//! (s); after the model's cut-off the voltage holds at the cut-off value
-//! ([`AfterCutoff::Hold`]).
+//! (s); after the model's cut-off the voltage holds at the cut-off value.
 
 use super::CalibrateError;
 use super::data::MeasuredCurve;
 use super::posterior::{CurveObservation, Noise};
-use super::stack::ModelStack;
-use crate::cell::model::AfterCutoff;
-use crate::cell::{CellModel, CellParams, Protocol, SolverOptions};
+use crate::cell::{CellParams, Protocol, SolverOptions};
+use crate::chain::{ChainModel, Drive, Experiment};
 
 /// Largest relative sd of the current over the CC rows accepted as "constant current" [1].
 pub const MAX_CURRENT_SPREAD: f64 = 0.02;
@@ -30,10 +28,10 @@ pub struct DischargeCurveInfo {
     pub times: Vec<f64>,
 }
 
-/// The stacked cell model, the observations (curve `k` bound to part `k`'s voltage) and what
-/// was read off each curve.
+/// The cell model (experiment `k` for curve `k`), the observations (curve `k` bound to
+/// experiment `k`'s voltage) and what was read off each curve.
 pub struct DischargeProblem {
-    pub model: ModelStack<CellModel>,
+    pub model: ChainModel,
     pub observations: Vec<CurveObservation>,
     pub curves: Vec<DischargeCurveInfo>,
 }
@@ -63,10 +61,7 @@ pub fn bind_discharge_curves(
             "points per curve: expected at least 2, found {points}"
         )));
     }
-    let cell = |name: &str, e: crate::cell::CellError| {
-        CalibrateError::Setup(format!("curve '{name}': cell model: {e}"))
-    };
-    let mut parts = Vec::with_capacity(curves.len());
+    let mut experiments = Vec::with_capacity(curves.len());
     let mut infos = Vec::with_capacity(curves.len());
     for c in curves {
         let i = c.discharge_current();
@@ -108,31 +103,27 @@ pub fn bind_discharge_curves(
             })
             .collect();
         let protocol = Protocol::constant_current(mean, t1 + 1.0);
-        let mut opts = solver.clone();
-        if let Some(n) = steps {
-            opts.dt_max = t1 / n as f64;
-        }
-        let m = CellModel::new(
-            base.clone(),
-            free,
-            protocol,
+        let mut e = Experiment::new(
+            &c.name,
+            base.temperature,
+            Drive::Protocol(protocol),
             times.clone(),
-            opts,
-            AfterCutoff::Hold,
-        )
-        .map_err(|e| cell(&c.name, e))?;
-        parts.push((c.name.clone(), m));
+        );
+        e.dt_max = steps.map(|n| t1 / n as f64);
+        experiments.push(e);
         infos.push(DischargeCurveInfo {
             name: c.name.clone(),
             current_a: mean,
             times,
         });
     }
-    let model = ModelStack::new(parts)?;
+    let free: Vec<String> = free.iter().map(|f| f.to_string()).collect();
+    let model = ChainModel::new(base.clone(), solver.clone(), &[], &free, experiments)
+        .map_err(|e| CalibrateError::Setup(format!("cell model: {e}")))?;
     let observations = curves
         .iter()
         .enumerate()
-        .map(|(k, c)| CurveObservation::from_measured(c, &model, model.output_index(k, 0), noise))
+        .map(|(k, c)| CurveObservation::from_measured(c, &model, model.voltage_output(k), noise))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(DischargeProblem {
         model,

@@ -25,7 +25,6 @@ pub mod draws;
 pub mod map;
 pub mod nuts;
 pub mod posterior;
-pub mod stack;
 pub mod summary;
 
 use crate::model::Model;
@@ -37,7 +36,6 @@ pub use discharge::{DischargeProblem, bind_discharge_curves};
 pub use map::{MapResult, find_map};
 pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample};
 pub use posterior::{CurveObservation, Likelihood, Noise, Posterior, SigmaPrior};
-pub use stack::ModelStack;
 pub use summary::{CalibrationSummary, summarize};
 
 /// Everything that can go wrong in a calibration run.

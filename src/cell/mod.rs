@@ -2,8 +2,9 @@
 //!
 //! Entry points: [`CellParams`] (all physical parameters, SI), [`simulate`] (one solve →
 //! [`Solution`] with voltage, stoichiometries, overpotentials at the requested times),
-//! [`bpx::read_bpx_file`] / [`bpx::to_bpx_json`], [`CellModel`] (the cell behind
-//! [`crate::model::Model`]) and [`simulate_bpx_to_csv`] (what the CLI's `simulate` calls).
+//! [`bpx::read_bpx_file`] / [`bpx::to_bpx_json`], [`model::FREE_PARAMETERS`] (the parameters a
+//! model can set; the cell as a [`crate::model::Model`] is [`crate::chain::ChainModel`]) and
+//! [`simulate_bpx_to_csv`] (what the CLI's `simulate` calls).
 
 // Range checks are written `!(v > 0.0)` on purpose: a NaN must fail them.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -19,7 +20,6 @@ pub mod spm;
 pub mod spme;
 
 pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json};
-pub use model::CellModel;
 pub use ocp::{Coefficient, Ocp, Pchip, Shape};
 pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
 pub use protocol::{CurrentSeries, Protocol, SignConvention, Step};

@@ -1,13 +1,12 @@
-//! The cell behind the [`Model`] trait: chosen free parameters in, the voltage curve (and capacity to cut-off) out.
+//! The cell parameters a model can set from its inputs: names, units and how each is applied
+//! (the cell as a [`Model`](crate::model::Model) is [`crate::chain::ChainModel`]).
 
 use super::CellError;
 use super::ocp::Ocp;
 use super::params::CellParams;
-use super::protocol::Protocol;
-use super::spm::{SolverOptions, simulate};
-use crate::model::{Axis, InputSpec, Model, ModelError, OutputSpec, Scalar};
+use crate::model::Scalar;
 
-/// A free parameter of [`CellModel`], resolved once from its name.
+/// A free cell parameter, resolved once from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreeParam {
     /// Negative/positive particle diffusivity D_s at T_ref [m²/s] (for a function of θ: its multiplier [1]).
@@ -58,7 +57,7 @@ pub enum FreeParam {
     OmegaP,
 }
 
-/// (name, unit, parameter) for every free parameter [`CellModel`] accepts.
+/// (name, unit, parameter) for every free cell parameter.
 pub const FREE_PARAMETERS: &[(&str, &str, FreeParam)] = &[
     ("D_n", "m^2/s", FreeParam::DiffusivityN),
     ("D_p", "m^2/s", FreeParam::DiffusivityP),
@@ -153,148 +152,4 @@ pub fn apply_free<D: Scalar>(
         }
     }
     Ok(())
-}
-
-/// What [`CellModel`] outputs at requested times after the solve stopped at a cut-off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AfterCutoff {
-    /// Hold the cut-off voltage (zero derivative): a smooth penalty for calibration.
-    #[default]
-    Hold,
-    /// Ignore cut-offs and keep simulating to the last requested time (a state leaving the
-    /// physical range is then an error).
-    Continue,
-}
-
-/// The SPM/SPMe as a [`Model`]: inputs are the chosen free parameters (see
-/// [`FREE_PARAMETERS`] for names and units), every other parameter is fixed from a base
-/// `CellParams<f64>`. Outputs: `voltage` [V] on the requested times [s], then
-/// `capacity` [A·h], the discharged capacity at the end of the solve (at the cut-off if reached).
-/// A state outside the physical range is a [`ModelError`], never a panic.
-#[derive(Debug, Clone)]
-pub struct CellModel {
-    base: CellParams<f64>,
-    free: Vec<FreeParam>,
-    inputs: Vec<InputSpec>,
-    outputs: Vec<OutputSpec>,
-    protocol: Protocol,
-    opts: SolverOptions,
-    n_times: usize,
-    after_cutoff: AfterCutoff,
-}
-
-impl CellModel {
-    /// Build from a base parameter set, free parameter names, a protocol and output times [s].
-    pub fn new(
-        base: CellParams<f64>,
-        free: &[&str],
-        protocol: Protocol,
-        times: Vec<f64>,
-        mut opts: SolverOptions,
-        after_cutoff: AfterCutoff,
-    ) -> Result<Self, CellError> {
-        let mut fp = Vec::with_capacity(free.len());
-        let mut inputs = Vec::with_capacity(free.len());
-        for name in free {
-            let (n, u, p) = FREE_PARAMETERS
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .ok_or_else(|| CellError::InvalidParameter {
-                    name: name.to_string(),
-                    value: f64::NAN,
-                    expected: format!(
-                        "one of {}",
-                        FREE_PARAMETERS
-                            .iter()
-                            .map(|f| f.0)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                })?;
-            fp.push(*p);
-            inputs.push(InputSpec::new(n, u));
-        }
-        base.validate()?;
-        // check the base converts (no custom closure)
-        base.to_scalar::<f64>()?;
-        opts.output_times = Some(times.clone());
-        opts.stop_at_cutoff = after_cutoff == AfterCutoff::Hold;
-        let n_times = times.len();
-        let outputs = vec![
-            OutputSpec::curve(
-                "voltage",
-                "V",
-                Axis {
-                    name: "t".into(),
-                    unit: "s".into(),
-                    values: times,
-                },
-            ),
-            OutputSpec::scalar("capacity", "A h"),
-        ];
-        Ok(Self {
-            base,
-            free: fp,
-            inputs,
-            outputs,
-            protocol,
-            opts,
-            n_times,
-            after_cutoff,
-        })
-    }
-
-    /// The base parameter set.
-    pub fn base(&self) -> &CellParams<f64> {
-        &self.base
-    }
-}
-
-impl Model for CellModel {
-    fn inputs(&self) -> &[InputSpec] {
-        &self.inputs
-    }
-    fn outputs(&self) -> &[OutputSpec] {
-        &self.outputs
-    }
-    fn eval<D: Scalar>(&self, theta: &[D], out: &mut [D]) -> Result<(), ModelError> {
-        if theta.len() != self.free.len() {
-            return Err(ModelError::WrongInputCount {
-                expected: self.free.len(),
-                found: theta.len(),
-            });
-        }
-        let mut p: CellParams<D> = self.base.to_scalar()?;
-        for (k, (&w, &v)) in self.free.iter().zip(theta).enumerate() {
-            if !v.re().is_finite() {
-                return Err(ModelError::InvalidInput {
-                    name: self.inputs[k].name.clone(),
-                    value: v.re(),
-                    expected: "a finite value".into(),
-                });
-            }
-            apply_free(&mut p, w, v)?;
-        }
-        let sol = simulate(&p, &self.protocol, &self.opts)?;
-        let n = sol.rows.len().min(self.n_times);
-        for (o, r) in out.iter_mut().zip(&sol.rows[..n]) {
-            *o = r.voltage;
-        }
-        if n < self.n_times {
-            let hold = match (&sol.cutoff, self.after_cutoff) {
-                (Some(r), AfterCutoff::Hold) => r.voltage,
-                _ => {
-                    return Err(ModelError::SolverFailed(format!(
-                        "the protocol ended at {} of {} requested output times",
-                        n, self.n_times
-                    )));
-                }
-            };
-            for o in out.iter_mut().take(self.n_times).skip(n) {
-                *o = hold;
-            }
-        }
-        out[self.n_times] = sol.final_capacity_ah();
-        Ok(())
-    }
 }

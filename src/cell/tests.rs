@@ -1,8 +1,8 @@
 //! Tests of the cell model as a whole: conservation, limits, convergence, gradients, BPX, measured data.
 
-use super::model::AfterCutoff;
 use super::spme::Side;
 use super::*;
+use crate::chain::ChainModel;
 use crate::model::{Model, jacobian, jacobian_central_fd, max_rel_diff};
 use std::path::Path;
 
@@ -218,13 +218,12 @@ fn gradients_match_central_differences() {
                 _ => unreachable!(),
             })
             .collect();
-        let m = CellModel::new(
+        let m = ChainModel::cell(
             base,
+            opts(kind),
             &names,
             Protocol::c_rate(1.0, 3800.0),
             times_to(3300.0, 100.0),
-            opts(kind),
-            AfterCutoff::Hold,
         )
         .unwrap();
         let (v, j) = jacobian(&m, &theta).unwrap();
@@ -265,13 +264,12 @@ fn gradients_match_central_differences() {
 
 #[test]
 fn gradient_of_cutoff_capacity_matches_fd() {
-    let m = CellModel::new(
+    let m = ChainModel::cell(
         chen(),
+        SolverOptions::default(),
         &["D_p", "k_p"],
         one_c(),
         vec![0.0, 600.0],
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     let theta = [4e-15, 3.42e-6];
@@ -348,17 +346,16 @@ fn a_surface_reaching_its_limit_ends_the_run_with_a_finite_curve() {
 #[test]
 fn a_nonsense_parameter_from_a_sampler_is_an_error_value() {
     let p = chen();
-    let m = CellModel::new(
+    let m = ChainModel::cell(
         p,
+        SolverOptions::default(),
         &["D_p"],
         one_c(),
         vec![0.0, 100.0],
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     // negative diffusivity from a sampler: an error value
-    let mut out = vec![0.0; 3];
+    let mut out = vec![0.0; crate::model::n_outputs(&m)];
     assert!(m.eval(&[-1e-15], &mut out).is_err());
     assert!(m.eval(&[f64::NAN], &mut out).is_err());
 }
@@ -375,13 +372,12 @@ fn negative_diffusivity_is_named() {
 
 #[test]
 fn hold_after_cutoff() {
-    let m = CellModel::new(
+    let m = ChainModel::cell(
         chen(),
+        SolverOptions::default(),
         &["D_n"],
         one_c(),
         times_to(3900.0, 100.0),
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     let v = crate::model::evaluate(&m, &[3.3e-14]).unwrap();
@@ -397,13 +393,12 @@ fn law_based_ocp_with_dual_parameters() {
         u0: 3.85,
         omega_ev: 0.02,
     };
-    let m = CellModel::new(
+    let m = ChainModel::cell(
         base,
+        SolverOptions::default(),
         &["U0_p", "Omega_p"],
         Protocol::c_rate(0.5, 3600.0),
         times_to(3000.0, 300.0),
-        SolverOptions::default(),
-        AfterCutoff::Hold,
     )
     .unwrap();
     let (_, j) = jacobian(&m, &[3.85, 0.02]).unwrap();

@@ -1,6 +1,8 @@
 //! The multiscale chain as one [`Model`]: atomistic inputs → bridging laws → cell model →
 //! voltage curves, generic over the scalar so exact derivatives flow from the terminal voltage
-//! back to an NEB barrier in one forward pass.
+//! back to an NEB barrier in one forward pass. It is the one cell-as-`Model`: without links it
+//! is the cell alone with chosen free parameters (what calibration against measured curves,
+//! propagation and sensitivity of cell parameters use).
 //!
 //! A chain has
 //! - a base cell parameter set (a BPX file) and a solver choice (SPM or SPMe);
@@ -43,6 +45,8 @@ pub enum Drive {
     CurrentFile { path: PathBuf, sign: SignConvention },
     /// The measured curve's own current (see [`Experiment::data`]).
     Measured,
+    /// A protocol built in code (library use).
+    Protocol(Protocol),
 }
 
 /// A measured curve attached to an experiment: its current drives the simulation and its
@@ -67,9 +71,25 @@ pub struct Experiment {
     pub voltage_at: Vec<f64>,
     /// The measured curve, if any.
     pub data: Option<ExperimentData>,
+    /// Largest time step of this experiment's solves [s]; `None`: the chain's solver setting.
+    pub dt_max: Option<f64>,
 }
 
 impl Experiment {
+    /// An experiment driven by `drive` at `temperature_k` [K] with output times `times` [s],
+    /// no scalar voltages, no data, the chain's largest time step.
+    pub fn new(name: &str, temperature_k: f64, drive: Drive, times: Vec<f64>) -> Self {
+        Self {
+            name: name.to_string(),
+            temperature_k,
+            drive,
+            times,
+            voltage_at: vec![],
+            data: None,
+            dt_max: None,
+        }
+    }
+
     /// Attach a measured curve: keep every `step`-th point (so at most `max_points`), take the
     /// output grid from its times (shifted to start at 0) and, for [`Drive::Measured`], its
     /// current.
@@ -100,6 +120,7 @@ impl Experiment {
             Drive::CurrentFile { path, sign } => {
                 Protocol::series_from_csv_file(path, Some(*sign)).map_err(|e| e.to_string())?
             }
+            Drive::Protocol(p) => p.clone(),
             Drive::Measured => {
                 let d = self.data.as_ref().ok_or_else(|| {
                     "drive 'measured' needs a data file on the experiment".to_string()
@@ -358,9 +379,17 @@ impl ChainModel {
                 e.protocol()
                     .map_err(|x| format!("experiment '{}': {x}", e.name))?,
             );
+            let dt_max = e.dt_max.unwrap_or(solver.dt_max);
+            if !(dt_max > 0.0 && dt_max.is_finite()) {
+                return Err(format!(
+                    "experiment '{}': dt_max = {dt_max} s; expected a positive time step",
+                    e.name
+                ));
+            }
             let o = SolverOptions {
                 output_times: Some(e.times.clone()),
                 stop_at_cutoff: true,
+                dt_max,
                 ..solver.clone()
             };
             opts.push(o);
@@ -403,6 +432,22 @@ impl ChainModel {
             outputs,
             offsets,
         })
+    }
+
+    /// The cell alone under one protocol: the `free` cell parameters (names of
+    /// [`FREE_PARAMETERS`]) as inputs, the base temperature, outputs on `times` [s] (one
+    /// experiment named `cell`: `voltage_cell`, `capacity_cell`, `energy_cell`).
+    pub fn cell(
+        base: CellParams<f64>,
+        solver: SolverOptions,
+        free: &[&str],
+        protocol: Protocol,
+        times: Vec<f64>,
+    ) -> Result<Self, String> {
+        let t = base.temperature;
+        let free: Vec<String> = free.iter().map(|f| f.to_string()).collect();
+        let e = Experiment::new("cell", t, Drive::Protocol(protocol), times);
+        Self::new(base, solver, &[], &free, vec![e])
     }
 
     pub fn experiments(&self) -> &[Experiment] {
@@ -505,6 +550,12 @@ impl Model for ChainModel {
             let reached = sol.rows.len().min(n_t);
             for (slot, r) in o.iter_mut().zip(&sol.rows[..reached]) {
                 *slot = r.voltage;
+            }
+            if reached < n_t && sol.cutoff.is_none() {
+                return Err(ModelError::SolverFailed(format!(
+                    "experiment '{}': the protocol ended at {reached} of {n_t} output times",
+                    exp.name
+                )));
             }
             let last = sol.cutoff.as_ref().or(sol.rows.last()).ok_or_else(|| {
                 ModelError::SolverFailed(format!("experiment '{}': no output row", exp.name))

@@ -190,6 +190,7 @@ fn experiment(
         times: vec![],
         voltage_at,
         data: None,
+        dt_max: None,
     };
     if let Some(d) = t.get("data") {
         let p = d
