@@ -153,6 +153,9 @@ fn main() -> Result<()> {
     let wall = t.elapsed().as_secs_f64();
     let s = summarize(&post, &run);
     print!("{}", s.to_table());
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
     let h = run.health();
     let rhat = s.params.iter().map(|p| p.rhat).fold(0.0, f64::max);
     let ess = s

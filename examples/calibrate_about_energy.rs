@@ -203,6 +203,9 @@ fn main() -> Result<()> {
     let secs = t.elapsed().as_secs_f64();
     println!("\nwall time {secs:.1} s\n");
     print!("{}", out.summary.to_table());
+    for w in &out.summary.warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "\nprior -> posterior (natural units; shift = posterior mean of z minus prior mean, in prior sds)"
     );

@@ -224,6 +224,80 @@ fn linear_case() -> (
     (model, prior, y, m, c, sigma)
 }
 
+/// y = a + b·t, defined only for a < 1 (a model error above): a stand-in for a cell model
+/// whose state leaves its physical range.
+struct Bounded(Linear);
+
+impl Model for Bounded {
+    fn inputs(&self) -> &[InputSpec] {
+        self.0.inputs()
+    }
+    fn outputs(&self) -> &[OutputSpec] {
+        self.0.outputs()
+    }
+    fn eval<D: Scalar>(&self, th: &[D], out: &mut [D]) -> Result<(), ModelError> {
+        if th[0].re() >= 1.0 {
+            return Err(ModelError::out_of_range("a", th[0].re(), "a < 1"));
+        }
+        self.0.eval(th, out)
+    }
+}
+
+#[test]
+fn multi_start_map_succeeds_when_the_prior_centre_is_outside_the_valid_range() {
+    let t: Vec<f64> = (0..20).map(|k| k as f64).collect();
+    let model = Bounded(Linear::new(t.clone()));
+    let y: Vec<f64> = t.iter().map(|t| 0.5 + 0.1 * t).collect();
+    let prior = joint(
+        vec![
+            param("a", "V", Transform::Identity),
+            param("b", "V/s", Transform::Identity),
+        ],
+        vec![1.5, 0.0],
+        DMatrix::from_diagonal(&DVector::from_vec(vec![1.0, 1.0])),
+    );
+    let obs = CurveObservation {
+        name: "y".into(),
+        output: 0,
+        values: y,
+        noise: Noise::Fixed { sigma: 0.01 },
+    };
+    let post = Posterior::new(&model, &prior, vec![obs], Likelihood::Gaussian).unwrap();
+    // one start (the centre) is what the MAP used to have: it fails there
+    let single = MapOptions {
+        starts: 1,
+        candidates: 0,
+        ..MapOptions::default()
+    };
+    assert!(matches!(
+        find_map(&post, &single),
+        Err(bridgelaw::calibrate::CalibrateError::NoValidStart { tried: 1, .. })
+    ));
+    let map = find_map(&post, &MapOptions::default()).unwrap();
+    assert!((map.x[0] - 0.5).abs() < 1e-3, "a = {}", map.x[0]);
+    assert!((map.x[1] - 0.1).abs() < 1e-4, "b = {}", map.x[1]);
+    let s = &map.starts;
+    // the centre and the candidates with a ≥ 1 fail, and are counted
+    assert!(s.failed >= 1 && s.failed < s.tried, "{s:?}");
+    assert_eq!(s.tried, 33);
+    assert_eq!(s.runs.len(), 4);
+    assert!(s.agreeing >= 1);
+    // NUTS from the MAP starts where the model works
+    let cfg = quiet(NutsConfig {
+        tune: 200,
+        draws: 100,
+        chains: 2,
+        init: InitStrategy::Map,
+        ..NutsConfig::default()
+    });
+    let run = sample(&post, &cfg).unwrap();
+    assert!(
+        run.notes.iter().any(|n| n.contains("fails at")),
+        "{:?}",
+        run.notes
+    );
+}
+
 #[test]
 fn conjugate_gaussian_posterior_is_recovered() {
     let (model, prior, y, m, c, sigma) = linear_case();

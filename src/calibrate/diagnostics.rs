@@ -349,6 +349,8 @@ pub fn param_diagnostics<C: AsRef<[f64]>>(chains: &[C]) -> ParamDiagnostics {
 /// Thresholds used by [`warnings`]: R̂ > 1.01, ESS < 100 per chain (400 for 4 chains),
 /// E-BFMI < 0.3 (Vehtari et al. 2021; Betancourt 2016).
 pub const RHAT_MAX: f64 = 1.01;
+/// R-hat above which chains are stuck or split between modes, not merely unconverged.
+pub const RHAT_SPLIT: f64 = 1.05;
 pub const ESS_PER_CHAIN_MIN: f64 = 100.0;
 pub const EBFMI_MIN: f64 = 0.3;
 
@@ -410,6 +412,24 @@ pub fn warnings(
              each was counted as a divergence. If many, the prior puts mass where the model cannot run: \
              tighten the prior or check the model's valid range."
         ));
+    }
+    let split: Vec<String> = names
+        .iter()
+        .zip(diags)
+        .filter(|(_, d)| d.rhat.is_nan() || d.rhat > RHAT_SPLIT)
+        .map(|(n, d)| format!("{n} ({:.2})", d.rhat))
+        .collect();
+    if !split.is_empty() {
+        w.insert(
+            0,
+            format!(
+                "CHAINS DISAGREE: R-hat > {RHAT_SPLIT} for {}: the chains are stuck in different places \
+                 or split between modes, so the summaries, intervals and fit residuals mix them and \
+                 describe no single posterior, however good the residuals look. Start from the MAP \
+                 (init = \"map\"), run longer, or look at each chain's draws.",
+                split.join(", ")
+            ),
+        );
     }
     let ess_min = ESS_PER_CHAIN_MIN * health.chains as f64;
     for (n, d) in names.iter().zip(diags) {
@@ -528,5 +548,37 @@ mod tests {
         assert!(rhat(&c).is_nan() || rhat(&c).is_finite());
         assert!(ess_bulk(&[vec![1.0, 2.0]]).is_nan());
         assert!(rhat(&[vec![1.0, 2.0, 3.0, 4.0]]).is_nan());
+    }
+
+    /// Two chains sitting in different places (each well mixed around its own point, as a
+    /// sampler stuck in two modes gives): the loud warning comes first; one chain pair that
+    /// agrees raises none.
+    #[test]
+    fn split_chains_raise_the_loud_warning() {
+        let mut rng = crate::dist::sample::stream_rng(5, 0);
+        let mut draws = |shift: f64| {
+            let mut n = vec![0.0; 400];
+            crate::dist::sample::fill_standard_normals(&mut rng, &mut n);
+            n.iter().map(|x| x + shift).collect::<Vec<f64>>()
+        };
+        let health = SamplerHealth {
+            chains: 2,
+            draws_per_chain: 400,
+            divergences: vec![0, 0],
+            treedepth_saturated: vec![0, 0],
+            max_depth: 10,
+            e_bfmi: vec![1.0, 1.0],
+            model_errors: vec![0, 0],
+        };
+        let names = vec!["E_m".to_string()];
+        let split = [param_diagnostics(&[draws(0.0), draws(3.0)])];
+        let w = warnings(&health, &names, &split);
+        assert!(
+            w[0].starts_with("CHAINS DISAGREE") && w[0].contains("E_m"),
+            "{w:?}"
+        );
+        let mixed = [param_diagnostics(&[draws(0.0), draws(0.0)])];
+        let w = warnings(&health, &names, &mixed);
+        assert!(!w.iter().any(|w| w.contains("CHAINS DISAGREE")), "{w:?}");
     }
 }

@@ -11,14 +11,16 @@ use super::CalibrateError;
 use super::posterior::{LogDensityGrad, Posterior};
 use crate::dist::JointDistribution;
 use crate::model::Model;
-use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
-/// L-BFGS settings. Defaults: 1000 iterations, gradient tolerance 1e-8, cost tolerance 1e-12,
-/// memory 7, start at the prior centre.
+/// L-BFGS settings and starts. Defaults: 1000 iterations, gradient tolerance 1e-8, cost
+/// tolerance 1e-12, memory 7; 4 optimisations: from the prior centre and from the 3 best (by log
+/// density) of 32 scrambled-Sobol points in the prior's central region, seed 0.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MapOptions {
@@ -26,8 +28,16 @@ pub struct MapOptions {
     pub tol_grad: f64,
     pub tol_cost: f64,
     pub memory: usize,
-    /// Start in z; `None` = prior centre (z_θ = μ, σ at its prior median).
+    /// First start in z; `None` = prior centre (z_θ = μ, σ at its prior median).
     pub start: Option<Vec<f64>>,
+    /// Optimisations run (≥ 1): from the first start (when the log density can be evaluated
+    /// there) and from the best of the candidates.
+    pub starts: usize,
+    /// Candidate start points: z = centre + sd·u with u a scrambled-Sobol point of
+    /// [−1.5, 1.5]^dim (centre and sd of the prior in z, per coordinate).
+    pub candidates: usize,
+    /// Scramble seed of the candidates.
+    pub seed: u64,
 }
 
 impl Default for MapOptions {
@@ -38,8 +48,67 @@ impl Default for MapOptions {
             tol_cost: 1e-12,
             memory: 7,
             start: None,
+            starts: 4,
+            candidates: 32,
+            seed: 0,
         }
     }
+}
+
+/// Half-width of the candidates' box in prior sds.
+const CANDIDATE_HALF_WIDTH: f64 = 1.5;
+
+/// How the starts went (see [`MapOptions`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StartReport {
+    /// Points tried as starts (the first start and the candidates).
+    pub tried: usize,
+    /// Of those, where the log density could not be evaluated.
+    pub failed: usize,
+    /// The last such error.
+    pub last_error: Option<String>,
+    /// One entry per optimisation, in start order.
+    pub runs: Vec<StartRun>,
+    /// Optimisations that ended at the reported mode (ln p within 1e-3 of the best and every
+    /// coordinate within 0.05 prior sd).
+    pub agreeing: usize,
+}
+
+impl StartReport {
+    /// Converged optimisations that ended away from the reported mode: another mode or a ridge.
+    pub fn elsewhere(&self) -> Vec<&StartRun> {
+        self.runs
+            .iter()
+            .filter(|r| r.converged && !r.at_mode)
+            .collect()
+    }
+
+    /// Optimisations stopped before convergence (iteration limit, failed line search, error).
+    pub fn stopped_early(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| !r.converged && !r.at_mode)
+            .count()
+    }
+}
+
+/// One optimisation of the multi-start search.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StartRun {
+    /// ln p at the start.
+    pub start_log_density: f64,
+    /// ln p at the end; `None` if the optimisation failed.
+    pub log_density: Option<f64>,
+    pub iterations: u64,
+    /// Why it stopped (or the error).
+    pub termination: String,
+    /// Stopped by the convergence tests (not by the iteration limit, a failed line search or
+    /// an error).
+    pub converged: bool,
+    /// Ended at the reported mode.
+    pub at_mode: bool,
+    #[serde(skip)]
+    z: Vec<f64>,
 }
 
 /// Natural-unit Laplace summary of one unknown.
@@ -74,6 +143,8 @@ pub struct MapResult {
     pub laplace: Option<JointDistribution>,
     /// Per-unknown natural-unit summaries (empty when `laplace` is `None`).
     pub summary: Vec<LaplaceParam>,
+    /// The multi-start search.
+    pub starts: StartReport,
 }
 
 /// Cost reported where the log density cannot be evaluated.
@@ -143,66 +214,114 @@ impl Gradient for Problem<'_, '_> {
     }
 }
 
-/// Find the posterior mode in z by L-BFGS with More–Thuente line search on the exact gradient,
-/// then the Laplace approximation (see the module doc).
+/// Find the posterior mode in z by L-BFGS with More–Thuente line search on the exact gradient
+/// from several starts ([`MapOptions`]: start points where the model fails are skipped and
+/// counted), then the Laplace approximation at the best mode (see the module doc). Fails only
+/// if no start point can be evaluated or every optimisation fails.
 pub fn find_map<M: Model>(
     post: &Posterior<'_, M>,
     opts: &MapOptions,
 ) -> Result<MapResult, CalibrateError> {
     let dim = post.dim();
-    let start = opts.start.clone().unwrap_or_else(|| post.prior_centre());
-    if start.len() != dim {
+    let first = opts.start.clone().unwrap_or_else(|| post.prior_centre());
+    if first.len() != dim {
         return Err(CalibrateError::Map(format!(
             "start has {} entries, expected {dim}",
-            start.len()
+            first.len()
         )));
     }
-    let kernel = Mutex::new(post.gradient_kernel());
+    if opts.starts == 0 {
+        return Err(CalibrateError::Map("starts: expected at least 1".into()));
+    }
     let (centre, scale): (Vec<f64>, Vec<f64>) = post
         .prior_z_mean_sd()
         .into_iter()
         .map(|(m, s)| (m, if s.is_finite() && s > 0.0 { s } else { 1.0 }))
         .unzip();
+    // The first start, then the candidates; each with its ln p, or the error.
+    let mut points = vec![first];
+    let sobol = crate::dist::sobol::ScrambledSobol::new(dim, opts.seed);
+    let mut u = vec![0.0; dim];
+    for k in 0..opts.candidates {
+        sobol.point(k as u64, &mut u);
+        points.push(
+            (0..dim)
+                .map(|i| centre[i] + scale[i] * CANDIDATE_HALF_WIDTH * (2.0 * u[i] - 1.0))
+                .collect(),
+        );
+    }
+    let (mut failed, mut last_error) = (0, None);
+    let mut valid: Vec<(usize, f64)> = Vec::new();
+    for (k, z) in points.iter().enumerate() {
+        match post.log_density_f64(z) {
+            Ok(lp) if lp.is_finite() => valid.push((k, lp)),
+            Ok(lp) => {
+                failed += 1;
+                last_error = Some(format!("ln p = {lp}"));
+            }
+            Err(e) => {
+                failed += 1;
+                last_error = Some(e.to_string());
+            }
+        }
+    }
+    if valid.is_empty() {
+        return Err(CalibrateError::NoValidStart {
+            tried: points.len(),
+            last: last_error.unwrap_or_default(),
+        });
+    }
+    // The first start if it works, then the best candidates (stable order among equals).
+    let mut chosen: Vec<(usize, f64)> = valid.iter().filter(|v| v.0 == 0).copied().collect();
+    let mut rest: Vec<(usize, f64)> = valid.iter().filter(|v| v.0 != 0).copied().collect();
+    rest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    chosen.extend(rest.into_iter().take(opts.starts - chosen.len()));
+    let runs: Vec<StartRun> = chosen
+        .par_iter()
+        .map(|&(k, lp0)| optimise(post, opts, &centre, &scale, &points[k], lp0))
+        .collect();
+    let best = runs
+        .iter()
+        .filter_map(|r| r.log_density.map(|lp| (r, lp)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(r, _)| r.clone())
+        .ok_or_else(|| {
+            CalibrateError::Map(format!(
+                "every one of {} optimisations failed; the first: {}",
+                runs.len(),
+                runs.first().map_or("", |r| r.termination.as_str())
+            ))
+        })?;
+    let log_density = best.log_density.unwrap_or(f64::NAN);
+    let mut runs = runs;
+    for r in &mut runs {
+        r.at_mode = r
+            .log_density
+            .is_some_and(|lp| (lp - log_density).abs() <= 1e-3)
+            && r.z
+                .iter()
+                .zip(&best.z)
+                .zip(&scale)
+                .all(|((a, b), s)| (a - b).abs() <= 0.05 * s);
+    }
+    let agreeing = runs.iter().filter(|r| r.at_mode).count();
+    let z = best.z.clone();
+    let (iterations, termination) = (best.iterations, best.termination.clone());
+    let starts = StartReport {
+        tried: points.len(),
+        failed,
+        last_error,
+        runs,
+        agreeing,
+    };
+    let kernel = Mutex::new(post.gradient_kernel());
     let problem = Problem {
         kernel: &kernel,
         dim,
         centre,
         scale,
     };
-    problem.eval(&start).map_err(|e| {
-        CalibrateError::Map(format!("the log density fails at the start point: {e}"))
-    })?;
     let err = |e: argmin::core::Error| CalibrateError::Map(format!("{e:#}"));
-    let ls = MoreThuenteLineSearch::new()
-        .with_c(1e-4, 0.9)
-        .map_err(err)?;
-    let solver = LBFGS::new(ls, opts.memory)
-        .with_tolerance_grad(opts.tol_grad)
-        .map_err(err)?
-        .with_tolerance_cost(opts.tol_cost)
-        .map_err(err)?;
-    let u_start = problem.u_of(&start);
-    let res = Executor::new(
-        Problem {
-            kernel: &kernel,
-            dim,
-            centre: problem.centre.clone(),
-            scale: problem.scale.clone(),
-        },
-        solver,
-    )
-    .configure(|s| s.param(u_start).max_iters(opts.max_iters))
-    .run()
-    .map_err(err)?;
-    let state = res.state();
-    let z = problem.z_of(
-        state
-            .get_best_param()
-            .ok_or_else(|| CalibrateError::Map("L-BFGS returned no parameter".into()))?,
-    );
-    let iterations = state.get_iter();
-    let termination = format!("{:?}", state.get_termination_reason());
-    let (log_density, _) = problem.eval(&z).map_err(err)?;
     // Hessian of −ln p by central differences of the exact gradient.
     let mut h = DMatrix::zeros(dim, dim);
     for k in 0..dim {
@@ -262,7 +381,76 @@ pub fn find_map<M: Model>(
         hessian_z: h,
         laplace,
         summary,
+        starts,
     })
+}
+
+/// One L-BFGS optimisation from `z0` (ln p there `lp0`); a failure is reported in the run.
+fn optimise<M: Model>(
+    post: &Posterior<'_, M>,
+    opts: &MapOptions,
+    centre: &[f64],
+    scale: &[f64],
+    z0: &[f64],
+    lp0: f64,
+) -> StartRun {
+    let kernel = Mutex::new(post.gradient_kernel());
+    let problem = Problem {
+        kernel: &kernel,
+        dim: z0.len(),
+        centre: centre.to_vec(),
+        scale: scale.to_vec(),
+    };
+    let u0 = problem.u_of(z0);
+    let failed = |termination: String| StartRun {
+        start_log_density: lp0,
+        log_density: None,
+        iterations: 0,
+        termination,
+        converged: false,
+        at_mode: false,
+        z: z0.to_vec(),
+    };
+    let solver = MoreThuenteLineSearch::new()
+        .with_c(1e-4, 0.9)
+        .and_then(|ls| LBFGS::new(ls, opts.memory).with_tolerance_grad(opts.tol_grad))
+        .and_then(|s| s.with_tolerance_cost(opts.tol_cost));
+    let solver = match solver {
+        Ok(s) => s,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let res = Executor::new(problem, solver)
+        .configure(|s| s.param(u0).max_iters(opts.max_iters))
+        .run();
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let state = res.state();
+    let Some(u) = state.get_best_param() else {
+        return failed("L-BFGS returned no parameter".into());
+    };
+    let z: Vec<f64> = u
+        .iter()
+        .zip(centre.iter().zip(scale))
+        .map(|(u, (c, s))| c + s * u)
+        .collect();
+    let reason = state.get_termination_reason();
+    let termination = reason.map_or_else(|| "not terminated".to_string(), |t| t.text().to_string());
+    let converged = matches!(reason, Some(TerminationReason::SolverConverged));
+    match post.log_density_f64(&z) {
+        Ok(lp) if lp.is_finite() => StartRun {
+            start_log_density: lp0,
+            log_density: Some(lp),
+            iterations: state.get_iter(),
+            termination,
+            converged,
+            at_mode: false,
+            z,
+        },
+        Ok(lp) => failed(format!("ln p = {lp} at the end point")),
+        Err(e) => failed(format!("the model fails at the end point: {e}")),
+    }
 }
 
 impl MapResult {
@@ -281,6 +469,7 @@ impl MapResult {
             "iterations": self.iterations,
             "termination": self.termination,
             "laplace_ok": self.laplace.is_some(),
+            "starts": self.starts,
             "params": self.summary,
             "laplace_cov_z": cov,
         });

@@ -16,6 +16,7 @@
 //! let post = Posterior::new(&model, &prior, vec![obs], Likelihood::Gaussian)?;
 //! let out = calibrate_and_write(&post, &NutsConfig::default(), dir, "study", "spm")?;
 //! print!("{}", out.summary.to_table());
+//! out.summary.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
 //! ```
 
 pub mod data;
@@ -55,6 +56,11 @@ pub enum CalibrateError {
     Sampler { chain: u64, message: String },
     #[error("MAP optimisation failed: {0}")]
     Map(String),
+    #[error(
+        "no start point works: the log density fails at all {tried} points tried (the prior \
+         centre and its central region); last error: {last}"
+    )]
+    NoValidStart { tried: usize, last: String },
     #[error("writing '{path}': {source}")]
     Io {
         path: String,

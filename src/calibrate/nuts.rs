@@ -266,6 +266,30 @@ pub fn sample<M: Model>(
     let map_z = match cfg.init {
         InitStrategy::Map => match find_map(post, &MapOptions::default()) {
             Ok(m) => {
+                if m.starts.failed > 0 {
+                    notes.push(format!(
+                        "MAP initialisation: the log density fails at {} of {} start points \
+                         (last: {}).",
+                        m.starts.failed,
+                        m.starts.tried,
+                        m.starts.last_error.as_deref().unwrap_or("")
+                    ));
+                }
+                let elsewhere = m.starts.elsewhere();
+                if !elsewhere.is_empty() {
+                    notes.push(format!(
+                        "MAP initialisation: {} optimisation(s) converged away from the best mode \
+                         (ln p {} vs {:.3}): the posterior may have several modes; chains start \
+                         near the best one.",
+                        elsewhere.len(),
+                        elsewhere
+                            .iter()
+                            .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        m.log_density
+                    ));
+                }
                 if m.laplace.is_none() {
                     notes.push(
                         "MAP initialisation: the Hessian at the mode is not positive definite; \
@@ -275,6 +299,9 @@ pub fn sample<M: Model>(
                 }
                 Some(m)
             }
+            // no point of the prior's central region can be evaluated: prior draws would not
+            // do better, and chains started anywhere else would only hide the problem
+            Err(e @ CalibrateError::NoValidStart { .. }) => return Err(e),
             Err(e) => {
                 notes.push(format!(
                     "MAP initialisation failed ({e}); chains started from prior draws instead."

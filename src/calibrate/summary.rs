@@ -152,7 +152,8 @@ impl CalibrationSummary {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
-    /// A plain-text table for the terminal, then the warnings.
+    /// A plain-text table for the terminal (the warnings are in [`Self::warnings`]: print them
+    /// on stderr).
     pub fn to_table(&self) -> String {
         let mut s = format!(
             "{:<16} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>7} {:>7} {:>6}  unit\n",
@@ -186,9 +187,6 @@ impl CalibrationSummary {
                 p.unit,
                 if p.conflict { "  CONFLICT" } else { "" }
             );
-        }
-        for w in &self.warnings {
-            let _ = writeln!(s, "warning: {w}");
         }
         s
     }

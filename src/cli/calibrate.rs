@@ -181,11 +181,32 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         .map_or("study".into(), |s| s.to_string_lossy().into_owned());
     if a.map {
         let (r, path) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
-            .map_err(CliError::failed)?;
+            .map_err(calibrate_error)?;
         println!(
             "MAP + Laplace ({} iterations, {}); ln p = {:.3}",
             r.iterations, r.termination, r.log_density
         );
+        let s = &r.starts;
+        println!(
+            "starts: {} optimisations, {} ended at this mode, {} stopped early; the log density failed at {} of {} start points",
+            s.runs.len(),
+            s.agreeing,
+            s.stopped_early(),
+            s.failed,
+            s.tried
+        );
+        let elsewhere = s.elsewhere();
+        if !elsewhere.is_empty() {
+            eprintln!(
+                "warning: {} MAP optimisation(s) converged away from this mode (ln p {}): a second mode or a ridge; check with NUTS",
+                elsewhere.len(),
+                elsewhere
+                    .iter()
+                    .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         println!(
             "| parameter | unit | MAP | Laplace mean | sd | 5 % | 95 % |\n|---|---|---|---|---|---|---|"
         );
@@ -194,6 +215,28 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 "| {} | {} | {:.5e} | {:.5e} | {:.3e} | {:.5e} | {:.5e} |",
                 p.name, p.unit, p.mode, p.mean, p.sd, p.q5, p.q95
             );
+        }
+        // per-curve fit at the prior centre and at the MAP: how much the data moved the fit
+        let natural = |z: &[f64]| {
+            let mut x = vec![0.0; post.dim()];
+            post.natural_from_z(z, &mut x);
+            x.truncate(post.n_theta());
+            x
+        };
+        let at_centre = post.curve_rmse(&natural(&post.prior_centre()));
+        let at_map = post.curve_rmse(&natural(&r.z));
+        if let Ok(at_map) = at_map {
+            for (c, m) in at_map.iter().enumerate() {
+                let centre = match &at_centre {
+                    Ok(v) => format!("{:.2} mV", 1e3 * v[c]),
+                    Err(_) => "model fails there".into(),
+                };
+                println!(
+                    "{}: RMS residual {:.2} mV at the MAP ({centre} at the prior centre)",
+                    post.curve_name(c),
+                    1e3 * m
+                );
+            }
         }
         if r.laplace.is_none() {
             eprintln!(
@@ -208,8 +251,11 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         None => "bridgelaw",
     };
     let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
-        .map_err(CliError::failed)?;
+        .map_err(calibrate_error)?;
     println!("{}", res.summary.to_table());
+    for w in &res.summary.warnings {
+        eprintln!("warning: {w}");
+    }
     for b in &res.bands {
         println!(
             "{}: RMS residual {:.2} mV over {} points; {:.0} % inside the 90 % predictive band",
@@ -271,4 +317,14 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         eprintln!("wrote {}", html.display());
     }
     Ok(())
+}
+
+/// A calibration error as the CLI reports it: no workable start point is the user's input
+/// (exit 2: the prior and the data do not fit the model anywhere near the prior centre), the
+/// rest a failed run.
+fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
+    match e {
+        calibrate::CalibrateError::NoValidStart { .. } => CliError::bad(e),
+        e => CliError::failed(e),
+    }
 }
