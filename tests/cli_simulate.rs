@@ -52,6 +52,14 @@ fn one_c_discharge_to_the_cutoff() {
     assert!(rows[0].2 > 3.9, "V(0) = {}", rows[0].2);
     assert!((v_end - 2.7).abs() < 1e-6, "last V {v_end}");
     assert!(t_end > 2800.0 && t_end < 3800.0, "cut-off at {t_end} s");
+    // how the run ended, with the time and voltage of the last row
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!(
+            "stopped at the lower voltage cut-off at t = {t_end:.1} s, V = 2.7000 V"
+        )),
+        "{e}"
+    );
 }
 
 #[test]

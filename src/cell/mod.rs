@@ -104,18 +104,18 @@ pub fn simulate_bpx_to_csv(
     temperature_k: Option<f64>,
 ) -> Result<String, CellError> {
     let cell = read_bpx_file(bpx_path)?;
-    simulate_cell_to_csv(&cell.params, protocol, opts, temperature_k)
+    Ok(simulate_cell_to_csv(&cell.params, protocol, opts, temperature_k)?.0)
 }
 
 /// [`simulate_bpx_to_csv`] for parameters already read: simulate `protocol` with `opts`
 /// (temperature override `temperature_k` [K] if given) and return the CSV text of
-/// [`solution_to_csv`].
+/// [`solution_to_csv`] and how the run ended ([`Solution::end_summary`]).
 pub fn simulate_cell_to_csv(
     params: &CellParams<f64>,
     protocol: &Protocol,
     opts: &SolverOptions,
     temperature_k: Option<f64>,
-) -> Result<String, CellError> {
+) -> Result<(String, String), CellError> {
     let sol = match temperature_k {
         Some(t) => {
             let mut p = params.clone();
@@ -124,7 +124,7 @@ pub fn simulate_cell_to_csv(
         }
         None => simulate(params, protocol, opts)?,
     };
-    Ok(solution_to_csv(&sol))
+    Ok((solution_to_csv(&sol), sol.end_summary()))
 }
 
 #[cfg(test)]

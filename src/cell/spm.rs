@@ -178,6 +178,40 @@ impl<D: Scalar> Solution<D> {
             .map(|r| r.capacity_ah)
             .unwrap_or(D::zero())
     }
+
+    /// How the solve ended, in words with units: why, when [s], at what voltage [V] and after
+    /// how much discharged capacity [A·h] (e.g. "stopped at the lower voltage cut-off at
+    /// t = 3521.3 s, V = 2.5000 V, 4.871 A h discharged").
+    pub fn end_summary(&self) -> String {
+        let why = match self.stop {
+            StopReason::EndOfProtocol => "ran to the end of the protocol".to_string(),
+            StopReason::LowerCutoff => "stopped at the lower voltage cut-off".to_string(),
+            StopReason::UpperCutoff => "stopped at the upper voltage cut-off".to_string(),
+            StopReason::SurfaceLimit { electrode, full } => format!(
+                "stopped where the {} electrode's particle surface became {} (end of {})",
+                match electrode {
+                    Side::Negative => "negative",
+                    Side::Positive => "positive",
+                },
+                if full { "full" } else { "empty" },
+                // a full negative or an empty positive surface ends a charge
+                if full == (electrode == Side::Negative) {
+                    "charge"
+                } else {
+                    "discharge"
+                }
+            ),
+        };
+        match self.cutoff.as_ref().or(self.rows.last()) {
+            Some(r) => format!(
+                "{why} at t = {:.1} s, V = {:.4} V, {:.4} A h discharged",
+                r.time_s,
+                r.voltage.re(),
+                r.capacity_ah.re()
+            ),
+            None => why,
+        }
+    }
 }
 
 /// Quantities that stay fixed during a solve.

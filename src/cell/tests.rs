@@ -323,6 +323,11 @@ fn a_surface_reaching_its_limit_ends_the_run_with_a_finite_curve() {
             "{tag}"
         );
         assert!(s.rows.len() >= 4, "{tag}");
+        let end = s.end_summary();
+        assert!(
+            end.starts_with("stopped where the positive electrode's particle surface became full (end of discharge) at t = "),
+            "{tag}: {end}"
+        );
         for r in s.rows.iter().chain([&last]) {
             assert!(r.voltage.is_finite() && r.voltage > 0.0, "{tag}: {r:?}");
         }

@@ -126,8 +126,9 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         output_dt: a.output_dt,
         ..SolverOptions::default()
     };
-    let csv = cell::simulate_cell_to_csv(&cellfile.params, &protocol, &opts, a.temperature)
+    let (csv, end) = cell::simulate_cell_to_csv(&cellfile.params, &protocol, &opts, a.temperature)
         .map_err(cell_err)?;
+    eprintln!("{end}");
     match &a.out {
         Some(p) => {
             bridgelaw::output::write_atomic(p, csv.as_bytes())
