@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod cell;
 pub mod chain;
 pub mod constants;
+pub mod cycler;
 pub mod demo;
 pub mod dist;
 pub mod laws;

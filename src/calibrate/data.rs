@@ -1,93 +1,16 @@
-//! Measured voltage curves: a CSV reader with a declared current sign convention and clear errors.
+//! Measured voltage curves: read by the one cycler-file reader ([`crate::cycler`]: columns,
+//! aliases, comments and errors are described there) with a declared current sign convention.
 //!
-//! Accepted headers (case-insensitive, surrounding spaces ignored, extra columns ignored):
-//! - `time_s,current_A,voltage_V` (bridgelaw's own form), or
-//! - `Time (s),I[A],U[V]` (About:Energy; its files use discharge-negative current), or
-//! - `timeVec,currVec,volVec` (the LG M50 rate tests; discharge negative).
-//!
-//! Every row must have finite numbers and strictly increasing time. The declared sign convention
-//! is checked against the data: in the longest run of rows with a significant current of one
-//! sign (|I| > 5 % of max |I|), voltage falls on discharge and rises on charge; the sign of that
-//! run's current must match the declaration. The reader stores current in the declared
-//! convention and offers [`MeasuredCurve::discharge_current`] (discharge positive, A).
+//! The declared sign convention is checked against the data: in the longest run of rows with a
+//! significant current of one sign (|I| > 5 % of max |I|), voltage falls on discharge and rises
+//! on charge; the sign of that run's current must match the declaration. The reader stores
+//! current in the declared convention and offers [`MeasuredCurve::discharge_current`]
+//! (discharge positive, A).
 
+use crate::cycler::CyclerTable;
 use std::path::Path;
-use thiserror::Error;
 
-pub use crate::cell::SignConvention;
-
-/// What is wrong with a measured-curve file. `file` is the path as given, `row` the 1-based line
-/// number in the file (the header is line 1).
-#[derive(Debug, Error)]
-pub enum DataError {
-    #[error("reading '{file}': {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("'{file}': no column for {quantity} (expected one of {expected}); header is: {found}")]
-    MissingColumn {
-        file: String,
-        quantity: String,
-        expected: String,
-        found: String,
-    },
-    #[error("'{file}' line {row}, column '{column}': expected a number, found '{found}'")]
-    NotANumber {
-        file: String,
-        row: usize,
-        column: String,
-        found: String,
-    },
-    #[error("'{file}' line {row}, column '{column}': expected a finite number, found {found}")]
-    NotFinite {
-        file: String,
-        row: usize,
-        column: String,
-        found: String,
-    },
-    #[error(
-        "'{file}' line {row}, column '{column}': time must increase strictly, but {value} s follows {previous} s"
-    )]
-    TimeNotIncreasing {
-        file: String,
-        row: usize,
-        column: String,
-        previous: f64,
-        value: f64,
-    },
-    #[error("'{file}' line {row}: expected {expected} fields, found {found}")]
-    RowLength {
-        file: String,
-        row: usize,
-        expected: usize,
-        found: usize,
-    },
-    #[error("'{file}': expected at least {expected} data rows, found {found}")]
-    TooShort {
-        file: String,
-        expected: usize,
-        found: usize,
-    },
-    #[error(
-        "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
-    )]
-    OutsideMeasuredRange {
-        file: String,
-        requested: f64,
-        first: f64,
-        last: f64,
-    },
-    #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
-    WrongSignConvention {
-        file: String,
-        first_row: usize,
-        last_row: usize,
-        /// Column, declared convention, what the segment shows and what was expected.
-        detail: String,
-    },
-}
+pub use crate::cycler::{DataError, SignConvention};
 
 /// A measured curve: time (s), current (A) in the file's declared convention, voltage (V).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,125 +25,43 @@ pub struct MeasuredCurve {
     pub sign: SignConvention,
 }
 
-const TIME_NAMES: [&str; 5] = ["time_s", "time [s]", "time", "t [s]", "timevec"];
-const CURRENT_NAMES: [&str; 5] = ["current_a", "i[a]", "i [a]", "current [a]", "currvec"];
-const VOLTAGE_NAMES: [&str; 5] = ["voltage_v", "u[v]", "u [v]", "voltage [v]", "volvec"];
-
 /// Read a measured curve from a CSV file with the declared sign convention.
 pub fn read_curve(path: &Path, sign: SignConvention) -> Result<MeasuredCurve, DataError> {
-    let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        file: file.clone(),
+        file: path.display().to_string(),
         source,
     })?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "curve".into());
-    parse_curve(&text, &file, &name, sign)
+    parse_curve(&text, &path.display().to_string(), &name, sign)
 }
 
 /// Parse a measured curve from CSV text (`file` is used in error messages, `name` as its name).
+/// A sign convention stated in the file must agree with `sign`.
 pub fn parse_curve(
     text: &str,
     file: &str,
     name: &str,
     sign: SignConvention,
 ) -> Result<MeasuredCurve, DataError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let header_line = lines.next().map(|(_, l)| l).unwrap_or("");
-    let header: Vec<String> = header_line
-        .split(',')
-        .map(|h| h.trim().to_string())
-        .collect();
-    let find = |names: &[&str], quantity: &str| -> Result<usize, DataError> {
-        header
-            .iter()
-            .position(|h| names.contains(&h.to_ascii_lowercase().as_str()))
-            .ok_or_else(|| DataError::MissingColumn {
-                file: file.into(),
-                quantity: quantity.into(),
-                expected: format!("'{}'", names.join("', '")),
-                found: header_line.trim().to_string(),
-            })
-    };
-    let cols = [
-        find(&TIME_NAMES, "time [s]")?,
-        find(&CURRENT_NAMES, "current [A]")?,
-        find(&VOLTAGE_NAMES, "voltage [V]")?,
-    ];
-    let mut t = Vec::new();
-    let mut i = Vec::new();
-    let mut v = Vec::new();
-    for (lineno, line) in lines {
-        let row = lineno + 1;
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != header.len() {
-            return Err(DataError::RowLength {
-                file: file.into(),
-                row,
-                expected: header.len(),
-                found: fields.len(),
-            });
-        }
-        let mut vals = [0.0; 3];
-        for (k, &c) in cols.iter().enumerate() {
-            let s = fields[c];
-            let x: f64 = s.parse().map_err(|_| DataError::NotANumber {
-                file: file.into(),
-                row,
-                column: header[c].clone(),
-                found: s.into(),
-            })?;
-            if !x.is_finite() {
-                return Err(DataError::NotFinite {
-                    file: file.into(),
-                    row,
-                    column: header[c].clone(),
-                    found: s.into(),
-                });
-            }
-            vals[k] = x;
-        }
-        if let Some(&prev) = t.last()
-            && vals[0] <= prev
-        {
-            return Err(DataError::TimeNotIncreasing {
-                file: file.into(),
-                row,
-                column: header[cols[0]].clone(),
-                previous: prev,
-                value: vals[0],
-            });
-        }
-        t.push(vals[0]);
-        i.push(vals[1]);
-        v.push(vals[2]);
-    }
-    if t.len() < 2 {
-        return Err(DataError::TooShort {
-            file: file.into(),
-            expected: 2,
-            found: t.len(),
-        });
-    }
-    // Data line numbers: recover them for the sign check message.
-    let rows: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .skip(1)
-        .map(|(k, _)| k + 1)
-        .collect();
-    check_sign(file, &header[cols[1]], &i, &v, &rows, sign)?;
+    let table = CyclerTable::parse(text, file, true)?;
+    let sign = table.sign(Some(sign))?;
+    let v = table.voltage_v.unwrap_or_default();
+    check_sign(
+        file,
+        &table.current_column,
+        &table.current_a,
+        &v,
+        &table.rows,
+        sign,
+    )?;
     Ok(MeasuredCurve {
         name: name.into(),
         source: file.into(),
-        time_s: t,
-        current_a: i,
+        time_s: table.time_s,
+        current_a: table.current_a,
         voltage_v: v,
         sign,
     })

@@ -47,12 +47,9 @@ pub enum CellError {
     },
     #[error("protocol: {0}")]
     Protocol(String),
-    #[error("current file {file}, line {line}: {msg}")]
-    CurrentFile {
-        file: String,
-        line: usize,
-        msg: String,
-    },
+    /// A current file that cannot be read (the message names file, line and column).
+    #[error("current file: {0}")]
+    CurrentFile(String),
     #[error("solver options: {0}")]
     Options(String),
     #[error(transparent)]

@@ -3,6 +3,7 @@
 //! Sign convention inside the library: discharge current is positive.
 
 use super::CellError;
+use crate::cycler::CyclerTable;
 use std::path::Path;
 
 /// One step of a step protocol.
@@ -16,41 +17,7 @@ pub enum Step {
     Rest { duration_s: f64 },
 }
 
-/// Which sign a file's current column uses for discharge (current files of the cell model and
-/// measured curves of the calibrator alike).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignConvention {
-    /// Discharge current is positive (the library's convention).
-    DischargePositive,
-    /// Discharge current is negative (cycler convention, e.g. the About:Energy files).
-    DischargeNegative,
-}
-
-impl SignConvention {
-    /// Parse `discharge_positive` / `discharge_negative` (also `discharge positive`, `positive`, `negative`).
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase().replace([' ', '-'], "_");
-        match s.as_str() {
-            "discharge_positive" | "positive" => Some(Self::DischargePositive),
-            "discharge_negative" | "negative" => Some(Self::DischargeNegative),
-            _ => None,
-        }
-    }
-    /// `discharge-positive` / `discharge-negative`, for messages.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::DischargePositive => "discharge-positive",
-            Self::DischargeNegative => "discharge-negative",
-        }
-    }
-    fn factor(self) -> f64 {
-        match self {
-            Self::DischargePositive => 1.0,
-            Self::DischargeNegative => -1.0,
-        }
-    }
-}
+pub use crate::cycler::SignConvention;
 
 /// A measured current series I(t) [A] (discharge > 0), linearly interpolated between samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,109 +72,22 @@ impl Protocol {
         Self::Steps(vec![Step::CRate { c_rate, duration_s }])
     }
 
-    /// Read a current series from CSV text. Columns: a time column (`time_s`, `Time [s]`, `t`)
-    /// and a current column (`current_A`, `I[A]`, `Current [A]`, `I`). The sign convention
-    /// is taken from a comment line `# sign_convention: discharge_positive|discharge_negative`
-    /// in the file, or from `sign` if the file does not state it; stated in neither place is an
-    /// error. Time must be strictly increasing.
+    /// Read a current series from CSV text by the cycler-file reader ([`crate::cycler`]: a
+    /// time and a current column, aliases, comments). The sign convention is the one the file
+    /// states (`# sign_convention: discharge_positive|discharge_negative`), else `sign`; stated
+    /// in neither place, or differently in both, is an error. Time is shifted to start at 0.
     pub fn series_from_csv_str(
         text: &str,
         source: &str,
         sign: Option<SignConvention>,
     ) -> Result<Self, CellError> {
-        let bad = |line: usize, msg: String| CellError::CurrentFile {
-            file: source.to_string(),
-            line,
-            msg,
-        };
-        let mut stated: Option<SignConvention> = None;
-        let mut header: Option<(usize, usize)> = None;
-        let mut t = Vec::new();
-        let mut cur = Vec::new();
-        for (k, line) in text.lines().enumerate() {
-            let ln = k + 1;
-            let l = line.trim();
-            if l.is_empty() {
-                continue;
-            }
-            if let Some(c) = l.strip_prefix('#') {
-                let c = c.trim();
-                if let Some(rest) = c
-                    .strip_prefix("sign_convention")
-                    .or_else(|| c.strip_prefix("sign convention"))
-                    .or_else(|| c.strip_prefix("sign"))
-                {
-                    let v = rest.trim_start_matches([':', '=', ' ']);
-                    stated = Some(SignConvention::parse(v).ok_or_else(|| {
-                        bad(ln, format!("unknown sign convention '{v}' (expected discharge_positive or discharge_negative)"))
-                    })?);
-                }
-                continue;
-            }
-            let cols: Vec<&str> = l.split(',').map(str::trim).collect();
-            match header {
-                None => {
-                    let find = |names: &[&str]| {
-                        cols.iter().position(|c| {
-                            let c = c.to_ascii_lowercase().replace(' ', "");
-                            names.iter().any(|n| c == *n)
-                        })
-                    };
-                    let ti = find(&["time_s", "time[s]", "t", "time", "t_s"]);
-                    let ii = find(&["current_a", "i[a]", "current[a]", "i", "current"]);
-                    match (ti, ii) {
-                        (Some(a), Some(b)) => header = Some((a, b)),
-                        _ => {
-                            return Err(bad(
-                                ln,
-                                format!(
-                                    "header '{l}' must name a time column (time_s) and a current column (current_A)"
-                                ),
-                            ));
-                        }
-                    }
-                }
-                Some((ti, ii)) => {
-                    let get = |i: usize, name: &str| -> Result<f64, CellError> {
-                        let s = cols
-                            .get(i)
-                            .ok_or_else(|| bad(ln, format!("missing column {name}")))?;
-                        let v: f64 = s
-                            .parse()
-                            .map_err(|_| bad(ln, format!("{name} = '{s}' is not a number")))?;
-                        if !v.is_finite() {
-                            return Err(bad(ln, format!("{name} is not finite")));
-                        }
-                        Ok(v)
-                    };
-                    let tv = get(ti, "time_s")?;
-                    let iv = get(ii, "current_A")?;
-                    if let Some(&prev) = t.last()
-                        && tv <= prev
-                    {
-                        return Err(bad(
-                            ln,
-                            format!(
-                                "time_s = {tv} is not after the previous time {prev} (time must increase)"
-                            ),
-                        ));
-                    }
-                    t.push(tv);
-                    cur.push(iv);
-                }
-            }
-        }
-        if t.len() < 2 {
-            return Err(bad(0, "need at least two samples".into()));
-        }
-        let sign = stated.or(sign).ok_or_else(|| {
-            bad(0, "the file does not state its sign convention: add '# sign_convention: discharge_positive' (or discharge_negative), or pass it explicitly".into())
-        })?;
-        let f = sign.factor();
-        let t0 = t[0];
+        let bad = |e: crate::cycler::DataError| CellError::CurrentFile(e.to_string());
+        let table = CyclerTable::parse(text, source, false).map_err(bad)?;
+        let f = table.sign(sign).map_err(bad)?.factor();
+        let t0 = table.time_s[0];
         Ok(Self::Series(CurrentSeries {
-            time_s: t.iter().map(|v| v - t0).collect(),
-            current_a: cur.iter().map(|v| v * f).collect(),
+            time_s: table.time_s.iter().map(|v| v - t0).collect(),
+            current_a: table.current_a.iter().map(|v| v * f).collect(),
         }))
     }
 
@@ -216,11 +96,8 @@ impl Protocol {
         path: &Path,
         sign: Option<SignConvention>,
     ) -> Result<Self, CellError> {
-        let text = std::fs::read_to_string(path).map_err(|e| CellError::CurrentFile {
-            file: path.display().to_string(),
-            line: 0,
-            msg: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CellError::CurrentFile(format!("reading '{}': {e}", path.display())))?;
         Self::series_from_csv_str(&text, &path.display().to_string(), sign)
     }
 

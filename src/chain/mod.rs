@@ -27,7 +27,8 @@
 use crate::calibrate::data::{MeasuredCurve, read_curve};
 use crate::cell::model::{FREE_PARAMETERS, FreeParam, apply_free};
 use crate::cell::{
-    CellParams, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file, simulate,
+    CellParams, CurrentSeries, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file,
+    simulate,
 };
 use crate::laws::catalogue::{Law, build_law};
 use crate::model::{Axis, InputSpec, Model, ModelError, OutputShape, OutputSpec, Scalar};
@@ -125,23 +126,14 @@ impl Experiment {
                 let d = self.data.as_ref().ok_or_else(|| {
                     "drive 'measured' needs a data file on the experiment".to_string()
                 })?;
-                Protocol::series_from_csv_str(
-                    &series_csv(&d.curve.time_s, &d.curve.discharge_current()),
-                    &d.path.display().to_string(),
-                    Some(SignConvention::DischargePositive),
-                )
-                .map_err(|e| e.to_string())?
+                let t0 = d.curve.time_s[0];
+                Protocol::Series(CurrentSeries {
+                    time_s: d.curve.time_s.iter().map(|t| t - t0).collect(),
+                    current_a: d.curve.discharge_current(),
+                })
             }
         })
     }
-}
-
-fn series_csv(t: &[f64], i: &[f64]) -> String {
-    let mut s = String::from("time_s,current_A\n");
-    for (a, b) in t.iter().zip(i) {
-        s.push_str(&format!("{a},{b}\n"));
-    }
-    s
 }
 
 /// A cell parameter set from a law output.
