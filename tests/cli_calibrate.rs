@@ -101,4 +101,40 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
         .unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("expected 3 files"));
+    // --data files whose current is twice the study curve's (the model would be driven by the
+    // study's current, so these curves come from another experiment)
+    let models = std::path::Path::new("models");
+    let mut doubled = Vec::new();
+    for name in ["1C_25C", "2C_25C", "1C_10C"] {
+        let text =
+            std::fs::read_to_string(models.join(format!("demo/data/lgm50_synthetic_{name}.csv")))
+                .unwrap();
+        let mut lines = text.lines();
+        let mut out = format!("{}\n", lines.next().unwrap());
+        for l in lines {
+            let f: Vec<f64> = l.split(',').map(|x| x.trim().parse().unwrap()).collect();
+            out.push_str(&format!("{},{},{}\n", f[0], 2.0 * f[1], f[2]));
+        }
+        let p = dir.join(format!("doubled_{name}.csv"));
+        std::fs::write(&p, out).unwrap();
+        doubled.push(p);
+    }
+    let r = bin()
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--map",
+            "--data",
+        ])
+        .args(&doubled)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        e.contains("doubled_1C_25C.csv") && e.contains("current differs"),
+        "{e}"
+    );
 }

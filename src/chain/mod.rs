@@ -55,7 +55,12 @@ pub enum Drive {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentData {
     pub path: PathBuf,
+    /// The curve as used: every `step`-th row of the file.
     pub curve: MeasuredCurve,
+    /// Data rows in the file.
+    pub rows_in_file: usize,
+    /// Every how many rows one was kept (1: all).
+    pub step: usize,
 }
 
 /// One simulated experiment.
@@ -109,6 +114,8 @@ impl Experiment {
         self.data = Some(ExperimentData {
             path: path.to_path_buf(),
             curve,
+            rows_in_file: full.time_s.len(),
+            step,
         });
         Ok(self)
     }

@@ -276,9 +276,8 @@ fn recovers_barrier_and_exchange_current_activation_energy_from_multi_temperatur
 
 #[test]
 fn bad_chain_studies_name_the_field() {
-    let dir = std::env::temp_dir().join(format!("bridgelaw-chain-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path: PathBuf = dir.join("study.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("study.toml");
     let base = format!(
         "[model]\ncell = \"spm\"\nbpx = \"{BPX}\"\n[[model.experiment]]\nc_rate = 1.0\ntimes = [0.0, 60.0]\n"
     );

@@ -100,12 +100,23 @@ pub fn observations(
     for (j, &k) in with_data.iter().enumerate() {
         let e = &chain.experiments()[k];
         let d = e.data.as_ref().expect("filtered on data");
+        if d.step > 1 {
+            eprintln!(
+                "curve {}: {} of the {} rows of {} used (every {}-th row; max_points)",
+                e.name,
+                d.curve.time_s.len(),
+                d.rows_in_file,
+                d.path.display(),
+                d.step
+            );
+        }
         let values = match replace.get(j) {
             None => d.curve.voltage_v.clone(),
             Some(p) => {
                 let mut c = read_curve(p, d.curve.sign).map_err(CliError::bad)?;
                 let t0 = c.time_s[0];
                 c.time_s.iter_mut().for_each(|t| *t -= t0);
+                same_current(&c, &d.curve, p, &d.path)?;
                 c.voltage_at(&e.times)
                     .map_err(|err| CliError::bad(format!("--data {}: {err}", p.display())))?
             }
@@ -327,4 +338,47 @@ fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
         calibrate::CalibrateError::NoValidStart { .. } => CliError::bad(e),
         e => CliError::failed(e),
     }
+}
+
+/// A `--data` file replaces a study curve's voltage only: the model is driven by the study
+/// curve's current, so the file's current must be that current (within 2 % of its largest
+/// magnitude, at the study curve's times inside the file's range), else the fit would compare
+/// the model with a different experiment.
+fn same_current(
+    file: &calibrate::MeasuredCurve,
+    study: &calibrate::MeasuredCurve,
+    file_path: &std::path::Path,
+    study_path: &std::path::Path,
+) -> Result<(), CliError> {
+    let (fi, si) = (file.discharge_current(), study.discharge_current());
+    let imax = si.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let t_end = *file.time_s.last().unwrap_or(&0.0);
+    let mut worst = (0.0f64, 0.0);
+    for (&t, &i) in study.time_s.iter().zip(&si) {
+        if t > t_end {
+            break;
+        }
+        let k = file
+            .time_s
+            .partition_point(|&x| x <= t)
+            .clamp(1, file.time_s.len() - 1);
+        let (ta, tb) = (file.time_s[k - 1], file.time_s[k]);
+        let w = ((t - ta) / (tb - ta)).clamp(0.0, 1.0);
+        let d = (fi[k - 1] * (1.0 - w) + fi[k] * w - i).abs();
+        if d > worst.0 {
+            worst = (d, t);
+        }
+    }
+    if worst.0 > 0.02 * imax.max(1e-3) {
+        return Err(CliError::bad(format!(
+            "--data {}: its current differs from that of the study's curve {} by {:.4} A at t = {:.1} s \
+             (largest study current {imax:.4} A, discharge positive); the model is driven by the study's \
+             current, so --data must come from the same protocol",
+            file_path.display(),
+            study_path.display(),
+            worst.0,
+            worst.1
+        )));
+    }
+    Ok(())
 }
