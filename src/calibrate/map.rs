@@ -160,12 +160,17 @@ struct Problem<'r, 'k> {
     scale: Vec<f64>,
 }
 
+/// z = centre + scale·u.
+fn z_from_u(centre: &[f64], scale: &[f64], u: &[f64]) -> Vec<f64> {
+    u.iter()
+        .zip(centre.iter().zip(scale))
+        .map(|(u, (c, s))| c + s * u)
+        .collect()
+}
+
 impl Problem<'_, '_> {
     fn z_of(&self, u: &[f64]) -> Vec<f64> {
-        u.iter()
-            .zip(self.centre.iter().zip(&self.scale))
-            .map(|(u, (c, s))| c + s * u)
-            .collect()
+        z_from_u(&self.centre, &self.scale, u)
     }
 
     fn u_of(&self, z: &[f64]) -> Vec<f64> {
@@ -276,7 +281,7 @@ pub fn find_map<M: Model>(
     let mut rest: Vec<(usize, f64)> = valid.iter().filter(|v| v.0 != 0).copied().collect();
     rest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     chosen.extend(rest.into_iter().take(opts.starts - chosen.len()));
-    let runs: Vec<StartRun> = chosen
+    let mut runs: Vec<StartRun> = chosen
         .par_iter()
         .map(|&(k, lp0)| optimise(post, opts, &centre, &scale, &points[k], lp0))
         .collect();
@@ -293,7 +298,6 @@ pub fn find_map<M: Model>(
             ))
         })?;
     let log_density = best.log_density.unwrap_or(f64::NAN);
-    let mut runs = runs;
     for r in &mut runs {
         r.at_mode = r
             .log_density
@@ -430,11 +434,7 @@ fn optimise<M: Model>(
     let Some(u) = state.get_best_param() else {
         return failed("L-BFGS returned no parameter".into());
     };
-    let z: Vec<f64> = u
-        .iter()
-        .zip(centre.iter().zip(scale))
-        .map(|(u, (c, s))| c + s * u)
-        .collect();
+    let z = z_from_u(centre, scale, u);
     let reason = state.get_termination_reason();
     let termination = reason.map_or_else(|| "not terminated".to_string(), |t| t.text().to_string());
     let converged = matches!(reason, Some(TerminationReason::SolverConverged));
