@@ -227,28 +227,10 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 p.name, p.unit, p.mode, p.mean, p.sd, p.q5, p.q95
             );
         }
-        // per-curve fit at the prior centre and at the MAP: how much the data moved the fit
-        let natural = |z: &[f64]| {
-            let mut x = vec![0.0; post.dim()];
-            post.natural_from_z(z, &mut x);
-            x.truncate(post.n_theta());
-            x
-        };
-        let at_centre = post.curve_rmse(&natural(&post.prior_centre()));
-        let at_map = post.curve_rmse(&natural(&r.z));
-        if let Ok(at_map) = at_map {
-            for (c, m) in at_map.iter().enumerate() {
-                let centre = match &at_centre {
-                    Ok(v) => format!("{:.2} mV", 1e3 * v[c]),
-                    Err(_) => "model fails there".into(),
-                };
-                println!(
-                    "{}: RMS residual {:.2} mV at the MAP ({centre} at the prior centre)",
-                    post.curve_name(c),
-                    1e3 * m
-                );
-            }
-        }
+        let mut map_theta = vec![0.0; post.dim()];
+        post.natural_from_z(&r.z, &mut map_theta);
+        map_theta.truncate(post.n_theta());
+        print_curve_rmse(&post, &[("MAP", map_theta)]);
         if r.laplace.is_none() {
             eprintln!(
                 "warning: the Hessian at the MAP is not positive definite: no Laplace approximation (the data do not pin down every parameter; run NUTS)"
@@ -264,16 +246,21 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
     let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
         .map_err(calibrate_error)?;
     println!("{}", res.summary.to_table());
+    let mean: Vec<f64> = res.summary.params[..post.n_theta()]
+        .iter()
+        .map(|p| p.mean)
+        .collect();
+    print_curve_rmse(&post, &[("posterior mean", mean)]);
     for w in &res.summary.warnings {
         eprintln!("warning: {w}");
     }
     for b in &res.bands {
         println!(
-            "{}: RMS residual {:.2} mV over {} points; {:.0} % inside the 90 % predictive band",
+            "{}: {:.0} % of {} points inside the 90 % predictive band (median prediction: RMS residual {:.2} mV)",
             b.name,
-            1e3 * b.rmse,
+            100.0 * b.coverage90,
             b.data.len(),
-            100.0 * b.coverage90
+            1e3 * b.rmse
         );
     }
     for f in &res.files {
@@ -381,4 +368,30 @@ fn same_current(
         )));
     }
     Ok(())
+}
+
+/// Per curve, the RMS residual [mV] at each of `fits` (label, natural model parameters) and at
+/// the prior centre: how far the data moved the fit.
+fn print_curve_rmse<M: bridgelaw::Model>(
+    post: &calibrate::Posterior<'_, M>,
+    fits: &[(&str, Vec<f64>)],
+) {
+    let mut centre = vec![0.0; post.dim()];
+    post.natural_from_z(&post.prior_centre(), &mut centre);
+    centre.truncate(post.n_theta());
+    let rmse: Vec<(&str, Result<Vec<f64>, _>)> = fits
+        .iter()
+        .map(|(label, theta)| (*label, post.curve_rmse(theta)))
+        .chain([("prior centre", post.curve_rmse(&centre))])
+        .collect();
+    for c in 0..post.n_curves() {
+        let at: Vec<String> = rmse
+            .iter()
+            .map(|(label, r)| match r {
+                Ok(v) => format!("{:.2} mV at the {label}", 1e3 * v[c]),
+                Err(_) => format!("model fails at the {label}"),
+            })
+            .collect();
+        println!("{}: RMS residual {}", post.curve_name(c), at.join(", "));
+    }
 }
