@@ -71,34 +71,26 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
         "time_s,current_A,voltage_V\n0,5,4.0\n10,5,NaN\n20,5,3.9\n",
     )
     .unwrap();
-    let r = bin()
-        .args([
-            "calibrate",
-            "models/lgm50_chain_calibration.toml",
-            "--map",
-            "--data",
-        ])
-        .arg(&bad)
-        .arg(&bad)
-        .arg(&bad)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let map_with_data = |files: &[&std::path::Path]| {
+        bin()
+            .args([
+                "calibrate",
+                "models/lgm50_chain_calibration.toml",
+                "--map",
+                "--data",
+            ])
+            .args(files)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let r = map_with_data(&[&bad, &bad, &bad]);
     assert_eq!(r.status.code(), Some(2));
     let e = String::from_utf8_lossy(&r.stderr);
     assert!(e.contains("nan.csv"), "{e}");
     // Wrong number of --data files.
-    let r = bin()
-        .args([
-            "calibrate",
-            "models/lgm50_chain_calibration.toml",
-            "--map",
-            "--data",
-        ])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let r = map_with_data(&[&bad]);
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("expected 3 files"));
     // --data files whose current is twice the study curve's (the model would be driven by the
@@ -119,18 +111,7 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
         std::fs::write(&p, out).unwrap();
         doubled.push(p);
     }
-    let r = bin()
-        .args([
-            "calibrate",
-            "models/lgm50_chain_calibration.toml",
-            "--map",
-            "--data",
-        ])
-        .args(&doubled)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let r = map_with_data(&doubled.iter().map(|p| p.as_path()).collect::<Vec<_>>());
     assert_eq!(r.status.code(), Some(2));
     let e = String::from_utf8_lossy(&r.stderr);
     assert!(
