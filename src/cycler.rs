@@ -15,7 +15,6 @@
 //! LG M50 files' `timeVec,currVec,volVec,…` are all read as they are. Every value read must be a
 //! finite number and time must increase strictly; errors name the file, the line and the column.
 
-use std::path::Path;
 use thiserror::Error;
 
 /// Which sign a file's current column uses for discharge.
@@ -167,16 +166,6 @@ pub struct CyclerTable {
 }
 
 impl CyclerTable {
-    /// Read a file (see the module doc); `voltage`: the voltage column is required.
-    pub fn read(path: &Path, voltage: bool) -> Result<Self, DataError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        Self::parse(&text, &file, voltage)
-    }
-
     /// Parse CSV text (`file` names it in errors); `voltage`: the voltage column is required.
     pub fn parse(text: &str, file: &str, voltage: bool) -> Result<Self, DataError> {
         let mut stated_sign = None;

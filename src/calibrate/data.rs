@@ -143,15 +143,24 @@ fn check_sign(
 impl MeasuredCurve {
     /// Current with discharge positive (A), whatever the file's convention.
     pub fn discharge_current(&self) -> Vec<f64> {
-        match self.sign {
-            SignConvention::DischargePositive => self.current_a.clone(),
-            SignConvention::DischargeNegative => self.current_a.iter().map(|x| -x).collect(),
-        }
+        let f = self.sign.factor();
+        self.current_a.iter().map(|x| x * f).collect()
     }
 
     /// Voltage linearly interpolated at the times `t` (s) (each must lie inside the measured
     /// time range), e.g. to put the data on a model's output grid.
     pub fn voltage_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
+        self.interpolate(&self.voltage_v, t)
+    }
+
+    /// Discharge-positive current [A] linearly interpolated at the times `t` (s) (each inside
+    /// the measured time range).
+    pub fn discharge_current_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
+        self.interpolate(&self.discharge_current(), t)
+    }
+
+    /// `y` (one value per row) linearly interpolated at the times `t` inside the measured range.
+    fn interpolate(&self, y: &[f64], t: &[f64]) -> Result<Vec<f64>, DataError> {
         let (t0, t1) = (
             self.time_s[0],
             *self.time_s.last().unwrap_or(&self.time_s[0]),
@@ -172,7 +181,7 @@ impl MeasuredCurve {
                     .clamp(1, self.time_s.len() - 1);
                 let (ta, tb) = (self.time_s[k - 1], self.time_s[k]);
                 let w = (tq - ta) / (tb - ta);
-                Ok(self.voltage_v[k - 1] * (1.0 - w) + self.voltage_v[k] * w)
+                Ok(y[k - 1] * (1.0 - w) + y[k] * w)
             })
             .collect()
     }

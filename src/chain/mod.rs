@@ -215,12 +215,6 @@ impl ChainModel {
         if experiments.is_empty() {
             return Err("at least one [[model.experiment]]".into());
         }
-        let dt_max = solver.dt_max;
-        if !(dt_max > 0.0 && dt_max.is_finite()) {
-            return Err(format!(
-                "dt_max = {dt_max} s; expected a positive time step"
-            ));
-        }
         let mut inputs: Vec<InputSpec> = Vec::new();
         let mut input_of = |name: &str, unit: &str| -> Result<usize, String> {
             if let Some(k) = inputs.iter().position(|i| i.name == name) {

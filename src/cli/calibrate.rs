@@ -337,25 +337,19 @@ fn same_current(
     file_path: &std::path::Path,
     study_path: &std::path::Path,
 ) -> Result<(), CliError> {
-    let (fi, si) = (file.discharge_current(), study.discharge_current());
+    let si = study.discharge_current();
     let imax = si.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let t_end = *file.time_s.last().unwrap_or(&0.0);
-    let mut worst = (0.0f64, 0.0);
-    for (&t, &i) in study.time_s.iter().zip(&si) {
-        if t > t_end {
-            break;
-        }
-        let k = file
-            .time_s
-            .partition_point(|&x| x <= t)
-            .clamp(1, file.time_s.len() - 1);
-        let (ta, tb) = (file.time_s[k - 1], file.time_s[k]);
-        let w = ((t - ta) / (tb - ta)).clamp(0.0, 1.0);
-        let d = (fi[k - 1] * (1.0 - w) + fi[k] * w - i).abs();
-        if d > worst.0 {
-            worst = (d, t);
-        }
-    }
+    let n = study.time_s.partition_point(|&t| t <= t_end);
+    let fi = file
+        .discharge_current_at(&study.time_s[..n])
+        .map_err(|e| CliError::bad(format!("--data {}: {e}", file_path.display())))?;
+    let worst = fi
+        .iter()
+        .zip(&si)
+        .zip(&study.time_s)
+        .map(|((f, s), &t)| ((f - s).abs(), t))
+        .fold((0.0f64, 0.0), |a, b| if b.0 > a.0 { b } else { a });
     if worst.0 > 0.02 * imax.max(1e-3) {
         return Err(CliError::bad(format!(
             "--data {}: its current differs from that of the study's curve {} by {:.4} A at t = {:.1} s \
