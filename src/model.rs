@@ -13,8 +13,33 @@ use num_dual::{Dual64, DualNum};
 use thiserror::Error;
 
 /// The scalar bound every law and model is generic over.
-pub trait Scalar: DualNum<Primitive = f64> + Copy + Send + Sync {}
-impl<T: DualNum<Primitive = f64> + Copy + Send + Sync> Scalar for T {}
+pub trait Scalar: DualNum<Primitive = f64> + Copy + Send + Sync + DependsOnInputs {}
+impl<T: DualNum<Primitive = f64> + Copy + Send + Sync + DependsOnInputs> Scalar for T {}
+
+/// Whether a value carries a nonzero derivative with respect to any input, so a model can skip
+/// a part whose inputs are all constants (num-dual's `is_zero` and `==` compare the value only).
+pub trait DependsOnInputs {
+    /// Some derivative is nonzero.
+    fn depends_on_inputs(&self) -> bool;
+}
+
+impl DependsOnInputs for f64 {
+    fn depends_on_inputs(&self) -> bool {
+        false
+    }
+}
+
+impl DependsOnInputs for Dual64 {
+    fn depends_on_inputs(&self) -> bool {
+        self.eps != 0.0
+    }
+}
+
+impl<const N: usize> DependsOnInputs for Grad<N> {
+    fn depends_on_inputs(&self) -> bool {
+        self.eps.as_slice().iter().any(|&e| e != 0.0)
+    }
+}
 
 /// A named model input with its SI (or documented atomistic) unit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -13,7 +13,7 @@ use super::ocp::lift;
 use super::params::{CellParams, ElectrodeParams};
 use super::particle::Particle;
 use super::protocol::Protocol;
-use super::spme::{Electrolyte, ElectrolyteMesh, Side};
+use super::spme::{ElectrolyteMesh, ElectrolyteState, Side};
 use crate::constants::{FARADAY, R_GAS};
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
@@ -242,7 +242,7 @@ impl<D: Scalar> Fixed<D> {
         ev: &Eval<D>,
         pn: &Particle<D>,
         pp: &Particle<D>,
-        el: Option<&Electrolyte<D>>,
+        el: Option<&ElectrolyteState<D>>,
         time_s: f64,
         current_a: f64,
         capacity_ah: D,
@@ -451,7 +451,7 @@ fn voltage<D: Scalar>(
     f: &Fixed<D>,
     pn: &Particle<D>,
     pp: &Particle<D>,
-    el: Option<&Electrolyte<D>>,
+    el: Option<&ElectrolyteState<D>>,
     current: f64,
     flux_current: f64,
     time_s: f64,
@@ -668,7 +668,12 @@ pub fn simulate<D: Scalar>(
     }
     let mut hints = Hints::default();
     let el = if fixed.spme {
-        Some(Electrolyte::new(p, opts.electrolyte_mesh))
+        Some(ElectrolyteState::new(
+            p,
+            opts.electrolyte_mesh,
+            area,
+            fixed.fac_de,
+        ))
     } else {
         None
     };

@@ -27,7 +27,7 @@ use super::ocp::{Coefficient, Shape, lift};
 use super::params::CellParams;
 use super::particle::Bdf;
 use crate::constants::FARADAY;
-use crate::model::Scalar;
+use crate::model::{DependsOnInputs, Scalar};
 use crate::numerics::fastmath;
 use crate::numerics::table::UniformHermite;
 use crate::numerics::tridiagonal;
@@ -134,25 +134,35 @@ pub struct Electrolyte<D> {
 }
 
 impl<D: Scalar> Electrolyte<D> {
-    /// Build the mesh and the initial uniform state.
-    pub fn new(p: &CellParams<D>, mesh: ElectrolyteMesh) -> Self {
-        let (ln, ls, lp) = (p.neg.thickness, p.separator.thickness, p.pos.thickness);
+    /// Build the mesh and the initial uniform state from parameters in scalar `P`, each taken
+    /// into `D` by `to` (the identity, or the value part when no electrolyte input carries a
+    /// derivative: [`ElectrolyteState::new`]).
+    fn build<P: Scalar>(p: &CellParams<P>, mesh: ElectrolyteMesh, to: impl Fn(P) -> D) -> Self {
+        let (ln, ls, lp) = (
+            to(p.neg.thickness),
+            to(p.separator.thickness),
+            to(p.pos.thickness),
+        );
         let m = mesh.neg + mesh.sep + mesh.pos;
         let mut dx = Vec::with_capacity(m);
         let mut eps_dx = Vec::with_capacity(m);
         let mut tort = Vec::with_capacity(m);
         let mut src = Vec::with_capacity(m);
-        let tp = -p.electrolyte.transference + 1.0;
+        let tp = -to(p.electrolyte.transference) + 1.0;
+        let (eps_n, eps_s, eps_p) = (
+            to(p.neg.porosity),
+            to(p.separator.porosity),
+            to(p.pos.porosity),
+        );
+        let (b_n, b_s, b_p) = (
+            to(p.neg.bruggeman),
+            to(p.separator.bruggeman),
+            to(p.pos.bruggeman),
+        );
         let regions = [
-            (mesh.neg, ln, p.neg.porosity, p.neg.bruggeman, 0u8),
-            (
-                mesh.sep,
-                ls,
-                p.separator.porosity,
-                p.separator.bruggeman,
-                1u8,
-            ),
-            (mesh.pos, lp, p.pos.porosity, p.pos.bruggeman, 2u8),
+            (mesh.neg, ln, eps_n, b_n, 0u8),
+            (mesh.sep, ls, eps_s, b_s, 1u8),
+            (mesh.pos, lp, eps_p, b_p, 2u8),
         ];
         for (cnt, len, eps, b, reg) in regions {
             let h = len / cnt as f64;
@@ -169,10 +179,9 @@ impl<D: Scalar> Electrolyte<D> {
         }
         // ∫₀ᴸ s(x)²/ε^b dx with the current shape s = x/L_n, 1, (L − x)/L_p
         let tau = |eps: D, b: D| eps.powd(b);
-        let ohm_geometry = ln / (tau(p.neg.porosity, p.neg.bruggeman) * 3.0)
-            + ls / tau(p.separator.porosity, p.separator.bruggeman)
-            + lp / (tau(p.pos.porosity, p.pos.bruggeman) * 3.0);
-        let c0 = p.electrolyte.initial_concentration;
+        let ohm_geometry =
+            ln / (tau(eps_n, b_n) * 3.0) + ls / tau(eps_s, b_s) + lp / (tau(eps_p, b_p) * 3.0);
+        let c0 = to(p.electrolyte.initial_concentration);
         let z = D::zero();
         Self {
             m,
@@ -208,13 +217,13 @@ impl<D: Scalar> Electrolyte<D> {
 
     /// Take the concentrations (this and the previous step) of `other`, an electrolyte on the
     /// same mesh: the state a re-step from a saved start needs.
-    pub fn copy_state_from(&mut self, other: &Self) {
+    fn copy_state_from(&mut self, other: &Self) {
         self.c.clone_from(&other.c);
         self.c_old.clone_from(&other.c_old);
     }
 
     /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
-    pub fn inventory(&self) -> D {
+    fn inventory(&self) -> D {
         let mut s = D::zero();
         for j in 0..self.m {
             s += self.eps_dx[j] * self.c[j];
@@ -223,18 +232,9 @@ impl<D: Scalar> Electrolyte<D> {
     }
 
     /// Advance one step; `i_dens` is the applied current density at the new time [A/m²],
-    /// `dfac` the Arrhenius factor of D_e.
-    pub fn step(
-        &mut self,
-        h: f64,
-        bdf: Bdf,
-        omega: f64,
-        i_dens: D,
-        diff: &Coefficient<D>,
-        dfac: D,
-    ) {
-        let scale = diff.scale * dfac;
-        let constant = diff.is_constant();
+    /// D_e = `scale`·`shape`(c_e) [m²/s] (the scale with its Arrhenius factor).
+    fn step(&mut self, h: f64, bdf: Bdf, omega: f64, i_dens: D, scale: D, shape: &Shape) {
+        let constant = matches!(shape, Shape::One);
         let table = self.de_table.as_ref();
         // slices of one length, so the loops below index without bounds checks
         let m = self.m;
@@ -250,7 +250,7 @@ impl<D: Scalar> Electrolyte<D> {
             };
             let shape = match table.and_then(|t| t.value_slope(cstar.re())) {
                 Some((v, dv)) => lift(cstar, v, dv),
-                None => diff.shape.eval(cstar),
+                None => shape.eval(cstar),
             };
             deff[j] = shape * scale * tort[j];
         }
@@ -288,13 +288,12 @@ impl<D: Scalar> Electrolyte<D> {
         self.c.copy_from_slice(&self.r);
     }
 
-    /// ⟨ln c_e⟩_p − ⟨ln c_e⟩_n, the electrode averages of ln c_e.
-    pub fn ln_difference(&self) -> D {
-        let avg = |side| {
-            self.electrode_average(side, |c| Ok::<D, std::convert::Infallible>(ln(c)))
-                .unwrap_or_else(|e| match e {})
-        };
-        avg(Side::Positive) - avg(Side::Negative)
+    /// The cells of electrode `side` and its thickness [m].
+    fn electrode_cells(&self, side: Side) -> (std::ops::Range<usize>, D) {
+        match side {
+            Side::Negative => (0..self.nn, self.ln_n),
+            Side::Positive => (self.m - self.np..self.m, self.ln_p),
+        }
     }
 
     /// ⟨ln c_e⟩_k and ⟨asinh(a/√c_e)⟩_k over electrode k in one pass, the two electrolyte terms
@@ -304,11 +303,8 @@ impl<D: Scalar> Electrolyte<D> {
     /// (one ln and one square root per cell instead of two square roots, a division and an ln).
     /// The absolute error stays at the level of ln's rounding (~1e−16 times a few), which is what
     /// the overpotential needs.
-    pub fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
-        let (cells, len) = match side {
-            Side::Negative => (0..self.nn, self.ln_n),
-            Side::Positive => (self.m - self.np..self.m, self.ln_p),
-        };
+    fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
+        let (cells, len) = self.electrode_cells(side);
         let negative = a.re() < 0.0;
         let a_abs = if negative { -a } else { a };
         let a2 = a * a;
@@ -326,8 +322,25 @@ impl<D: Scalar> Electrolyte<D> {
         )
     }
 
+    /// ⟨g(c_e)⟩_k = (1/L_k)·Σ_{cells j of electrode k} g(c_j)·Δx_j, the average of a function of
+    /// the local concentration over one electrode, with the state's scalar taken into the
+    /// result's by `to`; the first error of `g` is returned.
+    fn electrode_average<A: Scalar, E>(
+        &self,
+        side: Side,
+        to: impl Fn(D) -> A,
+        mut g: impl FnMut(A) -> Result<A, E>,
+    ) -> Result<A, E> {
+        let (cells, len) = self.electrode_cells(side);
+        let mut s = A::zero();
+        for j in cells {
+            s += g(to(self.c[j]))? * to(self.dx[j]);
+        }
+        Ok(s / to(len))
+    }
+
     /// The x-average over the whole cell c̄_e = (1/L)·Σ_j c_j·Δx_j [mol/m³].
-    pub fn mean(&self) -> D {
+    fn mean(&self) -> D {
         let mut s = D::zero();
         for j in 0..self.m {
             s += self.c[j] * self.dx[j];
@@ -335,33 +348,165 @@ impl<D: Scalar> Electrolyte<D> {
         s * self.inv_len
     }
 
-    /// The electrolyte's ohmic resistance per unit area [Ω·m²] (the drop is −i times this):
-    /// (L_n/(3ε_n^b) + L_s/ε_s^b + L_p/(3ε_p^b))/κ_e(c̄_e), κ_e with its Arrhenius factor `kfac`.
-    pub fn ohmic_resistance(&self, kappa: &Coefficient<D>, kfac: D) -> D {
-        self.ohm_geometry / (kappa.eval(self.mean()) * kfac)
+    /// Minimum cell concentration (real part).
+    fn min(&self) -> f64 {
+        self.c.iter().map(|c| c.re()).fold(f64::INFINITY, f64::min)
+    }
+}
+
+impl Electrolyte<f64> {
+    /// [`Electrolyte::ln_and_asinh_averages`] of a state without derivatives at an `a` that may
+    /// carry some: ∂⟨asinh(a/√c)⟩_k/∂a = ⟨1/√(c + a²)⟩_k, so a's derivatives enter once, by the
+    /// chain rule on the average, and the cells are visited in f64. The mesh is uniform in each
+    /// electrode, so ⟨g⟩_k = (1/N_k)·Σ_j g(c_j), and the sums of lns are lns of products
+    /// ([`fastmath::LnSum`]: one ln per eight cells).
+    fn ln_and_asinh_averages_at<A: Scalar>(&self, side: Side, a: A) -> (A, A) {
+        let (cells, _) = self.electrode_cells(side);
+        let ar = a.re();
+        let a_abs = ar.abs();
+        let a2 = ar * ar;
+        let (mut sum_ln_c, mut sum_ln_aw) =
+            (fastmath::LnSum::default(), fastmath::LnSum::default());
+        let mut sum_inv_w = 0.0;
+        for &c in &self.c[cells.clone()] {
+            let w = (c + a2).sqrt();
+            sum_ln_c.push(c);
+            sum_ln_aw.push(a_abs + w);
+            if A::NDERIV > 0 {
+                sum_inv_w += w.recip();
+            }
+        }
+        let inv_n = (cells.len() as f64).recip();
+        let mean_ln = sum_ln_c.total() * inv_n;
+        let mean_asinh = sum_ln_aw.total() * inv_n - mean_ln * 0.5;
+        let mean_asinh = if ar < 0.0 { -mean_asinh } else { mean_asinh };
+        (A::from(mean_ln), lift(a, mean_asinh, sum_inv_w * inv_n))
+    }
+}
+
+/// The electrolyte in the scalar its state needs. Its equations (module doc) involve only the
+/// electrode and separator thicknesses, porosities and Bruggeman exponents, t+, c_e0, D_e with
+/// its Arrhenius factor, and the applied current density i = I/A: when none of these carries a
+/// derivative, no c_e does, and the state steps in f64 — the same values, with the zero
+/// derivatives (two thirds of the work of a solve with four gradients) not computed. The
+/// gradient then enters the electrolyte terms of the voltage through the kinetics alone.
+#[derive(Debug, Clone)]
+pub enum ElectrolyteState<D> {
+    /// No electrolyte input carries a derivative (always so for f64).
+    Value(Electrolyte<f64>),
+    /// Some input does: the state carries the derivatives.
+    Dual(Electrolyte<D>),
+}
+
+impl<D: Scalar> ElectrolyteState<D> {
+    /// The mesh and the uniform initial state c_e0 for parameters `p`, cell area `area` [m²] and
+    /// the Arrhenius factor of D_e `fac_de` [1] (both as the solve uses them).
+    pub fn new(p: &CellParams<D>, mesh: ElectrolyteMesh, area: D, fac_de: D) -> Self {
+        let inputs = [
+            p.neg.thickness,
+            p.separator.thickness,
+            p.pos.thickness,
+            p.neg.porosity,
+            p.separator.porosity,
+            p.pos.porosity,
+            p.neg.bruggeman,
+            p.separator.bruggeman,
+            p.pos.bruggeman,
+            p.electrolyte.transference,
+            p.electrolyte.initial_concentration,
+            p.electrolyte.diffusivity.scale,
+            fac_de,
+            area,
+        ];
+        if inputs.iter().any(DependsOnInputs::depends_on_inputs) {
+            Self::Dual(Electrolyte::build(p, mesh, |x| x))
+        } else {
+            Self::Value(Electrolyte::build(p, mesh, |x| x.re()))
+        }
     }
 
-    /// ⟨g(c_e)⟩_k = (1/L_k)·Σ_{cells j of electrode k} g(c_j)·Δx_j, the average of a function of
-    /// the local concentration over one electrode (the reaction overpotential with the local
-    /// exchange current); the first error of `g` is returned.
+    /// Take the concentrations (this and the previous step) of `other`, an electrolyte on the
+    /// same mesh: the state a re-step from a saved start needs.
+    pub fn copy_state_from(&mut self, other: &Self) {
+        match (self, other) {
+            (Self::Value(e), Self::Value(o)) => e.copy_state_from(o),
+            (Self::Dual(e), Self::Dual(o)) => e.copy_state_from(o),
+            _ => unreachable!("a saved electrolyte state has the run's scalar"),
+        }
+    }
+
+    /// Advance one step of size `h` [s]: `i_dens` the applied current density at the new time
+    /// [A/m²], D_e = `diff`·`dfac` (`dfac` its Arrhenius factor).
+    pub fn step(
+        &mut self,
+        h: f64,
+        bdf: Bdf,
+        omega: f64,
+        i_dens: D,
+        diff: &Coefficient<D>,
+        dfac: D,
+    ) {
+        let scale = diff.scale * dfac;
+        match self {
+            Self::Value(e) => e.step(h, bdf, omega, i_dens.re(), scale.re(), &diff.shape),
+            Self::Dual(e) => e.step(h, bdf, omega, i_dens, scale, &diff.shape),
+        }
+    }
+
+    /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
+    pub fn inventory(&self) -> D {
+        match self {
+            Self::Value(e) => D::from(e.inventory()),
+            Self::Dual(e) => e.inventory(),
+        }
+    }
+
+    /// Minimum cell concentration [mol/m³] (real part).
+    pub fn min(&self) -> f64 {
+        match self {
+            Self::Value(e) => e.min(),
+            Self::Dual(e) => e.min(),
+        }
+    }
+
+    /// ⟨ln c_e⟩_k and ⟨asinh(a/√c_e)⟩_k over electrode k ([`Electrolyte::ln_and_asinh_averages`]).
+    pub fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
+        match self {
+            Self::Value(e) => e.ln_and_asinh_averages_at(side, a),
+            Self::Dual(e) => e.ln_and_asinh_averages(side, a),
+        }
+    }
+
+    /// ⟨g(c_e)⟩_k over electrode k of a function of the local concentration (the reaction
+    /// overpotential with the local exchange current); the first error of `g` is returned.
     pub fn electrode_average<E>(
         &self,
         side: Side,
-        mut g: impl FnMut(D) -> Result<D, E>,
+        g: impl FnMut(D) -> Result<D, E>,
     ) -> Result<D, E> {
-        let (cells, len) = match side {
-            Side::Negative => (0..self.nn, self.ln_n),
-            Side::Positive => (self.m - self.np..self.m, self.ln_p),
-        };
-        let mut s = D::zero();
-        for j in cells {
-            s += g(self.c[j])? * self.dx[j];
+        match self {
+            Self::Value(e) => e.electrode_average(side, D::from, g),
+            Self::Dual(e) => e.electrode_average(side, |x| x, g),
         }
-        Ok(s / len)
     }
 
-    /// Minimum cell concentration (real part).
-    pub fn min(&self) -> f64 {
-        self.c.iter().map(|c| c.re()).fold(f64::INFINITY, f64::min)
+    /// ⟨ln c_e⟩_p − ⟨ln c_e⟩_n, the electrode averages of ln c_e.
+    pub fn ln_difference(&self) -> D {
+        let avg = |side| {
+            self.electrode_average(side, |c| Ok::<D, std::convert::Infallible>(ln(c)))
+                .unwrap_or_else(|e| match e {})
+        };
+        avg(Side::Positive) - avg(Side::Negative)
+    }
+
+    /// The electrolyte's ohmic resistance per unit area [Ω·m²] (the drop is −i times this):
+    /// (L_n/(3ε_n^b) + L_s/ε_s^b + L_p/(3ε_p^b))/κ_e(c̄_e), κ_e with its Arrhenius factor `kfac`
+    /// at the x-average c̄_e = (1/L)∫₀ᴸ c_e dx.
+    pub fn ohmic_resistance(&self, kappa: &Coefficient<D>, kfac: D) -> D {
+        let (geometry, mean) = match self {
+            Self::Value(e) => (D::from(e.ohm_geometry), D::from(e.mean())),
+            Self::Dual(e) => (e.ohm_geometry, e.mean()),
+        };
+        geometry / (kappa.eval(mean) * kfac)
     }
 }

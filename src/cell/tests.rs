@@ -184,6 +184,12 @@ fn gradients_match_central_differences() {
     // About:Energy parameters: smooth (expression) OCPs, so central differences are accurate.
     for (kind, names) in [
         (CellModelKind::Spm, vec!["D_n", "D_p", "k_n", "k_p"]),
+        // (no electrolyte input: the electrolyte steps in f64 and the gradient enters its
+        // voltage terms through the kinetics alone)
+        (
+            CellModelKind::Spme,
+            vec!["D_n", "D_p", "k_n", "k_p", "R_contact"],
+        ),
         (
             CellModelKind::Spme,
             // (t_plus, D_e_factor and c_e0 act through the electrolyte states)

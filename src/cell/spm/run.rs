@@ -21,7 +21,7 @@ use super::{
 use crate::cell::params::CellParams;
 use crate::cell::particle::{Bdf, Particle};
 use crate::cell::protocol::Segment;
-use crate::cell::spme::{Electrolyte, Side};
+use crate::cell::spme::{ElectrolyteState, Side};
 use crate::model::Scalar;
 
 /// Most steps advanced as one batch (a cut-off inside a batch wastes the steps after it).
@@ -402,12 +402,12 @@ impl Grid<'_> {
 /// unless they step exactly, the electrolyte if there is one.
 struct Start<D> {
     particles: Option<(Particle<D>, Particle<D>)>,
-    el: Option<Electrolyte<D>>,
+    el: Option<ElectrolyteState<D>>,
 }
 
 impl<D: Scalar> Start<D> {
     /// Take the components' state from the run.
-    fn save(&mut self, pn: &Particle<D>, pp: &Particle<D>, el: Option<&Electrolyte<D>>) {
+    fn save(&mut self, pn: &Particle<D>, pp: &Particle<D>, el: Option<&ElectrolyteState<D>>) {
         if let Some((n, p)) = self.particles.as_mut() {
             n.copy_state_from(pn);
             p.copy_state_from(pp);
@@ -418,7 +418,12 @@ impl<D: Scalar> Start<D> {
     }
 
     /// Put the saved state back into the run.
-    fn restore(&self, pn: &mut Particle<D>, pp: &mut Particle<D>, el: Option<&mut Electrolyte<D>>) {
+    fn restore(
+        &self,
+        pn: &mut Particle<D>,
+        pp: &mut Particle<D>,
+        el: Option<&mut ElectrolyteState<D>>,
+    ) {
         if let Some((n, p)) = self.particles.as_ref() {
             pn.copy_state_from(n);
             pp.copy_state_from(p);
@@ -440,7 +445,7 @@ pub(super) struct Run<'a, D: Scalar> {
     /// the particles take exact steps (else BDF2 steps)
     exact: bool,
     /// the SPMe electrolyte (BDF2 steps)
-    el: Option<Electrolyte<D>>,
+    el: Option<ElectrolyteState<D>>,
     /// the BDF2 components' state at the start of the step (None: every component is exact)
     start: Option<Start<D>>,
     hints: Hints,
@@ -463,7 +468,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         opts: &'a SolverOptions,
         (pn, pp): (Particle<D>, Particle<D>),
         exact: bool,
-        el: Option<Electrolyte<D>>,
+        el: Option<ElectrolyteState<D>>,
         hints: Hints,
         rows: Vec<Row<D>>,
     ) -> Self {
