@@ -949,11 +949,35 @@ fn cmdstan_csv_summary_and_bands_are_written() {
             assert!(b.q5_obs[j] <= b.q5[j] + 1e-3 && b.q5[j] <= b.q50[j] && b.q50[j] <= b.q95[j]);
         }
     }
+    // Band CSVs: the header first (units in the names), numbers after, nothing else; what the
+    // file is goes in the sidecar JSON.
     let bf = write_bands(&bands, dir.path(), "relax").unwrap();
+    assert_eq!(bf.len(), 3);
+    let text = std::fs::read_to_string(&bf[0]).unwrap();
+    let mut lines = text.lines();
     assert_eq!(
-        std::fs::read_to_string(&bf[0]).unwrap().lines().count(),
-        2 + 61
+        lines.next().unwrap(),
+        "time [s],data [V],q5 [V],q50 [V],q95 [V],q5_obs [V],q50_obs [V],q95_obs [V]"
     );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 61);
+    assert!(rows.iter().all(|r| r.len() == 8));
+    assert_eq!(rows[3][1], bands[0].data[3]);
+    assert!(bf[2].ends_with("relax_ppc.json"));
+    let meta: Vec<bridgelaw::calibrate::summary::BandFile> =
+        serde_json::from_str(&std::fs::read_to_string(&bf[2]).unwrap()).unwrap();
+    assert_eq!(meta.len(), 2);
+    assert_eq!(
+        meta[0].file,
+        bf[0].file_name().unwrap().to_string_lossy().as_ref()
+    );
+    assert_eq!(
+        (meta[0].unit.as_str(), meta[0].draws, meta[0].rmse_median),
+        ("V", 100, bands[0].rmse)
+    );
+    assert_eq!(meta[0].columns.len(), 8);
 }
 
 /// A calibrate run's CmdStan CSV files read by cmdstanpy's `from_csv` and ArviZ's
@@ -1048,8 +1072,8 @@ fn one_call_entry_points_write_everything() {
     let dir = tempfile::tempdir().unwrap();
     let out = bridgelaw::calibrate::calibrate_and_write(&post, &cfg, dir.path(), "relax", "relax")
         .unwrap();
-    // 2 chains + summary JSON/CSV + 2 band files.
-    assert_eq!(out.files.len(), 6);
+    // 2 chains + summary JSON/CSV + 2 band files + their sidecar JSON.
+    assert_eq!(out.files.len(), 7);
     assert!(out.files.iter().all(|f| f.exists()));
     let table = out.summary.to_table();
     assert!(
