@@ -286,6 +286,16 @@ pub fn predictive_bands<M: Model>(
         .iter()
         .flat_map(|c| c.z.chunks(run.dim))
         .collect();
+    predictive_bands_from_z(post, &all_z, max_draws, seed)
+}
+
+/// [`predictive_bands`] from any set of draws in z (e.g. a Laplace approximation's).
+pub fn predictive_bands_from_z<M: Model>(
+    post: &Posterior<'_, M>,
+    all_z: &[&[f64]],
+    max_draws: usize,
+    seed: u64,
+) -> Result<Vec<CurveBand>, CalibrateError> {
     let total = all_z.len();
     let n = max_draws.min(total).max(1);
     let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();
