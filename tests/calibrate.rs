@@ -357,6 +357,25 @@ fn conjugate_gaussian_posterior_is_recovered() {
         );
         assert!(se_m < 0.1 * exact_sd, "MCSE too large to be a test: {se_m}");
     }
+    // The adapted inverse metric (CmdStan's diag_e) is nuts-rs's draw/gradient estimate
+    // sqrt(Var z_i / Var ∂ln p/∂z_i) = sqrt(C_ii / P_ii) for a Gaussian with covariance C and
+    // precision P (here about half the posterior variance: the two coefficients correlate at
+    // −0.86): a variance, not a standard deviation, and the same for every chain within the
+    // adaptation's sampling error.
+    let prec = c.clone().try_inverse().unwrap();
+    for ch in &run.chains {
+        let inv = ch.inv_mass_diag.as_ref().expect("diag metric is recorded");
+        assert!(ch.step_size > 0.0 && ch.step_size.is_finite());
+        for i in 0..2 {
+            let expect = (c[(i, i)] / prec[(i, i)]).sqrt();
+            assert!(
+                (inv[i] / expect - 1.0).abs() < 0.5,
+                "chain {} inverse metric {i}: {} vs {expect}",
+                ch.chain,
+                inv[i]
+            );
+        }
+    }
     let s = summarize(&post, &run);
     assert!(s.health.divergences.iter().all(|&d| d == 0));
     assert!(
@@ -848,14 +867,65 @@ fn cmdstan_csv_summary_and_bands_are_written() {
     }
     assert_eq!(rows[7][9], run.chains[0].x[7 * 5 + 2]);
     assert!(
-        text.contains("# Step size = ")
-            && text.contains("num_samples = 200")
+        text.contains("num_samples = 200")
+            && text.contains("#         metric = diag_e")
+            && text.contains("#   file = relax-1.csv")
             && text.contains("(Total)")
     );
+    // The adaptation block, right after the column line as CmdStan writes it: the adapted step
+    // size (every draw's stepsize__) and the inverse metric's diagonal, one value per column.
+    let ch = &run.chains[0];
+    let inv: Vec<String> = ch
+        .inv_mass_diag
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(inv.len(), 5);
+    let block = format!(
+        "{}\n# Adaptation terminated\n# Step size = {}\n# Diagonal elements of inverse mass matrix:\n# {}\n",
+        cols.join(","),
+        ch.step_size,
+        inv.join(", ")
+    );
+    assert!(text.contains(&block), "{text}");
+    // Each draw's stepsize__ is the adapted step size with nuts-rs's ±10 % jitter, stated in
+    // the header as CmdStan's stepsize_jitter.
+    assert!(text.contains("#         stepsize_jitter = 0.1\n"));
+    assert!(
+        rows.iter()
+            .all(|r| (r[2] / ch.step_size - 1.0).abs() <= ch.step_size_jitter + 1e-12),
+        "step sizes around {}",
+        ch.step_size
+    );
     assert_eq!(
-        cmdstan_csv(&run, 1, "relax model"),
+        cmdstan_csv(&run, 1, "relax", "relax model"),
         std::fs::read_to_string(&files[1]).unwrap()
     );
+    // A rerun into the same folder with fewer chains leaves only its own chain files (other
+    // stems and non-chain files stay).
+    std::fs::write(dir.path().join("other-3.csv"), "x").unwrap();
+    std::fs::write(dir.path().join("relax-notes.csv"), "x").unwrap();
+    let mut three = run.clone();
+    three.chains.push(run.chains[0].clone());
+    write_cmdstan_csv(&three, dir.path(), "relax", "relax model").unwrap();
+    assert!(dir.path().join("relax-3.csv").exists());
+    let mut one = run.clone();
+    one.chains.truncate(1);
+    assert_eq!(
+        write_cmdstan_csv(&one, dir.path(), "relax", "relax model").unwrap(),
+        vec![dir.path().join("relax-1.csv")]
+    );
+    for (name, kept) in [
+        ("relax-1.csv", true),
+        ("relax-2.csv", false),
+        ("relax-3.csv", false),
+        ("other-3.csv", true),
+        ("relax-notes.csv", true),
+    ] {
+        assert_eq!(dir.path().join(name).exists(), kept, "{name}");
+    }
 
     let s = summarize(&post, &run);
     let written = s.write(dir.path(), "relax").unwrap();
@@ -879,40 +949,86 @@ fn cmdstan_csv_summary_and_bands_are_written() {
             assert!(b.q5_obs[j] <= b.q5[j] + 1e-3 && b.q5[j] <= b.q50[j] && b.q50[j] <= b.q95[j]);
         }
     }
+    // Band CSVs: the header first (units in the names), numbers after, nothing else; what the
+    // file is goes in the sidecar JSON.
     let bf = write_bands(&bands, dir.path(), "relax").unwrap();
+    assert_eq!(bf.len(), 3);
+    let text = std::fs::read_to_string(&bf[0]).unwrap();
+    let mut lines = text.lines();
     assert_eq!(
-        std::fs::read_to_string(&bf[0]).unwrap().lines().count(),
-        2 + 61
+        lines.next().unwrap(),
+        "time [s],data [V],q5 [V],q50 [V],q95 [V],q5_obs [V],q50_obs [V],q95_obs [V]"
     );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 61);
+    assert!(rows.iter().all(|r| r.len() == 8));
+    assert_eq!(rows[3][1], bands[0].data[3]);
+    assert!(bf[2].ends_with("relax_ppc.json"));
+    let meta: Vec<bridgelaw::calibrate::summary::BandFile> =
+        serde_json::from_str(&std::fs::read_to_string(&bf[2]).unwrap()).unwrap();
+    assert_eq!(meta.len(), 2);
+    assert_eq!(
+        meta[0].file,
+        bf[0].file_name().unwrap().to_string_lossy().as_ref()
+    );
+    assert_eq!(
+        (meta[0].unit.as_str(), meta[0].draws, meta[0].rmse_median),
+        ("V", 100, bands[0].rmse)
+    );
+    assert_eq!(meta[0].columns.len(), 8);
 }
 
-/// Reads the CmdStan CSV files with ArviZ's `from_cmdstan` through scripts/arviz_interop.py.
-/// Needs BRIDGELAW_PYTHON naming a python with arviz; `.ci/run` makes that venv and runs this test
-/// by name with `--ignored`. Without it the test fails.
+/// A calibrate run's CmdStan CSV files read by cmdstanpy's `from_csv` and ArviZ's
+/// `from_cmdstan` through scripts/stan_interop.py: both see every chain and draw, cmdstanpy the
+/// adapted step size and inverse metric we wrote, and their means (and ArviZ's R-hat, ESS, MCSE)
+/// agree with our summary to 1e-6. Needs BRIDGELAW_PYTHON naming a python with cmdstanpy and
+/// arviz; `.ci/run` makes that venv and runs this test by name with `--ignored`. Without it the
+/// test fails.
 #[test]
-#[ignore = "needs BRIDGELAW_PYTHON=<python with arviz>; .ci/run runs it"]
-fn arviz_reads_the_cmdstan_csv() {
+#[ignore = "needs BRIDGELAW_PYTHON=<python with cmdstanpy and arviz>; .ci/run runs it"]
+fn cmdstanpy_and_arviz_read_a_calibrate_run() {
     let python = std::env::var("BRIDGELAW_PYTHON")
-        .expect("set BRIDGELAW_PYTHON to a python that has arviz installed");
+        .expect("set BRIDGELAW_PYTHON to a python that has cmdstanpy and arviz installed");
     let (model, data, cfg) = small_run();
     let post = relax_posterior(&model, data, Likelihood::Gaussian);
-    let run = sample(&post, &cfg).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let files = write_cmdstan_csv(&run, dir.path(), "relax", "relax").unwrap();
-    let s = summarize(&post, &run);
-    let sfiles = s.write(dir.path(), "relax").unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/arviz_interop.py");
-    let mut cmd = std::process::Command::new(&python);
-    cmd.arg(script).arg("--summary").arg(&sfiles[0]);
-    for f in &files {
-        cmd.arg(f);
-    }
-    let out = cmd.output().expect("running python");
+    let out = bridgelaw::calibrate::calibrate_and_write(&post, &cfg, dir.path(), "relax", "relax")
+        .unwrap();
+    let chains = out.run.chains.len();
+    let files = &out.files[..chains];
+    let summary = &out.files[chains];
+    assert!(summary.to_string_lossy().ends_with("relax_summary.json"));
+    // What the sampler adapted, for the script to find in cmdstanpy's reading of the files.
+    let adaptation = serde_json::json!(
+        out.run
+            .chains
+            .iter()
+            .map(|c| serde_json::json!({
+                "step_size": c.step_size,
+                "inv_metric": c.inv_mass_diag.as_ref().expect("diag metric"),
+            }))
+            .collect::<Vec<_>>()
+    );
+    let adaptation_file = dir.path().join("adaptation.json");
+    std::fs::write(&adaptation_file, adaptation.to_string()).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stan_interop.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg("--summary")
+        .arg(summary)
+        .arg("--adaptation")
+        .arg(&adaptation_file)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
     assert!(
         out.status.success(),
-        "arviz interop failed:\n{stdout}\n{stderr}"
+        "stan interop failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("OK"), "{stdout}");
 }
@@ -956,8 +1072,8 @@ fn one_call_entry_points_write_everything() {
     let dir = tempfile::tempdir().unwrap();
     let out = bridgelaw::calibrate::calibrate_and_write(&post, &cfg, dir.path(), "relax", "relax")
         .unwrap();
-    // 2 chains + summary JSON/CSV + 2 band files.
-    assert_eq!(out.files.len(), 6);
+    // 2 chains + summary JSON/CSV + 2 band files + their sidecar JSON.
+    assert_eq!(out.files.len(), 7);
     assert!(out.files.iter().all(|f| f.exists()));
     let table = out.summary.to_table();
     assert!(

@@ -22,17 +22,37 @@ fn map_mode_moves_the_barrier_toward_the_synthetic_truth() {
             "calibrate",
             "models/lgm50_chain_calibration.toml",
             "--map",
+            "--report",
             "--out",
         ])
         .arg(&out)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&r.stdout);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stdout}\n{stderr}");
+    // How the optimiser stopped, in words; the report of a --map run is written.
     assert!(
-        r.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&r.stderr)
+        stdout.contains("L-BFGS converged after") && !stdout.contains("Some("),
+        "{stdout}"
     );
+    assert!(
+        !stdout.contains("warning") && !stdout.contains("wrote"),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Laplace approximation"));
+    // `bridgelaw report` redraws it from the folder.
+    let again = scratch("map-report");
+    let r = bin()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(again.join("report.html").is_file());
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("lgm50_chain_calibration_map.json")).unwrap(),
     )
@@ -118,4 +138,41 @@ fn bad_calibration_input_exits_2_naming_the_problem() {
         e.contains("doubled_1C_25C.csv") && e.contains("current differs"),
         "{e}"
     );
+}
+
+#[test]
+fn report_reads_a_nuts_calibrate_folder_made_without_report() {
+    let out = scratch("nuts");
+    let r = bin()
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--chains",
+            "1",
+            "--tune",
+            "4",
+            "--draws",
+            "4",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stdout}\n{stderr}");
+    // Results on stdout, diagnostics (4 draws: R-hat and ESS warnings) and file names on stderr.
+    assert!(
+        stdout.contains("R-hat") && !stdout.contains("warning:"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning:") && stderr.contains("wrote"),
+        "{stderr}"
+    );
+    assert!(!out.join("report.html").exists());
+    let r = bin().arg("report").arg(&out).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Trace plots"));
 }

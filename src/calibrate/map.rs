@@ -454,6 +454,66 @@ fn optimise<M: Model>(
 }
 
 impl MapResult {
+    /// How the optimisation at the reported mode ended, as a sentence ("L-BFGS converged after
+    /// 23 iterations." or "L-BFGS stopped after 1000 iterations (maximum number of iterations
+    /// reached) without meeting its convergence tests.").
+    pub fn stop_sentence(&self) -> String {
+        let converged = self.starts.runs.iter().any(|r| r.at_mode && r.converged);
+        if converged {
+            format!("L-BFGS converged after {} iterations.", self.iterations)
+        } else {
+            format!(
+                "L-BFGS stopped after {} iterations ({}) without meeting its convergence tests.",
+                self.iterations,
+                self.termination.to_lowercase()
+            )
+        }
+    }
+
+    /// What the user should know about the search, in words: start points where the model
+    /// fails, optimisations that converged elsewhere (another mode or a ridge), no
+    /// convergence at the mode, no Laplace approximation.
+    pub fn warnings(&self) -> Vec<String> {
+        let s = &self.starts;
+        let mut w = Vec::new();
+        if s.failed > 0 {
+            w.push(format!(
+                "the log density fails at {} of {} MAP start points (last: {}).",
+                s.failed,
+                s.tried,
+                s.last_error.as_deref().unwrap_or("")
+            ));
+        }
+        let elsewhere = s.elsewhere();
+        if !elsewhere.is_empty() {
+            w.push(format!(
+                "{} MAP optimisation(s) converged away from this mode (ln p {} vs {:.3}): a second \
+                 mode or a ridge; check with NUTS.",
+                elsewhere.len(),
+                elsewhere
+                    .iter()
+                    .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.log_density
+            ));
+        }
+        if !s.runs.iter().any(|r| r.at_mode && r.converged) {
+            w.push(format!(
+                "{} The mode may be inaccurate.",
+                self.stop_sentence()
+            ));
+        }
+        if self.laplace.is_none() {
+            w.push(
+                "the Hessian at the MAP is not positive definite: no Laplace approximation (the \
+                 data do not pin down every parameter; run NUTS)."
+                    .into(),
+            );
+        }
+        w
+    }
+
     /// JSON: mode (z and natural), log density, iterations, termination, Laplace summaries
     /// (natural units) and the Laplace covariance in z (null if H is not positive definite).
     pub fn to_json(&self) -> String {

@@ -134,9 +134,19 @@ pub struct ChainResult {
     /// Draws in natural units (θ, then σ's), row-major (draws × dim).
     pub x: Vec<f64>,
     pub stats: Vec<DrawStats>,
-    /// Adapted step size at the end of warm-up.
+    /// Adapted step size at the end of warm-up (nuts-rs's dual-averaging estimate
+    /// `step_size_bar`). Each kept draw uses it times a uniform factor in
+    /// [1 − `step_size_jitter`, 1 + `step_size_jitter`] (nuts-rs's default jitter, 0.1), which
+    /// is the draw's [`DrawStats::step_size`].
     pub step_size: f64,
-    /// Adapted inverse mass-matrix diagonal (in z), when the diagonal metric is used.
+    /// Relative step-size jitter during sampling (CmdStan's `stepsize_jitter`).
+    pub step_size_jitter: f64,
+    /// Adapted diagonal of the inverse mass matrix (inverse metric) in z, as CmdStan's
+    /// `diag_e` metric states it: the variance scale of each unconstrained coordinate, in the
+    /// square of z's unit. nuts-rs 0.19 samples y = (z − μ)/s with a unit metric and reports the
+    /// scales s (its `mass_matrix_inv` statistic) on the draws where adaptation changed them;
+    /// the equivalent inverse metric is s². `None` for the low-rank metric (nuts-rs does not
+    /// expose its eigenvectors, so the dense matrix cannot be rebuilt).
     pub inv_mass_diag: Option<Vec<f64>>,
     /// Model/log-density evaluation failures (warm-up included), each a divergence for NUTS.
     pub model_errors: u64,
@@ -415,11 +425,15 @@ fn run_chain<M: Model>(
             s.maxdepth = cfg.max_depth;
             s.adapt_options.step_size_settings.target_accept = cfg.target_accept;
             s.adapt_options.mass_matrix_options.store_mass_matrix = true;
+            let jitter = s.adapt_options.step_size_settings.jitter.unwrap_or(0.0);
             let mut ch = s
                 .new_chain(chain, CpuMath::new(logp), &mut rng)
                 .map_err(sampler_err)?;
             ch.set_position(&z0).map_err(sampler_err)?;
-            drive_chain(post, cfg, chain, &mut ch, bar, &errors).map_err(sampler_err)?
+            let mut res =
+                drive_chain(post, cfg, chain, &mut ch, bar, &errors).map_err(sampler_err)?;
+            res.step_size_jitter = jitter;
+            res
         }};
     }
     let mut res = match cfg.mass_matrix {
@@ -472,6 +486,10 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
                 .collect::<HashMap<String, Option<Value>>>()
         };
         let get = |k: &str| all.get(k).and_then(value_f64).unwrap_or(f64::NAN);
+        // The last reported transformation is the one sampling uses (it changes only in warm-up).
+        if let Some(Some(Value::F64(scales))) = all.get("mass_matrix_inv") {
+            inv_mass = Some(scales.iter().map(|s| s * s).collect());
+        }
         if progress.tuning {
             if progress.diverging {
                 div_warm += 1;
@@ -481,10 +499,10 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
             }
         } else {
             if step_size.is_nan() {
-                step_size = progress.step_size;
-                if let Some(Some(Value::F64(v))) = all.get("mass_matrix_inv") {
-                    inv_mass = Some(v.clone());
-                }
+                step_size = match get("step_size_bar") {
+                    s if s.is_finite() && s > 0.0 => s,
+                    _ => progress.step_size,
+                };
             }
             if progress.diverging {
                 div_kept += 1;
@@ -526,6 +544,7 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
         x,
         stats,
         step_size,
+        step_size_jitter: 0.0,
         inv_mass_diag: inv_mass,
         model_errors: errors.load(Ordering::Relaxed),
         divergences_warmup: div_warm,

@@ -17,7 +17,7 @@ use super::nuts::{NutsConfig, NutsRun};
 use super::posterior::{Likelihood, Posterior};
 use crate::dist::sample::stream_rng;
 use crate::model::{Model, OutputShape};
-use crate::output::write_atomic;
+use crate::output::{csv_field, write_atomic};
 use rand_distr::{Distribution, StandardNormal, StudentT};
 use rayon::prelude::*;
 use std::fmt::Write as _;
@@ -201,8 +201,8 @@ impl CalibrationSummary {
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                p.name,
-                p.unit,
+                csv_field(&p.name),
+                csv_field(&p.unit),
                 p.mean,
                 p.sd,
                 p.q5,
@@ -286,6 +286,16 @@ pub fn predictive_bands<M: Model>(
         .iter()
         .flat_map(|c| c.z.chunks(run.dim))
         .collect();
+    predictive_bands_from_z(post, &all_z, max_draws, seed)
+}
+
+/// [`predictive_bands`] from any set of draws in z (e.g. a Laplace approximation's).
+pub fn predictive_bands_from_z<M: Model>(
+    post: &Posterior<'_, M>,
+    all_z: &[&[f64]],
+    max_draws: usize,
+    seed: u64,
+) -> Result<Vec<CurveBand>, CalibrateError> {
     let total = all_z.len();
     let n = max_draws.min(total).max(1);
     let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();
@@ -374,46 +384,117 @@ pub fn predictive_bands<M: Model>(
     Ok(bands)
 }
 
-/// Write each band as `dir/{stem}_ppc_{curve}.csv` (columns: axis, data, q5, q50, q95, q5_obs,
-/// q50_obs, q95_obs) atomically.
+/// What a band CSV holds, in the sidecar `{stem}_ppc.json` (one entry per curve): the CSVs
+/// themselves carry only a header line (names with units, `t [s]`, `q5 [V]`) and numbers, so
+/// `numpy.genfromtxt(names=True)` and `pandas.read_csv` read them as they are.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BandFile {
+    /// The CSV's file name (in the same folder).
+    pub file: String,
+    /// Measured curve (experiment) name.
+    pub curve: String,
+    /// Model output the band is of, and its unit.
+    pub output: String,
+    pub unit: String,
+    /// Abscissa name and unit (empty: the row index).
+    pub axis: String,
+    pub axis_unit: String,
+    /// Posterior draws behind the quantiles (after thinning; failed evaluations excluded).
+    pub draws: usize,
+    /// Root-mean-square difference between the median prediction and the data, in `unit`.
+    pub rmse_median: f64,
+    /// Fraction of data points inside the 90 % band with noise (q5_obs to q95_obs).
+    pub coverage90: f64,
+    /// What each column is, in the CSV's order.
+    pub columns: Vec<String>,
+}
+
+/// File name of the sidecar JSON describing a run's band CSVs.
+pub fn bands_meta_file(stem: &str) -> String {
+    format!("{stem}_ppc.json")
+}
+
+/// Write each band as `dir/{stem}_ppc_{curve}.csv` (header `t [s],data [V],q5 [V],q50 [V],
+/// q95 [V],q5_obs [V],q50_obs [V],q95_obs [V]`, the axis and unit those of the curve) and the
+/// sidecar `dir/{stem}_ppc.json` ([`BandFile`] per curve), each atomically. Returns the CSV
+/// paths, then the sidecar's.
 pub fn write_bands(
     bands: &[CurveBand],
     dir: &Path,
     stem: &str,
 ) -> Result<Vec<PathBuf>, CalibrateError> {
-    bands
-        .iter()
-        .map(|b| {
-            let axis = if b.axis_name.is_empty() {
-                "index".to_string()
-            } else {
-                format!("{} [{}]", b.axis_name, b.axis_unit)
-            };
-            let mut s = format!(
-                "# posterior-predictive band of curve '{}' (output '{}' [{}]), {} draws, RMSE of the median {} {}\n",
-                b.name, b.output, b.unit, b.n_draws, b.rmse, b.unit
+    let io = |p: &Path, source| CalibrateError::Io {
+        path: p.display().to_string(),
+        source,
+    };
+    let mut paths = Vec::new();
+    let mut meta = Vec::new();
+    for b in bands {
+        let axis = if b.axis_name.is_empty() {
+            "index".to_string()
+        } else {
+            format!("{} [{}]", b.axis_name, b.axis_unit)
+        };
+        let u = &b.unit;
+        let mut columns = vec![axis];
+        columns.extend(
+            ["data", "q5", "q50", "q95", "q5_obs", "q50_obs", "q95_obs"]
+                .map(|c| format!("{c} [{u}]")),
+        );
+        let mut s = columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",");
+        s.push('\n');
+        for j in 0..b.data.len() {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{}",
+                b.axis.get(j).copied().unwrap_or(j as f64),
+                b.data[j],
+                b.q5[j],
+                b.q50[j],
+                b.q95[j],
+                b.q5_obs[j],
+                b.q50_obs[j],
+                b.q95_obs[j]
             );
-            let _ = writeln!(s, "{axis},data,q5,q50,q95,q5_obs,q50_obs,q95_obs");
-            for j in 0..b.data.len() {
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{},{},{},{},{}",
-                    b.axis.get(j).copied().unwrap_or(j as f64),
-                    b.data[j],
-                    b.q5[j],
-                    b.q50[j],
-                    b.q95[j],
-                    b.q5_obs[j],
-                    b.q50_obs[j],
-                    b.q95_obs[j]
-                );
-            }
-            let p = dir.join(format!("{stem}_ppc_{}.csv", super::posterior::sanitize(&b.name)));
-            write_atomic(&p, s.as_bytes()).map_err(|source| CalibrateError::Io {
-                path: p.display().to_string(),
-                source,
-            })?;
-            Ok(p)
-        })
-        .collect()
+        }
+        let file = format!("{stem}_ppc_{}.csv", super::posterior::sanitize(&b.name));
+        let p = dir.join(&file);
+        write_atomic(&p, s.as_bytes()).map_err(|e| io(&p, e))?;
+        paths.push(p);
+        columns[1] = format!("data [{u}]: the measured curve");
+        for (k, what) in [
+            "5 % of the model prediction over the posterior (parameter uncertainty)",
+            "median of the model prediction",
+            "95 % of the model prediction",
+            "5 % of a new measurement (prediction plus noise)",
+            "median of a new measurement",
+            "95 % of a new measurement",
+        ]
+        .iter()
+        .enumerate()
+        {
+            columns[k + 2] = format!("{}: {what}", columns[k + 2]);
+        }
+        meta.push(BandFile {
+            file,
+            curve: b.name.clone(),
+            output: b.output.clone(),
+            unit: b.unit.clone(),
+            axis: b.axis_name.clone(),
+            axis_unit: b.axis_unit.clone(),
+            draws: b.n_draws,
+            rmse_median: b.rmse,
+            coverage90: b.coverage90,
+            columns,
+        });
+    }
+    let p = dir.join(bands_meta_file(stem));
+    let json = serde_json::to_string_pretty(&meta).expect("band metadata serialises");
+    write_atomic(&p, json.as_bytes()).map_err(|e| io(&p, e))?;
+    paths.push(p);
+    Ok(paths)
 }

@@ -8,6 +8,11 @@ use bridgelaw::calibrate::{
     self, CurveObservation, InitStrategy, Likelihood, MassMatrix, Noise, NutsConfig, Posterior,
     SigmaPrior, read_curve,
 };
+use bridgelaw::output::write_atomic;
+use bridgelaw::report::calibrate_report::{
+    CALIBRATION_VIEW_JSON, calibration_report, view_from_map, view_from_run,
+};
+use bridgelaw::report::provenance;
 use bridgelaw::study::{Study, load_study};
 use clap::Args;
 use serde::Deserialize;
@@ -190,12 +195,36 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         .study
         .file_stem()
         .map_or("study".into(), |s| s.to_string_lossy().into_owned());
-    if a.map {
+    let title = if study.title.is_empty() {
+        stem.clone()
+    } else {
+        study.title.clone()
+    };
+    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    prov.seed = Some(cfg.seed);
+    prov.data_files = if a.data.is_empty() {
+        study
+            .model
+            .inner
+            .as_chain()
+            .map(|c| {
+                c.experiments()
+                    .iter()
+                    .filter_map(|e| e.data.as_ref())
+                    .map(|d| d.path.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        a.data.iter().map(|p| p.display().to_string()).collect()
+    };
+    let view = if a.map {
         let (r, path) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
             .map_err(calibrate_error)?;
         println!(
-            "MAP + Laplace ({} iterations, {}); ln p = {:.3}",
-            r.iterations, r.termination, r.log_density
+            "MAP + Laplace approximation: {} ln p at the MAP = {:.3}.",
+            r.stop_sentence(),
+            r.log_density
         );
         let s = &r.starts;
         println!(
@@ -206,18 +235,6 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             s.failed,
             s.tried
         );
-        let elsewhere = s.elsewhere();
-        if !elsewhere.is_empty() {
-            eprintln!(
-                "warning: {} MAP optimisation(s) converged away from this mode (ln p {}): a second mode or a ridge; check with NUTS",
-                elsewhere.len(),
-                elsewhere
-                    .iter()
-                    .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
         println!(
             "| parameter | unit | MAP | Laplace mean | sd | 5 % | 95 % |\n|---|---|---|---|---|---|---|"
         );
@@ -231,55 +248,45 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         post.natural_from_z(&r.z, &mut map_theta);
         map_theta.truncate(post.n_theta());
         print_curve_rmse(&post, &[("MAP", map_theta)]);
-        if r.laplace.is_none() {
-            eprintln!(
-                "warning: the Hessian at the MAP is not positive definite: no Laplace approximation (the data do not pin down every parameter; run NUTS)"
-            );
+        for w in r.warnings() {
+            eprintln!("warning: {w}");
         }
         eprintln!("wrote {}", path.display());
-        return Ok(());
-    }
-    let model_name = match study.model.inner.as_chain() {
-        Some(_) => "bridgelaw-chain",
-        None => "bridgelaw",
-    };
-    let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
-        .map_err(calibrate_error)?;
-    println!("{}", res.summary.to_table());
-    let mean: Vec<f64> = res.summary.params[..post.n_theta()]
-        .iter()
-        .map(|p| p.mean)
-        .collect();
-    print_curve_rmse(&post, &[("posterior mean", mean)]);
-    for w in &res.summary.warnings {
-        eprintln!("warning: {w}");
-    }
-    for b in &res.bands {
-        println!(
-            "{}: {:.0} % of {} points inside the 90 % predictive band (median prediction: RMS residual {:.2} mV)",
-            b.name,
-            100.0 * b.coverage90,
-            b.data.len(),
-            1e3 * b.rmse
-        );
-    }
-    for f in &res.files {
-        eprintln!("wrote {}", f.display());
-    }
-    if a.report {
-        use bridgelaw::report::calibrate_report::{
-            CALIBRATION_VIEW_JSON, calibration_report, view_from_run,
-        };
-        use bridgelaw::report::{html::write_report, provenance};
-        let title = if study.title.is_empty() {
-            stem.clone()
-        } else {
-            study.title.clone()
-        };
-        let view = view_from_run(&title, &post, &res);
-        let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
-        prov.seed = Some(cfg.seed);
         prov.settings = vec![
+            ("method".into(), "MAP + Laplace".into()),
+            ("noise".into(), format!("{noise:?}")),
+        ];
+        view_from_map(&title, &post, &r, cfg.seed).map_err(calibrate_error)?
+    } else {
+        let model_name = match study.model.inner.as_chain() {
+            Some(_) => "bridgelaw-chain",
+            None => "bridgelaw",
+        };
+        let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
+            .map_err(calibrate_error)?;
+        println!("{}", res.summary.to_table());
+        let mean: Vec<f64> = res.summary.params[..post.n_theta()]
+            .iter()
+            .map(|p| p.mean)
+            .collect();
+        print_curve_rmse(&post, &[("posterior mean", mean)]);
+        for w in &res.summary.warnings {
+            eprintln!("warning: {w}");
+        }
+        for b in &res.bands {
+            println!(
+                "{}: {:.0} % of {} points inside the 90 % predictive band (median prediction: RMS residual {:.2} mV)",
+                b.name,
+                100.0 * b.coverage90,
+                b.data.len(),
+                1e3 * b.rmse
+            );
+        }
+        for f in &res.files {
+            eprintln!("wrote {}", f.display());
+        }
+        prov.settings = vec![
+            ("method".into(), "NUTS".into()),
             ("chains".into(), cfg.chains.to_string()),
             ("tune".into(), cfg.tune.to_string()),
             ("draws".into(), cfg.draws.to_string()),
@@ -287,34 +294,24 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             ("max_depth".into(), cfg.max_depth.to_string()),
             ("noise".into(), format!("{noise:?}")),
         ];
-        if let Some(c) = study.model.inner.as_chain() {
-            prov.data_files = c
-                .experiments()
-                .iter()
-                .filter_map(|e| e.data.as_ref())
-                .map(|d| d.path.display().to_string())
-                .collect();
-        }
-        if !a.data.is_empty() {
-            prov.data_files = a.data.iter().map(|p| p.display().to_string()).collect();
-        }
-        let write_json = |name: &str, json: String| {
-            bridgelaw::output::write_atomic(&out.join(name), json.as_bytes())
-                .map_err(CliError::failed)
-        };
-        write_json(
-            provenance::PROVENANCE_FILE,
-            serde_json::to_string_pretty(&prov).map_err(CliError::failed)?,
-        )?;
-        write_json(
-            CALIBRATION_VIEW_JSON,
-            serde_json::to_string(&view).map_err(CliError::failed)?,
-        )?;
-        let html =
-            write_report(&out, &calibration_report(&view, &prov)).map_err(CliError::failed)?;
-        eprintln!("wrote {}", html.display());
-    }
-    Ok(())
+        view_from_run(&title, &post, &res)
+    };
+    // The run folder: the report's inputs always (`bridgelaw report` reads any calibrate
+    // folder), the HTML with --report.
+    let view_file = out.join(CALIBRATION_VIEW_JSON);
+    write_atomic(
+        &view_file,
+        serde_json::to_string(&view)
+            .map_err(CliError::failed)?
+            .as_bytes(),
+    )
+    .map_err(|e| CliError::failed(format!("{}: {e}", view_file.display())))?;
+    eprintln!("wrote {}", view_file.display());
+    super::finish_run_folder(
+        &out,
+        &prov,
+        a.report.then(|| calibration_report(&view, &prov)),
+    )
 }
 
 /// A calibration error as the CLI reports it: no workable start point is the user's input

@@ -8,8 +8,10 @@ mod report;
 mod sensitivity;
 mod simulate;
 
+use bridgelaw::report::{html::Report, provenance::PROVENANCE_FILE, provenance::Provenance};
 use clap::{Parser, Subcommand};
 use std::fmt;
+use std::path::Path;
 
 /// Carry atomistic estimates (DFT, NEB, MD) with their uncertainty up to continuum battery-model
 /// parameters.
@@ -69,6 +71,28 @@ impl fmt::Display for CliError {
             CliError::BadInput(m) | CliError::Failed(m) => f.write_str(m),
         }
     }
+}
+
+/// The end of every command that writes a run folder (propagate, sensitivity, calibrate, with
+/// or without --map): `provenance.json` always, beside the command's results file, so
+/// `bridgelaw report RUN_DIR` renders any run folder; `report.html` and `figures/` when the
+/// command was given --report. Each file is written atomically and named on stderr.
+fn finish_run_folder(
+    out: &Path,
+    prov: &Provenance,
+    report: Option<Report>,
+) -> Result<(), CliError> {
+    let p = out.join(PROVENANCE_FILE);
+    let json = serde_json::to_string_pretty(prov).map_err(CliError::failed)?;
+    bridgelaw::output::write_atomic(&p, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
+    eprintln!("wrote {}", p.display());
+    if let Some(r) = report {
+        let html = bridgelaw::report::html::write_report(out, &r)
+            .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+        eprintln!("wrote {}", html.display());
+    }
+    Ok(())
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {

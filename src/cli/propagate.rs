@@ -2,6 +2,7 @@
 
 use super::CliError;
 use bridgelaw::propagate::{self, McSettings, Method};
+use bridgelaw::report::{propagate_report::propagation_report, provenance};
 use bridgelaw::study::load_study;
 use clap::Args;
 use serde::Deserialize;
@@ -86,25 +87,24 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     for w in written {
         eprintln!("wrote {}", w.display());
     }
-    if a.report {
-        use bridgelaw::report::{
-            html::write_report, propagate_report::propagation_report, provenance,
-        };
-        let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
-        prov.seed = Some(mc.seed);
-        prov.settings = vec![
-            ("method".into(), format!("{method:?}").to_lowercase()),
-            ("samples".into(), mc.samples.to_string()),
-            ("levels".into(), format!("{:?}", mc.levels)),
-            ("rel_err".into(), format!("{:?}", mc.rel_err)),
-            ("replicates".into(), mc.replicates.to_string()),
-        ];
-        let json = serde_json::to_string_pretty(&prov).map_err(CliError::failed)?;
-        bridgelaw::output::write_atomic(&out.join(provenance::PROVENANCE_FILE), json.as_bytes())
-            .map_err(CliError::failed)?;
-        let html =
-            write_report(&out, &propagation_report(&res, &prov)).map_err(CliError::failed)?;
-        eprintln!("wrote {}", html.display());
+    // Warnings on stderr (the Markdown above keeps them with the results they qualify).
+    for rep in res.nonlinearity.iter().filter(|r| r.any_nonlinear) {
+        for m in &rep.messages {
+            eprintln!("warning: ({}) {m}", rep.method);
+        }
     }
-    Ok(())
+    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    prov.seed = Some(mc.seed);
+    prov.settings = vec![
+        ("method".into(), format!("{method:?}").to_lowercase()),
+        ("samples".into(), mc.samples.to_string()),
+        ("levels".into(), format!("{:?}", mc.levels)),
+        ("rel_err".into(), format!("{:?}", mc.rel_err)),
+        ("replicates".into(), mc.replicates.to_string()),
+    ];
+    super::finish_run_folder(
+        &out,
+        &prov,
+        a.report.then(|| propagation_report(&res, &prov)),
+    )
 }

@@ -4,6 +4,8 @@
 use super::CliError;
 use super::propagate::default_out;
 use bridgelaw::output::write_atomic;
+use bridgelaw::report::provenance;
+use bridgelaw::report::sensitivity_report::{SensitivityParts, sensitivity_report};
 use bridgelaw::sensitivity::{self, AllSettings, SensitivityTable};
 use bridgelaw::study::load_study;
 use clap::Args;
@@ -114,32 +116,25 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         eprintln!("wrote {}", p.display());
     }
     println!("{md}");
-    if a.report {
-        use bridgelaw::report::{
-            html::write_report,
-            provenance,
-            sensitivity_report::{SensitivityParts, sensitivity_report},
-        };
-        let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
-        prov.seed = Some(s.sobol.seed);
-        prov.settings = vec![
-            ("method".into(), a.method.clone()),
-            (
-                "sobol base samples".into(),
-                s.sobol.base_samples.to_string(),
-            ),
-            ("morris seed".into(), s.morris.seed.to_string()),
-            ("shapley seed".into(), s.shapley.seed.to_string()),
-            ("ranking seed".into(), s.ranking.seed.to_string()),
-        ];
-        let prov_json = serde_json::to_string_pretty(&prov).map_err(CliError::failed)?;
-        write_atomic(&out.join(provenance::PROVENANCE_FILE), prov_json.as_bytes())
-            .map_err(CliError::failed)?;
+    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    prov.seed = Some(s.sobol.seed);
+    prov.settings = vec![
+        ("method".into(), a.method.clone()),
+        (
+            "sobol base samples".into(),
+            s.sobol.base_samples.to_string(),
+        ),
+        ("morris seed".into(), s.morris.seed.to_string()),
+        ("shapley seed".into(), s.shapley.seed.to_string()),
+        ("ranking seed".into(), s.ranking.seed.to_string()),
+    ];
+    let report = if a.report {
         let parts = SensitivityParts::from_json(&json).map_err(CliError::failed)?;
-        let html = write_report(&out, &sensitivity_report(&parts, &study.title, &prov))
-            .map_err(CliError::failed)?;
-        eprintln!("wrote {}", html.display());
-    }
+        Some(sensitivity_report(&parts, &study.title, &prov))
+    } else {
+        None
+    };
+    super::finish_run_folder(&out, &prov, report)?;
     if let Some(r) = &f.ranking {
         println!(
             "Refine next, most useful first: {}",

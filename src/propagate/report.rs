@@ -5,7 +5,7 @@
 use super::{PropagateError, PropagationResults};
 use crate::dist::sample::standard_normal_quantile;
 use crate::model::OutputShape;
-use crate::output::write_atomic;
+use crate::output::{csv_field, write_atomic};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -115,14 +115,6 @@ fn sig(x: f64) -> String {
 
 fn sig_opt(x: Option<f64>) -> String {
     x.map_or("–".into(), sig)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// The flat outputs as (output name, unit, axis name, axis unit, axis value) in order.

@@ -53,14 +53,24 @@ pub struct ParamView {
     pub prior: Option<PriorView>,
 }
 
-/// One row of the diagnostics table.
+/// One row of the diagnostics table. A diagnostic that is undefined (too few draws) is NaN,
+/// which JSON writes as `null` and which reads back as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagnosticsRow {
     pub name: String,
+    #[serde(deserialize_with = "nan_if_null")]
     pub rhat: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ess_bulk: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ess_tail: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mcse_mean: f64,
+}
+
+/// JSON has no NaN (serde_json writes `null`): read `null` back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl DiagnosticsRow {
@@ -90,10 +100,25 @@ pub struct CurveView {
     pub pred_hi90: Vec<f64>,
 }
 
+/// How the posterior shown was obtained.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// NUTS draws, one list per chain.
+    #[default]
+    Nuts,
+    /// Independent draws from the Laplace approximation N(ẑ, H⁻¹) at the MAP (`calibrate
+    /// --map`): no chains, so no trace plots or convergence diagnostics.
+    Laplace,
+}
+
 /// Everything the calibration report shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationView {
     pub title: String,
+    /// NUTS or MAP + Laplace (files written before this field read as NUTS).
+    #[serde(default)]
+    pub method: CalibrationMethod,
     pub params: Vec<ParamView>,
     pub diagnostics: Vec<DiagnosticsRow>,
     /// Sampler-level facts (name, value): chains, draws, divergences, E-BFMI, …
@@ -443,10 +468,10 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         blocks,
     });
 
-    // Traces.
+    // Traces (NUTS only: Laplace draws are independent, there is no chain to watch).
     let mut blocks = Vec::new();
     for p in &v.params {
-        if p.draws_per_chain.is_empty() {
+        if p.draws_per_chain.is_empty() || v.method == CalibrationMethod::Laplace {
             continue;
         }
         let len = p.draws_per_chain.iter().map(|c| c.len()).max().unwrap_or(0);
@@ -482,10 +507,12 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             }));
         }
     }
-    secs.push(Section {
-        heading: "Trace plots".into(),
-        blocks,
-    });
+    if !blocks.is_empty() {
+        secs.push(Section {
+            heading: "Trace plots".into(),
+            blocks,
+        });
+    }
 
     // Posterior predictive.
     let mut blocks = Vec::new();
@@ -653,7 +680,15 @@ pub fn calibration_report(v: &CalibrationView, prov: &Provenance) -> Report {
         } else {
             v.title.clone()
         },
-        subtitle: "Bayesian calibration against measured curves (NUTS, bridgelaw)".into(),
+        subtitle: match v.method {
+            CalibrationMethod::Nuts => {
+                "Bayesian calibration against measured curves (NUTS, bridgelaw)".into()
+            }
+            CalibrationMethod::Laplace => {
+                "Calibration against measured curves: MAP and its Laplace approximation (bridgelaw)"
+                    .into()
+            }
+        },
         sections: calibration_sections(v),
         provenance: prov.entries(),
     }
@@ -721,8 +756,23 @@ pub fn view_from_run<M: crate::model::Model>(
         ),
         ("seed".into(), run.config.seed.to_string()),
     ];
-    let curves = out
-        .bands
+    let curves = curve_views(&out.bands);
+    let mut warnings = out.summary.warnings.clone();
+    warnings.extend(run.notes.iter().cloned());
+    CalibrationView {
+        title: title.to_string(),
+        method: CalibrationMethod::Nuts,
+        params,
+        diagnostics,
+        sampler,
+        warnings,
+        curves,
+    }
+}
+
+/// Each measured curve under its predictive bands, as the report plots it.
+fn curve_views(bands: &[crate::calibrate::summary::CurveBand]) -> Vec<CurveView> {
+    bands
         .iter()
         .map(|b| CurveView {
             name: b.name.clone(),
@@ -736,15 +786,96 @@ pub fn view_from_run<M: crate::model::Model>(
             pred_lo90: b.q5_obs.clone(),
             pred_hi90: b.q95_obs.clone(),
         })
+        .collect()
+}
+
+/// Independent draws from the Laplace approximation that a `--map` report shows as the
+/// posterior.
+pub const LAPLACE_DRAWS: usize = 1000;
+
+/// The report's view of a MAP + Laplace run: [`LAPLACE_DRAWS`] draws of N(ẑ, H⁻¹) (in z,
+/// mapped to natural units; stream (seed, 0)) stand for the posterior, and the predictive bands
+/// over each measured curve come from the same draws; without a Laplace approximation (the
+/// Hessian is not positive definite) the MAP alone. No convergence diagnostics: nothing was
+/// sampled by MCMC.
+pub fn view_from_map<M: crate::model::Model>(
+    title: &str,
+    post: &crate::calibrate::Posterior<'_, M>,
+    map: &crate::calibrate::MapResult,
+    seed: u64,
+) -> Result<CalibrationView, crate::calibrate::CalibrateError> {
+    let dim = post.dim();
+    let mut rng = crate::dist::sample::stream_rng(seed, 0);
+    let z: Vec<Vec<f64>> = match &map.laplace {
+        Some(lap) => (0..LAPLACE_DRAWS)
+            .map(|_| {
+                let mut n = vec![0.0; dim];
+                crate::dist::sample::fill_standard_normals(&mut rng, &mut n);
+                let mut z = vec![0.0; dim];
+                lap.z_from_standard_normals(&n, &mut z);
+                z
+            })
+            .collect(),
+        None => vec![map.z.clone()],
+    };
+    let x: Vec<Vec<f64>> = z
+        .iter()
+        .map(|z| {
+            let mut x = vec![0.0; dim];
+            post.natural_from_z(z, &mut x);
+            x
+        })
         .collect();
-    let mut warnings = out.summary.warnings.clone();
-    warnings.extend(run.notes.iter().cloned());
-    CalibrationView {
+    let zs: Vec<&[f64]> = z.iter().map(|z| z.as_slice()).collect();
+    let bands = crate::calibrate::summary::predictive_bands_from_z(post, &zs, LAPLACE_DRAWS, seed)?;
+    let prior = post.prior();
+    let prior_z = post.prior_z_mean_sd();
+    let params = (0..dim)
+        .map(|k| ParamView {
+            name: post.names()[k].clone(),
+            unit: post.parameters()[k].unit.clone(),
+            draws_per_chain: vec![x.iter().map(|x| x[k]).collect()],
+            prior: prior.params.get(k).map(|p| PriorView {
+                transform: p.transform,
+                mean_z: prior_z[k].0,
+                sd_z: prior_z[k].1,
+            }),
+        })
+        .collect();
+    let s = &map.starts;
+    let sampler = vec![
+        (
+            "method".into(),
+            "MAP (L-BFGS on the exact gradient, multi-start) and the Laplace approximation N(ẑ, H⁻¹); no MCMC".into(),
+        ),
+        ("optimiser".into(), map.stop_sentence()),
+        ("ln p at the MAP".into(), format!("{:.3}", map.log_density)),
+        (
+            "starts".into(),
+            format!(
+                "{} optimisations, {} ended at this mode; the log density failed at {} of {} start points",
+                s.runs.len(),
+                s.agreeing,
+                s.failed,
+                s.tried
+            ),
+        ),
+        (
+            "draws shown".into(),
+            match map.laplace {
+                Some(_) => format!("{LAPLACE_DRAWS} from the Laplace approximation"),
+                None => "the MAP only (no Laplace approximation)".into(),
+            },
+        ),
+        ("seed".into(), seed.to_string()),
+    ];
+    Ok(CalibrationView {
         title: title.to_string(),
+        method: CalibrationMethod::Laplace,
         params,
-        diagnostics,
+        diagnostics: Vec::new(),
         sampler,
-        warnings,
-        curves,
-    }
+        warnings: map.warnings(),
+        curves: curve_views(&bands),
+    })
 }

@@ -206,6 +206,7 @@ pub fn synthetic_calibration() -> CalibrationView {
     let w = |f: f64| med.iter().map(|m| m + f).collect::<Vec<_>>();
     CalibrationView {
         title: "Synthetic calibration".into(),
+        method: Default::default(),
         params: vec![
             ParamView {
                 name: "D_s".into(),
