@@ -128,4 +128,14 @@ fn other_bad_studies() {
     assert!(e.contains("field 'model'"), "{e}");
     let e = load("[model\n").unwrap_err();
     assert!(e.contains("not a valid study TOML"), "{e}");
+    // a misspelt engine section is refused, not ignored with the engine on its defaults
+    let e = load(&format!("{BASE}[propogate]\nsamples = 10\n")).unwrap_err();
+    assert!(
+        e.contains("test_study.toml")
+            && e.contains("unknown field `propogate`")
+            && e.contains("`propagate`"),
+        "{e}"
+    );
+    let e = load(&format!("titel = \"x\"\n{BASE}")).unwrap_err();
+    assert!(e.contains("unknown field `titel`"), "{e}");
 }

@@ -118,8 +118,8 @@ pub struct Study {
     /// The joint distribution of the free inputs, in the model's units.
     pub dist: JointDistribution,
     pub priors_files: Vec<PathBuf>,
-    /// The whole file, for the engines' own sections ([propagate], [sensitivity], [calibrate]).
-    pub table: toml::Table,
+    /// The engines' own sections ([propagate], [sensitivity], [calibrate]).
+    pub engines: EngineSections,
 }
 
 impl Study {
@@ -129,7 +129,13 @@ impl Study {
         &self,
         name: &str,
     ) -> Result<T, StudyError> {
-        match self.table.get(name) {
+        let section = match name {
+            "propagate" => &self.engines.propagate,
+            "sensitivity" => &self.engines.sensitivity,
+            "calibrate" => &self.engines.calibrate,
+            _ => &None,
+        };
+        match section {
             None => Ok(T::default()),
             Some(v) => v
                 .clone()
@@ -154,6 +160,33 @@ fn build_model(kind: &str, name: &str, options: &toml::Table) -> Result<StudyMod
     }
 }
 
+/// The top level of a study file: the known keys and sections, anything else (a misspelt
+/// `[propogate]`) refused at load instead of silently leaving an engine on its defaults. The
+/// sections are read further by the model builder and each engine's typed settings.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StudyFile {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    priors: Option<toml::Value>,
+    model: Option<toml::Value>,
+    inputs: Option<toml::Value>,
+    propagate: Option<toml::Value>,
+    sensitivity: Option<toml::Value>,
+    calibrate: Option<toml::Value>,
+}
+
+/// The engines' sections of a study, each read by the engine's typed settings
+/// ([`Study::section`]).
+#[derive(Debug, Clone, Default)]
+pub struct EngineSections {
+    propagate: Option<toml::Value>,
+    sensitivity: Option<toml::Value>,
+    calibrate: Option<toml::Value>,
+}
+
 /// Read and resolve a study file.
 pub fn load_study(path: &Path) -> Result<Study, StudyError> {
     let text = std::fs::read_to_string(path).map_err(|e| StudyError::Io {
@@ -172,21 +205,15 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         expected: expected.into(),
         found,
     };
-    let table: toml::Table = toml::from_str(text).map_err(|e| StudyError::Syntax {
+    let syntax = |e: toml::de::Error| StudyError::Syntax {
         file: file.clone(),
         message: e.to_string().trim().replace('\n', " "),
-    })?;
-    let str_of = |k: &str| {
-        table
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
     };
+    let top: StudyFile = toml::from_str(text).map_err(syntax)?;
 
     // priors
     let dir = path.parent().unwrap_or(Path::new("."));
-    let priors_files: Vec<PathBuf> = match table.get("priors") {
+    let priors_files: Vec<PathBuf> = match top.priors.as_ref() {
         None => vec![],
         Some(toml::Value::String(s)) => vec![dir.join(s)],
         Some(toml::Value::Array(a)) => a
@@ -217,8 +244,9 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
     };
 
     // [model]
-    let model_t = table
-        .get("model")
+    let model_t = top
+        .model
+        .as_ref()
         .and_then(|v| v.as_table())
         .ok_or_else(|| field("model", "a [model] table naming a law", "nothing".into()))?;
     let kinds = ["law", "cell"];
@@ -243,7 +271,7 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
             .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
     };
     let inner = if kind == "cell" {
-        let inputs_keys: Vec<String> = match table.get("inputs").and_then(|v| v.as_table()) {
+        let inputs_keys: Vec<String> = match top.inputs.as_ref().and_then(|v| v.as_table()) {
             Some(t) => t.keys().cloned().collect(),
             None => vec![],
         };
@@ -267,7 +295,7 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
     };
 
     // [inputs]
-    let inputs_t = match table.get("inputs") {
+    let inputs_t = match top.inputs.as_ref() {
         None => &empty,
         Some(v) => v
             .as_table()
@@ -435,11 +463,15 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         .map_err(|e| field("inputs", "consistent bindings", e))?;
     Ok(Study {
         path: file.clone(),
-        title: str_of("title"),
-        description: str_of("description"),
+        title: top.title,
+        description: top.description,
         model,
         dist,
         priors_files,
-        table,
+        engines: EngineSections {
+            propagate: top.propagate,
+            sensitivity: top.sensitivity,
+            calibrate: top.calibrate,
+        },
     })
 }
