@@ -383,3 +383,23 @@ fn covariance_and_sd_must_agree() {
     let d = parse(&ok).unwrap();
     assert!((d.correlation()[(0, 1)] - 0.4).abs() < 1e-12);
 }
+
+/// A second way of giving a marginal's location and spread is refused, not silently dropped.
+#[test]
+fn bad_over_specified_marginal() {
+    let e = err(&GOOD.replace(
+        "mean = 1e13\nsd = 5e12",
+        "mean = 1e13\nsd = 5e12\nlog_sd = 0.4",
+    ));
+    assert!(
+        e.contains("parameter[1] (nu0).log_sd") && e.contains("mean, sd"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("mode = 0.4", "mode = 0.4\nmedian = 0.5"));
+    assert!(
+        e.contains("parameter[2] (alpha).sd") && e.contains("logit_sd"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("mean = 0.3", "mean = 0.3\nmedian = 0.3"));
+    assert!(e.contains("parameter[0] (E_m).median"), "{e}");
+}

@@ -138,4 +138,10 @@ fn other_bad_studies() {
     );
     let e = load(&format!("titel = \"x\"\n{BASE}")).unwrap_err();
     assert!(e.contains("unknown field `titel`"), "{e}");
+    // an sd on a fixed input is refused, not dropped
+    let e = load(&BASE.replace("unit = \"K\" }", "unit = \"K\", sd = 5.0 }")).unwrap_err();
+    assert!(
+        e.contains("inputs.T.sd") && e.contains("priors file"),
+        "{e}"
+    );
 }

@@ -159,6 +159,40 @@ fn build_parameter(i: usize, r: &RawParameter) -> Result<(Parameter, MarginalSpe
         }
     };
     let dist = r.distribution.as_deref().unwrap_or("");
+    // one way to give the location and spread: a second pair is refused, not silently dropped
+    let allowed: &[&str] = match dist {
+        "normal" => &["mean", "sd"],
+        "lognormal" if r.median.is_some() => &["median", "log_sd"],
+        "lognormal" => &["mean", "sd"],
+        "logitnormal" if r.median.is_some() => &["lower", "upper", "median", "logit_sd"],
+        "logitnormal" => &["lower", "upper", "mode", "sd"],
+        _ => &[
+            "mean", "sd", "median", "log_sd", "logit_sd", "mode", "lower", "upper",
+        ],
+    };
+    let given = [
+        ("mean", r.mean),
+        ("sd", r.sd),
+        ("median", r.median),
+        ("log_sd", r.log_sd),
+        ("logit_sd", r.logit_sd),
+        ("mode", r.mode),
+        ("lower", r.lower),
+        ("upper", r.upper),
+    ];
+    if let Some((k, Some(v))) = given
+        .iter()
+        .find(|(k, v)| v.is_some() && !allowed.contains(k))
+    {
+        return Err(DistError::invalid(
+            fp(k),
+            format!(
+                "no '{k}' with distribution = \"{dist}\" given this way (one of its forms: {})",
+                allowed.join(", ")
+            ),
+            v,
+        ));
+    }
     let (transform, spec) = match dist {
         "normal" => {
             let mean = finite(fp("mean"), r.mean, "mean")?;

@@ -340,6 +340,19 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
                 None
             }
             Some(toml::Value::Table(t)) => {
+                let keys: &[&str] = if t.contains_key("prior") {
+                    &["prior"]
+                } else {
+                    &["value", "unit"]
+                };
+                if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
+                    return Err(field(
+                        &format!("{f}.{k}"),
+                        "{ prior = \"NAME\" } or { value = NUMBER, unit = \"UNIT\" } (an \
+                         uncertain input is a parameter of a priors file)",
+                        format!("the key '{k}'"),
+                    ));
+                }
                 if let Some(p) = t.get("prior") {
                     Some(
                         p.as_str()
