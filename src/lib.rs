@@ -14,6 +14,7 @@ pub mod cycler;
 pub mod demo;
 pub mod dist;
 pub mod laws;
+pub mod md;
 pub mod model;
 pub mod numerics;
 pub mod output;

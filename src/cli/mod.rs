@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod demo;
+mod md;
 mod priors;
 mod propagate;
 mod report;
@@ -29,6 +30,10 @@ pub enum Command {
     /// Inspect priors files and build them from raw atomistic results.
     #[command(subcommand)]
     Priors(priors::PriorsCommand),
+    /// MD trajectories → diffusivity, conductivity and Haven ratio with honest uncertainty, and
+    /// Arrhenius fits over temperatures → priors files.
+    #[command(subcommand)]
+    Md(md::MdCommand),
     /// Parameter sets with error bars: delta method and Monte Carlo through a study's model.
     Propagate(propagate::PropagateArgs),
     /// Calibrate a cell study against its measured curves with NUTS (or --map), atomistic priors as the prior.
@@ -98,6 +103,7 @@ fn finish_run_folder(
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Priors(c) => priors::run(c),
+        Command::Md(c) => md::run(c),
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),

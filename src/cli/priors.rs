@@ -62,16 +62,16 @@ pub enum PriorsCommand {
 pub struct OutArgs {
     /// Write the priors TOML here (default: print it).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// Overwrite an existing output file.
     #[arg(long)]
-    force: bool,
+    pub(super) force: bool,
     /// Title stored in the file.
     #[arg(long, default_value = "")]
-    title: String,
+    pub(super) title: String,
     /// Free-text source (method, functional, supercell, reference) stored in the file.
     #[arg(long, default_value = "")]
-    source: String,
+    pub(super) source: String,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -226,7 +226,9 @@ fn single_normal(
     )
 }
 
-fn emit(d: &JointDistribution, out: &OutArgs) -> Result<(), CliError> {
+/// Print the priors TOML or write it atomically to `--out` (never over an existing file without
+/// `--force`); shared with `bridgelaw md`.
+pub(super) fn emit(d: &JointDistribution, out: &OutArgs) -> Result<(), CliError> {
     let text = dist::file::to_toml(d);
     match &out.out {
         None => {

@@ -1,0 +1,300 @@
+//! `bridgelaw md ...`: MD trajectories → tracer and collective diffusivities, conductivity and
+//! Haven ratio at one temperature, or the Arrhenius (D0, E_a) over several → priors files.
+
+use super::CliError;
+use super::priors::{OutArgs, emit};
+use bridgelaw::md::analysis::{
+    DiffusionSettings, TransportEstimate, arrhenius_extrapolation, arrhenius_from_estimates,
+    transport_estimate,
+};
+use bridgelaw::md::diffusion::{CovarianceModel, Window};
+use bridgelaw::md::trajectory::{Selection, TimeSource, TrajectoryFormat};
+use bridgelaw::md::{LagChoice, TrajectoryMsd, msd_of_trajectory};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum MdCommand {
+    /// Trajectories at one temperature (independent runs) → tracer D, collective D, Nernst–Einstein
+    /// conductivity and Haven ratio, each with its 95 % interval → a priors file (D lognormal, m^2/s).
+    Diffusion(DiffusionArgs),
+    /// Trajectories at several temperatures → D(T) each → Arrhenius E_a and D0 with their
+    /// correlation → a priors file; D(T) extrapolated to --at with its band.
+    Arrhenius(ArrheniusArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// ASE extended XYZ.
+    Xyz,
+    /// LAMMPS text dump.
+    Lammps,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CovarianceArg {
+    /// Exact random-walk covariance of the all-origins MSD, scaled by the data.
+    RandomWalk,
+    /// kinisi's form Σ_ij = v_i·n_i/n_j from the observed variances.
+    Kinisi,
+}
+
+#[derive(Debug, Args)]
+pub struct TrajectoryArgs {
+    /// The mobile species: an element (XYZ species, LAMMPS element column) or a LAMMPS type number.
+    #[arg(long)]
+    species: String,
+    /// File format (default: from the extension: .xyz/.extxyz, .lammpstrj/.dump).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// MD integration step in ps: LAMMPS TIMESTEP values (and XYZ step= keys) are multiplied by it.
+    #[arg(long)]
+    timestep: Option<f64>,
+    /// Time between frames in ps; frame k is at k·interval and the file's times are ignored.
+    #[arg(long)]
+    frame_interval: Option<f64>,
+    /// Diffusive window START,END in ps (default: automatic, from where the MSD's log-log slope
+    /// reaches 1 to the longest lag).
+    #[arg(long, value_parser = parse_window)]
+    window: Option<Window>,
+    /// Longest MSD lag in ps (default: half the run). Memory is (longest lag + 1)·N·3 numbers.
+    #[arg(long)]
+    max_lag: Option<f64>,
+    /// Number of MSD lags (half geometric from one frame, half linear).
+    #[arg(long, default_value_t = 80)]
+    lags: usize,
+    /// Charge number of the mobile ion (Li+: 1), for the conductivity.
+    #[arg(long, default_value_t = 1.0)]
+    charge: f64,
+    /// Typical hop length in Å, for the jump count.
+    #[arg(long, default_value_t = 2.5)]
+    hop_length: f64,
+    /// MSD covariance model of the GLS fit.
+    #[arg(long, value_enum, default_value = "random-walk")]
+    covariance: CovarianceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffusionArgs {
+    /// Trajectory files (independent runs of one system at one temperature).
+    #[arg(required = true)]
+    trajectories: Vec<PathBuf>,
+    /// Temperature of the runs in K.
+    #[arg(long)]
+    temperature: f64,
+    /// Name of the diffusivity parameter in the priors file.
+    #[arg(long, default_value = "D")]
+    name: String,
+    #[command(flatten)]
+    traj: TrajectoryArgs,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ArrheniusArgs {
+    /// Trajectory files, one per entry of --temperatures (repeat a temperature for several runs).
+    #[arg(required = true)]
+    trajectories: Vec<PathBuf>,
+    /// Temperature of each trajectory in K, comma-separated, in the same order.
+    #[arg(long, value_delimiter = ',', required = true)]
+    temperatures: Vec<f64>,
+    /// Temperature in K to extrapolate D to (with its 95 % band).
+    #[arg(long, default_value_t = 300.0)]
+    at: f64,
+    #[command(flatten)]
+    traj: TrajectoryArgs,
+    #[command(flatten)]
+    out: OutArgs,
+}
+
+fn parse_window(s: &str) -> Result<Window, String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected START,END in ps, found '{s}'"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| format!("expected a time ≥ 0 in ps, found '{v}'"))
+    };
+    let (start_ps, end_ps) = (p(a)?, p(b)?);
+    if end_ps <= start_ps {
+        return Err(format!("expected START < END, found '{s}'"));
+    }
+    Ok(Window { start_ps, end_ps })
+}
+
+fn positive(name: &str, v: Option<f64>) -> Result<(), CliError> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(CliError::bad(format!(
+            "--{name}: expected a time > 0 in ps, found {x}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn read_runs(paths: &[PathBuf], a: &TrajectoryArgs) -> Result<Vec<TrajectoryMsd>, CliError> {
+    positive("timestep", a.timestep)?;
+    positive("frame-interval", a.frame_interval)?;
+    positive("max-lag", a.max_lag)?;
+    let time = match a.frame_interval {
+        Some(dt) => TimeSource::FrameInterval(dt),
+        None => TimeSource::File {
+            md_step_ps: a.timestep,
+        },
+    };
+    let lags = LagChoice {
+        max_lag_ps: a.max_lag,
+        count: a.lags.max(4),
+    };
+    paths
+        .iter()
+        .map(|p| {
+            let format = match a.format {
+                Some(FormatArg::Xyz) => TrajectoryFormat::ExtendedXyz,
+                Some(FormatArg::Lammps) => TrajectoryFormat::LammpsDump,
+                None => TrajectoryFormat::from_path(p).ok_or_else(|| {
+                    CliError::bad(format!(
+                        "{}: cannot tell the format from the name; expected .xyz/.extxyz or .lammpstrj/.dump, or --format xyz|lammps",
+                        p.display()
+                    ))
+                })?,
+            };
+            eprintln!("reading {}", p.display());
+            msd_of_trajectory(p, format, &Selection(a.species.clone()), time, lags)
+                .map_err(CliError::bad)
+        })
+        .collect()
+}
+
+fn settings(a: &TrajectoryArgs, temperature_k: f64) -> Result<DiffusionSettings, CliError> {
+    if !(temperature_k.is_finite() && temperature_k > 0.0) {
+        return Err(CliError::bad(format!(
+            "--temperature: expected a temperature > 0 K, found {temperature_k}"
+        )));
+    }
+    Ok(DiffusionSettings {
+        temperature_k,
+        window: a.window,
+        covariance: match a.covariance {
+            CovarianceArg::RandomWalk => CovarianceModel::RandomWalk,
+            CovarianceArg::Kinisi => CovarianceModel::Kinisi,
+        },
+        charge_number: a.charge,
+        hop_length_a: a.hop_length,
+        lags: LagChoice::default(),
+    })
+}
+
+fn estimate_at(
+    paths: &[PathBuf],
+    a: &TrajectoryArgs,
+    temperature_k: f64,
+) -> Result<TransportEstimate, CliError> {
+    let s = settings(a, temperature_k)?;
+    let runs = read_runs(paths, a)?;
+    let n0 = runs[0].curve.n_ions;
+    if let Some((p, r)) = paths.iter().zip(&runs).find(|(_, r)| r.curve.n_ions != n0) {
+        return Err(CliError::bad(format!(
+            "{}: {} ions of species '{}', expected {n0} as in {} (runs at one temperature must be of one system)",
+            p.display(),
+            r.curve.n_ions,
+            a.species,
+            paths[0].display()
+        )));
+    }
+    transport_estimate(&runs, &s).map_err(|e| {
+        CliError::bad(format!(
+            "{}: {e}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+pub fn run(cmd: MdCommand) -> Result<(), CliError> {
+    match cmd {
+        MdCommand::Diffusion(a) => {
+            let e = estimate_at(&a.trajectories, &a.traj, a.temperature)?;
+            print!("{}", e.summary());
+            let d = e
+                .to_distribution(&a.name, &a.out.title, &a.out.source)
+                .map_err(CliError::bad)?;
+            emit(&d, &a.out)
+        }
+        MdCommand::Arrhenius(a) => {
+            if a.temperatures.len() != a.trajectories.len() {
+                return Err(CliError::bad(format!(
+                    "--temperatures: expected one temperature per trajectory ({}), found {}",
+                    a.trajectories.len(),
+                    a.temperatures.len()
+                )));
+            }
+            let mut temps: Vec<f64> = a.temperatures.clone();
+            temps.sort_by(f64::total_cmp);
+            temps.dedup();
+            let mut estimates = Vec::new();
+            for &t in &temps {
+                let paths: Vec<PathBuf> = a
+                    .trajectories
+                    .iter()
+                    .zip(&a.temperatures)
+                    .filter(|(_, tt)| **tt == t)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let e = estimate_at(&paths, &a.traj, t)?;
+                println!("{}", e.summary());
+                estimates.push(e);
+            }
+            let fit = arrhenius_from_estimates(&estimates).map_err(CliError::bad)?;
+            println!("| T [K] | D* [m^2/s] | sd [m^2/s] |");
+            println!("|---|---|---|");
+            for e in &estimates {
+                println!(
+                    "| {} | {:.4e} | {:.3e} |",
+                    e.temperature_k, e.tracer.mean, e.tracer.sd
+                );
+            }
+            println!(
+                "Arrhenius: E_a = {:.4} ± {:.4} eV, D0 = {:.4e} m^2/s (ln D0 = {:.3} ± {:.3}), corr(ln D0, E_a) = {:+.3}, chi2 = {:.2} on {} dof",
+                fit.e_a,
+                fit.sd_e_a(),
+                fit.ln_d0.exp(),
+                fit.ln_d0,
+                fit.sd_ln_d0(),
+                fit.correlation(),
+                fit.chi2,
+                fit.dof
+            );
+            let x = arrhenius_extrapolation(&fit, a.at);
+            println!(
+                "D({} K) extrapolated = {:.4e} m^2/s, 95 % band [{:.4e}, {:.4e}]",
+                a.at, x.mean, x.interval95[0], x.interval95[1]
+            );
+            if let Some(e) = estimates
+                .iter()
+                .find(|e| (e.temperature_k - a.at).abs() < 1e-6 * a.at)
+            {
+                println!(
+                    "D({} K) direct = {:.4e} m^2/s, 95 % interval [{:.4e}, {:.4e}]",
+                    a.at, e.tracer.mean, e.tracer.interval95[0], e.tracer.interval95[1]
+                );
+            }
+            let source = if a.out.source.is_empty() {
+                "bridgelaw md arrhenius: tracer D(T) by GLS on the MSD of each temperature"
+                    .to_string()
+            } else {
+                a.out.source.clone()
+            };
+            let d = fit
+                .to_distribution("m^2/s", &a.out.title, &source)
+                .map_err(CliError::bad)?;
+            emit(&d, &a.out)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The `bridgelaw md` commands on trajectories the test writes: a priors file with D lognormal in
+//! m^2/s and a summary with units; Arrhenius from 4 temperatures; bad input exits 2 naming the
+//! file and the frame; outputs are never overwritten without --force.
+
+use bridgelaw::constants::K_B_EV;
+use bridgelaw::md::synthetic::{WalkKind, Walkers, write_lammps_frame, write_xyz_frame};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bridgelaw"))
+}
+
+const DT: f64 = 0.1;
+
+/// An XYZ and a LAMMPS file of one Brownian walk (16 Li among 6 O) with D in Å²/ps.
+fn write_walk(dir: &Path, stem: &str, d: f64, frames: usize, seed: u64) -> (PathBuf, PathBuf) {
+    let mut w = Walkers::new(WalkKind::Brownian, 16, d, DT, 12.0, seed);
+    let fw: Vec<[f64; 3]> = (0..6).map(|i| [i as f64 * 2.0, 6.0, 6.0]).collect();
+    let (mut xyz, mut lmp) = (String::new(), String::new());
+    for k in 0..frames {
+        write_xyz_frame(&mut xyz, 12.0, DT * k as f64, "Li", &w.wrapped(), &fw);
+        write_lammps_frame(&mut lmp, 12.0, 100 * k as u64, &w.wrapped(), &fw);
+        w.step();
+    }
+    let (px, pl) = (
+        dir.join(format!("{stem}.xyz")),
+        dir.join(format!("{stem}.lammpstrj")),
+    );
+    std::fs::write(&px, xyz).unwrap();
+    std::fs::write(&pl, lmp).unwrap();
+    (px, pl)
+}
+
+#[test]
+fn diffusion_writes_a_lognormal_prior_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (px, pl) = write_walk(dir.path(), "li", 0.2, 600, 11);
+    let out = dir.path().join("priors/li.toml");
+    let o = bin()
+        .args(["md", "diffusion"])
+        .arg(&px)
+        .args(["--species", "Li", "--temperature", "600", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("| D* tracer |") && stdout.contains("m^2/s") && stdout.contains("S/m"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Haven ratio"), "{stdout}");
+    let d = bridgelaw::dist::load_priors(&out).unwrap();
+    assert_eq!(d.params[0].name, "D");
+    assert_eq!(d.params[0].unit, "m^2/s");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("distribution = \"lognormal\"") && text.contains("GLS fit"),
+        "{text}"
+    );
+    let (lo, hi) = (
+        d.marginal_quantile(0, 0.0005),
+        d.marginal_quantile(0, 0.9995),
+    );
+    assert!(
+        lo < 0.2e-8 && 0.2e-8 < hi,
+        "D = 2e-9 m^2/s outside [{lo}, {hi}]"
+    );
+
+    // The LAMMPS file of the same walk gives the same D.
+    let o2 = bin()
+        .args(["md", "diffusion"])
+        .arg(&pl)
+        .args([
+            "--species",
+            "1",
+            "--temperature",
+            "600",
+            "--timestep",
+            "0.001",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let s2 = String::from_utf8_lossy(&o2.stdout);
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("| D* tracer"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row(&stdout), row(&s2));
+
+    // No overwrite without --force.
+    let again = bin()
+        .args(["md", "diffusion"])
+        .arg(&px)
+        .args(["--species", "Li", "--temperature", "600", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+/// D(T) = D0·exp(−E_a/k_B T) with E_a = 0.3 eV at 4 temperatures: E_a recovered within its 95 %
+/// interval, and the priors file carries (D0, E_a) with their correlation.
+#[test]
+fn arrhenius_from_four_temperatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e_a, d0) = (0.3, 60.0); // eV, Å²/ps
+    let temps = [600.0, 700.0, 800.0, 1000.0];
+    let mut files = Vec::new();
+    for (k, t) in temps.iter().enumerate() {
+        let d = d0 * (-e_a / (K_B_EV * t)).exp();
+        files.push(write_walk(dir.path(), &format!("t{t}"), d, 600, 40 + k as u64).0);
+    }
+    let out = dir.path().join("arr.toml");
+    let o = bin()
+        .args(["md", "arrhenius"])
+        .args(&files)
+        .args([
+            "--species",
+            "Li",
+            "--temperatures",
+            "600,700,800,1000",
+            "--at",
+            "600",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("E_a = ") && stdout.contains("extrapolated") && stdout.contains("direct"),
+        "{stdout}"
+    );
+    let d = bridgelaw::dist::load_priors(&out).unwrap();
+    let i = d.index_of("E_a").unwrap();
+    let (lo, hi) = (d.marginal_quantile(i, 0.025), d.marginal_quantile(i, 0.975));
+    assert!(lo < e_a && e_a < hi, "E_a {e_a} outside [{lo}, {hi}]");
+    assert!(hi - lo < 0.1, "[{lo}, {hi}]");
+    assert!(d.correlation()[(0, 1)].abs() > 0.5);
+    assert_eq!(d.params[0].unit, "m^2/s");
+}
+
+fn expect_exit_2(args: &[&str], file: &Path, needles: &[&str]) {
+    let o = bin()
+        .args(["md", "diffusion"])
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(e.contains(name.as_ref()), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "missing '{n}' in: {e}");
+    }
+}
+
+#[test]
+fn bad_trajectories_exit_2_naming_file_and_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (px, pl) = write_walk(dir.path(), "ok", 0.2, 20, 1);
+    let xyz = std::fs::read_to_string(&px).unwrap();
+    let lmp = std::fs::read_to_string(&pl).unwrap();
+    let xa = ["--species", "Li", "--temperature", "600"];
+    let la = [
+        "--species",
+        "1",
+        "--temperature",
+        "600",
+        "--timestep",
+        "0.001",
+    ];
+    let put = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+
+    let p = put("truncated.xyz", &xyz[..xyz.len() - 30]);
+    expect_exit_2(&xa, &p, &["frame 20", "ends at line"]);
+    let p = put("truncated.lammpstrj", &lmp[..lmp.len() - 30]);
+    expect_exit_2(&la, &p, &["frame 20", "ends at line"]);
+
+    let k = xyz.match_indices("22\nLattice").nth(4).unwrap().0;
+    let p = put("count.xyz", &format!("{}21{}", &xyz[..k], &xyz[k + 2..]));
+    expect_exit_2(&xa, &p, &["frame 5", "21 atoms, expected 22"]);
+
+    let p = put(
+        "nolattice.xyz",
+        &xyz.replacen("Lattice=\"12 0.0 0.0 0.0 12 0.0 0.0 0.0 12\" ", "", 1),
+    );
+    expect_exit_2(&xa, &p, &["frame 1", "no lattice"]);
+
+    let p = put(
+        "backwards.xyz",
+        &xyz.replace("Time=0.7000000000000001 ", "Time=0.2 ")
+            .replace("Time=0.7 ", "Time=0.2 "),
+    );
+    expect_exit_2(&xa, &p, &["frame 8", "not after"]);
+    let p = put(
+        "backwards.lammpstrj",
+        &lmp.replace("TIMESTEP\n700\n", "TIMESTEP\n300\n"),
+    );
+    expect_exit_2(&la, &p, &["frame 8", "not after"]);
+
+    expect_exit_2(
+        &["--species", "Na", "--temperature", "600"],
+        &px,
+        &["no atom of species 'Na'"],
+    );
+    expect_exit_2(
+        &["--species", "1", "--temperature", "600"],
+        &pl,
+        &["--timestep"],
+    );
+    expect_exit_2(
+        &[
+            "--species",
+            "Li",
+            "--temperature",
+            "600",
+            "--window",
+            "100,200",
+        ],
+        &px,
+        &["window"],
+    );
+}
