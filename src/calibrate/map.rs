@@ -83,6 +83,16 @@ impl StartReport {
             .collect()
     }
 
+    /// The ln p of each optimisation in [`StartReport::elsewhere`], listed for a message
+    /// ("-12.345, -13.001").
+    pub fn elsewhere_log_densities(&self) -> String {
+        self.elsewhere()
+            .iter()
+            .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Optimisations stopped before convergence (iteration limit, failed line search, error).
     pub fn stopped_early(&self) -> usize {
         self.runs
@@ -490,11 +500,7 @@ impl MapResult {
                 "{} MAP optimisation(s) converged away from this mode (ln p {} vs {:.3}): a second \
                  mode or a ridge; check with NUTS.",
                 elsewhere.len(),
-                elsewhere
-                    .iter()
-                    .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                s.elsewhere_log_densities(),
                 self.log_density
             ));
         }

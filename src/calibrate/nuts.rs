@@ -292,11 +292,7 @@ pub fn sample<M: Model>(
                          (ln p {} vs {:.3}): the posterior may have several modes; chains start \
                          near the best one.",
                         elsewhere.len(),
-                        elsewhere
-                            .iter()
-                            .map(|r| format!("{:.3}", r.log_density.unwrap_or(f64::NAN)))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        m.starts.elsewhere_log_densities(),
                         m.log_density
                     ));
                 }

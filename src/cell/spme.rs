@@ -20,8 +20,8 @@
 //!   Marquis2019 at c_e0 = 1000; the difference is stated with the cross-check);
 //! - reaction overpotentials η_k = ⟨(2RT/F)·asinh(j_k/(2·i0_k(c_e(x), c_s,k)))⟩_k, the average
 //!   over the electrode of the overpotential with the local exchange current (see
-//!   [`Electrolyte::electrode_average`]; for α = ½ in one pass with ⟨ln c_e⟩_k,
-//!   [`Electrolyte::ln_and_asinh_averages`]).
+//!   [`ElectrolyteState::electrode_average`]; for α = ½ in one pass with ⟨ln c_e⟩_k,
+//!   [`ElectrolyteState::ln_and_asinh_averages`]).
 
 use super::ocp::{Coefficient, Shape, lift};
 use super::params::CellParams;
@@ -469,7 +469,9 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// ⟨ln c_e⟩_k and ⟨asinh(a/√c_e)⟩_k over electrode k ([`Electrolyte::ln_and_asinh_averages`]).
+    /// ⟨ln c_e⟩_k and ⟨asinh(a/√c_e)⟩_k over electrode k in one pass, the two electrolyte terms
+    /// of the voltage with a symmetric (α = ½) reaction: (2RT/F)·asinh(j/(2·i0)) with
+    /// i0 = m·√(c_e·c_s·(c_max − c_s)) is (2RT/F)·asinh(a/√c_e), a = j/(2m·√(c_s·(c_max − c_s))).
     pub fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
         match self {
             Self::Value(e) => e.ln_and_asinh_averages_at(side, a),

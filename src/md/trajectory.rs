@@ -441,15 +441,20 @@ impl<R: BufRead> Trajectory<R> {
         Ok(t)
     }
 
-    fn read_xyz_frame(&mut self) -> Result<Option<Frame>, TrajectoryError> {
-        // Skip blank lines between frames (some writers end with one).
-        loop {
-            if !self.next_line()? {
-                return Ok(None);
-            }
+    /// The next line that is not blank into `buf` (writers put blank lines between frames or
+    /// at the end); false at the end of the file.
+    fn next_nonblank_line(&mut self) -> Result<bool, TrajectoryError> {
+        while self.next_line()? {
             if !self.buf.trim().is_empty() {
-                break;
+                return Ok(true);
             }
+        }
+        Ok(false)
+    }
+
+    fn read_xyz_frame(&mut self) -> Result<Option<Frame>, TrajectoryError> {
+        if !self.next_nonblank_line()? {
+            return Ok(None);
         }
         let frame = self.frames_read + 1;
         let start = self.line_no;
@@ -616,13 +621,8 @@ impl<R: BufRead> Trajectory<R> {
     }
 
     fn read_lammps_frame(&mut self) -> Result<Option<Frame>, TrajectoryError> {
-        loop {
-            if !self.next_line()? {
-                return Ok(None);
-            }
-            if !self.buf.trim().is_empty() {
-                break;
-            }
+        if !self.next_nonblank_line()? {
+            return Ok(None);
         }
         let frame = self.frames_read + 1;
         let start = self.line_no;
