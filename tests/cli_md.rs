@@ -13,6 +13,18 @@ fn bin() -> Command {
 
 const DT: f64 = 0.1;
 
+/// Run `cmd`, assert it succeeded (stderr and stdout shown if not), and return its stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
 /// An XYZ and a LAMMPS file of one Brownian walk (16 Li among 6 O) with D in Å²/ps.
 fn write_walk(dir: &Path, stem: &str, d: f64, frames: usize, seed: u64) -> (PathBuf, PathBuf) {
     let mut w = Walkers::new(WalkKind::Brownian, 16, d, DT, 12.0, seed);
@@ -37,18 +49,12 @@ fn diffusion_writes_a_lognormal_prior_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let (px, pl) = write_walk(dir.path(), "li", 0.2, 600, 11);
     let out = dir.path().join("priors/li.toml");
-    let o = bin()
-        .args(["md", "diffusion"])
-        .arg(&px)
-        .args(["--species", "Li", "--temperature", "600", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
+    let stdout = run_ok(
+        bin()
+            .args(["md", "diffusion"])
+            .arg(&px)
+            .args(["--species", "Li", "--temperature", "600", "--out"])
+            .arg(&out),
     );
     assert!(
         stdout.contains("| D* tracer |") && stdout.contains("m^2/s") && stdout.contains("S/m"),
@@ -73,25 +79,14 @@ fn diffusion_writes_a_lognormal_prior_and_a_summary() {
     );
 
     // The LAMMPS file of the same walk gives the same D.
-    let o2 = bin()
-        .args(["md", "diffusion"])
-        .arg(&pl)
-        .args([
-            "--species",
-            "1",
-            "--temperature",
-            "600",
-            "--timestep",
-            "0.001",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o2.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o2.stderr)
-    );
-    let s2 = String::from_utf8_lossy(&o2.stdout);
+    let s2 = run_ok(bin().args(["md", "diffusion"]).arg(&pl).args([
+        "--species",
+        "1",
+        "--temperature",
+        "600",
+        "--timestep",
+        "0.001",
+    ]));
     let row = |s: &str| {
         s.lines()
             .find(|l| l.starts_with("| D* tracer"))
@@ -125,26 +120,20 @@ fn arrhenius_from_four_temperatures() {
         files.push(write_walk(dir.path(), &format!("t{t}"), d, 600, 40 + k as u64).0);
     }
     let out = dir.path().join("arr.toml");
-    let o = bin()
-        .args(["md", "arrhenius"])
-        .args(&files)
-        .args([
-            "--species",
-            "Li",
-            "--temperatures",
-            "600,700,800,1000",
-            "--at",
-            "600",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&o.stderr)
+    let stdout = run_ok(
+        bin()
+            .args(["md", "arrhenius"])
+            .args(&files)
+            .args([
+                "--species",
+                "Li",
+                "--temperatures",
+                "600,700,800,1000",
+                "--at",
+                "600",
+                "--out",
+            ])
+            .arg(&out),
     );
     assert!(
         stdout.contains("E_a = ") && stdout.contains("extrapolated") && stdout.contains("direct"),

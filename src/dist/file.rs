@@ -217,13 +217,12 @@ fn build_parameter(i: usize, r: &RawParameter) -> Result<(Parameter, MarginalSpe
             } else {
                 let mean = positive(fp("mean"), r.mean, "mean (or median with log_sd)")?;
                 let sd = positive(fp("sd"), r.sd, "sd")?;
-                // Exact moment conversion: σ² = ln(1 + sd²/mean²), μ = ln(mean) − σ²/2.
-                let s2 = (sd / mean).powi(2).ln_1p();
+                let (mu, sigma) = super::transform::lognormal_from_mean_sd(mean, sd);
                 (
                     Transform::Log,
                     MarginalSpec::Normal {
-                        mu: mean.ln() - 0.5 * s2,
-                        sd: Some(s2.sqrt()),
+                        mu,
+                        sd: Some(sigma),
                     },
                 )
             }

@@ -80,6 +80,13 @@ impl Transform {
     }
 }
 
+/// The parameters (μ, σ) of ln x for a log-normal x with mean `mean` and sd `sd` (both > 0), by
+/// exact moment matching: σ² = ln(1 + (sd/mean)²), μ = ln(mean) − σ²/2.
+pub fn lognormal_from_mean_sd(mean: f64, sd: f64) -> (f64, f64) {
+    let s2 = (sd / mean).powi(2).ln_1p();
+    (mean.ln() - 0.5 * s2, s2.sqrt())
+}
+
 /// softplus(z) = ln(1 + e^z), stable for large |z|.
 #[inline]
 pub fn softplus<D: Scalar>(z: D) -> D {

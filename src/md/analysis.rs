@@ -10,6 +10,7 @@ use super::{LagChoice, TrajectoryMsd};
 use crate::constants::K_B_EV;
 use crate::dist::estimate::{ArrheniusFit, arrhenius_fit};
 use crate::dist::summary::sig4;
+use crate::dist::transform::lognormal_from_mean_sd;
 use crate::dist::{DistError, JointDistribution, Parameter, Transform};
 use nalgebra::{DMatrix, DVector};
 use std::fmt::Write as _;
@@ -143,13 +144,6 @@ pub fn transport_estimate(
     })
 }
 
-/// Log-normal parameters (median, sd of ln) with the given mean and sd: exact moment matching,
-/// σ² = ln(1 + (sd/mean)²), median = mean/√(1 + (sd/mean)²).
-fn lognormal_from_mean_sd(mean: f64, sd: f64) -> (f64, f64) {
-    let r2 = (sd / mean).powi(2);
-    (mean / (1.0 + r2).sqrt(), (1.0 + r2).ln().sqrt())
-}
-
 impl TransportEstimate {
     /// The estimate as a priors file: the tracer diffusivity `name` (lognormal, m^2/s, with the
     /// posterior's mean and sd) and, when the collective fit is positive, the Nernst–Einstein
@@ -185,8 +179,8 @@ impl TransportEstimate {
             transform: Transform::Log,
             source: Some(note("tracer diffusivity")),
         }];
-        let (m, s) = lognormal_from_mean_sd(self.tracer.mean, self.tracer.sd);
-        let mut mean = vec![m.ln()];
+        let (mu, s) = lognormal_from_mean_sd(self.tracer.mean, self.tracer.sd);
+        let mut mean = vec![mu];
         let mut var = vec![s * s];
         if let Some(c) = self.conductivity.filter(|c| c.mean > 0.0) {
             params.push(Parameter {
@@ -195,8 +189,8 @@ impl TransportEstimate {
                 transform: Transform::Log,
                 source: Some(note("Nernst-Einstein conductivity from the collective MSD")),
             });
-            let (m, s) = lognormal_from_mean_sd(c.mean, c.sd);
-            mean.push(m.ln());
+            let (mu, s) = lognormal_from_mean_sd(c.mean, c.sd);
+            mean.push(mu);
             var.push(s * s);
         }
         let n = mean.len();
