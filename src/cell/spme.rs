@@ -119,9 +119,23 @@ pub struct Electrolyte<D> {
     inv_len: D,
     ln_n: D,
     ln_p: D,
-    /// cell concentrations [mol/m³]
-    pub c: Vec<D>,
+    /// cell concentrations [mol/m³] at the end of the last step (t_{n+1}), at its start (t_n)
+    /// and at the start of the step before (t_{n−1})
+    c: Vec<D>,
     c_old: Vec<D>,
+    c_older: Vec<D>,
+    /// the concentrations at the time the voltage is evaluated [mol/m³] (the last step's end,
+    /// or a point inside it: [`Electrolyte::evaluate_at`])
+    at: Vec<D>,
+    /// size of the last step [s], of the one before it [s], and whether the last step was
+    /// BDF2 (else backward Euler)
+    h_last: f64,
+    h_before: f64,
+    bdf2_last: bool,
+    /// consecutive states on the solution since the last restart (a current jump), and the
+    /// local error estimate of the last step ([`Electrolyte::error_estimate`])
+    points: usize,
+    error_estimate: Option<f64>,
     l: Vec<D>,
     d: Vec<D>,
     u: Vec<D>,
@@ -197,6 +211,13 @@ impl<D: Scalar> Electrolyte<D> {
             ln_p: lp,
             c: vec![c0; m],
             c_old: vec![c0; m],
+            c_older: vec![c0; m],
+            at: vec![c0; m],
+            h_last: 0.0,
+            h_before: f64::NAN,
+            bdf2_last: false,
+            points: 1,
+            error_estimate: None,
             l: vec![z; m],
             d: vec![z; m],
             u: vec![z; m],
@@ -220,13 +241,14 @@ impl<D: Scalar> Electrolyte<D> {
     fn copy_state_from(&mut self, other: &Self) {
         self.c.clone_from(&other.c);
         self.c_old.clone_from(&other.c_old);
+        self.at.clone_from(&other.at);
     }
 
     /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
     fn inventory(&self) -> D {
         let mut s = D::zero();
         for j in 0..self.m {
-            s += self.eps_dx[j] * self.c[j];
+            s += self.eps_dx[j] * self.at[j];
         }
         s
     }
@@ -284,8 +306,70 @@ impl<D: Scalar> Electrolyte<D> {
             g_lo = g_hi;
         }
         tridiagonal::solve_twisted(&self.l, &self.d, &self.u, &mut self.r, &mut self.cp);
+        let bdf2 = bdf.b2 != 0.0;
+        self.error_estimate = (bdf2 && self.points >= 3).then(|| {
+            // the quadratic through the three states before the step, extrapolated to its end,
+            // misses the new state by ≈ h·(h + h_b)·(h + h_b + h_bb)·c'''/6; BDF2's local error
+            // is ≈ 2/9 of that at a constant step (the ratio varies little at the ratios used)
+            let (hb, hbb) = (h / omega, self.h_before);
+            let w0 = (h + hb) * (h + hb + hbb) / (hb * (hb + hbb));
+            let w1 = -h * (h + hb + hbb) / (hb * hbb);
+            let w2 = h * (h + hb) / ((hb + hbb) * hbb);
+            let (c, c_old, c_older, new) = (
+                &self.c[..m],
+                &self.c_old[..m],
+                &self.c_older[..m],
+                &self.r[..m],
+            );
+            let mut worst = 0.0f64;
+            for j in 0..m {
+                let p = c[j].re() * w0 + c_old[j].re() * w1 + c_older[j].re() * w2;
+                worst = worst.max(((new[j].re() - p) / new[j].re()).abs());
+            }
+            worst * (2.0 / 9.0)
+        });
+        self.points = if bdf2 { self.points + 1 } else { 2 };
+        // (t_{n−1}, t_n, t_{n+1}) ← (t_n, t_{n+1}, new)
+        std::mem::swap(&mut self.c_older, &mut self.c_old);
         std::mem::swap(&mut self.c_old, &mut self.c);
         self.c.copy_from_slice(&self.r);
+        self.at.copy_from_slice(&self.r);
+        self.bdf2_last = bdf2;
+        self.h_before = if bdf2 { h / omega } else { f64::NAN };
+        self.h_last = h;
+    }
+
+    /// The state a time `s` [s] after the start of the last step (0 ≤ s ≤ h, its size) into
+    /// [`Self::at`], by the polynomial the step's integrator defines: after a BDF2 step the
+    /// quadratic through the states at t_{n−1}, t_n and t_{n+1} (the BDF2 dense output, of the
+    /// method's own order), after a backward-Euler step the line through t_n and t_{n+1}.
+    /// Returns the smallest concentration there [mol/m³] (real part).
+    fn evaluate_at(&mut self, s: f64) -> f64 {
+        let h = self.h_last;
+        if s >= h {
+            self.at.copy_from_slice(&self.c);
+            return self.min();
+        }
+        let (w_older, w_old, w_new) = if self.bdf2_last {
+            // Lagrange weights on the nodes −h_b, 0, h
+            let hb = self.h_before;
+            (
+                s * (s - h) / (hb * (hb + h)),
+                -(s + hb) * (s - h) / (hb * h),
+                (s + hb) * s / ((hb + h) * h),
+            )
+        } else {
+            (0.0, 1.0 - s / h, s / h)
+        };
+        let m = self.m;
+        let (c, c_old, c_older) = (&self.c[..m], &self.c_old[..m], &self.c_older[..m]);
+        let at = &mut self.at[..m];
+        let mut lowest = f64::INFINITY;
+        for j in 0..m {
+            at[j] = c_older[j] * w_older + c_old[j] * w_old + c[j] * w_new;
+            lowest = lowest.min(at[j].re());
+        }
+        lowest
     }
 
     /// The cells of electrode `side` and its thickness [m].
@@ -309,7 +393,7 @@ impl<D: Scalar> Electrolyte<D> {
         let a_abs = if negative { -a } else { a };
         let a2 = a * a;
         let (mut sum_ln, mut sum_asinh) = (D::zero(), D::zero());
-        for (&c, &dx) in self.c[cells.clone()].iter().zip(&self.dx[cells]) {
+        for (&c, &dx) in self.at[cells.clone()].iter().zip(&self.dx[cells]) {
             let ln_c = ln(c);
             sum_ln += ln_c * dx;
             sum_asinh += (ln(a_abs + (c + a2).sqrt()) - ln_c * 0.5) * dx;
@@ -334,7 +418,7 @@ impl<D: Scalar> Electrolyte<D> {
         let (cells, len) = self.electrode_cells(side);
         let mut s = A::zero();
         for j in cells {
-            s += g(to(self.c[j]))? * to(self.dx[j]);
+            s += g(to(self.at[j]))? * to(self.dx[j]);
         }
         Ok(s / to(len))
     }
@@ -343,14 +427,14 @@ impl<D: Scalar> Electrolyte<D> {
     fn mean(&self) -> D {
         let mut s = D::zero();
         for j in 0..self.m {
-            s += self.c[j] * self.dx[j];
+            s += self.at[j] * self.dx[j];
         }
         s * self.inv_len
     }
 
-    /// Minimum cell concentration (real part).
+    /// Minimum cell concentration at the evaluated time (real part).
     fn min(&self) -> f64 {
-        self.c.iter().map(|c| c.re()).fold(f64::INFINITY, f64::min)
+        self.at.iter().map(|c| c.re()).fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -368,7 +452,7 @@ impl Electrolyte<f64> {
         let (mut sum_ln_c, mut sum_ln_aw) =
             (fastmath::LnSum::default(), fastmath::LnSum::default());
         let mut sum_inv_w = 0.0;
-        for &c in &self.c[cells.clone()] {
+        for &c in &self.at[cells.clone()] {
             let w = (c + a2).sqrt();
             sum_ln_c.push(c);
             sum_ln_aw.push(a_abs + w);
@@ -453,6 +537,27 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
+    /// The state a time `s` [s] after the start of the last step (0 ≤ s ≤ its size), by the
+    /// step's interpolating polynomial (BDF2: the quadratic through the last three states), as
+    /// the state the voltage terms below read. Returns the smallest concentration there
+    /// [mol/m³].
+    pub fn evaluate_at(&mut self, s: f64) -> f64 {
+        match self {
+            Self::Value(e) => e.evaluate_at(s),
+            Self::Dual(e) => e.evaluate_at(s),
+        }
+    }
+
+    /// The last step's local error estimate, relative to c_e [1] (largest over the cells):
+    /// BDF2's error constant times the miss of the quadratic extrapolation of the three states
+    /// before the step. None for the first two steps after a restart.
+    pub fn error_estimate(&self) -> Option<f64> {
+        match self {
+            Self::Value(e) => e.error_estimate,
+            Self::Dual(e) => e.error_estimate,
+        }
+    }
+
     /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
     pub fn inventory(&self) -> D {
         match self {
@@ -510,5 +615,38 @@ impl<D: Scalar> ElectrolyteState<D> {
             Self::Dual(e) => (e.ohm_geometry, e.mean()),
         };
         geometry / (kappa.eval(mean) * kfac)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a BDF2 step the state inside it is the quadratic through the last three states:
+    /// a state quadratic in time is reproduced exactly (a line would miss it by h·h_b/4·c''),
+    /// and after a backward-Euler step the line through the last two.
+    #[test]
+    fn the_state_inside_a_step_is_the_integrators_interpolant() {
+        let p = crate::cell::tests::chen();
+        let mut e = Electrolyte::build(&p, ElectrolyteMesh::new(2, 1, 2).unwrap(), |x| x);
+        let f = |t: f64, j: usize| 1000.0 + (j as f64 + 1.0) * (3.0 * t - 0.05 * t * t);
+        let (hb, h) = (4.0, 6.0);
+        for j in 0..e.m {
+            e.c_older[j] = f(-hb, j);
+            e.c_old[j] = f(0.0, j);
+            e.c[j] = f(h, j);
+        }
+        (e.h_last, e.h_before, e.bdf2_last) = (h, hb, true);
+        for s in [0.0, 1.5, 3.0, 5.9, 6.0] {
+            let lowest = e.evaluate_at(s);
+            for j in 0..e.m {
+                assert!((e.at[j] - f(s, j)).abs() < 1e-9, "s = {s}, cell {j}");
+            }
+            assert_eq!(lowest, e.at[0]);
+        }
+        e.bdf2_last = false;
+        e.evaluate_at(1.5);
+        let line = f(0.0, 1) + (f(h, 1) - f(0.0, 1)) * 1.5 / h;
+        assert!((e.at[1] - line).abs() < 1e-9);
     }
 }

@@ -656,50 +656,38 @@ fn modal_and_tridiagonal_solvers_agree() {
 }
 
 #[test]
-fn exponential_spm_matches_bdf2_refined_in_time() {
-    // the exact-in-time modal SPM vs BDF2 with dt → small: same voltages to < 0.1 mV, same
-    // cut-off, in far fewer steps; also on a multi-segment protocol (rest, charge, 2C)
+fn exponential_spm_and_spme_match_bdf2_refined_in_time() {
+    // the exact-in-time modal particles (SPMe: with the electrolyte on its own error-controlled
+    // BDF2 grid, interpolated between its steps) vs BDF2 on one grid with dt → small: same
+    // voltages to < 0.1 mV, same cut-off, in far fewer steps; also on a multi-segment protocol
+    // (rest, charge, 2C) and at 2C
     let p = chen();
-    for prot in [
-        one_c(),
-        Protocol::Steps(vec![
-            Step::CRate {
-                c_rate: 1.0,
-                duration_s: 1205.0,
-            },
-            Step::Rest { duration_s: 300.0 },
-            Step::Current {
-                amps: -2.0,
-                duration_s: 600.0,
-            },
-            Step::CRate {
-                c_rate: 2.0,
-                duration_s: 3000.0,
-            },
-        ]),
-    ] {
-        let a = simulate(&p, &prot, &SolverOptions::default()).unwrap();
+    for (model, prot) in [CellModelKind::Spm, CellModelKind::Spme]
+        .into_iter()
+        .flat_map(|m| [one_c(), Protocol::c_rate(2.0, 2000.0), multi_segment()].map(|p| (m, p)))
+    {
+        let a = simulate(&p, &prot, &opts(model)).unwrap();
         let b = simulate(
             &p,
             &prot,
             &SolverOptions {
                 exponential: false,
                 dt_max: 0.25,
-                ..SolverOptions::default()
+                ..opts(model)
             },
         )
         .unwrap();
         assert_eq!(a.rows.len(), b.rows.len());
         let d = max_dv(&a, &b);
         eprintln!(
-            "exponential vs BDF2 (dt 0.25 s): {:.4} mV, {} vs {} steps, cut-off {:?} vs {:?}",
+            "{model:?}: exponential vs BDF2 (dt 0.25 s): {:.4} mV, {} vs {} steps, cut-off {:?} vs {:?}",
             d * 1e3,
             a.steps,
             b.steps,
             a.cutoff_time,
             b.cutoff_time
         );
-        assert!(d < 1e-4, "{d} V");
+        assert!(d < 1e-4, "{model:?}: {d} V");
         assert_eq!(a.stop, b.stop);
         assert!(a.steps * 4 < b.steps);
         if let (Some(x), Some(y)) = (a.cutoff_time, b.cutoff_time) {
@@ -708,6 +696,25 @@ fn exponential_spm_matches_bdf2_refined_in_time() {
             assert!((ca - cb).abs() < 1e-4, "{ca} vs {cb}");
         }
     }
+}
+
+/// 1C for 1205 s, a 300 s rest, a 2 A charge for 600 s, then 2C to the cut-off.
+fn multi_segment() -> Protocol {
+    Protocol::Steps(vec![
+        Step::CRate {
+            c_rate: 1.0,
+            duration_s: 1205.0,
+        },
+        Step::Rest { duration_s: 300.0 },
+        Step::Current {
+            amps: -2.0,
+            duration_s: 600.0,
+        },
+        Step::CRate {
+            c_rate: 2.0,
+            duration_s: 3000.0,
+        },
+    ])
 }
 
 /// Writes curves for the PyBaMM cross-check (scripts/pybamm_crosscheck.py); run by hand.
