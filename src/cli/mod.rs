@@ -4,6 +4,8 @@ mod calibrate;
 mod demo;
 mod md;
 mod merge;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod priors;
 mod propagate;
 mod report;

@@ -89,6 +89,10 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
         return run_shard(&a.study, &study, method, &mc, shard, a.out, a.report);
     }
     let out = a.out.unwrap_or_else(|| default_out(&a.study, "propagate"));
+    #[cfg(feature = "mpi")]
+    if let Some(ranks) = super::mpi::ranks() {
+        return run_ranks(ranks, &a.study, &study, method, &mc, &out, a.report);
+    }
     let res =
         propagate::propagate(&study.model, &study.dist, method, &mc).map_err(CliError::failed)?;
     write_run(&a.study, &study, method, &mc, res, &out, a.report)
@@ -193,6 +197,47 @@ fn run_shard(
         file.header.units[1]
     );
     Ok(())
+}
+
+/// Under an MPI launcher: rank r runs shard r + 1 of R (progress on rank 0 only), rank 0 merges
+/// the parts in rank order and writes the run folder (see [`super::mpi`]).
+#[cfg(feature = "mpi")]
+fn run_ranks(
+    ranks: super::mpi::Ranks,
+    study_path: &Path,
+    study: &Study,
+    method: Method,
+    mc: &McSettings,
+    out: &Path,
+    report: bool,
+) -> Result<(), CliError> {
+    // The same refusals as --shard, on every rank alike (exit 2, before any work).
+    if method == Method::Delta || mc.rel_err.is_some() {
+        return Err(CliError::bad(format!(
+            "{}: a run over MPI ranks shards the Monte Carlo samples: use --method mc, qmc, lhs or all, without --rel-err",
+            study_path.display()
+        )));
+    }
+    let shard = ShardSpec::new(ranks.rank() + 1, ranks.size()).map_err(CliError::failed)?;
+    let mine = McSettings {
+        progress: mc.progress && ranks.rank() == 0,
+        ..mc.clone()
+    };
+    let part = propagate::propagate_part(&study.model, &study.dist, method, &mine, shard)
+        .map_err(|e| e.to_string())
+        .and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string()));
+    let Some(all) = ranks.gather(part)? else {
+        return Ok(());
+    };
+    let parts = all
+        .iter()
+        .map(|b| serde_json::from_slice(b))
+        .collect::<Result<Vec<Vec<propagate::McPart>>, _>>()
+        .map_err(CliError::failed)?;
+    eprintln!("merged the parts of {} MPI ranks", ranks.size());
+    let res = propagate::merge_propagation(&study.model, &study.dist, method, mc, &parts)
+        .map_err(CliError::failed)?;
+    write_run(study_path, study, method, mc, res, out, report)
 }
 
 /// Write a propagation's run folder (results, provenance, optional report) and print its
