@@ -290,25 +290,40 @@ pub struct PartFile<T> {
     pub body: T,
 }
 
-/// Read a part file's header, leaving the body to be read by the engine its `kind` names.
-pub fn read_part(path: &Path) -> Result<PartFile<serde_json::Value>, ShardError> {
+/// A part file read for its header only: the body is skipped without being kept.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderOnly {
+    header: PartHeader,
+    #[allow(dead_code)] // read to check it is there, not kept
+    body: serde::de::IgnoredAny,
+}
+
+/// Read a part file's header (the body is parsed but not kept, so checking many large parts
+/// takes little memory).
+pub fn read_part_header(path: &Path) -> Result<PartHeader, ShardError> {
+    let f = std::fs::File::open(path).map_err(|e| ShardError::BadPart {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })?;
+    serde_json::from_reader::<_, HeaderOnly>(std::io::BufReader::new(f))
+        .map(|h| h.header)
+        .map_err(|e| ShardError::BadPart {
+            path: path.to_path_buf(),
+            message: format!("not a bridgelaw part file: {e}"),
+        })
+}
+
+/// The typed body of a part file (whose header [`read_part_header`] checked).
+pub fn read_part_body<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ShardError> {
     let bad = |message: String| ShardError::BadPart {
         path: path.to_path_buf(),
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| bad(format!("not a bridgelaw part file: {e}")))
-}
-
-/// The typed body of a part read by [`read_part`].
-pub fn part_body<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    body: serde_json::Value,
-) -> Result<T, ShardError> {
-    serde_json::from_value(body).map_err(|e| ShardError::BadPart {
-        path: path.to_path_buf(),
-        message: format!("body: {e}"),
-    })
+    serde_json::from_str::<PartFile<T>>(&text)
+        .map(|f| f.body)
+        .map_err(|e| bad(format!("body: {e}")))
 }
 
 /// Fingerprint of a resolved study: its model with every bound value, the joint distribution,

@@ -2,7 +2,7 @@
 //! identical to the one a single process writes.
 
 use super::CliError;
-use bridgelaw::shard::{PartHeader, check_parts, part_body, read_part, study_hash};
+use bridgelaw::shard::{PartHeader, check_parts, read_part_body, read_part_header, study_hash};
 use bridgelaw::study::load_study;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -26,12 +26,11 @@ pub struct MergeArgs {
 }
 
 pub fn run(a: MergeArgs) -> Result<(), CliError> {
+    // Headers first (bodies skipped), so a set that does not fit is refused before any body
+    // is held in memory; then the bodies, typed, in shard order.
     let mut headers = Vec::with_capacity(a.parts.len());
-    let mut bodies = Vec::with_capacity(a.parts.len());
     for p in &a.parts {
-        let f = read_part(p).map_err(CliError::bad)?;
-        headers.push((p.clone(), f.header));
-        bodies.push(f.body);
+        headers.push((p.clone(), read_part_header(p).map_err(CliError::bad)?));
     }
     let order = check_parts(&headers).map_err(CliError::bad)?;
     let (first_path, h) = &headers[order[0]];
@@ -47,11 +46,7 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
             first_path.display()
         )));
     }
-    // The bodies in shard order, each read as the engine's typed part.
-    let mut ordered = Vec::with_capacity(order.len());
-    for &i in &order {
-        ordered.push((headers[i].0.clone(), std::mem::take(&mut bodies[i])));
-    }
+    let ordered: Vec<PathBuf> = order.iter().map(|&i| headers[i].0.clone()).collect();
     eprintln!(
         "merging {} shards of a {} run of {}",
         order.len(),
@@ -61,7 +56,7 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
     match h.kind.as_str() {
         super::propagate::PART_KIND => merge_propagate(h, &study_path, &study, ordered, &a),
         super::sensitivity::PART_KIND => {
-            let parts = typed(ordered)?;
+            let parts = typed(&ordered)?;
             super::sensitivity::merge(h, &study_path, &study, &parts, &a.out, a.report)
         }
         other => Err(CliError::bad(format!(
@@ -71,13 +66,11 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
     }
 }
 
-/// The bodies as the engine's part type; a body that does not fit names its file.
-fn typed<T: serde::de::DeserializeOwned>(
-    bodies: Vec<(PathBuf, serde_json::Value)>,
-) -> Result<Vec<T>, CliError> {
-    bodies
-        .into_iter()
-        .map(|(p, b)| part_body(&p, b).map_err(CliError::bad))
+/// The bodies of `paths` as the engine's part type; a body that does not fit names its file.
+fn typed<T: serde::de::DeserializeOwned>(paths: &[PathBuf]) -> Result<Vec<T>, CliError> {
+    paths
+        .iter()
+        .map(|p| read_part_body(p).map_err(CliError::bad))
         .collect()
 }
 
@@ -85,13 +78,12 @@ fn merge_propagate(
     h: &PartHeader,
     study_path: &Path,
     study: &bridgelaw::study::Study,
-    bodies: Vec<(PathBuf, serde_json::Value)>,
+    paths: Vec<PathBuf>,
     a: &MergeArgs,
 ) -> Result<(), CliError> {
     let (method, mc) = super::propagate::settings_of_part(h)
         .map_err(|e| CliError::bad(format!("{}: {e}", a.parts[0].display())))?;
-    let paths: Vec<PathBuf> = bodies.iter().map(|(p, _)| p.clone()).collect();
-    let parts: Vec<Vec<bridgelaw::propagate::McPart>> = typed(bodies)?;
+    let parts: Vec<Vec<bridgelaw::propagate::McPart>> = typed(&paths)?;
     let res =
         bridgelaw::propagate::merge_propagation(&study.model, &study.dist, method, &mc, &parts)
             .map_err(|e| match e {
