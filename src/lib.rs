@@ -21,6 +21,7 @@ pub mod output;
 pub mod propagate;
 pub mod report;
 pub mod sensitivity;
+pub mod shard;
 pub mod study;
 pub mod units;
 

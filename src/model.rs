@@ -116,7 +116,7 @@ impl OutputSpec {
 
 /// Why an evaluation failed. Every variant is recoverable for the engines: Monte Carlo counts
 /// it, NUTS treats it as zero likelihood (a divergence), never a panic.
-#[derive(Debug, Clone, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ModelError {
     #[error("{quantity} = {value} is outside its physical range ({expected})")]
     OutOfPhysicalRange {

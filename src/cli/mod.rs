@@ -3,6 +3,9 @@
 mod calibrate;
 mod demo;
 mod md;
+mod merge;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod priors;
 mod propagate;
 mod report;
@@ -46,6 +49,9 @@ pub enum Command {
     Laws,
     /// One self-contained HTML report (figures, tables, provenance) from a run directory.
     Report(report::ReportArgs),
+    /// Combine the part files of a sharded run (--shard K/N) into the run folder a single
+    /// process writes, bit for bit.
+    Merge(merge::MergeArgs),
 }
 
 /// A CLI failure: bad user input (exit 2) or a failure to write results (exit 1).
@@ -116,5 +122,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Report(a) => report::run(a),
+        Command::Merge(a) => merge::run(a),
     }
 }

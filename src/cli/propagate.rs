@@ -3,7 +3,8 @@
 use super::CliError;
 use bridgelaw::propagate::{self, McSettings, Method};
 use bridgelaw::report::{propagate_report::propagation_report, provenance};
-use bridgelaw::study::load_study;
+use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
+use bridgelaw::study::{Study, load_study};
 use clap::Args;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,15 @@ pub struct PropagateArgs {
     /// Also write report.html (figures, tables, provenance) into the output directory.
     #[arg(long)]
     pub report: bool,
+    /// Run shard K of N (1 ≤ K ≤ N) of the Monte Carlo samples and write the part file
+    /// propagate-part-K-of-N.json into --out (default reports/<study name>/propagate-parts);
+    /// `bridgelaw merge` combines the N parts into the run folder a single process writes.
+    #[arg(long)]
+    pub shard: Option<ShardSpec>,
 }
+
+/// Part-file kind of a sharded propagation.
+pub const PART_KIND: &str = "propagate";
 
 /// The study file's [propagate] section.
 #[derive(Debug, Default, Deserialize)]
@@ -76,13 +85,177 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     };
     mc.validate()
         .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
+    if let Some(shard) = a.shard {
+        return run_shard(&a.study, &study, method, &mc, shard, a.out, a.report);
+    }
     let out = a.out.unwrap_or_else(|| default_out(&a.study, "propagate"));
-    let mut res =
+    #[cfg(feature = "mpi")]
+    if let Some(ranks) = super::mpi::ranks() {
+        return run_ranks(ranks, &a.study, &study, method, &mc, &out, a.report);
+    }
+    let res =
         propagate::propagate(&study.model, &study.dist, method, &mc).map_err(CliError::failed)?;
+    write_run(&a.study, &study, method, &mc, res, &out, a.report)
+}
+
+/// The settings a sharded run records in its part files' headers, as (name, value); floats in
+/// Rust's shortest round-trip form, read back exactly by [`settings_of_part`].
+fn part_settings(method: Method, mc: &McSettings) -> Vec<(String, String)> {
+    vec![
+        ("method".into(), format!("{method:?}").to_lowercase()),
+        ("samples".into(), mc.samples.to_string()),
+        ("replicates".into(), mc.replicates.to_string()),
+        (
+            "levels".into(),
+            mc.levels
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    ]
+}
+
+/// The method and settings recorded by [`part_settings`] in a part's header.
+pub fn settings_of_part(h: &PartHeader) -> Result<(Method, McSettings), String> {
+    let get = |k: &str| {
+        h.run
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| format!("setting '{k}' missing from the header"))
+    };
+    let num = |k: &str| -> Result<u64, String> {
+        get(k)?.parse().map_err(|e| format!("setting '{k}': {e}"))
+    };
+    let method: Method = get("method")?.parse().map_err(|e| format!("{e}"))?;
+    let levels = get("levels")?
+        .split(',')
+        .map(|l| {
+            l.parse::<f64>()
+                .map_err(|e| format!("setting 'levels': {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mc = McSettings {
+        samples: num("samples")?,
+        seed: h.seed,
+        levels,
+        rel_err: None,
+        replicates: num("replicates")? as usize,
+        ..McSettings::default()
+    };
+    mc.validate().map_err(|e| e.to_string())?;
+    Ok((method, mc))
+}
+
+/// `--shard K/N`: this shard's part of every Monte Carlo design, written atomically to
+/// `out/propagate-part-K-of-N.json`.
+fn run_shard(
+    study_path: &Path,
+    study: &Study,
+    method: Method,
+    mc: &McSettings,
+    shard: ShardSpec,
+    out: Option<PathBuf>,
+    report: bool,
+) -> Result<(), CliError> {
+    if report {
+        return Err(CliError::bad(
+            "--report with --shard: the report is written by `bridgelaw merge --report`",
+        ));
+    }
+    let parts = propagate::propagate_part(&study.model, &study.dist, method, mc, shard).map_err(
+        |e| match e {
+            propagate::PropagateError::InvalidSetting { .. } => {
+                CliError::bad(format!("{}: {e}", study_path.display()))
+            }
+            e => CliError::failed(e),
+        },
+    )?;
+    let total = parts.first().map_or(0, |p| p.n_chunks);
+    let file = PartFile {
+        header: PartHeader::new(
+            PART_KIND,
+            study_path,
+            study_hash(study),
+            mc.seed,
+            part_settings(method, mc),
+            shard,
+            total,
+        ),
+        body: parts,
+    };
+    let out = out.unwrap_or_else(|| default_out(study_path, "propagate-parts"));
+    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
+    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
+    bridgelaw::output::write_atomic(&path, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "wrote {} (shard {shard}: chunks {}..{} of {total})",
+        path.display(),
+        file.header.units[0],
+        file.header.units[1]
+    );
+    Ok(())
+}
+
+/// Under an MPI launcher: rank r runs shard r + 1 of R (progress on rank 0 only), rank 0 merges
+/// the parts in rank order and writes the run folder (see [`super::mpi`]).
+#[cfg(feature = "mpi")]
+fn run_ranks(
+    ranks: super::mpi::Ranks,
+    study_path: &Path,
+    study: &Study,
+    method: Method,
+    mc: &McSettings,
+    out: &Path,
+    report: bool,
+) -> Result<(), CliError> {
+    // The same refusals as --shard, on every rank alike (exit 2, before any work).
+    if method == Method::Delta || mc.rel_err.is_some() {
+        return Err(CliError::bad(format!(
+            "{}: a run over MPI ranks shards the Monte Carlo samples: use --method mc, qmc, lhs or all, without --rel-err",
+            study_path.display()
+        )));
+    }
+    let shard = ShardSpec::new(ranks.rank() + 1, ranks.size()).map_err(CliError::failed)?;
+    let mine = McSettings {
+        progress: mc.progress && ranks.rank() == 0,
+        ..mc.clone()
+    };
+    let part = propagate::propagate_part(&study.model, &study.dist, method, &mine, shard)
+        .map_err(|e| e.to_string())
+        .and_then(|p| serde_json::to_vec(&p).map_err(|e| e.to_string()));
+    let Some(all) = ranks.gather(part)? else {
+        return Ok(());
+    };
+    let parts = all
+        .iter()
+        .map(|b| serde_json::from_slice(b))
+        .collect::<Result<Vec<Vec<propagate::McPart>>, _>>()
+        .map_err(CliError::failed)?;
+    eprintln!("merged the parts of {} MPI ranks", ranks.size());
+    let res = propagate::merge_propagation(&study.model, &study.dist, method, mc, &parts)
+        .map_err(CliError::failed)?;
+    write_run(study_path, study, method, mc, res, out, report)
+}
+
+/// Write a propagation's run folder (results, provenance, optional report) and print its
+/// Markdown: the one writer behind a single-process run and `bridgelaw merge`, so both leave
+/// the same files.
+pub fn write_run(
+    study_path: &Path,
+    study: &Study,
+    method: Method,
+    mc: &McSettings,
+    mut res: propagate::PropagationResults,
+    out: &Path,
+    report: bool,
+) -> Result<(), CliError> {
     if !study.title.is_empty() {
         res.title = study.title.clone();
     }
-    let written = propagate::report::write_results(&out, &res).map_err(CliError::failed)?;
+    let written = propagate::report::write_results(out, &res).map_err(CliError::failed)?;
     println!("{}", propagate::report::to_markdown(&res));
     for w in written {
         eprintln!("wrote {}", w.display());
@@ -93,7 +266,7 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
             eprintln!("warning: ({}) {m}", rep.method);
         }
     }
-    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    let mut prov = provenance::Provenance::from_study(study_path, &study.priors_files);
     prov.seed = Some(mc.seed);
     prov.settings = vec![
         ("method".into(), format!("{method:?}").to_lowercase()),
@@ -102,9 +275,5 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
         ("rel_err".into(), format!("{:?}", mc.rel_err)),
         ("replicates".into(), mc.replicates.to_string()),
     ];
-    super::finish_run_folder(
-        &out,
-        &prov,
-        a.report.then(|| propagation_report(&res, &prov)),
-    )
+    super::finish_run_folder(out, &prov, report.then(|| propagation_report(&res, &prov)))
 }

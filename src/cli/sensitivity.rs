@@ -7,10 +7,11 @@ use bridgelaw::output::write_atomic;
 use bridgelaw::report::provenance;
 use bridgelaw::report::sensitivity_report::{SensitivityParts, sensitivity_report};
 use bridgelaw::sensitivity::{self, AllSettings, SensitivityTable};
-use bridgelaw::study::load_study;
+use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
+use bridgelaw::study::{Study, load_study};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct SensitivityArgs {
@@ -31,7 +32,16 @@ pub struct SensitivityArgs {
     /// Also write report.html (figures, tables, provenance) into the output directory.
     #[arg(long)]
     pub report: bool,
+    /// Evaluate shard K of N (1 ≤ K ≤ N) of the Sobol design's base rows (--method sobol) and
+    /// write the part file sobol-part-K-of-N.json into --out (default reports/<study
+    /// name>/sensitivity-parts); `bridgelaw merge` combines the N parts into the run folder a
+    /// single process writes.
+    #[arg(long)]
+    pub shard: Option<ShardSpec>,
 }
+
+/// Part-file kind of a sharded Sobol analysis.
+pub const PART_KIND: &str = "sobol";
 
 /// What `sensitivity.json` holds: every method that ran.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -45,18 +55,28 @@ pub struct SensitivityFile {
     pub shapley: Option<sensitivity::ShapleyResult>,
 }
 
-pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
-    let study = load_study(&a.study).map_err(CliError::bad)?;
+/// The study's [sensitivity] settings with the command line's overrides.
+fn settings(
+    study: &Study,
+    seed: Option<u64>,
+    samples: Option<usize>,
+) -> Result<AllSettings, CliError> {
     let mut s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
-    if let Some(seed) = a.seed {
+    if let Some(seed) = seed {
         s.sobol.seed = seed;
         s.morris.seed = seed;
         s.shapley.seed = seed;
         s.ranking.seed = seed;
     }
-    if let Some(n) = a.samples {
+    if let Some(n) = samples {
         s.sobol.base_samples = n;
     }
+    Ok(s)
+}
+
+pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
+    let study = load_study(&a.study).map_err(CliError::bad)?;
+    let s = settings(&study, a.seed, a.samples)?;
     let methods: Vec<&str> = match a.method.as_str() {
         "all" => vec!["local", "variance", "sobol", "morris", "shapley"],
         m @ ("local" | "variance" | "sobol" | "morris" | "shapley") => vec![m],
@@ -66,9 +86,139 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
             )));
         }
     };
+    if let Some(shard) = a.shard {
+        if methods != ["sobol"] || a.report {
+            return Err(CliError::bad(
+                "--shard splits the Sobol design only: use --method sobol, without --report (the report is written by `bridgelaw merge --report`)",
+            ));
+        }
+        return run_shard(&a, &study, &s, shard);
+    }
     let (m, d) = (&study.model, &study.dist);
-    let fail =
-        |e: sensitivity::SensitivityError| CliError::failed(format!("{}: {e}", a.study.display()));
+    let sobol = |s: &sensitivity::SobolSettings| sensitivity::sobol(m, d, s);
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
+    write_run(
+        &a.study, &study, &s, &a.method, &methods, sobol, &out, a.report,
+    )
+}
+
+/// The header settings of a sharded Sobol run: the command-line overrides the merge applies
+/// again to the study's [sensitivity] section (whose contents the study hash covers).
+fn part_settings(seed: Option<u64>, samples: Option<usize>) -> Vec<(String, String)> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    vec![
+        ("--seed".into(), opt(seed.map(|x| x.to_string()))),
+        ("--samples".into(), opt(samples.map(|x| x.to_string()))),
+    ]
+}
+
+/// The overrides recorded by [`part_settings`].
+fn overrides_of_part(h: &PartHeader) -> Result<(Option<u64>, Option<usize>), String> {
+    let get = |k: &str| -> Result<Option<u64>, String> {
+        let v = h
+            .run
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| format!("setting '{k}' missing from the header"))?;
+        if v == "none" {
+            return Ok(None);
+        }
+        v.parse()
+            .map(Some)
+            .map_err(|e| format!("setting '{k}': {e}"))
+    };
+    Ok((get("--seed")?, get("--samples")?.map(|n| n as usize)))
+}
+
+/// `--shard K/N --method sobol`: this shard's Sobol rows, written atomically to
+/// `out/sobol-part-K-of-N.json`.
+fn run_shard(
+    a: &SensitivityArgs,
+    study: &Study,
+    s: &AllSettings,
+    shard: ShardSpec,
+) -> Result<(), CliError> {
+    let rows = sensitivity::sobol_part(&study.model, &study.dist, &s.sobol, shard)
+        .map_err(|e| CliError::failed(format!("{}: {e}", a.study.display())))?;
+    let file = PartFile {
+        header: PartHeader::new(
+            PART_KIND,
+            &a.study,
+            study_hash(study),
+            s.sobol.seed,
+            part_settings(a.seed, a.samples),
+            shard,
+            s.sobol.base_samples as u64,
+        ),
+        body: rows,
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&a.study, "sensitivity-parts"));
+    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
+    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
+    write_atomic(&path, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "wrote {} (shard {shard}: base rows {}..{} of {})",
+        path.display(),
+        file.header.units[0],
+        file.header.units[1],
+        file.header.total_units
+    );
+    Ok(())
+}
+
+/// Merge Sobol parts (in shard order) into the run folder `sensitivity --method sobol` writes.
+pub fn merge(
+    header: &PartHeader,
+    study_path: &Path,
+    study: &Study,
+    parts: &[sensitivity::SobolRows],
+    out: &Path,
+    report: bool,
+) -> Result<(), CliError> {
+    let (seed, samples) =
+        overrides_of_part(header).map_err(|e| CliError::bad(format!("part header: {e}")))?;
+    let s = settings(study, seed, samples)?;
+    let (m, d) = (&study.model, &study.dist);
+    let sobol = |s: &sensitivity::SobolSettings| sensitivity::sobol_merge(m, d, s, parts);
+    write_run(
+        study_path,
+        study,
+        &s,
+        "sobol",
+        &["sobol"],
+        sobol,
+        out,
+        report,
+    )
+}
+
+/// Run `methods` (with the refine-next ranking) and write the run folder; Sobol indices come
+/// from `sobol` (a single-process run or a merge of shards), so both write the same files.
+#[allow(clippy::too_many_arguments)]
+fn write_run(
+    study_path: &Path,
+    study: &Study,
+    s: &AllSettings,
+    method_arg: &str,
+    methods: &[&str],
+    sobol: impl FnOnce(
+        &sensitivity::SobolSettings,
+    ) -> Result<sensitivity::SobolResult, sensitivity::SensitivityError>,
+    out: &Path,
+    report: bool,
+) -> Result<(), CliError> {
+    let (m, d) = (&study.model, &study.dist);
+    let fail = |e: sensitivity::SensitivityError| {
+        CliError::failed(format!("{}: {e}", study_path.display()))
+    };
     let mut f = SensitivityFile {
         title: study.title.clone(),
         ranking: Some(sensitivity::ranking(m, d, &s.ranking).map_err(fail)?),
@@ -76,11 +226,15 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
     };
     let mut md = String::new();
     md.push_str(&format!("# Sensitivity: {}\n\n", study.title));
+    let mut sobol = Some(sobol);
     for method in methods {
-        match method {
+        match *method {
             "local" => f.local = Some(sensitivity::local(m, d).map_err(fail)?),
             "variance" => f.variance = Some(sensitivity::delta_variance(m, d).map_err(fail)?),
-            "sobol" => f.sobol = Some(sensitivity::sobol(m, d, &s.sobol).map_err(fail)?),
+            "sobol" => {
+                let run = sobol.take().expect("sobol is listed once");
+                f.sobol = Some(run(&s.sobol).map_err(fail)?)
+            }
             "morris" => f.morris = Some(sensitivity::morris(m, d, &s.morris).map_err(fail)?),
             "shapley" => f.shapley = Some(sensitivity::shapley(m, d, &s.shapley).map_err(fail)?),
             _ => unreachable!("validated above"),
@@ -100,9 +254,6 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         md.push('\n');
         rows.extend(t.long_rows());
     }
-    let out = a
-        .out
-        .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
     let csv = sensitivity::long_rows_csv(&rows).map_err(CliError::failed)?;
     let json = serde_json::to_string_pretty(&f).map_err(CliError::failed)?;
     for (name, bytes) in [
@@ -116,10 +267,10 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         eprintln!("wrote {}", p.display());
     }
     println!("{md}");
-    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    let mut prov = provenance::Provenance::from_study(study_path, &study.priors_files);
     prov.seed = Some(s.sobol.seed);
     prov.settings = vec![
-        ("method".into(), a.method.clone()),
+        ("method".into(), method_arg.to_string()),
         (
             "sobol base samples".into(),
             s.sobol.base_samples.to_string(),
@@ -128,13 +279,13 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         ("shapley seed".into(), s.shapley.seed.to_string()),
         ("ranking seed".into(), s.ranking.seed.to_string()),
     ];
-    let report = if a.report {
+    let report = if report {
         let parts = SensitivityParts::from_json(&json).map_err(CliError::failed)?;
         Some(sensitivity_report(&parts, &study.title, &prov))
     } else {
         None
     };
-    super::finish_run_folder(&out, &prov, report)?;
+    super::finish_run_folder(out, &prov, report)?;
     if let Some(r) = &f.ranking {
         println!(
             "Refine next, most useful first: {}",

@@ -17,11 +17,15 @@ pub mod summary;
 
 pub use delta::{DeltaResult, VarianceBreakdown, delta_method};
 pub use design::{CHUNK_SIZE, Design};
-pub use monte_carlo::{McResult, McSettings, OutputStats, StopReason, monte_carlo};
+pub use monte_carlo::{
+    McPart, McResult, McSettings, OutputStats, StopReason, merge_parts, monte_carlo,
+    monte_carlo_part,
+};
 pub use report::write_results;
 
 use crate::dist::JointDistribution;
 use crate::model::{Model, ModelError, OutputShape, OutputSpec};
+use crate::shard::ShardSpec;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -380,6 +384,73 @@ pub fn propagate<M: Model>(
     method: Method,
     mc: &McSettings,
 ) -> Result<PropagationResults, PropagateError> {
+    assemble(model, dist, method, mc, |s| monte_carlo(model, dist, s))
+}
+
+/// Shard `shard` of [`propagate`]: the part of every Monte Carlo design `method` runs, in the
+/// order of [`Method::designs`]. The delta method is not sharded (the merge computes it: one
+/// Jacobian), so `Method::Delta` is refused.
+pub fn propagate_part<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    method: Method,
+    mc: &McSettings,
+    shard: ShardSpec,
+) -> Result<Vec<McPart>, PropagateError> {
+    if method == Method::Delta {
+        return Err(PropagateError::InvalidSetting {
+            field: "method".into(),
+            value: "delta".into(),
+            expected: "a Monte Carlo design to shard (mc, qmc, lhs or all)".into(),
+        });
+    }
+    method
+        .designs()
+        .into_iter()
+        .map(|design| {
+            let s = McSettings {
+                design,
+                ..mc.clone()
+            };
+            monte_carlo_part(model, dist, &s, shard)
+        })
+        .collect()
+}
+
+/// The results [`propagate`] gives, from the parts of all shards (`parts[k]` = shard k + 1's
+/// [`propagate_part`]): bit for bit the same (see [`merge_parts`]).
+pub fn merge_propagation<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    method: Method,
+    mc: &McSettings,
+    parts: &[Vec<McPart>],
+) -> Result<PropagationResults, PropagateError> {
+    assemble(model, dist, method, mc, |s| {
+        let of_design: Vec<&McPart> = parts
+            .iter()
+            .filter_map(|shard| shard.iter().find(|p| p.design == s.design))
+            .collect();
+        if of_design.len() != parts.len() {
+            return Err(PropagateError::InvalidSetting {
+                field: "parts".into(),
+                value: format!("{} of {} shards", of_design.len(), parts.len()),
+                expected: format!("a {} part in every shard", s.design.short_name()),
+            });
+        }
+        merge_parts(model, dist, s, &of_design)
+    })
+}
+
+/// The delta method (for Delta/All), one Monte Carlo result per design from `run_mc`, and the
+/// nonlinearity checks: the one assembly behind [`propagate`] and [`merge_propagation`].
+fn assemble<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    method: Method,
+    mc: &McSettings,
+    mut run_mc: impl FnMut(&McSettings) -> Result<McResult, PropagateError>,
+) -> Result<PropagationResults, PropagateError> {
     let mut res = PropagationResults::new(model, dist);
     if matches!(method, Method::Delta | Method::All) {
         res.delta = Some(delta_method(model, dist)?);
@@ -389,7 +460,7 @@ pub fn propagate<M: Model>(
             design,
             ..mc.clone()
         };
-        res.monte_carlo.push(monte_carlo(model, dist, &settings)?);
+        res.monte_carlo.push(run_mc(&settings)?);
     }
     if let Some(d) = &res.delta {
         res.nonlinearity = res.monte_carlo.iter().map(|m| compare(d, m)).collect();

@@ -13,12 +13,13 @@ use super::PropagateError;
 use super::delta::flat_units;
 use super::design::{CHUNK_SIZE, Design, NormalSource};
 use super::summary::{
-    BatchStats, HistAxis, Histograms, LocalCounts, MAX_COV_OUTPUTS, Moments, bins_for,
+    BatchStats, BinCoord, HistAxis, Histograms, LocalCounts, MAX_COV_OUTPUTS, Moments, bins_for,
     hall_sheather_bandwidth,
 };
 use crate::dist::{JointDistribution, Transform};
 use crate::model::{Model, flat_output_labels, n_outputs};
 use crate::numerics::fastmath::exp_in_place;
+use crate::shard::{ShardSpec, SparseCounts, hex_f64, hex_f64s, hex_f64s_opt};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -613,103 +614,198 @@ impl Progress {
     }
 }
 
+/// A pilot chunk: its partial and its valid outputs (column-major, n_valid per column).
+type PilotChunk = (ChunkPartial, Vec<f64>);
+
+/// A run's fixed plan: the sample kernel, the number of chunks and of Sobol replicates.
+struct Plan<'a, M: Model> {
+    kernel: Kernel<'a, M>,
+    n_chunks: u64,
+    replicates: usize,
+}
+
+impl<'a, M: Model> Plan<'a, M> {
+    /// Check the binding and settings and fix the chunks of the run.
+    fn new(
+        model: &'a M,
+        dist: &JointDistribution,
+        settings: &McSettings,
+    ) -> Result<Self, PropagateError> {
+        super::check_binding(model, dist)?;
+        settings.validate()?;
+        let k = dist.dim();
+        let p = n_outputs(model);
+        if p == 0 {
+            return Err(PropagateError::NoOutputs);
+        }
+        let design = settings.design;
+        let replicates = if design == Design::Sobol {
+            settings.replicates
+        } else {
+            1
+        };
+        let chunk = CHUNK_SIZE as u64;
+        let n_total = if design == Design::Sobol {
+            let per = (replicates as u64) * chunk;
+            settings.samples.div_ceil(per) * per
+        } else {
+            settings.samples
+        };
+        let chol = dist.cholesky();
+        let kernel = Kernel {
+            model,
+            mean: dist.mean_z.iter().copied().collect(),
+            chol: (0..k * k)
+                .map(|i| {
+                    if i % k <= i / k {
+                        chol[(i / k, i % k)]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            transforms: dist.params.iter().map(|p| p.transform).collect(),
+            k,
+            p,
+            with_cov: p <= MAX_COV_OUTPUTS,
+            source: NormalSource::new(design, settings.seed, k, replicates),
+            n_total,
+        };
+        Ok(Self {
+            kernel,
+            n_chunks: n_total.div_ceil(chunk),
+            replicates,
+        })
+    }
+
+    fn accumulator(&self, design: Design) -> Accumulator {
+        Accumulator::new(self.kernel.p, self.kernel.with_cov, design, self.replicates)
+    }
+
+    /// The pilot: chunks 0, 1, … run serially until at least [`PILOT_MIN_VALID`] valid samples
+    /// fix the histogram axes. Returns the pilot chunks' partials with their valid outputs
+    /// (column-major, n_valid per column) and the axes; an error when the first
+    /// [`PILOT_MAX_EMPTY_CHUNKS`] chunks gave no valid sample.
+    fn pilot(&self) -> Result<(Vec<PilotChunk>, Vec<HistAxis>), PropagateError> {
+        let (k, p) = (self.kernel.k, self.kernel.p);
+        let mut scratch = Scratch::new(k, p);
+        let mut chunks = Vec::new();
+        let mut n_valid_total = 0;
+        let mut c = 0u64;
+        while c < self.n_chunks && n_valid_total < PILOT_MIN_VALID {
+            let part = self.kernel.run_chunk(c, &mut scratch);
+            let (count, n_valid) = (part.count, part.moments.n as usize);
+            let mut values = Vec::with_capacity(p * n_valid);
+            for j in 0..p {
+                values.extend_from_slice(&scratch.ys[j * count..j * count + n_valid]);
+            }
+            n_valid_total += n_valid;
+            chunks.push((part, values));
+            c += 1;
+            if n_valid_total == 0 && c >= PILOT_MAX_EMPTY_CHUNKS {
+                break;
+            }
+        }
+        if n_valid_total == 0 {
+            return Err(PropagateError::AllFailed {
+                evaluated: chunks.iter().map(|(part, _)| part.count as u64).sum(),
+                first_failure: chunks
+                    .iter()
+                    .find_map(|(part, _)| part.first_failure.as_ref())
+                    .map(|(i, m)| format!("sample {i}: {m}"))
+                    .unwrap_or_default(),
+            });
+        }
+        let nbins = bins_for(p);
+        let axes = (0..p)
+            .map(|j| {
+                let column: Vec<f64> = chunks
+                    .iter()
+                    .flat_map(|(part, v)| {
+                        let n = part.moments.n as usize;
+                        v[j * n..(j + 1) * n].iter().copied()
+                    })
+                    .collect();
+                HistAxis::from_pilot(&column, nbins)
+            })
+            .collect();
+        Ok((chunks, axes))
+    }
+
+    /// Run chunks [start, end) in parallel, count their valid outputs into `hist` and return
+    /// their partials in chunk order. At most 65 536 chunks (32-bit task counts).
+    fn wave(&self, hist: &mut Histograms, start: u64, end: u64) -> Vec<ChunkPartial> {
+        let (k, p) = (self.kernel.k, self.kernel.p);
+        let len = (end - start) as usize;
+        // Chunks are shared out by work stealing (a busy core holds nobody up); each fold
+        // segment covers consecutive chunks, keeps its own scratch and 32-bit histogram counts
+        // (at most 65 536 chunks of CHUNK_SIZE samples per wave, far below 2³² per slot),
+        // and the segments come back in chunk order.
+        let results: Vec<(Vec<ChunkPartial>, LocalCounts)> = (0..len)
+            .into_par_iter()
+            .with_min_len(16)
+            .fold(
+                || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
+                |(mut parts, mut h, mut s), i| {
+                    let part = self.kernel.run_chunk(start + i as u64, &mut s);
+                    let (count, n_valid) = (part.count, part.moments.n as usize);
+                    hist.add_columns_local(&mut h, &s.ys, count, n_valid);
+                    parts.push(part);
+                    (parts, h, s)
+                },
+            )
+            .map(|(parts, h, _)| (parts, h))
+            .collect();
+        let mut parts: Vec<ChunkPartial> = Vec::with_capacity(len);
+        for (ps, h) in results {
+            parts.extend(ps);
+            hist.merge_local(&h);
+        }
+        // Already in order; the sort makes the merge order independent of how rayon split.
+        parts.sort_by_key(|part| part.index);
+        parts
+    }
+
+    /// The end of the wave starting at chunk `c` (32 chunks per thread, at most 65 536, and
+    /// never past `end`). Wave boundaries do not affect the result (partials are merged in
+    /// chunk order, counts are integers).
+    fn wave_end(&self, c: u64, end: u64) -> u64 {
+        let threads = rayon::current_num_threads().max(1) as u64;
+        end.min(c + (32 * threads).min(65_536))
+    }
+}
+
 /// Monte Carlo propagation of `dist` through `model` with the chosen design: streaming mean,
 /// sd, covariance, quantiles and intervals of every flat output, each with its Monte Carlo
 /// standard error; failed evaluations are counted and excluded.
 ///
 /// Runs on the current rayon pool; the result is bit-identical for a given seed whatever the
-/// number of threads. `dist.params` must correspond index-by-index to `model.inputs()`.
+/// number of threads, and to [`merge_parts`] of the [`monte_carlo_part`]s of any number of
+/// shards (both fold the same chunk partials in chunk order). `dist.params` must correspond
+/// index-by-index to `model.inputs()`.
 pub fn monte_carlo<M: Model>(
     model: &M,
     dist: &JointDistribution,
     settings: &McSettings,
 ) -> Result<McResult, PropagateError> {
-    super::check_binding(model, dist)?;
-    settings.validate()?;
-    let k = dist.dim();
-    let p = n_outputs(model);
-    if p == 0 {
-        return Err(PropagateError::NoOutputs);
-    }
-    let with_cov = p <= MAX_COV_OUTPUTS;
-    let design = settings.design;
-    let replicates = if design == Design::Sobol {
-        settings.replicates
-    } else {
-        1
-    };
-    let chunk = CHUNK_SIZE as u64;
-    let n_total = if design == Design::Sobol {
-        let per = (replicates as u64) * chunk;
-        settings.samples.div_ceil(per) * per
-    } else {
-        settings.samples
-    };
-    let n_chunks = n_total.div_ceil(chunk);
-    let chol = dist.cholesky();
-    let kernel = Kernel {
-        model,
-        mean: dist.mean_z.iter().copied().collect(),
-        chol: (0..k * k)
-            .map(|i| {
-                if i % k <= i / k {
-                    chol[(i / k, i % k)]
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-        transforms: dist.params.iter().map(|p| p.transform).collect(),
-        k,
-        p,
-        with_cov,
-        source: NormalSource::new(design, settings.seed, k, replicates),
-        n_total,
-    };
-    let mut acc = Accumulator::new(p, with_cov, design, replicates);
-    let mut progress = Progress::new(settings.progress, n_total);
+    let plan = Plan::new(model, dist, settings)?;
+    let (n_chunks, replicates) = (plan.n_chunks, plan.replicates as u64);
+    let mut acc = plan.accumulator(settings.design);
+    let mut progress = Progress::new(settings.progress, plan.kernel.n_total);
 
-    // Pilot: serial, fixes the histogram axes.
-    let mut scratch = Scratch::new(k, p);
-    let mut pilot: Vec<Vec<f64>> = vec![Vec::new(); p];
-    let mut c = 0u64;
-    while c < n_chunks && pilot[0].len() < PILOT_MIN_VALID {
-        let part = kernel.run_chunk(c, &mut scratch);
-        let (count, n_valid) = (part.count, part.moments.n as usize);
-        for (j, col) in pilot.iter_mut().enumerate() {
-            col.extend_from_slice(&scratch.ys[j * count..j * count + n_valid]);
-        }
-        acc.push(&part);
-        c += 1;
-        if pilot[0].is_empty() && c >= PILOT_MAX_EMPTY_CHUNKS {
-            break;
-        }
-    }
-    if pilot[0].is_empty() {
-        return Err(PropagateError::AllFailed {
-            evaluated: acc.n_evaluated,
-            first_failure: acc
-                .first_failure
-                .map(|(i, m)| format!("sample {i}: {m}"))
-                .unwrap_or_default(),
-        });
-    }
-    let nbins = bins_for(p);
-    let axes = pilot
-        .iter()
-        .map(|column| HistAxis::from_pilot(column, nbins))
-        .collect();
+    // Pilot: serial, fixes the histogram axes; its chunks are the run's first.
+    let (pilot, axes) = plan.pilot()?;
     let mut hist = Histograms::new(axes);
-    for (j, column) in pilot.iter().enumerate() {
-        hist.add_column(j, column);
+    for (part, values) in &pilot {
+        count_pilot_chunk(&mut hist, part, values);
+        acc.push(part);
     }
+    let mut c = pilot.len() as u64;
     drop(pilot);
-    drop(scratch);
 
     let labels = flat_output_labels(model);
     let units = flat_units(model.outputs());
-    let check_every = CHECK_EVERY_CHUNKS.div_ceil(replicates as u64) * replicates as u64;
-    let threads = rayon::current_num_threads().max(1) as u64;
+    let check_every = CHECK_EVERY_CHUNKS.div_ceil(replicates) * replicates;
     let mut stop = StopReason::SamplesExhausted;
     while c < n_chunks {
         if let Some(target) = settings.rel_err
@@ -721,57 +817,47 @@ pub fn monte_carlo<M: Model>(
                 break;
             }
         }
-        // Waves of 32 chunks per thread (one histogram per fold segment to zero and merge);
-        // with a stopping rule, a wave also ends at the next checkpoint. Wave boundaries do not
-        // affect the result (partials are merged in chunk order, counts are integers).
-        let mut wave_end = n_chunks.min(c + (32 * threads).min(65_536));
+        // With a stopping rule, a wave also ends at the next checkpoint.
+        let mut wave_end = plan.wave_end(c, n_chunks);
         if settings.rel_err.is_some() {
             wave_end = wave_end.min((c / check_every + 1) * check_every);
         }
-        let len = (wave_end - c) as usize;
-        let start = c;
-        // Chunks are shared out by work stealing (a busy core holds nobody up); each fold
-        // segment covers consecutive chunks, keeps its own scratch and 32-bit histogram counts
-        // (at most 65 536 chunks of CHUNK_SIZE samples per wave, far below 2³² per slot),
-        // and the segments come back in chunk order.
-        let results: Vec<(Vec<ChunkPartial>, LocalCounts)> = (0..len)
-            .into_par_iter()
-            .with_min_len(16)
-            .fold(
-                || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
-                |(mut parts, mut h, mut s), i| {
-                    let part = kernel.run_chunk(start + i as u64, &mut s);
-                    let (count, n_valid) = (part.count, part.moments.n as usize);
-                    hist.add_columns_local(&mut h, &s.ys, count, n_valid);
-                    parts.push(part);
-                    (parts, h, s)
-                },
-            )
-            .map(|(parts, h, _)| (parts, h))
-            .collect();
-        let mut parts: Vec<&ChunkPartial> = Vec::with_capacity(len);
-        for (ps, h) in &results {
-            parts.extend(ps);
-            hist.merge_local(h);
-        }
-        // Already in order; the sort makes the merge order independent of how rayon split.
-        parts.sort_by_key(|part| part.index);
-        for part in parts {
-            acc.push(part);
+        for part in plan.wave(&mut hist, c, wave_end) {
+            acc.push(&part);
         }
         c = wave_end;
         progress.update(acc.n_evaluated);
     }
     progress.finish();
+    Ok(finish(acc, &hist, &labels, &units, settings, stop))
+}
 
-    let mut outputs = finalize_outputs(&acc, &hist, &labels, &units, &settings.levels);
+/// Count a pilot chunk's valid outputs (column-major, n_valid per column) into `hist`.
+fn count_pilot_chunk(hist: &mut Histograms, part: &ChunkPartial, values: &[f64]) {
+    let n = part.moments.n as usize;
+    for j in 0..hist.axes.len() {
+        hist.add_column(j, &values[j * n..(j + 1) * n]);
+    }
+}
+
+/// The result from the folded partials and the histogram counts.
+fn finish(
+    acc: Accumulator,
+    hist: &Histograms,
+    labels: &[String],
+    units: &[String],
+    settings: &McSettings,
+    stop: StopReason,
+) -> McResult {
+    let mut outputs = finalize_outputs(&acc, hist, labels, units, &settings.levels);
     if acc.moments.n < 2 {
         for o in outputs.iter_mut() {
             o.sd = f64::NAN;
         }
     }
     let bad = acc.n_failed + acc.n_nonfinite;
-    Ok(McResult {
+    let design = settings.design;
+    McResult {
         design,
         seed: settings.seed,
         samples_requested: settings.samples,
@@ -785,12 +871,275 @@ pub fn monte_carlo<M: Model>(
             .as_ref()
             .map(|(i, m)| format!("sample {i}: {m}")),
         chunk_size: CHUNK_SIZE,
-        replicates: (design == Design::Sobol).then_some(replicates),
+        replicates: (design == Design::Sobol).then_some(acc.replicates.len()),
         stop,
         levels: settings.levels.clone(),
         se_method: acc.se_method(),
-        histogram_bins: nbins,
+        histogram_bins: hist.axes.first().map_or(0, |a| a.nbins),
         covariance: acc.moments.covariance(),
         outputs,
+    }
+}
+
+/// One shard's share of a Monte Carlo run ([`monte_carlo_part`]): the partial summary of every
+/// chunk in its range (not their sum: see [`crate::shard`]), the histogram counts of those
+/// chunks' valid outputs, and the histogram axes of the run's pilot (the same in every shard).
+/// Floats are stored as bit patterns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McPart {
+    pub design: Design,
+    /// Chunks of the whole run.
+    pub n_chunks: u64,
+    /// This shard's chunks [start, end).
+    pub chunks: [u64; 2],
+    pub axes: Vec<AxisRecord>,
+    /// Per output: histogram counts of this shard's valid samples.
+    pub counts: Vec<SparseCounts>,
+    /// One record per chunk of the range, in chunk order.
+    pub partials: Vec<ChunkRecord>,
+}
+
+/// A histogram axis, exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisRecord {
+    pub coord: BinCoord,
+    #[serde(with = "hex_f64")]
+    pub lo: f64,
+    #[serde(with = "hex_f64")]
+    pub width: f64,
+    #[serde(with = "hex_f64")]
+    pub inv_width: f64,
+    pub nbins: usize,
+}
+
+/// One chunk's partial summary, exactly (moments as in [`super::summary::Moments`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkRecord {
+    pub index: u64,
+    /// Samples in the chunk (valid or not).
+    pub count: usize,
+    /// Valid samples.
+    pub n: u64,
+    #[serde(with = "hex_f64s")]
+    pub mean: Vec<f64>,
+    #[serde(with = "hex_f64s")]
+    pub m2: Vec<f64>,
+    #[serde(with = "hex_f64s")]
+    pub m3: Vec<f64>,
+    #[serde(with = "hex_f64s")]
+    pub m4: Vec<f64>,
+    #[serde(with = "hex_f64s")]
+    pub min: Vec<f64>,
+    #[serde(with = "hex_f64s")]
+    pub max: Vec<f64>,
+    #[serde(with = "hex_f64s_opt")]
+    pub comoment: Option<Vec<f64>>,
+    pub n_failed: u64,
+    pub n_nonfinite: u64,
+    pub first_failure: Option<(u64, String)>,
+}
+
+impl ChunkRecord {
+    fn of(part: &ChunkPartial) -> Self {
+        let m = &part.moments;
+        Self {
+            index: part.index,
+            count: part.count,
+            n: m.n,
+            mean: m.mean.clone(),
+            m2: m.m2.clone(),
+            m3: m.m3.clone(),
+            m4: m.m4.clone(),
+            min: m.min.clone(),
+            max: m.max.clone(),
+            comoment: m.comoment.clone(),
+            n_failed: part.n_failed,
+            n_nonfinite: part.n_nonfinite,
+            first_failure: part.first_failure.clone(),
+        }
+    }
+
+    /// The partial, if its arrays have `p` outputs (and a p × p co-moment iff `with_cov`).
+    fn to_partial(&self, p: usize, with_cov: bool) -> Option<ChunkPartial> {
+        let lens = [
+            &self.mean, &self.m2, &self.m3, &self.m4, &self.min, &self.max,
+        ];
+        if lens.iter().any(|v| v.len() != p)
+            || self.comoment.as_ref().map(|c| c.len()) != with_cov.then_some(p * p)
+            || self.n + self.n_failed + self.n_nonfinite != self.count as u64
+        {
+            return None;
+        }
+        Some(ChunkPartial {
+            index: self.index,
+            count: self.count,
+            moments: Moments {
+                n: self.n,
+                mean: self.mean.clone(),
+                m2: self.m2.clone(),
+                m3: self.m3.clone(),
+                m4: self.m4.clone(),
+                min: self.min.clone(),
+                max: self.max.clone(),
+                comoment: self.comoment.clone(),
+            },
+            n_failed: self.n_failed,
+            n_nonfinite: self.n_nonfinite,
+            first_failure: self.first_failure.clone(),
+        })
+    }
+}
+
+/// Shard `shard` of the Monte Carlo run [`monte_carlo`] would make with these settings: the
+/// pilot (run by every shard, for the histogram axes), then the chunks of this shard's range
+/// ([`ShardSpec::range`] of the run's chunks). A stopping rule (`rel_err`) is refused: whether
+/// to stop depends on every earlier chunk, which a shard does not see.
+pub fn monte_carlo_part<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &McSettings,
+    shard: ShardSpec,
+) -> Result<McPart, PropagateError> {
+    if let Some(r) = settings.rel_err {
+        return Err(PropagateError::InvalidSetting {
+            field: "rel_err".into(),
+            value: r.to_string(),
+            expected: "no stopping rule in a sharded run (a fixed number of samples)".into(),
+        });
+    }
+    let plan = Plan::new(model, dist, settings)?;
+    let range = shard.range(plan.n_chunks);
+    let (pilot, axes) = plan.pilot()?;
+    let mut hist = Histograms::new(axes);
+    let mut partials = Vec::new();
+    for (part, values) in &pilot {
+        if range.contains(&part.index) {
+            count_pilot_chunk(&mut hist, part, values);
+            partials.push(ChunkRecord::of(part));
+        }
+    }
+    let mut c = range.start.max(pilot.len() as u64);
+    drop(pilot);
+    let mut progress = Progress::new(settings.progress, range.end - range.start);
+    while c < range.end {
+        let end = plan.wave_end(c, range.end);
+        partials.extend(plan.wave(&mut hist, c, end).iter().map(ChunkRecord::of));
+        c = end;
+        progress.update(partials.iter().map(|r| r.count as u64).sum());
+    }
+    progress.finish();
+    Ok(McPart {
+        design: settings.design,
+        n_chunks: plan.n_chunks,
+        chunks: [range.start, range.end],
+        axes: hist
+            .axes
+            .iter()
+            .map(|a| AxisRecord {
+                coord: a.coord,
+                lo: a.lo,
+                width: a.width,
+                inv_width: a.inv_width,
+                nbins: a.nbins,
+            })
+            .collect(),
+        counts: hist
+            .counts
+            .iter()
+            .map(|c| SparseCounts::from_dense(c))
+            .collect(),
+        partials,
     })
+}
+
+/// The Monte Carlo result of a run from the parts of all its shards (in shard order): the
+/// chunk partials folded in chunk order exactly as [`monte_carlo`] folds them, the histogram
+/// counts summed, so the result equals the single-process one bit for bit. Errors name the
+/// part (1-based, in the order given) that does not fit the run these settings describe.
+pub fn merge_parts<M: Model>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &McSettings,
+    parts: &[&McPart],
+) -> Result<McResult, PropagateError> {
+    let plan = Plan::new(model, dist, settings)?;
+    let (p, with_cov) = (plan.kernel.p, plan.kernel.with_cov);
+    let bad = |i: usize, what: String| PropagateError::InvalidSetting {
+        field: format!(
+            "part {} of the {} design",
+            i + 1,
+            settings.design.short_name()
+        ),
+        value: what,
+        expected: "a part of this run".into(),
+    };
+    let first = parts.first().ok_or_else(|| bad(0, "no parts".into()))?;
+    let axes: Vec<HistAxis> = first
+        .axes
+        .iter()
+        .map(|a| HistAxis {
+            coord: a.coord,
+            lo: a.lo,
+            width: a.width,
+            inv_width: a.inv_width,
+            nbins: a.nbins,
+        })
+        .collect();
+    let mut hist = Histograms::new(axes);
+    let mut acc = plan.accumulator(settings.design);
+    let mut next = 0u64;
+    for (i, part) in parts.iter().enumerate() {
+        if part.design != settings.design || part.n_chunks != plan.n_chunks {
+            return Err(bad(
+                i,
+                format!(
+                    "{} design with {} chunks, not {} with {}",
+                    part.design.short_name(),
+                    part.n_chunks,
+                    settings.design.short_name(),
+                    plan.n_chunks
+                ),
+            ));
+        }
+        if part.axes != first.axes || part.axes.len() != p || part.counts.len() != p {
+            return Err(bad(i, "histogram axes differ from the first part's".into()));
+        }
+        if part.chunks[0] != next || part.partials.len() as u64 != part.chunks[1] - part.chunks[0] {
+            return Err(bad(
+                i,
+                format!("chunks {:?} where chunk {next} comes next", part.chunks),
+            ));
+        }
+        for (j, c) in part.counts.iter().enumerate() {
+            c.add_to(&mut hist.counts[j])
+                .ok_or_else(|| bad(i, format!("histogram counts of output {j}")))?;
+        }
+        for r in &part.partials {
+            let chunk = r
+                .to_partial(p, with_cov)
+                .filter(|c| c.index == next)
+                .ok_or_else(|| bad(i, format!("the record of chunk {next}")))?;
+            acc.push(&chunk);
+            next += 1;
+        }
+    }
+    if next != plan.n_chunks {
+        return Err(bad(
+            parts.len() - 1,
+            format!("the parts end at chunk {next} of {}", plan.n_chunks),
+        ));
+    }
+    let labels = flat_output_labels(model);
+    let units = flat_units(model.outputs());
+    Ok(finish(
+        acc,
+        &hist,
+        &labels,
+        &units,
+        settings,
+        StopReason::SamplesExhausted,
+    ))
 }

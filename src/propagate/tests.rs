@@ -6,6 +6,7 @@ use crate::dist::sample::standard_normal_quantile;
 use crate::dist::{JointDistribution, Parameter, Transform};
 use crate::laws::arrhenius::arrhenius_diffusivity;
 use crate::model::{Axis, InputSpec, ModelError, OutputSpec, Scalar};
+use crate::shard::ShardSpec;
 use nalgebra::{DMatrix, DVector};
 
 fn dist(params: &[(&str, &str, Transform)], mean: &[f64], cov: &[f64]) -> JointDistribution {
@@ -899,4 +900,74 @@ fn fast_exp_agrees_with_libm() {
             assert!((g / e - 1.0).abs() < 5e-16, "x = {x}: {g} vs {e}");
         }
     }
+}
+
+/// Shard parts (through their JSON form) merged in shard order, as a JSON string.
+fn merged_via_parts<M: Model>(
+    model: &M,
+    d: &JointDistribution,
+    s: &McSettings,
+    n: usize,
+) -> String {
+    let parts: Vec<McPart> = (1..=n)
+        .map(|k| {
+            let part = monte_carlo_part(model, d, s, ShardSpec::new(k, n).unwrap()).unwrap();
+            serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap()
+        })
+        .collect();
+    let refs: Vec<&McPart> = parts.iter().collect();
+    serde_json::to_string(&merge_parts(model, d, s, &refs).unwrap()).unwrap()
+}
+
+#[test]
+fn merged_shards_equal_the_single_run_bitwise() {
+    let (d, t, _, _) = arrhenius_dist();
+    let model = ArrheniusAtT::new(t);
+    for design in [Design::Pseudo, Design::Sobol, Design::LatinHypercube] {
+        // 17 chunks (Sobol: rounded up to 24, three per replicate), a short last chunk.
+        let s = settings(design, 16 * 4096 + 1000, 11);
+        let single = serde_json::to_string(&monte_carlo(&model, &d, &s).unwrap()).unwrap();
+        for n in [1, 2, 5, 30] {
+            assert_eq!(
+                single,
+                merged_via_parts(&model, &d, &s, n),
+                "{design:?}, {n} shards"
+            );
+        }
+    }
+    // Failed and non-finite evaluations (first failure, counts) merge the same way.
+    let m = Fragile {
+        inputs: vec![InputSpec::new("x", "1")],
+        outputs: vec![OutputSpec::scalar("y", "1")],
+    };
+    let d = dist(&[("x", "1", Transform::Identity)], &[1.0], &[1.0]);
+    let s = settings(Design::Pseudo, 9 * 4096, 2);
+    let single = serde_json::to_string(&monte_carlo(&m, &d, &s).unwrap()).unwrap();
+    assert_eq!(single, merged_via_parts(&m, &d, &s, 4));
+}
+
+#[test]
+fn parts_that_do_not_fit_are_refused() {
+    let (d, t, _, _) = arrhenius_dist();
+    let model = ArrheniusAtT::new(t);
+    let s = settings(Design::Pseudo, 8 * 4096, 1);
+    let part = |k, n, s: &McSettings| {
+        monte_carlo_part(&model, &d, s, ShardSpec::new(k, n).unwrap()).unwrap()
+    };
+    let (a, b) = (part(1, 2, &s), part(2, 2, &s));
+    // Missing, out of order, duplicated, other design.
+    assert!(merge_parts(&model, &d, &s, &[&a]).is_err());
+    assert!(merge_parts(&model, &d, &s, &[&b, &a]).is_err());
+    assert!(merge_parts(&model, &d, &s, &[&a, &a]).is_err());
+    let lhs = settings(Design::LatinHypercube, 8 * 4096, 1);
+    assert!(merge_parts(&model, &d, &lhs, &[&a, &b]).is_err());
+    // A stopping rule cannot be sharded.
+    let r = McSettings {
+        rel_err: Some(0.01),
+        ..s.clone()
+    };
+    assert!(matches!(
+        monte_carlo_part(&model, &d, &r, ShardSpec::WHOLE),
+        Err(PropagateError::InvalidSetting { .. })
+    ));
 }

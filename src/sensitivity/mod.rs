@@ -44,7 +44,7 @@ pub use local::{LocalResult, local};
 pub use morris::{MorrisResult, MorrisSettings, morris, morris_fn};
 pub use ranking::{RankingResult, RankingSettings, ranking};
 pub use shapley::{ShapleyResult, ShapleySettings, shapley};
-pub use sobol::{SobolResult, SobolSettings, sobol, sobol_fn};
+pub use sobol::{SobolResult, SobolRows, SobolSettings, sobol, sobol_fn, sobol_merge, sobol_part};
 pub use variance::{VarianceResult, delta_variance};
 
 /// What went wrong in a sensitivity analysis.

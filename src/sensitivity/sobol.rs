@@ -25,6 +25,7 @@ use crate::dist::JointDistribution;
 use crate::dist::sample::stream_rng;
 use crate::dist::sobol::{MAX_DIM, ScrambledSobol};
 use crate::model::{Model, ModelError};
+use crate::shard::{ShardSpec, hex_f64s};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,87 @@ pub fn sobol<M: Model + ?Sized>(
     dist: &JointDistribution,
     settings: &SobolSettings,
 ) -> Result<SobolResult, SensitivityError> {
+    sobol_of_dist(model, dist, settings, |f| {
+        sobol_rows(f, settings, 0..settings.base_samples as u64)
+    })
+}
+
+/// Shard `shard` of [`sobol`]'s evaluations: the base rows [`ShardSpec::range`] of N.
+pub fn sobol_part<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &SobolSettings,
+    shard: ShardSpec,
+) -> Result<SobolRows, SensitivityError> {
+    let f = DistModelFn::new(model, dist)?;
+    settings.validate(f.dim())?;
+    sobol_rows(&f, settings, shard.range(settings.base_samples as u64))
+}
+
+/// [`sobol`]'s result from the evaluations of all shards (in shard order), bit for bit: the
+/// estimator and the bootstrap need every row (the centring uses the overall mean, the
+/// bootstrap resamples rows), so parts carry rows, and the estimation runs once on their
+/// concatenation, exactly as in a single process.
+pub fn sobol_merge<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &SobolSettings,
+    parts: &[SobolRows],
+) -> Result<SobolResult, SensitivityError> {
+    sobol_of_dist(model, dist, settings, |f| {
+        let stride = (f.dim() + 2) * f.n_out();
+        let n = settings.base_samples as u64;
+        let mut all = SobolRows {
+            rows: [0, 0],
+            stride,
+            values: Vec::with_capacity(settings.base_samples * stride),
+            ok: Vec::with_capacity(settings.base_samples),
+            first_error: None,
+        };
+        for (i, part) in parts.iter().enumerate() {
+            let len = part.rows[1].saturating_sub(part.rows[0]) as usize;
+            if part.rows[0] != all.rows[1]
+                || part.stride != stride
+                || part.ok.len() != len
+                || part.values.len() != len * stride
+            {
+                return Err(SensitivityError::setting(
+                    "sobol part",
+                    format!(
+                        "{} (rows {:?}, {} values per row)",
+                        i + 1,
+                        part.rows,
+                        part.stride
+                    ),
+                    &format!("rows from {} on with {stride} values per row", all.rows[1]),
+                ));
+            }
+            all.rows[1] = part.rows[1];
+            all.values.extend_from_slice(&part.values);
+            all.ok.extend_from_slice(&part.ok);
+            if all.first_error.is_none() {
+                all.first_error = part.first_error.clone();
+            }
+        }
+        if all.rows[1] != n {
+            return Err(SensitivityError::setting(
+                "sobol parts",
+                format!("rows 0..{}", all.rows[1]),
+                &format!("all {n} base rows"),
+            ));
+        }
+        Ok(all)
+    })
+}
+
+/// The named-input front of [`sobol`] and [`sobol_merge`]: input names, the estimator on the
+/// rows `rows` gives, and the note on correlated inputs.
+fn sobol_of_dist<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &SobolSettings,
+    rows: impl FnOnce(&DistModelFn<'_, M>) -> Result<SobolRows, SensitivityError>,
+) -> Result<SobolResult, SensitivityError> {
     let f = DistModelFn::new(model, dist)?;
     let correlated = is_correlated(dist);
     let inputs: Vec<String> = dist
@@ -171,7 +253,7 @@ pub fn sobol<M: Model + ?Sized>(
             }
         })
         .collect();
-    let mut r = sobol_core(&f, &OutputLayout::of(model), inputs, settings)?;
+    let mut r = sobol_core_with(&f, &OutputLayout::of(model), inputs, settings, || rows(&f))?;
     r.correlated = correlated;
     r.note = if correlated {
         NOTE_CORRELATED
@@ -203,23 +285,41 @@ pub fn sobol_fn<F: UnitCubeFn + ?Sized>(
 /// Rows per parallel chunk (fixed, so results do not depend on the thread count).
 const CHUNK: usize = 256;
 
-/// The shared estimator behind [`sobol`] and [`sobol_fn`].
-pub fn sobol_core<F: UnitCubeFn + ?Sized>(
+/// The model evaluations of a contiguous range of Saltelli base rows: row j (the j-th point of
+/// the 2d-dimensional scrambled Sobol sequence) holds f(A_j), f(B_j), f(AB_1,j), …, f(AB_d,j),
+/// m outputs each (`stride` = (d + 2)·m values, output units). Rows are independent, so any
+/// split of 0..N into ranges evaluates the same values. Floats are stored as bit patterns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SobolRows {
+    /// Base rows [start, end).
+    pub rows: [u64; 2],
+    /// Values per row, (d + 2)·m.
+    pub stride: usize,
+    /// Row-major values; a failed row's values are unspecified.
+    #[serde(with = "hex_f64s")]
+    pub values: Vec<f64>,
+    /// Per row: every evaluation of the row succeeded.
+    pub ok: Vec<bool>,
+    /// The failure of the lowest failed row.
+    pub first_error: Option<ModelError>,
+}
+
+/// Evaluate base rows `rows` of the design (in parallel, in chunks of [`CHUNK`] rows).
+pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
     f: &F,
-    layout: &OutputLayout,
-    inputs: Vec<String>,
     settings: &SobolSettings,
-) -> Result<SobolResult, SensitivityError> {
+    rows: std::ops::Range<u64>,
+) -> Result<SobolRows, SensitivityError> {
     let d = f.dim();
-    settings.validate(d)?;
     let m = f.n_out();
-    let n = settings.base_samples;
+    let n = (rows.end - rows.start) as usize;
     let stride = (d + 2) * m;
     let seq = ScrambledSobol::new(2 * d, settings.seed);
-    let mut rows = vec![0.0; n * stride];
+    let mut values = vec![0.0; n * stride];
     let mut ok = vec![true; n];
     let pb = progress_bar(n as u64, settings.progress, "sobol");
-    let errors: Vec<Option<ModelError>> = rows
+    let errors: Vec<Option<ModelError>> = values
         .par_chunks_mut(CHUNK * stride)
         .zip(ok.par_chunks_mut(CHUNK))
         .enumerate()
@@ -232,8 +332,8 @@ pub fn sobol_core<F: UnitCubeFn + ?Sized>(
                 .zip(okc.iter_mut())
                 .enumerate()
             {
-                let j = c * CHUNK + r;
-                seq.point(j as u64, &mut u);
+                let j = rows.start + (c * CHUNK + r) as u64;
+                seq.point(j, &mut u);
                 let (a, b) = u.split_at(d);
                 let mut res = f
                     .eval(a, &mut row[..m])
@@ -256,13 +356,49 @@ pub fn sobol_core<F: UnitCubeFn + ?Sized>(
         })
         .collect();
     pb.finish_and_clear();
+    Ok(SobolRows {
+        rows: [rows.start, rows.end],
+        stride,
+        values,
+        ok,
+        first_error: errors.into_iter().flatten().next(),
+    })
+}
+
+/// The shared estimator behind [`sobol`] and [`sobol_fn`].
+pub fn sobol_core<F: UnitCubeFn + ?Sized>(
+    f: &F,
+    layout: &OutputLayout,
+    inputs: Vec<String>,
+    settings: &SobolSettings,
+) -> Result<SobolResult, SensitivityError> {
+    sobol_core_with(f, layout, inputs, settings, || {
+        sobol_rows(f, settings, 0..settings.base_samples as u64)
+    })
+}
+
+/// The estimator on the N rows `rows` gives (evaluated here or merged from shards).
+fn sobol_core_with<F: UnitCubeFn + ?Sized>(
+    f: &F,
+    layout: &OutputLayout,
+    inputs: Vec<String>,
+    settings: &SobolSettings,
+    rows: impl FnOnce() -> Result<SobolRows, SensitivityError>,
+) -> Result<SobolResult, SensitivityError> {
+    let d = f.dim();
+    settings.validate(d)?;
+    let m = f.n_out();
+    let n = settings.base_samples;
+    let stride = (d + 2) * m;
+    let SobolRows {
+        values: mut rows,
+        ok,
+        first_error,
+        ..
+    } = rows()?;
     let failed = ok.iter().filter(|o| !**o).count();
     if failed > 0 && (failed == n || failed as f64 > settings.max_failure_fraction * n as f64) {
-        let first = errors
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or(ModelError::SolverFailed("unknown".into()));
+        let first = first_error.unwrap_or(ModelError::SolverFailed("unknown".into()));
         return Err(SensitivityError::TooManyFailures {
             failed,
             total: n,
