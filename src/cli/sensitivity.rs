@@ -6,10 +6,9 @@ use super::propagate::default_out;
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::provenance;
 use bridgelaw::report::sensitivity_report::{SensitivityParts, sensitivity_report};
-use bridgelaw::sensitivity::{self, AllSettings, SensitivityTable};
+use bridgelaw::sensitivity::{self, AllSettings};
 use bridgelaw::study::load_study;
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -33,18 +32,6 @@ pub struct SensitivityArgs {
     pub report: bool,
 }
 
-/// What `sensitivity.json` holds: every method that ran.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct SensitivityFile {
-    pub title: String,
-    pub local: Option<sensitivity::LocalResult>,
-    pub variance: Option<sensitivity::VarianceResult>,
-    pub ranking: Option<sensitivity::RankingResult>,
-    pub sobol: Option<sensitivity::SobolResult>,
-    pub morris: Option<sensitivity::MorrisResult>,
-    pub shapley: Option<sensitivity::ShapleyResult>,
-}
-
 pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
     let mut s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
@@ -57,45 +44,20 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
     if let Some(n) = a.samples {
         s.sobol.base_samples = n;
     }
-    let methods: Vec<&str> = match a.method.as_str() {
-        "all" => vec!["local", "variance", "sobol", "morris", "shapley"],
-        m @ ("local" | "variance" | "sobol" | "morris" | "shapley") => vec![m],
-        other => {
-            return Err(CliError::bad(format!(
-                "--method: expected one of local, variance, sobol, morris, shapley, all; found '{other}'"
-            )));
-        }
-    };
+    // The method name is checked before any work (a bad name is the user's input, exit 2).
+    if a.method != "all" && !sensitivity::METHODS.contains(&a.method.as_str()) {
+        return Err(CliError::bad(format!(
+            "--method: expected one of local, variance, sobol, morris, shapley, all; found '{}'",
+            a.method
+        )));
+    }
     let (m, d) = (&study.model, &study.dist);
-    let fail =
-        |e: sensitivity::SensitivityError| CliError::failed(format!("{}: {e}", a.study.display()));
-    let mut f = SensitivityFile {
-        title: study.title.clone(),
-        ranking: Some(sensitivity::ranking(m, d, &s.ranking).map_err(fail)?),
-        ..Default::default()
-    };
+    let f = sensitivity::run_methods(m, d, &s, &a.method, &study.title)
+        .map_err(|e| CliError::failed(format!("{}: {e}", a.study.display())))?;
     let mut md = String::new();
     md.push_str(&format!("# Sensitivity: {}\n\n", study.title));
-    for method in methods {
-        match method {
-            "local" => f.local = Some(sensitivity::local(m, d).map_err(fail)?),
-            "variance" => f.variance = Some(sensitivity::delta_variance(m, d).map_err(fail)?),
-            "sobol" => f.sobol = Some(sensitivity::sobol(m, d, &s.sobol).map_err(fail)?),
-            "morris" => f.morris = Some(sensitivity::morris(m, d, &s.morris).map_err(fail)?),
-            "shapley" => f.shapley = Some(sensitivity::shapley(m, d, &s.shapley).map_err(fail)?),
-            _ => unreachable!("validated above"),
-        }
-    }
     let mut rows = Vec::new();
-    let tables: [Option<&dyn SensitivityTable>; 6] = [
-        f.ranking.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.local.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.variance.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.sobol.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.morris.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.shapley.as_ref().map(|r| r as &dyn SensitivityTable),
-    ];
-    for t in tables.into_iter().flatten() {
+    for t in f.tables() {
         md.push_str(&t.to_markdown());
         md.push('\n');
         rows.extend(t.long_rows());

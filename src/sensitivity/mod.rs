@@ -424,3 +424,72 @@ impl SensitivityTable for AllResults {
         rows
     }
 }
+
+/// The methods a study's sensitivity analysis can run, by name, in report order; "all" is every
+/// one of them.
+pub const METHODS: [&str; 5] = ["local", "variance", "sobol", "morris", "shapley"];
+
+/// Every method that ran on one study, with the refine-next ranking always: what the CLI writes
+/// to `sensitivity.json` and the Python package returns.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SensitivityFile {
+    pub title: String,
+    pub local: Option<LocalResult>,
+    pub variance: Option<VarianceResult>,
+    pub ranking: Option<RankingResult>,
+    pub sobol: Option<SobolResult>,
+    pub morris: Option<MorrisResult>,
+    pub shapley: Option<ShapleyResult>,
+}
+
+impl SensitivityFile {
+    /// The results present, ranking first, then in [`METHODS`] order.
+    pub fn tables(&self) -> Vec<&dyn SensitivityTable> {
+        let tables: [Option<&dyn SensitivityTable>; 6] = [
+            self.ranking.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.local.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.variance.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.sobol.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.morris.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.shapley.as_ref().map(|r| r as &dyn SensitivityTable),
+        ];
+        tables.into_iter().flatten().collect()
+    }
+}
+
+/// Run the ranking and the method named `method` (one of [`METHODS`], or "all") with
+/// `settings`; `title` is carried into the result.
+pub fn run_methods<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &AllSettings,
+    method: &str,
+    title: &str,
+) -> Result<SensitivityFile, SensitivityError> {
+    let methods: Vec<&str> = match method {
+        "all" => METHODS.to_vec(),
+        m if METHODS.contains(&m) => vec![m],
+        other => {
+            return Err(SensitivityError::setting(
+                "method",
+                other,
+                "one of local, variance, sobol, morris, shapley, all",
+            ));
+        }
+    };
+    let mut f = SensitivityFile {
+        title: title.to_string(),
+        ranking: Some(ranking(model, dist, &settings.ranking)?),
+        ..Default::default()
+    };
+    for m in methods {
+        match m {
+            "local" => f.local = Some(local(model, dist)?),
+            "variance" => f.variance = Some(delta_variance(model, dist)?),
+            "sobol" => f.sobol = Some(sobol(model, dist, &settings.sobol)?),
+            "morris" => f.morris = Some(morris(model, dist, &settings.morris)?),
+            _ => f.shapley = Some(shapley(model, dist, &settings.shapley)?),
+        }
+    }
+    Ok(f)
+}
