@@ -36,7 +36,7 @@ print(f"simulate SPM 1C: Rust {1e6 * rust:.2f} Âµs, Python call {1e6 * py:.2f} Â
       f"({100 * (py_v - rust) / rust:+.1f} %)")
 
 sys.path.insert(0, str(REPO / "python/tests"))
-from conftest import write_spm_problem  # noqa: E402
+from spm_problem import write_spm_problem  # noqa: E402
 
 ld = bridgelaw.LogDensity(write_spm_problem(Path(tempfile.mkdtemp())))
 theta = ld.initial_point()

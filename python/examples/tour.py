@@ -43,7 +43,7 @@ print(s[(s.method == "sobol") & (s.metric.isin(["ST", "ST_low", "ST_high"]))].he
 import sys
 
 sys.path.insert(0, str(REPO / "python/tests"))
-from conftest import write_spm_problem  # noqa: E402
+from spm_problem import write_spm_problem  # noqa: E402
 
 study = write_spm_problem(Path(tempfile.mkdtemp()))
 idata = bridgelaw.calibrate(study, chains=2, tune=200, draws=200, seed=1)
