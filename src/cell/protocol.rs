@@ -163,8 +163,8 @@ impl Protocol {
     }
 }
 
-/// The rate of a constant discharge: a current [A] or a C-rate [1/h] relative to the nominal
-/// capacity, discharge positive.
+/// The rate of a constant discharge: a current in A or a C-rate in 1/h relative to the
+/// nominal capacity, discharge positive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DischargeRate {
     Amps(f64),
@@ -172,8 +172,8 @@ pub enum DischargeRate {
 }
 
 impl Protocol {
-    /// A constant discharge at `rate` that the lower cut-off ends: it lasts `duration_s` [s]
-    /// if given, else 1.5× the time to pass the nominal capacity `nominal_capacity_ah` [A·h] at
+    /// A constant discharge at `rate` that the lower cut-off ends: it lasts `duration_s` (s)
+    /// if given, else 1.5× the time to pass the nominal capacity `nominal_capacity_ah` (A·h) at
     /// that current, t = 1.5 · Q/|I| · 3600 s. The rate must be finite and > 0 (charges and
     /// rests go through a current series), the duration finite and > 0.
     pub fn constant_discharge(

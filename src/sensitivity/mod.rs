@@ -430,15 +430,22 @@ impl SensitivityTable for AllResults {
 pub const METHODS: [&str; 5] = ["local", "variance", "sobol", "morris", "shapley"];
 
 /// Every method that ran on one study, with the refine-next ranking always: what the CLI writes
-/// to `sensitivity.json` and the Python package returns.
+/// to `sensitivity.json` and the Python package returns. Methods that did not run are left out
+/// of the JSON (not written as `null`, which the report's reader would take for a result).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SensitivityFile {
     pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variance: Option<VarianceResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sobol: Option<SobolResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub morris: Option<MorrisResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shapley: Option<ShapleyResult>,
 }
 
