@@ -34,7 +34,6 @@ from ._core import (  # noqa: F401  (re-exported)
     load_bpx,
     load_priors,
     load_study,
-    report,
     simulate,
 )
 from . import _core
@@ -284,6 +283,7 @@ def _inference_data(raw: Dict[str, Any], az):
     for n, u in zip(names, raw["units"]):
         idata.posterior[n].attrs["units"] = u
     idata.posterior.attrs["bridgelaw_summary"] = raw["summary_json"]
+    idata.posterior.attrs["bridgelaw_calibration_view"] = raw["calibration_view_json"]
     idata.posterior.attrs["warnings"] = list(raw["warnings"])
     idata.posterior_predictive.attrs["draw_stride"] = int(raw["draw_stride"])
     return idata
@@ -294,3 +294,37 @@ def summary_table(idata) -> List[Dict[str, Any]]:
     unknown with mean, sd, q5/q50/q95, rhat, ess_bulk, ess_tail, mcse_mean, mcse_sd, unit and
     the prior→posterior shift."""
     return json.loads(idata.posterior.attrs["bridgelaw_summary"])["params"]
+
+
+def report(run, out=None):
+    """Render one self-contained HTML report (``bridgelaw report``) and return its path.
+
+    ``run`` is a run folder of the command line (propagate, sensitivity or calibrate output),
+    or results of this package — a :class:`PropagationResult`, a :class:`SensitivityResult`, an
+    InferenceData from :func:`calibrate`, or a list of them — whose JSON is written into
+    ``out`` (required then) as the command line writes it, then rendered there with the
+    figures beside it.
+    """
+    import os
+    from pathlib import Path
+
+    if isinstance(run, (str, os.PathLike)):
+        return Path(_core.report(run, out))
+    if out is None:
+        raise InputError("report: results of this package need out= (the folder to write the report in)")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = run if isinstance(run, (list, tuple)) else [run]
+    for r in items:
+        if isinstance(r, PropagationResult):
+            (folder / "propagation.json").write_text(json.dumps(r.results))
+        elif isinstance(r, SensitivityResult):
+            (folder / "sensitivity.json").write_text(json.dumps(r.results))
+        elif hasattr(r, "posterior") and "bridgelaw_calibration_view" in r.posterior.attrs:
+            (folder / "calibration_view.json").write_text(r.posterior.attrs["bridgelaw_calibration_view"])
+        else:
+            raise InputError(
+                f"report: expected a run folder, a PropagationResult, a SensitivityResult or an "
+                f"InferenceData from bridgelaw.calibrate, found {type(r).__name__}"
+            )
+    return Path(_core.report(folder, None))

@@ -150,8 +150,8 @@ class LogDensity:
     def initial_point(self) -> npt.NDArray[np.float64]:
         """The prior centre in θ."""
 
-def report(run_dir: PathLike, out: Optional[PathLike] = None) -> str:
-    """Render report.html from a run folder; returns its path."""
+def report(run_dir: PathLike, out: Optional[PathLike] = None) -> os.PathLike:
+    """Render report.html from a run folder into ``out`` (default the folder); its path."""
 
 def laws() -> List[Tuple[str, str]]:
     """The bridging-law catalogue: (name, equation and units)."""

@@ -11,6 +11,7 @@ use bridgelaw::calibrate::{self, Likelihood, Posterior};
 use bridgelaw::dist::{self as bdist, JointDistribution};
 use bridgelaw::model::OutputShape;
 use bridgelaw::propagate::{self, PropagateSection};
+use bridgelaw::report::calibrate_report::view_from_run;
 use bridgelaw::sensitivity::{self, AllSettings};
 use bridgelaw::study::{self as bstudy, StudyModel, load_study as read_study, parse_study};
 use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1};
@@ -380,6 +381,28 @@ pub fn _calibrate<'py>(
         let post = Posterior::new(&s2.model, &s2.dist, obs, lik)?;
         let run = calibrate::sample_cancellable(&post, &cfg, cancel)?;
         let summary = calibrate::summarize(&post, &run);
+        // What the CLI's report draws (`calibration_view.json`): bands from the same thinned
+        // draws as the CLI's, so `report(idata)` renders the CLI's calibration section.
+        let bands = calibrate::summary::predictive_bands(
+            &post,
+            &run,
+            calibrate::BAND_DRAWS,
+            run.config.seed,
+        )?;
+        let title = if s2.title.is_empty() {
+            s2.path.display().to_string()
+        } else {
+            s2.title.clone()
+        };
+        let output = calibrate::CalibrationOutput {
+            run,
+            summary,
+            bands,
+            files: Vec::new(),
+        };
+        let view = serde_json::to_string(&view_from_run(&title, &post, &output))
+            .map_err(|e| calibrate::CalibrateError::Setup(format!("calibration view: {e}")))?;
+        let calibrate::CalibrationOutput { run, summary, .. } = output;
         let pred = predictions(&post, &run, predictive_draws);
         let curves: Vec<CurveInfo> = (0..post.n_curves())
             .map(|c| {
@@ -406,11 +429,12 @@ pub fn _calibrate<'py>(
             .iter()
             .map(|z| post.curve_views(z).into_iter().map(|v| v.2).collect())
             .collect();
-        Ok::<_, calibrate::CalibrateError>((run, summary, pred.0, sigmas, curves, views))
+        Ok::<_, calibrate::CalibrateError>((run, summary, pred.0, sigmas, curves, views, view))
     })?
     .map_err(errors::calibrate)?;
-    let (run, summary, pred, sigmas, curves, views) = out;
+    let (run, summary, pred, sigmas, curves, views, view) = out;
     let d = PyDict::new(py);
+    d.set_item("calibration_view_json", view)?;
     let nc = run.chains.len();
     let nd = run.config.draws as usize;
     let dim = run.dim;

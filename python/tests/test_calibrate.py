@@ -88,3 +88,10 @@ def test_the_cli_summary_equals_arviz_on_the_python_run(spm_study, idata, tmp_pa
     for p in cli_summary:
         for a, b in (("r_hat", "rhat"), ("ess_bulk", "ess_bulk"), ("ess_tail", "ess_tail")):
             assert s.loc[p["name"], a] == pytest.approx(p[b], rel=1e-9, abs=0), (p["name"], a)
+
+
+def test_report_of_a_calibration(idata, tmp_path):
+    html = bridgelaw.report(idata, out=tmp_path)
+    text = html.read_text()
+    assert html.name == "report.html" and "calibration" in text and "D_n" in text
+    assert "R̂" in text or "R-hat" in text

@@ -101,3 +101,17 @@ def test_sensitivity_indices_with_intervals():
     assert {"S1", "ST"} <= set(sobol["metric"])
     assert any(m.endswith("_low") for m in sobol["metric"]) and any(m.endswith("_high") for m in sobol["metric"])
     assert r.refine_next[0] in ("E_m", "nu0") and sorted(r.refine_next) == ["E_m", "nu0"]
+
+
+def test_report_from_results(tmp_path):
+    prop = bridgelaw.propagate(NEB, method="all", samples=5000)
+    sens = bridgelaw.sensitivity(NEB, method="local")
+    html = bridgelaw.report([prop, sens], out=tmp_path / "rep")
+    text = html.read_text()
+    assert html.name == "report.html" and "D_tr" in text
+    assert "uncertainty propagation, sensitivity analysis" in text
+    with pytest.raises(bridgelaw.InputError) as e:
+        bridgelaw.report(tmp_path / "empty_dir_that_does_not_exist")
+    assert "no results found" in str(e.value)
+    with pytest.raises(bridgelaw.InputError):
+        bridgelaw.report(prop)
