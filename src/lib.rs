@@ -7,6 +7,7 @@
 
 pub mod bound;
 pub mod calibrate;
+pub mod cancel;
 pub mod cell;
 pub mod chain;
 pub mod constants;

@@ -1089,3 +1089,41 @@ fn one_call_entry_points_write_everything() {
     assert_eq!(json["mode"][2].as_f64().unwrap(), map.x[2]);
     assert!(json["laplace_ok"].as_bool().unwrap());
 }
+
+/// The cancellation hook: a token raised before the run stops it with `Cancelled` (every chain
+/// checks before each draw); one raised mid-run from another thread stops it long before the
+/// run would end; an unraised token gives the draws of `sample`.
+#[test]
+fn a_raised_cancel_token_stops_sampling() {
+    use bridgelaw::calibrate::{CalibrateError, sample_cancellable};
+    use bridgelaw::cancel::CancelToken;
+    let (model, data, cfg) = small_run();
+    let post = relax_posterior(&model, data, Likelihood::Gaussian);
+    let raised = CancelToken::new();
+    raised.cancel();
+    assert!(matches!(
+        sample_cancellable(&post, &cfg, &raised),
+        Err(CalibrateError::Cancelled)
+    ));
+    let free = sample_cancellable(&post, &cfg, &CancelToken::new()).unwrap();
+    let plain = bridgelaw::calibrate::sample(&post, &cfg).unwrap();
+    assert_eq!(free.chains[0].x, plain.chains[0].x);
+    // a run of ~1000× the small one, cancelled after 0.2 s
+    let long = NutsConfig {
+        tune: 200_000,
+        draws: 200_000,
+        ..cfg
+    };
+    let token = CancelToken::new();
+    let t0 = std::time::Instant::now();
+    let r = std::thread::scope(|s| {
+        let t = token.clone();
+        s.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            t.cancel();
+        });
+        sample_cancellable(&post, &long, &token)
+    });
+    assert!(matches!(r, Err(CalibrateError::Cancelled)));
+    assert!(t0.elapsed().as_secs_f64() < 10.0, "{:?}", t0.elapsed());
+}

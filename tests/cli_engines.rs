@@ -174,3 +174,29 @@ fn huge_grid_is_refused_at_load() {
         );
     }
 }
+
+/// One method with `--report`: the methods that did not run are absent from sensitivity.json
+/// (they were written as `null`, which the report's reader refused: exit 1).
+#[test]
+fn sensitivity_report_with_one_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["sensitivity"])
+        .arg(repo("models/graphite_diffusivity_neb.toml"))
+        .args(["--method", "local", "--report", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("sensitivity.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        j["local"].is_object() && j.get("sobol").is_none(),
+        "{text:.200}"
+    );
+    assert!(dir.path().join("report.html").exists());
+}

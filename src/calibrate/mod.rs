@@ -26,6 +26,7 @@ pub mod draws;
 pub mod map;
 pub mod nuts;
 pub mod posterior;
+pub mod study;
 pub mod summary;
 
 use crate::model::Model;
@@ -35,7 +36,7 @@ use thiserror::Error;
 pub use data::{MeasuredCurve, SignConvention, read_curve};
 pub use discharge::{DischargeProblem, bind_discharge_curves};
 pub use map::{MapResult, find_map};
-pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample};
+pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample, sample_cancellable};
 pub use posterior::{CurveObservation, Likelihood, Noise, Posterior, SigmaPrior};
 pub use summary::{CalibrationSummary, summarize};
 
@@ -69,6 +70,13 @@ pub enum CalibrateError {
     },
     #[error("model evaluation failed: {0}")]
     Model(#[from] crate::model::ModelError),
+    /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken).
+    #[error("cancelled")]
+    Cancelled,
+    /// A study, its data or its `[calibrate]` settings are not what a calibration needs (the
+    /// message names the file and field): the user's input, not a failed run.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Everything [`calibrate_and_write`] produced.

@@ -6,6 +6,7 @@ use super::CalibrateError;
 use super::diagnostics::{SamplerHealth, e_bfmi};
 use super::map::{MapOptions, MapResult, find_map};
 use super::posterior::{LogDensityGrad, Posterior};
+use crate::cancel::CancelToken;
 use crate::dist::sample::stream_rng;
 use crate::model::{Model, ModelError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -270,6 +271,17 @@ pub fn sample<M: Model>(
     post: &Posterior<'_, M>,
     cfg: &NutsConfig,
 ) -> Result<NutsRun, CalibrateError> {
+    sample_cancellable(post, cfg, &CancelToken::new())
+}
+
+/// [`sample`] that stops with [`CalibrateError::Cancelled`] once `cancel` is raised: every
+/// chain checks it before each draw (warm-up included), so the run ends within one draw's
+/// worth of work. The draws of a run that completes are those of [`sample`].
+pub fn sample_cancellable<M: Model>(
+    post: &Posterior<'_, M>,
+    cfg: &NutsConfig,
+    cancel: &CancelToken,
+) -> Result<NutsRun, CalibrateError> {
     cfg.validate()?;
     let dim = post.dim();
     let mut notes = Vec::new();
@@ -337,8 +349,11 @@ pub fn sample<M: Model>(
         .collect();
     let results: Vec<Result<ChainResult, CalibrateError>> = (0..cfg.chains)
         .into_par_iter()
-        .map(|c| run_chain(post, cfg, c as u64, map_z.as_ref(), &bars[c]))
+        .map(|c| run_chain(post, cfg, c as u64, map_z.as_ref(), &bars[c], cancel))
         .collect();
+    if cancel.is_cancelled() {
+        return Err(CalibrateError::Cancelled);
+    }
     let chains = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let units = post.parameters().iter().map(|p| p.unit.clone()).collect();
     Ok(NutsRun {
@@ -358,6 +373,7 @@ fn run_chain<M: Model>(
     chain: u64,
     map: Option<&MapResult>,
     bar: &ProgressBar,
+    cancel: &CancelToken,
 ) -> Result<ChainResult, CalibrateError> {
     let dim = post.dim();
     let mut rng = stream_rng(cfg.seed, chain);
@@ -426,8 +442,8 @@ fn run_chain<M: Model>(
                 .new_chain(chain, CpuMath::new(logp), &mut rng)
                 .map_err(sampler_err)?;
             ch.set_position(&z0).map_err(sampler_err)?;
-            let mut res =
-                drive_chain(post, cfg, chain, &mut ch, bar, &errors).map_err(sampler_err)?;
+            let mut res = drive_chain(post, cfg, chain, &mut ch, bar, &errors, cancel)
+                .map_err(sampler_err)?;
             res.step_size_jitter = jitter;
             res
         }};
@@ -458,6 +474,7 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
     ch: &mut C,
     bar: &ProgressBar,
     errors: &AtomicU64,
+    cancel: &CancelToken,
 ) -> anyhow::Result<ChainResult> {
     let dim = post.dim();
     let n = cfg.draws as usize;
@@ -472,6 +489,10 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
     let t0 = Instant::now();
     let mut t_warm = 0.0;
     for it in 0..cfg.tune + cfg.draws {
+        if cancel.is_cancelled() {
+            // `sample_cancellable` reports the cancellation itself, whatever this says.
+            anyhow::bail!("cancelled");
+        }
         let (pos, _expanded, mut st, progress) = ch.expanded_draw()?;
         let all = {
             let m = ch.math();

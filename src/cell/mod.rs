@@ -22,7 +22,7 @@ pub mod spme;
 pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json};
 pub use ocp::{Coefficient, Ocp, Pchip, Shape};
 pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
-pub use protocol::{CurrentSeries, Protocol, SignConvention, Step};
+pub use protocol::{CurrentSeries, DischargeRate, Protocol, SignConvention, Step};
 pub use spm::{CellModelKind, Row, Solution, SolverOptions, StopReason, simulate, solution_to_csv};
 pub use spme::ElectrolyteMesh;
 

@@ -163,6 +163,47 @@ impl Protocol {
     }
 }
 
+/// The rate of a constant discharge: a current in A or a C-rate in 1/h relative to the
+/// nominal capacity, discharge positive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DischargeRate {
+    Amps(f64),
+    CRate(f64),
+}
+
+impl Protocol {
+    /// A constant discharge at `rate` that the lower cut-off ends: it lasts `duration_s` (s)
+    /// if given, else 1.5× the time to pass the nominal capacity `nominal_capacity_ah` (A·h) at
+    /// that current, t = 1.5 · Q/|I| · 3600 s. The rate must be finite and > 0 (charges and
+    /// rests go through a current series), the duration finite and > 0.
+    pub fn constant_discharge(
+        rate: DischargeRate,
+        duration_s: Option<f64>,
+        nominal_capacity_ah: f64,
+    ) -> Result<Self, CellError> {
+        let (given, amps, what) = match rate {
+            DischargeRate::Amps(a) => (a, a, "current"),
+            DischargeRate::CRate(c) => (c, c * nominal_capacity_ah, "C-rate"),
+        };
+        if !(given.is_finite() && given > 0.0 && amps.is_finite()) {
+            return Err(CellError::Protocol(format!(
+                "{what} {given}: expected a finite discharge rate > 0 (for charge or rest steps \
+                 use a current series)"
+            )));
+        }
+        let d = duration_s.unwrap_or(1.5 * nominal_capacity_ah / amps.abs() * 3600.0);
+        if !(d.is_finite() && d > 0.0) {
+            return Err(CellError::Protocol(format!(
+                "duration {d}: expected a positive duration in s"
+            )));
+        }
+        Ok(match rate {
+            DischargeRate::Amps(_) => Self::constant_current(amps, d),
+            DischargeRate::CRate(c) => Self::c_rate(c, d),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

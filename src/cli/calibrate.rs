@@ -3,19 +3,15 @@
 
 use super::CliError;
 use super::propagate::default_out;
-use bridgelaw::Model;
-use bridgelaw::calibrate::{
-    self, CurveObservation, InitStrategy, Likelihood, MassMatrix, Noise, NutsConfig, Posterior,
-    SigmaPrior, read_curve,
-};
+use bridgelaw::calibrate::study::{CalibrateSection, observations};
+use bridgelaw::calibrate::{self, Posterior};
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::calibrate_report::{
     CALIBRATION_VIEW_JSON, calibration_report, view_from_map, view_from_run,
 };
 use bridgelaw::report::provenance;
-use bridgelaw::study::{Study, load_study};
+use bridgelaw::study::load_study;
 use clap::Args;
-use serde::Deserialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -49,135 +45,19 @@ pub struct CalibrateArgs {
     pub report: bool,
 }
 
-/// The study file's [calibrate] section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CalibrateSection {
-    pub chains: Option<usize>,
-    pub draws: Option<u64>,
-    pub tune: Option<u64>,
-    pub seed: Option<u64>,
-    pub target_accept: Option<f64>,
-    pub max_depth: Option<u64>,
-    /// "prior" or "map".
-    pub init: Option<String>,
-    /// "diag" or "low_rank".
-    pub mass_matrix: Option<String>,
-    /// Noise model of every curve (default: σ inferred, half-normal prior with scale 10 mV).
-    pub noise: Option<Noise>,
-    pub likelihood: Option<Likelihood>,
-}
-
-/// The observations of a study: one per experiment with data (σ named `sigma_<experiment>`).
-pub fn observations(
-    study: &Study,
-    replace: &[PathBuf],
-    noise: Noise,
-) -> Result<Vec<CurveObservation>, CliError> {
-    let chain = study.model.inner.as_chain().ok_or_else(|| {
-        CliError::bad(format!(
-            "{}: field 'model': calibration needs a cell study (`cell = \"spm\"|\"spme\"`) with measured data on its experiments",
-            study.path.display()
-        ))
-    })?;
-    let with_data: Vec<usize> = (0..chain.experiments().len())
-        .filter(|&k| chain.experiments()[k].data.is_some())
-        .collect();
-    if with_data.is_empty() {
-        return Err(CliError::bad(format!(
-            "{}: field 'model.experiment': expected at least one experiment with `data = \"FILE.csv\"`, found none",
-            study.path.display()
-        )));
-    }
-    if !replace.is_empty() && replace.len() != with_data.len() {
-        return Err(CliError::bad(format!(
-            "--data: expected {} files (one per data experiment: {}), found {}",
-            with_data.len(),
-            with_data
-                .iter()
-                .map(|&k| chain.experiments()[k].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            replace.len()
-        )));
-    }
-    let mut obs = Vec::new();
-    for (j, &k) in with_data.iter().enumerate() {
-        let e = &chain.experiments()[k];
-        let d = e.data.as_ref().expect("filtered on data");
-        if d.step > 1 {
-            eprintln!(
-                "curve {}: {} of the {} rows of {} used (every {}-th row; max_points)",
-                e.name,
-                d.curve.time_s.len(),
-                d.rows_in_file,
-                d.path.display(),
-                d.step
-            );
-        }
-        let values = match replace.get(j) {
-            None => d.curve.voltage_v.clone(),
-            Some(p) => {
-                let mut c = read_curve(p, d.curve.sign).map_err(CliError::bad)?;
-                let t0 = c.time_s[0];
-                c.time_s.iter_mut().for_each(|t| *t -= t0);
-                same_current(&c, &d.curve, p, &d.path)?;
-                c.voltage_at(&e.times)
-                    .map_err(|err| CliError::bad(format!("--data {}: {err}", p.display())))?
-            }
-        };
-        // The model output sits on the experiment's times, which are the data's own.
-        let output = study
-            .model
-            .outputs()
-            .iter()
-            .position(|o| o.name == format!("voltage_{}", e.name))
-            .expect("every experiment has a voltage output");
-        obs.push(CurveObservation {
-            name: e.name.clone(),
-            output,
-            values,
-            noise,
-        });
-    }
-    Ok(obs)
-}
-
 pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
-    let sec: CalibrateSection = study.section("calibrate").map_err(CliError::bad)?;
-    let bad_field = |field: &str, expected: &str, found: &str| {
-        CliError::bad(format!(
-            "{}: field 'calibrate.{field}': expected {expected}, found '{found}'",
-            a.study.display()
-        ))
-    };
-    let d = NutsConfig::default();
-    let cfg = NutsConfig {
-        tune: a.tune.or(sec.tune).unwrap_or(d.tune),
-        draws: a.draws.or(sec.draws).unwrap_or(d.draws),
-        chains: a.chains.or(sec.chains).unwrap_or(d.chains),
-        seed: a.seed.or(sec.seed).unwrap_or(d.seed),
-        target_accept: sec.target_accept.unwrap_or(d.target_accept),
-        max_depth: sec.max_depth.unwrap_or(d.max_depth),
-        init: match sec.init.as_deref() {
-            None | Some("map") => InitStrategy::Map,
-            Some("prior") => InitStrategy::Prior,
-            Some(o) => return Err(bad_field("init", "\"map\" or \"prior\"", o)),
-        },
-        mass_matrix: match sec.mass_matrix.as_deref() {
-            None | Some("diag") => MassMatrix::Diag,
-            Some("low_rank") => MassMatrix::LowRank,
-            Some(o) => return Err(bad_field("mass_matrix", "\"diag\" or \"low_rank\"", o)),
-        },
-        progress: true,
-    };
-    cfg.validate()
-        .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
-    let noise = sec.noise.unwrap_or(Noise::Inferred {
-        prior: SigmaPrior::HalfNormal { scale: 0.01 },
-    });
-    let obs = observations(&study, &a.data, noise)?;
+    let mut sec: CalibrateSection = study.section("calibrate").map_err(CliError::bad)?;
+    sec.tune = a.tune.or(sec.tune);
+    sec.draws = a.draws.or(sec.draws);
+    sec.chains = a.chains.or(sec.chains);
+    sec.seed = a.seed.or(sec.seed);
+    let cfg = sec.nuts_config(&a.study).map_err(CliError::bad)?;
+    let noise = sec.noise();
+    let (obs, notes) = observations(&study, &a.data, noise).map_err(CliError::bad)?;
+    for n in notes {
+        eprintln!("{n}");
+    }
     let post = Posterior::new(
         &study.model,
         &study.dist,
@@ -319,46 +199,11 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
 /// rest a failed run.
 fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
     match e {
-        calibrate::CalibrateError::NoValidStart { .. } => CliError::bad(e),
+        calibrate::CalibrateError::NoValidStart { .. } | calibrate::CalibrateError::Input(_) => {
+            CliError::bad(e)
+        }
         e => CliError::failed(e),
     }
-}
-
-/// A `--data` file replaces a study curve's voltage only: the model is driven by the study
-/// curve's current, so the file's current must be that current (within 2 % of its largest
-/// magnitude, at the study curve's times inside the file's range), else the fit would compare
-/// the model with a different experiment.
-fn same_current(
-    file: &calibrate::MeasuredCurve,
-    study: &calibrate::MeasuredCurve,
-    file_path: &std::path::Path,
-    study_path: &std::path::Path,
-) -> Result<(), CliError> {
-    let si = study.discharge_current();
-    let imax = si.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let t_end = *file.time_s.last().unwrap_or(&0.0);
-    let n = study.time_s.partition_point(|&t| t <= t_end);
-    let fi = file
-        .discharge_current_at(&study.time_s[..n])
-        .map_err(|e| CliError::bad(format!("--data {}: {e}", file_path.display())))?;
-    let worst = fi
-        .iter()
-        .zip(&si)
-        .zip(&study.time_s)
-        .map(|((f, s), &t)| ((f - s).abs(), t))
-        .fold((0.0f64, 0.0), |a, b| if b.0 > a.0 { b } else { a });
-    if worst.0 > 0.02 * imax.max(1e-3) {
-        return Err(CliError::bad(format!(
-            "--data {}: its current differs from that of the study's curve {} by {:.4} A at t = {:.1} s \
-             (largest study current {imax:.4} A, discharge positive); the model is driven by the study's \
-             current, so --data must come from the same protocol",
-            file_path.display(),
-            study_path.display(),
-            worst.0,
-            worst.1
-        )));
-    }
-    Ok(())
 }
 
 /// Per curve, the RMS residual [mV] at each of `fits` (label, natural model parameters) and at

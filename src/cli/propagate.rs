@@ -1,12 +1,11 @@
 //! `bridgelaw propagate STUDY`: parameter sets with error bars (delta method and Monte Carlo).
 
 use super::CliError;
-use bridgelaw::propagate::{self, McSettings, Method};
+use bridgelaw::propagate::{self, McSettings, Method, PropagateSection};
 use bridgelaw::report::{propagate_report::propagation_report, provenance};
 use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
 use bridgelaw::study::{Study, load_study};
 use clap::Args;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -44,18 +43,6 @@ pub struct PropagateArgs {
 /// Part-file kind of a sharded propagation.
 pub const PART_KIND: &str = "propagate";
 
-/// The study file's [propagate] section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PropagateSection {
-    pub method: Option<String>,
-    pub samples: Option<u64>,
-    pub seed: Option<u64>,
-    pub rel_err: Option<f64>,
-    pub levels: Option<Vec<f64>>,
-    pub replicates: Option<usize>,
-}
-
 /// Default output folder for a study: reports/<stem>/<what>.
 pub fn default_out(study: &Path, what: &str) -> PathBuf {
     let stem = study
@@ -67,23 +54,17 @@ pub fn default_out(study: &Path, what: &str) -> PathBuf {
 
 pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
-    let sec: PropagateSection = study.section("propagate").map_err(CliError::bad)?;
-    let method: Method = a
-        .method
-        .or(sec.method)
-        .unwrap_or_else(|| "all".into())
-        .parse()
+    let mut sec: PropagateSection = study.section("propagate").map_err(CliError::bad)?;
+    sec.method = a.method.or(sec.method);
+    sec.samples = a.samples.or(sec.samples);
+    sec.seed = a.seed.or(sec.seed);
+    sec.levels = a.levels.or(sec.levels);
+    sec.rel_err = a.rel_err.or(sec.rel_err);
+    let method = sec
+        .method()
         .map_err(|e| CliError::bad(format!("--method: {e}")))?;
-    let d = McSettings::default();
-    let mc = McSettings {
-        samples: a.samples.or(sec.samples).unwrap_or(d.samples),
-        seed: a.seed.or(sec.seed).unwrap_or(d.seed),
-        levels: a.levels.or(sec.levels).unwrap_or(d.levels),
-        rel_err: a.rel_err.or(sec.rel_err),
-        replicates: sec.replicates.unwrap_or(d.replicates),
-        ..d
-    };
-    mc.validate()
+    let mc = sec
+        .mc_settings()
         .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
     if let Some(shard) = a.shard {
         return run_shard(&a.study, &study, method, &mc, shard, a.out, a.report);

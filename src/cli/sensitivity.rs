@@ -6,11 +6,10 @@ use super::propagate::default_out;
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::provenance;
 use bridgelaw::report::sensitivity_report::{SensitivityParts, sensitivity_report};
-use bridgelaw::sensitivity::{self, AllSettings, SensitivityTable};
+use bridgelaw::sensitivity::{self, AllSettings};
 use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
 use bridgelaw::study::{Study, load_study};
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -43,18 +42,6 @@ pub struct SensitivityArgs {
 /// Part-file kind of a sharded Sobol analysis.
 pub const PART_KIND: &str = "sobol";
 
-/// What `sensitivity.json` holds: every method that ran.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct SensitivityFile {
-    pub title: String,
-    pub local: Option<sensitivity::LocalResult>,
-    pub variance: Option<sensitivity::VarianceResult>,
-    pub ranking: Option<sensitivity::RankingResult>,
-    pub sobol: Option<sensitivity::SobolResult>,
-    pub morris: Option<sensitivity::MorrisResult>,
-    pub shapley: Option<sensitivity::ShapleyResult>,
-}
-
 /// The study's [sensitivity] settings with the command line's overrides.
 fn settings(
     study: &Study,
@@ -77,17 +64,15 @@ fn settings(
 pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
     let s = settings(&study, a.seed, a.samples)?;
-    let methods: Vec<&str> = match a.method.as_str() {
-        "all" => vec!["local", "variance", "sobol", "morris", "shapley"],
-        m @ ("local" | "variance" | "sobol" | "morris" | "shapley") => vec![m],
-        other => {
-            return Err(CliError::bad(format!(
-                "--method: expected one of local, variance, sobol, morris, shapley, all; found '{other}'"
-            )));
-        }
-    };
+    // The method name is checked before any work (a bad name is the user's input, exit 2).
+    if a.method != "all" && !sensitivity::METHODS.contains(&a.method.as_str()) {
+        return Err(CliError::bad(format!(
+            "--method: expected one of local, variance, sobol, morris, shapley, all; found '{}'",
+            a.method
+        )));
+    }
     if let Some(shard) = a.shard {
-        if methods != ["sobol"] || a.report {
+        if a.method != "sobol" || a.report {
             return Err(CliError::bad(
                 "--shard splits the Sobol design only: use --method sobol, without --report (the report is written by `bridgelaw merge --report`)",
             ));
@@ -101,7 +86,7 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
     write_run(
-        &a.study, &study, &s, &a.method, &methods, sobol, &out, a.report,
+        &a.study, &study, &s, &a.method, sobol, &out, a.report,
     )
 }
 
@@ -193,7 +178,6 @@ pub fn merge(
         study,
         &s,
         "sobol",
-        &["sobol"],
         sobol,
         out,
         report,
@@ -208,7 +192,6 @@ fn write_run(
     study: &Study,
     s: &AllSettings,
     method_arg: &str,
-    methods: &[&str],
     sobol: impl FnOnce(
         &sensitivity::SobolSettings,
     ) -> Result<sensitivity::SobolResult, sensitivity::SensitivityError>,
@@ -216,40 +199,12 @@ fn write_run(
     report: bool,
 ) -> Result<(), CliError> {
     let (m, d) = (&study.model, &study.dist);
-    let fail = |e: sensitivity::SensitivityError| {
-        CliError::failed(format!("{}: {e}", study_path.display()))
-    };
-    let mut f = SensitivityFile {
-        title: study.title.clone(),
-        ranking: Some(sensitivity::ranking(m, d, &s.ranking).map_err(fail)?),
-        ..Default::default()
-    };
+    let f = sensitivity::run_methods_with(m, d, s, method_arg, &study.title, sobol)
+        .map_err(|e| CliError::failed(format!("{}: {e}", study_path.display())))?;
     let mut md = String::new();
     md.push_str(&format!("# Sensitivity: {}\n\n", study.title));
-    let mut sobol = Some(sobol);
-    for method in methods {
-        match *method {
-            "local" => f.local = Some(sensitivity::local(m, d).map_err(fail)?),
-            "variance" => f.variance = Some(sensitivity::delta_variance(m, d).map_err(fail)?),
-            "sobol" => {
-                let run = sobol.take().expect("sobol is listed once");
-                f.sobol = Some(run(&s.sobol).map_err(fail)?)
-            }
-            "morris" => f.morris = Some(sensitivity::morris(m, d, &s.morris).map_err(fail)?),
-            "shapley" => f.shapley = Some(sensitivity::shapley(m, d, &s.shapley).map_err(fail)?),
-            _ => unreachable!("validated above"),
-        }
-    }
     let mut rows = Vec::new();
-    let tables: [Option<&dyn SensitivityTable>; 6] = [
-        f.ranking.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.local.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.variance.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.sobol.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.morris.as_ref().map(|r| r as &dyn SensitivityTable),
-        f.shapley.as_ref().map(|r| r as &dyn SensitivityTable),
-    ];
-    for t in tables.into_iter().flatten() {
+    for t in f.tables() {
         md.push_str(&t.to_markdown());
         md.push('\n');
         rows.extend(t.long_rows());

@@ -2,7 +2,8 @@
 
 use super::CliError;
 use bridgelaw::cell::{
-    self, CellError, CellModelKind, ElectrolyteMesh, Protocol, SignConvention, SolverOptions, Step,
+    self, CellError, CellModelKind, DischargeRate, ElectrolyteMesh, Protocol, SignConvention,
+    SolverOptions,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -83,34 +84,15 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     }
     let cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
     let cap = cellfile.params.nominal_capacity_ah;
-    // `given` is the flag's value, `amps` the current it means.
-    let duration = |given: f64, amps: f64, what: &str| -> Result<f64, CliError> {
-        if !(given.is_finite() && given > 0.0 && amps.is_finite()) {
-            return Err(CliError::bad(format!(
-                "{what} {given}: expected a finite discharge rate > 0 (for charge or rest steps \
-                 use --current-file)"
-            )));
-        }
-        let d = a.duration.unwrap_or(1.5 * cap / amps.abs() * 3600.0);
-        if !(d.is_finite() && d > 0.0) {
-            return Err(CliError::bad(format!(
-                "--duration {d}: expected a positive duration in s"
-            )));
-        }
-        Ok(d)
-    };
     let protocol = match (&a.current_file, a.current, a.c_rate) {
         (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
-        (None, Some(amps), _) => Protocol::Steps(vec![Step::Current {
-            amps,
-            duration_s: duration(amps, amps, "--current")?,
-        }]),
+        (None, Some(amps), _) => {
+            Protocol::constant_discharge(DischargeRate::Amps(amps), a.duration, cap)
+                .map_err(cell_err)?
+        }
         (None, None, c) => {
-            let c = c.unwrap_or(1.0);
-            Protocol::Steps(vec![Step::CRate {
-                c_rate: c,
-                duration_s: duration(c, c * cap, "--c-rate")?,
-            }])
+            Protocol::constant_discharge(DischargeRate::CRate(c.unwrap_or(1.0)), a.duration, cap)
+                .map_err(cell_err)?
         }
     };
     let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh).map_err(|e| {

@@ -375,6 +375,43 @@ impl PropagationResults {
     }
 }
 
+/// A study file's `[propagate]` section: the defaults of a propagation of that study, every
+/// field optional (method "all", [`McSettings::default`] otherwise). The CLI's flags and the
+/// Python package's keywords override it field by field.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropagateSection {
+    pub method: Option<String>,
+    pub samples: Option<u64>,
+    pub seed: Option<u64>,
+    pub rel_err: Option<f64>,
+    pub levels: Option<Vec<f64>>,
+    pub replicates: Option<usize>,
+}
+
+impl PropagateSection {
+    /// The method named (default all).
+    pub fn method(&self) -> Result<Method, PropagateError> {
+        self.method.as_deref().unwrap_or("all").parse()
+    }
+
+    /// The Monte Carlo settings: each field given here, else [`McSettings::default`]'s,
+    /// validated.
+    pub fn mc_settings(&self) -> Result<McSettings, PropagateError> {
+        let d = McSettings::default();
+        let mc = McSettings {
+            samples: self.samples.unwrap_or(d.samples),
+            seed: self.seed.unwrap_or(d.seed),
+            levels: self.levels.clone().unwrap_or(d.levels),
+            rel_err: self.rel_err,
+            replicates: self.replicates.unwrap_or(d.replicates),
+            ..d
+        };
+        mc.validate()?;
+        Ok(mc)
+    }
+}
+
 /// Run the propagation(s) of `method`: the delta method for Delta/All, one Monte Carlo run per
 /// design (with `mc.design` overridden), and a nonlinearity check of every Monte Carlo run
 /// against the delta method when both ran.

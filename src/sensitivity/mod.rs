@@ -424,3 +424,98 @@ impl SensitivityTable for AllResults {
         rows
     }
 }
+
+/// The methods a study's sensitivity analysis can run, by name, in report order; "all" is every
+/// one of them.
+pub const METHODS: [&str; 5] = ["local", "variance", "sobol", "morris", "shapley"];
+
+/// Every method that ran on one study, with the refine-next ranking always: what the CLI writes
+/// to `sensitivity.json` and the Python package returns. Methods that did not run are left out
+/// of the JSON (not written as `null`, which the report's reader would take for a result).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SensitivityFile {
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variance: Option<VarianceResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sobol: Option<SobolResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub morris: Option<MorrisResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shapley: Option<ShapleyResult>,
+}
+
+impl SensitivityFile {
+    /// The results present, ranking first, then in [`METHODS`] order.
+    pub fn tables(&self) -> Vec<&dyn SensitivityTable> {
+        let tables: [Option<&dyn SensitivityTable>; 6] = [
+            self.ranking.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.local.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.variance.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.sobol.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.morris.as_ref().map(|r| r as &dyn SensitivityTable),
+            self.shapley.as_ref().map(|r| r as &dyn SensitivityTable),
+        ];
+        tables.into_iter().flatten().collect()
+    }
+}
+
+/// Run the ranking and the method named `method` (one of [`METHODS`], or "all") with
+/// `settings`; `title` is carried into the result.
+pub fn run_methods<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &AllSettings,
+    method: &str,
+    title: &str,
+) -> Result<SensitivityFile, SensitivityError> {
+    run_methods_with(model, dist, settings, method, title, |s| {
+        sobol(model, dist, s)
+    })
+}
+
+/// [`run_methods`] with the Sobol indices from `sobol_indices` (a single-process run, or the
+/// merge of a sharded run's rows), so that both give the same file.
+pub fn run_methods_with<M: Model + ?Sized>(
+    model: &M,
+    dist: &JointDistribution,
+    settings: &AllSettings,
+    method: &str,
+    title: &str,
+    sobol_indices: impl FnOnce(&SobolSettings) -> Result<SobolResult, SensitivityError>,
+) -> Result<SensitivityFile, SensitivityError> {
+    let methods: Vec<&str> = match method {
+        "all" => METHODS.to_vec(),
+        m if METHODS.contains(&m) => vec![m],
+        other => {
+            return Err(SensitivityError::setting(
+                "method",
+                other,
+                "one of local, variance, sobol, morris, shapley, all",
+            ));
+        }
+    };
+    let mut f = SensitivityFile {
+        title: title.to_string(),
+        ranking: Some(ranking(model, dist, &settings.ranking)?),
+        ..Default::default()
+    };
+    let mut sobol_indices = Some(sobol_indices);
+    for m in methods {
+        match m {
+            "local" => f.local = Some(local(model, dist)?),
+            "variance" => f.variance = Some(delta_variance(model, dist)?),
+            "sobol" => {
+                let run = sobol_indices.take().expect("sobol is listed once");
+                f.sobol = Some(run(&settings.sobol)?)
+            }
+            "morris" => f.morris = Some(morris(model, dist, &settings.morris)?),
+            _ => f.shapley = Some(shapley(model, dist, &settings.shapley)?),
+        }
+    }
+    Ok(f)
+}

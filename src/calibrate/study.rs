@@ -1,0 +1,201 @@
+//! A calibration from a study file: its `[calibrate]` settings and the measured curves of its
+//! experiments, bound to the chain's voltage outputs. What the CLI's `calibrate` and the Python
+//! package both call, so a study calibrates the same way from either.
+
+use super::CalibrateError;
+use super::data::{MeasuredCurve, read_curve};
+use super::nuts::{InitStrategy, MassMatrix, NutsConfig};
+use super::posterior::{CurveObservation, Likelihood, Noise, SigmaPrior};
+use crate::model::Model;
+use crate::study::Study;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The study file's `[calibrate]` section; every field optional (defaults: [`NutsConfig`]'s,
+/// init from the MAP, diagonal mass matrix, σ inferred per curve with a half-normal prior of
+/// scale 10 mV, Gaussian likelihood).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrateSection {
+    pub chains: Option<usize>,
+    pub draws: Option<u64>,
+    pub tune: Option<u64>,
+    pub seed: Option<u64>,
+    pub target_accept: Option<f64>,
+    pub max_depth: Option<u64>,
+    /// "prior" or "map".
+    pub init: Option<String>,
+    /// "diag" or "low_rank".
+    pub mass_matrix: Option<String>,
+    /// Noise model of every curve (default: σ inferred, half-normal prior with scale 10 mV).
+    pub noise: Option<Noise>,
+    pub likelihood: Option<Likelihood>,
+}
+
+impl CalibrateSection {
+    /// The sampler settings: each field given here, else [`NutsConfig::default`]'s, with init
+    /// "map" unless "prior" is asked for. `study` names the file in errors; the result is
+    /// validated.
+    pub fn nuts_config(&self, study: &Path) -> Result<NutsConfig, CalibrateError> {
+        let bad_field = |field: &str, expected: &str, found: &str| {
+            CalibrateError::Input(format!(
+                "{}: field 'calibrate.{field}': expected {expected}, found '{found}'",
+                study.display()
+            ))
+        };
+        let d = NutsConfig::default();
+        let cfg = NutsConfig {
+            tune: self.tune.unwrap_or(d.tune),
+            draws: self.draws.unwrap_or(d.draws),
+            chains: self.chains.unwrap_or(d.chains),
+            seed: self.seed.unwrap_or(d.seed),
+            target_accept: self.target_accept.unwrap_or(d.target_accept),
+            max_depth: self.max_depth.unwrap_or(d.max_depth),
+            init: match self.init.as_deref() {
+                None | Some("map") => InitStrategy::Map,
+                Some("prior") => InitStrategy::Prior,
+                Some(o) => return Err(bad_field("init", "\"map\" or \"prior\"", o)),
+            },
+            mass_matrix: match self.mass_matrix.as_deref() {
+                None | Some("diag") => MassMatrix::Diag,
+                Some("low_rank") => MassMatrix::LowRank,
+                Some(o) => return Err(bad_field("mass_matrix", "\"diag\" or \"low_rank\"", o)),
+            },
+            progress: true,
+        };
+        cfg.validate()
+            .map_err(|e| CalibrateError::Input(format!("{}: {e}", study.display())))?;
+        Ok(cfg)
+    }
+
+    /// The noise model of every curve: the section's, else σ inferred with a half-normal prior
+    /// of scale 0.01 V.
+    pub fn noise(&self) -> Noise {
+        self.noise.unwrap_or(Noise::Inferred {
+            prior: SigmaPrior::HalfNormal { scale: 0.01 },
+        })
+    }
+}
+
+/// A note about how a study's measured curve was read (e.g. thinned to `max_points`), for the
+/// caller to show.
+pub type ObservationNote = String;
+
+/// The observations of a cell study: one per experiment with data, in the study's order, bound
+/// to that experiment's `voltage_<name>` output (σ named `sigma_<experiment>`). `replace`, when
+/// not empty, gives one measured curve per data experiment to use instead of the study's (same
+/// sign convention, read at the experiment's output times; its current must be the study
+/// curve's, see [`same_current`]). Also returns notes on thinned curves.
+pub fn observations(
+    study: &Study,
+    replace: &[PathBuf],
+    noise: Noise,
+) -> Result<(Vec<CurveObservation>, Vec<ObservationNote>), CalibrateError> {
+    let chain = study.model.inner.as_chain().ok_or_else(|| {
+        CalibrateError::Input(format!(
+            "{}: field 'model': calibration needs a cell study (`cell = \"spm\"|\"spme\"`) with measured data on its experiments",
+            study.path.display()
+        ))
+    })?;
+    let with_data: Vec<usize> = (0..chain.experiments().len())
+        .filter(|&k| chain.experiments()[k].data.is_some())
+        .collect();
+    if with_data.is_empty() {
+        return Err(CalibrateError::Input(format!(
+            "{}: field 'model.experiment': expected at least one experiment with `data = \"FILE.csv\"`, found none",
+            study.path.display()
+        )));
+    }
+    if !replace.is_empty() && replace.len() != with_data.len() {
+        return Err(CalibrateError::Input(format!(
+            "--data: expected {} files (one per data experiment: {}), found {}",
+            with_data.len(),
+            with_data
+                .iter()
+                .map(|&k| chain.experiments()[k].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            replace.len()
+        )));
+    }
+    let mut obs = Vec::new();
+    let mut notes = Vec::new();
+    for (j, &k) in with_data.iter().enumerate() {
+        let e = &chain.experiments()[k];
+        let d = e.data.as_ref().expect("filtered on data");
+        if d.step > 1 {
+            notes.push(format!(
+                "curve {}: {} of the {} rows of {} used (every {}-th row; max_points)",
+                e.name,
+                d.curve.time_s.len(),
+                d.rows_in_file,
+                d.path.display(),
+                d.step
+            ));
+        }
+        let values = match replace.get(j) {
+            None => d.curve.voltage_v.clone(),
+            Some(p) => {
+                let mut c = read_curve(p, d.curve.sign)
+                    .map_err(|e| CalibrateError::Input(e.to_string()))?;
+                let t0 = c.time_s[0];
+                c.time_s.iter_mut().for_each(|t| *t -= t0);
+                same_current(&c, &d.curve, p, &d.path)?;
+                c.voltage_at(&e.times).map_err(|err| {
+                    CalibrateError::Input(format!("--data {}: {err}", p.display()))
+                })?
+            }
+        };
+        // The model output sits on the experiment's times, which are the data's own.
+        let output = study
+            .model
+            .outputs()
+            .iter()
+            .position(|o| o.name == format!("voltage_{}", e.name))
+            .expect("every experiment has a voltage output");
+        obs.push(CurveObservation {
+            name: e.name.clone(),
+            output,
+            values,
+            noise,
+        });
+    }
+    Ok((obs, notes))
+}
+
+/// A `--data` file replaces a study curve's voltage only: the model is driven by the study
+/// curve's current, so the file's current must be that current (within 2 % of its largest
+/// magnitude, at the study curve's times inside the file's range), else the fit would compare
+/// the model with a different experiment.
+pub fn same_current(
+    file: &MeasuredCurve,
+    study: &MeasuredCurve,
+    file_path: &Path,
+    study_path: &Path,
+) -> Result<(), CalibrateError> {
+    let si = study.discharge_current();
+    let imax = si.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let t_end = *file.time_s.last().unwrap_or(&0.0);
+    let n = study.time_s.partition_point(|&t| t <= t_end);
+    let fi = file
+        .discharge_current_at(&study.time_s[..n])
+        .map_err(|e| CalibrateError::Input(format!("--data {}: {e}", file_path.display())))?;
+    let worst = fi
+        .iter()
+        .zip(&si)
+        .zip(&study.time_s)
+        .map(|((f, s), &t)| ((f - s).abs(), t))
+        .fold((0.0f64, 0.0), |a, b| if b.0 > a.0 { b } else { a });
+    if worst.0 > 0.02 * imax.max(1e-3) {
+        return Err(CalibrateError::Input(format!(
+            "--data {}: its current differs from that of the study's curve {} by {:.4} A at t = {:.1} s \
+             (largest study current {imax:.4} A, discharge positive); the model is driven by the study's \
+             current, so --data must come from the same protocol",
+            file_path.display(),
+            study_path.display(),
+            worst.0,
+            worst.1
+        )));
+    }
+    Ok(())
+}
