@@ -47,55 +47,33 @@ fn ln_special(x: f64) -> f64 {
     x.ln()
 }
 
-/// Σ ln x_i accumulated term by term with one [`ln`] per block of eight terms, the ln of their
-/// product: ln(x_1·…·x_8) = Σ ln x_i. The product's relative rounding error is ≤ 7 units of
-/// 2⁻⁵³ (an absolute error ≤ 8·10⁻¹⁶ in the sum, as large as the rounding of eight separate
-/// lns), at an eighth of the lns. A block whose product leaves the normal range (a term beyond
-/// ~10^±38, zero, negative or NaN) is summed term by term instead, so the result is what
-/// Σ ln x_i gives, NaN and ±∞ included.
-#[derive(Debug, Clone, Default)]
-pub struct LnSum {
-    block: [f64; 8],
-    len: usize,
-    sum: f64,
-}
-
-impl LnSum {
-    /// Add ln `x` to the sum.
-    #[inline(always)]
-    pub fn push(&mut self, x: f64) {
-        self.block[self.len] = x;
-        self.len += 1;
-        if self.len == 8 {
-            self.flush();
+/// Σ_{i<n} ln x(i) with one [`ln`] per block of eight terms, the ln of their product:
+/// ln(x_1·…·x_8) = Σ ln x_i. The product's relative rounding error is ≤ 7 units of 2⁻⁵³ (an
+/// absolute error ≤ 8·10⁻¹⁶ in the sum, as large as the rounding of eight separate lns), at an
+/// eighth of the lns. A block whose product leaves the normal range (a term beyond ~10^±38,
+/// zero, negative or NaN) is summed term by term instead (`x` is called again for its terms),
+/// so the result is what Σ ln x_i gives, NaN and ±∞ included. `x` is inlined into the loop:
+/// the terms are computed where they are multiplied, without a buffer.
+#[inline(always)]
+pub fn sum_ln(n: usize, x: impl Fn(usize) -> f64) -> f64 {
+    let mut sum = 0.0;
+    let mut start = 0;
+    while start < n {
+        let end = (start + 8).min(n);
+        let mut p = 1.0;
+        for i in start..end {
+            p *= x(i);
         }
-    }
-
-    fn flush(&mut self) {
-        let b = &self.block[..self.len];
-        let p = if let [x0, x1, x2, x3, x4, x5, x6, x7] = *b {
-            // a tree, so the seven products are three multiplications deep
-            ((x0 * x1) * (x2 * x3)) * ((x4 * x5) * (x6 * x7))
-        } else {
-            b.iter().product()
-        };
         if p.is_normal() && p > 0.0 {
-            self.sum += ln(p);
+            sum += ln(p);
         } else {
-            for &x in b {
-                self.sum += ln(x);
+            for i in start..end {
+                sum += ln(x(i));
             }
         }
-        self.len = 0;
+        start = end;
     }
-
-    /// Σ ln x_i over every term pushed.
-    pub fn total(mut self) -> f64 {
-        if self.len > 0 {
-            self.flush();
-        }
-        self.sum
-    }
+    sum
 }
 
 /// [c, 1/c, ln c] of the 64 subintervals of [0.68359375, 1.3671875) (c: the harmonic midpoint
@@ -353,9 +331,7 @@ mod tests {
                         }
                     })
                     .collect();
-                let mut acc = LnSum::default();
-                xs.iter().for_each(|&x| acc.push(x));
-                let (got, want) = (acc.total(), xs.iter().map(|x| x.ln()).sum::<f64>());
+                let (got, want) = (sum_ln(n, |i| xs[i]), xs.iter().map(|x| x.ln()).sum::<f64>());
                 // (the reference's own rounding grows with Σ|ln x|: ±575 for 1e±250)
                 let size: f64 = xs.iter().map(|x| x.ln().abs()).sum();
                 assert!(
@@ -364,12 +340,10 @@ mod tests {
                 );
             }
         }
-        let mut acc = LnSum::default();
-        [2.0, f64::NAN, 3.0].iter().for_each(|&x| acc.push(x));
-        assert!(acc.total().is_nan());
-        let mut acc = LnSum::default();
-        [2.0, 0.0].iter().for_each(|&x| acc.push(x));
-        assert_eq!(acc.total(), f64::NEG_INFINITY);
+        let xs = [2.0, f64::NAN, 3.0];
+        assert!(sum_ln(3, |i| xs[i]).is_nan());
+        let xs = [2.0, 0.0];
+        assert_eq!(sum_ln(2, |i| xs[i]), f64::NEG_INFINITY);
     }
 
     #[test]
