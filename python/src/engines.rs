@@ -296,16 +296,8 @@ pub fn _sensitivity(
     Vec<String>,
 )> {
     let st = as_study(study)?;
-    let mut s: AllSettings = st.section("sensitivity").map_err(errors::input)?;
-    if let Some(seed) = seed {
-        s.sobol.seed = seed;
-        s.morris.seed = seed;
-        s.shapley.seed = seed;
-        s.ranking.seed = seed;
-    }
-    if let Some(n) = samples {
-        s.sobol.base_samples = n;
-    }
+    let s: AllSettings = st.section("sensitivity").map_err(errors::input)?;
+    let mut s = s.with_overrides(seed, samples);
     s.sobol.progress = false;
     let method = method.to_string();
     if method != "all" && !sensitivity::METHODS.contains(&method.as_str()) {

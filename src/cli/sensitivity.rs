@@ -48,17 +48,8 @@ fn settings(
     seed: Option<u64>,
     samples: Option<usize>,
 ) -> Result<AllSettings, CliError> {
-    let mut s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
-    if let Some(seed) = seed {
-        s.sobol.seed = seed;
-        s.morris.seed = seed;
-        s.shapley.seed = seed;
-        s.ranking.seed = seed;
-    }
-    if let Some(n) = samples {
-        s.sobol.base_samples = n;
-    }
-    Ok(s)
+    let s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
+    Ok(s.with_overrides(seed, samples))
 }
 
 pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
@@ -85,9 +76,7 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
-    write_run(
-        &a.study, &study, &s, &a.method, sobol, &out, a.report,
-    )
+    write_run(&a.study, &study, &s, &a.method, sobol, &out, a.report)
 }
 
 /// The header settings of a sharded Sobol run: the command-line overrides the merge applies
@@ -173,15 +162,7 @@ pub fn merge(
     let s = settings(study, seed, samples)?;
     let (m, d) = (&study.model, &study.dist);
     let sobol = |s: &sensitivity::SobolSettings| sensitivity::sobol_merge(m, d, s, parts);
-    write_run(
-        study_path,
-        study,
-        &s,
-        "sobol",
-        sobol,
-        out,
-        report,
-    )
+    write_run(study_path, study, &s, "sobol", sobol, out, report)
 }
 
 /// Run `methods` (with the refine-next ranking) and write the run folder; Sobol indices come

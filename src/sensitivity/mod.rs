@@ -386,6 +386,23 @@ pub struct AllSettings {
     pub shapley: ShapleySettings,
 }
 
+impl AllSettings {
+    /// These settings with `seed` for every random stream and scramble and `samples` Sobol base
+    /// samples, where given (the command line's and the Python API's --seed and --samples).
+    pub fn with_overrides(mut self, seed: Option<u64>, samples: Option<usize>) -> Self {
+        if let Some(seed) = seed {
+            self.sobol.seed = seed;
+            self.morris.seed = seed;
+            self.shapley.seed = seed;
+            self.ranking.seed = seed;
+        }
+        if let Some(n) = samples {
+            self.sobol.base_samples = n;
+        }
+        self
+    }
+}
+
 /// Run every method (local, delta-method variance, ranking, Sobol, Morris, Shapley).
 pub fn all<M: Model + ?Sized>(
     model: &M,
