@@ -210,16 +210,16 @@ pub fn check_parts(parts: &[(PathBuf, PartHeader)]) -> Result<Vec<usize>, ShardE
             });
         }
         let (a, b) = (first.identity(), h.identity());
-        for ((name, x), (name_b, y)) in a.iter().zip(&b) {
-            if name != name_b {
-                return Err(ShardError::Mismatch {
-                    path: path.clone(),
-                    first: first_path.clone(),
-                    field: "the list of settings".into(),
-                    found: format!("{:?}", h.run),
-                    expected: format!("{:?}", first.run),
-                });
-            }
+        if a.len() != b.len() || a.iter().zip(&b).any(|((x, _), (y, _))| x != y) {
+            return Err(ShardError::Mismatch {
+                path: path.clone(),
+                first: first_path.clone(),
+                field: "the list of settings".into(),
+                found: format!("{:?}", h.run),
+                expected: format!("{:?}", first.run),
+            });
+        }
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
             if x != y {
                 return Err(ShardError::Mismatch {
                     path: path.clone(),
@@ -229,15 +229,6 @@ pub fn check_parts(parts: &[(PathBuf, PartHeader)]) -> Result<Vec<usize>, ShardE
                     expected: x.clone(),
                 });
             }
-        }
-        if a.len() != b.len() {
-            return Err(ShardError::Mismatch {
-                path: path.clone(),
-                first: first_path.clone(),
-                field: "the list of settings".into(),
-                found: format!("{:?}", h.run),
-                expected: format!("{:?}", first.run),
-            });
         }
         let r = h.shard.range(h.total_units);
         if h.shard.index == 0 || h.shard.index > h.shard.count || h.units != [r.start, r.end] {
