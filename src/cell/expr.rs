@@ -7,6 +7,8 @@
 //! `abs`. Anything else is a parse error with its position. No names are looked up at run time.
 
 use crate::model::Scalar;
+use crate::numerics::table::UniformHermite;
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// Errors from parsing an expression string.
@@ -74,6 +76,46 @@ pub struct Expr {
     source: String,
     ops: Vec<Op>,
     depth: usize,
+    tables: Tables,
+}
+
+/// The Hermite tables of an expression built so far ([`Expr::hermite_table`]), by range and
+/// number of intervals. A cache, not part of the expression's value: equal expressions compare
+/// equal whatever their tables.
+#[derive(Default)]
+struct Tables(Mutex<Vec<(TableKey, Arc<UniformHermite>)>>);
+
+/// (x0, x1) as bits, and the number of intervals.
+type TableKey = (u64, u64, usize);
+
+impl Tables {
+    /// Tables kept per expression (a solve asks for one or two ranges; more only when a
+    /// sampled quantity moves the range, where the oldest is rebuilt if asked again).
+    const KEPT: usize = 8;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(TableKey, Arc<UniformHermite>)>> {
+        // (a panic while holding the lock cannot leave a half-written entry: entries are
+        // pushed whole, so the list is usable as it is)
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for Tables {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(self.lock().clone()))
+    }
+}
+
+impl PartialEq for Tables {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} tables", self.lock().len())
+    }
 }
 
 const MAX_DEPTH: usize = 64;
@@ -116,7 +158,34 @@ impl Expr {
             source: src.to_string(),
             ops,
             depth: maxd as usize,
+            tables: Tables::default(),
         })
+    }
+
+    /// The expression as a cubic Hermite table ([`UniformHermite`]) on `intervals` equal
+    /// intervals over [x0, x1], from its value and slope at the nodes. Built once per range and
+    /// kept with the expression (shared by its clones made afterwards and by every solve that
+    /// holds the same `Arc<Expr>`), so that a solver tabulating a property per solve pays for
+    /// it once per run; the same range gives the same table bit for bit, whichever solve built
+    /// it first.
+    pub fn hermite_table(&self, x0: f64, x1: f64, intervals: usize) -> Arc<UniformHermite> {
+        let key = (x0.to_bits(), x1.to_bits(), intervals);
+        if let Some((_, t)) = self.tables.lock().iter().find(|(k, _)| *k == key) {
+            return t.clone();
+        }
+        // built outside the lock: two threads may both build it, with the same result
+        let table = Arc::new(UniformHermite::new(x0, x1, intervals, |x| {
+            let r = self.eval(num_dual::Dual64::new(x, 1.0));
+            (r.re, r.eps)
+        }));
+        let mut tables = self.tables.lock();
+        if !tables.iter().any(|(k, _)| *k == key) {
+            if tables.len() == Tables::KEPT {
+                tables.remove(0);
+            }
+            tables.push((key, table.clone()));
+        }
+        table
     }
 
     /// The source text.

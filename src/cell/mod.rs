@@ -10,6 +10,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod bpx;
+pub mod electrode;
 pub mod expr;
 pub mod model;
 pub mod ocp;

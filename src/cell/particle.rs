@@ -13,35 +13,11 @@
 
 use super::ocp::Coefficient;
 use crate::model::Scalar;
+use crate::numerics::bdf::Bdf;
 use crate::numerics::fastmath::exp_in_place;
 use crate::numerics::modal::{advance_dot4, advance_dot4_steps, dot4, dotf};
 use crate::numerics::tridiagonal;
 use std::sync::{Arc, Mutex, OnceLock};
-
-/// BDF coefficients (β0, β1, β2) for one step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bdf {
-    pub b0: f64,
-    pub b1: f64,
-    pub b2: f64,
-}
-
-impl Bdf {
-    /// Backward Euler.
-    pub const EULER: Bdf = Bdf {
-        b0: 1.0,
-        b1: 1.0,
-        b2: 0.0,
-    };
-    /// Variable-step BDF2 with step ratio ω = h_n/h_{n−1}.
-    pub fn bdf2(omega: f64) -> Bdf {
-        Bdf {
-            b0: (1.0 + 2.0 * omega) / (1.0 + omega),
-            b1: 1.0 + omega,
-            b2: omega * omega / (1.0 + omega),
-        }
-    }
-}
 
 /// What a cached step operator was built for: step h [s], BDF β0 (1 for the exact step) and
 /// the diffusion rate s = D·dfac/R² [1/s] (its value: within one solve the derivatives of s are

@@ -47,25 +47,35 @@ fn ln_special(x: f64) -> f64 {
     x.ln()
 }
 
-/// Σ_{i<n} ln x(i) with one [`ln`] per block of eight terms, the ln of their product:
-/// ln(x_1·…·x_8) = Σ ln x_i. The product's relative rounding error is ≤ 7 units of 2⁻⁵³ (an
-/// absolute error ≤ 8·10⁻¹⁶ in the sum, as large as the rounding of eight separate lns), at an
-/// eighth of the lns. A block whose product leaves the normal range (a term beyond ~10^±38,
-/// zero, negative or NaN) is summed term by term instead (`x` is called again for its terms),
-/// so the result is what Σ ln x_i gives, NaN and ±∞ included. `x` is inlined into the loop:
-/// the terms are computed where they are multiplied, without a buffer.
+/// Σ_{i<n} ln x(i) with one [`ln`] per block of up to [`SUM_LN_BLOCK`] terms, the ln of their
+/// product: ln(x_1·…·x_32) = Σ ln x_i. The product, formed in four interleaved partial
+/// products (independent chains the CPU overlaps), has a relative rounding error ≤ 31 units of
+/// 2⁻⁵³: an absolute error ≤ 3.5·10⁻¹⁵ in the sum, at a thirty-second of the lns. A block whose
+/// product leaves the normal range (terms whose product passes ~10^±300 — for
+/// concentrations in mol/m³ only near zero —, zero, negative or NaN) is summed term by term
+/// instead (`x` is called again for its terms), so the result is what Σ ln x_i gives, NaN and
+/// ±∞ included. `x` is inlined into the loop: the terms are computed where they are
+/// multiplied, without a buffer.
 #[inline(always)]
 pub fn sum_ln(n: usize, x: impl Fn(usize) -> f64) -> f64 {
     let mut sum = 0.0;
     let mut start = 0;
     while start < n {
-        let end = (start + 8).min(n);
-        let mut p = 1.0;
-        for i in start..end {
-            p *= x(i);
+        let end = (start + SUM_LN_BLOCK).min(n);
+        let mut p = [1.0f64; 4];
+        let mut i = start;
+        while i + 4 <= end {
+            for (k, pk) in p.iter_mut().enumerate() {
+                *pk *= x(i + k);
+            }
+            i += 4;
         }
-        if p.is_normal() && p > 0.0 {
-            sum += ln(p);
+        for (k, pk) in p.iter_mut().enumerate().take(end - i) {
+            *pk *= x(i + k);
+        }
+        let product = (p[0] * p[1]) * (p[2] * p[3]);
+        if product.is_normal() && product > 0.0 {
+            sum += ln(product);
         } else {
             for i in start..end {
                 sum += ln(x(i));
@@ -75,6 +85,9 @@ pub fn sum_ln(n: usize, x: impl Fn(usize) -> f64) -> f64 {
     }
     sum
 }
+
+/// Terms per ln in [`sum_ln`].
+pub const SUM_LN_BLOCK: usize = 32;
 
 /// [c, 1/c, ln c] of the 64 subintervals of [0.68359375, 1.3671875) (c: the harmonic midpoint
 /// rounded to a multiple of 2⁻¹², and 1 for the subinterval around 1).
@@ -319,7 +332,7 @@ mod tests {
     #[test]
     fn ln_sum_agrees_with_the_sum_of_lns() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        for n in [0usize, 1, 7, 8, 9, 20, 63] {
+        for n in [0usize, 1, 3, 4, 5, 7, 8, 9, 20, 31, 32, 33, 63, 100] {
             for extreme in [false, true] {
                 let xs: Vec<f64> = (0..n)
                     .map(|i| {

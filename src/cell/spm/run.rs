@@ -25,11 +25,12 @@ use super::{
     CellError, Eval, Fixed, Hints, Row, Solution, SolverOptions, StopReason, check_particle_range,
     voltage,
 };
+use crate::cell::electrode::Electrode;
 use crate::cell::params::CellParams;
-use crate::cell::particle::{Bdf, Particle};
 use crate::cell::protocol::Segment;
 use crate::cell::spme::{ElectrolyteState, Side};
 use crate::model::Scalar;
+use crate::numerics::bdf::Bdf;
 
 /// Most steps advanced as one batch (a cut-off inside a batch wastes the steps after it).
 const BATCH: usize = 16;
@@ -491,17 +492,16 @@ impl Grid<'_> {
 /// The BDF2 components at the start of the current step, for re-stepping: the particles
 /// unless they step exactly, the electrolyte if there is one.
 struct Start<D> {
-    particles: Option<(Particle<D>, Particle<D>)>,
+    neg: Electrode<D>,
+    pos: Electrode<D>,
     el: Option<ElectrolyteState<D>>,
 }
 
 impl<D: Scalar> Start<D> {
     /// Take the components' state from the run.
-    fn save(&mut self, pn: &Particle<D>, pp: &Particle<D>, el: Option<&ElectrolyteState<D>>) {
-        if let Some((n, p)) = self.particles.as_mut() {
-            n.copy_state_from(pn);
-            p.copy_state_from(pp);
-        }
+    fn save(&mut self, neg: &Electrode<D>, pos: &Electrode<D>, el: Option<&ElectrolyteState<D>>) {
+        self.neg.copy_state_from(neg);
+        self.pos.copy_state_from(pos);
         if let (Some(s), Some(e)) = (self.el.as_mut(), el) {
             s.copy_state_from(e);
         }
@@ -510,14 +510,12 @@ impl<D: Scalar> Start<D> {
     /// Put the saved state back into the run.
     fn restore(
         &self,
-        pn: &mut Particle<D>,
-        pp: &mut Particle<D>,
+        neg: &mut Electrode<D>,
+        pos: &mut Electrode<D>,
         el: Option<&mut ElectrolyteState<D>>,
     ) {
-        if let Some((n, p)) = self.particles.as_ref() {
-            pn.copy_state_from(n);
-            pp.copy_state_from(p);
-        }
+        neg.copy_state_from(&self.neg);
+        pos.copy_state_from(&self.pos);
         if let (Some(e), Some(s)) = (el, self.el.as_ref()) {
             e.copy_state_from(s);
         }
@@ -530,8 +528,9 @@ pub(super) struct Run<'a, D: Scalar> {
     f: &'a Fixed<D>,
     segs: &'a [Segment],
     opts: &'a SolverOptions,
-    pn: Particle<D>,
-    pp: Particle<D>,
+    /// the electrodes' particles
+    neg: Electrode<D>,
+    pos: Electrode<D>,
     /// the particles take exact steps (else BDF2 steps)
     exact: bool,
     /// the SPMe electrolyte (BDF2 steps)
@@ -562,7 +561,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         f: &'a Fixed<D>,
         segs: &'a [Segment],
         opts: &'a SolverOptions,
-        (pn, pp): (Particle<D>, Particle<D>),
+        (neg, pos): (Electrode<D>, Electrode<D>),
         exact: bool,
         el: Option<ElectrolyteState<D>>,
         hints: Hints,
@@ -571,7 +570,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         // BDF2 particles: the electrolyte steps with them (one grid, re-stepped from a saved
         // start); exact particles: the electrolyte steps on its own grid
         let start = (!exact).then(|| Start {
-            particles: Some((pn.clone(), pp.clone())),
+            neg: neg.clone(),
+            pos: pos.clone(),
             el: el.clone(),
         });
         Self {
@@ -579,8 +579,8 @@ impl<'a, D: Scalar> Run<'a, D> {
             f,
             segs,
             opts,
-            pn,
-            pp,
+            neg,
+            pos,
             exact,
             el,
             start,
@@ -648,14 +648,14 @@ impl<'a, D: Scalar> Run<'a, D> {
         let seg = &self.segs[st.seg];
         let (i_old, i_new) = (seg.current_at(st.t0), seg.current_at(st.t1));
         if let Some(start) = self.start.as_mut() {
-            start.save(&self.pn, &self.pp, self.el.as_ref());
+            start.save(&self.neg, &self.pos, self.el.as_ref());
         }
         if self.exact {
             let (p, f) = (self.p, self.f);
             let h = st.t1 - st.t0;
-            self.pn
+            self.neg
                 .step_exact(h, i_old, i_new, &p.neg.diffusivity, f.kin_n.fac_d);
-            self.pp
+            self.pos
                 .step_exact(h, i_old, i_new, &p.pos.diffusivity, f.kin_p.fac_d);
         }
         self.advance_bdf(st, st.t1)?;
@@ -751,9 +751,9 @@ impl<'a, D: Scalar> Run<'a, D> {
         let (bdf, omega) = st.bdf(h);
         let i = self.segs[st.seg].current_at(t_end);
         if !self.exact {
-            self.pn
+            self.neg
                 .step_current(h, bdf, omega, i, &p.neg.diffusivity, f.kin_n.fac_d);
-            self.pp
+            self.pos
                 .step_current(h, bdf, omega, i, &p.pos.diffusivity, f.kin_p.fac_d);
         }
         if let Some(e) = self.el.as_mut() {
@@ -783,13 +783,13 @@ impl<'a, D: Scalar> Run<'a, D> {
             *h = st.t1 - st.t0;
         }
         let hs = &hs[..sts.len()];
-        self.pn
+        self.neg
             .step_exact_batch(hs, i, &p.neg.diffusivity, fixed.kin_n.fac_d);
-        self.pp
+        self.pos
             .step_exact_batch(hs, i, &p.pos.diffusivity, fixed.kin_p.fac_d);
         for (j, st) in sts.iter().enumerate() {
-            self.pn.show_exact_step(j);
-            self.pp.show_exact_step(j);
+            self.neg.show_exact_step(j);
+            self.pos.show_exact_step(j);
             // (no electrolyte in a batch: the literal lets the SPM's evaluation drop its branches)
             if let Some(c) = self.finish_step(st, i, i, false)? {
                 return Ok(Some(c));
@@ -818,8 +818,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         let ev = voltage(
             p,
             fixed,
-            &self.pn,
-            &self.pp,
+            &self.neg,
+            &self.pos,
             el,
             i_new,
             i_new,
@@ -836,15 +836,15 @@ impl<'a, D: Scalar> Run<'a, D> {
             return self.stop_in_step(st, i_old, low, watch_cutoff).map(Some);
         }
         let ev = ev?;
-        let (pn, pp) = (&self.pn, &self.pp);
-        if !(pn.is_modal() && pp.is_modal()) || st.output.is_some() {
+        let (neg, pos) = (&self.neg, &self.pos);
+        if !(neg.is_modal() && pos.is_modal()) || st.output.is_some() {
             // (the modal form reconstructs its extremes; the surface, where the range is left
             // first, is checked every step by the voltage)
-            check_particle_range(p, pn, pp, st.t1)?;
+            check_particle_range(p, neg, pos, st.t1)?;
         }
         if st.output.is_some() {
             self.rows
-                .push(fixed.row(&ev, pn, pp, el, st.t1, i_new, D::from(cap_new / 3600.0)));
+                .push(fixed.row(&ev, neg, pos, el, st.t1, i_new, D::from(cap_new / 3600.0)));
         }
         self.cap_prev = cap_new;
         self.v_last = Some((st.seg, ev.v.re()));
@@ -859,13 +859,13 @@ impl<'a, D: Scalar> Run<'a, D> {
         let t = st.t0 + tau;
         let i_t = self.segs[st.seg].current_at(t);
         if self.exact {
-            self.pn
+            self.neg
                 .restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.kin_n.fac_d);
-            self.pp
+            self.pos
                 .restep_exact(tau, i_old, i_t, &p.pos.diffusivity, fixed.kin_p.fac_d);
         }
         if let Some(start) = self.start.as_ref() {
-            start.restore(&mut self.pn, &mut self.pp, self.el.as_mut());
+            start.restore(&mut self.neg, &mut self.pos, self.el.as_mut());
             if let Err(e) = self.advance_bdf(st, t) {
                 return (Err(e), i_t);
             }
@@ -876,8 +876,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         let ev = voltage(
             p,
             fixed,
-            &self.pn,
-            &self.pp,
+            &self.neg,
+            &self.pos,
             self.el.as_ref(),
             i_t,
             i_t,
@@ -1076,8 +1076,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
         let mut row = self.f.row(
             &ec,
-            &self.pn,
-            &self.pp,
+            &self.neg,
+            &self.pos,
             self.el.as_ref(),
             tc.re(),
             i_c,
