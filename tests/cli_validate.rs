@@ -1,0 +1,225 @@
+//! `bridgelaw calibrate --validate`: held-out curves made by the model itself at a known
+//! truth with known noise get a posterior-predictive band whose coverage is near its level; the
+//! residual table (prior centre, MAP, posterior mean) is written for every curve.
+
+use bridgelaw::cell::{CellModelKind, Protocol, SolverOptions, read_bpx_file};
+use bridgelaw::chain::ChainModel;
+use bridgelaw::dist::sample::stream_rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bridgelaw"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+const BPX: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/models/cells/lgm50_chen2020.bpx.json"
+);
+/// The synthetic truth: the BPX file's graphite diffusivity [m²/s].
+const D_N_TRUE: f64 = 3.3e-14;
+/// Noise sd of the fitted curves [V].
+const SIGMA: f64 = 0.003;
+
+/// A constant-C-rate discharge of the SPM at `D_N_TRUE`, sampled every `dt` s up to `stop` s,
+/// plus Gaussian noise of sd `sigma` (stream `seed`), written as time_s,current_A,voltage_V.
+fn synthetic_curve(path: &Path, c_rate: f64, stop: f64, dt: f64, sigma: f64, seed: u64) {
+    let base = read_bpx_file(Path::new(BPX)).unwrap().params;
+    let current = c_rate * base.nominal_capacity_ah;
+    let times: Vec<f64> = (0..=(stop / dt) as usize).map(|k| k as f64 * dt).collect();
+    let solver = SolverOptions {
+        model: CellModelKind::Spm,
+        ..SolverOptions::default()
+    };
+    let m = ChainModel::cell(
+        base,
+        solver,
+        &["D_n"],
+        Protocol::c_rate(c_rate, stop),
+        times.clone(),
+    )
+    .unwrap();
+    let out = bridgelaw::model::evaluate(&m, &[D_N_TRUE]).unwrap();
+    let mut rng = stream_rng(seed, 0);
+    let mut s = String::from("time_s,current_A,voltage_V\n");
+    for (k, t) in times.iter().enumerate() {
+        let e: f64 = StandardNormal.sample(&mut rng);
+        s.push_str(&format!("{t},{current},{}\n", out[k] + sigma * e));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// A study fitting D_n (log-normal prior centred 6× off the truth) to 1C and 2C curves, and a
+/// held-out 1.5C curve with noise sd `held_sigma`.
+fn setup(name: &str, held_sigma: f64) -> (PathBuf, PathBuf, PathBuf) {
+    let dir =
+        std::env::temp_dir().join(format!("bridgelaw-validate-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    synthetic_curve(&dir.join("fit_1C.csv"), 1.0, 3000.0, 25.0, SIGMA, 1);
+    synthetic_curve(&dir.join("fit_2C.csv"), 2.0, 1500.0, 12.5, SIGMA, 2);
+    let held = dir.join("held_1p5C.csv");
+    synthetic_curve(&held, 1.5, 2000.0, 16.0, held_sigma, 3);
+    std::fs::write(
+        dir.join("priors.toml"),
+        r#"title = "graphite diffusivity, deliberately off"
+[[parameter]]
+name = "D_n"
+unit = "m^2/s"
+distribution = "lognormal"
+median = 2.0e-13
+log_sd = 0.8
+"#,
+    )
+    .unwrap();
+    let study = dir.join("study.toml");
+    std::fs::write(
+        &study,
+        format!(
+            r#"title = "validation on synthetic SPM curves"
+priors = ["priors.toml"]
+[model]
+cell = "spm"
+bpx = "{BPX}"
+[[model.experiment]]
+name = "fit_1C"
+data = "fit_1C.csv"
+sign = "discharge_positive"
+[[model.experiment]]
+name = "fit_2C"
+data = "fit_2C.csv"
+sign = "discharge_positive"
+[inputs]
+D_n = "prior"
+[calibrate]
+chains = 2
+tune = 300
+draws = 400
+seed = 5
+noise = {{ kind = "inferred", prior = {{ kind = "half_normal", scale = 0.01 }} }}
+"#
+        ),
+    )
+    .unwrap();
+    (dir, study, held)
+}
+
+fn run(args: &[&str], study: &Path, held: &Path, out: &Path) -> serde_json::Value {
+    let r = bin()
+        .arg("calibrate")
+        .arg(study)
+        .args(args)
+        .arg("--validate")
+        .arg(held)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(stdout.contains("held_1p5C (held out"), "{stdout}");
+    serde_json::from_str(&std::fs::read_to_string(out.join("study_validation.json")).unwrap())
+        .unwrap()
+}
+
+fn coverage(v: &serde_json::Value, level: f64) -> f64 {
+    v["held_out"][0]["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| (c["level"].as_f64().unwrap() - level).abs() < 1e-9)
+        .unwrap()["fraction"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn held_out_band_coverage_is_near_its_level_on_synthetic_curves() {
+    let (dir, study, held) = setup("nuts", SIGMA);
+    let out = dir.join("nuts");
+    let v = run(&[], &study, &held, &out);
+    // 126 held-out points with the fitted noise: coverage within ~2 binomial sds of the level.
+    let (c95, c90) = (coverage(&v, 0.95), coverage(&v, 0.90));
+    assert!((c95 - 0.95).abs() <= 0.05, "95 % band covers {c95}");
+    assert!((c90 - 0.90).abs() <= 0.07, "90 % band covers {c90}");
+    assert_eq!(v["held_out"][0]["points"], 126);
+    // The median prediction is as close to the held-out data as the noise allows.
+    let rmse = v["held_out"][0]["rmse_median_v"].as_f64().unwrap();
+    assert!(rmse < 1.3 * SIGMA, "held-out median RMSE {rmse}");
+    // Residual rows for the two fitted curves and the held-out one, at all three points; the
+    // fit improves on the prior centre for every curve, the held-out one included.
+    let rows = v["rmse"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2]["role"], "held_out");
+    for r in rows {
+        let at = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{r}"));
+        assert!(at("posterior_mean_v") < at("prior_centre_v"), "{r}");
+        assert!(at("map_v") < 1.3 * SIGMA, "{r}");
+    }
+    // The band files sit beside the fit's.
+    assert!(out.join("study_validate_ppc_held_1p5C.csv").is_file());
+    assert!(out.join("study_validate_ppc.json").is_file());
+}
+
+#[test]
+fn held_out_curve_noisier_than_the_fit_is_under_covered() {
+    // The control that shows the check can fail: a held-out curve with 4× the fitted noise
+    // lies mostly outside the 95 % band (Laplace draws, the fast mode).
+    let (dir, study, held) = setup("noisy", 4.0 * SIGMA);
+    let v = run(&["--map"], &study, &held, &dir.join("map"));
+    let c95 = coverage(&v, 0.95);
+    assert!(c95 < 0.6, "95 % band covers {c95} of a 4× noisier curve");
+}
+
+#[test]
+fn bad_validate_input_exits_2_naming_the_problem() {
+    let (dir, study, held) = setup("bad", SIGMA);
+    let missing = dir.join("no_such_curve.csv");
+    for (args, expect) in [
+        (
+            vec![
+                "--validate".to_string(),
+                missing.display().to_string(),
+                "--map".into(),
+            ],
+            "no_such_curve.csv",
+        ),
+        (
+            vec![
+                "--validate".to_string(),
+                held.display().to_string(),
+                "--validate-temperature".into(),
+                "0".into(),
+                "--map".into(),
+            ],
+            "--validate-temperature",
+        ),
+        (
+            vec![
+                "--validate".to_string(),
+                held.display().to_string(),
+                held.display().to_string(),
+                "--map".into(),
+            ],
+            "already in the study or the --validate list",
+        ),
+    ] {
+        let r = bin()
+            .arg("calibrate")
+            .arg(&study)
+            .args(&args)
+            .arg("--out")
+            .arg(dir.join("bad-out"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}
