@@ -1,6 +1,8 @@
-//! `bridgelaw calibrate --validate`: held-out curves made by the model itself at a known
-//! truth with known noise get a posterior-predictive band whose coverage is near its level; the
-//! residual table (prior centre, MAP, posterior mean) is written for every curve.
+//! A calibration's result used for prediction, on curves made by the SPM itself at a known
+//! truth with known noise: `calibrate --validate` (held-out curves get a posterior-predictive
+//! band whose coverage is near its level; the residual table at the prior centre, MAP and
+//! posterior mean is written for every curve) and `propagate --posterior` (the draws drive the
+//! model at new conditions and reproduce the calibration's own band at its own).
 
 use bridgelaw::cell::{CellModelKind, Protocol, SolverOptions, read_bpx_file};
 use bridgelaw::chain::ChainModel;
@@ -146,6 +148,7 @@ fn held_out_band_coverage_is_near_its_level_on_synthetic_curves() {
     let v = run(&[], &study, &held, &out);
     // 126 held-out points with the fitted noise: coverage within ~2 binomial sds of the level.
     let (c95, c90) = (coverage(&v, 0.95), coverage(&v, 0.90));
+    eprintln!("held-out coverage: {c95:.3} of the 95 % band, {c90:.3} of the 90 % band");
     assert!((c95 - 0.95).abs() <= 0.05, "95 % band covers {c95}");
     assert!((c90 - 0.90).abs() <= 0.07, "90 % band covers {c90}");
     assert_eq!(v["held_out"][0]["points"], 126);
@@ -174,6 +177,7 @@ fn held_out_curve_noisier_than_the_fit_is_under_covered() {
     let (dir, study, held) = setup("noisy", 4.0 * SIGMA);
     let v = run(&["--map"], &study, &held, &dir.join("map"));
     let c95 = coverage(&v, 0.95);
+    eprintln!("95 % band coverage of a 4x noisier held-out curve: {c95:.3}");
     assert!(c95 < 0.6, "95 % band covers {c95} of a 4× noisier curve");
 }
 
@@ -221,5 +225,155 @@ fn bad_validate_input_exits_2_naming_the_problem() {
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}
+
+/// Columns of a CSV by header name.
+fn csv_columns(path: &Path) -> std::collections::HashMap<String, Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut cols = vec![Vec::new(); head.len()];
+    for l in lines {
+        for (c, v) in cols.iter_mut().zip(l.split(',')) {
+            c.push(v.parse::<f64>().unwrap());
+        }
+    }
+    head.into_iter().zip(cols).collect()
+}
+
+#[test]
+fn posterior_propagated_to_the_calibration_experiment_reproduces_its_band() {
+    let (dir, study, held) = setup("posterior", SIGMA);
+    let cal = dir.join("cal");
+    run(&[], &study, &held, &cal);
+    // The prediction study: the calibrated curves' conditions stated as C-rates (not data),
+    // and a new 3C discharge.
+    let pred = dir.join("pred.toml");
+    std::fs::write(
+        &pred,
+        format!(
+            r#"title = "prediction with the calibrated D_n"
+priors = ["priors.toml"]
+[model]
+cell = "spm"
+bpx = "{BPX}"
+[[model.experiment]]
+name = "fit_1C"
+c_rate = 1.0
+times = {{ start = 0.0, stop = 3000.0, n = 121 }}
+[[model.experiment]]
+name = "new_3C"
+c_rate = 3.0
+times = {{ start = 0.0, stop = 900.0, n = 46 }}
+[inputs]
+D_n = "prior"
+"#
+        ),
+    )
+    .unwrap();
+    let out = dir.join("pred");
+    let r = bin()
+        .args(["propagate"])
+        .arg(&pred)
+        .arg("--posterior")
+        .arg(&cal)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // All 800 draws (2 chains × 400) against the calibration's 400 thinned ones.
+    assert!(stdout.contains("800 of 800 posterior draws"), "{stdout}");
+    let mine = csv_columns(&out.join("posterior_band_voltage_fit_1C.csv"));
+    let theirs = csv_columns(&cal.join("study_ppc_fit_1C.csv"));
+    let worst = |a: &str, b: &str| {
+        mine[a]
+            .iter()
+            .zip(&theirs[b])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f64, f64::max)
+    };
+    // The model band (parameter uncertainty): the same draws, so equal to MC error of its
+    // quantiles and the solver's protocol (C-rate vs the measured current): < 0.3 mV.
+    for q in ["q5", "q50", "q95"] {
+        let d = worst(&format!("{q} [V]"), &format!("{q} [V]"));
+        eprintln!("{q}: largest difference {:.3} mV", 1e3 * d);
+        assert!(d < 3e-4, "{q}: {d} V");
+    }
+    // A new measurement's band: noise from other streams and the pooled σ of both curves
+    // instead of this curve's own. The MC error of a 5 % quantile of N(0, 3 mV) is
+    // √(0.05·0.95/n)/φ(1.645)·σ ≈ 0.34 mV at n = 400 and 0.24 mV at 800, so the difference of
+    // the two bands has an sd of ~0.41 mV per point: its mean over points stays well below
+    // that and its largest of 121 points below ~5 sds.
+    for q in ["q5", "q95"] {
+        let (a, b) = (
+            &mine[&format!("{q}_obs [V]")],
+            &theirs[&format!("{q}_obs [V]")],
+        );
+        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect();
+        let (mean, max) = (
+            d.iter().sum::<f64>() / d.len() as f64,
+            d.iter().fold(0.0f64, |m, x| m.max(*x)),
+        );
+        eprintln!(
+            "{q}_obs: mean difference {:.3} mV, largest {:.3} mV",
+            1e3 * mean,
+            1e3 * max
+        );
+        assert!(
+            mean < 0.5e-3 && max < 2e-3,
+            "{q}_obs: mean {mean} V, max {max} V"
+        );
+    }
+    // The band is a real one (not a point), and the new condition has its own.
+    let w: f64 = mine["q95_obs [V]"][60] - mine["q5_obs [V]"][60];
+    assert!(w > 2.0 * 1.645 * 0.8 * SIGMA, "90 % band width {w}");
+    assert!(out.join("posterior_band_voltage_new_3C.csv").is_file());
+
+    // A study input the calibration did not cover is refused (exit 2), naming it.
+    let bad = dir.join("pred_bad.toml");
+    std::fs::write(
+        dir.join("priors_k.toml"),
+        "title = \"k_n\"\n[[parameter]]\nname = \"k_n\"\nunit = \"A m^-2 (m^3/mol)^1.5\"\ndistribution = \"lognormal\"\nmedian = 1e-6\nlog_sd = 0.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&pred)
+            .unwrap()
+            .replace(
+                r#"priors = ["priors.toml"]"#,
+                r#"priors = ["priors.toml", "priors_k.toml"]"#,
+            )
+            .replace(r#"D_n = "prior""#, "D_n = \"prior\"\nk_n = \"prior\""),
+    )
+    .unwrap();
+    for (study, run_dir, expect) in [
+        (&bad, &cal, "k_n"),
+        (&pred, &dir.join("no_such_run"), "calibration_view.json"),
+    ] {
+        let r = bin()
+            .arg("propagate")
+            .arg(study)
+            .arg("--posterior")
+            .arg(run_dir)
+            .arg("--out")
+            .arg(dir.join("bad-pred"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
     }
 }
