@@ -341,6 +341,55 @@ D_n = "prior"
     assert!(w > 2.0 * 1.645 * 0.8 * SIGMA, "90 % band width {w}");
     assert!(out.join("posterior_band_voltage_new_3C.csv").is_file());
 
+    // simulate --params: the MAP applied to the BPX cell gives the MAP's residual on the 1C
+    // curve (the calibration's own figure, computed with the chain under the measured current).
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cal.join("study_validation.json")).unwrap())
+            .unwrap();
+    let map_d_n = v["parameters"][0]["map"].as_f64().unwrap();
+    let map_rmse = v["rmse"][0]["map_v"].as_f64().unwrap();
+    let sim = dir.join("sim.csv");
+    let r = bin()
+        .args(["simulate", "--bpx", BPX, "--model", "spm", "--c-rate", "1"])
+        .args(["--duration", "3000", "--output-dt", "25", "--params"])
+        .arg(&cal)
+        .arg("--out")
+        .arg(&sim)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("D_n = {map_d_n:e} m^2/s (map of")),
+        "{stderr}"
+    );
+    let simulated = csv_columns(&sim);
+    let data = csv_columns(&dir.join("fit_1C.csv"));
+    let (mut ss, mut n) = (0.0, 0);
+    for (t, v) in simulated["time_s"].iter().zip(&simulated["voltage_V"]) {
+        if let Some(k) = data["time_s"].iter().position(|d| (d - t).abs() < 1e-6) {
+            ss += (v - data["voltage_V"][k]).powi(2);
+            n += 1;
+        }
+    }
+    let rmse = (ss / n as f64).sqrt();
+    eprintln!(
+        "simulate --params at the MAP: RMS residual {:.4} mV on {n} points; the calibration's {:.4} mV",
+        1e3 * rmse,
+        1e3 * map_rmse
+    );
+    assert!(
+        n == 121 && (rmse - map_rmse).abs() < 5e-5,
+        "{rmse} vs {map_rmse} on {n}"
+    );
+    let r = bin()
+        .args(["simulate", "--bpx", BPX, "--params"])
+        .arg(dir.join("no_such_run"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no_such_run"));
+
     // A study input the calibration did not cover is refused (exit 2), naming it.
     let bad = dir.join("pred_bad.toml");
     std::fs::write(

@@ -63,10 +63,31 @@ pub struct HeldOutCheck {
     pub coverage: Vec<LevelCoverage>,
 }
 
+/// One model parameter at the three points of the residual table, in its unit (what
+/// `simulate --params RUN_DIR` applies). `None`: not computed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamPoint {
+    pub name: String,
+    pub unit: String,
+    pub prior_centre: f64,
+    pub map: Option<f64>,
+    pub posterior_mean: Option<f64>,
+}
+
+/// Which point of a calibration to take its parameters at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitPoint {
+    Map,
+    PosteriorMean,
+}
+
 /// The run folder's `{stem}_validation.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationReport {
+    /// The model parameters at the prior centre, the MAP and the posterior mean.
+    pub parameters: Vec<ParamPoint>,
     /// Every curve, fitted then held out.
     pub rmse: Vec<CurveRmse>,
     /// One entry per held-out curve (`--validate`); empty without.
@@ -82,6 +103,9 @@ pub const HELD_OUT_NOISE: &str =
 /// The natural model parameters θ at which residuals are reported.
 #[derive(Debug, Clone, Default)]
 pub struct FitPoints {
+    /// Parameter names and units, in θ's order.
+    pub names: Vec<String>,
+    pub units: Vec<String>,
     pub prior_centre: Vec<f64>,
     pub map: Option<Vec<f64>>,
     pub posterior_mean: Option<Vec<f64>>,
@@ -102,6 +126,8 @@ impl FitPoints {
             x
         };
         Self {
+            names: post.prior().params.iter().map(|p| p.name.clone()).collect(),
+            units: post.prior().params.iter().map(|p| p.unit.clone()).collect(),
             prior_centre: theta(&post.prior_centre()),
             map: map_z.map(theta),
             posterior_mean: posterior_mean.map(|mut m| {
@@ -200,9 +226,10 @@ pub fn held_out_bands<M: Model, V: Model>(
 }
 
 impl ValidationReport {
-    /// The report from the fit's rows, the held-out rows and their bands (`files` and
-    /// `temperatures_k` in the bands' order).
+    /// The report from the points, the fit's rows, the held-out rows and their bands (`files`
+    /// and `temperatures_k` in the bands' order).
     pub fn new(
+        points: &FitPoints,
         mut rmse: Vec<CurveRmse>,
         held_rmse: Vec<CurveRmse>,
         bands: &[CurveBand],
@@ -223,11 +250,69 @@ impl ValidationReport {
                 coverage: b.coverage.clone(),
             })
             .collect();
+        let parameters = (0..points.names.len())
+            .map(|k| ParamPoint {
+                name: points.names[k].clone(),
+                unit: points.units[k].clone(),
+                prior_centre: points.prior_centre[k],
+                map: points.map.as_ref().map(|m| m[k]),
+                posterior_mean: points.posterior_mean.as_ref().map(|m| m[k]),
+            })
+            .collect();
         Self {
+            parameters,
             rmse,
             held_out,
             held_out_noise: HELD_OUT_NOISE.into(),
         }
+    }
+
+    /// Read the `*_validation.json` of the calibration run in `dir` (exactly one). Errors name
+    /// the folder or file and what was expected.
+    pub fn read_run(dir: &Path) -> Result<Self, String> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: expected a calibration run folder: {e}", dir.display()))?;
+        let found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with("_validation.json") && !n.starts_with('.'))
+            })
+            .collect();
+        let [p] = found.as_slice() else {
+            return Err(format!(
+                "{}: expected one STEM_validation.json (a calibration run folder), found {}",
+                dir.display(),
+                found.len()
+            ));
+        };
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// (name, unit, value) of every model parameter at `at`; an error if the run did not
+    /// compute that point.
+    pub fn parameters_at(&self, at: FitPoint) -> Result<Vec<(String, String, f64)>, String> {
+        self.parameters
+            .iter()
+            .map(|p| {
+                let v = match at {
+                    FitPoint::Map => p.map,
+                    FitPoint::PosteriorMean => p.posterior_mean,
+                };
+                v.map(|v| (p.name.clone(), p.unit.clone(), v)).ok_or_else(|| {
+                    format!(
+                        "parameter '{}': the run has no {} (a NUTS run started from prior draws has no MAP)",
+                        p.name,
+                        match at {
+                            FitPoint::Map => "MAP",
+                            FitPoint::PosteriorMean => "posterior mean",
+                        }
+                    )
+                })
+            })
+            .collect()
     }
 
     /// One line per curve for the terminal: RMS residuals in mV, and for a held-out curve its

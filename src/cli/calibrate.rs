@@ -239,6 +239,7 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 eprintln!("wrote {}", f.display());
             }
             ValidationReport::new(
+                &points,
                 fit_rows,
                 rmse_rows(hp, CurveRole::HeldOut, &points),
                 &bands,
@@ -246,7 +247,7 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 &h.temperatures_k,
             )
         }
-        _ => ValidationReport::new(fit_rows, vec![], &[], &[], &[]),
+        _ => ValidationReport::new(&points, fit_rows, vec![], &[], &[], &[]),
     };
     for line in validation.lines() {
         println!("{line}");
