@@ -19,6 +19,7 @@
 //! out.summary.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
 //! ```
 
+pub mod balance;
 pub mod data;
 pub mod diagnostics;
 pub mod discharge;

@@ -1,5 +1,6 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
+mod balance;
 mod calibrate;
 mod demo;
 mod md;
@@ -41,6 +42,9 @@ pub enum Command {
     Propagate(propagate::PropagateArgs),
     /// Calibrate a cell study against its measured curves with NUTS (or --map), atomistic priors as the prior.
     Calibrate(calibrate::CalibrateArgs),
+    /// Electrode balancing: each electrode's stoichiometry window fitted to a pseudo-OCV
+    /// discharge (MAP + Laplace), written as a priors file for the rate calibration.
+    Balance(balance::BalanceArgs),
     /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
     Sensitivity(sensitivity::SensitivityArgs),
     /// One SPM/SPMe voltage curve from a BPX parameter file, as CSV.
@@ -113,6 +117,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Balance(a) => balance::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Laws => {
