@@ -285,6 +285,16 @@ pub struct LevelCoverage {
     pub fraction: f64,
 }
 
+/// Band levels must be probabilities strictly between 0 and 1.
+pub fn check_levels(levels: &[f64]) -> Result<(), String> {
+    match levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        Some(l) => Err(format!(
+            "band level {l}: expected a probability strictly between 0 and 1"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The band levels whose coverage every run reports: 90 % (the band the CSVs and the report
 /// draw) and 95 %.
 pub const COVERAGE_LEVELS: [f64; 2] = [0.90, 0.95];
@@ -311,11 +321,7 @@ pub fn predictive_bands_from_z<M: Model>(
     seed: u64,
     levels: &[f64],
 ) -> Result<Vec<CurveBand>, CalibrateError> {
-    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
-        return Err(CalibrateError::Input(format!(
-            "band level {l}: expected a probability strictly between 0 and 1"
-        )));
-    }
+    check_levels(levels).map_err(CalibrateError::Input)?;
     let total = all_z.len();
     let n = max_draws.min(total).max(1);
     let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();

@@ -150,11 +150,8 @@ pub fn rmse_rows<M: Model>(
         at(points.map.as_ref()),
         at(points.posterior_mean.as_ref()),
     );
-    let (views, pick) = (
-        post.curve_views(&post.prior_centre()),
-        |v: &Option<Vec<f64>>, c: usize| v.as_ref().map(|v| v[c]),
-    );
-    views
+    let pick = |v: &Option<Vec<f64>>, c: usize| v.as_ref().map(|v| v[c]);
+    post.curve_views(&post.prior_centre())
         .iter()
         .enumerate()
         .map(|(c, (_, data, _))| CurveRmse {
@@ -166,6 +163,12 @@ pub fn rmse_rows<M: Model>(
             posterior_mean_v: pick(&mean, c),
         })
         .collect()
+}
+
+/// The pooled noise sd of several curves, √(mean_c σ_c²) [V]: what a curve without a σ of its
+/// own (held out, or at new conditions) is given.
+pub fn pooled_sigma(sigmas: &[f64]) -> f64 {
+    (sigmas.iter().map(|s| s * s).sum::<f64>() / sigmas.len() as f64).sqrt()
 }
 
 /// The noise model of a held-out curve given the fit's: inferred (its ln σ set per draw to the
@@ -180,7 +183,7 @@ pub fn held_out_noise<M: Model>(fit: &Posterior<'_, M>) -> Noise {
         .collect();
     if fixed.len() == fit.n_curves() {
         Noise::Fixed {
-            sigma: (fixed.iter().map(|s| s * s).sum::<f64>() / fixed.len() as f64).sqrt(),
+            sigma: pooled_sigma(&fixed),
         }
     } else {
         Noise::Inferred {
@@ -197,9 +200,8 @@ fn held_out_z<M: Model, V: Model>(
     z: &[f64],
 ) -> Vec<f64> {
     let sigmas: Vec<f64> = fit.curve_views(z).iter().map(|v| v.2).collect();
-    let pooled = (sigmas.iter().map(|s| s * s).sum::<f64>() / sigmas.len() as f64).sqrt();
     let mut h = z[..fit.n_theta()].to_vec();
-    h.resize(held.dim(), pooled.ln());
+    h.resize(held.dim(), pooled_sigma(&sigmas).ln());
     h
 }
 

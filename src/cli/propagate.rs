@@ -297,11 +297,8 @@ fn run_posterior(
             run_dir.display()
         ))
     })?;
-    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
-        return Err(CliError::bad(format!(
-            "--levels: expected probabilities strictly between 0 and 1, found {l}"
-        )));
-    }
+    bridgelaw::calibrate::summary::check_levels(&levels)
+        .map_err(|e| CliError::bad(format!("--levels: {e}")))?;
     let res = propagate_posterior(&study.model, &draws, max_draws, seed, &levels)
         .map_err(CliError::failed)?;
     let out = a

@@ -136,8 +136,7 @@ impl PosteriorDraws {
             .filter(|(n, _)| n.starts_with("sigma_"))
             .map(|(_, v)| *v)
             .collect();
-        (!sig.is_empty())
-            .then(|| (sig.iter().map(|v| v * v).sum::<f64>() / sig.len() as f64).sqrt())
+        (!sig.is_empty()).then(|| crate::calibrate::validate::pooled_sigma(&sig))
     }
 }
 
@@ -201,11 +200,7 @@ pub fn propagate_posterior<M: Model>(
     seed: u64,
     levels: &[f64],
 ) -> Result<PosteriorPropagation, String> {
-    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
-        return Err(format!(
-            "level {l}: expected a probability strictly between 0 and 1"
-        ));
-    }
+    crate::calibrate::summary::check_levels(levels)?;
     let cols = post.columns_for(model)?;
     let total = post.draws.len();
     let n = max_draws.min(total).max(1);
