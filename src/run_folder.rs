@@ -118,6 +118,13 @@ pub enum Existing {
     Replace,
 }
 
+impl Existing {
+    /// [`Existing::Replace`] when the command line says `--force`, else [`Existing::Refuse`].
+    pub fn from_force(force: bool) -> Self {
+        if force { Self::Replace } else { Self::Refuse }
+    }
+}
+
 /// The process's interrupt flag, raised by [`abandon_for_exit`]: engines that poll a
 /// [`CancelToken`] may be given it, and no file write starts once it is raised.
 pub fn interrupted() -> &'static CancelToken {

@@ -98,12 +98,7 @@ impl From<bridgelaw::run_folder::RunFolderError> for CliError {
 /// Start writing the run folder `out` (see [`bridgelaw::run_folder`]): refused with exit 2 when
 /// another run writes it, or when it holds a previous result and `force` is not given.
 fn begin_run_folder(out: &Path, force: bool) -> Result<RunFolder, CliError> {
-    let existing = if force {
-        Existing::Replace
-    } else {
-        Existing::Refuse
-    };
-    Ok(RunFolder::begin(out, existing)?)
+    Ok(RunFolder::begin(out, Existing::from_force(force))?)
 }
 
 /// The end of every command that writes a run folder (propagate, sensitivity, calibrate, with

@@ -241,12 +241,7 @@ pub(super) fn emit(d: &JointDistribution, out: &OutArgs) -> Result<(), CliError>
 
 fn write_new(p: &Path, text: &str, force: bool) -> Result<(), CliError> {
     use bridgelaw::run_folder::{Existing, write_result_file};
-    let existing = if force {
-        Existing::Replace
-    } else {
-        Existing::Refuse
-    };
-    write_result_file(p, text.as_bytes(), existing)?;
+    write_result_file(p, text.as_bytes(), Existing::from_force(force))?;
     eprintln!("wrote {}", p.display());
     Ok(())
 }
