@@ -18,7 +18,7 @@ fn bin() -> Command {
     c
 }
 
-/// A propagate run of about half a second, the seed last.
+/// A propagate run of about a second, the seed last.
 const PROPAGATE: &[&str] = &[
     "propagate",
     "models/graphite_diffusivity_neb.toml",
@@ -26,6 +26,15 @@ const PROPAGATE: &[&str] = &[
     "mc",
     "--samples",
     "1000000",
+    "--seed",
+];
+
+/// A propagate run of a few milliseconds, the seed last.
+const QUICK: &[&str] = &[
+    "propagate",
+    "models/graphite_diffusivity_neb.toml",
+    "--samples",
+    "2000",
     "--seed",
 ];
 
@@ -215,26 +224,19 @@ fn a_second_concurrent_writer_is_refused_with_exit_2() {
 fn a_previous_result_is_replaced_only_with_force() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let quick = &[
-        "propagate",
-        "models/graphite_diffusivity_neb.toml",
-        "--samples",
-        "2000",
-        "--seed",
-    ];
-    assert!(run(quick, 1, &out, false).status.success());
-    let again = run(quick, 2, &out, false);
+    assert!(run(QUICK, 1, &out, false).status.success());
+    let again = run(QUICK, 2, &out, false);
     let e = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(2), "{e}");
     assert!(e.contains("--force") && e.contains("out"), "{e}");
     assert_eq!(seed_of_whole_folder(&out), 1);
-    assert!(run(quick, 2, &out, true).status.success());
+    assert!(run(QUICK, 2, &out, true).status.success());
     assert_eq!(seed_of_whole_folder(&out), 2);
     // A folder of other files is never replaced, even with --force; a file is not a folder.
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("notes.txt"), "keep").unwrap();
-    let r = run(quick, 1, &mine, true);
+    let r = run(QUICK, 1, &mine, true);
     let e = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{e}");
     assert!(e.contains("other files"), "{e}");
@@ -242,7 +244,7 @@ fn a_previous_result_is_replaced_only_with_force() {
         std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
         "keep"
     );
-    let r = run(quick, 1, &mine.join("notes.txt"), true);
+    let r = run(QUICK, 1, &mine.join("notes.txt"), true);
     let e = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{e}");
     assert!(
@@ -254,16 +256,9 @@ fn a_previous_result_is_replaced_only_with_force() {
 #[test]
 fn report_refuses_a_folder_mixing_two_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let quick = &[
-        "propagate",
-        "models/graphite_diffusivity_neb.toml",
-        "--samples",
-        "2000",
-        "--seed",
-    ];
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    assert!(run(quick, 1, &a, false).status.success());
-    assert!(run(quick, 2, &b, false).status.success());
+    assert!(run(QUICK, 1, &a, false).status.success());
+    assert!(run(QUICK, 2, &b, false).status.success());
     let ok = bin().arg("report").arg(&a).output().unwrap();
     assert!(
         ok.status.success(),
