@@ -39,6 +39,9 @@ pub struct BalanceArgs {
     /// Output directory (default reports/<data file stem>/balance).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: BalanceArgs) -> Result<(), CliError> {
@@ -68,6 +71,17 @@ pub fn run(a: BalanceArgs) -> Result<(), CliError> {
         )));
     }
     let full = read_curve(&a.data, sign).map_err(CliError::bad)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join(
+                a.data
+                    .file_stem()
+                    .map_or("data".into(), |s| s.to_string_lossy().into_owned()),
+            )
+            .join("balance")
+    });
+    // Locked and checked before the work: a busy or occupied --out is said at once.
+    let run = super::begin_run_folder(&out, a.force)?;
     let curve = full.thinned(full.time_s.len().div_ceil(a.max_points));
     let (res, windows) = balance(&cell, &curve, t, a.prior_logit_sd).map_err(|e| match e {
         bridgelaw::calibrate::CalibrateError::Input(_)
@@ -91,21 +105,10 @@ pub fn run(a: BalanceArgs) -> Result<(), CliError> {
         1e3 * res.rmse_map_v,
         1e3 * res.sigma_v
     );
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports")
-            .join(
-                a.data
-                    .file_stem()
-                    .map_or("data".into(), |s| s.to_string_lossy().into_owned()),
-            )
-            .join("balance")
-    });
     let write = |name: &str, text: &str| -> Result<(), CliError> {
-        let p = out.join(name);
+        let p = run.path().join(name);
         write_atomic(&p, text.as_bytes())
-            .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
-        eprintln!("wrote {}", p.display());
-        Ok(())
+            .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&p).display())))
     };
     write(
         "balance.json",
@@ -123,5 +126,5 @@ pub fn run(a: BalanceArgs) -> Result<(), CliError> {
         ("prior_logit_sd".into(), a.prior_logit_sd.to_string()),
         ("method".into(), "MAP + Laplace".into()),
     ];
-    super::finish_run_folder(&out, &prov, None)
+    super::finish_run_folder(run, "balance", &mut prov, |_| None)
 }

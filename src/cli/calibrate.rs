@@ -56,6 +56,9 @@ pub struct CalibrateArgs {
     /// Also write report.html (figures, tables, provenance) into the output directory.
     #[arg(long)]
     pub report: bool,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
@@ -109,8 +112,9 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "calibrate"));
-    std::fs::create_dir_all(&out)
-        .map_err(|e| CliError::failed(format!("creating {}: {e}", out.display())))?;
+    // Locked and checked once the input is known good, before the work.
+    let run = super::begin_run_folder(&out, a.force)?;
+    let out = run.path().to_path_buf();
     let stem = a
         .study
         .file_stem()
@@ -144,7 +148,7 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
     let map_z: Option<Vec<f64>>;
     let posterior_mean: Option<Vec<f64>>;
     let view = if a.map {
-        let (r, path) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
+        let (r, _) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
             .map_err(calibrate_error)?;
         println!(
             "MAP + Laplace approximation: {} ln p at the MAP = {:.3}.",
@@ -176,7 +180,6 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         for w in r.warnings() {
             eprintln!("warning: {w}");
         }
-        eprintln!("wrote {}", path.display());
         prov.settings = vec![
             ("method".into(), "MAP + Laplace".into()),
             ("noise".into(), format!("{noise:?}")),
@@ -204,9 +207,6 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 b.data.len(),
                 1e3 * b.rmse
             );
-        }
-        for f in &res.files {
-            eprintln!("wrote {}", f.display());
         }
         prov.settings = vec![
             ("method".into(), "NUTS".into()),
@@ -268,13 +268,10 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             .map_err(CliError::failed)?
             .as_bytes(),
     )
-    .map_err(|e| CliError::failed(format!("{}: {e}", view_file.display())))?;
-    eprintln!("wrote {}", view_file.display());
-    super::finish_run_folder(
-        &out,
-        &prov,
-        a.report.then(|| calibration_report(&view, &prov)),
-    )
+    .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&view_file).display())))?;
+    super::finish_run_folder(run, "calibrate", &mut prov, |prov| {
+        a.report.then(|| calibration_report(&view, prov))
+    })
 }
 
 /// A calibration error as the CLI reports it: no workable start point is the user's input

@@ -105,6 +105,32 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                 .map_err(cell_err)?
         }
     };
+    // Beyond 100C (100 × the nominal capacity, in A) a current is no cycling protocol but, most
+    // likely, a unit slip (mA read as A): refused here rather than failing in the solver.
+    let limit = 100.0 * cap;
+    if let (Some(f), Protocol::Series(s)) = (&a.current_file, &protocol)
+        && let Some(i) = s.current_a.iter().position(|c| c.abs() > limit)
+    {
+        return Err(CliError::bad(format!(
+            "{}: data row {} (t = {} s), current {} A: expected |I| ≤ 100C = {limit} A for this {cap} A·h cell (the column is in A)",
+            f.display(),
+            i + 1,
+            s.time_s[i],
+            s.current_a[i]
+        )));
+    }
+    for (flag, amps) in [
+        ("--current", a.current),
+        ("--c-rate", a.c_rate.map(|c| c * cap)),
+    ] {
+        if let Some(amps) = amps
+            && amps.abs() > limit
+        {
+            return Err(CliError::bad(format!(
+                "{flag}: {amps} A: expected |I| ≤ 100C = {limit} A for this {cap} A·h cell"
+            )));
+        }
+    }
     let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh).map_err(|e| {
         CliError::bad(format!(
             "--electrolyte-mesh {}: expected {e}",
@@ -123,8 +149,10 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     eprintln!("{end}");
     match &a.out {
         Some(p) => {
-            bridgelaw::output::write_atomic(p, csv.as_bytes())
-                .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
+            // Replaced without --force, as before (one file, written whole); the lock refuses
+            // a concurrent writer of the same file.
+            use bridgelaw::run_folder::{Existing, write_result_file};
+            write_result_file(p, csv.as_bytes(), Existing::Replace)?;
             eprintln!("wrote {}", p.display());
         }
         None => print!("{csv}"),
