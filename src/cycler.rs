@@ -96,6 +96,14 @@ pub enum DataError {
         previous: f64,
         value: f64,
     },
+    #[error("'{file}' line {row}, column '{column}': expected {expected}, found {found}")]
+    Implausible {
+        file: String,
+        row: usize,
+        column: String,
+        expected: String,
+        found: f64,
+    },
     #[error("'{file}' line {row}: expected {expected} fields, found {found}")]
     RowLength {
         file: String,
@@ -146,6 +154,10 @@ const VOLTAGE_NAMES: [&str; 7] = [
     "v",
     "volvec",
 ];
+
+/// The highest voltage a measured curve may hold [V]: above any lithium-ion cell's charge
+/// voltage (about 4.5 V at most), below any two cells in series.
+const MAX_CELL_VOLTAGE: f64 = 6.0;
 
 /// A cycler file's columns as read (current in the file's own sign, time as in the file).
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +244,20 @@ impl CyclerTable {
                         row,
                         column: names[c].clone(),
                         found: s.into(),
+                    });
+                }
+                // A voltage outside (0, 6) V is no single lithium-ion cell's (the models here
+                // are of one cell): most likely mV, a pack or a misread column. Fitted, it
+                // would give confident nonsense.
+                if slot == 2 && !(x > 0.0 && x < MAX_CELL_VOLTAGE) {
+                    return Err(DataError::Implausible {
+                        file: file.into(),
+                        row,
+                        column: names[c].clone(),
+                        expected: format!(
+                            "a cell voltage in (0, {MAX_CELL_VOLTAGE}) V (is the column in mV, or of a pack?)"
+                        ),
+                        found: x,
                     });
                 }
                 vals[slot] = x;

@@ -347,7 +347,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         ..NutsConfig::default()
     };
     let cal_dir = opts.out.join("calibrate");
-    std::fs::create_dir_all(&cal_dir).map_err(|source| DemoError::Io {
+    crate::output::create_dir_all(&cal_dir).map_err(|source| DemoError::Io {
         path: cal_dir.clone(),
         source,
     })?;
@@ -450,7 +450,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         path: opts.out.clone(),
         source,
     })?;
-    log.say(&format!("done: {}", html.display()));
+    log.say("done");
     Ok(DemoOutput {
         report: html,
         table,

@@ -21,6 +21,7 @@ pub mod numerics;
 pub mod output;
 pub mod propagate;
 pub mod report;
+pub mod run_folder;
 pub mod sensitivity;
 pub mod shard;
 pub mod study;

@@ -5,8 +5,28 @@ mod cli;
 
 use clap::Parser;
 
+/// On SIGINT, SIGTERM or SIGHUP: delete this run's staging folders and locks (the previous
+/// result of the target stays as it was) and exit with 128 + the signal number, as a shell
+/// reports a process killed by it. The signals are taken on a thread of signal-hook's, where
+/// the file system may be touched (a plain handler may not).
+fn exit_cleanly_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // No handler: the default action (exit) leaves the staging folder for the next run.
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            bridgelaw::run_folder::abandon_for_exit();
+            eprintln!("interrupted: nothing was written");
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 fn main() {
     let args = cli::Cli::parse();
+    exit_cleanly_on_signals();
     match cli::run(args) {
         Ok(()) => {}
         Err(e) => {

@@ -10,9 +10,34 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{LazyLock, RwLock, RwLockReadGuard};
+
+/// The write gate: every file write holds it shared; [`crate::run_folder::abandon_for_exit`]
+/// takes it exclusively (waiting for the write in flight) and never gives it back, so nothing
+/// is written between its clean-up and the process's exit.
+pub(crate) fn gate() -> &'static RwLock<()> {
+    static GATE: LazyLock<RwLock<()>> = LazyLock::new(|| RwLock::new(()));
+    &GATE
+}
+
+/// The gate held shared for one write, or [`std::io::ErrorKind::Interrupted`] once the process
+/// is being interrupted ([`crate::run_folder::interrupted`]).
+pub(crate) fn open_gate() -> std::io::Result<RwLockReadGuard<'static, ()>> {
+    let g = gate().read().unwrap_or_else(|e| e.into_inner());
+    if crate::run_folder::interrupted().is_cancelled() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted: nothing more is written",
+        ));
+    }
+    Ok(g)
+}
 
 /// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
+/// Fails with [`std::io::ErrorKind::Interrupted`] once the process is being interrupted
+/// ([`crate::run_folder::interrupted`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _g = open_gate()?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -33,6 +58,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `std::fs::create_dir_all` under the write gate (see [`write_atomic`]): a folder of a run
+/// being interrupted is not created again after the clean-up.
+pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    let _g = open_gate()?;
+    std::fs::create_dir_all(dir)
 }
 
 /// One CSV field: quoted (with inner quotes doubled, RFC 4180) when it holds a comma, a quote

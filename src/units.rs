@@ -13,6 +13,100 @@ pub fn canonical(u: &str) -> String {
         .replace("angstrom", "A")
 }
 
+/// Every unit a priors file or a fixed input may name: those of the exact conversions in
+/// [`conversion_factor`] and those the laws and cell models declare for their inputs (a unit
+/// test holds the list to the catalogue). Compared after [`canonical`].
+pub const KNOWN: &[&str] = &[
+    // energies
+    "eV",
+    "meV",
+    "J",
+    "kJ/mol",
+    "J/mol",
+    "eV/mol",
+    "eV/K",
+    "V/K",
+    // transport and kinetics
+    "m^2/s",
+    "cm^2/s",
+    "ln(m^2/s)",
+    "A/m^2",
+    "A m^-2 (m^3/mol)^1.5",
+    "mol/(m^2*s)",
+    "S/m",
+    // lengths and amounts
+    "m",
+    "cm",
+    "um",
+    "µm",
+    "nm",
+    "A",
+    "m^2",
+    "cm^2",
+    "nm^2",
+    "A^2",
+    "mol/m^3",
+    "m^3/mol",
+    "1/m^3",
+    "J/m^2",
+    // mechanics
+    "Pa",
+    "MPa",
+    "GPa",
+    "MPa*m^0.5",
+    // rates, time, temperature, electric
+    "Hz",
+    "1/s",
+    "s^-1",
+    "THz",
+    "s",
+    "K",
+    "1/K",
+    "V",
+    "Ohm",
+    // dimensionless
+    "1",
+    "-",
+];
+
+/// Whether `u` is one of the [`KNOWN`] units (after [`canonical`]).
+pub fn is_known(u: &str) -> bool {
+    let c = canonical(u);
+    KNOWN.iter().any(|k| canonical(k) == c)
+}
+
+/// The [`KNOWN`] units as a comma-separated list, for messages.
+pub fn known_list() -> String {
+    KNOWN.join(", ")
+}
+
+/// A physical range: (words for messages, e.g. "> 0"; the test).
+pub type PhysicalRange = (&'static str, fn(f64) -> bool);
+
+/// The range any quantity in `unit` lies in, whatever the model, as (words for messages,
+/// test): absolute temperatures, lengths, diffusivities, frequencies, conductivities and
+/// capacities of a particle are > 0; concentrations ≥ 0. `None` for units whose quantities may
+/// take any sign (energies, potentials, stresses, dimensionless numbers).
+pub fn physical_range(unit: &str) -> Option<PhysicalRange> {
+    fn positive(x: f64) -> bool {
+        x > 0.0
+    }
+    fn non_negative(x: f64) -> bool {
+        x >= 0.0
+    }
+    let c = canonical(unit);
+    let is = |list: &[&str]| list.iter().any(|k| canonical(k) == c);
+    if is(&[
+        "K", "m", "cm", "um", "µm", "nm", "A", "m^2/s", "cm^2/s", "Hz", "1/s", "s^-1", "THz", "S/m",
+    ]) {
+        Some(("> 0", positive))
+    } else if is(&["mol/m^3"]) {
+        Some(("≥ 0", non_negative))
+    } else {
+        None
+    }
+}
+
 /// Factor c with value_in_`to` = c · value_in_`from`, if the units are the same or one of the
 /// known exact conversions apply.
 pub fn conversion_factor(from: &str, to: &str) -> Option<f64> {
@@ -72,5 +166,39 @@ mod tests {
         assert!((conversion_factor("Å", "m").unwrap() - 1e-10).abs() < 1e-25);
         assert_eq!(conversion_factor("eV", "m"), None);
         assert_eq!(conversion_factor("furlong", "m"), None);
+    }
+
+    #[test]
+    fn physical_ranges_refuse_zero_kelvin_and_allow_negative_energies() {
+        let (_, ok) = physical_range("K").unwrap();
+        assert!(ok(298.15) && !ok(0.0) && !ok(-1.0) && !ok(f64::NAN));
+        let (_, ok) = physical_range("mol/m^3").unwrap();
+        assert!(ok(0.0) && !ok(-1.0));
+        assert!(physical_range("eV").is_none() && physical_range("1").is_none());
+    }
+
+    #[test]
+    fn known_units_cover_every_law_and_cell_input_and_no_misspelling() {
+        for (name, _) in crate::laws::catalogue::law_catalogue() {
+            // Laws that need options to build are covered by the ones that do not.
+            if let Ok(law) = crate::laws::catalogue::build_law(name, &toml::Table::new()) {
+                use crate::Model;
+                for i in law.inputs() {
+                    assert!(
+                        is_known(&i.unit),
+                        "law {name}: input {} in '{}'",
+                        i.name,
+                        i.unit
+                    );
+                }
+            }
+        }
+        for (name, unit, _) in crate::cell::model::FREE_PARAMETERS {
+            assert!(is_known(unit), "cell parameter {name} in '{unit}'");
+        }
+        assert!(is_known("Å") && is_known("m**2 / s") && is_known("1"));
+        for bad in ["eVV", "furlong", "m2/s", "ev", ""] {
+            assert!(!is_known(bad), "{bad}");
+        }
     }
 }

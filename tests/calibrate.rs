@@ -939,12 +939,15 @@ fn cmdstan_csv_summary_and_bands_are_written() {
         csv.starts_with("name,unit,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean,mcse_sd")
     );
 
-    let bands = predictive_bands(&post, &run, 100, 1).unwrap();
+    let bands = predictive_bands(&post, &run, 100, 1, &[0.9, 0.95]).unwrap();
     assert_eq!(bands.len(), 2);
     for b in &bands {
         assert_eq!(b.n_draws, 100);
         assert!(b.rmse < 0.01, "rmse {}", b.rmse);
         assert!(b.coverage90 > 0.7, "coverage {}", b.coverage90);
+        // The 90 % level is the band drawn (q5_obs..q95_obs); 95 % is wider.
+        assert_eq!(b.coverage[0].fraction, b.coverage90);
+        assert!(b.coverage[1].fraction >= b.coverage90);
         for j in 0..b.data.len() {
             assert!(b.q5_obs[j] <= b.q5[j] + 1e-3 && b.q5[j] <= b.q50[j] && b.q50[j] <= b.q95[j]);
         }

@@ -117,3 +117,63 @@ fn from_series_reports_plateau_and_bad_csv_exits_2() {
         "{e}"
     );
 }
+
+/// The positive-definiteness test does not depend on the units: E_m in eV (sd ~0.01) beside ν0
+/// in Hz (~5e12) is accepted like the same numbers in THz, and a file with an unknown unit is
+/// refused naming the field and the accepted units.
+#[test]
+fn from_replicas_accepts_ev_beside_hz_and_unknown_units_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("neb.csv");
+    let rows = [
+        (0.291, 4.8e12),
+        (0.305, 5.3e12),
+        (0.287, 4.6e12),
+        (0.299, 5.1e12),
+        (0.312, 5.6e12),
+        (0.296, 4.9e12),
+    ];
+    let mut text = String::from("E_m [eV],nu0 [Hz]\n");
+    for (e, nu) in rows {
+        text.push_str(&format!("{e},{nu:e}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out_path = dir.path().join("neb.toml");
+    let out = bin()
+        .args(["priors", "from-replicas"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = bridgelaw::dist::load_priors(&out_path).unwrap();
+    assert!((d.mean_z[1] / 5.05e12 - 1.0).abs() < 1e-2);
+    // A perfectly correlated pair is still refused, whatever the units.
+    let m = nalgebra::DMatrix::from_row_slice(2, 2, &[1e-4, 1e4, 1e4, 1e12]);
+    let e = bridgelaw::dist::validate_covariance("covariance", &m, &["E_m", "nu0"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not positive definite"), "{e}");
+    // An unknown unit in a priors file.
+    let f = dir.path().join("furlong.toml");
+    std::fs::write(
+        &f,
+        "[[parameter]]\nname = \"x\"\nunit = \"furlong\"\ndistribution = \"normal\"\nmean = 1\nsd = 1\n",
+    )
+    .unwrap();
+    let out = bin().args(["priors", "summary"]).arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        e.contains("furlong.toml")
+            && e.contains("parameter[0] (x).unit")
+            && e.contains("'furlong'")
+            && e.contains("m^2/s"),
+        "{e}"
+    );
+}

@@ -145,3 +145,24 @@ fn other_bad_studies() {
         "{e}"
     );
 }
+
+/// Fixed inputs are checked at load: finite, and in the physical range of the model's unit
+/// (an absolute temperature > 0 K), naming the field; not at the first sample.
+#[test]
+fn fixed_inputs_out_of_range_or_not_finite_are_refused_at_load() {
+    for (t, needle) in [
+        ("T = 0.0", "> 0"),
+        ("T = -5", "> 0"),
+        ("T = nan", "finite"),
+        ("T = inf", "finite"),
+        ("T = { value = -273.15, unit = \"K\" }", "> 0"),
+        ("T = { value = nan, unit = \"K\" }", "finite"),
+    ] {
+        let text = BASE.replace("T = { value = 300.0, unit = \"K\" }", t);
+        let e = load(&text).unwrap_err();
+        assert!(
+            e.contains("test_study.toml") && e.contains("inputs.T") && e.contains(needle),
+            "{t}: {e}"
+        );
+    }
+}

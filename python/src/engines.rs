@@ -380,6 +380,7 @@ pub fn _calibrate<'py>(
             &run,
             calibrate::BAND_DRAWS,
             run.config.seed,
+            &calibrate::summary::COVERAGE_LEVELS,
         )?;
         let title = if s2.title.is_empty() {
             s2.path.display().to_string()

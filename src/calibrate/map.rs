@@ -464,6 +464,26 @@ fn optimise<M: Model>(
 }
 
 impl MapResult {
+    /// `n` independent draws in z from the Laplace approximation N(ẑ, H⁻¹) (stream (seed, 0)),
+    /// what a `--map` run shows as its posterior; without a Laplace approximation (H not
+    /// positive definite) the mode alone.
+    pub fn laplace_draws_z(&self, n: usize, seed: u64) -> Vec<Vec<f64>> {
+        let dim = self.z.len();
+        let mut rng = crate::dist::sample::stream_rng(seed, 0);
+        match &self.laplace {
+            Some(lap) => (0..n)
+                .map(|_| {
+                    let mut e = vec![0.0; dim];
+                    crate::dist::sample::fill_standard_normals(&mut rng, &mut e);
+                    let mut z = vec![0.0; dim];
+                    lap.z_from_standard_normals(&e, &mut z);
+                    z
+                })
+                .collect(),
+            None => vec![self.z.clone()],
+        }
+    }
+
     /// How the optimisation at the reported mode ended, as a sentence ("L-BFGS converged after
     /// 23 iterations." or "L-BFGS stopped after 1000 iterations (maximum number of iterations
     /// reached) without meeting its convergence tests.").

@@ -19,6 +19,7 @@
 //! out.summary.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
 //! ```
 
+pub mod balance;
 pub mod data;
 pub mod diagnostics;
 pub mod discharge;
@@ -28,6 +29,7 @@ pub mod nuts;
 pub mod posterior;
 pub mod study;
 pub mod summary;
+pub mod validate;
 
 use crate::model::Model;
 use std::path::{Path, PathBuf};
@@ -104,7 +106,8 @@ pub fn calibrate_and_write<M: Model>(
 ) -> Result<CalibrationOutput, CalibrateError> {
     let run = sample(post, cfg)?;
     let summary = summarize(post, &run);
-    let bands = summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed)?;
+    let bands =
+        summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed, &summary::COVERAGE_LEVELS)?;
     let mut files = draws::write_cmdstan_csv(&run, out_dir, stem, model_name)?;
     files.extend(summary.write(out_dir, stem)?);
     files.extend(summary::write_bands(&bands, out_dir, stem)?);

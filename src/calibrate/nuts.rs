@@ -168,9 +168,20 @@ pub struct NutsRun {
     pub chains: Vec<ChainResult>,
     /// Things the user should know about how the run went (e.g. a MAP init that fell back).
     pub notes: Vec<String>,
+    /// The posterior mode in z found for the chains' start (init "map"); `None` when the
+    /// chains started from prior draws.
+    pub map_z: Option<Vec<f64>>,
 }
 
 impl NutsRun {
+    /// Every kept draw in z, chain after chain (each a slice of length `dim`).
+    pub fn draws_z(&self) -> Vec<&[f64]> {
+        self.chains
+            .iter()
+            .flat_map(|c| c.z.chunks(self.dim))
+            .collect()
+    }
+
     /// Draws of unknown `k` in natural units, one Vec per chain.
     pub fn param_chains(&self, k: usize) -> Vec<Vec<f64>> {
         self.chains
@@ -363,6 +374,7 @@ pub fn sample_cancellable<M: Model>(
         dim,
         chains,
         notes,
+        map_z: map_z.map(|m| m.z),
     })
 }
 

@@ -323,6 +323,11 @@ impl<'a, M: Model> Posterior<'a, M> {
         &self.curves[c].name
     }
 
+    /// Noise model of curve `c`.
+    pub fn curve_noise(&self, c: usize) -> Noise {
+        self.curves[c].noise
+    }
+
     /// Model output index curve `c` is bound to.
     pub fn curve_output(&self, c: usize) -> usize {
         self.curves[c].output

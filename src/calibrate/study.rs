@@ -6,8 +6,10 @@ use super::CalibrateError;
 use super::data::{MeasuredCurve, read_curve};
 use super::nuts::{InitStrategy, MassMatrix, NutsConfig};
 use super::posterior::{CurveObservation, Likelihood, Noise, SigmaPrior};
+use crate::bound::BoundModel;
+use crate::chain::{Drive, Experiment};
 use crate::model::Model;
-use crate::study::Study;
+use crate::study::{Study, StudyModel};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -198,4 +200,125 @@ pub fn same_current(
         )));
     }
     Ok(())
+}
+
+/// Measured curves held out of a fit ([`held_out`]): the study's model under their protocols
+/// (same inputs, same bindings) and one observation per curve on its `voltage_<name>` output.
+pub struct HeldOut {
+    pub model: BoundModel<StudyModel>,
+    pub observations: Vec<CurveObservation>,
+    pub files: Vec<PathBuf>,
+    /// Cell temperature of each held-out experiment [K].
+    pub temperatures_k: Vec<f64>,
+}
+
+/// Held-out curves for validation: each file is a measured curve whose own current drives the
+/// study's cell at `temperatures_k` (one value for all files or one per file; none: the first
+/// data experiment's temperature), read with the sign convention and `max_points` of the
+/// study's first data experiment. The curve is named after its file stem; its
+/// noise model is `noise` (see [`super::validate::held_out_noise`]). Errors name the file or
+/// the option.
+pub fn held_out(
+    study: &Study,
+    files: &[PathBuf],
+    temperatures_k: &[f64],
+    noise: Noise,
+) -> Result<HeldOut, CalibrateError> {
+    let bad = |m: String| CalibrateError::Input(m);
+    let chain = study.model.inner.as_chain().ok_or_else(|| {
+        bad(format!(
+            "{}: field 'model': validation needs a cell study (`cell = \"spm\"|\"spme\"`)",
+            study.path.display()
+        ))
+    })?;
+    let first = chain
+        .experiments()
+        .iter()
+        .find(|e| e.data.is_some())
+        .ok_or_else(|| {
+            bad(format!(
+                "{}: field 'model.experiment': expected at least one experiment with `data = \"FILE.csv\"`, found none",
+                study.path.display()
+            ))
+        })?;
+    let d = first.data.as_ref().expect("found by data");
+    if !(temperatures_k.is_empty()
+        || temperatures_k.len() == 1
+        || temperatures_k.len() == files.len())
+    {
+        return Err(bad(format!(
+            "--validate-temperature: expected one temperature for all {} --validate files or one per file, found {}",
+            files.len(),
+            temperatures_k.len()
+        )));
+    }
+    if let Some(t) = temperatures_k
+        .iter()
+        .find(|t| !(t.is_finite() && **t > 0.0))
+    {
+        return Err(bad(format!(
+            "--validate-temperature: expected a temperature in K (> 0), found {t}"
+        )));
+    }
+    let mut experiments = Vec::new();
+    let mut temps = Vec::new();
+    for (k, p) in files.iter().enumerate() {
+        let t = match temperatures_k {
+            [] => first.temperature_k,
+            [t] => *t,
+            ts => ts[k],
+        };
+        let name = super::posterior::sanitize(
+            &p.file_stem()
+                .map_or("held_out".into(), |s| s.to_string_lossy().into_owned()),
+        );
+        let taken = chain.experiments().iter().map(|e| &e.name);
+        if taken
+            .chain(experiments.iter().map(|e: &Experiment| &e.name))
+            .any(|n| *n == name)
+        {
+            return Err(bad(format!(
+                "--validate {}: a curve named '{name}' is already in the study or the --validate list; give the file another name",
+                p.display()
+            )));
+        }
+        let e = Experiment::new(&name, t, Drive::Measured, vec![])
+            .with_data(p, d.curve.sign, d.max_points)
+            .map_err(|m| bad(format!("--validate {}: {m}", p.display())))?;
+        experiments.push(e);
+        temps.push(t);
+    }
+    let inner = chain
+        .with_experiments(experiments)
+        .map_err(|m| bad(format!("--validate: {m}")))?;
+    let model = BoundModel::new(
+        StudyModel::Chain(Box::new(inner)),
+        study.model.bindings.clone(),
+        study.model.inputs().to_vec(),
+    )
+    .map_err(CalibrateError::Setup)?;
+    let chain = model.inner.as_chain().expect("built as a chain");
+    let observations = chain
+        .experiments()
+        .iter()
+        .enumerate()
+        .map(|(k, e)| CurveObservation {
+            name: e.name.clone(),
+            output: chain.voltage_output(k),
+            values: e
+                .data
+                .as_ref()
+                .expect("held-out data")
+                .curve
+                .voltage_v
+                .clone(),
+            noise,
+        })
+        .collect();
+    Ok(HeldOut {
+        model,
+        observations,
+        files: files.to_vec(),
+        temperatures_k: temps,
+    })
 }

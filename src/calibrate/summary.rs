@@ -267,12 +267,40 @@ pub struct CurveBand {
     pub rmse: f64,
     /// Fraction of data points inside the 90 % band with noise.
     pub coverage90: f64,
+    /// Fraction of data points inside the central band with noise at each asked level
+    /// (e.g. 0.90, 0.95): near the level when the model, the posterior and the noise model fit.
+    pub coverage: Vec<LevelCoverage>,
     /// Draws used (after thinning, failed evaluations excluded).
     pub n_draws: usize,
 }
 
+/// Empirical coverage of one central predictive band: the fraction of measured points y_k
+/// with q_{(1−level)/2}(ŷ_k) ≤ y_k ≤ q_{(1+level)/2}(ŷ_k), ŷ = prediction plus noise.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelCoverage {
+    /// Nominal probability of the central band (0.95: from the 2.5 % to the 97.5 % quantile).
+    pub level: f64,
+    /// Fraction of the measured points inside it.
+    pub fraction: f64,
+}
+
+/// Band levels must be probabilities strictly between 0 and 1.
+pub fn check_levels(levels: &[f64]) -> Result<(), String> {
+    match levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        Some(l) => Err(format!(
+            "band level {l}: expected a probability strictly between 0 and 1"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The band levels whose coverage every run reports: 90 % (the band the CSVs and the report
+/// draw) and 95 %.
+pub const COVERAGE_LEVELS: [f64; 2] = [0.90, 0.95];
+
 /// Posterior-predictive bands for every curve from at most `max_draws` draws, evenly thinned
-/// over all chains. Noise draws: Gaussian σ·N(0,1) or Student-t σ·t_ν, from stream
+/// over all chains, with the coverage of the central band at each of `levels`. Noise draws: Gaussian σ·N(0,1) or Student-t σ·t_ν, from stream
 /// (seed, draw index), so bands are reproducible whatever the thread count. Draws whose model
 /// evaluation fails are skipped.
 pub fn predictive_bands<M: Model>(
@@ -280,13 +308,9 @@ pub fn predictive_bands<M: Model>(
     run: &NutsRun,
     max_draws: usize,
     seed: u64,
+    levels: &[f64],
 ) -> Result<Vec<CurveBand>, CalibrateError> {
-    let all_z: Vec<&[f64]> = run
-        .chains
-        .iter()
-        .flat_map(|c| c.z.chunks(run.dim))
-        .collect();
-    predictive_bands_from_z(post, &all_z, max_draws, seed)
+    predictive_bands_from_z(post, &run.draws_z(), max_draws, seed, levels)
 }
 
 /// [`predictive_bands`] from any set of draws in z (e.g. a Laplace approximation's).
@@ -295,7 +319,9 @@ pub fn predictive_bands_from_z<M: Model>(
     all_z: &[&[f64]],
     max_draws: usize,
     seed: u64,
+    levels: &[f64],
 ) -> Result<Vec<CurveBand>, CalibrateError> {
+    check_levels(levels).map_err(CalibrateError::Input)?;
     let total = all_z.len();
     let n = max_draws.min(total).max(1);
     let picks: Vec<usize> = (0..n).map(|i| i * total / n).collect();
@@ -354,10 +380,12 @@ pub fn predictive_bands_from_z<M: Model>(
             q95_obs: Vec::with_capacity(len),
             rmse: 0.0,
             coverage90: 0.0,
+            coverage: Vec::new(),
             n_draws: ok.len(),
         };
         let mut col = vec![0.0; ok.len()];
         let (mut ss, mut inside) = (0.0, 0usize);
+        let mut inside_level = vec![0usize; levels.len()];
         for (j, k) in range.clone().enumerate() {
             for (c, (p, _)) in col.iter_mut().zip(&ok) {
                 *c = p[k];
@@ -376,9 +404,22 @@ pub fn predictive_bands_from_z<M: Model>(
             b.q95_obs.push(hi);
             ss += (b.q50[j] - data[j]).powi(2);
             inside += usize::from(data[j] >= lo && data[j] <= hi);
+            for (n, &level) in inside_level.iter_mut().zip(levels) {
+                let lo = quantile_sorted(&col, 0.5 - 0.5 * level);
+                let hi = quantile_sorted(&col, 0.5 + 0.5 * level);
+                *n += usize::from(data[j] >= lo && data[j] <= hi);
+            }
         }
         b.rmse = (ss / len as f64).sqrt();
         b.coverage90 = inside as f64 / len as f64;
+        b.coverage = levels
+            .iter()
+            .zip(&inside_level)
+            .map(|(&level, &n)| LevelCoverage {
+                level,
+                fraction: n as f64 / len as f64,
+            })
+            .collect();
         bands.push(b);
     }
     Ok(bands)
@@ -405,6 +446,9 @@ pub struct BandFile {
     pub rmse_median: f64,
     /// Fraction of data points inside the 90 % band with noise (q5_obs to q95_obs).
     pub coverage90: f64,
+    /// Fraction of data points inside the central band with noise at each reported level.
+    #[serde(default)]
+    pub coverage: Vec<LevelCoverage>,
     /// What each column is, in the CSV's order.
     pub columns: Vec<String>,
 }
@@ -489,6 +533,7 @@ pub fn write_bands(
             draws: b.n_draws,
             rmse_median: b.rmse,
             coverage90: b.coverage90,
+            coverage: b.coverage.clone(),
             columns,
         });
     }

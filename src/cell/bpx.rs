@@ -172,6 +172,53 @@ impl Reader<'_> {
             )),
         }
     }
+    /// Evaluate `f` at 65 points spanning [lo, hi] (ends included) and refuse the first value
+    /// that fails `ok` (NaN fails every test), naming `path/name`.
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        &self,
+        path: &str,
+        name: &str,
+        lo: f64,
+        hi: f64,
+        f: impl Fn(f64) -> f64,
+        ok: impl Fn(f64) -> bool,
+        expected: &str,
+    ) -> Result<(), CellError> {
+        const N: usize = 65;
+        for i in 0..N {
+            let x = lo + (hi - lo) * i as f64 / (N - 1) as f64;
+            let v = f(x);
+            if !ok(v) {
+                return Err(self.err(
+                    &format!("{path}/{name}"),
+                    format!(
+                        "{v} at x = {x}: expected {expected} over the stoichiometry window [{lo}, {hi}]"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+    /// Refuse a key of `m` that is not in `known` (a misspelt key would otherwise be ignored
+    /// and its default used silently).
+    fn known_keys(
+        &self,
+        m: &Map<String, Value>,
+        path: &str,
+        known: &[&str],
+    ) -> Result<(), CellError> {
+        match m.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(k) => Err(self.err(
+                &format!("{path}/{k}"),
+                format!(
+                    "unknown key (misspelt?): expected one of {}",
+                    known.join("; ")
+                ),
+            )),
+        }
+    }
     fn ocp(&self, m: &Map<String, Value>, path: &str) -> Result<Ocp<f64>, CellError> {
         let c = self.func(m, path, "OCP [V]")?;
         Ok(match c.shape {
@@ -201,11 +248,61 @@ fn electrode(
     let (porosity, brugg) = porosity_from(r, m, path)?;
     let smin = r.num(m, path, "Minimum stoichiometry")?;
     let smax = r.num(m, path, "Maximum stoichiometry")?;
+    for (name, v) in [
+        ("Minimum stoichiometry", smin),
+        ("Maximum stoichiometry", smax),
+    ] {
+        if !(v > 0.0 && v < 1.0) {
+            return Err(r.err(
+                &format!("{path}/{name}"),
+                format!("{v}: expected 0 < value < 1"),
+            ));
+        }
+    }
+    if smin >= smax {
+        return Err(r.err(
+            &format!("{path}/Minimum stoichiometry"),
+            format!("{smin}: expected below the maximum stoichiometry ({smax})"),
+        ));
+    }
     let entropic = if m.contains_key("Entropic change coefficient [V.K-1]") {
         r.func(m, path, "Entropic change coefficient [V.K-1]")?
     } else {
         Coefficient::constant(0.0)
     };
+    let diffusivity = r.func(m, path, "Diffusivity [m2.s-1]")?;
+    let ocp = r.ocp(m, path)?;
+    // The functions of stoichiometry, probed over the window the cell runs in: an expression
+    // that divides by zero or takes the log of a negative number there is refused here, naming
+    // the field, not at the first time step of every run.
+    let t_ref = 298.15;
+    r.probe(
+        path,
+        "OCP [V]",
+        smin,
+        smax,
+        |x| ocp.eval(x, t_ref),
+        |v| v.is_finite(),
+        "finite",
+    )?;
+    r.probe(
+        path,
+        "Diffusivity [m2.s-1]",
+        smin,
+        smax,
+        |x| diffusivity.eval(x),
+        |v| v > 0.0,
+        "finite and > 0",
+    )?;
+    r.probe(
+        path,
+        "Entropic change coefficient [V.K-1]",
+        smin,
+        smax,
+        |x| entropic.eval(x),
+        |v| v.is_finite(),
+        "finite",
+    )?;
     Ok(ElectrodeParams {
         thickness: r.num(m, path, "Thickness [m]")?,
         particle_radius: radius,
@@ -213,7 +310,7 @@ fn electrode(
         porosity,
         bruggeman: brugg,
         c_max,
-        diffusivity: r.func(m, path, "Diffusivity [m2.s-1]")?,
+        diffusivity,
         diffusivity_ea: r.num_or(m, path, "Diffusivity activation energy [J.mol-1]", 0.0)?,
         rate_constant: FARADAY * k_norm / (c_max * ce0.sqrt()),
         rate_constant_ea: r.num_or(
@@ -223,7 +320,7 @@ fn electrode(
             0.0,
         )?,
         alpha: 0.5,
-        ocp: r.ocp(m, path)?,
+        ocp,
         entropic,
         conductivity: r.num(m, path, "Conductivity [S.m-1]")?,
         theta_soc0: if negative { smin } else { smax },
@@ -232,6 +329,17 @@ fn electrode(
 }
 
 fn porosity_from(r: &Reader, m: &Map<String, Value>, path: &str) -> Result<(f64, f64), CellError> {
+    // A porosity is a volume fraction, in (0, 1), even where the transport efficiency is what
+    // the model uses (a file with both is checked for both).
+    if m.contains_key("Porosity") {
+        let e = r.num(m, path, "Porosity")?;
+        if !(e > 0.0 && e < 1.0) {
+            return Err(r.err(
+                &format!("{path}/Porosity"),
+                format!("{e}: expected a volume fraction, 0 < value < 1"),
+            ));
+        }
+    }
     if m.contains_key("Transport efficiency") {
         let te = r.num(m, path, "Transport efficiency")?;
         if !(te > 0.0 && te < 1.0) {
@@ -339,6 +447,77 @@ fn initial_state(
     })
 }
 
+/// The keys of the BPX standard's sections this reader accepts (those it reads and the thermal
+/// and geometric ones it does not need); "User-defined" is free.
+const ROOT_KEYS: &[&str] = &["Header", "Parameterisation", "State", "Validation"];
+const PARAMETERISATION_KEYS: &[&str] = &[
+    "Cell",
+    "Electrolyte",
+    "Negative electrode",
+    "Positive electrode",
+    "Separator",
+    "User-defined",
+];
+const THERMAL_KEYS: [&str; 3] = [
+    "Density [kg.m-3]",
+    "Specific heat capacity [J.K-1.kg-1]",
+    "Thermal conductivity [W.m-1.K-1]",
+];
+const CELL_KEYS: &[&str] = &[
+    "Ambient temperature [K]",
+    "Initial temperature [K]",
+    "Reference temperature [K]",
+    "Electrode area [m2]",
+    "External surface area [m2]",
+    "Volume [m3]",
+    "Number of electrode pairs connected in parallel to make a cell",
+    "Lower voltage cut-off [V]",
+    "Upper voltage cut-off [V]",
+    "Nominal cell capacity [A.h]",
+    THERMAL_KEYS[0],
+    THERMAL_KEYS[1],
+    THERMAL_KEYS[2],
+];
+const ELECTROLYTE_KEYS: &[&str] = &[
+    "Initial concentration [mol.m-3]",
+    "Cation transference number",
+    "Diffusivity [m2.s-1]",
+    "Diffusivity activation energy [J.mol-1]",
+    "Conductivity [S.m-1]",
+    "Conductivity activation energy [J.mol-1]",
+    THERMAL_KEYS[0],
+    THERMAL_KEYS[1],
+    THERMAL_KEYS[2],
+];
+const ELECTRODE_KEYS: &[&str] = &[
+    "Minimum stoichiometry",
+    "Maximum stoichiometry",
+    "Maximum concentration [mol.m-3]",
+    "Particle radius [m]",
+    "Surface area per unit volume [m-1]",
+    "Porosity",
+    "Transport efficiency",
+    "Reaction rate constant [mol.m-2.s-1]",
+    "Reaction rate constant activation energy [J.mol-1]",
+    "Diffusivity [m2.s-1]",
+    "Diffusivity activation energy [J.mol-1]",
+    "OCP [V]",
+    "Entropic change coefficient [V.K-1]",
+    "Conductivity [S.m-1]",
+    "Thickness [m]",
+    THERMAL_KEYS[0],
+    THERMAL_KEYS[1],
+    THERMAL_KEYS[2],
+];
+const SEPARATOR_KEYS: &[&str] = &[
+    "Thickness [m]",
+    "Porosity",
+    "Transport efficiency",
+    THERMAL_KEYS[0],
+    THERMAL_KEYS[1],
+    THERMAL_KEYS[2],
+];
+
 /// Parse BPX JSON text (BPX 1.x, or legacy 0.x); `file` names the source in error messages.
 pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
     let r = Reader { file };
@@ -355,7 +534,11 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    if let Some(m) = root.as_object() {
+        r.known_keys(m, "", ROOT_KEYS)?;
+    }
     let par = r.section(&root, "", "Parameterisation")?;
+    r.known_keys(par, "Parameterisation", PARAMETERISATION_KEYS)?;
     let pv = Value::Object(par.clone());
     let cell = r.section(&pv, "Parameterisation/", "Cell")?;
     let ely = r.section(&pv, "Parameterisation/", "Electrolyte")?;
@@ -364,8 +547,23 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
     let sep = r.section(&pv, "Parameterisation/", "Separator")?;
     let pc = "Parameterisation/Cell";
     let pe = "Parameterisation/Electrolyte";
+    r.known_keys(cell, pc, CELL_KEYS)?;
+    r.known_keys(ely, pe, ELECTROLYTE_KEYS)?;
+    r.known_keys(neg, "Parameterisation/Negative electrode", ELECTRODE_KEYS)?;
+    r.known_keys(pos, "Parameterisation/Positive electrode", ELECTRODE_KEYS)?;
+    r.known_keys(sep, "Parameterisation/Separator", SEPARATOR_KEYS)?;
     let initial = initial_state(&r, &root, cell, ely)?;
     let ce0 = initial.electrolyte_concentration;
+    if !(ce0.is_finite() && ce0 > 0.0) {
+        return Err(r.err(
+            if root.get("State").is_some() {
+                "State/Initial conditions/Initial electrolyte concentration [mol.m-3]"
+            } else {
+                "Parameterisation/Electrolyte/Initial concentration [mol.m-3]"
+            },
+            format!("{ce0}: expected a concentration > 0"),
+        ));
+    }
     let pairs = r.num_or(
         cell,
         pc,

@@ -492,7 +492,7 @@ fn bpx_missing_parameter_is_named() {
     );
     let e = read_bpx_str(&broken, "cell.json").unwrap_err().to_string();
     assert!(
-        e.contains("cell.json") && e.contains("positive electrode diffusivity"),
+        e.contains("cell.json") && e.contains("Positive electrode/Diffusivity [m2.s-1]"),
         "{e}"
     );
     let broken = text.replace(

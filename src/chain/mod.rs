@@ -61,6 +61,8 @@ pub struct ExperimentData {
     pub rows_in_file: usize,
     /// Every how many rows one was kept (1: all).
     pub step: usize,
+    /// The most points asked for (`max_points`); `step` keeps at most this many.
+    pub max_points: usize,
 }
 
 /// One simulated experiment.
@@ -116,6 +118,7 @@ impl Experiment {
             curve,
             rows_in_file: full.time_s.len(),
             step,
+            max_points,
         });
         Ok(self)
     }
@@ -189,6 +192,12 @@ pub struct ChainModel {
     outputs: Vec<OutputSpec>,
     /// Flat offsets of each experiment's outputs.
     offsets: Vec<usize>,
+    /// What the chain was built from, so [`ChainModel::with_experiments`] can rebuild it
+    /// under other protocols with the same inputs.
+    base: CellParams<f64>,
+    solver: SolverOptions,
+    link_specs: Vec<LinkSpec>,
+    direct_names: Vec<String>,
 }
 
 fn free_param(name: &str) -> Option<(&'static str, &'static str, FreeParam)> {
@@ -424,7 +433,24 @@ impl ChainModel {
             inputs,
             outputs,
             offsets,
+            base,
+            solver,
+            link_specs: links.to_vec(),
+            direct_names: direct.to_vec(),
         })
+    }
+
+    /// The same chain (base cell, solver, links, direct parameters: the same inputs in the
+    /// same order) under other experiments, e.g. held-out curves to validate a calibration on
+    /// or new conditions to predict with its posterior. Errors as [`ChainModel::new`]'s.
+    pub fn with_experiments(&self, experiments: Vec<Experiment>) -> Result<Self, String> {
+        Self::new(
+            self.base.clone(),
+            self.solver.clone(),
+            &self.link_specs,
+            &self.direct_names,
+            experiments,
+        )
     }
 
     /// The cell alone under one protocol: the `free` cell parameters (names of

@@ -3,11 +3,14 @@
 
 use super::CliError;
 use super::propagate::default_out;
-use bridgelaw::calibrate::study::{CalibrateSection, observations};
+use bridgelaw::calibrate::study::{CalibrateSection, held_out, observations};
+use bridgelaw::calibrate::validate::{
+    CurveRole, FitPoints, ValidationReport, held_out_bands, held_out_noise, rmse_rows,
+};
 use bridgelaw::calibrate::{self, Posterior};
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::calibrate_report::{
-    CALIBRATION_VIEW_JSON, calibration_report, view_from_map, view_from_run,
+    CALIBRATION_VIEW_JSON, LAPLACE_DRAWS, calibration_report, view_from_map, view_from_run,
 };
 use bridgelaw::report::provenance;
 use bridgelaw::study::load_study;
@@ -37,12 +40,25 @@ pub struct CalibrateArgs {
     /// Fast mode: MAP (L-BFGS on the exact gradient) and a Laplace approximation, no sampling.
     #[arg(long)]
     pub map: bool,
+    /// Measured curves held out of the fit (validation): each is simulated under its own
+    /// current (same sign convention and point count as the study's first data curve) and
+    /// gets a posterior-predictive band, its RMS residual and the coverage of its 90 % and
+    /// 95 % bands, written to STEM_validation.json and STEM_validate_ppc_*.csv.
+    #[arg(long, num_args = 1..)]
+    pub validate: Vec<PathBuf>,
+    /// Cell temperature [K] of the --validate curves: one for all or one per file (default:
+    /// the temperature of the study's first data experiment).
+    #[arg(long, num_args = 1.., requires = "validate")]
+    pub validate_temperature: Vec<f64>,
     /// Output directory (default reports/<study name>/calibrate).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write report.html (figures, tables, provenance) into the output directory.
     #[arg(long)]
     pub report: bool,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
@@ -65,12 +81,40 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         sec.likelihood.unwrap_or_default(),
     )
     .map_err(CliError::bad)?;
+    // Held-out curves are read and their model built before the fit, so bad input stops the
+    // run at once.
+    let held = if a.validate.is_empty() {
+        None
+    } else {
+        Some(
+            held_out(
+                &study,
+                &a.validate,
+                &a.validate_temperature,
+                held_out_noise(&post),
+            )
+            .map_err(CliError::bad)?,
+        )
+    };
+    let held_post = match &held {
+        None => None,
+        Some(h) => Some(
+            Posterior::new(
+                &h.model,
+                &study.dist,
+                h.observations.clone(),
+                post.likelihood(),
+            )
+            .map_err(CliError::bad)?,
+        ),
+    };
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "calibrate"));
-    std::fs::create_dir_all(&out)
-        .map_err(|e| CliError::failed(format!("creating {}: {e}", out.display())))?;
+    // Locked and checked once the input is known good, before the work.
+    let run = super::begin_run_folder(&out, a.force)?;
+    let out = run.path().to_path_buf();
     let stem = a
         .study
         .file_stem()
@@ -98,8 +142,13 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
     } else {
         a.data.iter().map(|p| p.display().to_string()).collect()
     };
+    // Filled by either method: the draws in z (for the held-out bands), the MAP in z and the
+    // posterior mean in natural units (for the residual table).
+    let draws_z: Vec<Vec<f64>>;
+    let map_z: Option<Vec<f64>>;
+    let posterior_mean: Option<Vec<f64>>;
     let view = if a.map {
-        let (r, path) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
+        let (r, _) = calibrate::map_and_write(&post, &Default::default(), &out, &stem)
             .map_err(calibrate_error)?;
         println!(
             "MAP + Laplace approximation: {} ln p at the MAP = {:.3}.",
@@ -124,14 +173,13 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 p.name, p.unit, p.mode, p.mean, p.sd, p.q5, p.q95
             );
         }
-        let mut map_theta = vec![0.0; post.dim()];
-        post.natural_from_z(&r.z, &mut map_theta);
-        map_theta.truncate(post.n_theta());
-        print_curve_rmse(&post, &[("MAP", map_theta)]);
+        draws_z = r.laplace_draws_z(LAPLACE_DRAWS, cfg.seed);
+        map_z = Some(r.z.clone());
+        posterior_mean =
+            (!r.summary.is_empty()).then(|| r.summary.iter().map(|p| p.mean).collect());
         for w in r.warnings() {
             eprintln!("warning: {w}");
         }
-        eprintln!("wrote {}", path.display());
         prov.settings = vec![
             ("method".into(), "MAP + Laplace".into()),
             ("noise".into(), format!("{noise:?}")),
@@ -145,11 +193,9 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         let res = calibrate::calibrate_and_write(&post, &cfg, &out, &stem, model_name)
             .map_err(calibrate_error)?;
         println!("{}", res.summary.to_table());
-        let mean: Vec<f64> = res.summary.params[..post.n_theta()]
-            .iter()
-            .map(|p| p.mean)
-            .collect();
-        print_curve_rmse(&post, &[("posterior mean", mean)]);
+        draws_z = res.run.draws_z().iter().map(|z| z.to_vec()).collect();
+        map_z = res.run.map_z.clone();
+        posterior_mean = Some(res.summary.params.iter().map(|p| p.mean).collect());
         for w in &res.summary.warnings {
             eprintln!("warning: {w}");
         }
@@ -162,9 +208,6 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
                 1e3 * b.rmse
             );
         }
-        for f in &res.files {
-            eprintln!("wrote {}", f.display());
-        }
         prov.settings = vec![
             ("method".into(), "NUTS".into()),
             ("chains".into(), cfg.chains.to_string()),
@@ -176,6 +219,46 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
         ];
         view_from_run(&title, &post, &res)
     };
+    let points = FitPoints::new(&post, map_z.as_deref(), posterior_mean);
+    let fit_rows = rmse_rows(&post, CurveRole::Fit, &points);
+    let validation = match (&held, &held_post) {
+        (Some(h), Some(hp)) => {
+            let refs: Vec<&[f64]> = draws_z.iter().map(Vec::as_slice).collect();
+            let bands = held_out_bands(
+                &post,
+                hp,
+                &refs,
+                calibrate::BAND_DRAWS,
+                cfg.seed,
+                &calibrate::summary::COVERAGE_LEVELS,
+            )
+            .map_err(calibrate_error)?;
+            let files = calibrate::summary::write_bands(&bands, &out, &format!("{stem}_validate"))
+                .map_err(calibrate_error)?;
+            for f in files {
+                eprintln!("wrote {}", f.display());
+            }
+            ValidationReport::new(
+                &points,
+                fit_rows,
+                rmse_rows(hp, CurveRole::HeldOut, &points),
+                &bands,
+                &h.files,
+                &h.temperatures_k,
+            )
+        }
+        _ => ValidationReport::new(&points, fit_rows, vec![], &[], &[], &[]),
+    };
+    for line in validation.lines() {
+        println!("{line}");
+    }
+    let vfile = validation.write(&out, &stem).map_err(calibrate_error)?;
+    eprintln!("wrote {}", vfile.display());
+    prov.settings.extend(
+        a.validate
+            .iter()
+            .map(|p| ("validate".into(), p.display().to_string())),
+    );
     // The run folder: the report's inputs always (`bridgelaw report` reads any calibrate
     // folder), the HTML with --report.
     let view_file = out.join(CALIBRATION_VIEW_JSON);
@@ -185,13 +268,10 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
             .map_err(CliError::failed)?
             .as_bytes(),
     )
-    .map_err(|e| CliError::failed(format!("{}: {e}", view_file.display())))?;
-    eprintln!("wrote {}", view_file.display());
-    super::finish_run_folder(
-        &out,
-        &prov,
-        a.report.then(|| calibration_report(&view, &prov)),
-    )
+    .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&view_file).display())))?;
+    super::finish_run_folder(run, "calibrate", &mut prov, |prov| {
+        a.report.then(|| calibration_report(&view, prov))
+    })
 }
 
 /// A calibration error as the CLI reports it: no workable start point is the user's input
@@ -203,31 +283,5 @@ fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
             CliError::bad(e)
         }
         e => CliError::failed(e),
-    }
-}
-
-/// Per curve, the RMS residual [mV] at each of `fits` (label, natural model parameters) and at
-/// the prior centre: how far the data moved the fit.
-fn print_curve_rmse<M: bridgelaw::Model>(
-    post: &calibrate::Posterior<'_, M>,
-    fits: &[(&str, Vec<f64>)],
-) {
-    let mut centre = vec![0.0; post.dim()];
-    post.natural_from_z(&post.prior_centre(), &mut centre);
-    centre.truncate(post.n_theta());
-    let rmse: Vec<(&str, Result<Vec<f64>, _>)> = fits
-        .iter()
-        .map(|(label, theta)| (*label, post.curve_rmse(theta)))
-        .chain([("prior centre", post.curve_rmse(&centre))])
-        .collect();
-    for c in 0..post.n_curves() {
-        let at: Vec<String> = rmse
-            .iter()
-            .map(|(label, r)| match r {
-                Ok(v) => format!("{:.2} mV at the {label}", 1e3 * v[c]),
-                Err(_) => format!("model fails at the {label}"),
-            })
-            .collect();
-        println!("{}: RMS residual {}", post.curve_name(c), at.join(", "));
     }
 }

@@ -23,6 +23,9 @@ pub struct MergeArgs {
     /// Also write report.html (figures, tables, provenance) into the output directory.
     #[arg(long)]
     pub report: bool,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: MergeArgs) -> Result<(), CliError> {
@@ -47,6 +50,7 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
         )));
     }
     let ordered: Vec<PathBuf> = order.iter().map(|&i| headers[i].0.clone()).collect();
+    let run = super::begin_run_folder(&a.out, a.force)?;
     eprintln!(
         "merging {} shards of a {} run of {}",
         order.len(),
@@ -54,10 +58,10 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
         study_path.display()
     );
     match h.kind.as_str() {
-        super::propagate::PART_KIND => merge_propagate(h, &study_path, &study, ordered, &a),
+        super::propagate::PART_KIND => merge_propagate(h, &study_path, &study, ordered, &a, run),
         super::sensitivity::PART_KIND => {
             let parts = typed(&ordered)?;
-            super::sensitivity::merge(h, &study_path, &study, &parts, &a.out, a.report)
+            super::sensitivity::merge(h, &study_path, &study, &parts, run, a.report)
         }
         other => Err(CliError::bad(format!(
             "{}: unknown part kind '{other}'",
@@ -80,6 +84,7 @@ fn merge_propagate(
     study: &bridgelaw::study::Study,
     paths: Vec<PathBuf>,
     a: &MergeArgs,
+    run: bridgelaw::run_folder::RunFolder,
 ) -> Result<(), CliError> {
     let (method, mc) = super::propagate::settings_of_part(h)
         .map_err(|e| CliError::bad(format!("{}: {e}", a.parts[0].display())))?;
@@ -99,5 +104,5 @@ fn merge_propagate(
                 }
                 e => CliError::failed(e),
             })?;
-    super::propagate::write_run(study_path, study, method, &mc, res, &a.out, a.report)
+    super::propagate::write_run(study_path, study, method, &mc, res, run, a.report)
 }

@@ -1,5 +1,6 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
+mod balance;
 mod calibrate;
 mod demo;
 mod md;
@@ -13,6 +14,7 @@ mod sensitivity;
 mod simulate;
 
 use bridgelaw::report::{html::Report, provenance::PROVENANCE_FILE, provenance::Provenance};
+use bridgelaw::run_folder::{Existing, RunFolder, run_id};
 use clap::{Parser, Subcommand};
 use std::fmt;
 use std::path::Path;
@@ -41,6 +43,9 @@ pub enum Command {
     Propagate(propagate::PropagateArgs),
     /// Calibrate a cell study against its measured curves with NUTS (or --map), atomistic priors as the prior.
     Calibrate(calibrate::CalibrateArgs),
+    /// Electrode balancing: each electrode's stoichiometry window fitted to a pseudo-OCV
+    /// discharge (MAP + Laplace), written as a priors file for the rate calibration.
+    Balance(balance::BalanceArgs),
     /// Sensitivity ranking of the atomistic inputs: which calculation to refine next.
     Sensitivity(sensitivity::SensitivityArgs),
     /// One SPM/SPMe voltage curve from a BPX parameter file, as CSV.
@@ -84,24 +89,47 @@ impl fmt::Display for CliError {
     }
 }
 
+impl From<bridgelaw::run_folder::RunFolderError> for CliError {
+    fn from(e: bridgelaw::run_folder::RunFolderError) -> Self {
+        if e.is_user_error() {
+            CliError::bad(e)
+        } else {
+            CliError::failed(e)
+        }
+    }
+}
+
+/// Start writing the run folder `out` (see [`bridgelaw::run_folder`]): refused with exit 2 when
+/// another run writes it, or when it holds a previous result and `force` is not given.
+fn begin_run_folder(out: &Path, force: bool) -> Result<RunFolder, CliError> {
+    Ok(RunFolder::begin(out, Existing::from_force(force))?)
+}
+
 /// The end of every command that writes a run folder (propagate, sensitivity, calibrate, with
-/// or without --map): `provenance.json` always, beside the command's results file, so
-/// `bridgelaw report RUN_DIR` renders any run folder; `report.html` and `figures/` when the
-/// command was given --report. Each file is written atomically and named on stderr.
+/// or without --map, merge): `provenance.json` always, stamped with the run id, beside the
+/// command's results, so `bridgelaw report RUN_DIR` renders any run folder; `report.html` and
+/// `figures/` when the command was given --report; then the manifest and the swap that puts the
+/// whole folder in place. The files are named on stderr once they are there.
 fn finish_run_folder(
-    out: &Path,
-    prov: &Provenance,
-    report: Option<Report>,
+    run: RunFolder,
+    command: &str,
+    prov: &mut Provenance,
+    report: impl FnOnce(&Provenance) -> Option<Report>,
 ) -> Result<(), CliError> {
-    let p = out.join(PROVENANCE_FILE);
+    prov.run_id = None;
+    let unstamped = serde_json::to_string(prov).map_err(CliError::failed)?;
+    let id = run_id(command, &unstamped);
+    prov.run_id = Some(id.clone());
+    let p = run.path().join(PROVENANCE_FILE);
     let json = serde_json::to_string_pretty(prov).map_err(CliError::failed)?;
     bridgelaw::output::write_atomic(&p, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
-    eprintln!("wrote {}", p.display());
-    if let Some(r) = report {
-        let html = bridgelaw::report::html::write_report(out, &r)
-            .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
-        eprintln!("wrote {}", html.display());
+        .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&p).display())))?;
+    if let Some(r) = report(prov) {
+        bridgelaw::report::html::write_report(run.path(), &r)
+            .map_err(|e| CliError::failed(format!("{}: {e}", run.target().display())))?;
+    }
+    for f in run.commit(command, &id)? {
+        eprintln!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -113,6 +141,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Balance(a) => balance::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Laws => {

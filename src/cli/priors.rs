@@ -240,14 +240,8 @@ pub(super) fn emit(d: &JointDistribution, out: &OutArgs) -> Result<(), CliError>
 }
 
 fn write_new(p: &Path, text: &str, force: bool) -> Result<(), CliError> {
-    if p.exists() && !force {
-        return Err(CliError::bad(format!(
-            "{}: the file exists; expected a new output path (or --force to overwrite)",
-            p.display()
-        )));
-    }
-    bridgelaw::output::write_atomic(p, text.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: cannot write: {e}", p.display())))?;
+    use bridgelaw::run_folder::{Existing, write_result_file};
+    write_result_file(p, text.as_bytes(), Existing::from_force(force))?;
     eprintln!("wrote {}", p.display());
     Ok(())
 }

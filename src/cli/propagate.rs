@@ -3,6 +3,7 @@
 use super::CliError;
 use bridgelaw::propagate::{self, McSettings, Method, PropagateSection};
 use bridgelaw::report::{propagate_report::propagation_report, provenance};
+use bridgelaw::run_folder::RunFolder;
 use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
 use bridgelaw::study::{Study, load_study};
 use clap::Args;
@@ -38,6 +39,16 @@ pub struct PropagateArgs {
     /// `bridgelaw merge` combines the N parts into the run folder a single process writes.
     #[arg(long)]
     pub shard: Option<ShardSpec>,
+    /// A calibration run folder whose posterior draws (jointly, with their correlations)
+    /// replace the priors of the study's uncertain inputs, which must all be calibrated
+    /// parameters: the calibrated model at the study's conditions, with predictive bands.
+    /// --samples caps the draws used (evenly thinned; default all); --levels default 0.9,0.95.
+    /// Writes posterior_propagation.json and posterior_band_<output>.csv.
+    #[arg(long, conflicts_with_all = ["method", "rel_err", "shard"])]
+    pub posterior: Option<PathBuf>,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Part-file kind of a sharded propagation.
@@ -55,14 +66,22 @@ pub fn default_out(study: &Path, what: &str) -> PathBuf {
 pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
     let mut sec: PropagateSection = study.section("propagate").map_err(CliError::bad)?;
+    if let Some(run_dir) = &a.posterior {
+        return run_posterior(&a, &study, &sec, run_dir);
+    }
+    let method_from_flag = a.method.is_some();
     sec.method = a.method.or(sec.method);
     sec.samples = a.samples.or(sec.samples);
     sec.seed = a.seed.or(sec.seed);
     sec.levels = a.levels.or(sec.levels);
     sec.rel_err = a.rel_err.or(sec.rel_err);
-    let method = sec
-        .method()
-        .map_err(|e| CliError::bad(format!("--method: {e}")))?;
+    let method = sec.method().map_err(|e| {
+        CliError::bad(if method_from_flag {
+            format!("--method: {e}")
+        } else {
+            format!("{}: [propagate] {e}", a.study.display())
+        })
+    })?;
     let mc = sec
         .mc_settings()
         .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
@@ -72,11 +91,15 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
     let out = a.out.unwrap_or_else(|| default_out(&a.study, "propagate"));
     #[cfg(feature = "mpi")]
     if let Some(ranks) = super::mpi::ranks() {
-        return run_ranks(ranks, &a.study, &study, method, &mc, &out, a.report);
+        return run_ranks(
+            ranks, &a.study, &study, method, &mc, &out, a.force, a.report,
+        );
     }
+    // Locked and checked before the work: a busy or occupied --out is said at once.
+    let run = super::begin_run_folder(&out, a.force)?;
     let res =
         propagate::propagate(&study.model, &study.dist, method, &mc).map_err(CliError::failed)?;
-    write_run(&a.study, &study, method, &mc, res, &out, a.report)
+    write_run(&a.study, &study, method, &mc, res, run, a.report)
 }
 
 /// The settings a sharded run records in its part files' headers, as (name, value); floats in
@@ -181,8 +204,10 @@ fn run_shard(
 }
 
 /// Under an MPI launcher: rank r runs shard r + 1 of R (progress on rank 0 only), rank 0 merges
-/// the parts in rank order and writes the run folder (see [`super::mpi`]).
+/// the parts in rank order and writes the run folder (see [`super::mpi`]); only rank 0 takes
+/// the folder's lock, after the gather, so every rank reaches the gather.
 #[cfg(feature = "mpi")]
+#[allow(clippy::too_many_arguments)]
 fn run_ranks(
     ranks: super::mpi::Ranks,
     study_path: &Path,
@@ -190,6 +215,7 @@ fn run_ranks(
     method: Method,
     mc: &McSettings,
     out: &Path,
+    force: bool,
     report: bool,
 ) -> Result<(), CliError> {
     // The same refusals as --shard, on every rank alike (exit 2, before any work).
@@ -210,6 +236,7 @@ fn run_ranks(
     let Some(all) = ranks.gather(part)? else {
         return Ok(());
     };
+    let run = super::begin_run_folder(out, force)?;
     let parts = all
         .iter()
         .map(|b| serde_json::from_slice(b))
@@ -218,11 +245,11 @@ fn run_ranks(
     eprintln!("merged the parts of {} MPI ranks", ranks.size());
     let res = propagate::merge_propagation(&study.model, &study.dist, method, mc, &parts)
         .map_err(CliError::failed)?;
-    write_run(study_path, study, method, mc, res, out, report)
+    write_run(study_path, study, method, mc, res, run, report)
 }
 
-/// Write a propagation's run folder (results, provenance, optional report) and print its
-/// Markdown: the one writer behind a single-process run and `bridgelaw merge`, so both leave
+/// Write a propagation's run folder (results, provenance, optional report), put it in place and
+/// print its Markdown: the one writer behind a single-process run and `bridgelaw merge`, so both leave
 /// the same files.
 pub fn write_run(
     study_path: &Path,
@@ -230,17 +257,14 @@ pub fn write_run(
     method: Method,
     mc: &McSettings,
     mut res: propagate::PropagationResults,
-    out: &Path,
+    run: RunFolder,
     report: bool,
 ) -> Result<(), CliError> {
     if !study.title.is_empty() {
         res.title = study.title.clone();
     }
-    let written = propagate::report::write_results(out, &res).map_err(CliError::failed)?;
+    propagate::report::write_results(run.path(), &res).map_err(CliError::failed)?;
     println!("{}", propagate::report::to_markdown(&res));
-    for w in written {
-        eprintln!("wrote {}", w.display());
-    }
     // Warnings on stderr (the Markdown above keeps them with the results they qualify).
     for rep in res.nonlinearity.iter().filter(|r| r.any_nonlinear) {
         for m in &rep.messages {
@@ -256,5 +280,76 @@ pub fn write_run(
         ("rel_err".into(), format!("{:?}", mc.rel_err)),
         ("replicates".into(), mc.replicates.to_string()),
     ];
-    super::finish_run_folder(out, &prov, report.then(|| propagation_report(&res, &prov)))
+    super::finish_run_folder(run, "propagate", &mut prov, |prov| {
+        report.then(|| propagation_report(&res, prov))
+    })
+}
+
+/// `propagate STUDY --posterior RUN_DIR`: the study's model at the calibration's draws.
+fn run_posterior(
+    a: &PropagateArgs,
+    study: &Study,
+    sec: &PropagateSection,
+    run_dir: &Path,
+) -> Result<(), CliError> {
+    use bridgelaw::propagate::posterior::{PosteriorDraws, propagate_posterior};
+    let draws = PosteriorDraws::read_run(run_dir).map_err(CliError::bad)?;
+    let levels = a
+        .levels
+        .clone()
+        .or(sec.levels.clone())
+        .unwrap_or(bridgelaw::calibrate::summary::COVERAGE_LEVELS.to_vec());
+    let seed = a.seed.or(sec.seed).unwrap_or(0);
+    let max_draws = a
+        .samples
+        .or(sec.samples)
+        .map_or(usize::MAX, |n| n.try_into().unwrap_or(usize::MAX));
+    // Inputs the calibration does not cover, bad levels: the user's input (exit 2); the model
+    // failing everywhere: a failed run.
+    draws.columns_for(&study.model).map_err(|e| {
+        CliError::bad(format!(
+            "{} with --posterior {}: {e}",
+            a.study.display(),
+            run_dir.display()
+        ))
+    })?;
+    bridgelaw::calibrate::summary::check_levels(&levels)
+        .map_err(|e| CliError::bad(format!("--levels: {e}")))?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&a.study, "propagate-posterior"));
+    // Locked and checked before the work: a busy or occupied --out is said at once.
+    let run = super::begin_run_folder(&out, a.force)?;
+    let res = propagate_posterior(&study.model, &draws, max_draws, seed, &levels)
+        .map_err(CliError::failed)?;
+    println!(
+        "{} of {} posterior draws of {} used ({} failed to evaluate)",
+        res.draws_used,
+        res.draws_in_run,
+        run_dir.display(),
+        res.draws_failed
+    );
+    for b in res.outputs.iter().filter(|b| b.axis_values.is_empty()) {
+        let band = b.bands.last().expect("at least one level");
+        println!(
+            "{}: mean {:.6e} {}, sd {:.3e}, {:.0} % band [{:.6e}, {:.6e}]",
+            b.output,
+            b.mean[0],
+            b.unit,
+            b.sd[0],
+            100.0 * band.level,
+            band.lo[0],
+            band.hi[0]
+        );
+    }
+    res.write(run.path()).map_err(CliError::failed)?;
+    let mut prov = provenance::Provenance::from_study(&a.study, &study.priors_files);
+    prov.seed = Some(seed);
+    prov.settings = vec![
+        ("method".into(), "posterior draws".into()),
+        ("posterior".into(), run_dir.display().to_string()),
+        ("draws used".into(), res.draws_used.to_string()),
+    ];
+    super::finish_run_folder(run, "propagate", &mut prov, |_| None)
 }

@@ -2,6 +2,7 @@
 
 use super::CliError;
 use bridgelaw::report::run::{ReportError, report_run_dir};
+use bridgelaw::run_folder::TargetLock;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -16,6 +17,14 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> Result<(), CliError> {
+    // No run may swap the folder while the report is written into it (a folder that does not
+    // exist yet is not locked: locking would create its parent).
+    let out = a.out.as_deref().unwrap_or(&a.run_dir);
+    let _lock = if out.is_dir() {
+        Some(TargetLock::acquire(out)?)
+    } else {
+        None
+    };
     match report_run_dir(&a.run_dir, a.out.as_deref()) {
         Ok(p) => {
             eprintln!("wrote {}", p.display());
@@ -24,6 +33,7 @@ pub fn run(a: ReportArgs) -> Result<(), CliError> {
         Err(e @ (ReportError::NothingFound { .. } | ReportError::Parse { .. })) => {
             Err(CliError::bad(e))
         }
+        Err(ReportError::RunFolder(e)) => Err(e.into()),
         Err(e) => Err(CliError::failed(e)),
     }
 }

@@ -6,6 +6,7 @@ use super::propagate::default_out;
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::provenance;
 use bridgelaw::report::sensitivity_report::{SensitivityParts, sensitivity_report};
+use bridgelaw::run_folder::RunFolder;
 use bridgelaw::sensitivity::{self, AllSettings};
 use bridgelaw::shard::{PartFile, PartHeader, ShardSpec, study_hash};
 use bridgelaw::study::{Study, load_study};
@@ -37,6 +38,9 @@ pub struct SensitivityArgs {
     /// single process writes.
     #[arg(long)]
     pub shard: Option<ShardSpec>,
+    /// Replace the result of a previous run in --out (kept until the new run is complete).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Part-file kind of a sharded Sobol analysis.
@@ -76,7 +80,8 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
-    write_run(&a.study, &study, &s, &a.method, sobol, &out, a.report)
+    let run = super::begin_run_folder(&out, a.force)?;
+    write_run(&a.study, &study, &s, &a.method, sobol, run, a.report)
 }
 
 /// The header settings of a sharded Sobol run: the command-line overrides the merge applies
@@ -154,7 +159,7 @@ pub fn merge(
     study_path: &Path,
     study: &Study,
     parts: &[sensitivity::SobolRows],
-    out: &Path,
+    run: RunFolder,
     report: bool,
 ) -> Result<(), CliError> {
     let (seed, samples) =
@@ -162,10 +167,10 @@ pub fn merge(
     let s = settings(study, seed, samples)?;
     let (m, d) = (&study.model, &study.dist);
     let sobol = |s: &sensitivity::SobolSettings| sensitivity::sobol_merge(m, d, s, parts);
-    write_run(study_path, study, &s, "sobol", sobol, out, report)
+    write_run(study_path, study, &s, "sobol", sobol, run, report)
 }
 
-/// Run `methods` (with the refine-next ranking) and write the run folder; Sobol indices come
+/// Run `methods` (with the refine-next ranking), write the run folder and put it in place; Sobol indices come
 /// from `sobol` (a single-process run or a merge of shards), so both write the same files.
 #[allow(clippy::too_many_arguments)]
 fn write_run(
@@ -176,12 +181,19 @@ fn write_run(
     sobol: impl FnOnce(
         &sensitivity::SobolSettings,
     ) -> Result<sensitivity::SobolResult, sensitivity::SensitivityError>,
-    out: &Path,
+    run: RunFolder,
     report: bool,
 ) -> Result<(), CliError> {
     let (m, d) = (&study.model, &study.dist);
-    let f = sensitivity::run_methods_with(m, d, s, method_arg, &study.title, sobol)
-        .map_err(|e| CliError::failed(format!("{}: {e}", study_path.display())))?;
+    let f = sensitivity::run_methods_with(m, d, s, method_arg, &study.title, sobol).map_err(
+        |e| match e {
+            // A setting out of range (the study's or --samples) is the user's input.
+            sensitivity::SensitivityError::InvalidSetting { .. } => {
+                CliError::bad(format!("{}: {e}", study_path.display()))
+            }
+            e => CliError::failed(format!("{}: {e}", study_path.display())),
+        },
+    )?;
     let mut md = String::new();
     md.push_str(&format!("# Sensitivity: {}\n\n", study.title));
     let mut rows = Vec::new();
@@ -197,10 +209,10 @@ fn write_run(
         ("sensitivity.csv", csv.as_bytes()),
         ("sensitivity.md", md.as_bytes()),
     ] {
-        let p = out.join(name);
-        write_atomic(&p, bytes)
-            .map_err(|e| CliError::failed(format!("{}: cannot write: {e}", p.display())))?;
-        eprintln!("wrote {}", p.display());
+        let p = run.path().join(name);
+        write_atomic(&p, bytes).map_err(|e| {
+            CliError::failed(format!("{}: cannot write: {e}", run.shown(&p).display()))
+        })?;
     }
     println!("{md}");
     let mut prov = provenance::Provenance::from_study(study_path, &study.priors_files);
@@ -215,13 +227,14 @@ fn write_run(
         ("shapley seed".into(), s.shapley.seed.to_string()),
         ("ranking seed".into(), s.ranking.seed.to_string()),
     ];
-    let report = if report {
-        let parts = SensitivityParts::from_json(&json).map_err(CliError::failed)?;
-        Some(sensitivity_report(&parts, &study.title, &prov))
+    let parts = if report {
+        Some(SensitivityParts::from_json(&json).map_err(CliError::failed)?)
     } else {
         None
     };
-    super::finish_run_folder(out, &prov, report)?;
+    super::finish_run_folder(run, "sensitivity", &mut prov, |prov| {
+        parts.map(|p| sensitivity_report(&p, &study.title, prov))
+    })?;
     if let Some(r) = &f.ranking {
         println!(
             "Refine next, most useful first: {}",

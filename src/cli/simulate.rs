@@ -47,6 +47,13 @@ pub struct SimulateArgs {
     /// Output spacing [s].
     #[arg(long, default_value_t = 10.0)]
     pub output_dt: f64,
+    /// A calibration run folder: its parameters (cell parameters, e.g. D_n, k_p) replace the
+    /// BPX values, at the point --at names.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub params: Option<PathBuf>,
+    /// With --params: map (the posterior mode) or mean (the posterior mean).
+    #[arg(long, default_value = "map", requires = "params")]
+    pub at: String,
     /// Output CSV file (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -82,7 +89,10 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     if sign.is_some() && a.current_file.is_none() {
         return Err(CliError::bad("--sign applies only to --current-file"));
     }
-    let cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
+    let mut cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
+    if let Some(run_dir) = &a.params {
+        apply_calibration(&mut cellfile.params, run_dir, &a.at)?;
+    }
     let cap = cellfile.params.nominal_capacity_ah;
     let protocol = match (&a.current_file, a.current, a.c_rate) {
         (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
@@ -95,6 +105,32 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                 .map_err(cell_err)?
         }
     };
+    // Beyond 100C (100 × the nominal capacity, in A) a current is no cycling protocol but, most
+    // likely, a unit slip (mA read as A): refused here rather than failing in the solver.
+    let limit = 100.0 * cap;
+    if let (Some(f), Protocol::Series(s)) = (&a.current_file, &protocol)
+        && let Some(i) = s.current_a.iter().position(|c| c.abs() > limit)
+    {
+        return Err(CliError::bad(format!(
+            "{}: data row {} (t = {} s), current {} A: expected |I| ≤ 100C = {limit} A for this {cap} A·h cell (the column is in A)",
+            f.display(),
+            i + 1,
+            s.time_s[i],
+            s.current_a[i]
+        )));
+    }
+    for (flag, amps) in [
+        ("--current", a.current),
+        ("--c-rate", a.c_rate.map(|c| c * cap)),
+    ] {
+        if let Some(amps) = amps
+            && amps.abs() > limit
+        {
+            return Err(CliError::bad(format!(
+                "{flag}: {amps} A: expected |I| ≤ 100C = {limit} A for this {cap} A·h cell"
+            )));
+        }
+    }
     let electrolyte_mesh = ElectrolyteMesh::parse(&a.electrolyte_mesh).map_err(|e| {
         CliError::bad(format!(
             "--electrolyte-mesh {}: expected {e}",
@@ -113,11 +149,63 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     eprintln!("{end}");
     match &a.out {
         Some(p) => {
-            bridgelaw::output::write_atomic(p, csv.as_bytes())
-                .map_err(|e| CliError::failed(format!("{}: {e}", p.display())))?;
+            // Replaced without --force, as before (one file, written whole); the lock refuses
+            // a concurrent writer of the same file.
+            use bridgelaw::run_folder::{Existing, write_result_file};
+            write_result_file(p, csv.as_bytes(), Existing::Replace)?;
             eprintln!("wrote {}", p.display());
         }
         None => print!("{csv}"),
+    }
+    Ok(())
+}
+
+/// Set the cell parameters of the calibration run in `run_dir` at `at` ("map" or "mean") on
+/// `params`, saying each on stderr. A calibrated quantity that is not a cell parameter (a law
+/// input such as an NEB barrier) cannot be applied to a BPX cell: exit 2, naming it.
+fn apply_calibration(
+    params: &mut cell::CellParams<f64>,
+    run_dir: &std::path::Path,
+    at: &str,
+) -> Result<(), CliError> {
+    use bridgelaw::calibrate::validate::{FitPoint, ValidationReport};
+    let point = match at {
+        "map" => FitPoint::Map,
+        "mean" => FitPoint::PosteriorMean,
+        other => {
+            return Err(CliError::bad(format!(
+                "--at '{other}': expected map or mean"
+            )));
+        }
+    };
+    let values = ValidationReport::read_run(run_dir)
+        .and_then(|r| r.parameters_at(point))
+        .map_err(|e| CliError::bad(format!("--params: {e}")))?;
+    for (name, unit, v) in values {
+        let (_, cell_unit, which) = cell::model::FREE_PARAMETERS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .copied()
+            .ok_or_else(|| {
+                CliError::bad(format!(
+                    "--params {}: '{name}' is not a cell parameter (a law input); run the \
+                     calibration's chain with `propagate STUDY --posterior {}` instead",
+                    run_dir.display(),
+                    run_dir.display()
+                ))
+            })?;
+        let f = bridgelaw::units::conversion_factor(&unit, cell_unit).ok_or_else(|| {
+            CliError::bad(format!(
+                "--params {}: '{name}' is in '{unit}', which does not convert to '{cell_unit}'",
+                run_dir.display()
+            ))
+        })?;
+        cell::model::apply_free(params, which, v * f).map_err(cell_err)?;
+        eprintln!(
+            "{name} = {:e} {cell_unit} ({at} of {})",
+            v * f,
+            run_dir.display()
+        );
     }
     Ok(())
 }

@@ -162,6 +162,24 @@ fn column_units(t: &Table, overrides: &[(String, String)]) -> Result<Vec<String>
                     expected: "a unit in the header, e.g. 'E_m [eV]' (or --unit NAME=UNIT)".into(),
                     found: n.clone(),
                 })
+                .and_then(|u| {
+                    // The priors file written from it would be refused at load otherwise.
+                    if crate::units::is_known(&u) {
+                        Ok(u)
+                    } else {
+                        Err(CsvInputError::Cell {
+                            file: t.file.clone(),
+                            row: 1,
+                            column: c + 1,
+                            name: n.clone(),
+                            expected: format!(
+                                "one of the known units ({})",
+                                crate::units::known_list()
+                            ),
+                            found: format!("'{u}'"),
+                        })
+                    }
+                })
         })
         .collect()
 }

@@ -158,6 +158,15 @@ fn build_parameter(i: usize, r: &RawParameter) -> Result<(Parameter, MarginalSpe
             ));
         }
     };
+    // An unknown unit would pass silently where it is never converted (priors summary, a
+    // model input of the same spelling): refused here, with the list.
+    if !crate::units::is_known(&unit) {
+        return Err(DistError::invalid(
+            fp("unit"),
+            format!("one of the known units ({})", crate::units::known_list()),
+            format!("'{unit}'"),
+        ));
+    }
     let dist = r.distribution.as_deref().unwrap_or("");
     // one way to give the location and spread: a second pair is refused, not silently dropped
     let allowed: &[&str] = match dist {

@@ -37,7 +37,8 @@ pub enum DistError {
     },
     #[error(
         "field '{field}': the matrix is not positive definite: its smallest eigenvalue is {value:.6e} \
-         (expected > 0); the eigenvector loads mostly on {names}"
+         on the correlation scale, where the units do not matter (expected > 0); the eigenvector \
+         loads mostly on {names}"
     )]
     NotPositiveDefinite {
         field: String,
@@ -332,7 +333,27 @@ pub fn validate_covariance(
             }
         }
     }
-    match m.clone().cholesky() {
+    // Every test on the correlation matrix R = D^-1/2 Σ D^-1/2, so that it does not depend on
+    // the units: a barrier in eV (variance 1e-4) beside a frequency in Hz (variance 1e24) is
+    // as well conditioned as the same numbers in THz. Σ = D^1/2 R D^1/2, so its Cholesky factor
+    // is D^1/2 times that of R.
+    let mut scale = vec![0.0; n];
+    for i in 0..n {
+        let v = m[(i, i)];
+        if v <= 0.0 {
+            return Err(DistError::invalid(
+                format!("{field}[{i}][{i}]"),
+                format!(
+                    "a variance > 0 (the diagonal of a covariance, {})",
+                    names.get(i).copied().unwrap_or("")
+                ),
+                v,
+            ));
+        }
+        scale[i] = v.sqrt();
+    }
+    let r = DMatrix::from_fn(n, n, |i, j| m[(i, j)] / (scale[i] * scale[j]));
+    match r.clone().cholesky() {
         Some(c) => {
             // A Cholesky factor can exist for a numerically singular matrix; require a sane
             // condition so sampling and the delta method stay meaningful.
@@ -340,11 +361,11 @@ pub fn validate_covariance(
             let dmin = (0..n).map(|i| l[(i, i)]).fold(f64::INFINITY, f64::min);
             let dmax = (0..n).map(|i| l[(i, i)]).fold(0.0, f64::max);
             if dmin <= 1e-12 * dmax {
-                return Err(not_pd(field, m, names));
+                return Err(not_pd(field, &r, names));
             }
-            Ok(l)
+            Ok(DMatrix::from_fn(n, n, |i, j| scale[i] * l[(i, j)]))
         }
-        None => Err(not_pd(field, m, names)),
+        None => Err(not_pd(field, &r, names)),
     }
 }
 

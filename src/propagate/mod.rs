@@ -12,6 +12,7 @@
 pub mod delta;
 pub mod design;
 pub mod monte_carlo;
+pub mod posterior;
 pub mod report;
 pub mod summary;
 

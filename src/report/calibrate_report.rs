@@ -805,19 +805,7 @@ pub fn view_from_map<M: crate::model::Model>(
     seed: u64,
 ) -> Result<CalibrationView, crate::calibrate::CalibrateError> {
     let dim = post.dim();
-    let mut rng = crate::dist::sample::stream_rng(seed, 0);
-    let z: Vec<Vec<f64>> = match &map.laplace {
-        Some(lap) => (0..LAPLACE_DRAWS)
-            .map(|_| {
-                let mut n = vec![0.0; dim];
-                crate::dist::sample::fill_standard_normals(&mut rng, &mut n);
-                let mut z = vec![0.0; dim];
-                lap.z_from_standard_normals(&n, &mut z);
-                z
-            })
-            .collect(),
-        None => vec![map.z.clone()],
-    };
+    let z = map.laplace_draws_z(LAPLACE_DRAWS, seed);
     let x: Vec<Vec<f64>> = z
         .iter()
         .map(|z| {
@@ -827,7 +815,13 @@ pub fn view_from_map<M: crate::model::Model>(
         })
         .collect();
     let zs: Vec<&[f64]> = z.iter().map(|z| z.as_slice()).collect();
-    let bands = crate::calibrate::summary::predictive_bands_from_z(post, &zs, LAPLACE_DRAWS, seed)?;
+    let bands = crate::calibrate::summary::predictive_bands_from_z(
+        post,
+        &zs,
+        LAPLACE_DRAWS,
+        seed,
+        &crate::calibrate::summary::COVERAGE_LEVELS,
+    )?;
     let prior = post.prior();
     let prior_z = post.prior_z_mean_sd();
     let params = (0..dim)

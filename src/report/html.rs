@@ -165,7 +165,7 @@ pub fn render_html(r: &Report) -> String {
 /// path of the HTML file.
 pub fn write_report(dir: &Path, r: &Report) -> std::io::Result<PathBuf> {
     let fig_dir = dir.join("figures");
-    std::fs::create_dir_all(&fig_dir)?;
+    crate::output::create_dir_all(&fig_dir)?;
     for sec in &r.sections {
         for b in &sec.blocks {
             if let Block::Figure(f) = b {

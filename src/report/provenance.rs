@@ -27,6 +27,10 @@ pub struct Provenance {
     pub settings: Vec<(String, String)>,
     /// bridgelaw version that produced the run.
     pub version: String,
+    /// The run's id ([`crate::run_folder::run_id`]), also in the folder's manifest; absent in
+    /// records written before run ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl Provenance {
@@ -87,6 +91,9 @@ impl Provenance {
             self.version.clone()
         };
         v.push(("bridgelaw version".into(), ver));
+        if let Some(id) = &self.run_id {
+            v.push(("run id".into(), id.clone()));
+        }
         v.push((
             "report written by".into(),
             format!("bridgelaw {}", env!("CARGO_PKG_VERSION")),

@@ -28,6 +28,9 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A run folder whose files are not all those of the run its manifest names.
+    #[error(transparent)]
+    RunFolder(#[from] crate::run_folder::RunFolderError),
 }
 
 /// The results a run directory holds.
@@ -69,8 +72,18 @@ fn parse_err(p: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Read every result file found in `dir` (or its immediate subdirectories).
+/// Read every result file found in `dir` (or its immediate subdirectories), after checking
+/// `dir` and each subdirectory that is a run folder against its manifest
+/// ([`crate::run_folder::check_run_folder`]): files of different runs are refused.
 pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
+    crate::run_folder::check_run_folder(dir)?;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for sub in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            if sub.is_dir() {
+                crate::run_folder::check_run_folder(&sub)?;
+            }
+        }
+    }
     let mut r = RunResults::default();
     if let Some(p) = find(dir, PROPAGATION_JSON) {
         r.propagation = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);

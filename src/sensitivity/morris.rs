@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings for [`morris`] / [`morris_fn`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MorrisSettings {
     /// r, number of trajectories. Default 50.
     pub trajectories: usize,

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings for [`ranking`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RankingSettings {
     /// Scrambled-Sobol draws for the Monte Carlo check (0 = delta method only). Default 0.
     pub mc_samples: usize,

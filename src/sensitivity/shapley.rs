@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings for [`shapley`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShapleySettings {
     /// N_o, outer draws per cost estimate. Default 512 (exact) — with permutations use ~1.
     pub outer: usize,

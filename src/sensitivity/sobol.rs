@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings for [`sobol`] / [`sobol_fn`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SobolSettings {
     /// N, the number of base rows (a power of two keeps the Sobol net balanced). Default 4096.
     pub base_samples: usize,

@@ -179,6 +179,18 @@ fn experiment(
             ));
         }
     };
+    // A zero rate never reaches a cut-off: the run would go on to its last output time at
+    // every sample. Rests and charges are a current_file.
+    for (key, v) in [("c_rate", num("c_rate")?), ("current", num("current")?)] {
+        if v == Some(0.0) {
+            return Err(err(
+                file,
+                &f(key),
+                "a rate ≠ 0 (discharge > 0; a rest is a current_file)",
+                "0".into(),
+            ));
+        }
+    }
     let voltage_at = match t.get("voltage_at") {
         None => vec![],
         Some(v) => times(v, file, &f("voltage_at"))?,

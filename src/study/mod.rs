@@ -205,6 +205,23 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         expected: expected.into(),
         found,
     };
+    // A fixed input: finite and in the physical range of the model's unit, checked at load
+    // (a NaN or a temperature of 0 K would otherwise fail every sample, naming nothing).
+    let fixed_value = |f: &str, v: f64, unit: &str| -> Result<f64, StudyError> {
+        if !v.is_finite() {
+            return Err(field(f, "a finite number", v.to_string()));
+        }
+        if let Some((what, ok)) = crate::units::physical_range(unit)
+            && !ok(v)
+        {
+            return Err(field(
+                f,
+                &format!("a value {what} (in {unit}, the model's unit)"),
+                v.to_string(),
+            ));
+        }
+        Ok(v)
+    };
     let syntax = |e: toml::de::Error| StudyError::Syntax {
         file: file.clone(),
         message: e.to_string().trim().replace('\n', " "),
@@ -229,7 +246,22 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
     };
     let parts = priors_files
         .iter()
-        .map(|p| load_priors(p))
+        .enumerate()
+        .map(|(i, p)| {
+            load_priors(p).map_err(|e| match e {
+                // A file that cannot be read: say which field named it and where a relative
+                // path was looked for (a study copied elsewhere keeps its relative paths).
+                crate::dist::file::PriorsFileError::Io { .. } => field(
+                    &format!("priors[{i}]"),
+                    &format!(
+                        "a readable priors file (a relative path is resolved from the study's folder {})",
+                        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display()
+                    ),
+                    e.to_string(),
+                ),
+                e => e.into(),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let all = if parts.is_empty() {
         None
@@ -332,11 +364,11 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
             None => prior_names.iter().find(|n| **n == inp.name).cloned(),
             Some(toml::Value::String(s)) if s == "prior" => Some(inp.name.clone()),
             Some(toml::Value::Float(v)) => {
-                bindings.push(Binding::Fixed(*v));
+                bindings.push(Binding::Fixed(fixed_value(&f, *v, &inp.unit)?));
                 None
             }
             Some(toml::Value::Integer(v)) => {
-                bindings.push(Binding::Fixed(*v as f64));
+                bindings.push(Binding::Fixed(fixed_value(&f, *v as f64, &inp.unit)?));
                 None
             }
             Some(toml::Value::Table(t)) => {
@@ -385,7 +417,11 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
                             format!("'{unit}'"),
                         )
                     })?;
-                    bindings.push(Binding::Fixed(v * c));
+                    bindings.push(Binding::Fixed(fixed_value(
+                        &format!("{f}.value"),
+                        v * c,
+                        &inp.unit,
+                    )?));
                     None
                 } else {
                     return Err(field(
