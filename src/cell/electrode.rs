@@ -49,7 +49,7 @@ impl<D: Scalar> Electrode<D> {
     }
 
     /// Volume-averaged concentration of the active material Σ_k f_k·c̄_k [mol/m³].
-    #[inline]
+    #[inline(always)]
     pub fn average(&self) -> D {
         match self.particles.as_slice() {
             [p] => p.average(),
@@ -62,7 +62,7 @@ impl<D: Scalar> Electrode<D> {
     }
 
     /// Smallest and largest shell concentration over the particles [mol/m³] (real parts).
-    #[inline]
+    #[inline(always)]
     pub fn min_max(&self) -> (f64, f64) {
         match self.particles.as_slice() {
             [p] => p.min_max(),
