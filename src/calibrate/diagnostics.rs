@@ -122,12 +122,12 @@ pub fn quantile(x: &[f64], p: f64) -> f64 {
     quantile_sorted(&s, p)
 }
 
-/// [`quantile`] on already sorted values.
+/// [`quantile`] on already sorted values (p clamped to [0, 1]; NaN for no values).
 pub fn quantile_sorted(s: &[f64], p: f64) -> f64 {
     if s.is_empty() {
         return f64::NAN;
     }
-    let h = (s.len() - 1) as f64 * p;
+    let h = (s.len() - 1) as f64 * p.clamp(0.0, 1.0);
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(s.len() - 1);
     s[lo] + (h - lo as f64) * (s[hi] - s[lo])

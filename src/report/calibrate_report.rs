@@ -10,6 +10,7 @@ use super::plots::{
 };
 use super::propagate_report::{g, stem};
 use super::provenance::Provenance;
+use crate::calibrate::diagnostics::quantile_sorted;
 use crate::dist::Transform;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -126,16 +127,6 @@ pub struct CalibrationView {
     /// Plain-language warnings (divergences, low E-BFMI, R̂, …), shown highlighted.
     pub warnings: Vec<String>,
     pub curves: Vec<CurveView>,
-}
-
-fn quantile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let h = p * (sorted.len() - 1) as f64;
-    let (i, f) = (h.floor() as usize, h - h.floor());
-    let j = (i + 1).min(sorted.len() - 1);
-    sorted[i] + f * (sorted[j] - sorted[i])
 }
 
 fn all_draws(p: &ParamView) -> Vec<f64> {
@@ -271,7 +262,11 @@ fn summary_table(v: &CalibrationView) -> Table {
             p.name.clone(),
             p.unit.clone(),
             format!("{} ± {}", g(mean), g(sd)),
-            format!("[{}, {}]", g(quantile(&d, 0.05)), g(quantile(&d, 0.95))),
+            format!(
+                "[{}, {}]",
+                g(quantile_sorted(&d, 0.05)),
+                g(quantile_sorted(&d, 0.95))
+            ),
             pm,
             pi,
             ratio,

@@ -21,6 +21,7 @@ use super::{
     DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, UnitCubeFn, fmt_num,
     md, progress_bar, variance_weighted,
 };
+use crate::calibrate::diagnostics::quantile_sorted;
 use crate::dist::JointDistribution;
 use crate::dist::sample::stream_rng;
 use crate::dist::sobol::{MAX_DIM, ScrambledSobol};
@@ -540,17 +541,6 @@ fn sobol_core_with<F: UnitCubeFn + ?Sized>(
         correlated: false,
         note: String::new(),
     })
-}
-
-/// Linear-interpolated quantile of sorted data (numpy's default).
-pub(crate) fn quantile_sorted(s: &[f64], p: f64) -> f64 {
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let h = p.clamp(0.0, 1.0) * (s.len() - 1) as f64;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(s.len() - 1);
-    s[lo] + (h - lo as f64) * (s[hi] - s[lo])
 }
 
 /// Multiplicities of a bootstrap resample of `n` rows drawn with replacement: each draw takes
