@@ -276,11 +276,13 @@ impl<D: Scalar> Electrolyte<D> {
         }
     }
 
-    /// Take the concentrations (this and the previous step) of `other`, an electrolyte on the
-    /// same mesh: the state a re-step from a saved start needs.
+    /// Take the states (the last three step ends, with their summaries, and the evaluated one) of
+    /// `other`, an electrolyte on the same mesh: the state a re-step from a saved start needs.
     fn copy_state_from(&mut self, other: &Self) {
         self.c.clone_from(&other.c);
         self.c_old.clone_from(&other.c_old);
+        // (the oldest state too, so that the summaries copied with it describe the states held)
+        self.c_older.clone_from(&other.c_older);
         self.summaries = other.summaries;
         self.at.clone_from(&other.at);
         (self.at_mean, self.at_inventory) = (other.at_mean, other.at_inventory);
