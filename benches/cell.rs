@@ -1,6 +1,8 @@
 //! Cell-model speed: Chen2020-like SPM, 1C discharge to cut-off, 20 shells, outputs every 10 s.
 
-use bridgelaw::cell::{CellModelKind, CellParams, Protocol, SolverOptions, simulate};
+use bridgelaw::cell::{
+    CellModelKind, CellParams, Protocol, SolverOptions, ThermalOption, simulate,
+};
 use bridgelaw::chain::ChainModel;
 use bridgelaw::numerics::cpu::with_flush_to_zero;
 use bridgelaw::numerics::gradient::Grad;
@@ -48,6 +50,18 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("spme_1c_dual4", |b| {
         b.iter(|| simulate(black_box(&pd), &prot, &spme).unwrap())
+    });
+    // the lumped thermal model (a temperature state: BDF2 for every component, steps ≤ 10 s)
+    let lumped = SolverOptions {
+        model: CellModelKind::Spme,
+        thermal: ThermalOption::Lumped,
+        ..SolverOptions::default()
+    };
+    c.bench_function("spme_1c_lumped_f64", |b| {
+        b.iter(|| simulate(black_box(&p), &prot, &lumped).unwrap())
+    });
+    c.bench_function("spme_1c_lumped_dual4", |b| {
+        b.iter(|| simulate(black_box(&pd), &prot, &lumped).unwrap())
     });
     // the same with subnormals flushed by the CPU: equal times mean none arise
     c.bench_function("spme_1c_dual4_ftz", |b| {

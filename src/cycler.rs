@@ -9,7 +9,10 @@
 //! case-insensitively with spaces removed:
 //! - time [s]: `time_s`, `time[s]`, `time`, `t`, `t[s]`, `t_s`, `timevec` (LG M50);
 //! - current [A]: `current_a`, `current[a]`, `current`, `i[a]`, `i`, `currvec` (LG M50);
-//! - voltage [V]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50).
+//! - voltage [V]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50);
+//! - cell temperature, read only when asked for ([`CyclerTable::parse_with`]): in K
+//!   `temperature_k`, `temperature[k]`, `t_cell[k]`; in °C `temperature_c`, `temperature[c]`,
+//!   `temperature[degc]`, `t_cell[c]`, `celltemp_mid`, `celltemp` (LG M50's mid-cell sensor).
 //!
 //! So bridgelaw's own `time_s,current_A,voltage_V`, About:Energy's `Time [s],I[A],U[V]` and the
 //! LG M50 files' `timeVec,currVec,volVec,…` are all read as they are. Every value read must be a
@@ -155,6 +158,21 @@ const VOLTAGE_NAMES: [&str; 7] = [
     "volvec",
 ];
 
+/// Cell-temperature column names in kelvin and in degrees Celsius (first match wins, K first).
+const TEMPERATURE_K_NAMES: [&str; 3] = ["temperature_k", "temperature[k]", "t_cell[k]"];
+const TEMPERATURE_C_NAMES: [&str; 6] = [
+    "temperature_c",
+    "temperature[c]",
+    "temperature[degc]",
+    "t_cell[c]",
+    "celltemp_mid",
+    "celltemp",
+];
+
+/// The plausible range of a cell temperature [K] (−73 °C to 127 °C): outside it the column is
+/// most likely in other units (°C read as K) or not a temperature.
+const CELL_TEMPERATURE_RANGE_K: (f64, f64) = (200.0, 400.0);
+
 /// The highest voltage a measured curve may hold [V]: above any lithium-ion cell's charge
 /// voltage (about 4.5 V at most), below any two cells in series.
 const MAX_CELL_VOLTAGE: f64 = 6.0;
@@ -171,6 +189,10 @@ pub struct CyclerTable {
     pub current_a: Vec<f64>,
     /// The voltage [V], if asked for.
     pub voltage_v: Option<Vec<f64>>,
+    /// The cell temperature [K] (converted from °C where the column is in °C) and its column's
+    /// header name, if asked for.
+    pub temperature_k: Option<Vec<f64>>,
+    pub temperature_column: Option<String>,
     /// 1-based line number of each row.
     pub rows: Vec<usize>,
     /// The sign convention stated in the file, if any.
@@ -180,9 +202,19 @@ pub struct CyclerTable {
 impl CyclerTable {
     /// Parse CSV text (`file` names it in errors); `voltage`: the voltage column is required.
     pub fn parse(text: &str, file: &str, voltage: bool) -> Result<Self, DataError> {
+        Self::parse_with(text, file, voltage, false)
+    }
+
+    /// [`CyclerTable::parse`], with `temperature`: the cell-temperature column is required too.
+    pub fn parse_with(
+        text: &str,
+        file: &str,
+        voltage: bool,
+        temperature: bool,
+    ) -> Result<Self, DataError> {
         let mut stated_sign = None;
-        let mut header: Option<(Vec<String>, [Option<usize>; 3])> = None;
-        let (mut t, mut i, mut v, mut rows) = (vec![], vec![], vec![], vec![]);
+        let mut header: Option<(Vec<String>, [Option<usize>; 4], f64)> = None;
+        let (mut t, mut i, mut v, mut temp, mut rows) = (vec![], vec![], vec![], vec![], vec![]);
         for (k, line) in text.lines().enumerate() {
             let row = k + 1;
             let l = line.trim();
@@ -196,7 +228,7 @@ impl CyclerTable {
                 continue;
             }
             let fields: Vec<&str> = l.split(',').map(str::trim).collect();
-            let Some((names, cols)) = &header else {
+            let Some((names, cols, celsius_offset)) = &header else {
                 let names: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
                 let find = |aliases: &[&str], quantity: &str, needed: bool| {
                     let k = names.iter().position(|h| {
@@ -212,12 +244,30 @@ impl CyclerTable {
                         k => Ok(k),
                     }
                 };
+                // a temperature column in K, else one in °C (offset 273.15 K)
+                let (temp_col, offset) = if temperature {
+                    match find(&TEMPERATURE_K_NAMES, "cell temperature [K]", false)? {
+                        Some(k) => (Some(k), 0.0),
+                        None => {
+                            let mut all = TEMPERATURE_K_NAMES.to_vec();
+                            all.extend(TEMPERATURE_C_NAMES);
+                            let k = find(&TEMPERATURE_C_NAMES, "cell temperature", false)?;
+                            if k.is_none() {
+                                find(&all, "cell temperature (K or °C)", true)?;
+                            }
+                            (k, 273.15)
+                        }
+                    }
+                } else {
+                    (None, 0.0)
+                };
                 let cols = [
                     find(&TIME_NAMES, "time [s]", true)?,
                     find(&CURRENT_NAMES, "current [A]", true)?,
                     find(&VOLTAGE_NAMES, "voltage [V]", voltage)?.filter(|_| voltage),
+                    temp_col,
                 ];
-                header = Some((names, cols));
+                header = Some((names, cols, offset));
                 continue;
             };
             if fields.len() != names.len() {
@@ -228,7 +278,7 @@ impl CyclerTable {
                     found: fields.len(),
                 });
             }
-            let mut vals = [0.0; 3];
+            let mut vals = [0.0; 4];
             for (slot, c) in cols.iter().enumerate() {
                 let Some(c) = *c else { continue };
                 let s = fields[c];
@@ -261,6 +311,24 @@ impl CyclerTable {
                     });
                 }
                 vals[slot] = x;
+                if slot == 3 {
+                    let kelvin = x + celsius_offset;
+                    let (lo, hi) = CELL_TEMPERATURE_RANGE_K;
+                    if !(kelvin > lo && kelvin < hi) {
+                        return Err(DataError::Implausible {
+                            file: file.into(),
+                            row,
+                            column: names[c].clone(),
+                            expected: format!(
+                                "a cell temperature in ({lo}, {hi}) K (the column is read in {}; \
+                                 name it temperature_K or temperature_C to say which)",
+                                if *celsius_offset == 0.0 { "K" } else { "°C" }
+                            ),
+                            found: x,
+                        });
+                    }
+                    vals[slot] = kelvin;
+                }
             }
             if let Some(&prev) = t.last()
                 && vals[0] <= prev
@@ -276,9 +344,10 @@ impl CyclerTable {
             t.push(vals[0]);
             i.push(vals[1]);
             v.push(vals[2]);
+            temp.push(vals[3]);
             rows.push(row);
         }
-        let Some((names, cols)) = header else {
+        let Some((names, cols, _)) = header else {
             return Err(DataError::TooShort {
                 file: file.into(),
                 expected: 2,
@@ -300,6 +369,8 @@ impl CyclerTable {
             time_s: t,
             current_a: i,
             voltage_v: voltage.then_some(v),
+            temperature_k: temperature.then_some(temp),
+            temperature_column: cols[3].map(|c| names[c].clone()),
             rows,
             stated_sign,
         })

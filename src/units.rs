@@ -64,6 +64,9 @@ pub const KNOWN: &[&str] = &[
     "1/K",
     "V",
     "Ohm",
+    // thermal
+    "W/m^2/K",
+    "J/kg/K",
     // dimensionless
     "1",
     "-",
@@ -97,10 +100,12 @@ pub fn physical_range(unit: &str) -> Option<PhysicalRange> {
     let c = canonical(unit);
     let is = |list: &[&str]| list.iter().any(|k| canonical(k) == c);
     if is(&[
-        "K", "m", "cm", "um", "µm", "nm", "A", "m^2/s", "cm^2/s", "Hz", "1/s", "s^-1", "THz", "S/m",
+        "K", "m", "cm", "um", "µm", "nm", "A", "m^2/s", "cm^2/s", "Hz", "1/s", "s^-1", "THz",
+        "S/m", "J/kg/K",
     ]) {
         Some(("> 0", positive))
-    } else if is(&["mol/m^3"]) {
+    } else if is(&["mol/m^3", "W/m^2/K"]) {
+        // (a heat-transfer coefficient of 0: an adiabatic cell)
         Some(("≥ 0", non_negative))
     } else {
         None

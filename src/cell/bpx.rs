@@ -25,12 +25,18 @@
 //!   PyBaMM's `create_from_bpx` instead solves for the stoichiometries where the OCV equals the
 //!   upper cut-off (for the About:Energy file 4.181 V vs 4.2 V: up to ~40 mV apart near the end).
 //! - Temperature of an isothermal run: the ambient temperature, else the initial one, else
-//!   "Reference temperature [K]", which is T_ref.
+//!   "Reference temperature [K]", which is T_ref. The lumped thermal model starts at the
+//!   initial temperature (else the ambient one) and cools to the ambient one through
+//!   `Cell/External surface area [m2]` with `State/Thermal environment/Heat transfer
+//!   coefficient [W.m-2.K-1]` (1.x; without it the cell is adiabatic, as in PyBaMM); its heat
+//!   capacity is `Density [kg.m-3]` × `Specific heat capacity [J.K-1.kg-1]` × `Volume [m3]`.
 
 use super::CellError;
 use super::expr::Expr;
 use super::ocp::{Coefficient, Ocp, Pchip, Shape};
-use super::params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
+use super::params::{
+    CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams, ThermalParams,
+};
 use crate::constants::FARADAY;
 use serde_json::{Map, Value, json};
 use std::path::Path;
@@ -360,6 +366,10 @@ struct InitialState {
     electrolyte_concentration: f64,
     /// Ambient (else initial) temperature [K]; `None`: the reference temperature.
     temperature: Option<f64>,
+    /// Initial (else ambient) temperature [K]; `None`: the reference temperature.
+    initial_temperature: Option<f64>,
+    /// Heat-transfer coefficient to the surroundings [W/(m²·K)] (1.x only).
+    heat_transfer_coefficient: Option<f64>,
     /// Initial state of charge in [0, 1] (BPX definition: linear in each electrode's
     /// stoichiometry between its limits).
     soc: f64,
@@ -411,6 +421,11 @@ fn initial_state(
                 "Initial concentration [mol.m-3]",
             )?,
             temperature: t("Ambient temperature [K]")?.or(t("Initial temperature [K]")?),
+            initial_temperature: t("Initial temperature [K]")?.or(t("Ambient temperature [K]")?),
+            // (where this tool's 0.x export keeps it)
+            heat_transfer_coefficient: root
+                .pointer("/Parameterisation/User-defined/Heat transfer coefficient [W.m-2.K-1]")
+                .and_then(Value::as_f64),
             soc: 1.0,
         });
     }
@@ -433,6 +448,11 @@ fn initial_state(
         .contains_key("Initial temperature [K]")
         .then(|| r.num(ic, pic, "Initial temperature [K]"))
         .transpose()?;
+    let h = "Heat transfer coefficient [W.m-2.K-1]";
+    let heat_transfer_coefficient = thermal
+        .filter(|t| t.contains_key(h))
+        .map(|t| r.num(t, "State/Thermal environment", h))
+        .transpose()?;
     let soc = r.num_or(ic, pic, "Initial state-of-charge", 1.0)?;
     if !(0.0..=1.0).contains(&soc) {
         return Err(r.err(
@@ -443,6 +463,8 @@ fn initial_state(
     Ok(InitialState {
         electrolyte_concentration: r.num(ic, pic, "Initial electrolyte concentration [mol.m-3]")?,
         temperature: ambient.or(initial_t),
+        initial_temperature: initial_t.or(ambient),
+        heat_transfer_coefficient,
         soc,
     })
 }
@@ -603,6 +625,7 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         v_min: r.num(cell, pc, "Lower voltage cut-off [V]")?,
         v_max: r.num(cell, pc, "Upper voltage cut-off [V]")?,
         nominal_capacity_ah: r.num(cell, pc, "Nominal cell capacity [A.h]")?,
+        thermal: thermal_params(&r, cell, &initial, t_ref)?,
     };
     // Validate now so a bad value names the file.
     params
@@ -619,6 +642,46 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         model,
         user_defined,
     })
+}
+
+/// The lumped thermal properties when the file has all of density, specific heat capacity,
+/// volume and external surface area (`None` when it has none of them; some but not all is an
+/// error naming the missing one). No heat-transfer coefficient means an adiabatic cell, as
+/// PyBaMM's BPX reader assumes.
+fn thermal_params(
+    r: &Reader,
+    cell: &Map<String, Value>,
+    initial: &InitialState,
+    t_ref: f64,
+) -> Result<Option<ThermalParams<f64>>, CellError> {
+    const NEEDED: [&str; 4] = [
+        THERMAL_KEYS[0],
+        THERMAL_KEYS[1],
+        "Volume [m3]",
+        "External surface area [m2]",
+    ];
+    let pc = "Parameterisation/Cell";
+    let present = NEEDED.iter().filter(|k| cell.contains_key(**k)).count();
+    if present == 0 {
+        return Ok(None);
+    }
+    if let Some(missing) = NEEDED.iter().find(|k| !cell.contains_key(**k)) {
+        return Err(r.err(
+            &format!("{pc}/{missing}"),
+            format!(
+                "missing: the lumped thermal model needs all of {} (the file has {present} of them)",
+                NEEDED.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(ThermalParams {
+        density: r.num(cell, pc, NEEDED[0])?,
+        specific_heat: r.num(cell, pc, NEEDED[1])?,
+        volume: r.num(cell, pc, NEEDED[2])?,
+        cooling_area: r.num(cell, pc, NEEDED[3])?,
+        heat_transfer_coefficient: initial.heat_transfer_coefficient.unwrap_or(0.0),
+        initial_temperature: initial.initial_temperature.unwrap_or(t_ref),
+    }))
 }
 
 /// Read a BPX file.
@@ -732,7 +795,7 @@ pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncer
             ud.insert(format!("{} upper bound ({pct})", u.name), num(hi));
         }
     }
-    let doc = json!({
+    let mut doc = json!({
         "Header": {
             "BPX": 0.4,
             "Title": title,
@@ -768,5 +831,30 @@ pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncer
             "User-defined": Value::Object(ud)
         }
     });
+    if let (Some(th), Some(cell)) = (
+        &p.thermal,
+        doc.pointer_mut("/Parameterisation/Cell")
+            .and_then(Value::as_object_mut),
+    ) {
+        // (BPX 0.x has no place for the heat-transfer coefficient: it goes to User-defined)
+        for (k, v) in [
+            ("Initial temperature [K]", th.initial_temperature),
+            (THERMAL_KEYS[0], th.density),
+            (THERMAL_KEYS[1], th.specific_heat),
+            ("Volume [m3]", th.volume),
+            ("External surface area [m2]", th.cooling_area),
+        ] {
+            cell.insert(k.into(), num(v));
+        }
+        if let Some(ud) = doc
+            .pointer_mut("/Parameterisation/User-defined")
+            .and_then(Value::as_object_mut)
+        {
+            ud.insert(
+                "Heat transfer coefficient [W.m-2.K-1]".into(),
+                num(th.heat_transfer_coefficient),
+            );
+        }
+    }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

@@ -19,13 +19,17 @@ pub mod particle;
 pub mod protocol;
 pub mod spm;
 pub mod spme;
+pub mod thermal;
 
 pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json};
 pub use ocp::{Coefficient, Ocp, Pchip, Shape};
-pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams};
+pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams, ThermalParams};
 pub use protocol::{CurrentSeries, DischargeRate, Protocol, SignConvention, Step};
-pub use spm::{CellModelKind, Row, Solution, SolverOptions, StopReason, simulate, solution_to_csv};
+pub use spm::{
+    CellModelKind, Heat, Row, Solution, SolverOptions, StopReason, simulate, solution_to_csv,
+};
 pub use spme::ElectrolyteMesh;
+pub use thermal::{TemperatureSeries, ThermalOption};
 
 use crate::model::ModelError;
 use thiserror::Error;
@@ -106,7 +110,8 @@ pub fn simulate_bpx_to_csv(
 }
 
 /// [`simulate_bpx_to_csv`] for parameters already read: simulate `protocol` with `opts`
-/// (temperature override `temperature_k` [K] if given) and return the CSV text of
+/// (temperature override `temperature_k` [K] if given: the isothermal temperature, and the
+/// ambient and initial one of the thermal model) and return the CSV text of
 /// [`solution_to_csv`] and how the run ended ([`Solution::end_summary`]).
 pub fn simulate_cell_to_csv(
     params: &CellParams<f64>,
@@ -118,6 +123,9 @@ pub fn simulate_cell_to_csv(
         Some(t) => {
             let mut p = params.clone();
             p.temperature = t;
+            if let Some(th) = p.thermal.as_mut() {
+                th.initial_temperature = t;
+            }
             simulate(&p, protocol, opts)?
         }
         None => simulate(params, protocol, opts)?,

@@ -55,6 +55,10 @@ pub enum FreeParam {
     U0P,
     OmegaN,
     OmegaP,
+    /// Lumped thermal model: heat-transfer coefficient h [W/(m²·K)] and specific heat capacity
+    /// c_p [J/(kg·K)] (the cell must have thermal properties).
+    HeatTransfer,
+    SpecificHeat,
 }
 
 /// (name, unit, parameter) for every free cell parameter.
@@ -90,6 +94,8 @@ pub const FREE_PARAMETERS: &[(&str, &str, FreeParam)] = &[
     ("U0_p", "V", FreeParam::U0P),
     ("Omega_n", "eV", FreeParam::OmegaN),
     ("Omega_p", "eV", FreeParam::OmegaP),
+    ("h_transfer", "W/m^2/K", FreeParam::HeatTransfer),
+    ("c_p", "J/kg/K", FreeParam::SpecificHeat),
 ];
 
 /// Set one free parameter on `p`.
@@ -127,6 +133,23 @@ pub fn apply_free<D: Scalar>(
         DeFactor => p.electrolyte.diffusivity.scale = v,
         KappaFactor => p.electrolyte.conductivity.scale = v,
         Ce0 => p.electrolyte.initial_concentration = v,
+        HeatTransfer | SpecificHeat => {
+            let th = p
+                .thermal
+                .as_mut()
+                .ok_or_else(|| CellError::InvalidParameter {
+                    name: format!("{which:?}"),
+                    value: v.re(),
+                    expected: "a cell with thermal properties (BPX Cell density, specific heat \
+                           capacity, volume and external surface area)"
+                        .into(),
+                })?;
+            if which == HeatTransfer {
+                th.heat_transfer_coefficient = v;
+            } else {
+                th.specific_heat = v;
+            }
+        }
         U0N | U0P | OmegaN | OmegaP => {
             let e = if matches!(which, U0N | OmegaN) {
                 &mut p.neg

@@ -83,6 +83,38 @@ pub struct ElectrolyteParams<D> {
     pub conductivity_ea: D,
 }
 
+/// The cell as one lumped thermal mass (SI units), PyBaMM's `thermal: "lumped"` option:
+/// ρ·c_p·V·dT/dt = Q(t) − h·A_cool·(T − T_amb), T(0) = T_init, with Q the heat the cell
+/// generates (`super::thermal`) and T_amb the cell's [`CellParams::temperature`]. BPX:
+/// `Cell/Density`, `Specific heat capacity`, `Volume`, `External surface area`,
+/// `State/Thermal environment/Heat transfer coefficient` and the initial temperature.
+#[derive(Debug, Clone)]
+pub struct ThermalParams<D> {
+    /// Cell-averaged density ρ [kg/m³].
+    pub density: D,
+    /// Cell-averaged specific heat capacity c_p [J/(kg·K)].
+    pub specific_heat: D,
+    /// Cell volume V [m³].
+    pub volume: D,
+    /// Cooling (external) surface area A_cool [m²].
+    pub cooling_area: D,
+    /// Heat-transfer coefficient to the surroundings h [W/(m²·K)] (0: adiabatic).
+    pub heat_transfer_coefficient: D,
+    /// Cell temperature at t = 0, T_init [K].
+    pub initial_temperature: D,
+}
+
+impl<D: Scalar> ThermalParams<D> {
+    /// Heat capacity of the cell ρ·c_p·V [J/K].
+    pub fn heat_capacity(&self) -> D {
+        self.density * self.specific_heat * self.volume
+    }
+    /// Heat-transfer conductance to the surroundings h·A_cool [W/K].
+    pub fn conductance(&self) -> D {
+        self.heat_transfer_coefficient * self.cooling_area
+    }
+}
+
 /// All parameters of the SPM/SPMe cell model (SI units). `D` is the scalar type: `f64` for
 /// plain solves, a dual number to carry derivatives with respect to any of them.
 #[derive(Debug, Clone)]
@@ -97,7 +129,8 @@ pub struct CellParams<D> {
     pub electrolyte: ElectrolyteParams<D>,
     /// Total electrode (current-collector) area A [m²], all parallel electrode pairs together.
     pub area: D,
-    /// Cell temperature T [K] (isothermal).
+    /// Cell temperature T [K] of an isothermal run, which is the ambient temperature T_amb of a
+    /// run with the thermal model (as in PyBaMM).
     pub temperature: D,
     /// Reference temperature T_ref of the Arrhenius laws and OCPs [K].
     pub t_ref: D,
@@ -111,6 +144,8 @@ pub struct CellParams<D> {
     pub v_max: f64,
     /// Nominal capacity [A·h] (defines the C-rate).
     pub nominal_capacity_ah: f64,
+    /// The lumped thermal properties, when known (needed by a run with the thermal model).
+    pub thermal: Option<ThermalParams<D>>,
 }
 
 fn pos_check(name: impl std::fmt::Display, v: f64) -> Result<(), CellError> {
@@ -236,6 +271,24 @@ impl<D: Scalar> CellParams<D> {
             });
         }
         pos_check("nominal cell capacity [A.h]", self.nominal_capacity_ah)?;
+        if let Some(th) = &self.thermal {
+            pos_check("cell density [kg.m-3]", th.density.re())?;
+            pos_check(
+                "cell specific heat capacity [J.K-1.kg-1]",
+                th.specific_heat.re(),
+            )?;
+            pos_check("cell volume [m3]", th.volume.re())?;
+            pos_check("cell external surface area [m2]", th.cooling_area.re())?;
+            pos_check("initial temperature [K]", th.initial_temperature.re())?;
+            let h = th.heat_transfer_coefficient.re();
+            if !(h >= 0.0 && h.is_finite()) {
+                return Err(CellError::InvalidParameter {
+                    name: "heat transfer coefficient [W.m-2.K-1]".into(),
+                    value: h,
+                    expected: "a finite value >= 0 (0: adiabatic)".into(),
+                });
+            }
+        }
         if !(self.v_min < self.v_max) {
             return Err(CellError::InvalidParameter {
                 name: "lower voltage cut-off [V]".into(),
@@ -311,6 +364,14 @@ impl CellParams<f64> {
             v_min: self.v_min,
             v_max: self.v_max,
             nominal_capacity_ah: self.nominal_capacity_ah,
+            thermal: self.thermal.as_ref().map(|t| ThermalParams {
+                density: c(t.density),
+                specific_heat: c(t.specific_heat),
+                volume: c(t.volume),
+                cooling_area: c(t.cooling_area),
+                heat_transfer_coefficient: c(t.heat_transfer_coefficient),
+                initial_temperature: c(t.initial_temperature),
+            }),
         })
     }
 
@@ -394,6 +455,17 @@ impl CellParams<f64> {
             v_min: 2.5,
             v_max: 4.2,
             nominal_capacity_ah: 5.0,
+            // PyBaMM Chen2020's cell: cooling area, volume and h as there; ρ·c_p its
+            // thickness-averaged effective heat capacity over current collectors, electrodes
+            // and separator (1.7676e6 J/(K·m³)), ρ the thickness-averaged density
+            thermal: Some(ThermalParams {
+                density: 2705.51593625498,
+                specific_heat: 653.3224510351805,
+                volume: 2.42e-5,
+                cooling_area: 0.00531,
+                heat_transfer_coefficient: 10.0,
+                initial_temperature: 298.15,
+            }),
         }
     }
 

@@ -78,6 +78,10 @@ pub struct Particle<D> {
     /// Modal form (constant D).
     modal: Option<Modal<D>>,
     radius: D,
+    /// Reuse a cached factorisation whose key (h, β0 and the value of s) matches. Off when the
+    /// diffusivity's derivatives change between steps of one solve (a temperature that is a
+    /// state): equal values then do not mean equal derivatives.
+    reuse_operators: bool,
 }
 
 /// Modal state for a constant diffusivity. With the forcing of every step proportional to one
@@ -501,7 +505,13 @@ impl<D: Scalar> Particle<D> {
             q_unit: D::one(),
             radius,
             modal,
+            reuse_operators: true,
         }
+    }
+
+    /// Factorise the operator at every step (see `reuse_operators`).
+    pub fn never_reuse_operators(&mut self) {
+        self.reuse_operators = false;
     }
 
     /// Take the state of `other` (a particle of the same shells and form): shell
@@ -833,7 +843,7 @@ impl<D: Scalar> Particle<D> {
             // equal up to the last bits of t1 − t0)
             let g = self.k * diff.scale * dfac;
             let s = (diff.scale * dfac).re() / (self.radius.re() * self.radius.re());
-            if !self.fac_key.matches(h, bdf.b0, s) {
+            if !(self.reuse_operators && self.fac_key.matches(h, bdf.b0, s)) {
                 for j in 0..n {
                     let gl = if j > 0 {
                         g * ((j * j) as f64)
@@ -1222,5 +1232,48 @@ mod tests {
         }
         let (a, b) = (modal.surface(-1e-5, 8e-14), tri.surface(-1e-5, 8e-14));
         assert!((a - b).abs() <= 1e-9 * (a - 2e4).abs(), "BDF2: {a} vs {b}");
+    }
+
+    /// With a temperature that is a state of the solve, the Arrhenius factor's value can repeat
+    /// while its derivatives change: a particle told so factorises every step, and its
+    /// derivative equals that of one stepped with fresh operators; the value-keyed cache would
+    /// keep the first step's derivative.
+    #[test]
+    fn equal_values_with_new_derivatives_are_refactorised() {
+        use num_dual::Dual64;
+        let d = Coefficient::constant(Dual64::from(1e-14));
+        let run = |never: bool, fresh_each_step: bool| {
+            let make = || {
+                let mut p: Particle<Dual64> = Particle::new(
+                    10,
+                    Dual64::from(5e-6),
+                    Dual64::from(5e4),
+                    Dual64::from(2e4),
+                    false,
+                );
+                p.set_flux_unit(Dual64::from(-1e-5));
+                if never {
+                    p.never_reuse_operators();
+                }
+                p
+            };
+            let mut p = make();
+            for (k, eps) in [0.0, 1.0, 3.0].into_iter().enumerate() {
+                let fac = Dual64::new(1.0, eps);
+                if fresh_each_step && k > 0 {
+                    let mut q = make();
+                    q.copy_state_from(&p);
+                    q.step_current(5.0, Bdf::EULER, 0.0, 1.0, &d, fac);
+                    p = q;
+                } else {
+                    p.step_current(5.0, Bdf::EULER, 0.0, 1.0, &d, fac);
+                }
+            }
+            p.surface_with(Dual64::from(0.0)).eps
+        };
+        let reference = run(false, true);
+        assert!(reference != 0.0);
+        assert_eq!(run(true, false), reference);
+        assert!(run(false, false) != reference);
     }
 }

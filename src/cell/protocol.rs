@@ -3,6 +3,7 @@
 //! Sign convention inside the library: discharge current is positive.
 
 use super::CellError;
+use super::thermal::TemperatureSeries;
 use crate::cycler::CyclerTable;
 use std::path::Path;
 
@@ -81,14 +82,61 @@ impl Protocol {
         source: &str,
         sign: Option<SignConvention>,
     ) -> Result<Self, CellError> {
+        Ok(Self::series_from_table(text, source, sign, false)?.0)
+    }
+
+    /// [`Protocol::series_from_csv_str`] and the file's cell-temperature column (the cycler's
+    /// sensor, K or °C by its name: [`crate::cycler`]) on the same time axis, for a solve with
+    /// the measured temperature.
+    pub fn series_with_temperature_from_csv_str(
+        text: &str,
+        source: &str,
+        sign: Option<SignConvention>,
+    ) -> Result<(Self, TemperatureSeries), CellError> {
+        let (protocol, temperature) = Self::series_from_table(text, source, sign, true)?;
+        match temperature {
+            Some(t) => Ok((protocol, t)),
+            None => Err(CellError::CurrentFile(format!(
+                "{source}: no cell-temperature column"
+            ))),
+        }
+    }
+
+    fn series_from_table(
+        text: &str,
+        source: &str,
+        sign: Option<SignConvention>,
+        temperature: bool,
+    ) -> Result<(Self, Option<TemperatureSeries>), CellError> {
         let bad = |e: crate::cycler::DataError| CellError::CurrentFile(e.to_string());
-        let table = CyclerTable::parse(text, source, false).map_err(bad)?;
+        let table = CyclerTable::parse_with(text, source, false, temperature).map_err(bad)?;
         let f = table.sign(sign).map_err(bad)?.factor();
         let t0 = table.time_s[0];
-        Ok(Self::Series(CurrentSeries {
-            time_s: table.time_s.iter().map(|v| v - t0).collect(),
+        let time_s: Vec<f64> = table.time_s.iter().map(|v| v - t0).collect();
+        let series = match (table.temperature_k, &table.temperature_column) {
+            (Some(t), Some(column)) => Some(TemperatureSeries::new(
+                time_s.clone(),
+                t,
+                &format!("{source} column '{column}'"),
+            )?),
+            _ => None,
+        };
+        let protocol = Self::Series(CurrentSeries {
+            time_s,
             current_a: table.current_a.iter().map(|v| v * f).collect(),
-        }))
+        });
+        Ok((protocol, series))
+    }
+
+    /// Read a current series and the cell temperature from a CSV file (see
+    /// [`Protocol::series_with_temperature_from_csv_str`]).
+    pub fn series_with_temperature_from_csv_file(
+        path: &Path,
+        sign: Option<SignConvention>,
+    ) -> Result<(Self, TemperatureSeries), CellError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CellError::CurrentFile(format!("reading '{}': {e}", path.display())))?;
+        Self::series_with_temperature_from_csv_str(&text, &path.display().to_string(), sign)
     }
 
     /// Read a current series from a CSV file (see [`Protocol::series_from_csv_str`]).

@@ -15,6 +15,7 @@ use super::params::{CellParams, ElectrodeParams};
 use super::particle::Particle;
 use super::protocol::Protocol;
 use super::spme::{ElectrolyteMesh, ElectrolyteState, Side};
+use super::thermal;
 use crate::constants::{FARADAY, R_GAS};
 use crate::laws::kinetics::{arrhenius_factor, bv_overpotential};
 use crate::model::Scalar;
@@ -80,6 +81,10 @@ pub struct SolverOptions {
     /// `modal` off, second-order duals, or this flag false) BDF2 with steps ≤ `dt_max`. Either
     /// way a stop is located by a root find on the re-stepped state. Default true.
     pub exponential: bool,
+    /// How the cell temperature is set: isothermal (default), the lumped thermal model, or a
+    /// measured series ([`thermal::ThermalOption`]). A temperature that changes in time takes
+    /// the BDF2 path (steps ≤ `dt_max`) for every component.
+    pub thermal: thermal::ThermalOption,
 }
 
 impl Default for SolverOptions {
@@ -95,6 +100,7 @@ impl Default for SolverOptions {
             stop_at_cutoff: true,
             modal: true,
             exponential: true,
+            thermal: thermal::ThermalOption::Isothermal,
         }
     }
 }
@@ -156,6 +162,34 @@ pub struct Row<D> {
     pub li_solid_mol: D,
     /// Lithium in the electrolyte [mol] (SPMe; c_e0-based constant for SPM).
     pub li_electrolyte_mol: D,
+    /// Cell temperature [K] (the isothermal run's, the thermal model's or the measured one).
+    pub temperature_k: D,
+    /// Heat generation [W] ([`Heat`]): irreversible reaction heat, ohmic heat (electrolyte,
+    /// solid and contact resistance) and reversible (entropic) heat.
+    pub heat_reaction_w: D,
+    pub heat_ohmic_w: D,
+    pub heat_reversible_w: D,
+}
+
+impl<D: Scalar> Row<D> {
+    /// Total heat generation Q [W] (the sum of the three sources).
+    pub fn heat_w(&self) -> D {
+        self.heat_reaction_w + self.heat_ohmic_w + self.heat_reversible_w
+    }
+}
+
+/// The heat the cell generates [W], PyBaMM's lumped-model sources integrated over the cell
+/// (I the current, discharge positive; η, Δφ and U as in the voltage; U at the surface
+/// stoichiometries):
+/// reaction Q_rxn = I·(η_n − η_p), ohmic Q_ohm = −I·(η_c + Δφ_e + Δφ_s) + I²·R_c (the SPMe's
+/// electrolyte term −∫i_e·∂φ_e/∂x dx integrates to −I·(η_c + Δφ_e)), reversible
+/// Q_rev = I·T·(∂U_n/∂T − ∂U_p/∂T). So Q_rxn + Q_ohm = I·(U_p − U_n − V): the electrical
+/// work lost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heat<D> {
+    pub reaction: D,
+    pub ohmic: D,
+    pub reversible: D,
 }
 
 /// A solve's result: one row per requested output time reached, then (if the solve stopped at
@@ -174,6 +208,9 @@ pub struct Solution<D> {
     pub steps: usize,
     /// The requested output times (all of them, reached or not).
     pub output_times: Vec<f64>,
+    /// With the lumped thermal model: the heat generated, removed and stored from t = 0 to the
+    /// last step end before the end of the run (the stop row lies inside the step after it).
+    pub heat_balance: Option<thermal::HeatBalance<D>>,
 }
 
 impl<D: Scalar> Solution<D> {
@@ -245,11 +282,36 @@ struct Fixed<D> {
 }
 
 impl<D: Scalar> Fixed<D> {
+    /// Set everything that depends on the cell temperature `t` [K]: 2RT/F, T − T_ref of the
+    /// entropic term, and the Arrhenius factors exp(E_a/R·(1/T_ref − 1/T)) of D_e, κ_e and of
+    /// each electrode's rate constant and particle diffusivity (with the surface flux term
+    /// that uses D_s). An isothermal solve sets it once; a thermal one at every step.
+    fn set_temperature(&mut self, p: &CellParams<D>, t: D, neg: &Particle<D>, pos: &Particle<D>) {
+        let arrhenius = |ea: D| arrhenius_factor(ea, t, p.t_ref);
+        self.t = t;
+        self.two_rt_f = t * (2.0 * R_GAS / FARADAY);
+        self.dt_ent = t - p.t_ref;
+        self.fac_de = arrhenius(p.electrolyte.diffusivity_ea);
+        self.fac_ke = arrhenius(p.electrolyte.conductivity_ea);
+        for (k, e, part) in [
+            (&mut self.kin_n, &p.neg, neg),
+            (&mut self.kin_p, &p.pos, pos),
+        ] {
+            k.m = e.rate_constant * arrhenius(e.rate_constant_ea);
+            k.half_inv_m = (k.m * 2.0).recip();
+            k.fac_d = arrhenius(e.diffusivity_ea);
+            if e.diffusivity.is_constant() {
+                k.flux_term = Some(k.qu * part.surface_coef(e.diffusivity.scale * k.fac_d));
+            }
+        }
+    }
+
     /// The output row of an evaluated state.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn row(
         &self,
+        p: &CellParams<D>,
         ev: &Eval<D>,
         neg: &Electrode<D>,
         pos: &Electrode<D>,
@@ -260,6 +322,7 @@ impl<D: Scalar> Fixed<D> {
     ) -> Row<D> {
         let cn = neg.average();
         let cp = pos.average();
+        let heat = ev.heat(p, self, current_a);
         Row {
             time_s,
             current_a,
@@ -282,6 +345,10 @@ impl<D: Scalar> Fixed<D> {
                 Some(e) => e.inventory() * self.area,
                 None => self.li_e_spm,
             },
+            temperature_k: self.t,
+            heat_reaction_w: heat.reaction,
+            heat_ohmic_w: heat.ohmic,
+            heat_reversible_w: heat.reversible,
         }
     }
 }
@@ -396,16 +463,18 @@ struct Kinetics<D> {
 }
 
 impl<D: Scalar> Kinetics<D> {
-    fn new(e: &ElectrodeParams<D>, m: D, ju: D, fac_d: D) -> Self {
+    /// The electrode's constants; the temperature-dependent ones are set by
+    /// [`Fixed::set_temperature`].
+    fn new(e: &ElectrodeParams<D>, ju: D) -> Self {
         Self {
-            m,
-            half_inv_m: (m * 2.0).recip(),
+            m: D::zero(),
+            half_inv_m: D::zero(),
             symmetric: e.alpha.re() == 0.5,
             inv_c_max: e.c_max.recip(),
             ju,
             flux_term: None,
             qu: ju / FARADAY,
-            fac_d,
+            fac_d: D::zero(),
         }
     }
 
@@ -453,6 +522,20 @@ struct Eval<D> {
     eta_c: D,
     dphi_e: D,
     dphi_s: D,
+}
+
+impl<D: Scalar> Eval<D> {
+    /// The heat generated at this state with current `current` [A] (see [`Heat`]), with the
+    /// temperature and entropic coefficients of `f`.
+    fn heat(&self, p: &CellParams<D>, f: &Fixed<D>, current: f64) -> Heat<D> {
+        let entropic = p.neg.entropic.eval(self.th_n) - p.pos.entropic.eval(self.th_p);
+        Heat {
+            reaction: (self.eta_n - self.eta_p) * current,
+            ohmic: (self.eta_c + self.dphi_e + self.dphi_s) * (-current)
+                + p.contact_resistance * (current * current),
+            reversible: f.t * entropic * current,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -621,37 +704,27 @@ pub fn simulate<D: Scalar>(
         }
     };
 
-    let t = p.temperature;
     let area = p.area;
-    let arrhenius = |ea: D| arrhenius_factor(ea, t, p.t_ref);
+    let temperature = thermal::CellTemperature::new(p, &opts.thermal)?;
     // j/I: i/(a·L) with i = I/A, positive in the negative electrode on discharge
     let ju_n = (area * p.neg.surface_area_density() * p.neg.thickness).recip();
     let ju_p = -(area * p.pos.surface_area_density() * p.pos.thickness).recip();
+    let zero = D::zero();
     let mut fixed = Fixed {
-        t,
+        t: zero,
         area,
-        fac_de: arrhenius(p.electrolyte.diffusivity_ea),
-        fac_ke: arrhenius(p.electrolyte.conductivity_ea),
+        fac_de: zero,
+        fac_ke: zero,
         ce0: p.electrolyte.initial_concentration,
         dphi_s_per_i: p.neg.thickness / (p.neg.conductivity * 3.0)
             + p.pos.thickness / (p.pos.conductivity * 3.0),
-        two_rt_f: t * (2.0 * R_GAS / FARADAY),
+        two_rt_f: zero,
         spme: opts.model == CellModelKind::Spme,
-        dt_ent: t - p.t_ref,
+        dt_ent: zero,
         vol_n: p.neg.active_fraction * p.neg.thickness * area,
         vol_p: p.pos.active_fraction * p.pos.thickness * area,
-        kin_n: Kinetics::new(
-            &p.neg,
-            p.neg.rate_constant * arrhenius(p.neg.rate_constant_ea),
-            ju_n,
-            arrhenius(p.neg.diffusivity_ea),
-        ),
-        kin_p: Kinetics::new(
-            &p.pos,
-            p.pos.rate_constant * arrhenius(p.pos.rate_constant_ea),
-            ju_p,
-            arrhenius(p.pos.diffusivity_ea),
-        ),
+        kin_n: Kinetics::new(&p.neg, ju_n),
+        kin_p: Kinetics::new(&p.pos, ju_p),
         li_e_spm: p.electrolyte.initial_concentration
             * (p.neg.porosity * p.neg.thickness
                 + p.separator.porosity * p.separator.thickness
@@ -660,31 +733,32 @@ pub fn simulate<D: Scalar>(
     };
     let th_n0 = p.neg.theta_at_soc(p.initial_soc);
     let th_p0 = p.pos.theta_at_soc(p.initial_soc);
+    // A temperature that is a state of the solve carries the derivatives of every input, and
+    // changes the diffusivities from step to step: the modal form's one tangent (∂/∂s at a
+    // fixed s) and a factorisation cached by value would not describe that, so such a solve
+    // with derivatives uses the tridiagonal form and factorises every step.
+    let state_temperature = temperature.as_ref().is_some_and(|t| t.is_state());
+    let varying_derivatives = state_temperature && D::NDERIV > 0;
     // one particle size per electrode ([`Electrode`])
     let particle = |e: &ElectrodeParams<D>, th0: D| {
-        Particle::new(
+        let mut part = Particle::new(
             opts.shells,
             e.particle_radius,
             e.c_max,
             th0 * e.c_max,
-            opts.modal && e.diffusivity.is_constant(),
-        )
+            opts.modal && e.diffusivity.is_constant() && !varying_derivatives,
+        );
+        if varying_derivatives {
+            part.never_reuse_operators();
+        }
+        part
     };
     let mut neg = Electrode::single(particle(&p.neg, th_n0));
     let mut pos = Electrode::single(particle(&p.pos, th_p0));
-    for (electrode, e, k) in [
-        (&mut neg, &p.neg, &mut fixed.kin_n),
-        (&mut pos, &p.pos, &mut fixed.kin_p),
-    ] {
-        electrode.set_flux_unit(k.qu);
-        if e.diffusivity.is_constant() {
-            k.flux_term = Some(
-                k.qu * electrode
-                    .particle()
-                    .surface_coef(e.diffusivity.scale * k.fac_d),
-            );
-        }
-    }
+    neg.set_flux_unit(fixed.kin_n.qu);
+    pos.set_flux_unit(fixed.kin_p.qu);
+    let t0 = temperature.as_ref().map_or(p.temperature, |t| t.initial());
+    fixed.set_temperature(p, t0, neg.particle(), pos.particle());
     let mut hints = Hints::default();
     let el = if fixed.spme {
         Some(ElectrolyteState::new(
@@ -692,6 +766,7 @@ pub fn simulate<D: Scalar>(
             opts.electrolyte_mesh,
             area,
             fixed.fac_de,
+            varying_derivatives,
         ))
     } else {
         None
@@ -711,21 +786,36 @@ pub fn simulate<D: Scalar>(
         &mut hints,
     )?;
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
-        rows.push(fixed.row(&ev0, &neg, &pos, el.as_ref(), 0.0, i_first, D::zero()));
+        rows.push(fixed.row(p, &ev0, &neg, &pos, el.as_ref(), 0.0, i_first, D::zero()));
     }
-    let exact = opts.exponential && neg.is_modal() && pos.is_modal();
-    run::Run::new(p, &fixed, &segs, opts, (neg, pos), exact, el, hints, rows).run(outs)
+    // (a temperature that changes in time changes the particles' operators every step: the
+    // exact steps, long and batched at one operator, are for an isothermal solve)
+    let exact = opts.exponential && neg.is_modal() && pos.is_modal() && temperature.is_none();
+    run::Run::new(
+        p,
+        fixed,
+        &segs,
+        opts,
+        (neg, pos),
+        exact,
+        el,
+        temperature,
+        hints,
+        rows,
+    )
+    .run(outs)
 }
 
 /// CSV text of a solution: `time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,
-/// theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah`
-/// (discharge current positive), with the cut-off row last if the solve stopped there.
+/// theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah,
+/// temperature_K,heat_W,heat_reaction_W,heat_ohmic_W,heat_reversible_W` (discharge current
+/// positive), with the cut-off row last if the solve stopped there.
 pub fn solution_to_csv(sol: &Solution<f64>) -> String {
     let mut s = String::with_capacity(64 * (sol.rows.len() + 2));
-    s.push_str("time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah\n");
+    s.push_str("time_s,current_A,voltage_V,theta_n_surf,theta_p_surf,theta_n_avg,theta_p_avg,ocp_n_V,ocp_p_V,eta_n_V,eta_p_V,eta_c_V,dphi_e_V,dphi_s_V,capacity_Ah,temperature_K,heat_W,heat_reaction_W,heat_ohmic_W,heat_reversible_W\n");
     for r in sol.rows.iter().chain(sol.cutoff.iter()) {
         s.push_str(&format!(
-            "{},{},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9}\n",
+            "{},{},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9},{:.9e},{:.9e},{:.9e},{:.9e},{:.9e},{:.9},{:.9},{:.9e},{:.9e},{:.9e},{:.9e}\n",
             r.time_s,
             r.current_a,
             r.voltage,
@@ -740,7 +830,12 @@ pub fn solution_to_csv(sol: &Solution<f64>) -> String {
             r.eta_c,
             r.dphi_e,
             r.dphi_s,
-            r.capacity_ah
+            r.capacity_ah,
+            r.temperature_k,
+            r.heat_w(),
+            r.heat_reaction_w,
+            r.heat_ohmic_w,
+            r.heat_reversible_w
         ));
     }
     s

@@ -544,8 +544,16 @@ pub enum ElectrolyteState<D> {
 
 impl<D: Scalar> ElectrolyteState<D> {
     /// The mesh and the uniform initial state c_e0 for parameters `p`, cell area `area` [m²] and
-    /// the Arrhenius factor of D_e `fac_de` [1] (both as the solve uses them).
-    pub fn new(p: &CellParams<D>, mesh: ElectrolyteMesh, area: D, fac_de: D) -> Self {
+    /// the Arrhenius factor of D_e `fac_de` [1] (both as the solve uses them);
+    /// `temperature_carries_derivatives`: the cell temperature is a state of the solve with
+    /// derivatives (so D_e's factor will carry them, whatever it does at the start).
+    pub fn new(
+        p: &CellParams<D>,
+        mesh: ElectrolyteMesh,
+        area: D,
+        fac_de: D,
+        temperature_carries_derivatives: bool,
+    ) -> Self {
         let inputs = [
             p.neg.thickness,
             p.separator.thickness,
@@ -562,7 +570,8 @@ impl<D: Scalar> ElectrolyteState<D> {
             fac_de,
             area,
         ];
-        if inputs.iter().any(DependsOnInputs::depends_on_inputs) {
+        if temperature_carries_derivatives || inputs.iter().any(DependsOnInputs::depends_on_inputs)
+        {
             Self::Dual(Electrolyte::build(p, mesh, |x| x))
         } else {
             Self::Value(Electrolyte::build(p, mesh, |x| x.re()))

@@ -530,7 +530,18 @@ fn measured(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 /// RMSE [V] of the SPMe with the BPX parameters against a measured curve, driven by the
 /// measured current, over the samples before the model's cut-off.
 fn rmse_against(name: &str) -> (f64, usize) {
-    let cell = about_energy();
+    let (rmse, n, _) = rmse_with(name, ThermalOption::Isothermal, None);
+    (rmse, n)
+}
+
+/// [`rmse_against`] with the cell temperature set by `thermal` (the lumped model with
+/// heat-transfer coefficient `h` [W/(m²·K)] if given, else the file's); also the highest
+/// temperature reached [K].
+fn rmse_with(name: &str, thermal: ThermalOption, h: Option<f64>) -> (f64, usize, f64) {
+    let mut cell = about_energy();
+    if let (Some(h), Some(th)) = (h, cell.params.thermal.as_mut()) {
+        th.heat_transfer_coefficient = h;
+    }
     let (t, i, v) = measured(name);
     let prot = Protocol::Series(CurrentSeries {
         time_s: t.clone(),
@@ -539,6 +550,7 @@ fn rmse_against(name: &str) -> (f64, usize) {
     let o = SolverOptions {
         model: CellModelKind::Spme,
         output_times: Some(t.clone()),
+        thermal,
         ..SolverOptions::default()
     };
     let sol = simulate(&cell.params, &prot, &o).unwrap();
@@ -549,7 +561,8 @@ fn rmse_against(name: &str) -> (f64, usize) {
         .zip(&v)
         .map(|(r, m)| (r.voltage - m).powi(2))
         .sum();
-    ((se / n as f64).sqrt(), n)
+    let hottest = sol.rows.iter().map(|r| r.temperature_k).fold(0.0, f64::max);
+    ((se / n as f64).sqrt(), n, hottest)
 }
 
 #[test]
@@ -933,3 +946,5 @@ fn bpx_1x_reads_the_same_cell_as_its_0x_form() {
         assert!(e.contains("bad.json") && e.contains(field), "{field}: {e}");
     }
 }
+
+mod thermal;

@@ -3,7 +3,7 @@
 use super::CliError;
 use bridgelaw::cell::{
     self, CellError, CellModelKind, DischargeRate, ElectrolyteMesh, Protocol, SignConvention,
-    SolverOptions,
+    SolverOptions, ThermalOption,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -34,9 +34,19 @@ pub struct SimulateArgs {
     /// the run stops at the voltage cut-off).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Cell temperature [K] (default: the BPX ambient/reference temperature).
+    /// Cell temperature [K] (default: the BPX ambient/reference temperature); with
+    /// `--thermal lumped` the ambient and the initial temperature.
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// Cell temperature: isothermal | lumped (the lumped thermal model, from the BPX file's
+    /// density, specific heat capacity, volume, external surface area and heat-transfer
+    /// coefficient) | measured (the --current-file's cell-temperature column).
+    #[arg(long, default_value = "isothermal")]
+    pub thermal: String,
+    /// Heat-transfer coefficient to the surroundings [W.m-2.K-1] for `--thermal lumped`
+    /// (default: the BPX file's, else 0: adiabatic).
+    #[arg(long, value_name = "H")]
+    pub heat_transfer_coefficient: Option<f64>,
     /// Finite-volume shells per particle.
     #[arg(long, default_value_t = 20)]
     pub shells: usize,
@@ -89,12 +99,59 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     if sign.is_some() && a.current_file.is_none() {
         return Err(CliError::bad("--sign applies only to --current-file"));
     }
+    let measured = a.thermal.eq_ignore_ascii_case("measured");
+    let thermal = match ThermalOption::parse(&a.thermal) {
+        Some(t) => t,
+        None if measured => ThermalOption::Isothermal, // set below from the current file
+        None => {
+            return Err(CliError::bad(format!(
+                "--thermal '{}': expected isothermal, lumped or measured",
+                a.thermal
+            )));
+        }
+    };
+    if measured && a.current_file.is_none() {
+        return Err(CliError::bad(
+            "--thermal measured: the temperature comes from --current-file's cell-temperature \
+             column (temperature_K, temperature_C, cellTemp_mid, ...); give --current-file",
+        ));
+    }
+    if a.heat_transfer_coefficient.is_some() && thermal != ThermalOption::Lumped {
+        return Err(CliError::bad(
+            "--heat-transfer-coefficient applies only to --thermal lumped",
+        ));
+    }
     let mut cellfile = cell::read_bpx_file(&a.bpx).map_err(cell_err)?;
+    if thermal == ThermalOption::Lumped {
+        let Some(th) = cellfile.params.thermal.as_mut() else {
+            return Err(CliError::bad(format!(
+                "--thermal lumped: {} has no thermal properties: expected Density [kg.m-3], \
+                 Specific heat capacity [J.K-1.kg-1], Volume [m3] and External surface area \
+                 [m2] under Parameterisation/Cell",
+                a.bpx.display()
+            )));
+        };
+        if let Some(h) = a.heat_transfer_coefficient {
+            if !(h.is_finite() && h >= 0.0) {
+                return Err(CliError::bad(format!(
+                    "--heat-transfer-coefficient {h}: expected a finite value >= 0 W.m-2.K-1"
+                )));
+            }
+            th.heat_transfer_coefficient = h;
+        }
+    }
     if let Some(run_dir) = &a.params {
         apply_calibration(&mut cellfile.params, run_dir, &a.at)?;
     }
     let cap = cellfile.params.nominal_capacity_ah;
+    let mut thermal = thermal;
     let protocol = match (&a.current_file, a.current, a.c_rate) {
+        (Some(f), _, _) if measured => {
+            let (protocol, series) =
+                Protocol::series_with_temperature_from_csv_file(f, sign).map_err(cell_err)?;
+            thermal = ThermalOption::Measured(std::sync::Arc::new(series));
+            protocol
+        }
         (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
         (None, Some(amps), _) => {
             Protocol::constant_discharge(DischargeRate::Amps(amps), a.duration, cap)
@@ -142,6 +199,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         shells: a.shells,
         electrolyte_mesh,
         output_dt: a.output_dt,
+        thermal,
         ..SolverOptions::default()
     };
     let (csv, end) = cell::simulate_cell_to_csv(&cellfile.params, &protocol, &opts, a.temperature)

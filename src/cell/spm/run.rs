@@ -29,6 +29,7 @@ use crate::cell::electrode::Electrode;
 use crate::cell::params::CellParams;
 use crate::cell::protocol::Segment;
 use crate::cell::spme::{ElectrolyteState, Side};
+use crate::cell::thermal::CellTemperature;
 use crate::model::Scalar;
 use crate::numerics::bdf::Bdf;
 
@@ -490,7 +491,8 @@ impl Grid<'_> {
 }
 
 /// The BDF2 components at the start of the current step, for re-stepping: the particles
-/// unless they step exactly, the electrolyte if there is one.
+/// unless they step exactly, the electrolyte if there is one. (The cell temperature is only
+/// changed when a step is accepted, so it needs no copy.)
 struct Start<D> {
     neg: Electrode<D>,
     pos: Electrode<D>,
@@ -525,7 +527,8 @@ impl<D: Scalar> Start<D> {
 /// The state of a solve between steps.
 pub(super) struct Run<'a, D: Scalar> {
     p: &'a CellParams<D>,
-    f: &'a Fixed<D>,
+    /// the solve's constants, with those of the present temperature
+    f: Fixed<D>,
     segs: &'a [Segment],
     opts: &'a SolverOptions,
     /// the electrodes' particles
@@ -535,6 +538,8 @@ pub(super) struct Run<'a, D: Scalar> {
     exact: bool,
     /// the SPMe electrolyte (BDF2 steps)
     el: Option<ElectrolyteState<D>>,
+    /// a cell temperature that changes in time (lumped model or measured; BDF2 steps only)
+    temperature: Option<CellTemperature<D>>,
     /// the BDF2 components' state at the start of the step (None: the particles are exact)
     start: Option<Start<D>>,
     /// exact particles with an electrolyte: the electrolyte's last step on its own grid (the
@@ -558,12 +563,13 @@ impl<'a, D: Scalar> Run<'a, D> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         p: &'a CellParams<D>,
-        f: &'a Fixed<D>,
+        f: Fixed<D>,
         segs: &'a [Segment],
         opts: &'a SolverOptions,
         (neg, pos): (Electrode<D>, Electrode<D>),
         exact: bool,
         el: Option<ElectrolyteState<D>>,
+        temperature: Option<CellTemperature<D>>,
         hints: Hints,
         rows: Vec<Row<D>>,
     ) -> Self {
@@ -583,6 +589,7 @@ impl<'a, D: Scalar> Run<'a, D> {
             pos,
             exact,
             el,
+            temperature,
             start,
             el_step: None,
             tol: 1e-9 * segs.last().map_or(0.0, |s| s.t1).max(1.0),
@@ -640,6 +647,7 @@ impl<'a, D: Scalar> Run<'a, D> {
             stop,
             steps: self.nsteps,
             output_times: outs,
+            heat_balance: self.temperature.as_ref().and_then(CellTemperature::balance),
         })
     }
 
@@ -651,7 +659,7 @@ impl<'a, D: Scalar> Run<'a, D> {
             start.save(&self.neg, &self.pos, self.el.as_ref());
         }
         if self.exact {
-            let (p, f) = (self.p, self.f);
+            let (p, f) = (self.p, &self.f);
             let h = st.t1 - st.t0;
             self.neg
                 .step_exact(h, i_old, i_new, &p.neg.diffusivity, f.kin_n.fac_d);
@@ -695,7 +703,7 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// Step the electrolyte on its own grid until its last step ends after `t` [s]; returns
     /// that end (the protocol's end at the latest).
     fn electrolyte_step_past(&mut self, t: f64, grid: &mut BdfSteps) -> f64 {
-        let (p, f) = (self.p, self.f);
+        let (p, f) = (self.p, &self.f);
         loop {
             if let Some((_, t1)) = self.el_step
                 && t1 > t + self.tol
@@ -747,8 +755,14 @@ impl<'a, D: Scalar> Run<'a, D> {
         if self.start.is_none() || !(h > 0.0) {
             return Ok(());
         }
-        let (p, f) = (self.p, self.f);
         let (bdf, omega) = st.bdf(h);
+        if let Some(temp) = self.temperature.as_ref() {
+            // the diffusion operators at the extrapolated temperature
+            let t = temp.predicted(omega);
+            self.f
+                .set_temperature(self.p, t, self.neg.particle(), self.pos.particle());
+        }
+        let (p, f) = (self.p, &self.f);
         let i = self.segs[st.seg].current_at(t_end);
         if !self.exact {
             self.neg
@@ -776,7 +790,7 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// BDF2 component) with the particles advanced as one batch, then each step's voltage,
     /// row and stop test in turn — the same results as [`Run::step`] for each.
     fn step_batch(&mut self, sts: &[Step]) -> Result<Option<Stop<D>>, CellError> {
-        let (p, fixed) = (self.p, self.f);
+        let (p, fixed) = (self.p, &self.f);
         let i = self.segs[sts[0].seg].i0;
         let mut hs = [0.0f64; BATCH];
         for (h, st) in hs.iter_mut().zip(sts) {
@@ -798,6 +812,58 @@ impl<'a, D: Scalar> Run<'a, D> {
         Ok(None)
     }
 
+    /// The voltage at time `t_end` [s] of step `st` (the step's end, or a point inside it for a
+    /// re-step), the components standing there, with current `current` [A]; `electrolyte`:
+    /// the run has one. With a temperature that changes in time, the voltage at the
+    /// temperature there ([`CellTemperature::step_end`]) and that step end (to accept if the
+    /// step is); the run's constants are left at that temperature.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn evaluate(
+        &mut self,
+        st: &Step,
+        t_end: f64,
+        current: f64,
+        electrolyte: bool,
+    ) -> (
+        Result<Eval<D>, CellError>,
+        Option<crate::cell::thermal::StepEnd<D>>,
+    ) {
+        let p = self.p;
+        let el = if electrolyte { self.el.as_ref() } else { None };
+        let Some(temp) = self.temperature.as_ref() else {
+            let ev = voltage(
+                p,
+                &self.f,
+                &self.neg,
+                &self.pos,
+                el,
+                current,
+                current,
+                t_end,
+                &mut self.hints,
+            );
+            return (ev, None);
+        };
+        let h = t_end - st.t0;
+        let (bdf, omega) = st.bdf(h);
+        let (f, hints) = (&mut self.f, &mut self.hints);
+        let (neg, pos) = (&self.neg, &self.pos);
+        let mut last = None;
+        let end = temp.step_end(h, bdf, t_end, temp.predicted(omega), |t| {
+            f.set_temperature(p, t, neg.particle(), pos.particle());
+            let ev = voltage(p, f, neg, pos, el, current, current, t_end, hints)?;
+            let q = ev.heat(p, f, current);
+            last = Some(ev);
+            Ok(q.reaction + q.ohmic + q.reversible)
+        });
+        match (end, last) {
+            (Ok(end), Some(ev)) => (Ok(ev), Some(end)),
+            (Err(e), _) => (Err(e), None),
+            (Ok(_), None) => unreachable!("the heat is evaluated at least once"),
+        }
+    }
+
     /// The end of step `st` (currents `i_old`, `i_new` at its ends), the components standing
     /// there: its voltage, the output row if `st` ends at an output time, and the stop (Some)
     /// if the voltage crosses its cut-off or a particle surface leaves (0, 1) inside the step.
@@ -810,22 +876,11 @@ impl<'a, D: Scalar> Run<'a, D> {
         i_new: f64,
         electrolyte: bool,
     ) -> Result<Option<Stop<D>>, CellError> {
-        let (p, fixed, opts) = (self.p, self.f, self.opts);
-        let el = if electrolyte { self.el.as_ref() } else { None };
+        let (p, opts) = (self.p, self.opts);
         let h = st.t1 - st.t0;
         self.nsteps += 1;
         let cap_new = self.cap_prev + 0.5 * (i_old + i_new) * h;
-        let ev = voltage(
-            p,
-            fixed,
-            &self.neg,
-            &self.pos,
-            el,
-            i_new,
-            i_new,
-            st.t1,
-            &mut self.hints,
-        );
+        let (ev, end) = self.evaluate(st, st.t1, i_new, electrolyte);
         let low = i_new > 0.0;
         let watch_cutoff = opts.stop_at_cutoff && i_new != 0.0;
         let stopped = match &ev {
@@ -836,15 +891,20 @@ impl<'a, D: Scalar> Run<'a, D> {
             return self.stop_in_step(st, i_old, low, watch_cutoff).map(Some);
         }
         let ev = ev?;
-        let (neg, pos) = (&self.neg, &self.pos);
+        if let (Some(temp), Some(end)) = (self.temperature.as_mut(), end) {
+            temp.accept(end);
+        }
+        let (fixed, neg, pos) = (&self.f, &self.neg, &self.pos);
+        let el = if electrolyte { self.el.as_ref() } else { None };
         if !(neg.is_modal() && pos.is_modal()) || st.output.is_some() {
             // (the modal form reconstructs its extremes; the surface, where the range is left
             // first, is checked every step by the voltage)
             check_particle_range(p, neg, pos, st.t1)?;
         }
         if st.output.is_some() {
-            self.rows
-                .push(fixed.row(&ev, neg, pos, el, st.t1, i_new, D::from(cap_new / 3600.0)));
+            let cap = D::from(cap_new / 3600.0);
+            let row = fixed.row(p, &ev, neg, pos, el, st.t1, i_new, cap);
+            self.rows.push(row);
         }
         self.cap_prev = cap_new;
         self.v_last = Some((st.seg, ev.v.re()));
@@ -855,7 +915,7 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// re-stepped from the step start, and its voltage. Returns the evaluation and the
     /// current there.
     fn state_at(&mut self, st: &Step, i_old: f64, tau: f64) -> (Result<Eval<D>, CellError>, f64) {
-        let (p, fixed) = (self.p, self.f);
+        let (p, fixed) = (self.p, &self.f);
         let t = st.t0 + tau;
         let i_t = self.segs[st.seg].current_at(t);
         if self.exact {
@@ -873,18 +933,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         if let Err(e) = self.electrolyte_at(t) {
             return (Err(e), i_t);
         }
-        let ev = voltage(
-            p,
-            fixed,
-            &self.neg,
-            &self.pos,
-            self.el.as_ref(),
-            i_t,
-            i_t,
-            t,
-            &mut self.hints,
-        );
-        (ev, i_t)
+        let electrolyte = self.el.is_some();
+        (self.evaluate(st, t, i_t, electrolyte).0, i_t)
     }
 
     /// The stop inside step `st` (started at current `i_old`), whose end lies beyond the
@@ -1075,6 +1125,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         let cap_re = self.cap_prev + 0.5 * (i_old + i_c) * tc_re;
         let cap_c = (tc - tc.re()) * (i_c / 3600.0) + cap_re / 3600.0;
         let mut row = self.f.row(
+            p,
             &ec,
             &self.neg,
             &self.pos,
