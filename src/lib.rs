@@ -22,6 +22,7 @@ pub mod output;
 pub mod propagate;
 pub mod report;
 pub mod run_folder;
+pub mod schema;
 pub mod sensitivity;
 pub mod shard;
 pub mod study;
