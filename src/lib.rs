@@ -6,6 +6,7 @@
 //! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
 
 pub mod bound;
+pub mod budget;
 pub mod calibrate;
 pub mod cancel;
 pub mod cell;
