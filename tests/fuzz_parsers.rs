@@ -132,7 +132,7 @@ fn mutate_once(text: &str, rng: &mut ChaCha8Rng) -> String {
                 out.splice(i..j, v.bytes());
             }
         }
-        3 | 4 | 5 => {
+        3..=5 => {
             // line edits: delete, duplicate, swap
             let mut lines: Vec<&str> = text.split('\n').collect();
             if !lines.is_empty() {
@@ -349,7 +349,10 @@ fn expression_seeds() -> Vec<String> {
     .collect()
 }
 
-fn targets() -> Vec<(&'static str, fn() -> Vec<String>, Target)> {
+/// A fuzz target: name, its seed files, the parser under test.
+type Fuzzed = (&'static str, fn() -> Vec<String>, Target);
+
+fn targets() -> Vec<Fuzzed> {
     vec![
         ("priors", priors_seeds, priors),
         ("study", study_seeds, study),
