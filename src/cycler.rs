@@ -127,6 +127,10 @@ pub enum DataError {
         /// What the line says and what was expected.
         detail: String,
     },
+    /// The file's sign convention is missing or disagrees with the declared one: a matter of
+    /// the whole file (or of its stating line, named in `detail`), not of a data line.
+    #[error("'{file}': {detail}")]
+    SignUndeclared { file: String, detail: String },
     #[error(
         "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
     )]
@@ -197,6 +201,8 @@ pub struct CyclerTable {
     pub rows: Vec<usize>,
     /// The sign convention stated in the file, if any.
     pub stated_sign: Option<SignConvention>,
+    /// The 1-based line that states it (0 when none does).
+    pub stated_sign_row: usize,
 }
 
 impl CyclerTable {
@@ -213,6 +219,7 @@ impl CyclerTable {
         temperature: bool,
     ) -> Result<Self, DataError> {
         let mut stated_sign = None;
+        let mut stated_sign_row = 0;
         let mut header: Option<(Vec<String>, [Option<usize>; 4], f64)> = None;
         let (mut t, mut i, mut v, mut temp, mut rows) = (vec![], vec![], vec![], vec![], vec![]);
         for (k, line) in text.lines().enumerate() {
@@ -224,6 +231,7 @@ impl CyclerTable {
             if let Some(c) = l.strip_prefix('#') {
                 if let Some(s) = stated_sign_of(c, file, row)? {
                     stated_sign = Some(s);
+                    stated_sign_row = row;
                 }
                 continue;
             }
@@ -373,6 +381,7 @@ impl CyclerTable {
             temperature_column: cols[3].map(|c| names[c].clone()),
             rows,
             stated_sign,
+            stated_sign_row,
         })
     }
 
@@ -382,7 +391,7 @@ impl CyclerTable {
         match (self.stated_sign, declared) {
             (Some(s), Some(d)) if s != d => Err(DataError::SignConvention {
                 file: self.file.clone(),
-                row: 0,
+                row: self.stated_sign_row,
                 detail: format!(
                     "the file states {} current but {} was declared for it; remove one",
                     s.label(),
@@ -390,9 +399,8 @@ impl CyclerTable {
                 ),
             }),
             (Some(s), _) | (None, Some(s)) => Ok(s),
-            (None, None) => Err(DataError::SignConvention {
+            (None, None) => Err(DataError::SignUndeclared {
                 file: self.file.clone(),
-                row: 0,
                 detail: "the file does not state its sign convention: add '# sign_convention: \
                          discharge_positive' (or discharge_negative), or declare it (sign = ...)"
                     .into(),
@@ -450,6 +458,12 @@ mod tests {
         assert_eq!(t.stated_sign, Some(SignConvention::DischargeNegative));
         assert!(t.sign(Some(SignConvention::DischargePositive)).is_err());
         assert!(t.sign(None).is_ok());
+        // A mismatch names the line that states the sign; a missing sign names no line.
+        let e = t.sign(Some(SignConvention::DischargePositive)).unwrap_err();
+        assert!(e.to_string().contains("line 1:"), "{e}");
+        let t = CyclerTable::parse("t,i\n0,-1\n2,-1\n", "f.csv", false).unwrap();
+        let e = t.sign(None).unwrap_err().to_string();
+        assert!(!e.contains("line") && e.contains("f.csv"), "{e}");
     }
 
     /// Errors name the file, the line and the column.

@@ -6,6 +6,7 @@
 //! models behind the one [`model::Model`] trait → propagation, calibration, sensitivity.
 
 pub mod bound;
+pub mod budget;
 pub mod calibrate;
 pub mod cancel;
 pub mod cell;
@@ -22,6 +23,7 @@ pub mod output;
 pub mod propagate;
 pub mod report;
 pub mod run_folder;
+pub mod schema;
 pub mod sensitivity;
 pub mod shard;
 pub mod study;

@@ -328,6 +328,16 @@ impl RunFolder {
             }
             _ => {}
         }
+        // `--out` naming a link to a folder: the run replaces the folder the link points to
+        // and the link stays (renaming onto the link's own name would replace the link by a
+        // folder). The staging folder is made beside the real folder, on its file system.
+        let resolved;
+        let target = if target.is_symlink() {
+            resolved = std::fs::canonicalize(target).map_err(io(target))?;
+            resolved.as_path()
+        } else {
+            target
+        };
         let lock = TargetLock::acquire(target)?;
         let (parent, name) = split(target)?;
         let temps = temp_entries(&parent, &name);
@@ -714,6 +724,20 @@ mod tests {
         run_into(&t, Existing::Replace, "two").unwrap();
         assert_eq!(check_run_folder(&t).unwrap().unwrap().run_id, "two");
         assert_eq!(listing(d.path()), vec!["out"]);
+    }
+
+    #[test]
+    fn an_out_that_links_to_a_folder_keeps_the_link_and_fills_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        let link = d.path().join("link");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        run_into(&link, Existing::Refuse, "one").unwrap();
+        run_into(&link, Existing::Replace, "two").unwrap();
+        assert!(link.is_symlink(), "the link was replaced");
+        assert_eq!(check_run_folder(&real).unwrap().unwrap().run_id, "two");
+        assert_eq!(listing(d.path()), vec!["link", "real"]);
     }
 
     #[test]

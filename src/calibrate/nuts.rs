@@ -109,9 +109,29 @@ impl NutsConfig {
         if !(1..=30).contains(&self.max_depth) {
             return bad("max_depth", "1 to 30", self.max_depth.to_string());
         }
-        Ok(())
+        // The smallest posterior (one parameter) already needs this much.
+        self.check_memory(1)
+    }
+
+    /// The kept draws of every chain (`dim` values and the sampler statistics per draw, 8
+    /// bytes each) must fit in memory: checked before sampling, with the estimate.
+    pub fn check_memory(&self, dim: usize) -> Result<(), CalibrateError> {
+        let per_draw = (dim + DRAW_STAT_COLUMNS) as f64 * 8.0;
+        let bytes = self.chains as f64 * self.draws as f64 * per_draw;
+        crate::budget::check_memory(
+            &format!(
+                "{} chains × {} draws of {dim} parameters",
+                self.chains, self.draws
+            ),
+            bytes,
+            "draws or chains",
+        )
+        .map_err(|m| CalibrateError::Setup(format!("sampler settings 'draws', 'chains': {m}")))
     }
 }
+
+/// Columns of [`DrawStats`] counted per kept draw in the memory estimate.
+const DRAW_STAT_COLUMNS: usize = 8;
 
 /// Sampler statistics of one kept draw (the CmdStan `__` columns).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -295,6 +315,7 @@ pub fn sample_cancellable<M: Model>(
 ) -> Result<NutsRun, CalibrateError> {
     cfg.validate()?;
     let dim = post.dim();
+    cfg.check_memory(dim)?;
     let mut notes = Vec::new();
     let map_z = match cfg.init {
         InitStrategy::Map => match find_map(post, &MapOptions::default()) {

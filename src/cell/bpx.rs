@@ -511,6 +511,35 @@ const ELECTROLYTE_KEYS: &[&str] = &[
     THERMAL_KEYS[1],
     THERMAL_KEYS[2],
 ];
+/// The BPX field behind a cell parameter named as [`CellParams::validate`] names it
+/// ("negative electrode thickness [m]" → "Parameterisation/Negative electrode/Thickness [m]"):
+/// the section from the name's first words, the key whose name the rest begins or is begun by.
+/// A derived quantity with no key of its own names its section.
+fn bpx_field_of(param: &str) -> String {
+    let sections: [(&str, &str, &[&str]); 5] = [
+        ("negative electrode ", "Negative electrode", ELECTRODE_KEYS),
+        ("positive electrode ", "Positive electrode", ELECTRODE_KEYS),
+        ("separator ", "Separator", SEPARATOR_KEYS),
+        ("electrolyte ", "Electrolyte", ELECTROLYTE_KEYS),
+        ("", "Cell", CELL_KEYS),
+    ];
+    let p = param.to_lowercase();
+    for (prefix, section, keys) in sections {
+        let Some(rest) = p.strip_prefix(prefix) else {
+            continue;
+        };
+        let key = keys.iter().find(|k| {
+            let k = k.to_lowercase();
+            k.starts_with(rest) || rest.starts_with(&k)
+        });
+        return match key {
+            Some(k) => format!("Parameterisation/{section}/{k}"),
+            None => format!("Parameterisation/{section}"),
+        };
+    }
+    "Parameterisation".to_string()
+}
+
 const ELECTRODE_KEYS: &[&str] = &[
     "Minimum stoichiometry",
     "Maximum stoichiometry",
@@ -628,9 +657,13 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         thermal: thermal_params(&r, cell, &initial, t_ref)?,
     };
     // Validate now so a bad value names the file.
-    params
-        .validate()
-        .map_err(|e| r.err("Parameterisation", e.to_string()))?;
+    params.validate().map_err(|e| {
+        let field = match &e {
+            CellError::InvalidParameter { name, .. } => bpx_field_of(name),
+            _ => "Parameterisation".to_string(),
+        };
+        r.err(&field, e.to_string())
+    })?;
     let user_defined = par
         .get("User-defined")
         .and_then(Value::as_object)
@@ -857,4 +890,45 @@ pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncer
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::bpx_field_of;
+
+    #[test]
+    fn a_cell_parameter_error_names_its_bpx_field() {
+        for (param, field) in [
+            (
+                "negative electrode thickness [m]",
+                "Parameterisation/Negative electrode/Thickness [m]",
+            ),
+            (
+                "positive electrode diffusivity [m2.s-1] at stoichiometry 0.5",
+                "Parameterisation/Positive electrode/Diffusivity [m2.s-1]",
+            ),
+            (
+                "positive electrode reaction rate constant",
+                "Parameterisation/Positive electrode/Reaction rate constant [mol.m-2.s-1]",
+            ),
+            (
+                "separator thickness [m]",
+                "Parameterisation/Separator/Thickness [m]",
+            ),
+            (
+                "electrolyte cation transference number",
+                "Parameterisation/Electrolyte/Cation transference number",
+            ),
+            (
+                "nominal cell capacity [A.h]",
+                "Parameterisation/Cell/Nominal cell capacity [A.h]",
+            ),
+            (
+                "negative electrode stoichiometry at 0% SOC",
+                "Parameterisation/Negative electrode",
+            ),
+        ] {
+            assert_eq!(bpx_field_of(param), field, "{param}");
+        }
+    }
 }

@@ -612,6 +612,40 @@ impl Model for ChainModel {
         }
         Ok(())
     }
+
+    /// Monte Carlo's batch: each sample is a whole cell simulation (milliseconds), so the
+    /// samples of one chunk are shared out over the rayon pool. Every sample is computed by
+    /// [`Model::eval`] alone and written to its own slot, and the failures are listed in sample
+    /// order, so the result is the same bit for bit whatever the number of threads.
+    fn eval_batch(
+        &self,
+        x: &[f64],
+        count: usize,
+        out: &mut [f64],
+        failed: &mut Vec<(usize, ModelError)>,
+    ) {
+        use rayon::prelude::*;
+        let k = self.inputs.len();
+        let p = crate::model::n_outputs(self);
+        let results: Vec<Result<Vec<f64>, ModelError>> = (0..count)
+            .into_par_iter()
+            .map(|i| {
+                let xi: Vec<f64> = (0..k).map(|a| x[a * count + i]).collect();
+                let mut yi = vec![0.0; p];
+                self.eval(&xi, &mut yi).map(|()| yi)
+            })
+            .collect();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(yi) => {
+                    for (j, v) in yi.into_iter().enumerate() {
+                        out[j * count + i] = v;
+                    }
+                }
+                Err(e) => failed.push((i, e)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,9 +30,11 @@ pub fn run(a: ReportArgs) -> Result<(), CliError> {
             eprintln!("wrote {}", p.display());
             Ok(())
         }
-        Err(e @ (ReportError::NothingFound { .. } | ReportError::Parse { .. })) => {
-            Err(CliError::bad(e))
-        }
+        Err(
+            e @ (ReportError::NothingFound { .. }
+            | ReportError::NotAFolder { .. }
+            | ReportError::Parse { .. }),
+        ) => Err(CliError::bad(e)),
         Err(ReportError::RunFolder(e)) => Err(e.into()),
         Err(e) => Err(CliError::failed(e)),
     }

@@ -102,9 +102,9 @@ pub fn load_priors(path: &Path) -> Result<JointDistribution, PriorsFileError> {
 
 /// Parse and validate priors TOML text; `path` is used in error messages.
 pub fn parse_priors(text: &str, path: &Path) -> Result<JointDistribution, PriorsFileError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| PriorsFileError::Syntax {
+    let raw: RawFile = crate::schema::from_str(text).map_err(|e| PriorsFileError::Syntax {
         file: path.to_path_buf(),
-        message: e.to_string().trim().replace('\n', " "),
+        message: e.to_string(),
     })?;
     build(raw).map_err(|source| PriorsFileError::Invalid {
         file: path.to_path_buf(),

@@ -201,7 +201,12 @@ pub fn law_catalogue() -> Vec<(&'static str, &'static str)> {
 /// Builds the law `name` with the study file's `options` (see the module doc for the keys).
 /// Every option has a default, so an empty table builds every law.
 pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
-    let o = Options { law: name, options };
+    if crate::laws::thermo::THERMO_LAW_NAMES.contains(&name) {
+        return Ok(Law::Thermo(crate::laws::thermo::build_thermo_law(
+            name, options,
+        )?));
+    }
+    let o = Options::read(name, options)?;
     match name {
         "arrhenius" => {
             o.allow(&[])?;
@@ -217,7 +222,7 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
         }
         "chemical_diffusivity" => {
             o.allow(&["D_tr", "d", "theta", "x_grid", "x"])?;
-            let factor = match o.string("theta", "ideal")?.as_str() {
+            let factor = match o.typed.theta.as_deref().unwrap_or("ideal") {
                 "ideal" => ThermoFactor::IdealLatticeGas,
                 "regular" => ThermoFactor::RegularSolution,
                 _ => return Err(o.bad("theta", "\"ideal\" or \"regular\"")),
@@ -231,7 +236,7 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
         }
         "elastic_moduli" => {
             o.allow(&["symmetry"])?;
-            let s = Symmetry::parse(&o.string("symmetry", "cubic")?)?;
+            let s = Symmetry::parse(o.typed.symmetry.as_deref().unwrap_or("cubic"))?;
             Ok(ElasticModuliModel::new(s).into())
         }
         "griffith" => {
@@ -240,7 +245,7 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
         }
         "sphere_stress" => {
             o.allow(&["symmetry", "concentration", "r_grid", "r"])?;
-            let conc = match o.string("concentration", "surface_avg")?.as_str() {
+            let conc = match o.typed.concentration.as_deref().unwrap_or("surface_avg") {
                 "surface_avg" => ConcentrationSource::SurfaceAverage,
                 "steady_flux" => ConcentrationSource::SteadyFlux,
                 _ => return Err(o.bad("concentration", "\"surface_avg\" or \"steady_flux\"")),
@@ -248,9 +253,6 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
             let grid = o.grid("r", Some((0.0, 1.0)))?;
             Ok(SphereStressModel::new(o.elastic()?, conc, grid)?.into())
         }
-        n if crate::laws::thermo::THERMO_LAW_NAMES.contains(&n) => Ok(Law::Thermo(
-            crate::laws::thermo::build_thermo_law(n, options)?,
-        )),
         "tst_rate" => {
             o.allow(&[])?;
             Ok(crate::laws::kinetics::TstRateModel::default().into())
@@ -274,13 +276,102 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
     }
 }
 
-/// Typed access to one law's options table, with errors naming the law and the key.
-struct Options<'a> {
-    law: &'a str,
-    options: &'a toml::Table,
+/// A grid option: a list of points, or `{ start, stop, n }` for `n` evenly spaced points with
+/// both ends included (`start`/`stop` may have defaults where the option is read).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GridSpec {
+    Points(Vec<f64>),
+    Even {
+        start: Option<f64>,
+        stop: Option<f64>,
+        n: Option<i64>,
+    },
 }
 
-impl Options<'_> {
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvenGrid {
+    start: Option<f64>,
+    stop: Option<f64>,
+    n: Option<i64>,
+}
+
+impl<'de> serde::Deserialize<'de> for GridSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = GridSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of numbers or a table { start, stop, n }")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<GridSpec, A::Error> {
+                serde::Deserialize::deserialize(SeqAccessDeserializer::new(a)).map(GridSpec::Points)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<GridSpec, A::Error> {
+                let g: EvenGrid = serde::Deserialize::deserialize(MapAccessDeserializer::new(a))?;
+                Ok(GridSpec::Even {
+                    start: g.start,
+                    stop: g.stop,
+                    n: g.n,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Every option key a law of this module reads (each law accepts a subset, checked by
+/// [`Options::allow`]); the thermodynamics laws read their own.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LawOptions {
+    d: Option<i64>,
+    #[serde(rename = "D_tr")]
+    d_tr: Option<String>,
+    theta: Option<String>,
+    symmetry: Option<String>,
+    concentration: Option<String>,
+    #[serde(rename = "T_grid")]
+    t_grid: Option<GridSpec>,
+    #[serde(rename = "T")]
+    t: Option<Vec<f64>>,
+    x_grid: Option<GridSpec>,
+    x: Option<Vec<f64>>,
+    r_grid: Option<GridSpec>,
+    r: Option<Vec<f64>>,
+}
+
+/// One law's typed options, with errors naming the law and the key.
+struct Options<'a> {
+    law: &'a str,
+    keys: Vec<String>,
+    typed: LawOptions,
+}
+
+impl<'a> Options<'a> {
+    /// The options table read into [`LawOptions`]; a value of the wrong type is a
+    /// [`LawError::BadOption`] naming the key (an unknown key is refused by [`Self::allow`]).
+    fn read(law: &'a str, options: &toml::Table) -> Result<Self, LawError> {
+        let keys: Vec<String> = options.keys().cloned().collect();
+        let typed =
+            match crate::schema::from_value::<LawOptions>(toml::Value::Table(options.clone())) {
+                Ok(t) => t,
+                // An unknown top-level key: reported by `allow` with the law's own list.
+                Err(e) if e.message.starts_with("unknown field") && !e.field.contains('.') => {
+                    LawOptions::default()
+                }
+                Err(e) => {
+                    return Err(LawError::BadOption {
+                        law: law.to_string(),
+                        option: e.field,
+                        expected: e.message,
+                    });
+                }
+            };
+        Ok(Options { law, keys, typed })
+    }
+
     fn bad(&self, option: &str, expected: &str) -> LawError {
         LawError::BadOption {
             law: self.law.to_string(),
@@ -291,7 +382,7 @@ impl Options<'_> {
 
     /// Rejects keys outside `allowed`.
     fn allow(&self, allowed: &[&str]) -> Result<(), LawError> {
-        match self.options.keys().find(|k| !allowed.contains(&k.as_str())) {
+        match self.keys.iter().find(|k| !allowed.contains(&k.as_str())) {
             None => Ok(()),
             Some(k) => Err(LawError::UnknownOption {
                 law: self.law.to_string(),
@@ -305,24 +396,16 @@ impl Options<'_> {
         }
     }
 
-    fn string(&self, key: &str, default: &str) -> Result<String, LawError> {
-        match self.options.get(key) {
-            None => Ok(default.to_string()),
-            Some(toml::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(self.bad(key, "a string")),
-        }
-    }
-
     fn dim(&self) -> Result<usize, LawError> {
-        match self.options.get("d") {
+        match self.typed.d {
             None => Ok(3),
-            Some(toml::Value::Integer(d @ 1..=3)) => Ok(*d as usize),
+            Some(d @ 1..=3) => Ok(d as usize),
             Some(_) => Err(self.bad("d", "an integer 1, 2 or 3")),
         }
     }
 
     fn source(&self) -> Result<TracerSource, LawError> {
-        match self.string("D_tr", "input")?.as_str() {
+        match self.typed.d_tr.as_deref().unwrap_or("input") {
             "input" => Ok(TracerSource::Input),
             "hop" => Ok(TracerSource::Hop { dim: self.dim()? }),
             _ => Err(self.bad("D_tr", "\"input\" or \"hop\"")),
@@ -330,10 +413,9 @@ impl Options<'_> {
     }
 
     fn elastic(&self) -> Result<ElasticSource, LawError> {
-        match self.options.get("symmetry") {
+        match &self.typed.symmetry {
             None => Ok(ElasticSource::Isotropic),
-            Some(toml::Value::String(s)) => Ok(ElasticSource::Stiffness(Symmetry::parse(s)?)),
-            Some(_) => Err(self.bad("symmetry", "a string")),
+            Some(s) => Ok(ElasticSource::Stiffness(Symmetry::parse(s)?)),
         }
     }
 
@@ -341,62 +423,35 @@ impl Options<'_> {
     /// `range` gives defaults for `start` and `stop` in the table form.
     fn grid(&self, base: &str, range: Option<(f64, f64)>) -> Result<Option<Vec<f64>>, LawError> {
         let key_grid = format!("{base}_grid");
-        match (self.options.get(&key_grid), self.options.get(base)) {
+        let (grid, points) = match base {
+            "T" => (&self.typed.t_grid, &self.typed.t),
+            "x" => (&self.typed.x_grid, &self.typed.x),
+            "r" => (&self.typed.r_grid, &self.typed.r),
+            _ => (&None, &None),
+        };
+        match (grid, points) {
             (Some(_), Some(_)) => Err(self.bad(base, &format!("either '{key_grid}' or '{base}'"))),
             (None, None) => Ok(None),
-            (Some(v), None) => self.grid_value(&key_grid, v, range).map(Some),
-            (None, Some(v @ toml::Value::Array(_))) => self.grid_value(base, v, range).map(Some),
-            (None, Some(_)) => Err(self.bad(base, "an array of numbers")),
-        }
-    }
-
-    fn grid_value(
-        &self,
-        key: &str,
-        v: &toml::Value,
-        range: Option<(f64, f64)>,
-    ) -> Result<Vec<f64>, LawError> {
-        let expected = "an array of numbers or a table {start, stop, n}";
-        match v {
-            toml::Value::Array(a) => a
-                .iter()
-                .map(|x| number(x).ok_or_else(|| self.bad(key, expected)))
-                .collect(),
-            toml::Value::Table(t) => {
-                if let Some(k) = t
-                    .keys()
-                    .find(|k| !["start", "stop", "n"].contains(&k.as_str()))
-                {
-                    return Err(self.bad(key, &format!("{expected} (unknown key '{k}')")));
+            (None, Some(p)) => Ok(Some(p.clone())),
+            (Some(GridSpec::Points(p)), None) => Ok(Some(p.clone())),
+            (Some(GridSpec::Even { start, stop, n }), None) => {
+                let get = |k: &str, v: Option<f64>, default: Option<f64>| {
+                    v.or(default)
+                        .ok_or_else(|| self.bad(&key_grid, &format!("'{k}' given")))
+                };
+                let start = get("start", *start, range.map(|r| r.0))?;
+                let stop = get("stop", *stop, range.map(|r| r.1))?;
+                match n {
+                    Some(n) if (1..=MAX_GRID_POINTS).contains(n) => {
+                        Ok(Some(linspace(start, stop, *n as usize)))
+                    }
+                    _ => Err(self.bad(
+                        &key_grid,
+                        &format!("'n' an integer from 1 to {MAX_GRID_POINTS}"),
+                    )),
                 }
-                let get = |k: &str, default: Option<f64>| match t.get(k) {
-                    Some(x) => number(x).ok_or_else(|| self.bad(key, &format!("'{k}' a number"))),
-                    None => default.ok_or_else(|| self.bad(key, &format!("'{k}' given"))),
-                };
-                let start = get("start", range.map(|r| r.0))?;
-                let stop = get("stop", range.map(|r| r.1))?;
-                let n = match t.get("n") {
-                    Some(toml::Value::Integer(n)) if (1..=MAX_GRID_POINTS).contains(n) => {
-                        *n as usize
-                    }
-                    _ => {
-                        return Err(
-                            self.bad(key, &format!("'n' an integer from 1 to {MAX_GRID_POINTS}"))
-                        );
-                    }
-                };
-                Ok(linspace(start, stop, n))
             }
-            _ => Err(self.bad(key, expected)),
         }
-    }
-}
-
-fn number(v: &toml::Value) -> Option<f64> {
-    match v {
-        toml::Value::Float(f) => Some(*f),
-        toml::Value::Integer(i) => Some(*i as f64),
-        _ => None,
     }
 }
 

@@ -589,6 +589,24 @@ impl Progress {
         }
     }
 
+    /// After the first `done` samples: a long run says how long it will take (time per sample
+    /// so far, the rest spread over the pool), once, before the progress bar starts.
+    fn announce(&self, done: u64) {
+        if !self.enabled || done == 0 || done >= self.total {
+            return;
+        }
+        let per_sample = self.start.elapsed().as_secs_f64() / done as f64;
+        let threads = rayon::current_num_threads().max(1);
+        let rest = per_sample * (self.total - done) as f64 / threads as f64;
+        if rest > 10.0 {
+            eprintln!(
+                "propagate: {} samples, about {} to go on {threads} threads (from the first {done})",
+                self.total,
+                crate::budget::human_duration(rest)
+            );
+        }
+    }
+
     fn update(&mut self, done: u64) {
         if !self.enabled {
             return;
@@ -802,6 +820,7 @@ pub fn monte_carlo<M: Model>(
     }
     let mut c = pilot.len() as u64;
     drop(pilot);
+    progress.announce(acc.n_evaluated);
 
     let labels = flat_output_labels(model);
     let units = flat_units(model.outputs());

@@ -21,6 +21,10 @@ pub enum ReportError {
         "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON} here and one level below)"
     )]
     NothingFound { dir: PathBuf },
+    #[error(
+        "{dir}: {found} (expected the folder of a run: propagate, sensitivity or calibrate --out)"
+    )]
+    NotAFolder { dir: PathBuf, found: &'static str },
     #[error("{file}: {message}")]
     Parse { file: PathBuf, message: String },
     #[error("{path}: {source}")]
@@ -76,6 +80,16 @@ fn parse_err(p: &Path, e: impl std::fmt::Display) -> ReportError {
 /// `dir` and each subdirectory that is a run folder against its manifest
 /// ([`crate::run_folder::check_run_folder`]): files of different runs are refused.
 pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
+    if !dir.is_dir() {
+        return Err(ReportError::NotAFolder {
+            dir: dir.to_path_buf(),
+            found: if dir.exists() {
+                "not a folder"
+            } else {
+                "no such folder"
+            },
+        });
+    }
     crate::run_folder::check_run_folder(dir)?;
     if let Ok(rd) = std::fs::read_dir(dir) {
         for sub in rd.filter_map(|e| e.ok().map(|e| e.path())) {

@@ -90,6 +90,28 @@ impl SobolSettings {
         }
         Ok(())
     }
+
+    /// Every row of the N·(d + 2) evaluations is kept for the estimator and the bootstrap
+    /// (`n_out` values of 8 bytes each): checked against the memory before evaluating.
+    fn check_memory(&self, dim: usize, n_out: usize) -> Result<(), SensitivityError> {
+        let bytes = self.base_samples as f64 * ((dim + 2) * n_out.max(1)) as f64 * 8.0;
+        crate::budget::check_memory(
+            &format!(
+                "{} base samples × {} evaluations × {n_out} outputs",
+                self.base_samples,
+                dim + 2
+            ),
+            bytes,
+            "sobol.base_samples",
+        )
+        .map_err(|m| {
+            SensitivityError::setting(
+                "sobol.base_samples",
+                self.base_samples,
+                &format!("a size that fits in memory ({m})"),
+            )
+        })
+    }
 }
 
 /// Indices of every input for one output (a flat entry or a curve aggregate).
@@ -171,6 +193,7 @@ pub fn sobol_part<M: Model + ?Sized>(
 ) -> Result<SobolRows, SensitivityError> {
     let f = DistModelFn::new(model, dist)?;
     settings.validate(f.dim())?;
+    settings.check_memory(f.dim(), f.n_out())?;
     sobol_rows(&f, settings, shard.range(settings.base_samples as u64))
 }
 
@@ -389,6 +412,7 @@ fn sobol_core_with<F: UnitCubeFn + ?Sized>(
     let d = f.dim();
     settings.validate(d)?;
     let m = f.n_out();
+    settings.check_memory(d, m)?;
     let n = settings.base_samples;
     let stride = (d + 2) * m;
     let SobolRows {

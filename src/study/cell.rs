@@ -31,8 +31,76 @@
 use super::StudyError;
 use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions};
 use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
+use crate::laws::catalogue::GridSpec;
 use crate::model::MAX_GRID_POINTS;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The `[model]` section of a study: `law = ...` (with `options`) or `cell = ...` (with the
+/// cell's keys below). Keys of the other form are refused after reading.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [model] table naming a law or a cell"
+)]
+pub(super) struct ModelSection {
+    pub law: Option<String>,
+    pub options: Option<toml::Table>,
+    pub cell: Option<String>,
+    bpx: Option<String>,
+    shells: Option<i64>,
+    electrolyte_mesh: Option<Vec<i64>>,
+    dt_max: Option<f64>,
+    ocp_n: Option<String>,
+    ocp_p: Option<String>,
+    experiment: Option<Vec<ExperimentSection>>,
+    link: Option<BTreeMap<String, LinkSection>>,
+}
+
+impl ModelSection {
+    /// The cell-only keys that are given (a law study must not give them).
+    pub(super) fn cell_keys_given(&self) -> Vec<&'static str> {
+        let given = [
+            ("bpx", self.bpx.is_some()),
+            ("shells", self.shells.is_some()),
+            ("electrolyte_mesh", self.electrolyte_mesh.is_some()),
+            ("dt_max", self.dt_max.is_some()),
+            ("ocp_n", self.ocp_n.is_some()),
+            ("ocp_p", self.ocp_p.is_some()),
+            ("experiment", self.experiment.is_some()),
+            ("link", self.link.is_some()),
+        ];
+        given.iter().filter(|(_, g)| *g).map(|(k, _)| *k).collect()
+    }
+}
+
+/// One `[[model.experiment]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[model.experiment]] table")]
+struct ExperimentSection {
+    name: Option<String>,
+    temperature: Option<f64>,
+    c_rate: Option<f64>,
+    current: Option<f64>,
+    current_file: Option<String>,
+    sign: Option<String>,
+    times: Option<GridSpec>,
+    voltage_at: Option<GridSpec>,
+    data: Option<String>,
+    max_points: Option<i64>,
+}
+
+/// One `[model.link.PARAMETER]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with law = \"NAME\"")]
+struct LinkSection {
+    law: String,
+    output: Option<String>,
+    options: Option<toml::Table>,
+    #[serde(default)]
+    rename: BTreeMap<String, String>,
+}
 
 fn err(file: &Path, field: &str, expected: &str, found: String) -> StudyError {
     StudyError::Field {
@@ -43,92 +111,68 @@ fn err(file: &Path, field: &str, expected: &str, found: String) -> StudyError {
     }
 }
 
-fn number(v: &toml::Value) -> Option<f64> {
-    v.as_float()
-        .or_else(|| v.as_integer().map(|i| i as f64))
-        .filter(|x| x.is_finite())
-}
-
-/// Output times: `{ start, stop, n }` or a list of numbers.
-fn times(v: &toml::Value, file: &Path, field: &str) -> Result<Vec<f64>, StudyError> {
+/// Output times: `{ start, stop, n }` or a list of finite numbers.
+fn times(v: &GridSpec, file: &Path, field: &str) -> Result<Vec<f64>, StudyError> {
     let expected = &format!(
         "{{ start = ..., stop = ..., n = 2 to {MAX_GRID_POINTS} }} or a list of increasing times [s]"
     );
     match v {
-        toml::Value::Array(a) => a
-            .iter()
-            .map(|x| number(x).ok_or_else(|| err(file, field, expected, x.to_string())))
-            .collect(),
-        toml::Value::Table(t) => {
-            let g = |k: &str| t.get(k).and_then(number);
-            match (
-                g("start"),
-                g("stop"),
-                t.get("n").and_then(|n| n.as_integer()),
-            ) {
-                (Some(a), Some(b), Some(n)) if (2..=MAX_GRID_POINTS).contains(&n) && b > a => {
-                    Ok((0..n)
-                        .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
-                        .collect())
-                }
-                _ => Err(err(file, field, expected, v.to_string())),
+        GridSpec::Points(a) => match a.iter().find(|x| !x.is_finite()) {
+            Some(x) => Err(err(file, field, expected, x.to_string())),
+            None => Ok(a.clone()),
+        },
+        GridSpec::Even { start, stop, n } => match (start, stop, n) {
+            (Some(a), Some(b), Some(n))
+                if a.is_finite() && b.is_finite() && (2..=MAX_GRID_POINTS).contains(n) && b > a =>
+            {
+                Ok((0..*n)
+                    .map(|k| a + (b - a) * k as f64 / (n - 1) as f64)
+                    .collect())
             }
-        }
-        _ => Err(err(file, field, expected, v.to_string())),
+            _ => Err(err(
+                file,
+                field,
+                expected,
+                format!(
+                    "{{ start = {}, stop = {}, n = {} }}",
+                    start.map_or("nothing".into(), |x| x.to_string()),
+                    stop.map_or("nothing".into(), |x| x.to_string()),
+                    n.map_or("nothing".into(), |x| x.to_string())
+                ),
+            )),
+        },
     }
 }
 
 fn experiment(
-    t: &toml::Table,
+    t: &ExperimentSection,
     k: usize,
     dir: &Path,
     file: &Path,
     default_t: f64,
 ) -> Result<Experiment, StudyError> {
     let f = |key: &str| format!("model.experiment[{k}].{key}");
-    let allowed = [
-        "name",
-        "temperature",
-        "c_rate",
-        "current",
-        "current_file",
-        "sign",
-        "times",
-        "voltage_at",
-        "data",
-        "max_points",
-    ];
-    if let Some(bad) = t.keys().find(|key| !allowed.contains(&key.as_str())) {
-        return Err(err(
-            file,
-            &f(bad),
-            &format!("one of {}", allowed.join(", ")),
-            format!("'{bad}'"),
-        ));
-    }
-    let name = match t.get("name") {
+    let name = match &t.name {
         None => format!("e{k}"),
-        Some(v) => v
-            .as_str()
-            .filter(|s| {
-                !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c))
-            })
-            .ok_or_else(|| {
-                err(
-                    file,
-                    &f("name"),
-                    "a short name (letters, digits, _ - .)",
-                    v.to_string(),
-                )
-            })?
-            .to_string(),
+        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c)) => {
+            s.clone()
+        }
+        Some(s) => {
+            return Err(err(
+                file,
+                &f("name"),
+                "a short name (letters, digits, _ - .)",
+                format!("'{s}'"),
+            ));
+        }
     };
-    let num = |key: &str| -> Result<Option<f64>, StudyError> {
-        t.get(key)
-            .map(|v| number(v).ok_or_else(|| err(file, &f(key), "a finite number", v.to_string())))
-            .transpose()
+    let num = |key: &str, v: Option<f64>| -> Result<Option<f64>, StudyError> {
+        match v {
+            Some(x) if !x.is_finite() => Err(err(file, &f(key), "a finite number", x.to_string())),
+            _ => Ok(v),
+        }
     };
-    let temperature_k = num("temperature")?.unwrap_or(default_t);
+    let temperature_k = num("temperature", t.temperature)?.unwrap_or(default_t);
     if temperature_k <= 0.0 {
         return Err(err(
             file,
@@ -138,14 +182,14 @@ fn experiment(
         ));
     }
     let sign_of = |required_by: &str| -> Result<SignConvention, StudyError> {
-        let s = t.get("sign").and_then(|v| v.as_str()).ok_or_else(|| {
+        let s = t.sign.as_deref().ok_or_else(|| {
             err(
                 file,
                 &f("sign"),
                 &format!(
                     "\"discharge_positive\" or \"discharge_negative\" (required with {required_by})"
                 ),
-                t.get("sign").map_or("nothing".into(), |v| v.to_string()),
+                "nothing".into(),
             )
         })?;
         SignConvention::parse(s).ok_or_else(|| {
@@ -157,19 +201,16 @@ fn experiment(
             )
         })
     };
-    let drive = match (num("c_rate")?, num("current")?, t.get("current_file")) {
+    let c_rate = num("c_rate", t.c_rate)?;
+    let current = num("current", t.current)?;
+    let drive = match (c_rate, current, &t.current_file) {
         (Some(c), None, None) => Drive::CRate(c),
         (None, Some(a), None) => Drive::Current(a),
-        (None, None, Some(p)) => {
-            let p = p
-                .as_str()
-                .ok_or_else(|| err(file, &f("current_file"), "a path string", p.to_string()))?;
-            Drive::CurrentFile {
-                path: dir.join(p),
-                sign: sign_of("current_file")?,
-            }
-        }
-        (None, None, None) if t.contains_key("data") => Drive::Measured,
+        (None, None, Some(p)) => Drive::CurrentFile {
+            path: dir.join(p),
+            sign: sign_of("current_file")?,
+        },
+        (None, None, None) if t.data.is_some() => Drive::Measured,
         _ => {
             return Err(err(
                 file,
@@ -181,7 +222,7 @@ fn experiment(
     };
     // A zero rate never reaches a cut-off: the run would go on to its last output time at
     // every sample. Rests and charges are a current_file.
-    for (key, v) in [("c_rate", num("c_rate")?), ("current", num("current")?)] {
+    for (key, v) in [("c_rate", c_rate), ("current", current)] {
         if v == Some(0.0) {
             return Err(err(
                 file,
@@ -191,7 +232,7 @@ fn experiment(
             ));
         }
     }
-    let voltage_at = match t.get("voltage_at") {
+    let voltage_at = match &t.voltage_at {
         None => vec![],
         Some(v) => times(v, file, &f("voltage_at"))?,
     };
@@ -204,20 +245,16 @@ fn experiment(
         data: None,
         dt_max: None,
     };
-    if let Some(d) = t.get("data") {
-        let p = d
-            .as_str()
-            .ok_or_else(|| err(file, &f("data"), "a path string", d.to_string()))?;
+    if let Some(p) = &t.data {
         let sign = sign_of("data")?;
-        let max_points = match t.get("max_points") {
+        let max_points = match t.max_points {
             None => 300,
-            Some(v) => v
-                .as_integer()
-                .filter(|n| *n >= 2)
-                .ok_or_else(|| err(file, &f("max_points"), "an integer ≥ 2", v.to_string()))?
-                as usize,
+            Some(n) if n >= 2 => n as usize,
+            Some(n) => {
+                return Err(err(file, &f("max_points"), "an integer ≥ 2", n.to_string()));
+            }
         };
-        if t.contains_key("times") {
+        if t.times.is_some() {
             return Err(err(
                 file,
                 &f("times"),
@@ -233,7 +270,7 @@ fn experiment(
                 message: m,
             })?;
     } else {
-        let v = t.get("times").ok_or_else(|| {
+        let v = t.times.as_ref().ok_or_else(|| {
             err(
                 file,
                 &f("times"),
@@ -246,103 +283,36 @@ fn experiment(
     Ok(e)
 }
 
-fn link(target: &str, v: &toml::Value, file: &Path) -> Result<LinkSpec, StudyError> {
-    let f = |key: &str| format!("model.link.{target}.{key}");
-    let t = v.as_table().ok_or_else(|| {
-        err(
-            file,
-            &format!("model.link.{target}"),
-            "a table with law = \"NAME\"",
-            v.to_string(),
-        )
-    })?;
-    let allowed = ["law", "output", "options", "rename"];
-    if let Some(bad) = t.keys().find(|key| !allowed.contains(&key.as_str())) {
-        return Err(err(
-            file,
-            &f(bad),
-            &format!("one of {}", allowed.join(", ")),
-            format!("'{bad}'"),
-        ));
-    }
-    let law = t.get("law").and_then(|v| v.as_str()).ok_or_else(|| {
-        err(
-            file,
-            &f("law"),
-            "a law name (`bridgelaw laws`)",
-            "nothing".into(),
-        )
-    })?;
-    let output = t
-        .get("output")
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| err(file, &f("output"), "an output name", v.to_string()))
-        })
-        .transpose()?;
-    let options = match t.get("options") {
-        None => toml::Table::new(),
-        Some(v) => v
-            .as_table()
-            .cloned()
-            .ok_or_else(|| err(file, &f("options"), "a table", v.to_string()))?,
-    };
-    let rename = match t.get("rename") {
-        None => vec![],
-        Some(v) => v
-            .as_table()
-            .ok_or_else(|| {
-                err(
-                    file,
-                    &f("rename"),
-                    "a table { law_input = \"name\" }",
-                    v.to_string(),
-                )
-            })?
-            .iter()
-            .map(|(a, b)| {
-                b.as_str()
-                    .map(|b| (a.clone(), b.to_string()))
-                    .ok_or_else(|| err(file, &f(&format!("rename.{a}")), "a name", b.to_string()))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    Ok(LinkSpec {
+fn link(target: &str, t: &LinkSection) -> LinkSpec {
+    LinkSpec {
         target: target.to_string(),
-        law: law.to_string(),
-        options,
-        output,
-        rename,
-    })
+        law: t.law.clone(),
+        options: t.options.clone().unwrap_or_default(),
+        output: t.output.clone(),
+        rename: t
+            .rename
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect(),
+    }
 }
 
 /// Build the chain of a `[model] cell = "..."` study. `candidates` are the names in `[inputs]`
 /// and in the priors files: those that are cell parameters (and not linked) become inputs.
 pub(super) fn build_chain(
-    model_t: &toml::Table,
+    model_t: &ModelSection,
     kind: &str,
     dir: &Path,
     candidates: &[String],
     file: &Path,
 ) -> Result<ChainModel, StudyError> {
-    let allowed = [
-        "cell",
-        "bpx",
-        "shells",
-        "electrolyte_mesh",
-        "dt_max",
-        "ocp_n",
-        "ocp_p",
-        "experiment",
-        "link",
-    ];
-    if let Some(bad) = model_t.keys().find(|k| !allowed.contains(&k.as_str())) {
+    if model_t.options.is_some() {
         return Err(err(
             file,
-            &format!("model.{bad}"),
-            &format!("one of {}", allowed.join(", ")),
-            format!("'{bad}'"),
+            "model.options",
+            "no options table with a cell model (options belong to a `law = ...` model or to \
+             a [model.link.PARAMETER])",
+            "a table".into(),
         ));
     }
     let kind = match kind {
@@ -357,7 +327,7 @@ pub(super) fn build_chain(
             ));
         }
     };
-    let bpx = model_t.get("bpx").and_then(|v| v.as_str()).ok_or_else(|| {
+    let bpx = model_t.bpx.as_deref().ok_or_else(|| {
         err(
             file,
             "model.bpx",
@@ -365,29 +335,23 @@ pub(super) fn build_chain(
             "nothing".into(),
         )
     })?;
-    let shells = match model_t.get("shells") {
+    let shells = match model_t.shells {
         None => 20,
-        Some(v) => v
-            .as_integer()
-            .filter(|n| (3..=200).contains(n))
-            .ok_or_else(|| {
-                err(
-                    file,
-                    "model.shells",
-                    "an integer from 3 to 200",
-                    v.to_string(),
-                )
-            })? as usize,
+        Some(n) if (3..=200).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(err(
+                file,
+                "model.shells",
+                "an integer from 3 to 200",
+                n.to_string(),
+            ));
+        }
     };
-    let electrolyte_mesh = match model_t.get("electrolyte_mesh") {
+    let electrolyte_mesh = match &model_t.electrolyte_mesh {
         None => ElectrolyteMesh::default(),
         Some(v) => {
-            let bad = |why: String| err(file, "model.electrolyte_mesh", &why, v.to_string());
-            let counts: Option<Vec<usize>> = v.as_array().and_then(|a| {
-                a.iter()
-                    .map(|x| x.as_integer().and_then(|n| usize::try_from(n).ok()))
-                    .collect()
-            });
+            let bad = |why: String| err(file, "model.electrolyte_mesh", &why, format!("{v:?}"));
+            let counts: Option<Vec<usize>> = v.iter().map(|n| usize::try_from(*n).ok()).collect();
             match counts.as_deref() {
                 Some(&[neg, sep, pos]) => ElectrolyteMesh::new(neg, sep, pos).map_err(bad)?,
                 _ => {
@@ -398,73 +362,58 @@ pub(super) fn build_chain(
             }
         }
     };
-    let dt_max = match model_t.get("dt_max") {
+    let dt_max = match model_t.dt_max {
         None => SolverOptions::default().dt_max,
-        Some(v) => number(v).filter(|x| *x > 0.0).ok_or_else(|| {
-            err(
+        Some(x) if x.is_finite() && x > 0.0 => x,
+        Some(x) => {
+            return Err(err(
                 file,
                 "model.dt_max",
                 "a positive time step in s",
-                v.to_string(),
-            )
-        })?,
-    };
-    let ocp = |key: &str| -> Result<bool, StudyError> {
-        match model_t.get(key) {
-            None => Ok(false),
-            Some(v) if v.as_str() == Some("regular_solution") => Ok(true),
-            Some(v) => Err(err(
-                file,
-                &format!("model.{key}"),
-                "\"regular_solution\"",
-                v.to_string(),
-            )),
-        }
-    };
-    let base = base_from_bpx(&dir.join(bpx), ocp("ocp_n")?, ocp("ocp_p")?).map_err(|m| {
-        StudyError::Model {
-            file: file.to_path_buf(),
-            field: "model.bpx".into(),
-            message: m,
-        }
-    })?;
-    let links = match model_t.get("link") {
-        None => vec![],
-        Some(toml::Value::Table(t)) => t
-            .iter()
-            .map(|(k, v)| link(k, v, file))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(v) => {
-            return Err(err(
-                file,
-                "model.link",
-                "tables [model.link.PARAMETER]",
-                v.to_string(),
+                x.to_string(),
             ));
         }
     };
-    let exps = match model_t.get("experiment") {
-        Some(toml::Value::Array(a)) if !a.is_empty() => a
+    let ocp = |key: &str, v: &Option<String>| -> Result<bool, StudyError> {
+        match v.as_deref() {
+            None => Ok(false),
+            Some("regular_solution") => Ok(true),
+            Some(s) => Err(err(
+                file,
+                &format!("model.{key}"),
+                "\"regular_solution\"",
+                format!("'{s}'"),
+            )),
+        }
+    };
+    let base = base_from_bpx(
+        &dir.join(bpx),
+        ocp("ocp_n", &model_t.ocp_n)?,
+        ocp("ocp_p", &model_t.ocp_p)?,
+    )
+    .map_err(|m| StudyError::Model {
+        file: file.to_path_buf(),
+        field: "model.bpx".into(),
+        message: m,
+    })?;
+    let links: Vec<LinkSpec> = model_t
+        .link
+        .iter()
+        .flatten()
+        .map(|(k, v)| link(k, v))
+        .collect();
+    let exps = match &model_t.experiment {
+        Some(a) if !a.is_empty() => a
             .iter()
             .enumerate()
-            .map(|(k, v)| {
-                let t = v.as_table().ok_or_else(|| {
-                    err(
-                        file,
-                        &format!("model.experiment[{k}]"),
-                        "a table",
-                        v.to_string(),
-                    )
-                })?;
-                experiment(t, k, dir, file, base.temperature)
-            })
+            .map(|(k, t)| experiment(t, k, dir, file, base.temperature))
             .collect::<Result<Vec<_>, _>>()?,
-        other => {
+        _ => {
             return Err(err(
                 file,
                 "model.experiment",
                 "one or more [[model.experiment]] tables",
-                other.map_or("nothing".into(), |v| v.to_string()),
+                "nothing".into(),
             ));
         }
     };

@@ -38,6 +38,12 @@ pub enum StudyError {
     Io { file: PathBuf, message: String },
     #[error("{file}: not a valid study TOML file: {message}")]
     Syntax { file: PathBuf, message: String },
+    /// TOML that does not fit the study schema (an unknown key, a value of the wrong type).
+    #[error("{file}: {error}")]
+    Schema {
+        file: PathBuf,
+        error: crate::schema::SchemaError,
+    },
     #[error("{file}: field '{field}': expected {expected}, found {found}")]
     Field {
         file: PathBuf,
@@ -137,15 +143,17 @@ impl Study {
         };
         match section {
             None => Ok(T::default()),
-            Some(v) => v
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| StudyError::Field {
+            Some(v) => crate::schema::from_value(v.clone()).map_err(|mut e| {
+                e.field = if e.field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}.{}", e.field)
+                };
+                StudyError::Schema {
                     file: self.path.clone(),
-                    field: name.into(),
-                    expected: format!("valid [{name}] settings"),
-                    found: e.to_string().trim().replace('\n', " "),
-                }),
+                    error: e,
+                }
+            }),
         }
     }
 }
@@ -162,7 +170,7 @@ fn build_model(kind: &str, name: &str, options: &toml::Table) -> Result<StudyMod
 
 /// The top level of a study file: the known keys and sections, anything else (a misspelt
 /// `[propogate]`) refused at load instead of silently leaving an engine on its defaults. The
-/// sections are read further by the model builder and each engine's typed settings.
+/// engines' sections are read by each engine's typed settings ([`Study::section`]).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StudyFile {
@@ -170,12 +178,101 @@ struct StudyFile {
     title: String,
     #[serde(default)]
     description: String,
-    priors: Option<toml::Value>,
-    model: Option<toml::Value>,
-    inputs: Option<toml::Value>,
+    #[serde(default)]
+    priors: PriorsPaths,
+    model: Option<cell::ModelSection>,
+    #[serde(default)]
+    inputs: std::collections::BTreeMap<String, InputBinding>,
     propagate: Option<toml::Value>,
     sensitivity: Option<toml::Value>,
     calibrate: Option<toml::Value>,
+}
+
+/// `priors = "file.toml"` or `priors = ["a.toml", "b.toml"]`.
+#[derive(Debug, Default)]
+struct PriorsPaths(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for PriorsPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PriorsPaths;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path or a list of paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PriorsPaths, E> {
+                Ok(PriorsPaths(vec![s.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<PriorsPaths, A::Error> {
+                serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(a))
+                    .map(PriorsPaths)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// How one model input is bound in `[inputs]`: `"prior"`, a number in the model's unit,
+/// `{ prior = "NAME" }` or `{ value = NUMBER, unit = "UNIT" }`.
+#[derive(Debug)]
+enum InputBinding {
+    /// The prior of the input's own name.
+    SameNamePrior,
+    /// A fixed value in the model's unit.
+    Number(f64),
+    /// The table form, checked for one of its two shapes after reading.
+    Table(InputTable),
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputTable {
+    prior: Option<String>,
+    value: Option<f64>,
+    unit: Option<String>,
+}
+
+const INPUT_FORMS: &str =
+    "\"prior\", a number, { prior = \"NAME\" } or { value = NUMBER, unit = \"UNIT\" }";
+
+impl<'de> serde::Deserialize<'de> for InputBinding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = InputBinding;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(INPUT_FORMS)
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<InputBinding, E> {
+                if s == "prior" {
+                    Ok(InputBinding::SameNamePrior)
+                } else {
+                    Err(E::invalid_value(Unexpected::Str(s), &self))
+                }
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<InputBinding, E> {
+                Ok(InputBinding::Number(v as f64))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<InputBinding, E> {
+                Ok(InputBinding::Number(v as f64))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<InputBinding, E> {
+                Ok(InputBinding::Number(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<InputBinding, A::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(a))
+                    .map(InputBinding::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The engines' sections of a study, each read by the engine's typed settings
@@ -222,28 +319,30 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         }
         Ok(v)
     };
-    let syntax = |e: toml::de::Error| StudyError::Syntax {
-        file: file.clone(),
-        message: e.to_string().trim().replace('\n', " "),
-    };
-    let top: StudyFile = toml::from_str(text).map_err(syntax)?;
+    let top: StudyFile = crate::schema::from_str(text).map_err(|mut e| {
+        if e.syntax {
+            StudyError::Syntax {
+                file: file.clone(),
+                message: e.to_string(),
+            }
+        } else {
+            // A key the input table does not know (an `sd` beside a fixed value): say where
+            // uncertainty belongs.
+            if e.field.starts_with("inputs.") && e.message.starts_with("unknown field") {
+                e.message.push_str(
+                    " (an uncertain input is a parameter of a priors file, bound with { prior = \"NAME\" })",
+                );
+            }
+            StudyError::Schema {
+                file: file.clone(),
+                error: e,
+            }
+        }
+    })?;
 
     // priors
     let dir = path.parent().unwrap_or(Path::new("."));
-    let priors_files: Vec<PathBuf> = match top.priors.as_ref() {
-        None => vec![],
-        Some(toml::Value::String(s)) => vec![dir.join(s)],
-        Some(toml::Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str()
-                    .map(|s| dir.join(s))
-                    .ok_or_else(|| field(&format!("priors[{i}]"), "a path string", v.to_string()))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(v) => return Err(field("priors", "a path or a list of paths", v.to_string())),
-    };
+    let priors_files: Vec<PathBuf> = top.priors.0.iter().map(|s| dir.join(s)).collect();
     let parts = priors_files
         .iter()
         .enumerate()
@@ -279,38 +378,28 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
     let model_t = top
         .model
         .as_ref()
-        .and_then(|v| v.as_table())
         .ok_or_else(|| field("model", "a [model] table naming a law", "nothing".into()))?;
-    let kinds = ["law", "cell"];
-    let (kind, name) = kinds
-        .iter()
-        .find_map(|k| model_t.get(*k).map(|v| (*k, v)))
-        .ok_or_else(|| {
-            field(
+    let (kind, name) = match (&model_t.law, &model_t.cell) {
+        (Some(l), None) => ("law", l.as_str()),
+        (None, Some(c)) => ("cell", c.as_str()),
+        (l, c) => {
+            return Err(field(
                 "model",
-                "a key `law = \"NAME\"` or `cell = \"spm\" | \"spme\"`",
-                format!("keys {:?}", model_t.keys().collect::<Vec<_>>()),
-            )
-        })?;
-    let name = name
-        .as_str()
-        .ok_or_else(|| field(&format!("model.{kind}"), "a string", name.to_string()))?;
-    let empty = toml::Table::new();
-    let options = match model_t.get("options") {
-        None => &empty,
-        Some(v) => v
-            .as_table()
-            .ok_or_else(|| field("model.options", "a table", v.to_string()))?,
+                "one key `law = \"NAME\"` or `cell = \"spm\" | \"spme\"`",
+                if l.is_some() && c.is_some() {
+                    "both".into()
+                } else {
+                    "neither".into()
+                },
+            ));
+        }
     };
+    let inputs_t = &top.inputs;
     let inner = if kind == "cell" {
-        let inputs_keys: Vec<String> = match top.inputs.as_ref().and_then(|v| v.as_table()) {
-            Some(t) => t.keys().cloned().collect(),
-            None => vec![],
-        };
         let prior_names: Vec<String> = all.as_ref().map_or(vec![], |d| {
             d.names().iter().map(|s| s.to_string()).collect()
         });
-        let candidates: Vec<String> = inputs_keys.into_iter().chain(prior_names).collect();
+        let candidates: Vec<String> = inputs_t.keys().cloned().chain(prior_names).collect();
         StudyModel::Chain(Box::new(cell::build_chain(
             model_t,
             name,
@@ -319,6 +408,15 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
             &file,
         )?))
     } else {
+        if let Some(k) = model_t.cell_keys_given().first() {
+            return Err(field(
+                &format!("model.{k}"),
+                "only `law` and `options` with a law model (the other keys are a cell's)",
+                format!("'{k}'"),
+            ));
+        }
+        let empty = toml::Table::new();
+        let options = model_t.options.as_ref().unwrap_or(&empty);
         build_model(kind, name, options).map_err(|e| StudyError::Model {
             file: file.clone(),
             field: format!("model.{kind}"),
@@ -327,12 +425,6 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
     };
 
     // [inputs]
-    let inputs_t = match top.inputs.as_ref() {
-        None => &empty,
-        Some(v) => v
-            .as_table()
-            .ok_or_else(|| field("inputs", "a table", v.to_string()))?,
-    };
     let model_inputs = inner.inputs().to_vec();
     for k in inputs_t.keys() {
         if !model_inputs.iter().any(|i| &i.name == k) {
@@ -362,54 +454,22 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         let spec = inputs_t.get(&inp.name);
         let prior_name: Option<String> = match spec {
             None => prior_names.iter().find(|n| **n == inp.name).cloned(),
-            Some(toml::Value::String(s)) if s == "prior" => Some(inp.name.clone()),
-            Some(toml::Value::Float(v)) => {
+            Some(InputBinding::SameNamePrior) => Some(inp.name.clone()),
+            Some(InputBinding::Number(v)) => {
                 bindings.push(Binding::Fixed(fixed_value(&f, *v, &inp.unit)?));
                 None
             }
-            Some(toml::Value::Integer(v)) => {
-                bindings.push(Binding::Fixed(fixed_value(&f, *v as f64, &inp.unit)?));
-                None
-            }
-            Some(toml::Value::Table(t)) => {
-                let keys: &[&str] = if t.contains_key("prior") {
-                    &["prior"]
-                } else {
-                    &["value", "unit"]
-                };
-                if let Some(k) = t.keys().find(|k| !keys.contains(&k.as_str())) {
-                    return Err(field(
-                        &format!("{f}.{k}"),
-                        "{ prior = \"NAME\" } or { value = NUMBER, unit = \"UNIT\" } (an \
-                         uncertain input is a parameter of a priors file)",
-                        format!("the key '{k}'"),
-                    ));
-                }
-                if let Some(p) = t.get("prior") {
-                    Some(
-                        p.as_str()
-                            .ok_or_else(|| {
-                                field(&format!("{f}.prior"), "a parameter name", p.to_string())
-                            })?
-                            .to_string(),
-                    )
-                } else if let Some(v) = t.get("value") {
-                    let v = v
-                        .as_float()
-                        .or_else(|| v.as_integer().map(|i| i as f64))
-                        .filter(|x| x.is_finite())
-                        .ok_or_else(|| {
-                            field(&format!("{f}.value"), "a finite number", v.to_string())
-                        })?;
-                    let unit = match t.get("unit") {
-                        None => inp.unit.clone(),
-                        Some(u) => u
-                            .as_str()
-                            .ok_or_else(|| {
-                                field(&format!("{f}.unit"), "a unit string", u.to_string())
-                            })?
-                            .to_string(),
-                    };
+            Some(InputBinding::Table(t)) => match (&t.prior, t.value) {
+                (Some(p), None) if t.unit.is_none() => Some(p.clone()),
+                (None, Some(v)) => {
+                    if !v.is_finite() {
+                        return Err(field(
+                            &format!("{f}.value"),
+                            "a finite number",
+                            v.to_string(),
+                        ));
+                    }
+                    let unit = t.unit.clone().unwrap_or_else(|| inp.unit.clone());
                     let c = conversion_factor(&unit, &inp.unit).ok_or_else(|| {
                         field(
                             &format!("{f}.unit"),
@@ -423,21 +483,27 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
                         &inp.unit,
                     )?));
                     None
-                } else {
+                }
+                _ => {
                     return Err(field(
                         &f,
-                        "{ prior = \"NAME\" } or { value = ..., unit = \"...\" }",
-                        spec.map(|s| s.to_string()).unwrap_or_default(),
+                        "{ prior = \"NAME\" } or { value = NUMBER, unit = \"UNIT\" } (one of the two)",
+                        format!(
+                            "keys {}",
+                            [
+                                ("prior", t.prior.is_some()),
+                                ("value", t.value.is_some()),
+                                ("unit", t.unit.is_some())
+                            ]
+                            .iter()
+                            .filter(|(_, g)| *g)
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                        ),
                     ));
                 }
-            }
-            Some(other) => {
-                return Err(field(
-                    &f,
-                    "\"prior\", a number, { prior = \"NAME\" } or { value = ..., unit = \"...\" }",
-                    other.to_string(),
-                ));
-            }
+            },
         };
         if let Some(pn) = prior_name {
             let d = all.as_ref().ok_or_else(|| {
