@@ -209,17 +209,20 @@ pub fn check_parts(parts: &[(PathBuf, PartHeader)]) -> Result<Vec<usize>, ShardE
                 ),
             });
         }
+        // Field by field in the header's order (engine, study, seed before the settings), so a
+        // part of another engine is named as such before its settings are compared.
         let (a, b) = (first.identity(), h.identity());
-        if a.len() != b.len() || a.iter().zip(&b).any(|((x, _), (y, _))| x != y) {
-            return Err(ShardError::Mismatch {
-                path: path.clone(),
-                first: first_path.clone(),
-                field: "the list of settings".into(),
-                found: format!("{:?}", h.run),
-                expected: format!("{:?}", first.run),
-            });
-        }
-        for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let list_differs = || ShardError::Mismatch {
+            path: path.clone(),
+            first: first_path.clone(),
+            field: "the list of settings".into(),
+            found: format!("{:?}", h.run),
+            expected: format!("{:?}", first.run),
+        };
+        for ((name, x), (other, y)) in a.iter().zip(&b) {
+            if name != other {
+                return Err(list_differs());
+            }
             if x != y {
                 return Err(ShardError::Mismatch {
                     path: path.clone(),
@@ -229,6 +232,9 @@ pub fn check_parts(parts: &[(PathBuf, PartHeader)]) -> Result<Vec<usize>, ShardE
                     expected: x.clone(),
                 });
             }
+        }
+        if a.len() != b.len() {
+            return Err(list_differs());
         }
         let r = h.shard.range(h.total_units);
         if h.shard.index == 0 || h.shard.index > h.shard.count || h.units != [r.start, r.end] {
@@ -333,12 +339,17 @@ pub fn study_hash(study: &crate::study::Study) -> String {
 /// 64-bit FNV-1a hash of `bytes`, as 16 hex digits: a fingerprint that catches parts of
 /// different studies mixed by mistake (not a defence against forgery).
 pub fn fingerprint(bytes: &[u8]) -> String {
+    format!("{:016x}", fingerprint_u64(bytes))
+}
+
+/// 64-bit FNV-1a hash of `bytes`.
+pub fn fingerprint_u64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 /// Serde of `Vec<f64>` as one string of 16-hex-digit IEEE-754 bit patterns (exact, NaN and ±∞
@@ -398,6 +409,31 @@ pub mod hex_f64 {
         {
             [x] => Ok(*x),
             _ => Err(D::Error::custom("expected one 16-hex-digit float")),
+        }
+    }
+}
+
+/// Serde of `Option<f64>` as an optional 16-hex-digit bit pattern.
+pub mod hex_f64_opt {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => s.serialize_some(&super::hex_f64s::encode(&[*x])),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => match super::hex_f64s::decode(&s)
+                .map_err(D::Error::custom)?
+                .as_slice()
+            {
+                [x] => Ok(Some(*x)),
+                _ => Err(D::Error::custom("expected one 16-hex-digit float")),
+            },
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod discharge;
 pub mod draws;
+pub mod fleet;
 pub mod map;
 pub mod nuts;
 pub mod posterior;

@@ -277,7 +277,7 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
 /// A calibration error as the CLI reports it: no workable start point is the user's input
 /// (exit 2: the prior and the data do not fit the model anywhere near the prior centre), the
 /// rest a failed run.
-fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
+pub(super) fn calibrate_error(e: calibrate::CalibrateError) -> CliError {
     match e {
         calibrate::CalibrateError::NoValidStart { .. } | calibrate::CalibrateError::Input(_) => {
             CliError::bad(e)

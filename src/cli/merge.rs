@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The part files of one run, in any order (`propagate --shard K/N` or
-    /// `sensitivity --method sobol --shard K/N`); every shard exactly once.
+    /// The part files of one run, in any order (`propagate --shard K/N`,
+    /// `sensitivity --method sobol --shard K/N` or `calibrate-fleet --shard K/N`); every shard
+    /// exactly once.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
     /// Output directory: the run folder a single process would write.
@@ -62,6 +63,15 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
         super::sensitivity::PART_KIND => {
             let parts = typed(&ordered)?;
             super::sensitivity::merge(h, &study_path, &study, &parts, run, a.report)
+        }
+        super::fleet::PART_KIND => {
+            let bodies = typed(&ordered)?;
+            let parts = order
+                .iter()
+                .map(|&i| headers[i].clone())
+                .zip(bodies)
+                .collect();
+            super::fleet::merge(h, &study_path, &study, parts, run, a.report)
         }
         other => Err(CliError::bad(format!(
             "{}: unknown part kind '{other}'",

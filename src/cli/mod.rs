@@ -3,6 +3,7 @@
 mod balance;
 mod calibrate;
 mod demo;
+mod fleet;
 mod md;
 mod merge;
 #[cfg(feature = "mpi")]
@@ -43,6 +44,9 @@ pub enum Command {
     Propagate(propagate::PropagateArgs),
     /// Calibrate a cell study against its measured curves with NUTS (or --map), atomistic priors as the prior.
     Calibrate(calibrate::CalibrateArgs),
+    /// Calibrate every cell of a fleet (one folder of curves per cell) with one calibrate
+    /// study: one table of per-cell posteriors, diagnostics and residuals; shard- and MPI-aware.
+    CalibrateFleet(fleet::CalibrateFleetArgs),
     /// Electrode balancing: each electrode's stoichiometry window fitted to a pseudo-OCV
     /// discharge (MAP + Laplace), written as a priors file for the rate calibration.
     Balance(balance::BalanceArgs),
@@ -141,6 +145,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Propagate(a) => propagate::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::CalibrateFleet(a) => fleet::run(a),
         Command::Balance(a) => balance::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Simulate(a) => simulate::run(a),

@@ -2,6 +2,7 @@
 //! self-contained HTML file per run.
 
 pub mod calibrate_report;
+pub mod fleet_report;
 pub mod html;
 pub mod plots;
 pub mod propagate_report;

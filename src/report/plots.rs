@@ -589,6 +589,127 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
     Ok(())
 }
 
+/// A forest plot: one row per label (e.g. per cell), drawn top to bottom, each with a point
+/// estimate and an interval on a shared x axis, over an optional shaded reference interval
+/// (e.g. the prior's) with its centre line.
+#[derive(Debug, Clone, Default)]
+pub struct ForestPlot {
+    pub title: String,
+    /// Axis label with unit: "E_m (eV)".
+    pub x_label: String,
+    pub labels: Vec<String>,
+    pub estimate: Vec<f64>,
+    /// (lo, hi) per row.
+    pub intervals: Vec<(f64, f64)>,
+    /// (lo, centre, hi, label) drawn behind the rows.
+    pub reference: Option<(f64, f64, f64, String)>,
+}
+
+/// Render a [`ForestPlot`] (height grows with the number of rows).
+pub fn forest_figure(p: &ForestPlot) -> Result<Figure, String> {
+    let h = (SIZE.1).max(130 + 24 * p.labels.len() as u32);
+    both!((SIZE.0, h), draw_forest, p)
+}
+
+fn draw_forest<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &ForestPlot) -> DrawResult {
+    let n = p.labels.len();
+    let vals = p
+        .estimate
+        .iter()
+        .copied()
+        .chain(p.intervals.iter().flat_map(|(a, b)| [*a, *b]))
+        .chain(p.reference.iter().flat_map(|r| [r.0, r.2]));
+    let (lo, hi) = pad(finite_range(vals, false).unwrap_or((0.0, 1.0)), 0.05, false);
+    let label_w = p
+        .labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(4) as u32
+        * 9
+        + 20;
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .caption(&p.title, (FONT, 22))
+        .x_label_area_size(52)
+        .y_label_area_size(label_w.clamp(60, 320))
+        .build_cartesian_2d(lo..hi, 0.0..n.max(1) as f64)
+        .map_err(err)?;
+    let labels = p.labels.clone();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(&p.x_label)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .y_labels(2 * n.max(1) + 1)
+        .y_label_formatter(&move |v| {
+            // Row i is centred at n − i − ½.
+            let pos = n as f64 - v - 0.5;
+            let i = pos.round();
+            if (pos - i).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .x_label_formatter(&|v| tick(*v))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    if let Some((a, c, b, label)) = &p.reference {
+        let shade = color(7);
+        chart
+            .draw_series([Rectangle::new(
+                [(*a, 0.0), (*b, n.max(1) as f64)],
+                shade.mix(0.15).filled(),
+            )])
+            .map_err(err)?
+            .label(label.as_str())
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 18, y + 6)], shade.mix(0.3).filled())
+            });
+        chart
+            .draw_series(LineSeries::new(
+                [(*c, 0.0), (*c, n.max(1) as f64)],
+                shade.stroke_width(1),
+            ))
+            .map_err(err)?;
+    }
+    let c = color(0);
+    chart
+        .draw_series(
+            p.intervals
+                .iter()
+                .zip(&p.estimate)
+                .enumerate()
+                .map(|(i, ((a, b), v))| {
+                    let y = n as f64 - i as f64 - 0.5;
+                    ErrorBar::new_horizontal(y, *a, *v, *b, c.stroke_width(2), 8)
+                }),
+        )
+        .map_err(err)?;
+    chart
+        .draw_series(
+            p.estimate
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Circle::new((*v, n as f64 - i as f64 - 0.5), 4, c.filled())),
+        )
+        .map_err(err)?;
+    if p.reference.is_some() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .label_font((FONT, 15))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Render a [`HistPlot`] (density-normalised histogram + overlays).
 pub fn hist_figure(p: &HistPlot) -> Result<Figure, String> {
     both!(SIZE, draw_hist, p)
