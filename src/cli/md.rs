@@ -11,7 +11,7 @@ use bridgelaw::md::diffusion::{CovarianceModel, Window};
 use bridgelaw::md::trajectory::{Selection, TimeSource, TrajectoryFormat};
 use bridgelaw::md::{LagChoice, TrajectoryMsd, msd_of_trajectory};
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
 pub enum MdCommand {
@@ -21,6 +21,11 @@ pub enum MdCommand {
     /// Trajectories at several temperatures → D(T) each → Arrhenius E_a and D0 with their
     /// correlation → a priors file; D(T) extrapolated to --at with its band.
     Arrhenius(ArrheniusArgs),
+    /// Coarse-grain the ions' positions into a density (concentration) field on a grid with a
+    /// periodic Gaussian kernel of chosen width: run and window means with block-averaged
+    /// standard errors, and a check that the field does not depend on the width → CSV and JSON
+    /// in --out DIR.
+    Density(DensityArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -39,8 +44,9 @@ enum CovarianceArg {
     Kinisi,
 }
 
+/// What every md command reads: the species, the format and the times.
 #[derive(Debug, Args)]
-pub struct TrajectoryArgs {
+pub struct ReadArgs {
     /// The mobile species: an element (XYZ species, LAMMPS element column) or a LAMMPS type number.
     #[arg(long)]
     species: String,
@@ -53,6 +59,38 @@ pub struct TrajectoryArgs {
     /// Time between frames in ps; frame k is at k·interval and the file's times are ignored.
     #[arg(long)]
     frame_interval: Option<f64>,
+}
+
+impl ReadArgs {
+    fn time(&self) -> Result<TimeSource, CliError> {
+        positive("timestep", self.timestep)?;
+        positive("frame-interval", self.frame_interval)?;
+        Ok(match self.frame_interval {
+            Some(dt) => TimeSource::FrameInterval(dt),
+            None => TimeSource::File {
+                md_step_ps: self.timestep,
+            },
+        })
+    }
+
+    fn format_of(&self, p: &Path) -> Result<TrajectoryFormat, CliError> {
+        match self.format {
+            Some(FormatArg::Xyz) => Ok(TrajectoryFormat::ExtendedXyz),
+            Some(FormatArg::Lammps) => Ok(TrajectoryFormat::LammpsDump),
+            None => TrajectoryFormat::from_path(p).ok_or_else(|| {
+                CliError::bad(format!(
+                    "{}: cannot tell the format from the name; expected .xyz/.extxyz or .lammpstrj/.dump, or --format xyz|lammps",
+                    p.display()
+                ))
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrajectoryArgs {
+    #[command(flatten)]
+    read: ReadArgs,
     /// Diffusive window START,END in ps (default: automatic, from where the MSD's log-log slope
     /// reaches 1 to the longest lag).
     #[arg(long, value_parser = parse_window)]
@@ -108,6 +146,52 @@ pub struct ArrheniusArgs {
     out: OutArgs,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AxisArg {
+    X,
+    Y,
+    Z,
+}
+
+#[derive(Debug, Args)]
+pub struct DensityArgs {
+    /// Trajectory files, taken as one time series in this order (segments of one run, or runs of
+    /// one system); orthorhombic boxes.
+    #[arg(required = true)]
+    trajectories: Vec<PathBuf>,
+    #[command(flatten)]
+    read: ReadArgs,
+    /// Kernel width(s) in Å, comma-separated: the sd of the periodic Gaussian (the
+    /// representative volume). The first is the field reported; the field at the others is
+    /// compared with it (scale separation). One width W checks W/2 and 2W.
+    #[arg(long, value_delimiter = ',', required = true)]
+    kernel_width: Vec<f64>,
+    /// Grid points NX,NY,NZ (or one number for all three); default: spacing at most the smallest
+    /// width, 4 to 40 points per axis.
+    #[arg(long, value_delimiter = ',')]
+    grid: Vec<usize>,
+    /// Length of the time windows in ps (default: a tenth of each trajectory).
+    #[arg(long)]
+    window: Option<f64>,
+    /// Axis of the planar-average profile.
+    #[arg(long, value_enum, default_value = "z")]
+    axis: AxisArg,
+    /// Relative change of the averaged field between widths (rms over the grid, fraction of the
+    /// mean density) still taken as width-independent, beyond the sampling noise.
+    #[arg(long, default_value_t = 0.05)]
+    width_tolerance: f64,
+    /// Use every STRIDE-th frame.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// Output folder: density_field.csv, density_profile.csv, density_windows.csv,
+    /// density_summary.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace a previous result in --out.
+    #[arg(long)]
+    force: bool,
+}
+
 fn parse_window(s: &str) -> Result<Window, String> {
     let (a, b) = s
         .split_once(',')
@@ -136,15 +220,8 @@ fn positive(name: &str, v: Option<f64>) -> Result<(), CliError> {
 }
 
 fn read_runs(paths: &[PathBuf], a: &TrajectoryArgs) -> Result<Vec<TrajectoryMsd>, CliError> {
-    positive("timestep", a.timestep)?;
-    positive("frame-interval", a.frame_interval)?;
+    let time = a.read.time()?;
     positive("max-lag", a.max_lag)?;
-    let time = match a.frame_interval {
-        Some(dt) => TimeSource::FrameInterval(dt),
-        None => TimeSource::File {
-            md_step_ps: a.timestep,
-        },
-    };
     let lags = LagChoice {
         max_lag_ps: a.max_lag,
         count: a.lags.max(4),
@@ -152,18 +229,9 @@ fn read_runs(paths: &[PathBuf], a: &TrajectoryArgs) -> Result<Vec<TrajectoryMsd>
     paths
         .iter()
         .map(|p| {
-            let format = match a.format {
-                Some(FormatArg::Xyz) => TrajectoryFormat::ExtendedXyz,
-                Some(FormatArg::Lammps) => TrajectoryFormat::LammpsDump,
-                None => TrajectoryFormat::from_path(p).ok_or_else(|| {
-                    CliError::bad(format!(
-                        "{}: cannot tell the format from the name; expected .xyz/.extxyz or .lammpstrj/.dump, or --format xyz|lammps",
-                        p.display()
-                    ))
-                })?,
-            };
+            let format = a.read.format_of(p)?;
             eprintln!("reading {}", p.display());
-            msd_of_trajectory(p, format, &Selection(a.species.clone()), time, lags)
+            msd_of_trajectory(p, format, &Selection(a.read.species.clone()), time, lags)
                 .map_err(CliError::bad)
         })
         .collect()
@@ -201,7 +269,7 @@ fn estimate_at(
             "{}: {} ions of species '{}', expected {n0} as in {} (runs at one temperature must be of one system)",
             p.display(),
             r.curve.n_ions,
-            a.species,
+            a.read.species,
             paths[0].display()
         )));
     }
@@ -217,8 +285,103 @@ fn estimate_at(
     })
 }
 
+fn density(a: DensityArgs) -> Result<(), CliError> {
+    use bridgelaw::md::coarse::{DensitySettings, WindowLength, density_of_trajectories};
+    let time = a.read.time()?;
+    if let Some(w) = a
+        .kernel_width
+        .iter()
+        .find(|w| !(w.is_finite() && **w > 0.0))
+    {
+        return Err(CliError::bad(format!(
+            "--kernel-width: expected widths > 0 in Å, found {w}"
+        )));
+    }
+    let mut widths = a.kernel_width.clone();
+    if widths.len() == 1 {
+        widths.extend([0.5 * widths[0], 2.0 * widths[0]]);
+    }
+    let grid = match a.grid.as_slice() {
+        [] => None,
+        _ if a.grid.iter().any(|n| *n < 2) => {
+            return Err(CliError::bad(format!(
+                "--grid: expected at least 2 points per axis, found {:?}",
+                a.grid
+            )));
+        }
+        [n] => Some([*n; 3]),
+        [x, y, z] => Some([*x, *y, *z]),
+        g => {
+            return Err(CliError::bad(format!(
+                "--grid: expected NX,NY,NZ or one number, found {} numbers",
+                g.len()
+            )));
+        }
+    };
+    if grid.is_some_and(|g| g.iter().product::<usize>() > 4_000_000) {
+        return Err(CliError::bad(format!(
+            "--grid: expected at most 4e6 points in all, found {:?}",
+            a.grid
+        )));
+    }
+    positive("window", a.window)?;
+    if !(a.width_tolerance.is_finite() && a.width_tolerance >= 0.0) {
+        return Err(CliError::bad(format!(
+            "--width-tolerance: expected a fraction ≥ 0, found {}",
+            a.width_tolerance
+        )));
+    }
+    if a.stride == 0 {
+        return Err(CliError::bad("--stride: expected at least 1, found 0"));
+    }
+    let files = a
+        .trajectories
+        .iter()
+        .map(|p| Ok((p.clone(), a.read.format_of(p)?)))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let settings = DensitySettings {
+        widths_a: widths,
+        grid,
+        window: a.window.map_or(WindowLength::TenthOfRun, WindowLength::Ps),
+        axis: a.axis as usize,
+        tolerance: a.width_tolerance,
+        stride: a.stride,
+    };
+    let run = super::begin_run_folder(&a.out, a.force)?;
+    let r = density_of_trajectories(&files, &Selection(a.read.species.clone()), time, &settings)
+        .map_err(CliError::bad)?;
+    print!("{}", r.text());
+    let write = |name: &str, text: &str| -> Result<(), CliError> {
+        let p = run.path().join(name);
+        bridgelaw::output::write_atomic(&p, text.as_bytes())
+            .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&p).display())))
+    };
+    write("density_field.csv", &r.field_csv())?;
+    write("density_profile.csv", &r.profile_csv())?;
+    write("density_windows.csv", &r.windows_csv())?;
+    write(
+        "density_summary.json",
+        &serde_json::to_string_pretty(&r.summary(&a.read.species)).map_err(CliError::failed)?,
+    )?;
+    let mut prov = bridgelaw::report::provenance::Provenance::new();
+    prov.data_files = a
+        .trajectories
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    prov.settings = vec![
+        ("species".into(), a.read.species.clone()),
+        ("kernel_widths_A".into(), format!("{:?}", settings.widths_a)),
+        ("grid".into(), format!("{:?}", r.shape)),
+        ("width_tolerance".into(), a.width_tolerance.to_string()),
+        ("stride".into(), a.stride.to_string()),
+    ];
+    super::finish_run_folder(run, "md density", &mut prov, |_| None)
+}
+
 pub fn run(cmd: MdCommand) -> Result<(), CliError> {
     match cmd {
+        MdCommand::Density(a) => density(a),
         MdCommand::Diffusion(a) => {
             let e = estimate_at(&a.trajectories, &a.traj, a.temperature)?;
             print!("{}", e.summary());

@@ -4,10 +4,12 @@
 //! - [`trajectory`]: streaming extended-XYZ and LAMMPS-dump readers that unwrap through the box;
 //! - [`msd`]: tracer and collective MSD over all time origins at a set of lags;
 //! - [`analysis`]: transport at one temperature (with its checks), Arrhenius over several;
+//! - [`coarse`]: coarse-graining of positions into density fields with errors and a scale check;
 //! - [`diffusion`]: the MSD covariance, the GLS fit of D, conductivity and Haven ratio;
 //! - [`synthetic`]: walkers with a known D and writers for both formats (tests, benchmarks).
 
 pub mod analysis;
+pub mod coarse;
 pub mod diffusion;
 pub mod msd;
 pub mod synthetic;
