@@ -9,7 +9,7 @@ use bridgelaw::md::analysis::{
 };
 use bridgelaw::md::diffusion::{CovarianceModel, Window};
 use bridgelaw::md::trajectory::{Selection, TimeSource, TrajectoryFormat};
-use bridgelaw::md::{LagChoice, TrajectoryMsd, msd_of_trajectory};
+use bridgelaw::md::{DriftCorrection, LagChoice, TrajectoryMsd, msd_of_trajectory};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,14 @@ enum FormatArg {
     Xyz,
     /// LAMMPS text dump.
     Lammps,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DriftArg {
+    /// Measure positions from the framework's centre (all atoms not of --species).
+    Framework,
+    /// No correction.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -110,6 +118,11 @@ pub struct TrajectoryArgs {
     /// MSD covariance model of the GLS fit.
     #[arg(long, value_enum, default_value = "random-walk")]
     covariance: CovarianceArg,
+    /// Drift correction before the MSD: `framework` subtracts the displacement of the mean
+    /// position of all other atoms since frame 1 (kinisi's and pymatgen's default); `none` uses
+    /// the positions as read.
+    #[arg(long, value_enum, default_value = "framework")]
+    drift: DriftArg,
 }
 
 #[derive(Debug, Args)]
@@ -231,8 +244,32 @@ fn read_runs(paths: &[PathBuf], a: &TrajectoryArgs) -> Result<Vec<TrajectoryMsd>
         .map(|p| {
             let format = a.read.format_of(p)?;
             eprintln!("reading {}", p.display());
-            msd_of_trajectory(p, format, &Selection(a.read.species.clone()), time, lags)
-                .map_err(CliError::bad)
+            let drift = match a.drift {
+                DriftArg::Framework => DriftCorrection::Framework,
+                DriftArg::None => DriftCorrection::None,
+            };
+            let m = msd_of_trajectory(
+                p,
+                format,
+                &Selection(a.read.species.clone()),
+                time,
+                lags,
+                drift,
+            )
+            .map_err(CliError::bad)?;
+            match (a.drift, m.framework_drift_a) {
+                (DriftArg::Framework, Some(x)) => eprintln!(
+                    "{}: framework drift removed (its centre moved up to {x:.3} Å from frame 1)",
+                    p.display()
+                ),
+                (DriftArg::Framework, None) => eprintln!(
+                    "{}: no atoms other than '{}': no framework drift correction",
+                    p.display(),
+                    a.read.species
+                ),
+                _ => {}
+            }
+            Ok(m)
         })
         .collect()
 }
