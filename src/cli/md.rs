@@ -10,7 +10,12 @@ use bridgelaw::md::analysis::{
 use bridgelaw::md::diffusion::{CovarianceModel, Window};
 use bridgelaw::md::trajectory::{Selection, TimeSource, TrajectoryFormat};
 use bridgelaw::md::{DriftCorrection, LagChoice, TrajectoryMsd, msd_of_trajectory};
+use bridgelaw::report::md_report::{
+    ArrheniusPoint, MD_ARRHENIUS_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDiffusionView,
+    arrhenius_sections, diffusion_sections,
+};
 use clap::{Args, Subcommand, ValueEnum};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +145,8 @@ pub struct DiffusionArgs {
     traj: TrajectoryArgs,
     #[command(flatten)]
     out: OutArgs,
+    #[command(flatten)]
+    results: ResultsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +164,8 @@ pub struct ArrheniusArgs {
     traj: TrajectoryArgs,
     #[command(flatten)]
     out: OutArgs,
+    #[command(flatten)]
+    results: ResultsArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -297,7 +306,7 @@ fn estimate_at(
     paths: &[PathBuf],
     a: &TrajectoryArgs,
     temperature_k: f64,
-) -> Result<TransportEstimate, CliError> {
+) -> Result<(TransportEstimate, Vec<TrajectoryMsd>), CliError> {
     let s = settings(a, temperature_k)?;
     let runs = read_runs(paths, a)?;
     let n0 = runs[0].curve.n_ions;
@@ -310,7 +319,7 @@ fn estimate_at(
             paths[0].display()
         )));
     }
-    transport_estimate(&runs, &s).map_err(|e| {
+    let e = transport_estimate(&runs, &s).map_err(|e| {
         CliError::bad(format!(
             "{}: {e}",
             paths
@@ -319,6 +328,46 @@ fn estimate_at(
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    })?;
+    Ok((e, runs))
+}
+
+/// Where the figures' data go.
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Also write a results folder (md_diffusion.json or md_arrhenius.json, provenance.json) that
+    /// `bridgelaw report DIR` renders: the MSD with its fitted band, or D(T) with the Arrhenius band.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Write report.html and figures/ into the --results folder too.
+    #[arg(long, requires = "results")]
+    report: bool,
+}
+
+/// Write `name` (JSON of `view`) into the results folder, with provenance and, when asked, the
+/// report.
+fn write_results<T: serde::Serialize>(
+    run: bridgelaw::run_folder::RunFolder,
+    command: &str,
+    name: &str,
+    view: &T,
+    files: &[PathBuf],
+    report: Option<Vec<bridgelaw::report::html::Section>>,
+    title: String,
+) -> Result<(), CliError> {
+    let p = run.path().join(name);
+    let json = serde_json::to_string_pretty(view).map_err(CliError::failed)?;
+    bridgelaw::output::write_atomic(&p, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", run.shown(&p).display())))?;
+    let mut prov = bridgelaw::report::provenance::Provenance::new();
+    prov.data_files = files.iter().map(|p| p.display().to_string()).collect();
+    super::finish_run_folder(run, command, &mut prov, |prov| {
+        report.map(|sections| bridgelaw::report::html::Report {
+            title,
+            subtitle: format!("{command} (bridgelaw)"),
+            sections,
+            provenance: prov.entries(),
+        })
     })
 }
 
@@ -420,12 +469,36 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
     match cmd {
         MdCommand::Density(a) => density(a),
         MdCommand::Diffusion(a) => {
-            let e = estimate_at(&a.trajectories, &a.traj, a.temperature)?;
+            let results = match &a.results.results {
+                Some(dir) => Some(super::begin_run_folder(dir, a.out.force)?),
+                None => None,
+            };
+            let (e, runs) = estimate_at(&a.trajectories, &a.traj, a.temperature)?;
             print!("{}", e.summary());
             let d = e
                 .to_distribution(&a.name, &a.out.title, &a.out.source)
                 .map_err(CliError::bad)?;
-            emit(&d, &a.out)
+            emit(&d, &a.out)?;
+            if let Some(run) = results {
+                let named: Vec<(String, &TrajectoryMsd)> = a
+                    .trajectories
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .zip(&runs)
+                    .collect();
+                let view = MdDiffusionView::new(&e, &named);
+                let sections = a.results.report.then(|| diffusion_sections(&view));
+                write_results(
+                    run,
+                    "md diffusion",
+                    MD_DIFFUSION_JSON,
+                    &view,
+                    &a.trajectories,
+                    sections,
+                    format!("MD diffusion at {} K", a.temperature),
+                )?;
+            }
+            Ok(())
         }
         MdCommand::Arrhenius(a) => {
             if a.temperatures.len() != a.trajectories.len() {
@@ -435,6 +508,10 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
                     a.temperatures.len()
                 )));
             }
+            let results = match &a.results.results {
+                Some(dir) => Some(super::begin_run_folder(dir, a.out.force)?),
+                None => None,
+            };
             let mut temps: Vec<f64> = a.temperatures.clone();
             temps.sort_by(f64::total_cmp);
             temps.dedup();
@@ -447,20 +524,23 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
                     .filter(|(_, tt)| **tt == t)
                     .map(|(p, _)| p.clone())
                     .collect();
-                let e = estimate_at(&paths, &a.traj, t)?;
+                let (e, _) = estimate_at(&paths, &a.traj, t)?;
                 println!("{}", e.summary());
                 estimates.push(e);
             }
             let fit = arrhenius_from_estimates(&estimates).map_err(CliError::bad)?;
-            println!("| T [K] | D* [m^2/s] | sd [m^2/s] |");
-            println!("|---|---|---|");
+            let mut summary = String::new();
+            let _ = writeln!(summary, "| T [K] | D* [m^2/s] | sd [m^2/s] |");
+            let _ = writeln!(summary, "|---|---|---|");
             for e in &estimates {
-                println!(
+                let _ = writeln!(
+                    summary,
                     "| {} | {:.4e} | {:.3e} |",
                     e.temperature_k, e.tracer.mean, e.tracer.sd
                 );
             }
-            println!(
+            let _ = writeln!(
+                summary,
                 "Arrhenius: E_a = {:.4} ± {:.4} eV, D0 = {:.4e} m^2/s (ln D0 = {:.3} ± {:.3}), corr(ln D0, E_a) = {:+.3}, chi2 = {:.2} on {} dof",
                 fit.e_a,
                 fit.sd_e_a(),
@@ -472,7 +552,8 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
                 fit.dof
             );
             let x = arrhenius_extrapolation(&fit, a.at);
-            println!(
+            let _ = writeln!(
+                summary,
                 "D({} K) extrapolated = {:.4e} m^2/s, 95 % band [{:.4e}, {:.4e}]",
                 a.at, x.mean, x.interval95[0], x.interval95[1]
             );
@@ -480,11 +561,13 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
                 .iter()
                 .find(|e| (e.temperature_k - a.at).abs() < 1e-6 * a.at)
             {
-                println!(
+                let _ = writeln!(
+                    summary,
                     "D({} K) direct = {:.4e} m^2/s, 95 % interval [{:.4e}, {:.4e}]",
                     a.at, e.tracer.mean, e.tracer.interval95[0], e.tracer.interval95[1]
                 );
             }
+            print!("{summary}");
             let source = if a.out.source.is_empty() {
                 "bridgelaw md arrhenius: tracer D(T) by GLS on the MSD of each temperature"
                     .to_string()
@@ -494,7 +577,37 @@ pub fn run(cmd: MdCommand) -> Result<(), CliError> {
             let d = fit
                 .to_distribution("m^2/s", &a.out.title, &source)
                 .map_err(CliError::bad)?;
-            emit(&d, &a.out)
+            emit(&d, &a.out)?;
+            if let Some(run) = results {
+                let view = MdArrheniusView {
+                    points: estimates
+                        .iter()
+                        .map(|e| ArrheniusPoint {
+                            temperature_k: e.temperature_k,
+                            d_m2_s: e.tracer.mean,
+                            sd_m2_s: e.tracer.sd,
+                        })
+                        .collect(),
+                    ln_d0: fit.ln_d0,
+                    e_a_ev: fit.e_a,
+                    cov: fit.cov,
+                    chi2: fit.chi2,
+                    dof: fit.dof,
+                    at_k: a.at,
+                    summary,
+                };
+                let sections = a.results.report.then(|| arrhenius_sections(&view));
+                write_results(
+                    run,
+                    "md arrhenius",
+                    MD_ARRHENIUS_JSON,
+                    &view,
+                    &a.trajectories,
+                    sections,
+                    "MD Arrhenius".into(),
+                )?;
+            }
+            Ok(())
         }
     }
 }
