@@ -131,10 +131,24 @@ fn arrhenius_from_four_temperatures() {
                 "600,700,800,1000",
                 "--at",
                 "600",
-                "--out",
+                "--results",
             ])
+            .arg(dir.path().join("arr_results"))
+            .arg("--out")
             .arg(&out),
     );
+    // The results folder renders as a report with the Arrhenius figure.
+    let results = dir.path().join("arr_results");
+    assert!(results.join("md_arrhenius.json").is_file());
+    run_ok(bin().arg("report").arg(&results));
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        html.contains("Arrhenius D(T)") && html.contains("md_arrhenius") && html.contains("<svg"),
+        "no Arrhenius figure in the report"
+    );
+    let csv = std::fs::read_to_string(results.join("figures/md_arrhenius.csv")).unwrap();
+    assert!(csv.starts_with("T_K,inv_T_1000_per_K,D_m2_s"), "{csv}");
+    assert_eq!(csv.lines().count(), 5);
     assert!(
         stdout.contains("E_a = ") && stdout.contains("extrapolated") && stdout.contains("direct"),
         "{stdout}"
@@ -234,4 +248,64 @@ fn bad_trajectories_exit_2_naming_file_and_frame() {
         &px,
         &["window"],
     );
+}
+
+/// `md diffusion --results DIR --report`: the MSD figure (points, fitted line and its 95 % band)
+/// in DIR/report.html, its SVG, PNG and CSV in DIR/figures; `bridgelaw report DIR` redraws it.
+#[test]
+fn diffusion_results_render_the_msd_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (px, _) = write_walk(dir.path(), "li", 0.2, 400, 5);
+    let results = dir.path().join("res");
+    run_ok(
+        bin()
+            .args(["md", "diffusion"])
+            .arg(&px)
+            .args([
+                "--species",
+                "Li",
+                "--temperature",
+                "600",
+                "--report",
+                "--results",
+            ])
+            .arg(&results)
+            .arg("--out")
+            .arg(dir.path().join("li.toml")),
+    );
+    for f in [
+        "md_diffusion.json",
+        "provenance.json",
+        "report.html",
+        "figures/md_msd.svg",
+        "figures/md_msd.png",
+    ] {
+        assert!(results.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        html.contains("Diffusion at 600 K") && html.contains("fit, 95 % band"),
+        "no MSD figure"
+    );
+    let csv = std::fs::read_to_string(results.join("figures/md_msd.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "file,t_ps,tracer_msd_A2,collective_msd_A2,fit_A2,fit_lo95_A2,fit_hi95_A2\n"
+        )
+    );
+    // The band brackets the line and the data follow it inside the window.
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(1).map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.iter().all(|r| r[4] <= r[3] && r[3] <= r[5]));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("md_diffusion.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["temperature_k"].as_f64(), Some(600.0));
+    // The report command on the folder.
+    std::fs::remove_file(results.join("report.html")).unwrap();
+    run_ok(bin().arg("report").arg(&results));
+    assert!(results.join("report.html").is_file());
 }

@@ -98,6 +98,12 @@ fn block_averaging_recovers_ar1_variance_of_the_mean() {
         b.std_error,
         b.plateau
     );
+    // Statistical inefficiency (1+φ)/(1−φ) = 19 samples per independent one.
+    let s = b.statistical_inefficiency().unwrap();
+    assert!(
+        (s - 19.0).abs() < 0.2 * 19.0,
+        "statistical inefficiency {s}"
+    );
 }
 
 #[test]
@@ -107,6 +113,7 @@ fn block_averaging_of_white_noise_is_the_naive_error() {
     fill_standard_normals(&mut rng, &mut x);
     let b = block_average(&x).unwrap();
     assert_eq!(b.plateau.block_length, 1);
+    assert_eq!(b.statistical_inefficiency(), Some(1.0));
     assert!(block_average(&x[..10]).is_none());
 }
 

@@ -264,52 +264,122 @@ pub struct BlockAverage {
 /// neighbouring pairs; the estimate s²/(n−1) of Var(mean) grows with block length until the
 /// blocks are longer than the correlation time, then stays flat. The plateau is the first level
 /// whose estimate is matched, within its own uncertainty, by the next two levels (levels with
-/// fewer than 16 blocks are too noisy and are not used).
+/// fewer than 16 blocks are too noisy and are not used). `None` below 32 samples.
 pub fn block_average(series: &[f64]) -> Option<BlockAverage> {
-    let n0 = series.len();
-    if n0 < 32 {
-        return None;
+    let mut acc = BlockAccumulator::default();
+    for &v in series {
+        acc.push(v);
     }
-    let mean = series.iter().sum::<f64>() / n0 as f64;
-    let mut x = series.to_vec();
-    let mut levels = Vec::new();
-    let mut len = 1;
-    while x.len() >= 16 {
-        let n = x.len();
-        let m = x.iter().sum::<f64>() / n as f64;
-        let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64;
-        let se = (var / (n - 1) as f64).sqrt();
-        levels.push(BlockLevel {
-            block_length: len,
-            n_blocks: n,
-            std_error: se,
-            std_error_uncertainty: se / (2.0 * (n - 1) as f64).sqrt(),
-        });
-        x = x.chunks_exact(2).map(|p| 0.5 * (p[0] + p[1])).collect();
-        len *= 2;
+    acc.finish()
+}
+
+impl BlockAverage {
+    /// The statistical inefficiency s = n·Var(mean)/Var(x) = (plateau error / naive error)²:
+    /// the number of correlated samples worth one independent sample (1 for white noise,
+    /// (1+φ)/(1−φ) for an AR(1) series of coefficient φ). `None` for a constant series.
+    pub fn statistical_inefficiency(&self) -> Option<f64> {
+        let naive = self.levels.first()?.std_error;
+        (naive > 0.0).then(|| (self.std_error / naive).powi(2))
     }
-    let plateau = (0..levels.len().saturating_sub(2)).find(|&k| {
-        let l = levels[k];
-        levels[k + 1..=k + 2].iter().all(|m| {
-            (m.std_error - l.std_error).abs() <= l.std_error_uncertainty + m.std_error_uncertainty
-        })
-    });
-    let (idx, converged) = match plateau {
-        Some(k) => (k, true),
-        None => {
-            let k = (0..levels.len())
-                .max_by(|&a, &b| levels[a].std_error.total_cmp(&levels[b].std_error))
-                .unwrap_or(0);
-            (k, false)
+}
+
+/// Running sums of one blocking level: the count, mean and sum of squared deviations of its
+/// block means (Welford's update), and a first half waiting for its partner.
+#[derive(Debug, Clone, Copy, Default)]
+struct LevelSums {
+    count: u64,
+    mean: f64,
+    m2: f64,
+    pending: Option<f64>,
+}
+
+/// Flyvbjerg–Petersen block averaging streamed one sample at a time: memory is O(log n) per
+/// series whatever its length (used for the per-grid-point series of the coarse-grained MD
+/// fields, which are too many to keep). [`block_average`] is this accumulator over a slice.
+#[derive(Debug, Clone, Default)]
+pub struct BlockAccumulator {
+    levels: Vec<LevelSums>,
+}
+
+impl BlockAccumulator {
+    /// Add the next sample; the completed pair averages cascade up the levels.
+    pub fn push(&mut self, x: f64) {
+        let mut v = x;
+        let mut k = 0;
+        loop {
+            if k == self.levels.len() {
+                self.levels.push(LevelSums::default());
+            }
+            let l = &mut self.levels[k];
+            l.count += 1;
+            let d = v - l.mean;
+            l.mean += d / l.count as f64;
+            l.m2 += d * (v - l.mean);
+            match l.pending.take() {
+                None => {
+                    l.pending = Some(v);
+                    return;
+                }
+                Some(first) => {
+                    v = 0.5 * (first + v);
+                    k += 1;
+                }
+            }
         }
-    };
-    Some(BlockAverage {
-        mean,
-        std_error: levels[idx].std_error,
-        plateau: levels[idx],
-        levels,
-        converged,
-    })
+    }
+
+    /// Samples pushed so far.
+    pub fn count(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.count)
+    }
+
+    /// The block average of the samples so far (`None` below 32 samples).
+    pub fn finish(&self) -> Option<BlockAverage> {
+        let n0 = self.count();
+        if n0 < 32 {
+            return None;
+        }
+        let mean = self.levels[0].mean;
+        let levels: Vec<BlockLevel> = self
+            .levels
+            .iter()
+            .enumerate()
+            .take_while(|(_, l)| l.count >= 16)
+            .map(|(k, l)| {
+                let n = l.count as f64;
+                let se = (l.m2 / n / (n - 1.0)).max(0.0).sqrt();
+                BlockLevel {
+                    block_length: 1 << k,
+                    n_blocks: l.count as usize,
+                    std_error: se,
+                    std_error_uncertainty: se / (2.0 * (n - 1.0)).sqrt(),
+                }
+            })
+            .collect();
+        let plateau = (0..levels.len().saturating_sub(2)).find(|&k| {
+            let l = levels[k];
+            levels[k + 1..=k + 2].iter().all(|m| {
+                (m.std_error - l.std_error).abs()
+                    <= l.std_error_uncertainty + m.std_error_uncertainty
+            })
+        });
+        let (idx, converged) = match plateau {
+            Some(k) => (k, true),
+            None => {
+                let k = (0..levels.len())
+                    .max_by(|&a, &b| levels[a].std_error.total_cmp(&levels[b].std_error))
+                    .unwrap_or(0);
+                (k, false)
+            }
+        };
+        Some(BlockAverage {
+            mean,
+            std_error: levels[idx].std_error,
+            plateau: levels[idx],
+            levels,
+            converged,
+        })
+    }
 }
 
 /// A weighted least-squares Arrhenius fit ln D = ln D0 − E_a/(k_B·T).

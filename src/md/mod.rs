@@ -4,10 +4,12 @@
 //! - [`trajectory`]: streaming extended-XYZ and LAMMPS-dump readers that unwrap through the box;
 //! - [`msd`]: tracer and collective MSD over all time origins at a set of lags;
 //! - [`analysis`]: transport at one temperature (with its checks), Arrhenius over several;
+//! - [`coarse`]: coarse-graining of positions into density fields with errors and a scale check;
 //! - [`diffusion`]: the MSD covariance, the GLS fit of D, conductivity and Haven ratio;
 //! - [`synthetic`]: walkers with a known D and writers for both formats (tests, benchmarks).
 
 pub mod analysis;
+pub mod coarse;
 pub mod diffusion;
 pub mod msd;
 pub mod synthetic;
@@ -37,12 +39,32 @@ impl Default for LagChoice {
     }
 }
 
+/// Whether the drift of the whole system is taken out before the MSD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftCorrection {
+    /// Subtract from every ion's position the displacement of the framework's centre (the
+    /// unweighted mean unwrapped position of all atoms not of the mobile species) since frame 1,
+    /// r_i(t) − [c_fw(t) − c_fw(0)] — what kinisi (`drift_indices`, default: every atom not of
+    /// the species) and pymatgen's `DiffusionAnalyzer` (its framework indices) do by default. A
+    /// thermostat or barostat that lets the system's centre wander adds v²t² (and a random walk
+    /// of the centre, a spurious diffusivity) to the MSD; measured against the framework, only
+    /// the ions' motion through it remains. With no framework atoms nothing is subtracted.
+    #[default]
+    Framework,
+    /// Use the positions as read.
+    None,
+}
+
 /// An MSD curve of one trajectory with what the conductivity needs from it.
 #[derive(Debug, Clone)]
 pub struct TrajectoryMsd {
     pub curve: MsdCurve,
     /// Mean box volume over the frames in Å³.
     pub mean_volume_a3: f64,
+    /// With the framework drift corrected: the framework centre's largest distance from its
+    /// frame-1 position over the run, in Å. `None`: not corrected (asked not to, or no framework
+    /// atoms in the file).
+    pub framework_drift_a: Option<f64>,
 }
 
 /// Count the frames of a trajectory without parsing the atom lines (a cheap first pass that
@@ -97,21 +119,42 @@ pub fn msd_of_trajectory(
     selection: &Selection,
     time: TimeSource,
     lags: LagChoice,
+    drift: DriftCorrection,
 ) -> Result<TrajectoryMsd, TrajectoryError> {
     let n_frames = count_frames(path, format)?;
-    let mut frames = open_trajectory(path, format, selection, time)?;
+    let reader = open_trajectory(path, format, selection, time)?;
+    let mut frames = match drift {
+        DriftCorrection::Framework => reader.with_framework_centre(),
+        DriftCorrection::None => reader,
+    };
     let content = |what: String| TrajectoryError::Content {
         file: path.to_path_buf(),
         what,
     };
-    let first = frames
+    let mut first = frames
         .next()
         .transpose()?
         .ok_or_else(|| content("no frame".into()))?;
-    let second = frames
+    let origin = first.framework_centre;
+    let mut largest_drift: f64 = 0.0;
+    // Positions measured from the framework: r − (c_fw(t) − c_fw(0)).
+    let mut correct = |f: &mut trajectory::Frame| {
+        if let (Some(c0), Some(c)) = (origin, f.framework_centre) {
+            let s = [c[0] - c0[0], c[1] - c0[1], c[2] - c0[2]];
+            largest_drift = largest_drift.max((s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt());
+            for r in f.positions.iter_mut() {
+                for d in 0..3 {
+                    r[d] -= s[d];
+                }
+            }
+        }
+    };
+    correct(&mut first);
+    let mut second = frames
         .next()
         .transpose()?
         .ok_or_else(|| content("one frame only; expected at least 4 frames for an MSD".into()))?;
+    correct(&mut second);
     let dt = second.time_ps - first.time_ps;
     let max_lag = match lags.max_lag_ps {
         Some(t) => ((t / dt).round() as usize).min(n_frames.saturating_sub(1)),
@@ -123,7 +166,8 @@ pub fn msd_of_trajectory(
     acc.push(&first.positions);
     acc.push(&second.positions);
     for f in frames {
-        let f = f?;
+        let mut f = f?;
+        correct(&mut f);
         volume += f.lattice.volume();
         acc.push(&f.positions);
     }
@@ -136,5 +180,6 @@ pub fn msd_of_trajectory(
     Ok(TrajectoryMsd {
         mean_volume_a3: volume / acc.frames() as f64,
         curve: acc.finish(dt),
+        framework_drift_a: origin.map(|_| largest_drift),
     })
 }

@@ -145,6 +145,10 @@ pub struct Frame {
     /// Cartesian positions of the selected ions in Å, unwrapped (continuous in time), in a fixed
     /// order (file order for XYZ, atom id for LAMMPS).
     pub positions: Vec<[f64; 3]>,
+    /// Mean unwrapped position (Å) of the other atoms — the framework — when the reader was
+    /// asked for it ([`Trajectory::with_framework_centre`]) and there are any; its change from
+    /// frame 1 is the framework drift.
+    pub framework_centre: Option<[f64; 3]>,
 }
 
 /// Trajectory file formats.
@@ -255,6 +259,9 @@ pub struct Trajectory<R: BufRead> {
     interval: Option<f64>,
     first_time: f64,
     unwrap: Unwrapper,
+    /// Parse the other atoms too and report their mean unwrapped position.
+    framework_centre: bool,
+    framework_unwrap: Unwrapper,
     done: bool,
     /// The last line read had no newline: the file ends there (a malformed last line is then
     /// reported as a truncated frame).
@@ -285,9 +292,40 @@ impl<R: BufRead> Trajectory<R> {
             interval: None,
             first_time: 0.0,
             unwrap: Unwrapper::default(),
+            framework_centre: false,
+            framework_unwrap: Unwrapper::default(),
             done: false,
             at_eof_without_newline: false,
         }
+    }
+
+    /// Also read the other (framework) atoms' positions and give their mean unwrapped position
+    /// in each frame ([`Frame::framework_centre`]), for the drift correction.
+    pub fn with_framework_centre(mut self) -> Self {
+        self.framework_centre = true;
+        self
+    }
+
+    /// The mean of the framework positions after unwrapping them like the ions.
+    fn framework_mean(
+        &mut self,
+        lattice: &Lattice,
+        positions: Vec<[f64; 3]>,
+        kind: CoordKind,
+        images: &[[f64; 3]],
+    ) -> Option<[f64; 3]> {
+        if positions.is_empty() {
+            return None;
+        }
+        let n = positions.len() as f64;
+        let u = self.framework_unwrap.step(lattice, positions, kind, images);
+        let mut c = [0.0; 3];
+        for r in &u {
+            for d in 0..3 {
+                c[d] += r[d] / n;
+            }
+        }
+        Some(c)
     }
 
     /// Read the next line into `self.buf` (without its newline); false at the end of the file.
@@ -537,6 +575,7 @@ impl<R: BufRead> Trajectory<R> {
         let time_ps = self.frame_time(frame, comment_line, file_time)?;
         let first = frame == 1;
         let mut positions = Vec::with_capacity(self.selected.len());
+        let mut framework = Vec::new();
         let mut found_species: Vec<String> = Vec::new();
         let mut sel_k = 0;
         for i in 0..n {
@@ -591,6 +630,16 @@ impl<R: BufRead> Trajectory<R> {
                     )?;
                 }
                 positions.push(r);
+            } else if self.framework_centre {
+                let mut r = [0.0; 3];
+                for (d, rc) in r.iter_mut().enumerate() {
+                    *rc = self.parse_f64(
+                        frame,
+                        Some(toks[layout.coords[0] + d]),
+                        "a finite coordinate",
+                    )?;
+                }
+                framework.push(r);
             }
         }
         if first && self.selected.is_empty() {
@@ -600,12 +649,14 @@ impl<R: BufRead> Trajectory<R> {
         let positions = self
             .unwrap
             .step(&lattice, positions, CoordKind::Wrapped, &[]);
+        let framework_centre = self.framework_mean(&lattice, framework, CoordKind::Wrapped, &[]);
         Ok(Some(Frame {
             number: frame,
             line: start,
             time_ps,
             lattice,
             positions,
+            framework_centre,
         }))
     }
 
@@ -717,6 +768,7 @@ impl<R: BufRead> Trajectory<R> {
         let first = frame == 1;
         let id_col = layout.id.unwrap_or(usize::MAX);
         let mut rows: Vec<(u64, [f64; 3], [f64; 3])> = Vec::with_capacity(self.selected.len());
+        let mut framework_rows: Vec<(u64, [f64; 3], [f64; 3])> = Vec::new();
         let mut found_species: Vec<String> = Vec::new();
         for i in 0..n {
             self.require_line(
@@ -742,11 +794,14 @@ impl<R: BufRead> Trajectory<R> {
                 ));
             }
             let species = toks[layout.species];
-            if species != self.selection.0 {
+            let is_framework = species != self.selection.0;
+            if is_framework {
                 if first && !found_species.iter().any(|s| s == species) {
                     found_species.push(species.to_string());
                 }
-                continue;
+                if !self.framework_centre {
+                    continue;
+                }
             }
             let id = if id_col == usize::MAX {
                 i as u64
@@ -766,9 +821,14 @@ impl<R: BufRead> Trajectory<R> {
                     img[d] = self.parse_f64(frame, Some(toks[ic[d]]), "an integer image flag")?;
                 }
             }
-            rows.push((id, r, img));
+            if is_framework {
+                framework_rows.push((id, r, img));
+            } else {
+                rows.push((id, r, img));
+            }
         }
         rows.sort_by_key(|r| r.0);
+        framework_rows.sort_by_key(|r| r.0);
         if first {
             if rows.is_empty() {
                 return Err(self.no_selected(&found_species));
@@ -791,12 +851,16 @@ impl<R: BufRead> Trajectory<R> {
         let images: Vec<[f64; 3]> = rows.iter().map(|r| r.2).collect();
         let positions = rows.into_iter().map(|r| r.1).collect();
         let positions = self.unwrap.step(&lattice, positions, layout.kind, &images);
+        let images: Vec<[f64; 3]> = framework_rows.iter().map(|r| r.2).collect();
+        let framework = framework_rows.into_iter().map(|r| r.1).collect();
+        let framework_centre = self.framework_mean(&lattice, framework, layout.kind, &images);
         Ok(Frame {
             number: frame,
             line: start,
             time_ps,
             lattice,
             positions,
+            framework_centre,
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod calibrate_report;
 pub mod fleet_report;
 pub mod html;
+pub mod md_report;
 pub mod plots;
 pub mod propagate_report;
 pub mod provenance;

@@ -4,6 +4,10 @@
 
 use super::calibrate_report::{CALIBRATION_VIEW_JSON, CalibrationView, calibration_sections};
 use super::html::{Report, write_report};
+use super::md_report::{
+    MD_ARRHENIUS_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDiffusionView, arrhenius_sections,
+    diffusion_sections,
+};
 use super::propagate_report::propagation_sections;
 use super::provenance::{PROVENANCE_FILE, Provenance};
 use super::sensitivity_report::{SENSITIVITY_JSON, SensitivityParts, sensitivity_sections};
@@ -18,7 +22,7 @@ pub const PROPAGATION_JSON: &str = "propagation.json";
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error(
-        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON} here and one level below)"
+        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON} here and one level below)"
     )]
     NothingFound { dir: PathBuf },
     #[error(
@@ -43,6 +47,8 @@ pub struct RunResults {
     pub propagation: Option<PropagationResults>,
     pub sensitivity: Option<SensitivityParts>,
     pub calibration: Option<CalibrationView>,
+    pub md_diffusion: Option<MdDiffusionView>,
+    pub md_arrhenius: Option<MdArrheniusView>,
     pub provenance: Option<Provenance>,
     /// The files read.
     pub files: Vec<PathBuf>,
@@ -112,11 +118,24 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
         r.calibration = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
     }
+    if let Some(p) = find(dir, MD_DIFFUSION_JSON) {
+        r.md_diffusion = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
+        r.files.push(p);
+    }
+    if let Some(p) = find(dir, MD_ARRHENIUS_JSON) {
+        r.md_arrhenius = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
+        r.files.push(p);
+    }
     if let Some(p) = find(dir, PROVENANCE_FILE) {
         r.provenance = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
     }
-    if r.propagation.is_none() && r.sensitivity.is_none() && r.calibration.is_none() {
+    if r.propagation.is_none()
+        && r.sensitivity.is_none()
+        && r.calibration.is_none()
+        && r.md_diffusion.is_none()
+        && r.md_arrhenius.is_none()
+    {
         return Err(ReportError::NothingFound {
             dir: dir.to_path_buf(),
         });
@@ -141,6 +160,18 @@ pub fn combined_report(r: &RunResults) -> Report {
         }
         sections.extend(calibration_sections(c));
     }
+    if let Some(d) = &r.md_diffusion {
+        if title.is_empty() {
+            title = format!("MD diffusion at {} K", d.temperature_k);
+        }
+        sections.extend(diffusion_sections(d));
+    }
+    if let Some(a) = &r.md_arrhenius {
+        if title.is_empty() {
+            title = "MD Arrhenius".into();
+        }
+        sections.extend(arrhenius_sections(a));
+    }
     let mut prov = match &r.provenance {
         Some(p) => p.clone(),
         None => Provenance::new(),
@@ -160,6 +191,8 @@ pub fn combined_report(r: &RunResults) -> Report {
         r.propagation.as_ref().map(|_| "uncertainty propagation"),
         r.sensitivity.as_ref().map(|_| "sensitivity analysis"),
         r.calibration.as_ref().map(|_| "calibration"),
+        r.md_diffusion.as_ref().map(|_| "MD diffusion"),
+        r.md_arrhenius.as_ref().map(|_| "MD Arrhenius"),
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,331 @@
+//! Figures of the MD front end: the MSD with its fitted line and 95 % band (`md diffusion
+//! --results DIR` writes [`MD_DIFFUSION_JSON`]) and the Arrhenius D(T) with its band (`md
+//! arrhenius --results DIR` writes [`MD_ARRHENIUS_JSON`]); `bridgelaw report DIR` renders them.
+
+use super::html::{Block, ReportFigure, Section, Table};
+use super::plots::{Band, Line, Points, XRegion, XyPlot, xy_figure};
+use crate::constants::K_B_EV;
+use crate::dist::estimate::ArrheniusFit;
+use crate::md::TrajectoryMsd;
+use crate::md::analysis::{TransportEstimate, arrhenius_extrapolation};
+use crate::md::diffusion::A2_PER_PS_IN_M2_PER_S;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// File `md diffusion --results` writes.
+pub const MD_DIFFUSION_JSON: &str = "md_diffusion.json";
+/// File `md arrhenius --results` writes.
+pub const MD_ARRHENIUS_JSON: &str = "md_arrhenius.json";
+
+/// One run's MSD curves, lags in ps and MSDs in Å².
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsdRun {
+    pub file: String,
+    pub time_ps: Vec<f64>,
+    pub tracer_msd_a2: Vec<f64>,
+    pub collective_msd_a2: Vec<f64>,
+}
+
+/// What the MSD figure needs: the curves and the tracer fit MSD = 6Dt + c.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdDiffusionView {
+    pub temperature_k: f64,
+    pub runs: Vec<MsdRun>,
+    pub window_ps: [f64; 2],
+    /// Tracer D posterior mean and sd in m²/s; intercept c and its sd in Å²; corr(D, c).
+    pub d_m2_s: f64,
+    pub d_sd_m2_s: f64,
+    pub intercept_a2: f64,
+    pub intercept_sd_a2: f64,
+    pub correlation_d_intercept: f64,
+    /// The command's printed summary (table with units, warnings).
+    pub summary: String,
+}
+
+impl MdDiffusionView {
+    pub fn new(e: &TransportEstimate, runs: &[(String, &TrajectoryMsd)]) -> Self {
+        MdDiffusionView {
+            temperature_k: e.temperature_k,
+            runs: runs
+                .iter()
+                .map(|(f, r)| MsdRun {
+                    file: f.clone(),
+                    time_ps: r.curve.time_ps.clone(),
+                    tracer_msd_a2: r.curve.tracer_msd.clone(),
+                    collective_msd_a2: r.curve.collective_msd.clone(),
+                })
+                .collect(),
+            window_ps: [e.tracer.window.start_ps, e.tracer.window.end_ps],
+            d_m2_s: e.tracer.mean,
+            d_sd_m2_s: e.tracer.sd,
+            intercept_a2: e.tracer.intercept_a2,
+            intercept_sd_a2: e.tracer.intercept_sd_a2,
+            correlation_d_intercept: e.tracer.correlation_d_intercept,
+            summary: e.summary(),
+        }
+    }
+
+    /// The fitted line 6Dt + c (Å²) and its 95 % band at `t` (ps):
+    /// Var = (6t)²·Var D + Var c + 2·6t·ρ·sd_D·sd_c, D in Å²/ps.
+    pub fn fit_band(&self, t: f64) -> (f64, f64, f64) {
+        let (d, sd) = (
+            self.d_m2_s / A2_PER_PS_IN_M2_PER_S,
+            self.d_sd_m2_s / A2_PER_PS_IN_M2_PER_S,
+        );
+        let y = 6.0 * d * t + self.intercept_a2;
+        let var = (6.0 * t * sd).powi(2)
+            + self.intercept_sd_a2.powi(2)
+            + 2.0 * 6.0 * t * self.correlation_d_intercept * sd * self.intercept_sd_a2;
+        let h = 1.96 * var.max(0.0).sqrt();
+        (y, y - h, y + h)
+    }
+}
+
+/// One temperature of the Arrhenius figure, D in m²/s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrheniusPoint {
+    pub temperature_k: f64,
+    pub d_m2_s: f64,
+    pub sd_m2_s: f64,
+}
+
+/// What the Arrhenius figure needs: the D(T) estimates and the fit ln D = ln D0 − E_a/(k_B T).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdArrheniusView {
+    pub points: Vec<ArrheniusPoint>,
+    /// ln D0 (D0 in m²/s), E_a in eV, their covariance, χ² and its degrees of freedom.
+    pub ln_d0: f64,
+    pub e_a_ev: f64,
+    pub cov: [[f64; 2]; 2],
+    pub chi2: f64,
+    pub dof: usize,
+    /// The temperature D was extrapolated to (K).
+    pub at_k: f64,
+    pub summary: String,
+}
+
+impl MdArrheniusView {
+    pub fn fit(&self) -> ArrheniusFit {
+        ArrheniusFit {
+            ln_d0: self.ln_d0,
+            e_a: self.e_a_ev,
+            cov: self.cov,
+            chi2: self.chi2,
+            dof: self.dof,
+        }
+    }
+}
+
+fn g(v: f64) -> String {
+    format!("{v:.6e}")
+}
+
+/// The MSD section: tracer and collective MSD of each run, the fitted line with its 95 % band,
+/// the window shaded.
+pub fn diffusion_sections(v: &MdDiffusionView) -> Vec<Section> {
+    let mut blocks = vec![Block::Pre(v.summary.clone())];
+    let t_max = v
+        .runs
+        .iter()
+        .flat_map(|r| r.time_ps.iter().copied())
+        .fold(0.0, f64::max);
+    let n = 100;
+    let tx: Vec<f64> = (0..=n).map(|k| t_max * k as f64 / n as f64).collect();
+    let fit: Vec<(f64, f64, f64)> = tx.iter().map(|&t| v.fit_band(t)).collect();
+    let mut plot = XyPlot {
+        title: format!("MSD at {} K with the GLS fit 6Dt + c", v.temperature_k),
+        x_label: "lag t (ps)".into(),
+        y_label: "MSD (Å^2)".into(),
+        bands: vec![Band {
+            label: "fit, 95 % band".into(),
+            x: tx.clone(),
+            lo: fit.iter().map(|f| f.1).collect(),
+            hi: fit.iter().map(|f| f.2).collect(),
+            color: 1,
+            opacity: 0.25,
+        }],
+        lines: vec![Line {
+            label: format!("6Dt + c, D = {:.3e} ± {:.2e} m^2/s", v.d_m2_s, v.d_sd_m2_s),
+            x: tx.clone(),
+            y: fit.iter().map(|f| f.0).collect(),
+            color: 1,
+            dashed: false,
+        }],
+        regions: vec![XRegion {
+            label: "fitted window".into(),
+            x0: v.window_ps[0],
+            x1: v.window_ps[1],
+        }],
+        ..Default::default()
+    };
+    let mut csv =
+        String::from("file,t_ps,tracer_msd_A2,collective_msd_A2,fit_A2,fit_lo95_A2,fit_hi95_A2\n");
+    for (i, r) in v.runs.iter().enumerate() {
+        plot.points.push(Points {
+            label: if v.runs.len() == 1 {
+                "tracer MSD".into()
+            } else {
+                format!("tracer MSD, run {}", i + 1)
+            },
+            x: r.time_ps.clone(),
+            y: r.tracer_msd_a2.clone(),
+            y_err: None,
+            color: 0,
+            size: 2,
+        });
+        plot.points.push(Points {
+            label: if i == 0 {
+                "collective MSD / N".into()
+            } else {
+                String::new()
+            },
+            x: r.time_ps.clone(),
+            y: r.collective_msd_a2.clone(),
+            y_err: None,
+            color: 2,
+            size: 1,
+        });
+        for (k, &t) in r.time_ps.iter().enumerate() {
+            let (y, lo, hi) = v.fit_band(t);
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{}",
+                crate::output::csv_field(&r.file),
+                g(t),
+                g(r.tracer_msd_a2[k]),
+                g(r.collective_msd_a2[k]),
+                g(y),
+                g(lo),
+                g(hi)
+            );
+        }
+    }
+    match xy_figure(&plot) {
+        Ok(figure) => blocks.push(Block::Figure(ReportFigure {
+            name: "md_msd".into(),
+            caption: "Tracer MSD over all time origins (points), the collective (centre-of-mass) MSD divided by N, and the generalised least-squares fit MSD = 6Dt + c over the shaded window with its 95 % band from the posterior of (D, c).".into(),
+            figure,
+            csv,
+        })),
+        Err(e) => blocks.push(Block::Warning(format!("MSD figure not drawn: {e}"))),
+    }
+    vec![Section {
+        heading: format!("Diffusion at {} K", v.temperature_k),
+        blocks,
+    }]
+}
+
+/// The Arrhenius section: D(T) with 95 % error bars against 1000/T, the fit with its 95 % band
+/// (extended to the extrapolation temperature), and a table.
+pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
+    let mut blocks = vec![Block::Pre(v.summary.clone())];
+    let fit = v.fit();
+    let ts: Vec<f64> = v
+        .points
+        .iter()
+        .map(|p| p.temperature_k)
+        .chain([v.at_k])
+        .collect();
+    let (t_lo, t_hi) = (
+        ts.iter().copied().fold(f64::INFINITY, f64::min),
+        ts.iter().copied().fold(0.0, f64::max),
+    );
+    let n = 80;
+    let inv: Vec<f64> = (0..=n)
+        .map(|k| 1000.0 / t_hi + (1000.0 / t_lo - 1000.0 / t_hi) * k as f64 / n as f64)
+        .collect();
+    let band: Vec<_> = inv
+        .iter()
+        .map(|x| arrhenius_extrapolation(&fit, 1000.0 / x))
+        .collect();
+    let median: Vec<f64> = inv
+        .iter()
+        .map(|x| (fit.ln_d0 - fit.e_a * x / (1000.0 * K_B_EV)).exp())
+        .collect();
+    let plot = XyPlot {
+        title: format!(
+            "Arrhenius: E_a = {:.3} ± {:.3} eV, D0 = {:.3e} m^2/s",
+            fit.e_a,
+            fit.sd_e_a(),
+            fit.ln_d0.exp()
+        ),
+        x_label: "1000/T (1/K)".into(),
+        y_label: "D (m^2/s)".into(),
+        log_y: true,
+        bands: vec![Band {
+            label: "fit, 95 % band".into(),
+            x: inv.clone(),
+            lo: band.iter().map(|b| b.interval95[0]).collect(),
+            hi: band.iter().map(|b| b.interval95[1]).collect(),
+            color: 1,
+            opacity: 0.25,
+        }],
+        lines: vec![Line {
+            label: "ln D = ln D0 - E_a/(k_B T)".into(),
+            x: inv.clone(),
+            y: median,
+            color: 1,
+            dashed: false,
+        }],
+        points: vec![Points {
+            label: "D(T) from the MSD, 95 % interval".into(),
+            x: v.points.iter().map(|p| 1000.0 / p.temperature_k).collect(),
+            y: v.points.iter().map(|p| p.d_m2_s).collect(),
+            y_err: Some(v.points.iter().map(|p| 1.96 * p.sd_m2_s).collect()),
+            color: 0,
+            size: 4,
+        }],
+        ..Default::default()
+    };
+    let mut csv =
+        String::from("T_K,inv_T_1000_per_K,D_m2_s,D_sd_m2_s,fit_lo95_m2_s,fit_hi95_m2_s\n");
+    for p in &v.points {
+        let b = arrhenius_extrapolation(&fit, p.temperature_k);
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{}",
+            p.temperature_k,
+            g(1000.0 / p.temperature_k),
+            g(p.d_m2_s),
+            g(p.sd_m2_s),
+            g(b.interval95[0]),
+            g(b.interval95[1])
+        );
+    }
+    match xy_figure(&plot) {
+        Ok(figure) => blocks.push(Block::Figure(ReportFigure {
+            name: "md_arrhenius".into(),
+            caption: format!(
+                "Tracer D at each temperature with its 95 % interval, and the weighted Arrhenius fit with its 95 % band from the covariance of (ln D0, E_a), extended to {} K.",
+                v.at_k
+            ),
+            figure,
+            csv,
+        })),
+        Err(e) => blocks.push(Block::Warning(format!("Arrhenius figure not drawn: {e}"))),
+    }
+    blocks.push(Block::Table(Table {
+        caption: "D(T) estimates".into(),
+        header: vec!["T (K)".into(), "D (m^2/s)".into(), "sd (m^2/s)".into()],
+        rows: v
+            .points
+            .iter()
+            .map(|p| {
+                vec![
+                    p.temperature_k.to_string(),
+                    format!("{:.4e}", p.d_m2_s),
+                    format!("{:.3e}", p.sd_m2_s),
+                ]
+            })
+            .collect(),
+        warn_rows: vec![],
+    }));
+    vec![Section {
+        heading: "Arrhenius D(T)".into(),
+        blocks,
+    }]
+}
