@@ -166,3 +166,52 @@ fn fixed_inputs_out_of_range_or_not_finite_are_refused_at_load() {
         );
     }
 }
+
+/// `thermal = "lumped"` in a cell study runs the lumped thermal model (the cell warms, so the
+/// voltage late in a 2C discharge is above the isothermal one); a misspelt value and a BPX file
+/// without thermal data are refused naming `model.thermal`.
+#[test]
+fn cell_study_with_the_lumped_thermal_model() {
+    let study = |bpx: &str, thermal: &str| {
+        format!(
+            r#"
+title = "thermal"
+priors = ["../priors/graphite_exchange_current.toml"]
+[model]
+cell = "spm"
+bpx = "{bpx}"
+{thermal}
+[[model.experiment]]
+name = "2C"
+temperature = 298.15
+c_rate = 2.0
+times = {{ start = 0.0, stop = 1500.0, n = 4 }}
+[inputs]
+E_a_k_n = {{ prior = "E_a_i0_n" }}
+"#
+        )
+    };
+    let with_thermal = "../data/pybamm/lgm50_chen2020_thermal.bpx.json";
+    let run = |text: String| {
+        let s = load(&text).unwrap();
+        // (E_a_k_n at 50 kJ/mol, in the model's J/mol)
+        evaluate(&s.model, &[50e3]).unwrap()
+    };
+    let iso = run(study(with_thermal, ""));
+    let lumped = run(study(with_thermal, "thermal = \"lumped\""));
+    let last = iso.len() - 1;
+    assert!(
+        lumped[last] > iso[last] + 0.005,
+        "{} vs {}",
+        lumped[last],
+        iso[last]
+    );
+    let e = load(&study(with_thermal, "thermal = \"hot\"")).unwrap_err();
+    assert!(e.contains("model.thermal") && e.contains("lumped"), "{e}");
+    let e = load(&study(
+        "cells/lgm50_chen2020.bpx.json",
+        "thermal = \"lumped\"",
+    ))
+    .unwrap_err();
+    assert!(e.contains("model.thermal") && e.contains("Density"), "{e}");
+}

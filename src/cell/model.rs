@@ -22,7 +22,7 @@ pub enum FreeParam {
     EaDiffP,
     EaRateN,
     EaRateP,
-    /// Temperature [K].
+    /// Temperature [K] (with the thermal model the ambient and initial temperature).
     Temperature,
     /// Maximum concentrations [mol/m³].
     CMaxN,
@@ -115,7 +115,13 @@ pub fn apply_free<D: Scalar>(
         EaDiffP => p.pos.diffusivity_ea = v,
         EaRateN => p.neg.rate_constant_ea = v,
         EaRateP => p.pos.rate_constant_ea = v,
-        Temperature => p.temperature = v,
+        Temperature => {
+            p.temperature = v;
+            // (with the thermal model the ambient temperature, where the cell starts too)
+            if let Some(th) = p.thermal.as_mut() {
+                th.initial_temperature = v;
+            }
+        }
         CMaxN => p.neg.c_max = v,
         CMaxP => p.pos.c_max = v,
         RadiusN => p.neg.particle_radius = v,

@@ -361,6 +361,10 @@ impl ChainModel {
             }
             let mut b = base.clone();
             b.temperature = e.temperature_k;
+            // (with the thermal model: the chamber's temperature, where the cell starts too)
+            if let Some(th) = b.thermal.as_mut() {
+                th.initial_temperature = e.temperature_k;
+            }
             for l in &resolved {
                 if l.sources.iter().any(Option::is_none) {
                     let ea = match l.which {

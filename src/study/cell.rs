@@ -9,6 +9,8 @@
 //! electrolyte_mesh = [20, 20, 20]        # SPMe cells in negative, separator, positive (default)
 //! dt_max = 10.0                          # largest time step [s] (default 10; BDF2, error ∝ dt²)
 //! ocp_p = "regular_solution"             # optional: U_p from the regular-solution law (U0_p, Omega_p)
+//! thermal = "lumped"                     # optional: the lumped thermal model (default "isothermal";
+//!                                        # needs the BPX file's thermal data)
 //!
 //! [[model.experiment]]                   # one or more
 //! name = "1C_25C"
@@ -29,7 +31,7 @@
 //! there; everything else keeps its BPX value.
 
 use super::StudyError;
-use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions};
+use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions, ThermalOption};
 use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
 use crate::laws::catalogue::GridSpec;
 use crate::model::MAX_GRID_POINTS;
@@ -54,6 +56,7 @@ pub(super) struct ModelSection {
     dt_max: Option<f64>,
     ocp_n: Option<String>,
     ocp_p: Option<String>,
+    thermal: Option<String>,
     experiment: Option<Vec<ExperimentSection>>,
     link: Option<BTreeMap<String, LinkSection>>,
 }
@@ -68,6 +71,7 @@ impl ModelSection {
             ("dt_max", self.dt_max.is_some()),
             ("ocp_n", self.ocp_n.is_some()),
             ("ocp_p", self.ocp_p.is_some()),
+            ("thermal", self.thermal.is_some()),
             ("experiment", self.experiment.is_some()),
             ("link", self.link.is_some()),
         ];
@@ -396,6 +400,27 @@ pub(super) fn build_chain(
         field: "model.bpx".into(),
         message: m,
     })?;
+    let thermal = match model_t.thermal.as_deref() {
+        None => ThermalOption::Isothermal,
+        Some(s) => ThermalOption::parse(s).ok_or_else(|| {
+            err(
+                file,
+                "model.thermal",
+                "\"isothermal\" or \"lumped\"",
+                format!("'{s}'"),
+            )
+        })?,
+    };
+    if thermal == ThermalOption::Lumped && base.thermal.is_none() {
+        return Err(err(
+            file,
+            "model.thermal",
+            "a BPX file with the cell's thermal data for \"lumped\" (Parameterisation/Cell: \
+             Density [kg.m-3], Specific heat capacity [J.K-1.kg-1], Volume [m3], External \
+             surface area [m2])",
+            format!("{bpx} without them"),
+        ));
+    }
     let links: Vec<LinkSpec> = model_t
         .link
         .iter()
@@ -438,6 +463,7 @@ pub(super) fn build_chain(
         shells,
         electrolyte_mesh,
         dt_max,
+        thermal,
         ..SolverOptions::default()
     };
     ChainModel::new(base, solver, &links, &direct, exps).map_err(|m| StudyError::Model {
