@@ -232,39 +232,50 @@ fn gradients_match_central_differences() {
             times_to(3300.0, 100.0),
         )
         .unwrap();
-        let (v, j) = jacobian(&m, &theta).unwrap();
-        let plain = crate::model::evaluate(&m, &theta).unwrap();
-        for (a, b) in v.iter().zip(&plain) {
-            assert!((a - b).abs() < 1e-10, "dual re {a} vs f64 {b}");
-        }
-        // The capacity ends at a root of V, whose ~1e-11 V round-off puts ~1e-9 s of noise on
-        // the cut-off time: small relative steps are noise-dominated, large ones
-        // truncation-dominated, and where the balance lies depends on the parameter (SPMe, rel.
-        // diff at h = 1e-3/1e-4/1e-5: R_contact 8e-8/1e-6/1e-5, D_p 6e-4/6e-6/2e-7). So each
-        // column is compared with the closest of three steps.
-        let fds: Vec<_> = [1e-3, 1e-4, 1e-5]
-            .iter()
-            .map(|&h| jacobian_central_fd(&m, &theta, h).unwrap())
-            .collect();
-        // relative to each column's largest entry, so tiny sensitivities don't dominate
-        for c in 0..theta.len() {
-            let scale = j.column(c).amax().max(1e-300);
-            let (rmax, d) = (0..j.nrows())
-                .map(|r| {
-                    let d = fds
-                        .iter()
-                        .map(|fd| (j[(r, c)] - fd[(r, c)]).abs() / scale)
-                        .fold(f64::INFINITY, f64::min);
-                    (r, d)
-                })
-                .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
-            assert!(
-                d < 1e-5,
-                "{kind:?} {}: rel diff {d} at output {rmax} of {}",
-                names[c],
-                j.nrows()
-            );
-        }
+        assert_gradients_match_fd(&m, &theta, &names, &format!("{kind:?}"));
+    }
+}
+
+/// The exact Jacobian of `m` at `theta` (inputs `names`) against central differences: the dual
+/// solve's values equal the f64 solve's, and each column is within 1e-5 of its largest entry
+/// of the closest of three differences. (An output that ends at a root of V, the capacity,
+/// carries ~1e-9 s of round-off noise on the cut-off time: small relative steps are
+/// noise-dominated, large ones truncation-dominated, and where the balance lies depends on the
+/// parameter — SPMe, rel. diff at h = 1e-3/1e-4/1e-5: R_contact 8e-8/1e-6/1e-5, D_p
+/// 6e-4/6e-6/2e-7.)
+pub(crate) fn assert_gradients_match_fd<M: Model>(
+    m: &M,
+    theta: &[f64],
+    names: &[&str],
+    case: &str,
+) {
+    let (v, j) = jacobian(m, theta).unwrap();
+    let plain = crate::model::evaluate(m, theta).unwrap();
+    for (a, b) in v.iter().zip(&plain) {
+        assert!((a - b).abs() < 1e-10, "{case}: dual re {a} vs f64 {b}");
+    }
+    let fds: Vec<_> = [1e-3, 1e-4, 1e-5]
+        .iter()
+        .map(|&h| jacobian_central_fd(m, theta, h).unwrap())
+        .collect();
+    // relative to each column's largest entry, so tiny sensitivities don't dominate
+    for c in 0..theta.len() {
+        let scale = j.column(c).amax().max(1e-300);
+        let (rmax, d) = (0..j.nrows())
+            .map(|r| {
+                let d = fds
+                    .iter()
+                    .map(|fd| (j[(r, c)] - fd[(r, c)]).abs() / scale)
+                    .fold(f64::INFINITY, f64::min);
+                (r, d)
+            })
+            .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        assert!(
+            d < 1e-5,
+            "{case} {}: rel diff {d} at output {rmax} of {}",
+            names[c],
+            j.nrows()
+        );
     }
 }
 

@@ -169,27 +169,7 @@ fn lumped_gradients_match_central_differences() {
             times_to(1500.0, 100.0),
         )
         .unwrap();
-        let (v, j) = jacobian(&m, &theta).unwrap();
-        let plain = crate::model::evaluate(&m, &theta).unwrap();
-        for (a, b) in v.iter().zip(&plain) {
-            assert!((a - b).abs() < 1e-10, "dual re {a} vs f64 {b}");
-        }
-        let fds: Vec<_> = [1e-3, 1e-4, 1e-5]
-            .iter()
-            .map(|&h| jacobian_central_fd(&m, &theta, h).unwrap())
-            .collect();
-        for c in 0..theta.len() {
-            let scale = j.column(c).amax().max(1e-300);
-            let d = (0..j.nrows())
-                .map(|r| {
-                    fds.iter()
-                        .map(|fd| (j[(r, c)] - fd[(r, c)]).abs() / scale)
-                        .fold(f64::INFINITY, f64::min)
-                })
-                .fold(0.0, f64::max);
-            eprintln!("{model:?} {}: rel diff {d:.1e}", names[c]);
-            assert!(d < 1e-5, "{model:?} {}: rel diff {d}", names[c]);
-        }
+        assert_gradients_match_fd(&m, &theta, &names, &format!("{model:?}"));
     }
 }
 
