@@ -27,11 +27,17 @@ fn exit_cleanly_on_signals() {
 fn main() {
     let args = cli::Cli::parse();
     exit_cleanly_on_signals();
-    match cli::run(args) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(e.exit_code());
-        }
+    let result = cli::run(args);
+    // A run that stopped because a signal cancelled it must not end the process while the
+    // signal thread is still deleting the staging folder: wait for that clean-up (it runs
+    // once), then let the signal thread exit with its code.
+    if bridgelaw::run_folder::interrupted().is_cancelled() {
+        bridgelaw::run_folder::abandon_for_exit();
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        std::process::exit(130);
+    }
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
     }
 }

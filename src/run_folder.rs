@@ -152,8 +152,14 @@ fn disown(p: &Path) {
 /// For a signal handler about to exit the process: raise [`interrupted`], wait for the file
 /// write in flight (if any), delete this process's staging folders and lock files, and keep
 /// the write gate closed so that nothing is written afterwards. Returns once it is safe to
-/// exit; the previous result of every target is then as it was.
+/// exit; the previous result of every target is then as it was. Runs once per process: a
+/// second caller (the main thread, finding its run cancelled) waits for the first to finish.
 pub fn abandon_for_exit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(abandon_now);
+}
+
+fn abandon_now() {
     interrupted().cancel();
     let guard = gate().write().unwrap_or_else(|e| e.into_inner());
     let owned = std::mem::take(&mut *OWNED.lock().unwrap_or_else(|e| e.into_inner()));
