@@ -75,8 +75,9 @@ pub fn sensitivity(e: SensitivityError) -> PyErr {
 
 /// Report errors as the CLI's `report` maps them.
 pub fn report(e: ReportError) -> PyErr {
-    match e {
-        ReportError::NothingFound { .. } | ReportError::Parse { .. } => input(e),
-        e => run(e),
+    if e.is_user_error() {
+        input(e)
+    } else {
+        run(e)
     }
 }

@@ -112,6 +112,6 @@ def test_report_from_results(tmp_path):
     assert "uncertainty propagation, sensitivity analysis" in text
     with pytest.raises(bridgelaw.InputError) as e:
         bridgelaw.report(tmp_path / "empty_dir_that_does_not_exist")
-    assert "no results found" in str(e.value)
+    assert "no such folder" in str(e.value)
     with pytest.raises(bridgelaw.InputError):
         bridgelaw.report(prop)

@@ -1,7 +1,7 @@
 //! `bridgelaw report RUN_DIR [--out DIR]`: one self-contained HTML report from a run's JSON results.
 
 use super::CliError;
-use bridgelaw::report::run::{ReportError, report_run_dir};
+use bridgelaw::report::run::report_run_dir;
 use bridgelaw::run_folder::TargetLock;
 use clap::Args;
 use std::path::PathBuf;
@@ -30,12 +30,7 @@ pub fn run(a: ReportArgs) -> Result<(), CliError> {
             eprintln!("wrote {}", p.display());
             Ok(())
         }
-        Err(
-            e @ (ReportError::NothingFound { .. }
-            | ReportError::NotAFolder { .. }
-            | ReportError::Parse { .. }),
-        ) => Err(CliError::bad(e)),
-        Err(ReportError::RunFolder(e)) => Err(e.into()),
+        Err(e) if e.is_user_error() => Err(CliError::bad(e)),
         Err(e) => Err(CliError::failed(e)),
     }
 }

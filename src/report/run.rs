@@ -41,6 +41,20 @@ pub enum ReportError {
     RunFolder(#[from] crate::run_folder::RunFolderError),
 }
 
+impl ReportError {
+    /// Whether the error lies in what the user pointed at (exit 2 on the command line,
+    /// `InputError` in Python) rather than in a failed write.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ReportError::NothingFound { .. }
+            | ReportError::NotAFolder { .. }
+            | ReportError::Parse { .. } => true,
+            ReportError::RunFolder(e) => e.is_user_error(),
+            ReportError::Io { .. } => false,
+        }
+    }
+}
+
 /// The results a run directory holds.
 #[derive(Debug, Clone, Default)]
 pub struct RunResults {
