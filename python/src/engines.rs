@@ -8,6 +8,7 @@ use bridgelaw::Model;
 use bridgelaw::bound::BoundModel;
 use bridgelaw::calibrate::study::{CalibrateSection, observations};
 use bridgelaw::calibrate::{self, Likelihood, Posterior};
+use bridgelaw::cancel::CancelToken;
 use bridgelaw::dist::{self as bdist, JointDistribution};
 use bridgelaw::model::OutputShape;
 use bridgelaw::propagate::{self, PropagateSection};
@@ -232,12 +233,14 @@ pub fn _propagate<'py>(
         .map_err(|e| errors::input(format!("{}: {e}", st.path.display())))?;
     mc.progress = false;
     let s2 = st.clone();
-    let (res, draws) = run_interruptible(py, move |_cancel| {
+    let (res, draws) = run_interruptible(py, move |cancel| {
+        mc.cancel = cancel.clone();
         let mut res = propagate::propagate(&s2.model, &s2.dist, m, &mc)?;
         if !s2.title.is_empty() {
             res.title = s2.title.clone();
         }
-        let draws = (return_samples > 0).then(|| sample_outputs(&s2, return_samples, mc.seed));
+        let draws =
+            (return_samples > 0).then(|| sample_outputs(&s2, return_samples, mc.seed, cancel));
         Ok::<_, propagate::PropagateError>((res, draws))
     })?
     .map_err(errors::propagate)?;
@@ -259,8 +262,14 @@ pub fn _propagate<'py>(
 
 /// `n` pseudo-random input draws (natural units, row-major n × k) from stream (seed, 2⁶³) —
 /// apart from the Monte Carlo engine's streams — and the model outputs at them (n × p, NaN
-/// where the model fails), evaluated in parallel.
-fn sample_outputs(st: &bstudy::Study, n: usize, seed: u64) -> (Vec<f64>, Vec<f64>, usize, usize) {
+/// where the model fails), evaluated in parallel; rows not started once `cancel` is raised
+/// stay NaN (the caller raises KeyboardInterrupt instead of returning them).
+fn sample_outputs(
+    st: &bstudy::Study,
+    n: usize,
+    seed: u64,
+    cancel: &CancelToken,
+) -> (Vec<f64>, Vec<f64>, usize, usize) {
     let k = st.dist.dim();
     let p = bridgelaw::model::n_outputs(&st.model);
     let x = bridgelaw::dist::sample::draw_pseudo(&st.dist, n, seed, 1 << 63);
@@ -270,7 +279,7 @@ fn sample_outputs(st: &bstudy::Study, n: usize, seed: u64) -> (Vec<f64>, Vec<f64
     y.par_chunks_mut(p.max(1))
         .zip(x.par_chunks(k.max(1)))
         .for_each(|(out, row)| {
-            if st.model.eval(row, out).is_err() {
+            if !cancel.is_cancelled() && st.model.eval(row, out).is_err() {
                 out.iter_mut().for_each(|v| *v = f64::NAN);
             }
         });
@@ -306,7 +315,8 @@ pub fn _sensitivity(
         )));
     }
     let s2 = st.clone();
-    let f = run_interruptible(py, move |_cancel| {
+    let f = run_interruptible(py, move |cancel| {
+        s.sobol.cancel = cancel.clone();
         sensitivity::run_methods(&s2.model, &s2.dist, &s, &method, &s2.title)
     })?
     .map_err(errors::sensitivity)?;

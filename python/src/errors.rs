@@ -61,6 +61,7 @@ pub fn calibrate(e: CalibrateError) -> PyErr {
 pub fn propagate(e: PropagateError) -> PyErr {
     match e {
         PropagateError::InvalidSetting { .. } => input(e),
+        PropagateError::Cancelled => PyKeyboardInterrupt::new_err("propagation cancelled"),
         e => run(e),
     }
 }
@@ -69,15 +70,12 @@ pub fn propagate(e: PropagateError) -> PyErr {
 pub fn sensitivity(e: SensitivityError) -> PyErr {
     match e {
         SensitivityError::InvalidSetting { .. } => input(e),
+        SensitivityError::Cancelled => PyKeyboardInterrupt::new_err("sensitivity cancelled"),
         e => run(e),
     }
 }
 
 /// Report errors as the CLI's `report` maps them.
 pub fn report(e: ReportError) -> PyErr {
-    if e.is_user_error() {
-        input(e)
-    } else {
-        run(e)
-    }
+    if e.is_user_error() { input(e) } else { run(e) }
 }

@@ -1,5 +1,6 @@
-"""Ctrl-C stops a long calibration cleanly (KeyboardInterrupt, interpreter alive) within a
-fraction of the run's time; the GIL is free while it runs."""
+"""Ctrl-C stops a long calibration, propagation or sensitivity analysis cleanly
+(KeyboardInterrupt, interpreter alive) within a fraction of the run's time; the GIL is free
+while it runs."""
 
 import os
 import signal
@@ -23,6 +24,42 @@ def test_ctrl_c_interrupts_a_long_calibration(spm_study):
     assert elapsed < 5.0, elapsed
     # the interpreter and the package still work
     assert bridgelaw.calibrate(spm_study, tune=20, draws=20).posterior["D_n"].shape == (2, 20)
+
+
+def _interrupted_after(seconds, run):
+    """Run `run()` with a SIGINT to this process after `seconds`; return the time it took to
+    raise KeyboardInterrupt."""
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        timer.cancel()
+    return time.perf_counter() - t0
+
+
+def test_ctrl_c_interrupts_a_long_propagation(spm_study):
+    # 2 million SPM solves: ~4 minutes uninterrupted on two cores
+    for method in ["mc", "qmc", "lhs"]:
+        elapsed = _interrupted_after(1.0, lambda: bridgelaw.propagate(spm_study, method=method, samples=2_000_000))
+        assert elapsed < 5.0, (method, elapsed)
+    # the draws returned beside the summaries stop too
+    elapsed = _interrupted_after(
+        1.0, lambda: bridgelaw.propagate(spm_study, method="delta", return_samples=300_000)
+    )
+    assert elapsed < 5.0, elapsed
+    r = bridgelaw.propagate(spm_study, method="mc", samples=64)
+    assert r.results["monte_carlo"][0]["samples_evaluated"] == 64
+
+
+def test_ctrl_c_interrupts_a_long_sensitivity_analysis(spm_study):
+    # 2^16 base rows × 4 SPM solves each: ~15 s uninterrupted on two cores
+    elapsed = _interrupted_after(1.0, lambda: bridgelaw.sensitivity(spm_study, method="sobol", samples=1 << 16))
+    assert elapsed < 5.0, elapsed
+    r = bridgelaw.sensitivity(spm_study, method="sobol", samples=64)
+    assert r.results["sobol"]["inputs"] == ["D_n", "D_p"]
 
 
 def test_other_python_threads_run_during_a_calibration(spm_study):

@@ -105,7 +105,8 @@ pub fn calibrate_and_write<M: Model>(
     stem: &str,
     model_name: &str,
 ) -> Result<CalibrationOutput, CalibrateError> {
-    let run = sample(post, cfg)?;
+    // Stops when the process is interrupted: its files would not be written anyway.
+    let run = sample_cancellable(post, cfg, crate::run_folder::interrupted())?;
     let summary = summarize(post, &run);
     let bands =
         summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed, &summary::COVERAGE_LEVELS)?;

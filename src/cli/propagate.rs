@@ -82,9 +82,11 @@ pub fn run(a: PropagateArgs) -> Result<(), CliError> {
             format!("{}: [propagate] {e}", a.study.display())
         })
     })?;
-    let mc = sec
+    let mut mc = sec
         .mc_settings()
         .map_err(|e| CliError::bad(format!("{}: {e}", a.study.display())))?;
+    // A signal stops the run at its next chunk (the signal thread cleans up and exits).
+    mc.cancel = bridgelaw::run_folder::interrupted().clone();
     if let Some(shard) = a.shard {
         return run_shard(&a.study, &study, method, &mc, shard, a.out, a.report);
     }

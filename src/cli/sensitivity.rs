@@ -52,8 +52,14 @@ fn settings(
     seed: Option<u64>,
     samples: Option<usize>,
 ) -> Result<AllSettings, CliError> {
-    let s: AllSettings = study.section("sensitivity").map_err(CliError::bad)?;
-    Ok(s.with_overrides(seed, samples))
+    let mut s = study
+        .section::<AllSettings>("sensitivity")
+        .map_err(CliError::bad)?
+        .with_overrides(seed, samples);
+    // A signal stops the Sobol evaluations at their next chunk (the signal thread cleans up
+    // and exits).
+    s.sobol.cancel = bridgelaw::run_folder::interrupted().clone();
+    Ok(s)
 }
 
 pub fn run(a: SensitivityArgs) -> Result<(), CliError> {

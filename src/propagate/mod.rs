@@ -70,6 +70,10 @@ pub enum PropagateError {
     },
     #[error("could not serialise the results to JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken)
+    /// ([`McSettings::cancel`]).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Check that the distribution has one parameter per model input.

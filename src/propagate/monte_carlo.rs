@@ -16,6 +16,7 @@ use super::summary::{
     BatchStats, BinCoord, HistAxis, Histograms, LocalCounts, MAX_COV_OUTPUTS, Moments, bins_for,
     hall_sheather_bandwidth,
 };
+use crate::cancel::CancelToken;
 use crate::dist::{JointDistribution, Transform};
 use crate::model::{Model, flat_output_labels, n_outputs};
 use crate::numerics::fastmath::exp_in_place;
@@ -36,7 +37,7 @@ const CHECK_EVERY_CHUNKS: u64 = 16;
 const MIN_BATCHES: u64 = 10;
 
 /// Settings of a Monte Carlo run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct McSettings {
     /// Sampling design. Default: pseudo-random.
     pub design: Design,
@@ -55,6 +56,11 @@ pub struct McSettings {
     pub replicates: usize,
     /// Show a progress bar on stderr for runs longer than ~1 s (only on a terminal). Default true.
     pub progress: bool,
+    /// Raised by the caller to stop the run ([`PropagateError::Cancelled`]): checked before each
+    /// chunk, so a run stops within one chunk's worth of work per thread. Not a setting of the
+    /// run's results (never serialised). Default: a token nobody raises.
+    #[serde(skip)]
+    pub cancel: CancelToken,
 }
 
 impl Default for McSettings {
@@ -67,6 +73,7 @@ impl Default for McSettings {
             rel_err: None,
             replicates: 8,
             progress: true,
+            cancel: CancelToken::new(),
         }
     }
 }
@@ -635,11 +642,13 @@ impl Progress {
 /// A pilot chunk: its partial and its valid outputs (column-major, n_valid per column).
 type PilotChunk = (ChunkPartial, Vec<f64>);
 
-/// A run's fixed plan: the sample kernel, the number of chunks and of Sobol replicates.
+/// A run's fixed plan: the sample kernel, the number of chunks and of Sobol replicates, and the
+/// caller's stop flag.
 struct Plan<'a, M: Model> {
     kernel: Kernel<'a, M>,
     n_chunks: u64,
     replicates: usize,
+    cancel: CancelToken,
 }
 
 impl<'a, M: Model> Plan<'a, M> {
@@ -693,6 +702,7 @@ impl<'a, M: Model> Plan<'a, M> {
             kernel,
             n_chunks: n_total.div_ceil(chunk),
             replicates,
+            cancel: settings.cancel.clone(),
         })
     }
 
@@ -711,6 +721,9 @@ impl<'a, M: Model> Plan<'a, M> {
         let mut n_valid_total = 0;
         let mut c = 0u64;
         while c < self.n_chunks && n_valid_total < PILOT_MIN_VALID {
+            if self.cancel.is_cancelled() {
+                return Err(PropagateError::Cancelled);
+            }
             let part = self.kernel.run_chunk(c, &mut scratch);
             let (count, n_valid) = (part.count, part.moments.n as usize);
             let mut values = Vec::with_capacity(p * n_valid);
@@ -752,7 +765,14 @@ impl<'a, M: Model> Plan<'a, M> {
 
     /// Run chunks [start, end) in parallel, count their valid outputs into `hist` and return
     /// their partials in chunk order. At most 65 536 chunks (32-bit task counts).
-    fn wave(&self, hist: &mut Histograms, start: u64, end: u64) -> Vec<ChunkPartial> {
+    /// [`PropagateError::Cancelled`] once the caller's token is raised: the chunks not yet
+    /// started are skipped.
+    fn wave(
+        &self,
+        hist: &mut Histograms,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<ChunkPartial>, PropagateError> {
         let (k, p) = (self.kernel.k, self.kernel.p);
         let len = (end - start) as usize;
         // Chunks are shared out by work stealing (a busy core holds nobody up); each fold
@@ -765,6 +785,9 @@ impl<'a, M: Model> Plan<'a, M> {
             .fold(
                 || (Vec::new(), hist.local_counts(), Scratch::new(k, p)),
                 |(mut parts, mut h, mut s), i| {
+                    if self.cancel.is_cancelled() {
+                        return (parts, h, s);
+                    }
                     let part = self.kernel.run_chunk(start + i as u64, &mut s);
                     let (count, n_valid) = (part.count, part.moments.n as usize);
                     hist.add_columns_local(&mut h, &s.ys, count, n_valid);
@@ -774,6 +797,9 @@ impl<'a, M: Model> Plan<'a, M> {
             )
             .map(|(parts, h, _)| (parts, h))
             .collect();
+        if self.cancel.is_cancelled() {
+            return Err(PropagateError::Cancelled);
+        }
         let mut parts: Vec<ChunkPartial> = Vec::with_capacity(len);
         for (ps, h) in results {
             parts.extend(ps);
@@ -781,7 +807,7 @@ impl<'a, M: Model> Plan<'a, M> {
         }
         // Already in order; the sort makes the merge order independent of how rayon split.
         parts.sort_by_key(|part| part.index);
-        parts
+        Ok(parts)
     }
 
     /// The end of the wave starting at chunk `c` (32 chunks per thread, at most 65 536, and
@@ -841,7 +867,7 @@ pub fn monte_carlo<M: Model>(
         if settings.rel_err.is_some() {
             wave_end = wave_end.min((c / check_every + 1) * check_every);
         }
-        for part in plan.wave(&mut hist, c, wave_end) {
+        for part in plan.wave(&mut hist, c, wave_end)? {
             acc.push(&part);
         }
         c = wave_end;
@@ -1045,7 +1071,7 @@ pub fn monte_carlo_part<M: Model>(
     let mut progress = Progress::new(settings.progress, range.end - range.start);
     while c < range.end {
         let end = plan.wave_end(c, range.end);
-        partials.extend(plan.wave(&mut hist, c, end).iter().map(ChunkRecord::of));
+        partials.extend(plan.wave(&mut hist, c, end)?.iter().map(ChunkRecord::of));
         c = end;
         progress.update(partials.iter().map(|r| r.count as u64).sum());
     }

@@ -81,6 +81,10 @@ pub enum SensitivityError {
         /// The first failure.
         first: ModelError,
     },
+    #[error("cancelled")]
+    /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken)
+    /// ([`SobolSettings::cancel`]).
+    Cancelled,
 }
 
 impl SensitivityError {

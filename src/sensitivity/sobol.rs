@@ -22,6 +22,7 @@ use super::{
     md, progress_bar, variance_weighted,
 };
 use crate::calibrate::diagnostics::quantile_sorted;
+use crate::cancel::CancelToken;
 use crate::dist::JointDistribution;
 use crate::dist::sample::stream_rng;
 use crate::dist::sobol::{MAX_DIM, ScrambledSobol};
@@ -47,6 +48,10 @@ pub struct SobolSettings {
     pub max_failure_fraction: f64,
     /// Show a progress bar (only on a terminal). Default true.
     pub progress: bool,
+    /// Raised by the caller to stop the run ([`SensitivityError::Cancelled`]): checked before
+    /// each chunk of [`CHUNK`] base rows. Not a setting of the results (never serialised).
+    #[serde(skip)]
+    pub cancel: CancelToken,
 }
 
 impl Default for SobolSettings {
@@ -58,6 +63,7 @@ impl Default for SobolSettings {
             confidence: 0.95,
             max_failure_fraction: 0.1,
             progress: true,
+            cancel: CancelToken::new(),
         }
     }
 }
@@ -348,6 +354,9 @@ pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
         .zip(ok.par_chunks_mut(CHUNK))
         .enumerate()
         .map(|(c, (chunk, okc))| {
+            if settings.cancel.is_cancelled() {
+                return None;
+            }
             let mut u = vec![0.0; 2 * d];
             let mut ab = vec![0.0; d];
             let mut first_err = None;
@@ -380,6 +389,9 @@ pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
         })
         .collect();
     pb.finish_and_clear();
+    if settings.cancel.is_cancelled() {
+        return Err(SensitivityError::Cancelled);
+    }
     Ok(SobolRows {
         rows: [rows.start, rows.end],
         stride,
