@@ -14,7 +14,7 @@ use bridgelaw::model::OutputShape;
 use bridgelaw::propagate::{self, PropagateSection};
 use bridgelaw::report::calibrate_report::view_from_run;
 use bridgelaw::sensitivity::{self, AllSettings};
-use bridgelaw::study::{self as bstudy, StudyModel, load_study as read_study, parse_study};
+use bridgelaw::study::{self as bstudy, StudyModel, load_study as read_study, parse_study_with};
 use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -111,7 +111,8 @@ impl Study {
 }
 
 /// Read a study (path, or dict with the TOML file's structure; a dict's relative paths resolve
-/// against ``base_dir``, default the working folder). Raises InputError naming file and field.
+/// against ``base_dir``, default the working folder; its ``priors`` may hold priors dicts and
+/// :class:`Priors` beside file paths). Raises InputError naming file and field.
 #[pyfunction]
 #[pyo3(signature = (study, base_dir=None))]
 pub fn load_study(study: &Bound<'_, PyAny>, base_dir: Option<PathBuf>) -> PyResult<Study> {
@@ -120,14 +121,75 @@ pub fn load_study(study: &Bound<'_, PyAny>, base_dir: Option<PathBuf>) -> PyResu
             inner: s.get().inner.clone(),
         });
     }
-    let src = source(study, "study", base_dir)?;
+    let dir = match base_dir {
+        Some(d) => d,
+        None => std::env::current_dir().map_err(errors::input)?,
+    };
+    let (study, given) = match study.cast::<PyDict>() {
+        Ok(d) => embedded_priors(d, &dir)?,
+        Err(_) => (study.clone(), Vec::new()),
+    };
+    let src = source(&study, "study", Some(dir))?;
     let s = study.py().detach(|| match src {
         Source::Path(p) => read_study(&p),
-        Source::Text(t, p) => parse_study(&t, &p),
+        Source::Text(t, p) => parse_study_with(&t, &p, &|f| match given
+            .iter()
+            .find(|(name, _)| name == f)
+        {
+            Some((_, d)) => Ok(d.clone()),
+            None => bdist::load_priors(f),
+        }),
     });
     Ok(Study {
         inner: Arc::new(s.map_err(errors::input)?),
     })
+}
+
+/// A study dict's embedded priors: each priors dict or [`Priors`] in its `priors` (one, or a
+/// list mixed with file paths) is read here and replaced in a copy of the dict by a name,
+/// `<priors[i] dict>` or `<priors[i]>`, under which it is returned (resolved against `dir`, as
+/// the study resolves its priors paths).
+#[allow(clippy::type_complexity)]
+fn embedded_priors<'py>(
+    d: &Bound<'py, PyDict>,
+    dir: &std::path::Path,
+) -> PyResult<(Bound<'py, PyAny>, Vec<(PathBuf, JointDistribution)>)> {
+    let unchanged = || Ok((d.clone().into_any(), Vec::new()));
+    let Some(p) = d.get_item("priors")? else {
+        return unchanged();
+    };
+    let items: Vec<Bound<'py, PyAny>> =
+        if p.is_instance_of::<PyList>() || p.is_instance_of::<pyo3::types::PyTuple>() {
+            p.try_iter()?.collect::<PyResult<_>>()?
+        } else {
+            vec![p]
+        };
+    let embedded =
+        |i: &Bound<'py, PyAny>| i.is_instance_of::<PyDict>() || i.cast::<Priors>().is_ok();
+    if !items.iter().any(embedded) {
+        return unchanged();
+    }
+    let py = d.py();
+    let names = PyList::empty(py);
+    let mut given = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Ok(pr) = item.cast::<Priors>() {
+            let name = format!("<priors[{i}]>");
+            given.push((dir.join(&name), pr.get().inner.clone()));
+            names.append(name)?;
+        } else if let Source::Text(text, path) =
+            source(item, &format!("priors[{i}]"), Some(dir.to_path_buf()))?
+        {
+            let dist = bdist::parse_priors(&text, &path).map_err(errors::input)?;
+            names.append(path.file_name().map(|n| n.to_string_lossy().into_owned()))?;
+            given.push((path, dist));
+        } else {
+            names.append(item)?;
+        }
+    }
+    let copy = d.copy()?;
+    copy.set_item("priors", names)?;
+    Ok((copy.into_any(), given))
 }
 
 fn as_study(obj: &Bound<'_, PyAny>) -> PyResult<Arc<bstudy::Study>> {

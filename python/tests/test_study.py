@@ -34,6 +34,57 @@ def test_study_from_a_dict_gives_the_law_at_the_prior_medians():
     assert d["mean"][i] == pytest.approx(expected, rel=1e-6)
 
 
+NEB_PRIORS = {
+    "title": "NEB (dict)",
+    "parameter": [
+        {"name": "E_m", "unit": "eV", "distribution": "normal", "mean": 0.293, "sd": 0.03},
+        {"name": "nu0", "unit": "Hz", "distribution": "lognormal", "median": 5.0e12, "log_sd": 0.8},
+    ],
+    "correlation": {"names": ["E_m", "nu0"], "matrix": [[1.0, 0.3], [0.3, 1.0]]},
+}
+
+
+def neb_study(priors):
+    return {
+        "title": "NEB diffusivity (dict)",
+        "priors": priors,
+        "model": {"law": "tracer_diffusivity", "options": {"d": 2}},
+        "inputs": {
+            "E_m": "prior",
+            "nu0": "prior",
+            "a": {"value": 2.46, "unit": "A"},
+            "f": 1.0,
+            "z": 6.0,
+            "T": {"value": 298.15, "unit": "K"},
+        },
+    }
+
+
+def test_a_study_dict_with_embedded_priors_equals_the_one_naming_the_file():
+    """priors as a dict, a Priors object or a list mixing them with paths: the same study (the
+    dict restates priors/graphite_neb.toml) as the file's."""
+    ref = bridgelaw.propagate(neb_study([str(REPO / "priors" / "graphite_neb.toml")]), method="delta")
+    for priors in [NEB_PRIORS, [NEB_PRIORS], bridgelaw.load_priors(NEB_PRIORS), (bridgelaw.load_priors(NEB_PRIORS),)]:
+        r = bridgelaw.propagate(neb_study(priors), method="delta")
+        assert r.results["delta"]["mean"] == ref.results["delta"]["mean"], type(priors)
+        assert r.results["delta"]["sd"] == ref.results["delta"]["sd"], type(priors)
+    # a dict beside a path: the parameters of both (E_m from the dict, nu0 from the file)
+    e_m = {"title": "E_m", "parameter": [NEB_PRIORS["parameter"][0]]}
+    nu0 = REPO / "priors" / "no_such_priors.toml"
+    with pytest.raises(bridgelaw.InputError) as e:
+        bridgelaw.load_study(neb_study([e_m, str(nu0)]))
+    assert "priors[1]" in str(e.value) and "no_such_priors.toml" in str(e.value)
+    s = bridgelaw.load_study(neb_study([e_m, {"title": "nu0", "parameter": [NEB_PRIORS["parameter"][1]]}]))
+    assert sorted(p["name"] for p in s.parameters) == ["E_m", "nu0"]
+
+
+def test_a_bad_embedded_priors_dict_is_an_input_error_naming_it():
+    bad = {"title": "p", "parameter": [{"name": "E_m", "unit": "eV", "distribution": "normal", "mean": 0.3}]}
+    with pytest.raises(bridgelaw.InputError) as e:
+        bridgelaw.load_study(neb_study([bad]))
+    assert "priors[0]" in str(e.value) and "sd" in str(e.value)
+
+
 def test_unknown_keys_are_input_errors_naming_the_field():
     with pytest.raises(bridgelaw.InputError) as e:
         bridgelaw.load_study({"title": "x", "propogate": {"samples": 10}})

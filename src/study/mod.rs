@@ -295,6 +295,17 @@ pub fn load_study(path: &Path) -> Result<Study, StudyError> {
 
 /// Parse and resolve study text; `path` locates relative priors files and names errors.
 pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
+    parse_study_with(text, path, &load_priors)
+}
+
+/// [`parse_study`] reading each priors file (its path resolved against the study's folder)
+/// with `read_priors`: how a caller holding priors documents in memory (the Python package's
+/// study dicts with embedded priors dicts) supplies them under the names the study gives.
+pub fn parse_study_with(
+    text: &str,
+    path: &Path,
+    read_priors: &dyn Fn(&Path) -> Result<JointDistribution, crate::dist::file::PriorsFileError>,
+) -> Result<Study, StudyError> {
     let file = path.to_path_buf();
     let field = |field: &str, expected: &str, found: String| StudyError::Field {
         file: file.clone(),
@@ -347,7 +358,7 @@ pub fn parse_study(text: &str, path: &Path) -> Result<Study, StudyError> {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            load_priors(p).map_err(|e| match e {
+            read_priors(p).map_err(|e| match e {
                 // A file that cannot be read: say which field named it and where a relative
                 // path was looked for (a study copied elsewhere keeps its relative paths).
                 crate::dist::file::PriorsFileError::Io { .. } => field(
