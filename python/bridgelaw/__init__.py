@@ -42,6 +42,7 @@ __all__ = [
     "Cell",
     "InputError",
     "LogDensity",
+    "MapFit",
     "PropagationResult",
     "Priors",
     "RunError",
@@ -205,6 +206,64 @@ def sensitivity(
     return SensitivityResult(results=json.loads(text), rows=rows, refine_next=list(order))
 
 
+@dataclass
+class MapFit:
+    """What :func:`calibrate` returns with ``map=True`` (``bridgelaw calibrate --map``).
+
+    ``results`` is the CLI's ``*_map.json``: ``mode`` (natural units) and ``mode_z``,
+    ``log_density`` (ln p at the mode, up to a constant), the optimiser's ``iterations`` and
+    ``termination``, the multi-start report ``starts``, the Laplace summaries ``params`` (MAP,
+    mean, sd, q5/q50/q95 in natural units; empty when the Hessian is not positive definite) and
+    ``laplace_cov_z``. ``validation`` is the CLI's ``*_validation.json``: each model parameter
+    at the prior centre, the MAP and the Laplace mean (``posterior_mean``), and each curve's RMS
+    residual [V] there (``rmse``).
+    ``shift_prior_sd`` is each unknown's MAP minus its prior mean in prior sds (in the
+    transformed space where the prior is normal).
+    """
+
+    results: Dict[str, Any]
+    validation: Dict[str, Any]
+    names: List[str]
+    units: List[str]
+    shift_prior_sd: Dict[str, float]
+    #: The optimiser's stop, in words.
+    stop: str = ""
+    warnings: List[str] = field(default_factory=list)
+    _view_json: str = field(default="", repr=False)
+
+    @property
+    def mode(self) -> Dict[str, float]:
+        """The MAP point, natural units (``sigma_<curve>`` in V)."""
+        return dict(zip(self.names, self.results["mode"]))
+
+    @property
+    def rmse(self) -> Dict[str, Dict[str, Optional[float]]]:
+        """Per curve: RMS residual [V] at the prior centre, the MAP and the Laplace mean."""
+        return {
+            r["curve"]: {"prior_centre": r["prior_centre_v"], "map": r["map_v"], "laplace_mean": r["posterior_mean_v"]}
+            for r in self.validation["rmse"]
+        }
+
+    def records(self) -> List[Dict[str, Any]]:
+        """One record per unknown: name, unit, map, shift_prior_sd and the Laplace mean, sd,
+        q5, q50, q95 (absent without a Laplace approximation)."""
+        laplace = {p["name"]: p for p in self.results.get("params", [])}
+        rows = []
+        for n, u, m in zip(self.names, self.units, self.results["mode"]):
+            r: Dict[str, Any] = {"name": n, "unit": u, "map": m, "shift_prior_sd": self.shift_prior_sd[n]}
+            lp = laplace.get(n)
+            if lp:
+                r.update({k: lp[k] for k in ("mean", "sd", "q5", "q50", "q95")})
+            rows.append(r)
+        return rows
+
+    def to_pandas(self):
+        """The records as a pandas DataFrame (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.records())
+
+
 def calibrate(
     study,
     *,
@@ -215,8 +274,14 @@ def calibrate(
     seed: Optional[int] = None,
     progress: bool = False,
     predictive_draws: int = 100,
+    map: bool = False,
 ):
     """Calibrate a cell study against its measured curves with NUTS (``bridgelaw calibrate``).
+
+    With ``map=True``, the CLI's fast ``--map`` mode instead: the posterior mode and the
+    Laplace approximation around it, no MCMC, returned as a :class:`MapFit` (``seed`` fixes the
+    Laplace draws behind the report's bands; chains, draws, tune and predictive_draws do not
+    apply). Needs no arviz.
 
     The same settings and seed give the same draws as the command line. Keywords override the
     study's ``[calibrate]`` section; ``data`` replaces its measured curves (one CSV per data
@@ -234,6 +299,21 @@ def calibrate(
     prior→posterior shift; what the CLI writes to ``*_summary.json``) and
     ``posterior.attrs["warnings"]`` its warnings. Needs arviz.
     """
+    if map:
+        raw = _core._calibrate_map(
+            study, data=[str(d) for d in data] if data is not None else None, seed=seed
+        )
+        names = list(raw["names"])
+        return MapFit(
+            results=json.loads(raw["map_json"]),
+            validation=json.loads(raw["validation_json"]),
+            names=names,
+            units=list(raw["units"]),
+            shift_prior_sd=dict(zip(names, raw["shift_prior_sd"])),
+            stop=raw["stop"],
+            warnings=list(raw["warnings"]),
+            _view_json=raw["calibration_view_json"],
+        )
     import arviz as az
 
     raw = _core._calibrate(
@@ -320,11 +400,13 @@ def report(run, out=None):
             (folder / "propagation.json").write_text(json.dumps(r.results))
         elif isinstance(r, SensitivityResult):
             (folder / "sensitivity.json").write_text(json.dumps(r.results))
+        elif isinstance(r, MapFit):
+            (folder / "calibration_view.json").write_text(r._view_json)
         elif hasattr(r, "posterior") and "bridgelaw_calibration_view" in r.posterior.attrs:
             (folder / "calibration_view.json").write_text(r.posterior.attrs["bridgelaw_calibration_view"])
         else:
             raise InputError(
-                f"report: expected a run folder, a PropagationResult, a SensitivityResult or an "
-                f"InferenceData from bridgelaw.calibrate, found {type(r).__name__}"
+                f"report: expected a run folder, a PropagationResult, a SensitivityResult, a MapFit or "
+                f"an InferenceData from bridgelaw.calibrate, found {type(r).__name__}"
             )
     return Path(_core.report(folder, None))

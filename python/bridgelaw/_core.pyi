@@ -178,3 +178,6 @@ def _calibrate(
     progress: bool = False,
     predictive_draws: int = 100,
 ) -> Dict[str, Any]: ...
+def _calibrate_map(
+    study: Any, data: Optional[List[str]] = None, seed: Optional[int] = None
+) -> Dict[str, Any]: ...

@@ -7,12 +7,13 @@ use crate::util::{Source, run_interruptible, source};
 use bridgelaw::Model;
 use bridgelaw::bound::BoundModel;
 use bridgelaw::calibrate::study::{CalibrateSection, observations};
+use bridgelaw::calibrate::validate::{CurveRole, FitPoints, ValidationReport, rmse_rows};
 use bridgelaw::calibrate::{self, Likelihood, Posterior};
 use bridgelaw::cancel::CancelToken;
 use bridgelaw::dist::{self as bdist, JointDistribution};
 use bridgelaw::model::OutputShape;
 use bridgelaw::propagate::{self, PropagateSection};
-use bridgelaw::report::calibrate_report::view_from_run;
+use bridgelaw::report::calibrate_report::{view_from_map, view_from_run};
 use bridgelaw::sensitivity::{self, AllSettings};
 use bridgelaw::study::{self as bstudy, StudyModel, load_study as read_study, parse_study_with};
 use numpy::{PyArray1, PyArray2, PyArray3, PyReadonlyArray1};
@@ -580,6 +581,78 @@ pub fn _calibrate<'py>(
     d.set_item("warnings", summary.warnings.clone())?;
     d.set_item("seed", run.config.seed)?;
     d.set_item("draw_stride", nd / per_chain.max(1))?;
+    Ok(d)
+}
+
+/// The fast `--map` mode of ``bridgelaw calibrate``: the posterior mode (multi-start L-BFGS on
+/// the exact gradient) and the Laplace approximation around it, as the CLI computes them.
+/// Returns the CLI's ``*_map.json`` and ``*_validation.json`` (parameters at the prior centre
+/// and the MAP, per-curve RMS residuals [V]) as JSON text, the MAP's shift from the prior
+/// centre in prior sds per unknown, and the report's calibration view.
+#[pyfunction]
+#[pyo3(signature = (study, data=None, seed=None))]
+pub fn _calibrate_map<'py>(
+    py: Python<'py>,
+    study: &Bound<'py, PyAny>,
+    data: Option<Vec<PathBuf>>,
+    seed: Option<u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let st = as_study(study)?;
+    let (cfg, obs, lik) =
+        calibration_setup(&st, data.unwrap_or_default(), [None, None, None, seed])?;
+    let seed = cfg.seed;
+    let s2 = st.clone();
+    let out = run_interruptible(py, move |_cancel| {
+        let post = Posterior::new(&s2.model, &s2.dist, obs, lik)?;
+        let r = calibrate::find_map(&post, &Default::default())?;
+        let title = if s2.title.is_empty() {
+            s2.path.display().to_string()
+        } else {
+            s2.title.clone()
+        };
+        let view = view_from_map(&title, &post, &r, seed)?;
+        let view = serde_json::to_string(&view)
+            .map_err(|e| calibrate::CalibrateError::Setup(format!("calibration view: {e}")))?;
+        // As the CLI's residual table: the prior centre, the MAP and the Laplace mean.
+        let laplace_mean =
+            (!r.summary.is_empty()).then(|| r.summary.iter().map(|p| p.mean).collect());
+        let points = FitPoints::new(&post, Some(&r.z), laplace_mean);
+        let rows = rmse_rows(&post, CurveRole::Fit, &points);
+        let validation = ValidationReport::new(&points, rows, vec![], &[], &[], &[]);
+        let validation = serde_json::to_string(&validation)
+            .map_err(|e| calibrate::CalibrateError::Setup(format!("validation: {e}")))?;
+        // (ẑ − μ_z)/σ_z: how far the data moved each unknown from its prior, in prior sds.
+        let shift: Vec<f64> = post
+            .prior_z_mean_sd()
+            .iter()
+            .zip(&r.z)
+            .map(|((mu, sd), z)| (z - mu) / sd)
+            .collect();
+        let names = post.names().to_vec();
+        let units: Vec<String> = post.parameters().iter().map(|p| p.unit.clone()).collect();
+        Ok::<_, calibrate::CalibrateError>((
+            r.to_json(),
+            validation,
+            view,
+            shift,
+            names,
+            units,
+            r.stop_sentence(),
+            r.warnings(),
+        ))
+    })?
+    .map_err(errors::calibrate)?;
+    let (map_json, validation, view, shift, names, units, stop, warnings) = out;
+    let d = PyDict::new(py);
+    d.set_item("map_json", map_json)?;
+    d.set_item("validation_json", validation)?;
+    d.set_item("calibration_view_json", view)?;
+    d.set_item("shift_prior_sd", shift)?;
+    d.set_item("names", names)?;
+    d.set_item("units", units)?;
+    d.set_item("stop", stop)?;
+    d.set_item("warnings", warnings)?;
+    d.set_item("seed", seed)?;
     Ok(d)
 }
 

@@ -32,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engines::_propagate, m)?)?;
     m.add_function(wrap_pyfunction!(engines::_sensitivity, m)?)?;
     m.add_function(wrap_pyfunction!(engines::_calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(engines::_calibrate_map, m)?)?;
     m.add_function(wrap_pyfunction!(engines::report, m)?)?;
     m.add_function(wrap_pyfunction!(engines::laws, m)?)?;
     Ok(())
