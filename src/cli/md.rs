@@ -53,7 +53,7 @@ enum DriftArg {
 enum CovarianceArg {
     /// Exact random-walk covariance of the all-origins MSD, scaled by the data.
     RandomWalk,
-    /// kinisi's form Σ_ij = v_i·n_i/n_j from the observed variances.
+    /// kinisi 2.1's estimator (Σ_ij = v_i·n_i/n_j, pseudo-inverse): its D and sd when run with its lags (every lag to the full run: --max-lag the run, --lags twice the frames) and window.
     Kinisi,
 }
 

@@ -247,9 +247,9 @@ fn add_run(
     let chol = match corr.clone().cholesky() {
         Some(c) => c,
         None => {
-            // An estimated covariance (noisy observed variances, near-duplicate long lags) can be
-            // numerically indefinite; as kinisi does (the minimum-eigenvalue method, Tandeo et al.,
-            // Tellus A 2020), raise the eigenvalues below λ_max·1e-12 to that floor.
+            // The random-walk matrix is positive definite, but near-duplicate long lags can make
+            // it numerically indefinite; raise the eigenvalues below λ_max·1e-12 to that floor
+            // (the minimum-eigenvalue method, Tandeo et al., Tellus A 2020).
             let e = corr.symmetric_eigen();
             let floor = e.eigenvalues.max() * 1e-12;
             let lam = e.eigenvalues.map(|v| v.max(floor));
