@@ -309,3 +309,61 @@ fn diffusion_results_render_the_msd_figure() {
     run_ok(bin().arg("report").arg(&results));
     assert!(results.join("report.html").is_file());
 }
+
+/// `md density --out DIR` then `bridgelaw report DIR`: the profile figure (reported width with
+/// its 95 % standard-error band, other widths, time windows; axes with units) and the
+/// scale-separation table.
+#[test]
+fn density_folder_renders_the_profile_and_the_scale_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (px, _) = write_walk(dir.path(), "li", 0.2, 200, 9);
+    let out = dir.path().join("dens");
+    run_ok(
+        bin()
+            .args(["md", "density"])
+            .arg(&px)
+            .args(["--species", "Li", "--kernel-width", "2", "--out"])
+            .arg(&out),
+    );
+    run_ok(bin().arg("report").arg(&out));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for needle in [
+        "Coarse-grained Li density",
+        "95 % band (block-averaged standard error)",
+        "Scale separation",
+        "kernel width (Å)",
+        "beyond noise (% of mean)",
+    ] {
+        assert!(html.contains(needle), "report lacks '{needle}'");
+    }
+    let svg = std::fs::read_to_string(out.join("figures/md_density.svg")).unwrap();
+    assert!(
+        svg.contains("z (Å)") && svg.contains("density (ions/Å^3)"),
+        "axis labels with units missing"
+    );
+    assert!(out.join("figures/md_density.png").is_file());
+    // The figure's data: the reported width (2 Å) and the two checked ones (1 and 4 Å), each with
+    // its standard error; every profile averages to N/V (each ion's weights sum to one).
+    let csv = std::fs::read_to_string(out.join("figures/md_density.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "z_A,density_w2A_per_A3,density_se_w2A_per_A3,density_w1A_per_A3,density_se_w1A_per_A3,density_w4A_per_A3,density_se_w4A_per_A3,concentration_mol_per_m3"
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() >= 4 && rows.iter().all(|r| r[2] > 0.0 && r[4] > 0.0 && r[6] > 0.0));
+    let n_over_v = 16.0 / 12f64.powi(3);
+    for col in [1, 3, 5] {
+        let mean = rows.iter().map(|r| r[col]).sum::<f64>() / rows.len() as f64;
+        assert!(
+            (mean / n_over_v - 1.0).abs() < 1e-4,
+            "column {col}: mean {mean} vs N/V {n_over_v}"
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("md_density.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["scale_checks"].as_array().map(|a| a.len()), Some(2));
+}

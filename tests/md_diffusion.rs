@@ -304,3 +304,79 @@ fn framework_drift_is_removed_before_the_msd() {
         d.sd
     );
 }
+
+/// kinisi 2.1.0's D and sd on a walk it was run on (`data/kinisi/`, written and run by
+/// `scripts/kinisi_reference.py`; the mean over 4 MCMC random states): `CovarianceModel::Kinisi`
+/// with kinisi's lags (every lag to the full run) and window (1 ps to the end) reproduces both
+/// within 10 %. The default random-walk covariance gives the same D within 10 % and an sd
+/// 1.15–1.6 times smaller: kinisi's variance of the all-origins MSD counts only non-overlapping
+/// windows (3/2 of the true variance on the diagonal) and its covariance adds
+/// 8D²·min(t_i, t_j)³/(N·T) (README, "Against kinisi").
+#[test]
+fn kinisi_form_reproduces_kinisi_on_its_reference_walk() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/kinisi");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("kinisi_reference.json")).unwrap())
+            .unwrap();
+    assert_eq!(reference["kinisi_version"].as_str(), Some("2.1.0"));
+    let (kd, ksd) = (
+        reference["D_m2_s"].as_f64().unwrap(),
+        reference["sd_m2_s"].as_f64().unwrap(),
+    );
+    let m = msd_of_trajectory(
+        &dir.join("brownian_walk.xyz"),
+        TrajectoryFormat::ExtendedXyz,
+        &Selection("Li".into()),
+        TimeSource::File { md_step_ps: None },
+        // 200 frames: every lag from 1 to 199 frames (lag_set covers all with 2·199 lags).
+        LagChoice {
+            max_lag_ps: Some(19.9),
+            count: 400,
+        },
+        DriftCorrection::Framework,
+    )
+    .unwrap();
+    assert_eq!(m.curve.lag_frames, (1..200).collect::<Vec<_>>());
+    let w = Window {
+        start_ps: 1.0,
+        end_ps: 19.9,
+    };
+    let k = fit_diffusivity(
+        &[&m.curve],
+        Displacement::Tracer,
+        w,
+        CovarianceModel::Kinisi,
+    )
+    .unwrap();
+    let g = fit_diffusivity(
+        &[&m.curve],
+        Displacement::Tracer,
+        w,
+        CovarianceModel::RandomWalk,
+    )
+    .unwrap();
+    eprintln!(
+        "kinisi D {kd:.4e} sd {ksd:.3e}; --covariance kinisi D {:.4e} sd {:.3e}; default D {:.4e} sd {:.3e}",
+        k.mean, k.sd, g.mean, g.sd
+    );
+    assert!(
+        (k.mean / kd - 1.0).abs() < 0.10,
+        "D {} vs kinisi {kd}",
+        k.mean
+    );
+    assert!(
+        (k.sd / ksd - 1.0).abs() < 0.10,
+        "sd {} vs kinisi {ksd}",
+        k.sd
+    );
+    assert!(
+        (g.mean / kd - 1.0).abs() < 0.10,
+        "default D {} vs kinisi {kd}",
+        g.mean
+    );
+    assert!(
+        (1.15..1.6).contains(&(ksd / g.sd)),
+        "kinisi sd / default sd = {}",
+        ksd / g.sd
+    );
+}

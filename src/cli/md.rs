@@ -53,7 +53,7 @@ enum DriftArg {
 enum CovarianceArg {
     /// Exact random-walk covariance of the all-origins MSD, scaled by the data.
     RandomWalk,
-    /// kinisi's form Σ_ij = v_i·n_i/n_j from the observed variances.
+    /// kinisi 2.1's estimator (Σ_ij = v_i·n_i/n_j, pseudo-inverse): its D and sd when run with its lags (every lag to the full run: --max-lag the run, --lags twice the frames) and window.
     Kinisi,
 }
 
@@ -206,7 +206,7 @@ pub struct DensityArgs {
     #[arg(long, default_value_t = 1)]
     stride: usize,
     /// Output folder: density_field.csv, density_profile.csv, density_windows.csv,
-    /// density_summary.json.
+    /// density_summary.json, md_density.json (`bridgelaw report OUT` draws the profile from it).
     #[arg(long)]
     out: PathBuf,
     /// Replace a previous result in --out.
@@ -448,6 +448,15 @@ fn density(a: DensityArgs) -> Result<(), CliError> {
     write(
         "density_summary.json",
         &serde_json::to_string_pretty(&r.summary(&a.read.species)).map_err(CliError::failed)?,
+    )?;
+    // What `bridgelaw report OUT` draws: the profile with its band and the scale check.
+    write(
+        bridgelaw::report::md_report::MD_DENSITY_JSON,
+        &serde_json::to_string_pretty(&bridgelaw::report::md_report::MdDensityView::new(
+            &r,
+            &a.read.species,
+        ))
+        .map_err(CliError::failed)?,
     )?;
     let mut prov = bridgelaw::report::provenance::Provenance::new();
     prov.data_files = a

@@ -113,7 +113,8 @@ pub struct WidthField {
 }
 
 /// The scale-separation check of one width against the reported one.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScaleCheck {
     pub width_a: f64,
     /// δ_w: rms over the grid of the change of the run-mean field, over the mean density.
@@ -659,6 +660,18 @@ pub struct ScaleSummary {
 impl DensityResult {
     fn coordinate(&self, d: usize, j: usize) -> f64 {
         j as f64 * self.mean_box_a[d] / self.shape[d] as f64
+    }
+
+    /// Grid coordinates along the profile axis in Å (on the mean box).
+    pub fn profile_coordinates_a(&self) -> Vec<f64> {
+        (0..self.shape[self.axis])
+            .map(|j| self.coordinate(self.axis, j))
+            .collect()
+    }
+
+    /// Name of the profile axis: "x", "y" or "z".
+    pub fn axis_name(&self) -> &'static str {
+        AXES[self.axis]
     }
 
     /// The field CSV: one row per grid point, the reported width's density, its standard error,

@@ -72,8 +72,11 @@ pub enum CovarianceModel {
     /// observed excess (non-Gaussian) variance rate η (the default; see the module doc).
     #[default]
     RandomWalk,
-    /// kinisi's form: Σ_ij = v_i·n_i/n_j for t_i ≤ t_j with v_i = Var(|Δr|²)_i/n_i and
-    /// n_i = N·(F − 1)/ℓ_i (observed variances, no model).
+    /// kinisi's estimator (2.1): Σ_ij = v_i·n_i/n_j for t_i ≤ t_j with v_i = Var(|Δr|²)_i/n_i
+    /// (observed sample variance, ddof 1) and n_i = N·ℓ_max/ℓ_i (ℓ_max the longest lag
+    /// computed), inverted as a pseudo-inverse with kinisi's cut; D and its sd are then the
+    /// mean and sd of the normal posterior kinisi samples by MCMC. With all lags to the full run
+    /// (`--max-lag` the run, `--lags` twice the frames) it reproduces kinisi's D and sd.
     Kinisi,
 }
 
@@ -244,9 +247,9 @@ fn add_run(
     let chol = match corr.clone().cholesky() {
         Some(c) => c,
         None => {
-            // An estimated covariance (noisy observed variances, near-duplicate long lags) can be
-            // numerically indefinite; as kinisi does (the minimum-eigenvalue method, Tandeo et al.,
-            // Tellus A 2020), raise the eigenvalues below λ_max·1e-12 to that floor.
+            // The random-walk matrix is positive definite, but near-duplicate long lags can make
+            // it numerically indefinite; raise the eigenvalues below λ_max·1e-12 to that floor
+            // (the minimum-eigenvalue method, Tandeo et al., Tellus A 2020).
             let e = corr.symmetric_eigen();
             let floor = e.eigenvalues.max() * 1e-12;
             let lam = e.eigenvalues.map(|v| v.max(floor));
@@ -274,6 +277,43 @@ fn add_run(
     eq.xtx += Matrix2::new(xtx[(0, 0)], xtx[(0, 1)], xtx[(1, 0)], xtx[(1, 1)]);
     eq.xty += Vector2::new(xty[0], xty[1]);
     eq.yty += wy.dot(&wy);
+    Ok(())
+}
+
+/// Add one run's lags to the equations with the Moore–Penrose pseudo-inverse of `cov` in place of
+/// Σ⁻¹, as kinisi does (`scipy.linalg.pinvh`): eigenvalues of Σ at or below n·ε·λ_max (n lags,
+/// ε the f64 machine epsilon) are dropped. kinisi first raises the smallest eigenvalues
+/// (minimum-eigenvalue method, then `cov_nearest`), which only turns negative ones into
+/// near-zero ones that the cut then drops; keeping the positive eigenvalues above the cut does
+/// the same. With lags up to the full run kinisi's matrix is so ill-conditioned that a plain
+/// factorisation gives a nonsensical D; the cut is what regularises it.
+fn add_run_pseudo_inverse(
+    eq: &mut NormalEquations,
+    t: &[f64],
+    y: &[f64],
+    cov: &DMatrix<f64>,
+) -> Result<(), DiffusionError> {
+    let n = t.len();
+    let e = cov.clone().symmetric_eigen();
+    let lam_max = e.eigenvalues.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+    let cut = n as f64 * f64::EPSILON * lam_max;
+    if !(lam_max.is_finite() && lam_max > 0.0) {
+        return Err(DiffusionError::SingularCovariance);
+    }
+    let x = DMatrix::from_fn(n, 2, |i, j| if j == 0 { 6.0 * t[i] } else { 1.0 });
+    let yv = DVector::from_column_slice(y);
+    // Σ⁺ = U diag(1/λ) Uᵀ over the kept eigenpairs: project X and y on U, weight by 1/λ.
+    let ux = e.eigenvectors.transpose() * &x;
+    let uy = e.eigenvectors.transpose() * &yv;
+    for (k, &lam) in e.eigenvalues.iter().enumerate() {
+        if lam <= cut {
+            continue;
+        }
+        let (a, b, c) = (ux[(k, 0)], ux[(k, 1)], uy[k]);
+        eq.xtx += Matrix2::new(a * a, a * b, a * b, b * b) / lam;
+        eq.xty += Vector2::new(a * c, b * c) / lam;
+        eq.yty += c * c / lam;
+    }
     Ok(())
 }
 
@@ -327,16 +367,33 @@ pub fn fit_diffusivity(
                 Run::RandomWalk { k2, k1, eta }
             }
             CovarianceModel::Kinisi => {
-                let n = lags.len();
-                let var: Vec<f64> = idx
-                    .iter()
-                    .zip(&lags)
-                    .map(|(&i, &l)| (m4[i] - m[i] * m[i]).max(0.0) / n_obs(l))
+                // kinisi 2.1 (`displacement.calculate_msd`, `Diffusion.compute_covariance_matrix`):
+                // v_i = Var_obs(|Δr|²)_i/n_i, the sample variance (ddof 1) over the lag's
+                // samples divided by n_i = walkers·ℓ_max/ℓ_i, ℓ_max the longest lag computed
+                // (kinisi's `dt_index[-1]`, the full run by default); Σ_ij = v_i·n_i/n_j, i ≤ j.
+                let l_max = *c.lag_frames.last().unwrap_or(&1) as f64;
+                let n_kinisi = |l: usize| walkers as f64 * l_max / l as f64;
+                let keep: Vec<usize> = (0..idx.len())
+                    .filter(|&k| walkers * c.origins[idx[k]] > 1)
                     .collect();
-                Run::Observed(DMatrix::from_fn(n, n, |i, j| {
+                let var: Vec<f64> = keep
+                    .iter()
+                    .map(|&k| {
+                        let (i, l) = (idx[k], lags[k]);
+                        let samples = (walkers * c.origins[i]) as f64;
+                        let ddof1 = samples / (samples - 1.0);
+                        (m4[i] - m[i] * m[i]).max(0.0) * ddof1 / n_kinisi(l)
+                    })
+                    .collect();
+                let n = keep.len();
+                let cov = DMatrix::from_fn(n, n, |i, j| {
                     let (a, b) = if i <= j { (i, j) } else { (j, i) };
-                    var[a] * n_obs(lags[a]) / n_obs(lags[b])
-                }))
+                    var[a] * n_kinisi(lags[keep[a]]) / n_kinisi(lags[keep[b]])
+                });
+                let t: Vec<f64> = keep.iter().map(|&k| t[k]).collect();
+                let y: Vec<f64> = keep.iter().map(|&k| y[k]).collect();
+                runs.push((t, y, Run::Observed(cov)));
+                continue;
             }
         };
         runs.push((t, y, run));
@@ -362,7 +419,10 @@ pub fn fit_diffusivity(
                 let cov = match (run, d) {
                     (Run::RandomWalk { k2, .. }, None) => k2.clone(),
                     (Run::RandomWalk { k2, k1, eta }, Some(d)) => k2 * (d * d) + k1 * *eta,
-                    (Run::Observed(c), _) => c.clone(),
+                    (Run::Observed(c), _) => {
+                        add_run_pseudo_inverse(&mut eq, t, y, c)?;
+                        continue;
+                    }
                 };
                 add_run(&mut eq, t, y, cov)?;
             }

@@ -1,6 +1,8 @@
 //! Figures of the MD front end: the MSD with its fitted line and 95 % band (`md diffusion
 //! --results DIR` writes [`MD_DIFFUSION_JSON`]) and the Arrhenius D(T) with its band (`md
-//! arrhenius --results DIR` writes [`MD_ARRHENIUS_JSON`]); `bridgelaw report DIR` renders them.
+//! arrhenius --results DIR` writes [`MD_ARRHENIUS_JSON`]) and the coarse-grained density profile
+//! with its standard-error band and the scale-separation table (`md density --out DIR` writes
+//! [`MD_DENSITY_JSON`]); `bridgelaw report DIR` renders them.
 
 use super::html::{Block, ReportFigure, Section, Table};
 use super::plots::{Band, Line, Points, XRegion, XyPlot, xy_figure};
@@ -8,6 +10,7 @@ use crate::constants::K_B_EV;
 use crate::dist::estimate::ArrheniusFit;
 use crate::md::TrajectoryMsd;
 use crate::md::analysis::{TransportEstimate, arrhenius_extrapolation};
+use crate::md::coarse::{DensityResult, PER_A3_IN_MOL_PER_M3, ScaleCheck};
 use crate::md::diffusion::A2_PER_PS_IN_M2_PER_S;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -16,6 +19,8 @@ use std::fmt::Write as _;
 pub const MD_DIFFUSION_JSON: &str = "md_diffusion.json";
 /// File `md arrhenius --results` writes.
 pub const MD_ARRHENIUS_JSON: &str = "md_arrhenius.json";
+/// File `md density --out` writes.
+pub const MD_DENSITY_JSON: &str = "md_density.json";
 
 /// One run's MSD curves, lags in ps and MSDs in Å².
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -326,6 +331,218 @@ pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
     }));
     vec![Section {
         heading: "Arrhenius D(T)".into(),
+        blocks,
+    }]
+}
+
+/// The planar-average density profile at one kernel width, ions/Å³, with its standard error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensityProfileView {
+    pub width_a: f64,
+    pub density_per_a3: Vec<f64>,
+    pub std_error_per_a3: Vec<f64>,
+}
+
+/// One time window's profile at the reported width, ions/Å³.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensityWindowView {
+    pub run: usize,
+    pub window: usize,
+    pub t_start_ps: f64,
+    pub t_end_ps: f64,
+    pub density_per_a3: Vec<f64>,
+}
+
+/// What the density figure and the scale-separation table need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdDensityView {
+    pub species: String,
+    /// Profile axis ("x", "y" or "z") and its grid coordinates in Å.
+    pub axis: String,
+    pub coordinate_a: Vec<f64>,
+    /// N/V averaged over frames, ions/Å³.
+    pub mean_density_per_a3: f64,
+    /// Profiles at each kernel width, the reported one first.
+    pub profiles: Vec<DensityProfileView>,
+    pub windows: Vec<DensityWindowView>,
+    /// Tolerance of the scale-separation check (fraction of the mean density) and its checks.
+    pub tolerance_relative: f64,
+    pub scale_checks: Vec<ScaleCheck>,
+    /// The command's printed summary (units, warnings).
+    pub summary: String,
+}
+
+impl MdDensityView {
+    pub fn new(r: &DensityResult, species: &str) -> Self {
+        MdDensityView {
+            species: species.into(),
+            axis: r.axis_name().into(),
+            coordinate_a: r.profile_coordinates_a(),
+            mean_density_per_a3: r.mean_density_per_a3,
+            profiles: r
+                .fields
+                .iter()
+                .map(|f| DensityProfileView {
+                    width_a: f.width_a,
+                    density_per_a3: f.profile.clone(),
+                    std_error_per_a3: f.profile_std_error.clone(),
+                })
+                .collect(),
+            windows: r
+                .windows
+                .iter()
+                .map(|w| DensityWindowView {
+                    run: w.run,
+                    window: w.window,
+                    t_start_ps: w.t_start_ps,
+                    t_end_ps: w.t_end_ps,
+                    density_per_a3: w.profile.clone(),
+                })
+                .collect(),
+            tolerance_relative: r.tolerance,
+            scale_checks: r.scale.clone(),
+            summary: r.text(),
+        }
+    }
+}
+
+/// The density section: the planar-average profile at the reported width with its 95 % band
+/// (± 1.96 standard errors from block averaging), the other widths and the time windows as
+/// lines, and the scale-separation table (change of the field between widths against its noise).
+pub fn density_sections(v: &MdDensityView) -> Vec<Section> {
+    let mut blocks = vec![Block::Pre(v.summary.clone())];
+    let x = &v.coordinate_a;
+    let mut plot = XyPlot {
+        title: format!(
+            "{} density along {}, averaged over the run",
+            v.species, v.axis
+        ),
+        x_label: format!("{} (Å)", v.axis),
+        y_label: "density (ions/Å^3)".into(),
+        h_lines: vec![(v.mean_density_per_a3, "N/V".into())],
+        ..Default::default()
+    };
+    let mut csv = format!("{}_A", v.axis);
+    for p in &v.profiles {
+        let _ = write!(
+            csv,
+            ",density_w{w}A_per_A3,density_se_w{w}A_per_A3",
+            w = p.width_a
+        );
+    }
+    csv.push_str(",concentration_mol_per_m3\n");
+    if let Some(p) = v.profiles.first() {
+        plot.bands.push(Band {
+            label: "95 % band (block-averaged standard error)".into(),
+            x: x.clone(),
+            lo: p
+                .density_per_a3
+                .iter()
+                .zip(&p.std_error_per_a3)
+                .map(|(m, s)| m - 1.96 * s)
+                .collect(),
+            hi: p
+                .density_per_a3
+                .iter()
+                .zip(&p.std_error_per_a3)
+                .map(|(m, s)| m + 1.96 * s)
+                .collect(),
+            color: 0,
+            opacity: 0.25,
+        });
+    }
+    // Time windows first, so the run-mean profiles are drawn over them.
+    for (k, w) in v.windows.iter().enumerate() {
+        plot.lines.push(Line {
+            label: if k == 0 {
+                "time windows".into()
+            } else {
+                String::new()
+            },
+            x: x.clone(),
+            y: w.density_per_a3.clone(),
+            color: 1,
+            dashed: true,
+        });
+    }
+    for (k, p) in v.profiles.iter().enumerate() {
+        plot.lines.push(Line {
+            label: format!(
+                "kernel width {} Å{}",
+                p.width_a,
+                if k == 0 { " (reported)" } else { "" }
+            ),
+            x: x.clone(),
+            y: p.density_per_a3.clone(),
+            color: if k == 0 { 0 } else { k + 1 },
+            dashed: k > 0,
+        });
+    }
+    for (j, xj) in x.iter().enumerate() {
+        csv.push_str(&g(*xj));
+        for p in &v.profiles {
+            let _ = write!(
+                csv,
+                ",{},{}",
+                g(p.density_per_a3[j]),
+                g(p.std_error_per_a3[j])
+            );
+        }
+        let first = v.profiles.first().map_or(f64::NAN, |p| p.density_per_a3[j]);
+        let _ = writeln!(csv, ",{}", g(first * PER_A3_IN_MOL_PER_M3));
+    }
+    match xy_figure(&plot) {
+        Ok(figure) => blocks.push(Block::Figure(ReportFigure {
+            name: "md_density".into(),
+            caption: format!(
+                "Planar average along {} of the coarse-grained density (periodic Gaussian kernel) over the whole run at the reported kernel width with its 95 % band from block-averaged standard errors; dashed: the other kernel widths and the time-window averages; the horizontal line is N/V.",
+                v.axis
+            ),
+            figure,
+            csv,
+        })),
+        Err(e) => blocks.push(Block::Warning(format!("density figure not drawn: {e}"))),
+    }
+    let pct = |f: f64| format!("{:.2}", 100.0 * f);
+    blocks.push(Block::Table(Table {
+        caption: format!(
+            "Scale separation: change of the run-mean field from the reported width ({} Å), rms over the grid, against its sampling noise; independent of the width when the change beyond the noise is at most {} % of the mean density",
+            v.profiles.first().map_or(f64::NAN, |p| p.width_a),
+            pct(v.tolerance_relative)
+        ),
+        header: vec![
+            "kernel width (Å)".into(),
+            "rms change (% of mean)".into(),
+            "noise (% of mean)".into(),
+            "beyond noise (% of mean)".into(),
+            "independent of width".into(),
+        ],
+        rows: v
+            .scale_checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.width_a.to_string(),
+                    pct(c.rms_change_relative),
+                    pct(c.noise_relative),
+                    pct(c.systematic_relative),
+                    if c.independent { "yes" } else { "no" }.into(),
+                ]
+            })
+            .collect(),
+        warn_rows: v
+            .scale_checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.independent)
+            .map(|(i, _)| i)
+            .collect(),
+    }));
+    vec![Section {
+        heading: format!("Coarse-grained {} density", v.species),
         blocks,
     }]
 }

@@ -5,8 +5,8 @@
 use super::calibrate_report::{CALIBRATION_VIEW_JSON, CalibrationView, calibration_sections};
 use super::html::{Report, write_report};
 use super::md_report::{
-    MD_ARRHENIUS_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDiffusionView, arrhenius_sections,
-    diffusion_sections,
+    MD_ARRHENIUS_JSON, MD_DENSITY_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDensityView,
+    MdDiffusionView, arrhenius_sections, density_sections, diffusion_sections,
 };
 use super::propagate_report::propagation_sections;
 use super::provenance::{PROVENANCE_FILE, Provenance};
@@ -22,7 +22,7 @@ pub const PROPAGATION_JSON: &str = "propagation.json";
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error(
-        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON} here and one level below)"
+        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON}, {MD_DENSITY_JSON} here and one level below)"
     )]
     NothingFound { dir: PathBuf },
     #[error(
@@ -63,6 +63,7 @@ pub struct RunResults {
     pub calibration: Option<CalibrationView>,
     pub md_diffusion: Option<MdDiffusionView>,
     pub md_arrhenius: Option<MdArrheniusView>,
+    pub md_density: Option<MdDensityView>,
     pub provenance: Option<Provenance>,
     /// The files read.
     pub files: Vec<PathBuf>,
@@ -140,6 +141,10 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
         r.md_arrhenius = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
     }
+    if let Some(p) = find(dir, MD_DENSITY_JSON) {
+        r.md_density = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
+        r.files.push(p);
+    }
     if let Some(p) = find(dir, PROVENANCE_FILE) {
         r.provenance = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
@@ -149,6 +154,7 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
         && r.calibration.is_none()
         && r.md_diffusion.is_none()
         && r.md_arrhenius.is_none()
+        && r.md_density.is_none()
     {
         return Err(ReportError::NothingFound {
             dir: dir.to_path_buf(),
@@ -186,6 +192,12 @@ pub fn combined_report(r: &RunResults) -> Report {
         }
         sections.extend(arrhenius_sections(a));
     }
+    if let Some(d) = &r.md_density {
+        if title.is_empty() {
+            title = format!("MD coarse-grained {} density", d.species);
+        }
+        sections.extend(density_sections(d));
+    }
     let mut prov = match &r.provenance {
         Some(p) => p.clone(),
         None => Provenance::new(),
@@ -207,6 +219,7 @@ pub fn combined_report(r: &RunResults) -> Report {
         r.calibration.as_ref().map(|_| "calibration"),
         r.md_diffusion.as_ref().map(|_| "MD diffusion"),
         r.md_arrhenius.as_ref().map(|_| "MD Arrhenius"),
+        r.md_density.as_ref().map(|_| "MD density"),
     ]
     .into_iter()
     .flatten()
