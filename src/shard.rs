@@ -336,6 +336,18 @@ pub fn study_hash(study: &crate::study::Study) -> String {
     )
 }
 
+/// Fingerprint of the contents of `files` in order (each file's length, then its bytes), so
+/// shards of a run can tell that they read the same data; an unreadable file is named.
+pub fn files_fingerprint(files: &[&Path]) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    for f in files {
+        let b = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        bytes.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&b);
+    }
+    Ok(fingerprint(&bytes))
+}
+
 /// 64-bit FNV-1a hash of `bytes`, as 16 hex digits: a fingerprint that catches parts of
 /// different studies mixed by mistake (not a defence against forgery).
 pub fn fingerprint(bytes: &[u8]) -> String {

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The part files of one run, in any order (`propagate --shard K/N`,
-    /// `sensitivity --method sobol --shard K/N` or `calibrate-fleet --shard K/N`); every shard
+    /// `sensitivity --method sobol --shard K/N`, `calibrate --shard K/N` or
+    /// `calibrate-fleet --shard K/N`); every shard
     /// exactly once.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
@@ -63,6 +64,9 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
         super::sensitivity::PART_KIND => {
             let parts = typed(&ordered)?;
             super::sensitivity::merge(h, &study_path, &study, &parts, run, a.report)
+        }
+        super::calibrate::PART_KIND => {
+            super::calibrate::merge(h, &study_path, &ordered, run, a.report)
         }
         super::fleet::PART_KIND => {
             let bodies = typed(&ordered)?;
