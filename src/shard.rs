@@ -551,6 +551,16 @@ mod tests {
         assert!(hex_f64s::decode("123").is_err());
     }
 
+    #[test]
+    fn a_study_fingerprint_does_not_change_when_its_model_runs() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lgm50_chain_voltage_band.toml");
+        let study = crate::study::load_study(&path).unwrap();
+        let before = study_hash(&study);
+        crate::model::evaluate(&study.model, &study.dist.median_natural()).unwrap();
+        assert_eq!(study_hash(&study), before);
+    }
+
     fn header(k: usize, n: usize, seed: u64) -> (PathBuf, PartHeader) {
         (
             PathBuf::from(format!("p{k}.json")),

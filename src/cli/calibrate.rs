@@ -465,8 +465,8 @@ fn write_part<M: Model>(
 ) -> Result<(), CliError> {
     let total = cfg.chains as u64;
     let range = shard.range(total);
-    let nuts = calibrate::sample_chains(post, cfg, range.clone(), interrupted())
-        .map_err(calibrate_error)?;
+    let nuts =
+        calibrate::sample_chains(post, cfg, range, interrupted()).map_err(calibrate_error)?;
     let file = PartFile {
         header: PartHeader::new(
             PART_KIND,
@@ -483,17 +483,7 @@ fn write_part<M: Model>(
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "calibrate-parts"));
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: chains {}..{} of {total})",
-        path.display(),
-        range.start + 1,
-        range.end
-    );
-    Ok(())
+    super::merge::write_part(&out, &file, "chains")
 }
 
 /// The merged chains of the parts (in shard order), after the settings of the run as the merge

@@ -208,7 +208,7 @@ fn run_shard(
 ) -> Result<(), CliError> {
     let total = cells.len() as u64;
     let range = shard.range(total);
-    let results = calibrate_range(cfg, cells, posts, &a.cells, range.clone());
+    let results = calibrate_range(cfg, cells, posts, &a.cells, range);
     let file = PartFile {
         header: PartHeader::new(
             PART_KIND,
@@ -221,17 +221,7 @@ fn run_shard(
         ),
         body: results,
     };
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    bridgelaw::output::write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: cells {}..{} of {total})",
-        path.display(),
-        range.start + 1,
-        range.end
-    );
-    Ok(())
+    super::merge::write_part(out, &file, "cells")
 }
 
 /// Under an MPI launcher: rank r calibrates shard r + 1 of R of the cells, rank 0 gathers the

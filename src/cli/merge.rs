@@ -2,7 +2,9 @@
 //! identical to the one a single process writes.
 
 use super::CliError;
-use bridgelaw::shard::{PartHeader, check_parts, read_part_body, read_part_header, study_hash};
+use bridgelaw::shard::{
+    PartFile, PartHeader, check_parts, read_part_body, read_part_header, study_hash,
+};
 use bridgelaw::study::load_study;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -119,4 +121,27 @@ fn merge_propagate(
                 e => CliError::failed(e),
             })?;
     super::propagate::write_run(study_path, study, method, &mc, res, run, a.report)
+}
+
+/// Write a shard's part file atomically as `out/<kind>-part-K-of-N.json` and say on stderr which
+/// of the run's work units (`unit`: chunks, base rows, chains, cells) it holds.
+pub(super) fn write_part<T: serde::Serialize>(
+    out: &Path,
+    file: &PartFile<T>,
+    unit: &str,
+) -> Result<(), CliError> {
+    let h = &file.header;
+    let path = out.join(format!("{}-part-{}.json", h.kind, h.shard.tag()));
+    let json = serde_json::to_string(file).map_err(CliError::failed)?;
+    bridgelaw::output::write_atomic(&path, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "wrote {} (shard {}: {unit} {}..{} of {})",
+        path.display(),
+        h.shard,
+        h.units[0],
+        h.units[1],
+        h.total_units
+    );
+    Ok(())
 }

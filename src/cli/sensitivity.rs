@@ -143,18 +143,7 @@ fn run_shard(
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity-parts"));
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: base rows {}..{} of {})",
-        path.display(),
-        file.header.units[0],
-        file.header.units[1],
-        file.header.total_units
-    );
-    Ok(())
+    super::merge::write_part(&out, &file, "base rows")
 }
 
 /// Under an MPI launcher (`--method sobol` only): rank r evaluates shard r + 1 of R of the Sobol
