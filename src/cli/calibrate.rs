@@ -105,7 +105,7 @@ enum Chains {
     /// Read from part files (in shard order, with their paths) by `bridgelaw merge`, which
     /// took the run folder.
     Merged {
-        header: PartHeader,
+        header: Box<PartHeader>,
         parts: Vec<(PathBuf, NutsPart)>,
         run: RunFolder,
     },
@@ -535,7 +535,7 @@ pub fn merge(
     execute(
         &a,
         Chains::Merged {
-            header: h.clone(),
+            header: Box::new(h.clone()),
             parts,
             run,
         },
