@@ -336,6 +336,18 @@ pub fn study_hash(study: &crate::study::Study) -> String {
     )
 }
 
+/// Fingerprint of the contents of `files` in order (each file's length, then its bytes), so
+/// shards of a run can tell that they read the same data; an unreadable file is named.
+pub fn files_fingerprint(files: &[&Path]) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    for f in files {
+        let b = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        bytes.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&b);
+    }
+    Ok(fingerprint(&bytes))
+}
+
 /// 64-bit FNV-1a hash of `bytes`, as 16 hex digits: a fingerprint that catches parts of
 /// different studies mixed by mistake (not a defence against forgery).
 pub fn fingerprint(bytes: &[u8]) -> String {
@@ -537,6 +549,16 @@ mod tests {
             back.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
         assert!(hex_f64s::decode("123").is_err());
+    }
+
+    #[test]
+    fn a_study_fingerprint_does_not_change_when_its_model_runs() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lgm50_chain_voltage_band.toml");
+        let study = crate::study::load_study(&path).unwrap();
+        let before = study_hash(&study);
+        crate::model::evaluate(&study.model, &study.dist.median_natural()).unwrap();
+        assert_eq!(study_hash(&study), before);
     }
 
     fn header(k: usize, n: usize, seed: u64) -> (PathBuf, PartHeader) {

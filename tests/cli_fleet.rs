@@ -170,6 +170,28 @@ fn fleet_shards_merge_to_the_single_run() {
     let html = std::fs::read_to_string(single.join("report.html")).unwrap();
     assert!(html.contains("Parameters across the fleet") && html.contains("cell_02"));
     assert!(single.join("figures/fleet_forest_E_m.svg").is_file());
+    // `bridgelaw report` renders a fleet folder's page from fleet.json, which reads back as
+    // the table it was written from.
+    let json = std::fs::read_to_string(single.join("fleet.json")).unwrap();
+    let table = bridgelaw::calibrate::fleet::FleetTable::from_json(&json).unwrap();
+    assert_eq!(table.to_json(), json);
+    let rendered = dir.path().join("rendered");
+    ok(&["report", s(&single), "--out", s(&rendered)]);
+    let html = std::fs::read_to_string(rendered.join("report.html")).unwrap();
+    assert!(
+        html.contains("Parameters across the fleet")
+            && html.contains("cell_03")
+            && html.contains("fleet.json"),
+        "{html}"
+    );
+    assert!(rendered.join("figures/fleet_forest_E_m.svg").is_file());
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("fleet.json"), json.replace("\"q50\"", "\"q51\"")).unwrap();
+    let o = run(&["report", s(&bad)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("fleet.json") && err.contains("'q50'"), "{err}");
 }
 
 #[test]

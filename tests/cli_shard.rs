@@ -228,3 +228,161 @@ fn merge_refuses_parts_of_different_runs() {
         assert_eq!(run(&a).status.code(), Some(2), "{args:?}");
     }
 }
+
+const CAL_STUDY: &str = "models/fleet/graphite_barrier_fleet.toml";
+
+/// A calibrate run folder's file `name` as compared between runs: a chain's CmdStan CSV
+/// without its measured elapsed times, the manifest without those CSVs' fingerprints (both
+/// differ between any two runs, single or sharded); every other file as it is.
+fn calibrate_file_compared(dir: &Path, name: &str) -> Vec<u8> {
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    let is_chain_csv = |n: &str| {
+        n.strip_prefix("graphite_barrier_fleet-")
+            .and_then(|r| r.strip_suffix(".csv"))
+            .is_some_and(|k| k.parse::<usize>().is_ok())
+    };
+    if is_chain_csv(name) {
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("seconds (Total)"), "{name}");
+        return text
+            .lines()
+            .filter(|l| !l.contains(" seconds ("))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+    }
+    if name == "run.json" {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        for f in v["files"].as_array_mut().unwrap() {
+            if is_chain_csv(f["path"].as_str().unwrap()) {
+                f["bytes"] = serde_json::Value::Null;
+                f["fingerprint"] = serde_json::Value::Null;
+            }
+        }
+        return serde_json::to_vec(&v).unwrap();
+    }
+    bytes
+}
+
+fn assert_same_calibrate_folder(a: &Path, b: &Path) {
+    let names = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let (na, nb) = (names(a), names(b));
+    assert_eq!(na, nb);
+    assert!(
+        na.iter().any(|n| n == "graphite_barrier_fleet-3.csv"),
+        "{na:?}"
+    );
+    for n in na {
+        assert!(
+            calibrate_file_compared(a, &n) == calibrate_file_compared(b, &n),
+            "{n} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn calibrate_chain_shards_merge_to_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    // A copy of one cell's curve as --data, so the test can edit it.
+    let curve = d("curve.csv");
+    std::fs::copy("models/fleet/cells/cell_02/1C_25C.csv", &curve).unwrap();
+    let base = [
+        "calibrate",
+        CAL_STUDY,
+        "--data",
+        &curve,
+        "--chains",
+        "3",
+        "--tune",
+        "60",
+    ];
+    let args = [&base[..], &["--draws", "60", "--seed", "5"]].concat();
+    ok(&[&args[..], &["--out", &d("single")]].concat());
+    // Shards 2/2 (chains 2 and 3) before 1/2 (chain 1): the merge orders them.
+    for k in ["2/2", "1/2"] {
+        ok(&[&args[..], &["--shard", k, "--out", &d("parts")]].concat());
+    }
+    let part = |k: &str| format!("{}/calibrate-part-{k}.json", d("parts"));
+    let (p1, p2) = (part("1-of-2"), part("2-of-2"));
+    ok(&["merge", &p2, &p1, "--out", &d("merged")]);
+    assert_same_calibrate_folder(&dir.path().join("single"), &dir.path().join("merged"));
+    // Three shards of three chains (one each) give the same folder.
+    for k in ["1/3", "2/3", "3/3"] {
+        ok(&[&args[..], &["--shard", k, "--out", &d("thirds")]].concat());
+    }
+    let third = |k: usize| format!("{}/calibrate-part-{k}-of-3.json", d("thirds"));
+    ok(&[
+        "merge",
+        &third(3),
+        &third(1),
+        &third(2),
+        "--out",
+        &d("merged3"),
+        "--report",
+    ]);
+    assert!(dir.path().join("merged3/report.html").is_file());
+    std::fs::remove_dir_all(dir.path().join("merged3/figures")).unwrap();
+    std::fs::remove_file(dir.path().join("merged3/report.html")).unwrap();
+    assert_same_calibrate_folder(&dir.path().join("single"), &dir.path().join("merged3"));
+
+    // Refusals (exit 2, naming the file and what differs), with nothing written.
+    let refused = |files: &[&str], extra: &[&str], what: &str| {
+        let out = d("refused");
+        let mut a = vec!["merge"];
+        a.extend(files);
+        a.extend(["--out", &out]);
+        a.extend(extra);
+        let o = run(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{files:?}: {err}");
+        assert!(err.contains(what), "{files:?}: expected '{what}' in: {err}");
+        assert!(!dir.path().join("refused").exists());
+    };
+    let with = |draws: &str, seed: &str, out: &str| {
+        let out = d(out);
+        let a = [
+            &base[..],
+            &[
+                "--draws", draws, "--seed", seed, "--shard", "2/2", "--out", &out,
+            ],
+        ];
+        ok(&a.concat());
+    };
+    with("60", "6", "seed");
+    let bad_seed = format!("{}/calibrate-part-2-of-2.json", d("seed"));
+    refused(&[&p1, &bad_seed], &[], &format!("{bad_seed}: seed is 6"));
+    with("61", "5", "draws");
+    let bad_draws = format!("{}/calibrate-part-2-of-2.json", d("draws"));
+    refused(
+        &[&p1, &bad_draws],
+        &[],
+        &format!("{bad_draws}: setting 'draws' is 61"),
+    );
+    refused(&[&p1, &third(2)], &[], "number of shards is 3");
+    refused(
+        &[&p1, &p2],
+        &["--study", STUDY],
+        "the parts were run on a different study",
+    );
+    // The fitted curve's file edited after the shards ran (a trailing zero: the same
+    // numbers, other bytes).
+    let text = std::fs::read_to_string(&curve).unwrap();
+    std::fs::write(&curve, format!("{}0\n", text.trim_end())).unwrap();
+    refused(&[&p1, &p2], &[], "curves fingerprint");
+    // Sharding with --map or --report is refused before any work.
+    for extra in [["--map"], ["--report"]] {
+        let never = d("never");
+        let a = [&args[..], &extra[..], &["--shard", "1/2", "--out", &never]].concat();
+        assert_eq!(run(&a).status.code(), Some(2), "{extra:?}");
+    }
+}

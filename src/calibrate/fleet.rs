@@ -202,6 +202,51 @@ pub struct CellParam {
     pub shift_prior_sd: f64,
 }
 
+impl CellParam {
+    /// The numbers of the parameter with their names (fleet.json's keys).
+    pub fn numbers(&self) -> [(&'static str, f64); 12] {
+        [
+            ("mean", self.mean),
+            ("sd", self.sd),
+            ("q5", self.q5),
+            ("q50", self.q50),
+            ("q95", self.q95),
+            ("rhat", self.rhat),
+            ("ess_bulk", self.ess_bulk),
+            ("ess_tail", self.ess_tail),
+            ("prior_mean", self.prior_mean),
+            ("prior_q5", self.prior_q5),
+            ("prior_q95", self.prior_q95),
+            ("shift_prior_sd", self.shift_prior_sd),
+        ]
+    }
+
+    /// The parameter from its name, unit and numbers by [`CellParam::numbers`]'s names; a
+    /// name `number` does not know is named in the error.
+    pub fn from_numbers(
+        name: String,
+        unit: String,
+        number: impl Fn(&str) -> Result<f64, String>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            name,
+            unit,
+            mean: number("mean")?,
+            sd: number("sd")?,
+            q5: number("q5")?,
+            q50: number("q50")?,
+            q95: number("q95")?,
+            rhat: number("rhat")?,
+            ess_bulk: number("ess_bulk")?,
+            ess_tail: number("ess_tail")?,
+            prior_mean: number("prior_mean")?,
+            prior_q5: number("prior_q5")?,
+            prior_q95: number("prior_q95")?,
+            shift_prior_sd: number("shift_prior_sd")?,
+        })
+    }
+}
+
 /// RMS residual of one curve of one cell [V], √(Σ_k (m_k(θ) − y_k)²/n), at the MAP and at
 /// the posterior mean (`None`: not computed, or the model fails there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -513,56 +558,16 @@ impl FleetTable {
     /// fleet.json: the settings and, per cell, everything of fleet.csv plus the data files and
     /// the warnings in words (floats as JSON numbers; a NaN or ±∞ is written as null).
     pub fn to_json(&self) -> String {
-        use serde_json::json;
-        let f = |x: f64| {
-            if x.is_finite() {
-                json!(x)
-            } else {
-                serde_json::Value::Null
-            }
-        };
-        let cells: Vec<serde_json::Value> = self
-            .cells
-            .iter()
-            .map(|c| {
-                json!({
-                    "cell": c.cell,
-                    "seed": c.seed,
-                    "data_files": c.data_files,
-                    "failure": c.failure,
-                    "params": c.params.iter().map(|p| json!({
-                        "name": p.name, "unit": p.unit, "mean": f(p.mean), "sd": f(p.sd),
-                        "q5": f(p.q5), "q50": f(p.q50), "q95": f(p.q95), "rhat": f(p.rhat),
-                        "ess_bulk": f(p.ess_bulk), "ess_tail": f(p.ess_tail),
-                        "prior_mean": f(p.prior_mean), "prior_q5": f(p.prior_q5), "prior_q95": f(p.prior_q95),
-                        "shift_prior_sd": f(p.shift_prior_sd),
-                    })).collect::<Vec<_>>(),
-                    "divergences": c.divergences,
-                    "treedepth_saturated": c.treedepth_saturated,
-                    "model_errors": c.model_errors,
-                    "min_e_bfmi": f(c.min_e_bfmi),
-                    "rmse_v": c.curves.iter().map(|k| json!({
-                        "curve": k.curve, "points": k.points,
-                        "map": k.rmse_map_v.map(f), "posterior_mean": k.rmse_posterior_mean_v.map(f),
-                    })).collect::<Vec<_>>(),
-                    "warnings": c.warnings,
-                })
-            })
-            .collect();
-        let settings: Vec<serde_json::Value> = self
-            .settings
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
-            .collect();
-        let v = json!({
-            "title": self.title,
-            "study": self.study,
-            "cells_dir": self.cells_dir,
-            "seed": self.seed,
-            "settings": settings,
-            "cells": cells,
-        });
-        serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        serde_json::to_string_pretty(&json::FleetJson::from(self))
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The table `fleet.json` holds (`text`, written by [`FleetTable::to_json`]; a null float
+    /// reads back as NaN, a null residual as not computed), for `bridgelaw report RUN_DIR`.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str::<json::FleetJson>(text)
+            .map_err(|e| e.to_string())
+            .and_then(Self::try_from)
     }
 
     /// Write fleet.csv and fleet.json into `dir` (atomically).
@@ -582,6 +587,196 @@ impl FleetTable {
             Ok(p)
         })
         .collect()
+    }
+}
+
+/// The layout of fleet.json: the table with plain JSON numbers (null for NaN and ±∞) where the
+/// part files keep bit patterns.
+mod json {
+    use super::{CellCurve, CellParam, CellResult, FleetTable};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serde of an `f64` as a JSON number, null when not finite (read back as NaN).
+    mod finite {
+        use super::*;
+        pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+            x.is_finite().then_some(*x).serialize(s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+        }
+    }
+
+    fn finite_opt(x: Option<f64>) -> Option<f64> {
+        x.filter(|x| x.is_finite())
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct FleetJson {
+        title: String,
+        study: String,
+        cells_dir: String,
+        seed: u64,
+        settings: Vec<Setting>,
+        cells: Vec<CellJson>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Setting {
+        name: String,
+        value: String,
+    }
+
+    /// [`CellResult`] with [`CellParam`]'s floats as JSON numbers (its fields flattened in,
+    /// so one list of them serves both files) and the residuals under `rmse_v`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CellJson {
+        cell: String,
+        seed: u64,
+        data_files: Vec<String>,
+        failure: Option<String>,
+        params: Vec<ParamJson>,
+        divergences: u64,
+        treedepth_saturated: u64,
+        model_errors: u64,
+        #[serde(with = "finite")]
+        min_e_bfmi: f64,
+        rmse_v: Vec<CurveJson>,
+        warnings: Vec<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CurveJson {
+        curve: String,
+        points: usize,
+        map: Option<f64>,
+        posterior_mean: Option<f64>,
+    }
+
+    /// [`CellParam`]: name, unit and its numbers by [`CellParam::numbers`]'s names (keys
+    /// beyond those are refused when read).
+    #[derive(Serialize, Deserialize)]
+    struct ParamJson {
+        name: String,
+        unit: String,
+        #[serde(flatten)]
+        numbers: std::collections::BTreeMap<String, Option<f64>>,
+    }
+
+    impl From<&FleetTable> for FleetJson {
+        fn from(t: &FleetTable) -> Self {
+            Self {
+                title: t.title.clone(),
+                study: t.study.clone(),
+                cells_dir: t.cells_dir.clone(),
+                seed: t.seed,
+                settings: t
+                    .settings
+                    .iter()
+                    .map(|(name, value)| Setting {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+                cells: t.cells.iter().map(CellJson::from).collect(),
+            }
+        }
+    }
+
+    impl From<&CellResult> for CellJson {
+        fn from(c: &CellResult) -> Self {
+            Self {
+                cell: c.cell.clone(),
+                seed: c.seed,
+                data_files: c.data_files.clone(),
+                failure: c.failure.clone(),
+                params: c
+                    .params
+                    .iter()
+                    .map(|p| ParamJson {
+                        name: p.name.clone(),
+                        unit: p.unit.clone(),
+                        numbers: p
+                            .numbers()
+                            .into_iter()
+                            .map(|(k, x)| (k.to_string(), finite_opt(Some(x))))
+                            .collect(),
+                    })
+                    .collect(),
+                divergences: c.divergences,
+                treedepth_saturated: c.treedepth_saturated,
+                model_errors: c.model_errors,
+                min_e_bfmi: c.min_e_bfmi,
+                rmse_v: c
+                    .curves
+                    .iter()
+                    .map(|k| CurveJson {
+                        curve: k.curve.clone(),
+                        points: k.points,
+                        map: finite_opt(k.rmse_map_v),
+                        posterior_mean: finite_opt(k.rmse_posterior_mean_v),
+                    })
+                    .collect(),
+                warnings: c.warnings.clone(),
+            }
+        }
+    }
+
+    impl TryFrom<FleetJson> for FleetTable {
+        type Error = String;
+        fn try_from(j: FleetJson) -> Result<Self, String> {
+            let mut cells = Vec::with_capacity(j.cells.len());
+            for c in j.cells {
+                let mut params = Vec::with_capacity(c.params.len());
+                for p in c.params {
+                    let at = format!("cell '{}', parameter '{}'", c.cell, p.name);
+                    let number = |k: &str| match p.numbers.get(k) {
+                        Some(x) => Ok(x.unwrap_or(f64::NAN)),
+                        None => Err(format!("{at}: missing field '{k}'")),
+                    };
+                    let param = CellParam::from_numbers(p.name.clone(), p.unit.clone(), number)?;
+                    let names = param.numbers().map(|(k, _)| k);
+                    if let Some(k) = p.numbers.keys().find(|k| !names.contains(&k.as_str())) {
+                        return Err(format!("{at}: unknown field '{k}'"));
+                    }
+                    params.push(param);
+                }
+                cells.push(CellResult {
+                    cell: c.cell,
+                    seed: c.seed,
+                    data_files: c.data_files,
+                    failure: c.failure,
+                    params,
+                    divergences: c.divergences,
+                    treedepth_saturated: c.treedepth_saturated,
+                    model_errors: c.model_errors,
+                    min_e_bfmi: c.min_e_bfmi,
+                    curves: c
+                        .rmse_v
+                        .into_iter()
+                        .map(|k| CellCurve {
+                            curve: k.curve,
+                            points: k.points,
+                            rmse_map_v: k.map,
+                            rmse_posterior_mean_v: k.posterior_mean,
+                        })
+                        .collect(),
+                    warnings: c.warnings,
+                });
+            }
+            Ok(FleetTable {
+                title: j.title,
+                study: j.study,
+                cells_dir: j.cells_dir,
+                seed: j.seed,
+                settings: j.settings.into_iter().map(|s| (s.name, s.value)).collect(),
+                cells,
+            })
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub mod draws;
 pub mod fleet;
 pub mod map;
 pub mod nuts;
+pub mod part;
 pub mod posterior;
 pub mod study;
 pub mod summary;
@@ -39,7 +40,9 @@ use thiserror::Error;
 pub use data::{MeasuredCurve, SignConvention, read_curve};
 pub use discharge::{DischargeProblem, bind_discharge_curves};
 pub use map::{MapResult, find_map};
-pub use nuts::{InitStrategy, MassMatrix, NutsConfig, NutsRun, sample, sample_cancellable};
+pub use nuts::{
+    InitStrategy, MassMatrix, NutsConfig, NutsRun, sample, sample_cancellable, sample_chains,
+};
 pub use posterior::{CurveObservation, Likelihood, Noise, Posterior, SigmaPrior};
 pub use summary::{CalibrationSummary, summarize};
 
@@ -107,9 +110,21 @@ pub fn calibrate_and_write<M: Model>(
 ) -> Result<CalibrationOutput, CalibrateError> {
     // Stops when the process is interrupted: its files would not be written anyway.
     let run = sample_cancellable(post, cfg, crate::run_folder::interrupted())?;
+    write_nuts_run(post, run, out_dir, stem, model_name)
+}
+
+/// What [`calibrate_and_write`] does once the chains are sampled: `run` (one process's or
+/// shards merged by [`part::merge_nuts_parts`]) summarised and written into `out_dir`.
+pub fn write_nuts_run<M: Model>(
+    post: &Posterior<'_, M>,
+    run: NutsRun,
+    out_dir: &Path,
+    stem: &str,
+    model_name: &str,
+) -> Result<CalibrationOutput, CalibrateError> {
     let summary = summarize(post, &run);
-    let bands =
-        summary::predictive_bands(post, &run, BAND_DRAWS, cfg.seed, &summary::COVERAGE_LEVELS)?;
+    let seed = run.config.seed;
+    let bands = summary::predictive_bands(post, &run, BAND_DRAWS, seed, &summary::COVERAGE_LEVELS)?;
     let mut files = draws::write_cmdstan_csv(&run, out_dir, stem, model_name)?;
     files.extend(summary.write(out_dir, stem)?);
     files.extend(summary::write_bands(&bands, out_dir, stem)?);

@@ -313,7 +313,26 @@ pub fn sample_cancellable<M: Model>(
     cfg: &NutsConfig,
     cancel: &CancelToken,
 ) -> Result<NutsRun, CalibrateError> {
+    sample_chains(post, cfg, 0..cfg.chains as u64, cancel)
+}
+
+/// The chains `chains` (a sub-range of 0..`cfg.chains`) of the run [`sample_cancellable`]
+/// makes with `cfg`: a shard of a calibration. Chain c's start and sampler stream depend on
+/// (seed, c) only, and a MAP start is found alike in every shard, so each chain is the very
+/// chain the whole run holds; [`super::part::merge_nuts_parts`] puts the shards back together.
+pub fn sample_chains<M: Model>(
+    post: &Posterior<'_, M>,
+    cfg: &NutsConfig,
+    chains: std::ops::Range<u64>,
+    cancel: &CancelToken,
+) -> Result<NutsRun, CalibrateError> {
     cfg.validate()?;
+    if chains.end > cfg.chains as u64 || chains.start > chains.end {
+        return Err(CalibrateError::Setup(format!(
+            "chains {chains:?} asked of a run of {} chains",
+            cfg.chains
+        )));
+    }
     let dim = post.dim();
     cfg.check_memory(dim)?;
     let mut notes = Vec::new();
@@ -371,7 +390,8 @@ pub fn sample_cancellable<M: Model>(
         ProgressStyle::with_template("chain {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
-    let bars: Vec<ProgressBar> = (0..cfg.chains)
+    let bars: Vec<ProgressBar> = chains
+        .clone()
         .map(|c| {
             let b = multi.add(ProgressBar::new(cfg.tune + cfg.draws));
             b.set_style(style.clone());
@@ -379,9 +399,13 @@ pub fn sample_cancellable<M: Model>(
             b
         })
         .collect();
-    let results: Vec<Result<ChainResult, CalibrateError>> = (0..cfg.chains)
+    let first = chains.start;
+    let results: Vec<Result<ChainResult, CalibrateError>> = chains
         .into_par_iter()
-        .map(|c| run_chain(post, cfg, c as u64, map_z.as_ref(), &bars[c], cancel))
+        .map(|c| {
+            let bar = &bars[(c - first) as usize];
+            run_chain(post, cfg, c, map_z.as_ref(), bar, cancel)
+        })
         .collect();
     if cancel.is_cancelled() {
         return Err(CalibrateError::Cancelled);

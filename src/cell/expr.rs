@@ -112,9 +112,12 @@ impl PartialEq for Tables {
     }
 }
 
+/// Not the number of tables: a cache is not part of the value, and a study's fingerprint
+/// ([`crate::shard::study_hash`], over debug forms) must not change once the model has run
+/// (a shard that hashed its study after the work was refused by the merge).
 impl std::fmt::Debug for Tables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} tables", self.lock().len())
+        f.write_str("(cached tables)")
     }
 }
 

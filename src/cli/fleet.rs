@@ -6,7 +6,7 @@
 //! a single process writes, bit for bit (each cell's seed comes from the study seed and its id).
 
 use super::CliError;
-use super::calibrate::calibrate_error;
+use super::calibrate::{SamplerArgs, calibrate_error, sampler_settings};
 use super::propagate::default_out;
 use bridgelaw::calibrate::fleet::{
     CellResult, FleetCell, FleetTable, calibrate_cell, cell_posterior, cells_fingerprint,
@@ -33,18 +33,10 @@ pub struct CalibrateFleetArgs {
     /// for every data experiment of the study.
     #[arg(long)]
     pub cells: PathBuf,
-    /// Chains per cell (run in parallel).
-    #[arg(long)]
-    pub chains: Option<usize>,
-    /// Kept draws per chain.
-    #[arg(long)]
-    pub draws: Option<u64>,
-    /// Warm-up iterations per chain.
-    #[arg(long)]
-    pub tune: Option<u64>,
-    /// Master seed; cell c's sampler seed is derived from it and c's id.
-    #[arg(long)]
-    pub seed: Option<u64>,
+    /// Per cell (--chains, --draws, --tune); cell c's sampler seed is derived from --seed and
+    /// c's id.
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     /// Calibrate shard K of N of the cells (in id order) and write the part file
     /// calibrate-fleet-part-K-of-N.json into --out (default
     /// reports/<study name>/calibrate-fleet-parts); `bridgelaw merge` combines the N parts.
@@ -69,10 +61,7 @@ type CellPosterior<'a> = Posterior<'a, bridgelaw::bound::BoundModel<bridgelaw::s
 pub fn run(a: CalibrateFleetArgs) -> Result<(), CliError> {
     let study = load_study(&a.study).map_err(CliError::bad)?;
     let mut sec: CalibrateSection = study.section("calibrate").map_err(CliError::bad)?;
-    sec.tune = a.tune.or(sec.tune);
-    sec.draws = a.draws.or(sec.draws);
-    sec.chains = a.chains.or(sec.chains);
-    sec.seed = a.seed.or(sec.seed);
+    a.sampler.apply(&mut sec);
     let cfg = sec.nuts_config(&a.study).map_err(calibrate_error)?;
     let experiments = data_experiments(&study).map_err(calibrate_error)?;
     let cells = read_cells(&a.cells, &experiments).map_err(calibrate_error)?;
@@ -119,26 +108,16 @@ fn run_settings(
     sec: &CalibrateSection,
     cells: &[FleetCell],
 ) -> Result<Vec<(String, String)>, CliError> {
-    Ok(vec![
-        ("method".into(), "NUTS".into()),
+    let mut v = vec![
+        ("method".to_string(), "NUTS".to_string()),
         ("cells".into(), cells_dir.display().to_string()),
         (
             "cells fingerprint (ids and data)".into(),
             cells_fingerprint(cells).map_err(calibrate_error)?,
         ),
-        ("chains".into(), cfg.chains.to_string()),
-        ("tune".into(), cfg.tune.to_string()),
-        ("draws".into(), cfg.draws.to_string()),
-        ("target_accept".into(), cfg.target_accept.to_string()),
-        ("max_depth".into(), cfg.max_depth.to_string()),
-        ("init".into(), format!("{:?}", cfg.init)),
-        ("mass_matrix".into(), format!("{:?}", cfg.mass_matrix)),
-        ("noise".into(), format!("{:?}", sec.noise())),
-        (
-            "likelihood".into(),
-            format!("{:?}", sec.likelihood.unwrap_or_default()),
-        ),
-    ])
+    ];
+    v.extend(sampler_settings(cfg, sec));
+    Ok(v)
 }
 
 /// Calibrate the cells with positions in `range` (in parallel; the results in cell order),
@@ -229,7 +208,7 @@ fn run_shard(
 ) -> Result<(), CliError> {
     let total = cells.len() as u64;
     let range = shard.range(total);
-    let results = calibrate_range(cfg, cells, posts, &a.cells, range.clone());
+    let results = calibrate_range(cfg, cells, posts, &a.cells, range);
     let file = PartFile {
         header: PartHeader::new(
             PART_KIND,
@@ -242,17 +221,7 @@ fn run_shard(
         ),
         body: results,
     };
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    bridgelaw::output::write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: cells {}..{} of {total})",
-        path.display(),
-        range.start + 1,
-        range.end
-    );
-    Ok(())
+    super::merge::write_part(out, &file, "cells")
 }
 
 /// Under an MPI launcher: rank r calibrates shard r + 1 of R of the cells, rank 0 gathers the

@@ -2,7 +2,9 @@
 //! identical to the one a single process writes.
 
 use super::CliError;
-use bridgelaw::shard::{PartHeader, check_parts, read_part_body, read_part_header, study_hash};
+use bridgelaw::shard::{
+    PartFile, PartHeader, check_parts, read_part_body, read_part_header, study_hash,
+};
 use bridgelaw::study::load_study;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The part files of one run, in any order (`propagate --shard K/N`,
-    /// `sensitivity --method sobol --shard K/N` or `calibrate-fleet --shard K/N`); every shard
+    /// `sensitivity --method sobol --shard K/N`, `calibrate --shard K/N` or
+    /// `calibrate-fleet --shard K/N`); every shard
     /// exactly once.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
@@ -64,6 +67,9 @@ pub fn run(a: MergeArgs) -> Result<(), CliError> {
             let parts = typed(&ordered)?;
             super::sensitivity::merge(h, &study_path, &study, &parts, run, a.report)
         }
+        super::calibrate::PART_KIND => {
+            super::calibrate::merge(h, &study_path, &ordered, run, a.report)
+        }
         super::fleet::PART_KIND => {
             let bodies = typed(&ordered)?;
             let parts = order
@@ -115,4 +121,27 @@ fn merge_propagate(
                 e => CliError::failed(e),
             })?;
     super::propagate::write_run(study_path, study, method, &mc, res, run, a.report)
+}
+
+/// Write a shard's part file atomically as `out/<kind>-part-K-of-N.json` and say on stderr which
+/// of the run's work units (`unit`: chunks, base rows, chains, cells) it holds.
+pub(super) fn write_part<T: serde::Serialize>(
+    out: &Path,
+    file: &PartFile<T>,
+    unit: &str,
+) -> Result<(), CliError> {
+    let h = &file.header;
+    let path = out.join(format!("{}-part-{}.json", h.kind, h.shard.tag()));
+    let json = serde_json::to_string(file).map_err(CliError::failed)?;
+    bridgelaw::output::write_atomic(&path, json.as_bytes())
+        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "wrote {} (shard {}: {unit} {}..{} of {})",
+        path.display(),
+        h.shard,
+        h.units[0],
+        h.units[1],
+        h.total_units
+    );
+    Ok(())
 }

@@ -192,17 +192,7 @@ fn run_shard(
         body: parts,
     };
     let out = out.unwrap_or_else(|| default_out(study_path, "propagate-parts"));
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    bridgelaw::output::write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: chunks {}..{} of {total})",
-        path.display(),
-        file.header.units[0],
-        file.header.units[1]
-    );
-    Ok(())
+    super::merge::write_part(&out, &file, "chunks")
 }
 
 /// Under an MPI launcher: rank r runs shard r + 1 of R (progress on rank 0 only), rank 0 merges

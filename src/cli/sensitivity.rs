@@ -86,6 +86,10 @@ pub fn run(a: SensitivityArgs) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity"));
+    #[cfg(feature = "mpi")]
+    if let Some(ranks) = super::mpi::ranks() {
+        return run_ranks(ranks, &a, &study, &s, &out);
+    }
     let run = super::begin_run_folder(&out, a.force)?;
     write_run(&a.study, &study, &s, &a.method, sobol, run, a.report)
 }
@@ -145,18 +149,44 @@ fn run_shard(
         .out
         .clone()
         .unwrap_or_else(|| default_out(&a.study, "sensitivity-parts"));
-    let path = out.join(format!("{PART_KIND}-part-{}.json", shard.tag()));
-    let json = serde_json::to_string(&file).map_err(CliError::failed)?;
-    write_atomic(&path, json.as_bytes())
-        .map_err(|e| CliError::failed(format!("{}: {e}", path.display())))?;
-    eprintln!(
-        "wrote {} (shard {shard}: base rows {}..{} of {})",
-        path.display(),
-        file.header.units[0],
-        file.header.units[1],
-        file.header.total_units
-    );
-    Ok(())
+    super::merge::write_part(&out, &file, "base rows")
+}
+
+/// Under an MPI launcher (`--method sobol` only): rank r evaluates shard r + 1 of R of the Sobol
+/// design's base rows, rank 0 gathers the rows in rank order (see [`super::mpi`]) and merges
+/// them as `bridgelaw merge` does, so the run folder is the single process's, bit for bit.
+#[cfg(feature = "mpi")]
+fn run_ranks(
+    ranks: super::mpi::Ranks,
+    a: &SensitivityArgs,
+    study: &Study,
+    s: &AllSettings,
+    out: &Path,
+) -> Result<(), CliError> {
+    // The same refusal on every rank alike (exit 2, before any work).
+    if a.method != "sobol" {
+        return Err(CliError::bad(format!(
+            "--method {}: a run over MPI ranks shards the Sobol design only: use --method sobol",
+            a.method
+        )));
+    }
+    let shard = ShardSpec::new(ranks.rank() + 1, ranks.size()).map_err(CliError::failed)?;
+    let rows = sensitivity::sobol_part(&study.model, &study.dist, &s.sobol, shard)
+        .map_err(|e| format!("{}: {e}", a.study.display()))
+        .and_then(|r| serde_json::to_vec(&r).map_err(|e| e.to_string()));
+    let Some(all) = ranks.gather(rows)? else {
+        return Ok(());
+    };
+    let run = super::begin_run_folder(out, a.force)?;
+    let parts = all
+        .iter()
+        .map(|b| serde_json::from_slice(b))
+        .collect::<Result<Vec<sensitivity::SobolRows>, _>>()
+        .map_err(CliError::failed)?;
+    eprintln!("merged the Sobol rows of {} MPI ranks", ranks.size());
+    let (m, d) = (&study.model, &study.dist);
+    let sobol = |s: &sensitivity::SobolSettings| sensitivity::sobol_merge(m, d, s, &parts);
+    write_run(&a.study, study, s, "sobol", sobol, run, a.report)
 }
 
 /// Merge Sobol parts (in shard order) into the run folder `sensitivity --method sobol` writes.

@@ -3,6 +3,7 @@
 //! and write one combined HTML report.
 
 use super::calibrate_report::{CALIBRATION_VIEW_JSON, CalibrationView, calibration_sections};
+use super::fleet_report::fleet_sections;
 use super::html::{Report, write_report};
 use super::md_report::{
     MD_ARRHENIUS_JSON, MD_DENSITY_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDensityView,
@@ -11,6 +12,7 @@ use super::md_report::{
 use super::propagate_report::propagation_sections;
 use super::provenance::{PROVENANCE_FILE, Provenance};
 use super::sensitivity_report::{SENSITIVITY_JSON, SensitivityParts, sensitivity_sections};
+use crate::calibrate::fleet::{FLEET_JSON, FleetTable};
 use crate::propagate::PropagationResults;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -22,11 +24,11 @@ pub const PROPAGATION_JSON: &str = "propagation.json";
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error(
-        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON}, {MD_DENSITY_JSON} here and one level below)"
+        "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {FLEET_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON}, {MD_DENSITY_JSON} here and one level below)"
     )]
     NothingFound { dir: PathBuf },
     #[error(
-        "{dir}: {found} (expected the folder of a run: propagate, sensitivity or calibrate --out)"
+        "{dir}: {found} (expected the folder of a run: propagate, sensitivity, calibrate or calibrate-fleet --out)"
     )]
     NotAFolder { dir: PathBuf, found: &'static str },
     #[error("{file}: {message}")]
@@ -61,6 +63,8 @@ pub struct RunResults {
     pub propagation: Option<PropagationResults>,
     pub sensitivity: Option<SensitivityParts>,
     pub calibration: Option<CalibrationView>,
+    /// A `calibrate-fleet` run's table (fleet.json).
+    pub fleet: Option<FleetTable>,
     pub md_diffusion: Option<MdDiffusionView>,
     pub md_arrhenius: Option<MdArrheniusView>,
     pub md_density: Option<MdDensityView>,
@@ -133,6 +137,10 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
         r.calibration = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
     }
+    if let Some(p) = find(dir, FLEET_JSON) {
+        r.fleet = Some(FleetTable::from_json(&read(&p)?).map_err(|e| parse_err(&p, e))?);
+        r.files.push(p);
+    }
     if let Some(p) = find(dir, MD_DIFFUSION_JSON) {
         r.md_diffusion = Some(serde_json::from_str(&read(&p)?).map_err(|e| parse_err(&p, e))?);
         r.files.push(p);
@@ -152,6 +160,7 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
     if r.propagation.is_none()
         && r.sensitivity.is_none()
         && r.calibration.is_none()
+        && r.fleet.is_none()
         && r.md_diffusion.is_none()
         && r.md_arrhenius.is_none()
         && r.md_density.is_none()
@@ -179,6 +188,12 @@ pub fn combined_report(r: &RunResults) -> Report {
             title = c.title.clone();
         }
         sections.extend(calibration_sections(c));
+    }
+    if let Some(f) = &r.fleet {
+        if title.is_empty() {
+            title = f.title.clone();
+        }
+        sections.extend(fleet_sections(f));
     }
     if let Some(d) = &r.md_diffusion {
         if title.is_empty() {
@@ -217,6 +232,7 @@ pub fn combined_report(r: &RunResults) -> Report {
         r.propagation.as_ref().map(|_| "uncertainty propagation"),
         r.sensitivity.as_ref().map(|_| "sensitivity analysis"),
         r.calibration.as_ref().map(|_| "calibration"),
+        r.fleet.as_ref().map(|_| "fleet calibration"),
         r.md_diffusion.as_ref().map(|_| "MD diffusion"),
         r.md_arrhenius.as_ref().map(|_| "MD Arrhenius"),
         r.md_density.as_ref().map(|_| "MD density"),
