@@ -1,7 +1,9 @@
-//! Cell-model speed: Chen2020-like SPM, 1C discharge to cut-off, 20 shells, outputs every 10 s.
+//! Cell-model speed: Chen2020-like SPM, 1C discharge to cut-off, 20 shells, outputs every 10 s;
+//! the lumped thermal model against the isothermal one also on the About:Energy cell, whose
+//! diffusivities all have activation energies (Chen2020's have none).
 
 use bridgelaw::cell::{
-    CellModelKind, CellParams, Protocol, SolverOptions, ThermalOption, simulate,
+    CellModelKind, CellParams, Protocol, SolverOptions, ThermalOption, read_bpx_file, simulate,
 };
 use bridgelaw::chain::ChainModel;
 use bridgelaw::numerics::cpu::with_flush_to_zero;
@@ -51,7 +53,8 @@ fn bench(c: &mut Criterion) {
     c.bench_function("spme_1c_dual4", |b| {
         b.iter(|| simulate(black_box(&pd), &prot, &spme).unwrap())
     });
-    // the lumped thermal model (a temperature state: BDF2 for every component, steps ≤ 10 s)
+    // the lumped thermal model (the temperature a state stepped with the exact particles,
+    // steps ≤ 10 s)
     let lumped = SolverOptions {
         model: CellModelKind::Spme,
         thermal: ThermalOption::Lumped,
@@ -63,6 +66,26 @@ fn bench(c: &mut Criterion) {
     c.bench_function("spme_1c_lumped_dual4", |b| {
         b.iter(|| simulate(black_box(&pd), &prot, &lumped).unwrap())
     });
+    // every Arrhenius factor carries the temperature's derivatives on the About:Energy cell
+    let ae = read_bpx_file(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/about_energy_nmc/nmc_pouch_cell_BPX.json"
+    )))
+    .expect("About:Energy BPX")
+    .params;
+    let mut ad: CellParams<D4> = ae.to_scalar().unwrap();
+    ad.neg.diffusivity.scale = D4::from_re(ae.neg.diffusivity.scale).derivative(0);
+    ad.pos.diffusivity.scale = D4::from_re(ae.pos.diffusivity.scale).derivative(1);
+    ad.neg.rate_constant = D4::from_re(ae.neg.rate_constant).derivative(2);
+    ad.pos.rate_constant = D4::from_re(ae.pos.rate_constant).derivative(3);
+    for (name, o) in [("iso", &spme), ("lumped", &lumped)] {
+        c.bench_function(&format!("spme_1c_about_energy_{name}_f64"), |b| {
+            b.iter(|| simulate(black_box(&ae), &prot, o).unwrap())
+        });
+        c.bench_function(&format!("spme_1c_about_energy_{name}_dual4"), |b| {
+            b.iter(|| simulate(black_box(&ad), &prot, o).unwrap())
+        });
+    }
     // the same with subnormals flushed by the CPU: equal times mean none arise
     c.bench_function("spme_1c_dual4_ftz", |b| {
         b.iter(|| with_flush_to_zero(|| simulate(black_box(&pd), &prot, &spme).unwrap()))

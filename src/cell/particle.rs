@@ -78,9 +78,10 @@ pub struct Particle<D> {
     /// Modal form (constant D).
     modal: Option<Modal<D>>,
     radius: D,
-    /// Reuse a cached factorisation whose key (h, β0 and the value of s) matches. Off when the
-    /// diffusivity's derivatives change between steps of one solve (a temperature that is a
-    /// state): equal values then do not mean equal derivatives.
+    /// Reuse a cached factorisation whose key (h, β0 and the value of s) matches. Off in the
+    /// tridiagonal form when the diffusivity's derivatives change between steps of one solve
+    /// ([`Particle::let_diffusion_derivatives_vary`]): equal values then do not mean equal
+    /// derivatives.
     reuse_operators: bool,
 }
 
@@ -91,6 +92,14 @@ pub struct Particle<D> {
 /// for first-order dual numbers, its derivative ż = ∂z/∂s by the tangent recursion
 /// ż^{n+1}_k = inv_k·(β1·ż^n_k − β2·ż^{n−1}_k) − N²μ_k·h·inv_k·z^{n+1}_k; derivatives are then
 /// restored by one chain-rule step, X = X(s.re) + (s − s.re)·∂X/∂s.
+///
+/// When s changes between steps with derivatives that change too (the Arrhenius factor of a
+/// temperature that is a state, or of a measured temperature with an activation energy among
+/// the inputs), z depends on every step's s, and one tangent no longer suffices: the
+/// derivative parts of the modes are carried per input direction instead, as values of D
+/// with a zero real part (`zv`), each step adding its own s's derivative times the step's
+/// sensitivity to s: zv^{n+1} = A·zv^n + (∂z^{n+1}/∂s_n)·(s_n − s_n.re), A the step's
+/// propagator (E for the exact step, the BDF2 recursion otherwise).
 #[derive(Debug, Clone)]
 struct Modal<D> {
     b: Arc<ModalBasis>,
@@ -99,11 +108,18 @@ struct Modal<D> {
     qr: D,
     /// s = D·dfac/R² [1/s]
     s: D,
+    /// one tangent ż = ∂z/∂s (first-order duals, s fixed for the solve)
     tangent: bool,
+    /// per-direction derivative parts `zv` (first-order duals, s changing between steps)
+    varying: bool,
     z: Vec<f64>,
     z_old: Vec<f64>,
     zd: Vec<f64>,
     zd_old: Vec<f64>,
+    zv: Vec<D>,
+    zv_old: Vec<D>,
+    /// the derivative parts of the surface and average functionals (`varying`)
+    fv: [D; 2],
     /// per (h, β0): a_k = β1·inv_k, c_k = β2·inv_k, e_k = G_k·inv_k, m_k = N²μ_k·h·inv_k
     ca: Vec<f64>,
     cc: Vec<f64>,
@@ -198,15 +214,35 @@ fn phi_derivatives(x: f64, e: f64, p1: f64, p2: f64) -> (f64, f64) {
     }
 }
 
+/// Σ_k row_k·v_k for derivative parts `v`.
+#[inline]
+fn dot_derivatives<D: Scalar>(row: &[f64], v: &[D]) -> D {
+    row.iter()
+        .zip(v)
+        .fold(D::zero(), |acc, (&r, &x)| acc + x * r)
+}
+
 impl<D: Scalar> Modal<D> {
-    /// X(s) = x + (s − s.re)·xd (first-order duals), x otherwise.
+    /// A functional of the modes with its derivatives from its value `x`, its s-tangent `xd`
+    /// (`tangent`: X = x + (s − s.re)·xd) or its derivative parts `xv` (`varying`).
     #[inline]
-    fn lift(&self, x: f64, xd: f64) -> D {
+    fn lift(&self, x: f64, xd: f64, xv: D) -> D {
         if self.tangent {
             (self.s - self.s.re()) * xd + x
+        } else if self.varying {
+            xv + x
         } else {
             D::from(x)
         }
+    }
+
+    /// After a step that wrote `zv`: the derivative parts of the surface and average.
+    #[inline]
+    fn update_derivative_functionals(&mut self) {
+        self.fv = [
+            dot_derivatives(&self.b.row_surf, &self.zv),
+            dot_derivatives(&self.b.row_avg, &self.zv),
+        ];
     }
     /// The exact step's coefficients [E | P1 | P2] for step `h` [s] and s = `s` (and their
     /// s-derivatives for first-order duals), unless those of a step equal to `h` up to
@@ -239,7 +275,7 @@ impl<D: Scalar> Modal<D> {
             let gh = b.g[k] * h;
             x1[k] = gh * p1;
             x2[k] = gh * p2;
-            if self.tangent {
+            if self.tangent || self.varying {
                 let mh = b.mu[k] * h;
                 let (d1, d2) = phi_derivatives(x, xe[k], p1, p2);
                 self.exd[k] = -mh * xe[k];
@@ -280,7 +316,12 @@ impl<D: Scalar> Modal<D> {
         } else {
             0.0
         };
-        self.c0 * row_init + self.qr * self.lift(x, xd)
+        let xv = if self.varying {
+            dot_derivatives(row, &self.zv)
+        } else {
+            D::zero()
+        };
+        self.c0 * row_init + self.qr * self.lift(x, xd, xv)
     }
 }
 
@@ -455,10 +496,14 @@ impl<D: Scalar> Particle<D> {
                 qr: radius.recip(),
                 s: D::zero(),
                 tangent: D::NDERIV == 1,
+                varying: false,
                 z: zero.clone(),
                 z_old: zero.clone(),
                 zd: zero.clone(),
                 zd_old: zero.clone(),
+                zv: Vec::new(),
+                zv_old: Vec::new(),
+                fv: [D::zero(); 2],
                 ca: zero.clone(),
                 cc: zero.clone(),
                 ce: zero.clone(),
@@ -509,9 +554,21 @@ impl<D: Scalar> Particle<D> {
         }
     }
 
-    /// Factorise the operator at every step (see `reuse_operators`).
-    pub fn never_reuse_operators(&mut self) {
+    /// The diffusivity's derivatives change between steps of this solve (a temperature that
+    /// is a state, or an Arrhenius factor of a measured one with its activation energy among
+    /// the inputs): the tridiagonal form factorises every step (equal values no longer mean
+    /// equal derivatives), the modal form carries its derivatives per input direction
+    /// ([`Modal`]). Call before the first step.
+    pub fn let_diffusion_derivatives_vary(&mut self) {
         self.reuse_operators = false;
+        if let Some(m) = self.modal.as_mut()
+            && D::NDERIV > 0
+        {
+            m.tangent = false;
+            m.varying = true;
+            m.zv = vec![D::zero(); self.n];
+            m.zv_old = vec![D::zero(); self.n];
+        }
     }
 
     /// Take the state of `other` (a particle of the same shells and form): shell
@@ -529,6 +586,9 @@ impl<D: Scalar> Particle<D> {
             ] {
                 a.clone_from(b);
             }
+            m.zv.clone_from(&o.zv);
+            m.zv_old.clone_from(&o.zv_old);
+            m.fv = o.fv;
             m.fz = o.fz;
             m.surf_d = o.surf_d;
             m.avg_d = o.avg_d;
@@ -571,7 +631,7 @@ impl<D: Scalar> Particle<D> {
     #[inline]
     pub fn average(&self) -> D {
         if let Some(m) = &self.modal {
-            return m.c0 * m.b.avg0 + m.qr * m.lift(m.fz[3], m.avg_d);
+            return m.c0 * m.b.avg0 + m.qr * m.lift(m.fz[3], m.avg_d, m.fv[1]);
         }
         let mut s = D::zero();
         for j in 0..self.n {
@@ -597,7 +657,7 @@ impl<D: Scalar> Particle<D> {
     pub fn surface_with(&self, flux_term: D) -> D {
         let n = self.n;
         if let Some(m) = &self.modal {
-            return m.c0 * m.b.surf0 + m.qr * m.lift(m.fz[0], m.surf_d) - flux_term;
+            return m.c0 * m.b.surf0 + m.qr * m.lift(m.fz[0], m.surf_d, m.fv[0]) - flux_term;
         }
         if n == 1 {
             return self.c[0] - flux_term;
@@ -701,6 +761,18 @@ impl<D: Scalar> Particle<D> {
             m.surf_d = dotf(&m.b.row_surf, &m.zd);
             m.avg_d = dotf(&m.b.row_avg, &m.zd);
         }
+        if m.varying {
+            // ∂z^{n+1}/∂s_n = −m_k·z^{n+1}_k
+            let ds = m.s - m.s.re();
+            let (cm, z) = (&m.cm[..n], &m.z[..n]);
+            let (zv, zvo) = (&mut m.zv[..n], &mut m.zv_old[..n]);
+            for k in 0..n {
+                let dn = zv[k] * ca[k] - zvo[k] * cc[k] - ds * (cm[k] * z[k]);
+                zvo[k] = zv[k];
+                zv[k] = dn;
+            }
+            m.update_derivative_functionals();
+        }
     }
 
     /// Exact (exponential) step of the modal form: advance by `h` [s] with the flux
@@ -718,6 +790,9 @@ impl<D: Scalar> Particle<D> {
         std::mem::swap(&mut m.z, &mut m.z_old);
         if m.tangent {
             std::mem::swap(&mut m.zd, &mut m.zd_old);
+        }
+        if m.varying {
+            std::mem::swap(&mut m.zv, &mut m.zv_old);
         }
         self.advance_exact(h, i0, i1, diff, dfac);
         true
@@ -748,6 +823,18 @@ impl<D: Scalar> Particle<D> {
             m.surf_d = surf_d;
             m.avg_d = avg_d;
         }
+        if m.varying {
+            // ∂z^{n+1}/∂s_n = Ė·z^n − (i0·Ṗ1 + Δi·Ṗ2)
+            let ds = m.s - m.s.re();
+            let (xe, xde) = (&m.ex[..n], &m.exd[..n]);
+            let (xd1, xd2) = (&m.exd[n..2 * n], &m.exd[2 * n..3 * n]);
+            let zo = &m.z_old[..n];
+            let (zv, zvo) = (&mut m.zv[..n], &m.zv_old[..n]);
+            for k in 0..n {
+                zv[k] = zvo[k] * xe[k] + ds * (xde[k] * zo[k] - (i0 * xd1[k] + di * xd2[k]));
+            }
+            m.update_derivative_functionals();
+        }
     }
 
     /// `hs.len()` exact steps of sizes `hs` [s] at the constant current `i` [A] (the flux
@@ -764,6 +851,10 @@ impl<D: Scalar> Particle<D> {
         if k == 0 {
             return true;
         }
+        debug_assert!(
+            !m.varying,
+            "a batch shares one s: not for changing derivatives"
+        );
         m.materialize();
         m.batch_z.resize((k + 1) * n, 0.0);
         m.batch_fz.resize(k, [0.0; 4]);
@@ -1234,6 +1325,78 @@ mod tests {
         assert!((a - b).abs() <= 1e-9 * (a - 2e4).abs(), "BDF2: {a} vs {b}");
     }
 
+    /// A diffusion rate whose value and derivatives change from step to step (an Arrhenius
+    /// factor of a temperature that is a state): the modal form's per-direction derivatives
+    /// equal central differences of the value, for exact and for BDF2 steps, and the modal BDF2
+    /// derivatives equal the tridiagonal form's (the same discrete solution). With the one
+    /// s-tangent of a fixed s instead, the derivative misses by far more.
+    #[test]
+    fn diffusion_derivatives_that_change_between_steps() {
+        use crate::numerics::gradient::Grad;
+        use num_dual::DualNum;
+        type G = Grad<2>;
+        let d = Coefficient::constant(G::from(1e-14));
+        // the step factors: direction 0 scales every step alike, direction 1 grows in time
+        let factor = |x: [G; 2], k: usize| {
+            (x[0] * (1.0 + 0.3 * k as f64) + x[1] * (k as f64 * k as f64 * 0.05)).exp()
+        };
+        let run = |x: [G; 2], modal: bool, exact: bool, vary: bool| {
+            let mut p: Particle<G> =
+                Particle::new(20, G::from(5e-6), G::from(5e4), G::from(2e4), modal);
+            p.set_flux_unit(G::from(-1e-5));
+            if vary {
+                p.let_diffusion_derivatives_vary();
+            }
+            for k in 0..8 {
+                let (h, i0, i1) = (
+                    if k == 0 { 0.01 } else { 20.0 },
+                    1.0,
+                    if k == 3 { 2.0 } else { 1.0 },
+                );
+                if exact {
+                    p.step_exact(h, i0, i1, &d, factor(x, k));
+                } else {
+                    let bdf = if k < 2 { Bdf::EULER } else { Bdf::bdf2(1.0) };
+                    p.step_current(h, bdf, 1.0, i1, &d, factor(x, k));
+                }
+            }
+            p.surface_with(G::from(0.0))
+        };
+        let seed = [G::from(0.1).derivative(0), G::from(-0.2).derivative(1)];
+        for exact in [true, false] {
+            let ad = run(seed, true, exact, true);
+            for j in 0..2 {
+                let hh = 1e-6;
+                let mut xp = [G::from(0.1), G::from(-0.2)];
+                let mut xm = xp;
+                xp[j] = xp[j] + hh;
+                xm[j] = xm[j] - hh;
+                let fd =
+                    (run(xp, true, exact, true).re - run(xm, true, exact, true).re) / (2.0 * hh);
+                let g = ad.eps.as_slice()[j];
+                assert!(
+                    (g - fd).abs() <= 1e-6 * fd.abs(),
+                    "exact {exact}, direction {j}: AD {g} vs FD {fd}"
+                );
+                if j == 1 {
+                    let one_tangent = run(seed, true, exact, false).eps.as_slice()[j];
+                    assert!(
+                        (one_tangent - fd).abs() > 1e-3 * fd.abs(),
+                        "{one_tangent} vs {fd}"
+                    );
+                }
+            }
+        }
+        let (modal, tri) = (run(seed, true, false, true), run(seed, false, false, true));
+        for j in 0..2 {
+            let (a, b) = (modal.eps.as_slice()[j], tri.eps.as_slice()[j]);
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs(),
+                "direction {j}: modal {a} vs tridiagonal {b}"
+            );
+        }
+    }
+
     /// With a temperature that is a state of the solve, the Arrhenius factor's value can repeat
     /// while its derivatives change: a particle told so factorises every step, and its
     /// derivative equals that of one stepped with fresh operators; the value-keyed cache would
@@ -1253,7 +1416,7 @@ mod tests {
                 );
                 p.set_flux_unit(Dual64::from(-1e-5));
                 if never {
-                    p.never_reuse_operators();
+                    p.let_diffusion_derivatives_vary();
                 }
                 p
             };

@@ -192,6 +192,13 @@ pub struct Heat<D> {
     pub reversible: D,
 }
 
+impl<D: Scalar> Heat<D> {
+    /// The heat generation rate Q = reaction + ohmic + reversible [W].
+    pub fn total(&self) -> D {
+        self.reaction + self.ohmic + self.reversible
+    }
+}
+
 /// A solve's result: one row per requested output time reached, then (if the solve stopped at
 /// a cut-off) one row at the interpolated crossing.
 #[derive(Debug, Clone)]
@@ -291,7 +298,7 @@ impl<D: Scalar> Fixed<D> {
         self.t = t;
         self.two_rt_f = t * (2.0 * R_GAS / FARADAY);
         self.dt_ent = t - p.t_ref;
-        self.fac_de = arrhenius(p.electrolyte.diffusivity_ea);
+        self.fac_de = Self::electrolyte_diffusion_factor(p, t);
         self.fac_ke = arrhenius(p.electrolyte.conductivity_ea);
         for (k, e, part) in [
             (&mut self.kin_n, &p.neg, neg),
@@ -304,6 +311,12 @@ impl<D: Scalar> Fixed<D> {
                 k.flux_term = Some(k.qu * part.surface_coef(e.diffusivity.scale * k.fac_d));
             }
         }
+    }
+
+    /// The Arrhenius factor of D_e at the cell temperature `t` [K] (an electrolyte on its own
+    /// grid steps at temperatures of its own).
+    fn electrolyte_diffusion_factor(p: &CellParams<D>, t: D) -> D {
+        arrhenius_factor(p.electrolyte.diffusivity_ea, t, p.t_ref)
     }
 
     /// The output row of an evaluated state.
@@ -733,12 +746,17 @@ pub fn simulate<D: Scalar>(
     };
     let th_n0 = p.neg.theta_at_soc(p.initial_soc);
     let th_p0 = p.pos.theta_at_soc(p.initial_soc);
-    // A temperature that is a state of the solve carries the derivatives of every input, and
-    // changes the diffusivities from step to step: the modal form's one tangent (∂/∂s at a
-    // fixed s) and a factorisation cached by value would not describe that, so such a solve
-    // with derivatives uses the tridiagonal form and factorises every step.
-    let state_temperature = temperature.as_ref().is_some_and(|t| t.is_state());
-    let varying_derivatives = state_temperature && D::NDERIV > 0;
+    // A temperature that changes in time changes a diffusivity with an activation energy from
+    // step to step, with derivatives that change too (a state carries those of every input; a
+    // measured one, those of the activation energy): the modal form's one tangent (∂/∂s at a
+    // fixed s), a factorisation cached by value and an electrolyte stepped in f64 would not
+    // describe that (see [`Particle::let_diffusion_derivatives_vary`]). A zero activation
+    // energy that is not an input keeps the Arrhenius factor at exactly 1, without derivatives.
+    let varies_with_temperature = |activation_energy: D| {
+        temperature.is_some()
+            && D::NDERIV > 0
+            && (activation_energy.re() != 0.0 || activation_energy.depends_on_inputs())
+    };
     // one particle size per electrode ([`Electrode`])
     let particle = |e: &ElectrodeParams<D>, th0: D| {
         let mut part = Particle::new(
@@ -746,10 +764,10 @@ pub fn simulate<D: Scalar>(
             e.particle_radius,
             e.c_max,
             th0 * e.c_max,
-            opts.modal && e.diffusivity.is_constant() && !varying_derivatives,
+            opts.modal && e.diffusivity.is_constant(),
         );
-        if varying_derivatives {
-            part.never_reuse_operators();
+        if varies_with_temperature(e.diffusivity_ea) {
+            part.let_diffusion_derivatives_vary();
         }
         part
     };
@@ -766,7 +784,7 @@ pub fn simulate<D: Scalar>(
             opts.electrolyte_mesh,
             area,
             fixed.fac_de,
-            varying_derivatives,
+            varies_with_temperature(p.electrolyte.diffusivity_ea),
         ))
     } else {
         None
@@ -788,9 +806,7 @@ pub fn simulate<D: Scalar>(
     if !outs.is_empty() && outs[0] <= 1e-9 * t_end.max(1.0) {
         rows.push(fixed.row(p, &ev0, &neg, &pos, el.as_ref(), 0.0, i_first, D::zero()));
     }
-    // (a temperature that changes in time changes the particles' operators every step: the
-    // exact steps, long and batched at one operator, are for an isothermal solve)
-    let exact = opts.exponential && neg.is_modal() && pos.is_modal() && temperature.is_none();
+    let exact = opts.exponential && neg.is_modal() && pos.is_modal();
     run::Run::new(
         p,
         fixed,

@@ -449,27 +449,44 @@ impl<D: Scalar> Electrolyte<D> {
     /// ⟨ln c_e⟩_k and ⟨asinh(a/√c_e)⟩_k over electrode k in one pass, the two electrolyte terms
     /// of the voltage with a symmetric (α = ½) reaction: the overpotential (2RT/F)·asinh(j/(2·i0))
     /// with i0 = m·√(c_e·c_s·(c_max − c_s)) is (2RT/F)·asinh(a/√c_e) with a = j/(2m·√(c_s·(c_max
-    /// − c_s))), and asinh(a/√c) = sgn(a)·(ln(|a| + √(c + a²)) − ½·ln c), which reuses ln c_e
-    /// (one ln and one square root per cell instead of two square roots, a division and an ln).
-    /// The absolute error stays at the level of ln's rounding (~1e−16 times a few), which is what
-    /// the overpotential needs.
-    fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
-        let (cells, len) = self.electrode_cells(side);
-        let negative = a.re() < 0.0;
-        let a_abs = if negative { -a } else { a };
-        let a2 = a * a;
-        let (mut sum_ln, mut sum_asinh) = (D::zero(), D::zero());
-        for (&c, &dx) in self.at[cells.clone()].iter().zip(&self.dx[cells]) {
-            let ln_c = ln(c);
-            sum_ln += ln_c * dx;
-            sum_asinh += (ln(a_abs + (c + a2).sqrt()) - ln_c * 0.5) * dx;
+    /// − c_s))), and asinh(a/√c) = sgn(a)·(ln(|a| + w) − ½·ln c), w = √(c + a²), which reuses
+    /// ln c_e. The mesh is uniform in each electrode, so ⟨g⟩_k = (1/N_k)·Σ_j g(c_j), and the
+    /// sums of lns are lns of products ([`fastmath::sum_ln`]: one ln per 32 cells), in f64.
+    /// The derivatives (of the state's scalar, taken into a's by `to`) enter once each, by the
+    /// chain rule on the averages: d⟨ln c⟩ = ⟨ċ/c⟩ and
+    /// d⟨asinh(a/√c)⟩ = ȧ·⟨1/w⟩ − (a/2)·⟨ċ/(c·w)⟩ — no logarithm of a dual number per cell.
+    fn ln_and_asinh_averages<A: Scalar>(&self, side: Side, a: A, to: impl Fn(D) -> A) -> (A, A) {
+        let (cells, _) = self.electrode_cells(side);
+        let ar = a.re();
+        let a_abs = ar.abs();
+        let a2 = ar * ar;
+        let c = &self.at[cells.clone()];
+        let sum_ln_c = fastmath::sum_ln(c.len(), |j| c[j].re());
+        let sum_ln_aw = fastmath::sum_ln(c.len(), |j| a_abs + (c[j].re() + a2).sqrt());
+        let sum_inv_w = if A::NDERIV > 0 {
+            c.iter().map(|&c| (c.re() + a2).sqrt().recip()).sum()
+        } else {
+            0.0
+        };
+        let inv_n = (cells.len() as f64).recip();
+        let mean_ln = sum_ln_c * inv_n;
+        let mean_asinh = sum_ln_aw * inv_n - mean_ln * 0.5;
+        let mean_asinh = if ar < 0.0 { -mean_asinh } else { mean_asinh };
+        let (mut ln_avg, mut asinh_avg) =
+            (A::from(mean_ln), lift(a, mean_asinh, sum_inv_w * inv_n));
+        if D::NDERIV > 0 {
+            // the state's derivatives ċ_j/c_j, and over w_j
+            let (mut d_ln, mut d_ln_w) = (A::zero(), A::zero());
+            for &cj in c {
+                let cr = cj.re();
+                let rel = to(cj - cr) * cr.recip();
+                d_ln += rel;
+                d_ln_w += rel * (cr + a2).sqrt().recip();
+            }
+            ln_avg += d_ln * inv_n;
+            asinh_avg -= d_ln_w * (0.5 * ar * inv_n);
         }
-        let inv_len = len.recip();
-        let mean_asinh = sum_asinh * inv_len;
-        (
-            sum_ln * inv_len,
-            if negative { -mean_asinh } else { mean_asinh },
-        )
+        (ln_avg, asinh_avg)
     }
 
     /// ⟨g(c_e)⟩_k = (1/L_k)·Σ_{cells j of electrode k} g(c_j)·Δx_j, the average of a function of
@@ -501,33 +518,6 @@ impl<D: Scalar> Electrolyte<D> {
     }
 }
 
-impl Electrolyte<f64> {
-    /// [`Electrolyte::ln_and_asinh_averages`] of a state without derivatives at an `a` that may
-    /// carry some: ∂⟨asinh(a/√c)⟩_k/∂a = ⟨1/√(c + a²)⟩_k, so a's derivatives enter once, by the
-    /// chain rule on the average, and the cells are visited in f64. The mesh is uniform in each
-    /// electrode, so ⟨g⟩_k = (1/N_k)·Σ_j g(c_j), and the sums of lns are lns of products
-    /// ([`fastmath::sum_ln`]: one ln per 32 cells).
-    fn ln_and_asinh_averages_at<A: Scalar>(&self, side: Side, a: A) -> (A, A) {
-        let (cells, _) = self.electrode_cells(side);
-        let ar = a.re();
-        let a_abs = ar.abs();
-        let a2 = ar * ar;
-        let c = &self.at[cells.clone()];
-        let sum_ln_c = fastmath::sum_ln(c.len(), |j| c[j]);
-        let sum_ln_aw = fastmath::sum_ln(c.len(), |j| a_abs + (c[j] + a2).sqrt());
-        let sum_inv_w = if A::NDERIV > 0 {
-            c.iter().map(|&c| (c + a2).sqrt().recip()).sum()
-        } else {
-            0.0
-        };
-        let inv_n = (cells.len() as f64).recip();
-        let mean_ln = sum_ln_c * inv_n;
-        let mean_asinh = sum_ln_aw * inv_n - mean_ln * 0.5;
-        let mean_asinh = if ar < 0.0 { -mean_asinh } else { mean_asinh };
-        (A::from(mean_ln), lift(a, mean_asinh, sum_inv_w * inv_n))
-    }
-}
-
 /// The electrolyte in the scalar its state needs. Its equations (module doc) involve only the
 /// electrode and separator thicknesses, porosities and Bruggeman exponents, t+, c_e0, D_e with
 /// its Arrhenius factor, and the applied current density i = I/A: when none of these carries a
@@ -545,8 +535,8 @@ pub enum ElectrolyteState<D> {
 impl<D: Scalar> ElectrolyteState<D> {
     /// The mesh and the uniform initial state c_e0 for parameters `p`, cell area `area` [m²] and
     /// the Arrhenius factor of D_e `fac_de` [1] (both as the solve uses them);
-    /// `temperature_carries_derivatives`: the cell temperature is a state of the solve with
-    /// derivatives (so D_e's factor will carry them, whatever it does at the start).
+    /// `temperature_carries_derivatives`: D_e's Arrhenius factor will carry derivatives through
+    /// a cell temperature that changes, whatever it does at the start.
     pub fn new(
         p: &CellParams<D>,
         mesh: ElectrolyteMesh,
@@ -649,8 +639,8 @@ impl<D: Scalar> ElectrolyteState<D> {
     /// i0 = m·√(c_e·c_s·(c_max − c_s)) is (2RT/F)·asinh(a/√c_e), a = j/(2m·√(c_s·(c_max − c_s))).
     pub fn ln_and_asinh_averages(&self, side: Side, a: D) -> (D, D) {
         match self {
-            Self::Value(e) => e.ln_and_asinh_averages_at(side, a),
-            Self::Dual(e) => e.ln_and_asinh_averages(side, a),
+            Self::Value(e) => e.ln_and_asinh_averages(side, a, D::from),
+            Self::Dual(e) => e.ln_and_asinh_averages(side, a, |x| x),
         }
     }
 

@@ -4,19 +4,22 @@
 //! Lumped model (PyBaMM's `thermal: "lumped"`), the whole cell one thermal mass:
 //! C·dT/dt = Q(t) − G·(T − T_amb), T(0) = T_init, with C = ρ·c_p·V [J/K], G = h·A_cool [W/K]
 //! and Q the heat the cell generates ([`super::spm::Heat`]). The temperature is a state of
-//! the solve: it steps on the shared BDF2 grid with the particles and the electrolyte,
-//! (β0·T_{n+1} − β1·T_n + β2·T_{n−1})·C/h = Q_{n+1} − G·(T_{n+1} − T_amb), so every
-//! Arrhenius factor, the OCPs' entropic terms and 2RT/F carry exact derivatives through it.
-//! The heat generated and the heat removed are integrated by the same formula, so the discrete
-//! energy balance C·(T − T_init) = ∫Q dt − ∫G·(T − T_amb) dt holds to round-off.
+//! the solve that steps with the run's steps by variable-step BDF2 (backward Euler for the
+//! first), (β0·T_{n+1} − β1·T_n + β2·T_{n−1})·C/h = Q* − G·(T_{n+1} − T_amb), so every Arrhenius
+//! factor, the OCPs' entropic terms and 2RT/F carry exact derivatives through it. The heat
+//! generated and the heat removed are integrated by the same formula, so the discrete energy
+//! balance C·(T − T_init) = ∫Q dt − ∫G·(T − T_amb) dt holds to round-off.
 //!
-//! Within a step the diffusion operators use the temperature extrapolated from the two step
-//! ends before it (T* = T_n + ω·(T_n − T_{n−1}), ω the step ratio: second order, as the
-//! extrapolated state of a θ-dependent D_s), and the voltage and heat at the step's end use
-//! T_{n+1} itself, found by fixed-point iteration (the map T ↦ T_{n+1}(Q(T)) contracts by
-//! h·∂Q/∂T/C, ~1e-3 at 10 s steps). A measured temperature enters the same way, its values at
-//! the step ends taken from the series, so a measured series equal to the model's own T(t)
-//! reproduces the model's voltage.
+//! Linearly implicit: the cell is evaluated (voltage, heat Q*) once per step, at the
+//! temperature T* = T_n + (T_n − T_{n−1})·h/h_b extrapolated from the two step ends before
+//! (second order), and the linear cooling term is implicit. T* misses T_{n+1} by O(h²·T''),
+//! ~1e-5 K at 10 s steps of a 1C discharge, so the local error h·(∂Q/∂T)·(T* − T_{n+1})/C
+//! stays third order and the voltage is that of T_{n+1} to ~1e-8 V — where iterating to
+//! T_{n+1} would cost a second evaluation of the cell per step. Components that step beside
+//! the temperature take it where they need it from the same extrapolation ([`CellTemperature::at`]):
+//! exact particle steps at the step's midpoint, an electrolyte on its own grid at its step's
+//! end. A measured temperature enters the same way, its values taken from the series, so a
+//! measured series equal to the model's own T(t) reproduces the model's voltage.
 
 use super::CellError;
 use super::params::CellParams;
@@ -119,12 +122,6 @@ enum Source<D> {
     Measured(Arc<TemperatureSeries>),
 }
 
-/// Fixed-point iterations of the implicit temperature at most, and their tolerance [K]: the
-/// voltage is then that of a temperature within 1e-7 K of the step end's (~1e-10 V), usually
-/// after two evaluations from the extrapolated one.
-const MAX_ITERATIONS: usize = 20;
-const TOLERANCE_K: f64 = 1e-7;
-
 /// The temperature of a non-isothermal solve at the last two step ends, with the heat
 /// generated and removed since t = 0 [J] (lumped model).
 #[derive(Debug, Clone)]
@@ -134,6 +131,9 @@ pub struct CellTemperature<D> {
     t_init: D,
     t: D,
     t_old: D,
+    /// the time of the last step end [s] and the size of that step [s] (NaN before the first)
+    time_s: f64,
+    h_last: f64,
     generated: [D; 2],
     removed: [D; 2],
 }
@@ -142,6 +142,7 @@ pub struct CellTemperature<D> {
 #[derive(Debug, Clone, Copy)]
 pub struct StepEnd<D> {
     pub temperature: D,
+    time_s: f64,
     generated: D,
     removed: D,
 }
@@ -181,15 +182,11 @@ impl<D: Scalar> CellTemperature<D> {
             t_init: t0,
             t: t0,
             t_old: t0,
+            time_s: 0.0,
+            h_last: f64::NAN,
             generated: [z; 2],
             removed: [z; 2],
         }))
-    }
-
-    /// Whether the temperature is a state of the solve (the lumped model), so that it carries
-    /// the derivatives of every input.
-    pub fn is_state(&self) -> bool {
-        matches!(self.source, Source::Lumped { .. })
     }
 
     /// The temperature at t = 0 [K].
@@ -197,39 +194,34 @@ impl<D: Scalar> CellTemperature<D> {
         self.t_init
     }
 
-    /// The temperature the diffusion operators of a step use: extrapolated from the last two
-    /// step ends with the step ratio `omega` (0 after a restart: the last step end's).
-    pub fn predicted(&self, omega: f64) -> D {
-        if omega == 0.0 {
-            self.t
-        } else {
-            self.t + (self.t - self.t_old) * omega
+    /// The temperature at time `time_s` [s] (at or after the last step end): the measured
+    /// value, or the lumped model's extrapolation from the last two step ends (the last one's
+    /// before the first step).
+    pub fn at(&self, time_s: f64) -> D {
+        match &self.source {
+            Source::Measured(series) => D::from(series.at(time_s)),
+            Source::Lumped { .. } if self.h_last.is_nan() => self.t,
+            Source::Lumped { .. } => {
+                self.t + (self.t - self.t_old) * ((time_s - self.time_s) / self.h_last)
+            }
         }
     }
 
-    /// The state at the end of a step of size `h` [s] ending at `t_end` [s] with BDF
-    /// coefficients `bdf`, where `heat_at(T)` is the heat generation rate Q [W] at the step's
-    /// end with the cell at T (an error of it is returned): the lumped model's implicit
-    /// T_{n+1} by fixed-point iteration from `guess`; the measured value at `t_end`.
-    /// `heat_at` is last called at the returned temperature's iterate, within
-    /// [`TOLERANCE_K`] of it.
-    pub fn step_end<E>(
-        &self,
-        h: f64,
-        bdf: Bdf,
-        t_end: f64,
-        guess: D,
-        mut heat_at: impl FnMut(D) -> Result<D, E>,
-    ) -> Result<StepEnd<D>, E> {
+    /// The state at the step end `time_s` [s] with the cell generating heat Q = `heat` [W]
+    /// there, evaluated at [`CellTemperature::at`]`(time_s)`: the lumped model's T_{n+1}
+    /// (BDF2 with the step ratio to the last step; backward Euler for the first step, after a
+    /// current jump (`restart`: Q jumps, and BDF2's history would spread the jump over the
+    /// steps after it, an O(h·ΔQ) error in the heat integrals) or at a ratio above 2.4, where
+    /// variable-step BDF2 loses zero-stability); the measured value.
+    pub fn step_end(&self, time_s: f64, heat: D, restart: bool) -> StepEnd<D> {
         let (capacity, conductance, ambient) = match &self.source {
             Source::Measured(series) => {
-                let temperature = D::from(series.at(t_end));
-                heat_at(temperature)?;
-                return Ok(StepEnd {
-                    temperature,
+                return StepEnd {
+                    temperature: D::from(series.at(time_s)),
+                    time_s,
                     generated: self.generated[1],
                     removed: self.removed[1],
-                });
+                };
             }
             Source::Lumped {
                 capacity,
@@ -237,36 +229,34 @@ impl<D: Scalar> CellTemperature<D> {
                 ambient,
             } => (*capacity, *conductance, *ambient),
         };
+        let h = time_s - self.time_s;
+        let omega = h / self.h_last;
+        let bdf = if !restart && omega <= 2.4 {
+            Bdf::bdf2(omega)
+        } else {
+            Bdf::EULER
+        };
         // β0·X_{n+1} − β1·X_n + β2·X_{n−1} = h·f_{n+1}, for T, ∫Q dt and ∫G·(T − T_amb) dt
         let history = |x: D, x_old: D| x * bdf.b1 - x_old * bdf.b2;
-        let t_hist = history(self.t, self.t_old) * capacity;
-        let denominator = capacity * bdf.b0 + conductance * h;
-        let mut t = guess;
-        let mut q;
-        let mut next;
-        let mut k = 0;
-        loop {
-            q = heat_at(t)?;
-            next = (t_hist + (q + conductance * ambient) * h) / denominator;
-            k += 1;
-            if (next.re() - t.re()).abs() <= TOLERANCE_K || k == MAX_ITERATIONS {
-                break;
-            }
-            t = next;
-        }
-        Ok(StepEnd {
-            temperature: next,
-            generated: (history(self.generated[1], self.generated[0]) + q * h) * (1.0 / bdf.b0),
+        let temperature = (history(self.t, self.t_old) * capacity
+            + (heat + conductance * ambient) * h)
+            / (capacity * bdf.b0 + conductance * h);
+        StepEnd {
+            temperature,
+            time_s,
+            generated: (history(self.generated[1], self.generated[0]) + heat * h) * (1.0 / bdf.b0),
             removed: (history(self.removed[1], self.removed[0])
-                + (next - ambient) * conductance * h)
+                + (temperature - ambient) * conductance * h)
                 * (1.0 / bdf.b0),
-        })
+        }
     }
 
     /// Accept a step's end as the new state.
     pub fn accept(&mut self, end: StepEnd<D>) {
         self.t_old = self.t;
         self.t = end.temperature;
+        self.h_last = end.time_s - self.time_s;
+        self.time_s = end.time_s;
         self.generated = [self.generated[1], end.generated];
         self.removed = [self.removed[1], end.removed];
     }

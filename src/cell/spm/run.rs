@@ -16,6 +16,11 @@
 //!   the electrolyte's state is its BDF2 interpolant. In a 1C discharge this takes tens of
 //!   electrolyte steps (77 at rtol 1e-4) where one per output time took ~420.
 //!
+//! A temperature that changes in time (lumped model, measured) steps with the loop's steps
+//! ([`CellTemperature`]); exact particle steps then take at most `dt_max` each, one at a
+//! time, at the temperature of the step's midpoint, and an electrolyte on its own grid at the
+//! temperature of its step's end.
+//!
 //! A step is re-evaluated at any point t0 + τ inside it: exact particles re-step from their
 //! start modes, BDF2 components on the shared grid take the step again from a copy of their
 //! start state with size τ, an electrolyte on its own grid is interpolated, so V(t0 + τ) is
@@ -311,7 +316,8 @@ impl Iterator for ExactSteps<'_> {
             seg: self.iv.seg,
             output: if last { self.iv.take_output() } else { None },
             h_before: f64::NAN,
-            restart: false,
+            // (only the cell temperature, when it changes, steps by BDF beside exact particles)
+            restart: k == 0 && self.iv.starts_at_a_jump(),
         })
     }
 }
@@ -538,7 +544,7 @@ pub(super) struct Run<'a, D: Scalar> {
     exact: bool,
     /// the SPMe electrolyte (BDF2 steps)
     el: Option<ElectrolyteState<D>>,
-    /// a cell temperature that changes in time (lumped model or measured; BDF2 steps only)
+    /// a cell temperature that changes in time (lumped model or measured)
     temperature: Option<CellTemperature<D>>,
     /// the BDF2 components' state at the start of the step (None: the particles are exact)
     start: Option<Start<D>>,
@@ -603,9 +609,12 @@ impl<'a, D: Scalar> Run<'a, D> {
 
     /// Step through the grid of `outs` to the end of the protocol or a stop.
     pub(super) fn run(mut self, outs: Vec<f64>) -> Result<Solution<D>, CellError> {
-        // exact steps span up to 10·dt_max (the voltage is watched at their ends)
+        // exact steps span up to 10·dt_max (the voltage is watched at their ends), dt_max
+        // with a temperature that changes (it steps with them)
+        let thermal = self.temperature.is_some();
+        let exact_cap = if thermal { 1.0 } else { 10.0 } * self.opts.dt_max;
         let mut grid = match self.start {
-            None => Grid::Exact(ExactSteps::new(self.segs, &outs, 10.0 * self.opts.dt_max)),
+            None => Grid::Exact(ExactSteps::new(self.segs, &outs, exact_cap)),
             Some(_) => Grid::Bdf(BdfSteps::new(self.segs, &outs, self.opts.dt_max)),
         };
         // exact particles with an electrolyte: the electrolyte's own BDF2 grid, with steps
@@ -615,8 +624,9 @@ impl<'a, D: Scalar> Run<'a, D> {
             ..BdfSteps::new(self.segs, &outs, ELECTROLYTE_STEP_CAP * self.opts.dt_max)
         });
         let mut stop = None;
-        // runs of exact steps at one constant current go through the particles as a batch
-        let batch_max = if self.start.is_none() && self.el.is_none() {
+        // runs of exact steps at one constant current and temperature go through the particles
+        // as a batch
+        let batch_max = if self.start.is_none() && self.el.is_none() && !thermal {
             BATCH
         } else {
             1
@@ -659,8 +669,9 @@ impl<'a, D: Scalar> Run<'a, D> {
             start.save(&self.neg, &self.pos, self.el.as_ref());
         }
         if self.exact {
-            let (p, f) = (self.p, &self.f);
             let h = st.t1 - st.t0;
+            self.set_temperature_at(st.t0 + 0.5 * h);
+            let (p, f) = (self.p, &self.f);
             self.neg
                 .step_exact(h, i_old, i_new, &p.neg.diffusivity, f.kin_n.fac_d);
             self.pos
@@ -690,7 +701,7 @@ impl<'a, D: Scalar> Run<'a, D> {
                 seg: st.seg,
                 output: if last { st.output } else { None },
                 h_before: f64::NAN,
-                restart: false,
+                restart: st.restart && t0 == st.t0,
             };
             let stop = self.step(&part)?;
             if stop.is_some() || last {
@@ -719,13 +730,17 @@ impl<'a, D: Scalar> Run<'a, D> {
             let h = e.t1 - e.t0;
             let (bdf, omega) = e.bdf(h);
             let i = self.segs[e.seg].current_at(e.t1);
+            let fac_de = match self.temperature.as_ref() {
+                Some(temp) => Fixed::electrolyte_diffusion_factor(p, temp.at(e.t1)),
+                None => f.fac_de,
+            };
             el.step(
                 h,
                 bdf,
                 omega,
                 f.area.recip() * i,
                 &p.electrolyte.diffusivity,
-                f.fac_de,
+                fac_de,
             );
             // (no depletion test here: the step may end beyond the stop, where c_e may be
             // ≤ 0; the state is tested where the run evaluates it)
@@ -756,12 +771,8 @@ impl<'a, D: Scalar> Run<'a, D> {
             return Ok(());
         }
         let (bdf, omega) = st.bdf(h);
-        if let Some(temp) = self.temperature.as_ref() {
-            // the diffusion operators at the extrapolated temperature
-            let t = temp.predicted(omega);
-            self.f
-                .set_temperature(self.p, t, self.neg.particle(), self.pos.particle());
-        }
+        // the diffusion operators at the step end's (extrapolated) temperature
+        self.set_temperature_at(t_end);
         let (p, f) = (self.p, &self.f);
         let i = self.segs[st.seg].current_at(t_end);
         if !self.exact {
@@ -784,6 +795,16 @@ impl<'a, D: Scalar> Run<'a, D> {
             }
         }
         Ok(())
+    }
+
+    /// With a temperature that changes in time: the run's constants at its temperature at
+    /// time `t` [s] ([`CellTemperature::at`]). Nothing to do otherwise.
+    #[inline(always)]
+    fn set_temperature_at(&mut self, t: f64) {
+        if let Some(temp) = self.temperature.as_ref() {
+            self.f
+                .set_temperature(self.p, temp.at(t), self.neg.particle(), self.pos.particle());
+        }
     }
 
     /// Steps `sts` (one segment, constant current, at most [`BATCH`], exact particles and no
@@ -815,8 +836,9 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// The voltage at time `t_end` [s] of step `st` (the step's end, or a point inside it for a
     /// re-step), the components standing there, with current `current` [A]; `electrolyte`:
     /// the run has one. With a temperature that changes in time, the voltage at the
-    /// temperature there ([`CellTemperature::step_end`]) and that step end (to accept if the
-    /// step is); the run's constants are left at that temperature.
+    /// temperature extrapolated to `t_end` and the temperature's step end with the heat there
+    /// ([`CellTemperature::step_end`], to accept if the step is); the run's constants are left
+    /// at that temperature.
     #[inline(always)]
     #[allow(clippy::type_complexity)]
     fn evaluate(
@@ -829,39 +851,27 @@ impl<'a, D: Scalar> Run<'a, D> {
         Result<Eval<D>, CellError>,
         Option<crate::cell::thermal::StepEnd<D>>,
     ) {
-        let p = self.p;
+        self.set_temperature_at(t_end);
+        let (p, f) = (self.p, &self.f);
         let el = if electrolyte { self.el.as_ref() } else { None };
-        let Some(temp) = self.temperature.as_ref() else {
-            let ev = voltage(
-                p,
-                &self.f,
-                &self.neg,
-                &self.pos,
-                el,
-                current,
-                current,
-                t_end,
-                &mut self.hints,
-            );
-            return (ev, None);
+        let ev = voltage(
+            p,
+            f,
+            &self.neg,
+            &self.pos,
+            el,
+            current,
+            current,
+            t_end,
+            &mut self.hints,
+        );
+        let end = match (self.temperature.as_ref(), ev.as_ref()) {
+            (Some(temp), Ok(e)) => {
+                Some(temp.step_end(t_end, e.heat(p, f, current).total(), st.restart))
+            }
+            _ => None,
         };
-        let h = t_end - st.t0;
-        let (bdf, omega) = st.bdf(h);
-        let (f, hints) = (&mut self.f, &mut self.hints);
-        let (neg, pos) = (&self.neg, &self.pos);
-        let mut last = None;
-        let end = temp.step_end(h, bdf, t_end, temp.predicted(omega), |t| {
-            f.set_temperature(p, t, neg.particle(), pos.particle());
-            let ev = voltage(p, f, neg, pos, el, current, current, t_end, hints)?;
-            let q = ev.heat(p, f, current);
-            last = Some(ev);
-            Ok(q.reaction + q.ohmic + q.reversible)
-        });
-        match (end, last) {
-            (Ok(end), Some(ev)) => (Ok(ev), Some(end)),
-            (Err(e), _) => (Err(e), None),
-            (Ok(_), None) => unreachable!("the heat is evaluated at least once"),
-        }
+        (ev, end)
     }
 
     /// The end of step `st` (currents `i_old`, `i_new` at its ends), the components standing
@@ -915,10 +925,11 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// re-stepped from the step start, and its voltage. Returns the evaluation and the
     /// current there.
     fn state_at(&mut self, st: &Step, i_old: f64, tau: f64) -> (Result<Eval<D>, CellError>, f64) {
-        let (p, fixed) = (self.p, &self.f);
         let t = st.t0 + tau;
         let i_t = self.segs[st.seg].current_at(t);
         if self.exact {
+            self.set_temperature_at(st.t0 + 0.5 * tau);
+            let (p, fixed) = (self.p, &self.f);
             self.neg
                 .restep_exact(tau, i_old, i_t, &p.neg.diffusivity, fixed.kin_n.fac_d);
             self.pos

@@ -174,9 +174,9 @@ fn lumped_gradients_match_central_differences() {
 }
 
 /// A measured temperature equal to the lumped model's own T(t) at every step end gives the
-/// model's voltage (the two share the step rule: operators at the extrapolated temperature,
-/// the voltage at the step end's). Output every 10 ms, which is every step at dt_max = 10 s
-/// (the grading after t = 0 starts at dt_max/1000).
+/// model's voltage (the voltage is evaluated at the temperature the row reports; the
+/// operators between rows differ by the interpolated against the extrapolated temperature,
+/// O(h²·T'')). Output every 10 ms, so every step ends on a row.
 #[test]
 fn measured_temperature_equal_to_the_model_reproduces_its_voltage() {
     let p = lgm50_thermal();
