@@ -1369,8 +1369,8 @@ mod tests {
                 let hh = 1e-6;
                 let mut xp = [G::from(0.1), G::from(-0.2)];
                 let mut xm = xp;
-                xp[j] = xp[j] + hh;
-                xm[j] = xm[j] - hh;
+                xp[j] += hh;
+                xm[j] -= hh;
                 let fd =
                     (run(xp, true, exact, true).re - run(xm, true, exact, true).re) / (2.0 * hh);
                 let g = ad.eps.as_slice()[j];

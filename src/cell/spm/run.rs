@@ -34,7 +34,7 @@ use crate::cell::electrode::Electrode;
 use crate::cell::params::CellParams;
 use crate::cell::protocol::Segment;
 use crate::cell::spme::{ElectrolyteState, Side};
-use crate::cell::thermal::CellTemperature;
+use crate::cell::thermal::{CellTemperature, StepEnd};
 use crate::model::Scalar;
 use crate::numerics::bdf::Bdf;
 
@@ -840,18 +840,39 @@ impl<'a, D: Scalar> Run<'a, D> {
     /// ([`CellTemperature::step_end`], to accept if the step is); the run's constants are left
     /// at that temperature.
     #[inline(always)]
-    #[allow(clippy::type_complexity)]
     fn evaluate(
         &mut self,
         st: &Step,
         t_end: f64,
         current: f64,
         electrolyte: bool,
-    ) -> (
-        Result<Eval<D>, CellError>,
-        Option<crate::cell::thermal::StepEnd<D>>,
-    ) {
+    ) -> (Result<Eval<D>, CellError>, Option<StepEnd<D>>) {
         self.set_temperature_at(t_end);
+        let mut out = self.voltage_and_heat(st, t_end, current, electrolyte);
+        // after a restart the extrapolation has no slope to go on (the first step) or the one
+        // from before a jump of the heat: one more evaluation, at the step end's temperature,
+        // keeps the voltage that of T_{n+1} there too (a fixed count of evaluations, so the
+        // discrete solution stays smooth in the parameters)
+        if st.restart
+            && let Some(end) = out.1
+        {
+            let (neg, pos) = (self.neg.particle(), self.pos.particle());
+            self.f.set_temperature(self.p, end.temperature, neg, pos);
+            out = self.voltage_and_heat(st, t_end, current, electrolyte);
+        }
+        out
+    }
+
+    /// [`Run::evaluate`] at the run's present constants: the voltage, and with a temperature
+    /// that changes, its step end with the heat there.
+    #[inline(always)]
+    fn voltage_and_heat(
+        &mut self,
+        st: &Step,
+        t_end: f64,
+        current: f64,
+        electrolyte: bool,
+    ) -> (Result<Eval<D>, CellError>, Option<StepEnd<D>>) {
         let (p, f) = (self.p, &self.f);
         let el = if electrolyte { self.el.as_ref() } else { None };
         let ev = voltage(
