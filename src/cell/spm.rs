@@ -82,8 +82,8 @@ pub struct SolverOptions {
     /// way a stop is located by a root find on the re-stepped state. Default true.
     pub exponential: bool,
     /// How the cell temperature is set: isothermal (default), the lumped thermal model, or a
-    /// measured series ([`thermal::ThermalOption`]). A temperature that changes in time takes
-    /// the BDF2 path (steps ≤ `dt_max`) for every component.
+    /// measured series ([`thermal::ThermalOption`]). A temperature that changes in time steps
+    /// with the run's steps; exact particle steps then take at most `dt_max` each.
     pub thermal: thermal::ThermalOption,
 }
 
