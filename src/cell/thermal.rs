@@ -13,9 +13,12 @@
 //! Linearly implicit: the cell is evaluated (voltage, heat Q*) once per step, at the
 //! temperature T* = T_n + (T_n − T_{n−1})·h/h_b extrapolated from the two step ends before
 //! (second order), and the linear cooling term is implicit. T* misses T_{n+1} by O(h²·T''),
-//! ~1e-5 K at 10 s steps of a 1C discharge, so the local error h·(∂Q/∂T)·(T* − T_{n+1})/C
-//! stays third order and the voltage is that of T_{n+1} to ~1e-8 V — where iterating to
-//! T_{n+1} would cost a second evaluation of the cell per step. Components that step beside
+//! a few mK at 10 s steps early in a 1C discharge of LG M50 where T'' is largest, so the local
+//! error h·(∂Q/∂T)·(T* − T_{n+1})/C stays third order; iterating to T_{n+1} would cost a second
+//! evaluation of the cell per step (against PyBaMM the voltage stays within 0.19 mV (SPM) and
+//! 0.77 mV (SPMe), the temperature within 0.013 K at 1C, as with the iteration). A restart step
+//! (t = 0, a current jump), where the extrapolation has no slope to go on, is evaluated a
+//! second time at T_{n+1}. Components that step beside
 //! the temperature take it where they need it from the same extrapolation ([`CellTemperature::at`]):
 //! exact particle steps at the step's midpoint, an electrolyte on its own grid at its step's
 //! end. A measured temperature enters the same way, its values taken from the series, so a
