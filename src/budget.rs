@@ -64,6 +64,47 @@ pub fn check_memory(what: &str, bytes: f64, lower: &str) -> Result<(), String> {
     }
 }
 
+/// Longest run a setting may ask for \[s\]: 30 days on this machine's threads. Longer is almost
+/// always a slip (a few zeros too many); a genuine one is split with `--shard` over machines.
+pub const MAX_RUN_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// Seconds per model evaluation, from timing `eval` a few times (at most 8, stopping once
+/// 0.2 s have passed).
+pub fn seconds_per_evaluation(mut eval: impl FnMut()) -> f64 {
+    let start = std::time::Instant::now();
+    let mut n = 0u32;
+    while n < 8 && (n == 0 || start.elapsed().as_secs_f64() < 0.2) {
+        eval();
+        n += 1;
+    }
+    start.elapsed().as_secs_f64() / f64::from(n)
+}
+
+/// The wall time \[s\] of `evaluations` model evaluations of `seconds_each` spread over the
+/// thread pool; an error (the estimate, the limit and what to lower) when it exceeds
+/// [`MAX_RUN_SECONDS`].
+pub fn check_duration(
+    what: &str,
+    evaluations: f64,
+    seconds_each: f64,
+    lower: &str,
+) -> Result<f64, String> {
+    let threads = rayon::current_num_threads().max(1);
+    let seconds = evaluations * seconds_each / threads as f64;
+    if seconds.is_finite() && seconds <= MAX_RUN_SECONDS {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "{what} ({evaluations:.3e} model evaluations at {:.2e} s each on {threads} threads) \
+             would take about {}, more than the {} a run may ask for: lower {lower} (a Sobol or \
+             Monte Carlo run can be split over machines with --shard)",
+            seconds_each,
+            human_duration(seconds),
+            human_duration(MAX_RUN_SECONDS)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +118,18 @@ mod tests {
             "{e}"
         );
         assert!(check_memory("overflow", f64::INFINITY, "n").is_err());
+    }
+
+    #[test]
+    fn a_run_beyond_a_month_is_refused_with_the_estimate() {
+        assert!(check_duration("a short run", 1e6, 1e-6, "n").is_ok_and(|s| s <= 1.0));
+        let e = check_duration("1e12 outer draws", 6e12, 1e-5, "outer").unwrap_err();
+        assert!(
+            e.contains("1e12 outer draws") && e.contains("days") && e.contains("lower outer"),
+            "{e}"
+        );
+        assert!(check_duration("overflow", f64::INFINITY, 1.0, "n").is_err());
+        let each = seconds_per_evaluation(|| std::hint::black_box(()));
+        assert!(each >= 0.0 && each < 1e-3, "{each}");
     }
 }

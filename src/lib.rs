@@ -20,6 +20,7 @@ pub mod md;
 pub mod model;
 pub mod numerics;
 pub mod output;
+pub mod progress;
 pub mod propagate;
 pub mod report;
 pub mod run_folder;

@@ -176,3 +176,36 @@ fn report_reads_a_nuts_calibrate_folder_made_without_report() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Trace plots"));
 }
+
+/// With stderr not a terminal (a batch job's log) a run still says how far it is: a plain line
+/// per interval with the count, the share and each chain's own count.
+#[test]
+fn progress_lines_when_stderr_is_not_a_terminal() {
+    let out = scratch("progress");
+    let r = bin()
+        .env("BRIDGELAW_PROGRESS_SECONDS", "0.01")
+        .args([
+            "calibrate",
+            "models/lgm50_chain_calibration.toml",
+            "--chains",
+            "2",
+            "--tune",
+            "20",
+            "--draws",
+            "20",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("calibrate: ") && l.contains("/80 iterations ("))
+        .unwrap_or_else(|| panic!("no progress line in:\n{stderr}"));
+    assert!(
+        line.contains("elapsed") && line.contains("chain 0: ") && line.contains("chain 1: "),
+        "{line}"
+    );
+}

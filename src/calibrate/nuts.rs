@@ -9,14 +9,13 @@ use super::posterior::{LogDensityGrad, Posterior};
 use crate::cancel::CancelToken;
 use crate::dist::sample::stream_rng;
 use crate::model::{Model, ModelError};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::progress::{Lane, Progress};
 use nuts_rs::{
     Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError,
     LowRankNutsSettings, Settings, Storable, Value,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -46,8 +45,7 @@ pub enum InitStrategy {
 }
 
 /// NUTS settings. Defaults: tune 1000, draws 1000, chains 4, seed 42, target_accept 0.9,
-/// max_depth 10, diagonal mass matrix, init from prior draws, progress bars on (shown only on a
-/// terminal).
+/// max_depth 10, diagonal mass matrix, init from prior draws, progress on ([`crate::progress`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NutsConfig {
@@ -65,7 +63,8 @@ pub struct NutsConfig {
     pub max_depth: u64,
     pub mass_matrix: MassMatrix,
     pub init: InitStrategy,
-    /// Show one progress bar per chain (only when stderr is a terminal).
+    /// Show progress on stderr: a bar per chain on a terminal, else a line every 30 s
+    /// ([`crate::progress`]).
     pub progress: bool,
 }
 
@@ -380,33 +379,23 @@ pub fn sample_chains<M: Model>(
         },
         InitStrategy::Prior => None,
     };
-    let show = cfg.progress && std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if show {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style =
-        ProgressStyle::with_template("chain {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    let bars: Vec<ProgressBar> = chains
-        .clone()
-        .map(|c| {
-            let b = multi.add(ProgressBar::new(cfg.tune + cfg.draws));
-            b.set_style(style.clone());
-            b.set_prefix(c.to_string());
-            b
-        })
-        .collect();
+    let n_chains = (chains.end - chains.start) as usize;
+    let progress = Progress::lanes(
+        "calibrate",
+        "iterations",
+        "chain",
+        &vec![cfg.tune + cfg.draws; n_chains],
+        cfg.progress,
+    );
     let first = chains.start;
     let results: Vec<Result<ChainResult, CalibrateError>> = chains
         .into_par_iter()
         .map(|c| {
-            let bar = &bars[(c - first) as usize];
-            run_chain(post, cfg, c, map_z.as_ref(), bar, cancel)
+            let lane = progress.lane((c - first) as usize);
+            run_chain(post, cfg, c, map_z.as_ref(), lane, cancel)
         })
         .collect();
+    progress.finish();
     if cancel.is_cancelled() {
         return Err(CalibrateError::Cancelled);
     }
@@ -429,7 +418,7 @@ fn run_chain<M: Model>(
     cfg: &NutsConfig,
     chain: u64,
     map: Option<&MapResult>,
-    bar: &ProgressBar,
+    bar: Lane<'_>,
     cancel: &CancelToken,
 ) -> Result<ChainResult, CalibrateError> {
     let dim = post.dim();
@@ -529,7 +518,7 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
     cfg: &NutsConfig,
     chain: u64,
     ch: &mut C,
-    bar: &ProgressBar,
+    bar: Lane<'_>,
     errors: &AtomicU64,
     cancel: &CancelToken,
 ) -> anyhow::Result<ChainResult> {
@@ -608,7 +597,6 @@ fn drive_chain<'p, M: Model, C: Chain<CpuMath<NutsLogp<'p>>>>(
             ));
         }
     }
-    bar.finish();
     if cfg.tune == 0 {
         t_warm = 0.0;
     }

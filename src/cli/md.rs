@@ -244,9 +244,15 @@ fn positive(name: &str, v: Option<f64>) -> Result<(), CliError> {
 fn read_runs(paths: &[PathBuf], a: &TrajectoryArgs) -> Result<Vec<TrajectoryMsd>, CliError> {
     let time = a.read.time()?;
     positive("max-lag", a.max_lag)?;
+    if a.lags < 4 {
+        return Err(CliError::bad(format!(
+            "--lags {}: expected at least 4 lags",
+            a.lags
+        )));
+    }
     let lags = LagChoice {
         max_lag_ps: a.max_lag,
-        count: a.lags.max(4),
+        count: a.lags,
     };
     paths
         .iter()

@@ -25,10 +25,11 @@ struct LagSums {
 
 /// Lags in frames for an MSD: `count` lags up to `max_lag`, half spaced geometrically from 1
 /// (to resolve the ballistic start) and half linearly (to fill the diffusive window evenly),
-/// sorted, without repeats.
+/// sorted, without repeats. There are at most `max_lag` distinct lags, so a larger `count`
+/// gives every lag from 1 to `max_lag`.
 pub fn lag_set(max_lag: usize, count: usize) -> Vec<usize> {
     let max_lag = max_lag.max(1);
-    let count = count.max(2);
+    let count = count.clamp(2, (2 * max_lag).max(2));
     let half = (count / 2).max(1);
     let mut lags = Vec::with_capacity(count);
     for k in 0..half {
@@ -301,5 +302,7 @@ mod tests {
         assert_eq!(*l.last().unwrap(), 500);
         assert!(l.windows(2).all(|w| w[0] < w[1]));
         assert!(l.len() > 30);
+        // a count beyond what the frames hold gives every lag, allocating no more
+        assert_eq!(lag_set(50, 1_000_000_000_000), (1..=50).collect::<Vec<_>>());
     }
 }

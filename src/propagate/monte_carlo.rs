@@ -20,10 +20,11 @@ use crate::cancel::CancelToken;
 use crate::dist::{JointDistribution, Transform};
 use crate::model::{Model, flat_output_labels, n_outputs};
 use crate::numerics::fastmath::exp_in_place;
+use crate::progress::Progress;
 use crate::shard::{ShardSpec, SparseCounts, hex_f64, hex_f64s, hex_f64s_opt};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Minimum number of valid pilot samples used to fix the histogram ranges.
 const PILOT_MIN_VALID: usize = 1024;
@@ -54,7 +55,8 @@ pub struct McSettings {
     pub rel_err: Option<f64>,
     /// Independent Sobol scrambles (≥ 2) used for QMC standard errors. Default 8.
     pub replicates: usize,
-    /// Show a progress bar on stderr for runs longer than ~1 s (only on a terminal). Default true.
+    /// Show progress on stderr for runs longer than ~1 s: a bar on a terminal, else a line
+    /// every 30 s ([`crate::progress`]). Default true.
     pub progress: bool,
     /// Raised by the caller to stop the run ([`PropagateError::Cancelled`]): checked before each
     /// chunk, so a run stops within one chunk's worth of work per thread. Not a setting of the
@@ -577,68 +579,6 @@ fn finalize_outputs(
         .collect()
 }
 
-/// Progress bar shown only once a run has lasted ~1 s (indicatif hides it when stderr is not a
-/// terminal).
-struct Progress {
-    enabled: bool,
-    start: Instant,
-    total: u64,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(enabled: bool, total: u64) -> Self {
-        Self {
-            enabled,
-            start: Instant::now(),
-            total,
-            bar: None,
-        }
-    }
-
-    /// After the first `done` samples: a long run says how long it will take (time per sample
-    /// so far, the rest spread over the pool), once, before the progress bar starts.
-    fn announce(&self, done: u64) {
-        if !self.enabled || done == 0 || done >= self.total {
-            return;
-        }
-        let per_sample = self.start.elapsed().as_secs_f64() / done as f64;
-        let threads = rayon::current_num_threads().max(1);
-        let rest = per_sample * (self.total - done) as f64 / threads as f64;
-        if rest > 10.0 {
-            eprintln!(
-                "propagate: {} samples, about {} to go on {threads} threads (from the first {done})",
-                self.total,
-                crate::budget::human_duration(rest)
-            );
-        }
-    }
-
-    fn update(&mut self, done: u64) {
-        if !self.enabled {
-            return;
-        }
-        if self.bar.is_none() && self.start.elapsed() > Duration::from_secs(1) {
-            let bar = indicatif::ProgressBar::new(self.total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{bar:40}] {human_pos}/{human_len} samples ({per_sec}, eta {eta})",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            self.bar = Some(bar);
-        }
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 /// A pilot chunk: its partial and its valid outputs (column-major, n_valid per column).
 type PilotChunk = (ChunkPartial, Vec<f64>);
 
@@ -835,7 +775,13 @@ pub fn monte_carlo<M: Model>(
     let plan = Plan::new(model, dist, settings)?;
     let (n_chunks, replicates) = (plan.n_chunks, plan.replicates as u64);
     let mut acc = plan.accumulator(settings.design);
-    let mut progress = Progress::new(settings.progress, plan.kernel.n_total);
+    let progress = Progress::new(
+        "propagate",
+        "samples",
+        plan.kernel.n_total,
+        settings.progress,
+    );
+    let started = Instant::now();
 
     // Pilot: serial, fixes the histogram axes; its chunks are the run's first.
     let (pilot, axes) = plan.pilot()?;
@@ -846,7 +792,13 @@ pub fn monte_carlo<M: Model>(
     }
     let mut c = pilot.len() as u64;
     drop(pilot);
-    progress.announce(acc.n_evaluated);
+    // the pilot ran serially: the rest at its rate spread over the pool
+    progress.set(0, acc.n_evaluated);
+    if acc.n_evaluated > 0 {
+        let per_sample = started.elapsed().as_secs_f64() / acc.n_evaluated as f64;
+        let rest = plan.kernel.n_total.saturating_sub(acc.n_evaluated) as f64;
+        progress.announce_estimate(per_sample * rest / rayon::current_num_threads().max(1) as f64);
+    }
 
     let labels = flat_output_labels(model);
     let units = flat_units(model.outputs());
@@ -871,7 +823,7 @@ pub fn monte_carlo<M: Model>(
             acc.push(&part);
         }
         c = wave_end;
-        progress.update(acc.n_evaluated);
+        progress.set(0, acc.n_evaluated);
     }
     progress.finish();
     Ok(finish(acc, &hist, &labels, &units, settings, stop))
@@ -1068,12 +1020,14 @@ pub fn monte_carlo_part<M: Model>(
     }
     let mut c = range.start.max(pilot.len() as u64);
     drop(pilot);
-    let mut progress = Progress::new(settings.progress, range.end - range.start);
+    // (this part's share of the run's samples)
+    let share = (range.end - range.start) * plan.kernel.n_total / plan.n_chunks.max(1);
+    let progress = Progress::new("propagate", "samples", share, settings.progress);
     while c < range.end {
         let end = plan.wave_end(c, range.end);
         partials.extend(plan.wave(&mut hist, c, end)?.iter().map(ChunkRecord::of));
         c = end;
-        progress.update(partials.iter().map(|r| r.count as u64).sum());
+        progress.set(0, partials.iter().map(|r| r.count as u64).sum());
     }
     progress.finish();
     Ok(McPart {

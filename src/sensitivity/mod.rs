@@ -37,7 +37,6 @@ use crate::dist::JointDistribution;
 use crate::dist::sample::standard_normal_quantile;
 use crate::model::{Model, ModelError, OutputShape, flat_output_labels, n_outputs};
 use serde::{Deserialize, Serialize};
-use std::io::IsTerminal;
 use thiserror::Error;
 
 pub use local::{LocalResult, local};
@@ -95,6 +94,26 @@ impl SensitivityError {
             expected: expected.to_string(),
         }
     }
+}
+
+/// A run's size against the machine ([`crate::budget`]), before anything is allocated:
+/// `bytes` of memory kept and `evaluations` of the model, each taking the time `eval` takes
+/// (timed on a few calls). An error names the setting `field` and its `value`; otherwise the
+/// expected wall time \[s\], for the progress display.
+pub(crate) fn check_size(
+    field: &str,
+    value: usize,
+    what: &str,
+    bytes: f64,
+    evaluations: f64,
+    eval: impl FnMut(),
+) -> Result<f64, SensitivityError> {
+    let refuse = |m: String| {
+        SensitivityError::setting(field, value, &format!("a size this machine can run ({m})"))
+    };
+    crate::budget::check_memory(what, bytes, field).map_err(refuse)?;
+    let each = crate::budget::seconds_per_evaluation(eval);
+    crate::budget::check_duration(what, evaluations, each, field).map_err(refuse)
 }
 
 /// Check that the distribution has one parameter per model input. They correspond index by
@@ -323,21 +342,6 @@ pub fn variance_weighted(values: &[f64], var: &[f64]) -> f64 {
         }
     }
     if den > 0.0 { num / den } else { f64::NAN }
-}
-
-/// A progress bar on stderr, hidden when `show` is false or stderr is not a terminal.
-pub(crate) fn progress_bar(len: u64, show: bool, msg: &'static str) -> indicatif::ProgressBar {
-    if !show || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})",
-    ) {
-        pb.set_style(style);
-    }
-    pb.set_message(msg);
-    pb
 }
 
 /// Format an optional number for Markdown tables ("n/a" for None or non-finite).

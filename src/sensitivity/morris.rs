@@ -17,8 +17,7 @@
 
 use super::sobol::is_correlated;
 use super::{
-    DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, UnitCubeFn, fmt_num,
-    md, progress_bar,
+    DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, UnitCubeFn, fmt_num, md,
 };
 use crate::dist::JointDistribution;
 use crate::dist::sample::{standard_normal_quantile, stream_rng};
@@ -38,7 +37,7 @@ pub struct MorrisSettings {
     pub levels: usize,
     /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
-    /// Show a progress bar (only on a terminal). Default true.
+    /// Show progress on stderr ([`crate::progress`]). Default true.
     pub progress: bool,
 }
 
@@ -169,7 +168,25 @@ fn morris_core<F: UnitCubeFn + ?Sized>(
             },
         )
     };
-    let pb = progress_bar(settings.trajectories as u64, settings.progress, "morris");
+    let r = settings.trajectories;
+    // every trajectory keeps its d·m elementary effects; it evaluates the model d + 1 times
+    let seconds = super::check_size(
+        "morris.trajectories",
+        r,
+        &format!("{r} trajectories × {d} inputs × {m} outputs"),
+        r as f64 * ((d * m) as f64 * 8.0 + 24.0),
+        r as f64 * (d + 1) as f64,
+        || {
+            let _ = f.eval(&vec![0.5; d], &mut vec![0.0; m]);
+        },
+    )?;
+    let pb = crate::progress::Progress::new(
+        "morris",
+        "trajectories",
+        settings.trajectories as u64,
+        settings.progress,
+    );
+    pb.announce_estimate(seconds);
     // Each trajectory: EE[i·m + k], from its own stream.
     let effects: Vec<Option<Vec<f64>>> = (0..settings.trajectories)
         .into_par_iter()
@@ -200,11 +217,11 @@ fn morris_core<F: UnitCubeFn + ?Sized>(
                 }
                 std::mem::swap(&mut y0, &mut y1);
             }
-            pb.inc(1);
+            pb.inc(0, 1);
             Some(ee)
         })
         .collect();
-    pb.finish_and_clear();
+    pb.finish();
     let good: Vec<&Vec<f64>> = effects.iter().flatten().collect();
     let failed = settings.trajectories - good.len();
     if good.len() < 2 {

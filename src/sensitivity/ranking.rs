@@ -18,7 +18,7 @@
 use super::variance::{VarianceResult, delta_variance};
 use super::{
     DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, check_binding, fmt_num,
-    md, progress_bar,
+    md,
 };
 use crate::dist::JointDistribution;
 use crate::dist::sample::standard_normal_quantile;
@@ -35,7 +35,7 @@ pub struct RankingSettings {
     pub mc_samples: usize,
     /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
-    /// Show a progress bar (only on a terminal). Default true.
+    /// Show progress on stderr ([`crate::progress`]). Default true.
     pub progress: bool,
 }
 
@@ -226,7 +226,7 @@ fn mc_reductions<M: Model + ?Sized>(
     let mu = &dist.mean_z;
     let mut vals = vec![0.0; n * stride];
     let mut ok = vec![true; n];
-    let pb = progress_bar(n as u64, settings.progress, "ranking");
+    let pb = crate::progress::Progress::new("ranking", "rows", n as u64, settings.progress);
     vals.par_chunks_mut(CH * stride)
         .zip(ok.par_chunks_mut(CH))
         .enumerate()
@@ -258,9 +258,9 @@ fn mc_reductions<M: Model + ?Sized>(
                     }
                 }
             }
-            pb.inc(okc.len() as u64);
+            pb.inc(0, okc.len() as u64);
         });
-    pb.finish_and_clear();
+    pb.finish();
     let good: Vec<usize> = (0..n).filter(|&j| ok[j]).collect();
     let failed = n - good.len();
     if good.len() < 2 {

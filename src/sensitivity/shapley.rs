@@ -21,10 +21,7 @@
 //! estimated once and combined with the exact weights; above it, random permutations
 //! (Song et al. 2016, Algorithm 1). Var y comes from a separate N_v-sample estimate.
 
-use super::{
-    DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, fmt_num, md,
-    progress_bar,
-};
+use super::{DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, fmt_num, md};
 use crate::dist::JointDistribution;
 use crate::dist::sample::{fill_standard_normals, stream_rng};
 use crate::model::Model;
@@ -51,7 +48,7 @@ pub struct ShapleySettings {
     pub outer_permutation: usize,
     /// Seed: a seed gives identical results whatever the thread count. Default 0.
     pub seed: u64,
-    /// Show a progress bar (only on a terminal). Default true.
+    /// Show progress on stderr ([`crate::progress`]). Default true.
     pub progress: bool,
 }
 
@@ -300,6 +297,53 @@ pub fn shapley<M: Model + ?Sized>(
     }
     let cov = &dist.cov_z;
     let full = (1usize << d) - 1;
+    // Var(y) keeps every draw's outputs; each conditional-cost task its inner draws' outputs
+    let (field, value, runs) = if exact {
+        (
+            "shapley.outer",
+            settings.outer,
+            (full - 1) as f64 * settings.outer as f64,
+        )
+    } else {
+        (
+            "shapley.permutations",
+            settings.permutations,
+            settings.permutations as f64 * (d - 1) as f64 * settings.outer_permutation as f64,
+        )
+    };
+    let threads = rayon::current_num_threads() as f64;
+    for (field, value, what, bytes) in [
+        (
+            "shapley.var_samples",
+            settings.var_samples,
+            format!("{} variance draws × {m} outputs", settings.var_samples),
+            settings.var_samples as f64 * m as f64 * 8.0,
+        ),
+        (
+            "shapley.inner",
+            settings.inner,
+            format!("{} inner draws × {m} outputs per thread", settings.inner),
+            settings.inner as f64 * m as f64 * 8.0 * threads,
+        ),
+    ] {
+        crate::budget::check_memory(&what, bytes, field).map_err(|msg| {
+            SensitivityError::setting(
+                field,
+                value,
+                &format!("a size this machine can run ({msg})"),
+            )
+        })?;
+    }
+    let seconds = super::check_size(
+        field,
+        value,
+        &format!("Shapley effects of {d} inputs"),
+        0.0,
+        settings.var_samples as f64 + runs * settings.inner as f64,
+        || {
+            let _ = f.eval_z(&vec![0.0; d], &mut vec![0.0; m]);
+        },
+    )?;
 
     // Var(y): plain Monte Carlo in chunks with their own streams, reduced in order.
     let (var_y, mut failed, mut evals) = variance_mc(&f, settings)?;
@@ -309,7 +353,8 @@ pub fn shapley<M: Model + ?Sized>(
     } else {
         settings.permutations
     };
-    let pb = progress_bar(n_tasks as u64, settings.progress, "shapley");
+    let pb = crate::progress::Progress::new("shapley", "tasks", n_tasks as u64, settings.progress);
+    pb.announce_estimate(seconds);
     let mut effects = vec![vec![0.0; d]; m];
     let mut effects_se = vec![vec![f64::NAN; d]; m];
     if exact {
@@ -329,7 +374,7 @@ pub fn shapley<M: Model + ?Sized>(
                         )
                     },
                 );
-                pb.inc(1);
+                pb.inc(0, 1);
                 c
             })
             .collect();
@@ -395,7 +440,7 @@ pub fn shapley<M: Model + ?Sized>(
                     }
                     prev = c;
                 }
-                pb.inc(1);
+                pb.inc(0, 1);
                 (contrib, fails)
             })
             .collect();
@@ -409,7 +454,7 @@ pub fn shapley<M: Model + ?Sized>(
         }
         evals += settings.permutations * (d - 1) * settings.outer_permutation * settings.inner;
     }
-    pb.finish_and_clear();
+    pb.finish();
 
     let layout = OutputLayout::of(model);
     let per_output: Vec<ShapleyOutput> = (0..m)

@@ -19,7 +19,7 @@
 
 use super::{
     DistModelFn, LongRow, OutputLayout, SensitivityError, SensitivityTable, UnitCubeFn, fmt_num,
-    md, progress_bar, variance_weighted,
+    md, variance_weighted,
 };
 use crate::calibrate::diagnostics::quantile_sorted;
 use crate::cancel::CancelToken;
@@ -46,7 +46,7 @@ pub struct SobolSettings {
     pub confidence: f64,
     /// Largest tolerated fraction of base rows with a failed evaluation (dropped). Default 0.1.
     pub max_failure_fraction: f64,
-    /// Show a progress bar (only on a terminal). Default true.
+    /// Show progress on stderr ([`crate::progress`]). Default true.
     pub progress: bool,
     /// Raised by the caller to stop the run ([`SensitivityError::Cancelled`]): checked before
     /// each chunk of [`CHUNK`] base rows. Not a setting of the results (never serialised).
@@ -346,9 +346,20 @@ pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
     let n = (rows.end - rows.start) as usize;
     let stride = (d + 2) * m;
     let seq = ScrambledSobol::new(2 * d, settings.seed);
+    let seconds = super::check_size(
+        "sobol.base_samples",
+        settings.base_samples,
+        &format!("{n} base samples × {} evaluations", d + 2),
+        0.0,
+        n as f64 * (d + 2) as f64,
+        || {
+            let _ = f.eval(&vec![0.5; d], &mut vec![0.0; m]);
+        },
+    )?;
     let mut values = vec![0.0; n * stride];
     let mut ok = vec![true; n];
-    let pb = progress_bar(n as u64, settings.progress, "sobol");
+    let pb = crate::progress::Progress::new("sobol", "rows", n as u64, settings.progress);
+    pb.announce_estimate(seconds);
     let errors: Vec<Option<ModelError>> = values
         .par_chunks_mut(CHUNK * stride)
         .zip(ok.par_chunks_mut(CHUNK))
@@ -384,11 +395,11 @@ pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
                     first_err.get_or_insert(e);
                 }
             }
-            pb.inc(okc.len() as u64);
+            pb.inc(0, okc.len() as u64);
             first_err
         })
         .collect();
-    pb.finish_and_clear();
+    pb.finish();
     if settings.cancel.is_cancelled() {
         return Err(SensitivityError::Cancelled);
     }

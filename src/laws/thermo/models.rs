@@ -614,72 +614,165 @@ fn opt_err(option: &str, message: impl Into<String>) -> ThermoError {
     }
 }
 
-fn as_f64(option: &str, v: &Value) -> Result<f64, ThermoError> {
-    match v {
-        Value::Float(f) => Ok(*f),
-        Value::Integer(i) => Ok(*i as f64),
-        other => Err(opt_err(option, format!("expected a number, found {other}"))),
+/// A thermodynamic law's options as a study file gives them (the keys of [`build_thermo_law`]);
+/// which of them a law takes is checked after reading, against the keys given.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThermoOptions {
+    x: Option<Vec<f64>>,
+    x_grid: Option<EvenGrid>,
+    reference: Option<ReferenceOption>,
+    branch: Option<BranchOption>,
+    terms: Option<u64>,
+    gap: Option<u64>,
+    x_points: Option<Vec<f64>>,
+    e_li: Option<f64>,
+}
+
+/// `x_grid = { start, stop, n }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvenGrid {
+    start: f64,
+    stop: f64,
+    n: u64,
+}
+
+/// `reference = "Li"` or a table (see [`build_thermo_law`]).
+#[derive(Debug)]
+enum ReferenceOption {
+    Named(String),
+    Table(ReferenceTable),
+}
+
+/// The table form of `reference`: `{ mu_ref }` or a second host `{ x, mu0, omega }` /
+/// `{ x, mu0, a, b }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceTable {
+    mu_ref: Option<f64>,
+    x: Option<f64>,
+    mu0: Option<f64>,
+    omega: Option<f64>,
+    a: Option<Vec<f64>>,
+    b: Option<Vec<f64>>,
+}
+
+impl<'de> serde::Deserialize<'de> for ReferenceOption {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ReferenceOption;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"Li\" or a table")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ReferenceOption, E> {
+                Ok(ReferenceOption::Named(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<ReferenceOption, A::Error> {
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(a))
+                    .map(ReferenceOption::Table)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
-fn as_f64_array(option: &str, v: &Value) -> Result<Vec<f64>, ThermoError> {
-    match v {
-        Value::Array(a) => a.iter().map(|e| as_f64(option, e)).collect(),
-        other => Err(opt_err(
-            option,
-            format!("expected an array of numbers, found {other}"),
-        )),
-    }
+/// `branch = "equilibrium" | "solid_solution"`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BranchOption {
+    Equilibrium,
+    SolidSolution,
 }
 
-fn as_usize(option: &str, v: &Value) -> Result<usize, ThermoError> {
-    match v {
-        Value::Integer(i) if *i >= 0 => Ok(*i as usize),
-        other => Err(opt_err(
-            option,
-            format!("expected a non-negative integer, found {other}"),
-        )),
-    }
-}
-
-fn check_keys(options: &Table, allowed: &[&str]) -> Result<(), ThermoError> {
-    for k in options.keys() {
-        if !allowed.contains(&k.as_str()) {
+impl ThermoOptions {
+    /// The options table read into its typed form; a value of the wrong type is an
+    /// [`ThermoError::InvalidOption`] naming the key, an unknown key one naming `allowed`.
+    fn read(options: &Table, allowed: &[&str]) -> Result<Self, ThermoError> {
+        if let Some(k) = options.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(opt_err(
                 k,
                 format!("unknown option (allowed: {})", allowed.join(", ")),
             ));
         }
+        crate::schema::from_value(Value::Table(options.clone()))
+            .map_err(|e| opt_err(&e.field, e.message))
     }
-    Ok(())
-}
 
-/// The composition grid: `x = [..]` or `x_grid = {start, stop, n}` (n ≥ 1 evenly spaced
-/// points, both ends included), else `default`.
-fn parse_grid(options: &Table, default: (f64, f64, usize)) -> Result<Vec<f64>, ThermoError> {
-    match (options.get("x"), options.get("x_grid")) {
-        (Some(_), Some(_)) => Err(opt_err("x", "give either x or x_grid, not both")),
-        (Some(v), None) => as_f64_array("x", v),
-        (None, Some(Value::Table(t))) => {
-            check_keys(t, &["start", "stop", "n"]).map_err(|e| opt_err("x_grid", e.to_string()))?;
-            let get = |k: &str| {
-                t.get(k)
-                    .ok_or_else(|| opt_err("x_grid", format!("missing '{k}'")))
-            };
-            let start = as_f64("x_grid.start", get("start")?)?;
-            let stop = as_f64("x_grid.stop", get("stop")?)?;
-            let n = as_usize("x_grid.n", get("n")?)?;
-            linspace(start, stop, n)
+    /// The composition grid: `x = [..]` or `x_grid = {start, stop, n}` (n ≥ 1 evenly spaced
+    /// points, both ends included), else `default`.
+    fn grid(&self, default: (f64, f64, u64)) -> Result<Vec<f64>, ThermoError> {
+        match (&self.x, &self.x_grid) {
+            (Some(_), Some(_)) => Err(opt_err("x", "give either x or x_grid, not both")),
+            (Some(x), None) => Ok(x.clone()),
+            (None, Some(g)) => linspace(g.start, g.stop, g.n),
+            (None, None) => linspace(default.0, default.1, default.2),
         }
-        (None, Some(other)) => Err(opt_err(
-            "x_grid",
-            format!("expected a table, found {other}"),
-        )),
-        (None, None) => linspace(default.0, default.1, default.2),
+    }
+
+    fn reference(&self) -> Result<Reference, ThermoError> {
+        let t = match &self.reference {
+            None => return Ok(Reference::LiMetal),
+            Some(ReferenceOption::Named(s)) => {
+                return if s == "Li" || s == "li" || s == "Li metal" {
+                    Ok(Reference::LiMetal)
+                } else {
+                    Err(opt_err(
+                        "reference",
+                        format!("'{s}': expected \"Li\" or a table"),
+                    ))
+                };
+            }
+            Some(ReferenceOption::Table(t)) => t,
+        };
+        if let Some(mu_ref) = t.mu_ref {
+            if t.x.is_some()
+                || t.mu0.is_some()
+                || t.omega.is_some()
+                || t.a.is_some()
+                || t.b.is_some()
+            {
+                return Err(opt_err(
+                    "reference",
+                    "give either mu_ref or a second host (x, mu0, omega or a, b), not both",
+                ));
+            }
+            if !mu_ref.is_finite() {
+                return Err(opt_err("reference.mu_ref", "not finite"));
+            }
+            return Ok(Reference::Fixed { mu_ref });
+        }
+        let x = t.x.ok_or_else(|| opt_err("reference", "missing 'x'"))?;
+        check_composition(x)?;
+        let (a, b) = match (t.omega, &t.a) {
+            (Some(_), Some(_)) => {
+                return Err(opt_err("reference", "give either omega or a, not both"));
+            }
+            (Some(omega), None) => (vec![omega], Vec::new()),
+            (None, Some(a)) => (a.clone(), t.b.clone().unwrap_or_default()),
+            (None, None) if t.b.is_some() => {
+                return Err(opt_err("reference.b", "b (the a_k's T-slopes) needs a"));
+            }
+            (None, None) => (Vec::new(), Vec::new()),
+        };
+        let host = FreeEnergy::redlich_kister(t.mu0.unwrap_or(0.0), a, b, 300.0);
+        host.validate()?;
+        Ok(Reference::Host { host, x })
+    }
+
+    fn branch(&self) -> Branch {
+        match self.branch {
+            None | Some(BranchOption::Equilibrium) => Branch::Equilibrium,
+            Some(BranchOption::SolidSolution) => Branch::SolidSolution,
+        }
     }
 }
 
-fn linspace(start: f64, stop: f64, n: usize) -> Result<Vec<f64>, ThermoError> {
+fn linspace(start: f64, stop: f64, n: u64) -> Result<Vec<f64>, ThermoError> {
     if n == 0 || n > 1_000_000 || !start.is_finite() || !stop.is_finite() {
         return Err(opt_err(
             "x_grid",
@@ -692,76 +785,6 @@ fn linspace(start: f64, stop: f64, n: usize) -> Result<Vec<f64>, ThermoError> {
     Ok((0..n)
         .map(|i| start + (stop - start) * i as f64 / (n - 1) as f64)
         .collect())
-}
-
-/// `reference = "Li"` (default) | `{ mu_ref = <eV> }` | a second host
-/// `{ x = <site fraction>, mu0 = <eV>, omega = <eV> }` or `{ x, mu0, a = [..], b = [..] }`.
-fn parse_reference(options: &Table) -> Result<Reference, ThermoError> {
-    match options.get("reference") {
-        None => Ok(Reference::LiMetal),
-        Some(Value::String(s)) if s == "Li" || s == "li" || s == "Li metal" => {
-            Ok(Reference::LiMetal)
-        }
-        Some(Value::String(s)) => Err(opt_err(
-            "reference",
-            format!("'{s}': expected \"Li\" or a table"),
-        )),
-        Some(Value::Table(t)) => {
-            if let Some(v) = t.get("mu_ref") {
-                check_keys(t, &["mu_ref"]).map_err(|e| opt_err("reference", e.to_string()))?;
-                let mu_ref = as_f64("reference.mu_ref", v)?;
-                if !mu_ref.is_finite() {
-                    return Err(opt_err("reference.mu_ref", "not finite"));
-                }
-                return Ok(Reference::Fixed { mu_ref });
-            }
-            check_keys(t, &["x", "mu0", "omega", "a", "b"])
-                .map_err(|e| opt_err("reference", e.to_string()))?;
-            let x = as_f64(
-                "reference.x",
-                t.get("x")
-                    .ok_or_else(|| opt_err("reference", "missing 'x'"))?,
-            )?;
-            check_composition(x)?;
-            let mu0 = match t.get("mu0") {
-                Some(v) => as_f64("reference.mu0", v)?,
-                None => 0.0,
-            };
-            let (a, b) = match (t.get("omega"), t.get("a")) {
-                (Some(_), Some(_)) => {
-                    return Err(opt_err("reference", "give either omega or a, not both"));
-                }
-                (Some(v), None) => (vec![as_f64("reference.omega", v)?], Vec::new()),
-                (None, Some(v)) => (
-                    as_f64_array("reference.a", v)?,
-                    match t.get("b") {
-                        Some(v) => as_f64_array("reference.b", v)?,
-                        None => Vec::new(),
-                    },
-                ),
-                (None, None) => (Vec::new(), Vec::new()),
-            };
-            let host = FreeEnergy::redlich_kister(mu0, a, b, 300.0);
-            host.validate()?;
-            Ok(Reference::Host { host, x })
-        }
-        Some(other) => Err(opt_err(
-            "reference",
-            format!("expected \"Li\" or a table, found {other}"),
-        )),
-    }
-}
-
-fn parse_branch(options: &Table) -> Result<Branch, ThermoError> {
-    match options.get("branch") {
-        None => Ok(Branch::Equilibrium),
-        Some(Value::String(s)) if s == "equilibrium" => Ok(Branch::Equilibrium),
-        Some(Value::String(s)) if s == "solid_solution" => Ok(Branch::SolidSolution),
-        Some(other) => Err(opt_err(
-            "branch",
-            format!("{other}: expected \"equilibrium\" or \"solid_solution\""),
-        )),
-    }
 }
 
 /// Build a thermodynamic law by name (see [`THERMO_LAWS`]) from its study-file options.
@@ -797,34 +820,20 @@ pub fn build_thermo_law(name: &str, options: &Table) -> Result<ThermoLaw, Thermo
     };
     let unknown = || ThermoError::UnknownLaw(name.into(), THERMO_LAW_NAMES.join(", "));
     if family == "hull" {
-        check_keys(options, &["x", "x_grid", "x_points", "e_li"])?;
-        let xp = as_f64_array(
-            "x_points",
-            options
-                .get("x_points")
-                .ok_or_else(|| opt_err("x_points", "required for hull_voltage_0k"))?,
-        )?;
+        let o = ThermoOptions::read(options, &["x", "x_grid", "x_points", "e_li"])?;
+        let xp = o
+            .x_points
+            .clone()
+            .ok_or_else(|| opt_err("x_points", "required for hull_voltage_0k"))?;
         let lo = xp.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = xp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let x = parse_grid(options, (lo, hi, 101))?;
-        let e_li = match options.get("e_li") {
-            Some(v) => as_f64("e_li", v)?,
-            None => 0.0,
-        };
-        return Ok(ThermoLaw::HullVoltage(HullVoltageModel::new(xp, x, e_li)?));
+        let x = o.grid((lo, hi, 101))?;
+        return Ok(ThermoLaw::HullVoltage(HullVoltageModel::new(
+            xp,
+            x,
+            o.e_li.unwrap_or(0.0),
+        )?));
     }
-    let kind = match family {
-        "regular_solution" => FreeEnergyKind::RegularSolution,
-        "redlich_kister" => FreeEnergyKind::RedlichKister {
-            n_terms: as_usize(
-                "terms",
-                options
-                    .get("terms")
-                    .ok_or_else(|| opt_err("terms", "required for redlich_kister_* laws"))?,
-            )?,
-        },
-        _ => return Err(unknown()),
-    };
     let mut allowed: Vec<&str> = match what {
         "ocv" | "entropic" => vec!["x", "x_grid", "reference", "branch"],
         "theta" => vec!["x", "x_grid", "branch"],
@@ -834,32 +843,39 @@ pub fn build_thermo_law(name: &str, options: &Table) -> Result<ThermoLaw, Thermo
     if family == "redlich_kister" {
         allowed.push("terms");
     }
-    check_keys(options, &allowed)?;
+    let o = ThermoOptions::read(options, &allowed)?;
+    let kind = match family {
+        "regular_solution" => FreeEnergyKind::RegularSolution,
+        "redlich_kister" => FreeEnergyKind::RedlichKister {
+            n_terms: o
+                .terms
+                .ok_or_else(|| opt_err("terms", "required for redlich_kister_* laws"))?
+                as usize,
+        },
+        _ => return Err(unknown()),
+    };
     Ok(match what {
         "ocv" => ThermoLaw::Ocv(OcvCurveModel::new(
             kind,
-            parse_grid(options, default_grid)?,
-            parse_reference(options)?,
-            parse_branch(options)?,
+            o.grid(default_grid)?,
+            o.reference()?,
+            o.branch(),
         )?),
         "entropic" => ThermoLaw::EntropicCoefficient(EntropicCoefficientModel::new(
             kind,
-            parse_grid(options, default_grid)?,
-            parse_reference(options)?,
-            parse_branch(options)?,
+            o.grid(default_grid)?,
+            o.reference()?,
+            o.branch(),
         )?),
         "theta" => ThermoLaw::ThermodynamicFactor(ThermodynamicFactorModel::new(
             kind,
-            parse_grid(options, default_grid)?,
-            parse_branch(options)?,
+            o.grid(default_grid)?,
+            o.branch(),
         )?),
         _ => ThermoLaw::Plateau(PlateauModel::new(
             kind,
-            parse_reference(options)?,
-            match options.get("gap") {
-                Some(v) => as_usize("gap", v)?,
-                None => 0,
-            },
+            o.reference()?,
+            o.gap.unwrap_or(0) as usize,
         )?),
     })
 }
@@ -1196,6 +1212,33 @@ mod tests {
             err("hull_voltage_0k", "x_points = [0.0, 1.0]\nx = [1.5]"),
             ThermoError::OutsideRange { .. }
         ));
+        // The typed options name the offending field by its dotted path.
+        let option = |e: ThermoError| match e {
+            ThermoError::InvalidOption { option, message } => format!("{option}: {message}"),
+            other => panic!("not an option error: {other}"),
+        };
+        let m = option(err(
+            "regular_solution_ocv",
+            "reference = { x = 0.5, mu1 = 0.1 }",
+        ));
+        assert!(m.starts_with("reference.mu1: unknown field"), "{m}");
+        let m = option(err(
+            "regular_solution_ocv",
+            "x_grid = { start = 0.1, stop = 0.9 }",
+        ));
+        assert!(m.starts_with("x_grid: missing field `n`"), "{m}");
+        let m = option(err("regular_solution_ocv", "branch = \"solid\""));
+        assert!(m.starts_with("branch: unknown variant `solid`"), "{m}");
+        let m = option(err(
+            "regular_solution_ocv",
+            "reference = { x = 0.5, b = [0.1] }",
+        ));
+        assert!(
+            m.starts_with("reference.b: "),
+            "b without a is refused, not dropped: {m}"
+        );
+        let m = option(err("redlich_kister_ocv", "terms = -2"));
+        assert!(m.starts_with("terms: "), "{m}");
         // Out-of-range parameters are errors, not panics.
         let m = law("regular_solution_ocv", "");
         assert!(evaluate(&m, &[0.1, -3.0, -5.0]).is_err());
