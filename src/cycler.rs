@@ -7,9 +7,9 @@
 //! Lines starting with `#` are comments; `# sign_convention: discharge_positive` (or
 //! `discharge_negative`) states the sign of the file's current. Column names are matched
 //! case-insensitively with spaces removed:
-//! - time [s]: `time_s`, `time[s]`, `time`, `t`, `t[s]`, `t_s`, `timevec` (LG M50);
-//! - current [A]: `current_a`, `current[a]`, `current`, `i[a]`, `i`, `currvec` (LG M50);
-//! - voltage [V]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50);
+//! - time \[s\]: `time_s`, `time[s]`, `time`, `t`, `t[s]`, `t_s`, `timevec` (LG M50);
+//! - current \[A\]: `current_a`, `current[a]`, `current`, `i[a]`, `i`, `currvec` (LG M50);
+//! - voltage \[V\]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50);
 //! - cell temperature, read only when asked for ([`CyclerTable::parse_with`]): in K
 //!   `temperature_k`, `temperature[k]`, `t_cell[k]`; in °C `temperature_c`, `temperature[c]`,
 //!   `temperature[degc]`, `t_cell[c]`, `celltemp_mid`, `celltemp` (LG M50's mid-cell sensor).
@@ -173,11 +173,11 @@ const TEMPERATURE_C_NAMES: [&str; 6] = [
     "celltemp",
 ];
 
-/// The plausible range of a cell temperature [K] (−73 °C to 127 °C): outside it the column is
+/// The plausible range of a cell temperature \[K\] (−73 °C to 127 °C): outside it the column is
 /// most likely in other units (°C read as K) or not a temperature.
 const CELL_TEMPERATURE_RANGE_K: (f64, f64) = (200.0, 400.0);
 
-/// The highest voltage a measured curve may hold [V]: above any lithium-ion cell's charge
+/// The highest voltage a measured curve may hold \[V\]: above any lithium-ion cell's charge
 /// voltage (about 4.5 V at most), below any two cells in series.
 const MAX_CELL_VOLTAGE: f64 = 6.0;
 
@@ -191,9 +191,9 @@ pub struct CyclerTable {
     pub current_column: String,
     pub time_s: Vec<f64>,
     pub current_a: Vec<f64>,
-    /// The voltage [V], if asked for.
+    /// The voltage \[V\], if asked for.
     pub voltage_v: Option<Vec<f64>>,
-    /// The cell temperature [K] (converted from °C where the column is in °C) and its column's
+    /// The cell temperature \[K\] (converted from °C where the column is in °C) and its column's
     /// header name, if asked for.
     pub temperature_k: Option<Vec<f64>>,
     pub temperature_column: Option<String>,

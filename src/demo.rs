@@ -35,7 +35,7 @@ pub const TRUTH: &[(&str, f64, &str)] = &[
     ("E_a_i0_n", 35.0, "kJ/mol"),
 ];
 
-/// Noise sd of the synthetic voltages [V].
+/// Noise sd of the synthetic voltages \[V\].
 pub const NOISE_V: f64 = 0.003;
 
 /// Seed of the synthetic noise.

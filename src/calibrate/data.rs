@@ -153,7 +153,7 @@ impl MeasuredCurve {
         self.interpolate(&self.voltage_v, t)
     }
 
-    /// Discharge-positive current [A] linearly interpolated at the times `t` (s) (each inside
+    /// Discharge-positive current \[A\] linearly interpolated at the times `t` (s) (each inside
     /// the measured time range).
     pub fn discharge_current_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
         self.interpolate(&self.discharge_current(), t)

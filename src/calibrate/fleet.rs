@@ -247,7 +247,7 @@ impl CellParam {
     }
 }
 
-/// RMS residual of one curve of one cell [V], √(Σ_k (m_k(θ) − y_k)²/n), at the MAP and at
+/// RMS residual of one curve of one cell \[V\], √(Σ_k (m_k(θ) − y_k)²/n), at the MAP and at
 /// the posterior mean (`None`: not computed, or the model fails there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -489,7 +489,7 @@ impl FleetTable {
     /// fleet.csv: `cell`, `status`, for each unknown its mean, sd, 5/50/95 % quantiles (with
     /// its unit in the header), R̂, bulk ESS and prior shift; divergences, saturated trees,
     /// model errors, min E-BFMI; for each curve the RMS residual at the MAP and the posterior
-    /// mean [V]; the number of warnings.
+    /// mean \[V\]; the number of warnings.
     pub fn to_csv(&self) -> String {
         use crate::output::csv_field;
         let (params, curves) = self.columns();

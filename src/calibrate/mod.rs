@@ -1,7 +1,7 @@
 //! Bayesian calibration of model parameters against measured curves: posterior, NUTS, MAP +
 //! Laplace, convergence diagnostics, CmdStan CSV draws and posterior summaries.
 //!
-//! Flow: [`data::read_curve`] reads measured curves; the caller builds a [`Model`](crate::Model)
+//! Flow: [`data::read_curve`] reads measured curves; the caller builds a [`Model`]
 //! whose curve outputs sit on the data grid and a [`posterior::Posterior`] binding each measured
 //! curve to a model output; [`nuts::sample`] draws from it (or [`map::find_map`] finds the mode
 //! and a Laplace approximation); [`summary::summarize`] turns the draws into the table, the

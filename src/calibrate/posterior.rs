@@ -484,7 +484,7 @@ impl<'a, M: Model> Posterior<'a, M> {
             .collect()
     }
 
-    /// Root-mean-square residual [output unit] of each curve at natural model parameters
+    /// Root-mean-square residual \[output unit\] of each curve at natural model parameters
     /// `theta`: √(Σ_k (m_ck(θ) − y_ck)²/n_c), in curve order.
     pub fn curve_rmse(&self, theta: &[f64]) -> Result<Vec<f64>, ModelError> {
         let mut out = vec![0.0; self.n_out];

@@ -208,7 +208,7 @@ pub struct HeldOut {
     pub model: BoundModel<StudyModel>,
     pub observations: Vec<CurveObservation>,
     pub files: Vec<PathBuf>,
-    /// Cell temperature of each held-out experiment [K].
+    /// Cell temperature of each held-out experiment \[K\].
     pub temperatures_k: Vec<f64>,
 }
 

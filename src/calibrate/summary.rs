@@ -459,7 +459,7 @@ pub fn bands_meta_file(stem: &str) -> String {
 }
 
 /// Write each band as `dir/{stem}_ppc_{curve}.csv` (header `t [s],data [V],q5 [V],q50 [V],
-/// q95 [V],q5_obs [V],q50_obs [V],q95_obs [V]`, the axis and unit those of the curve) and the
+/// q95 \[V\],q5_obs \[V\],q50_obs \[V\],q95_obs \[V\]`, the axis and unit those of the curve) and the
 /// sidecar `dir/{stem}_ppc.json` ([`BandFile`] per curve), each atomically. Returns the CSV
 /// paths, then the sidecar's.
 pub fn write_bands(

@@ -1,7 +1,7 @@
 //! How well a calibration fits, curve by curve, and how well it predicts curves it never saw.
 //!
 //! - **RMS residual at three points** of every curve, fitted or held out:
-//!   RMSE_c(θ) = √(Σ_k (m_ck(θ) − y_ck)²/n_c) [V] at the prior centre θ₀ = T(μ), the MAP and
+//!   RMSE_c(θ) = √(Σ_k (m_ck(θ) − y_ck)²/n_c) \[V\] at the prior centre θ₀ = T(μ), the MAP and
 //!   the posterior mean (the mean of the natural-unit draws): how far the data moved the fit,
 //!   and whether a held-out curve got better or worse for it.
 //! - **Held-out posterior-predictive check**: for each posterior draw s, the held-out curve's
@@ -31,7 +31,7 @@ pub enum CurveRole {
     HeldOut,
 }
 
-/// RMS residual [V] of one curve at the prior centre, the MAP and the posterior mean. `None`:
+/// RMS residual \[V\] of one curve at the prior centre, the MAP and the posterior mean. `None`:
 /// that point was not computed (no MAP when the chains started from prior draws) or the model
 /// fails there.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -51,12 +51,12 @@ pub struct CurveRmse {
 pub struct HeldOutCheck {
     pub curve: String,
     pub file: String,
-    /// Cell temperature it was simulated at [K].
+    /// Cell temperature it was simulated at \[K\].
     pub temperature_k: f64,
     pub points: usize,
     /// Posterior draws behind the band (after thinning; failed evaluations excluded).
     pub draws: usize,
-    /// RMS residual of the median prediction [V].
+    /// RMS residual of the median prediction \[V\].
     pub rmse_median_v: f64,
     /// Fraction of the measured points inside the central band (prediction plus noise) at each
     /// level.
@@ -165,7 +165,7 @@ pub fn rmse_rows<M: Model>(
         .collect()
 }
 
-/// The pooled noise sd of several curves, √(mean_c σ_c²) [V]: what a curve without a σ of its
+/// The pooled noise sd of several curves, √(mean_c σ_c²) \[V\]: what a curve without a σ of its
 /// own (held out, or at new conditions) is given.
 pub fn pooled_sigma(sigmas: &[f64]) -> f64 {
     (sigmas.iter().map(|s| s * s).sum::<f64>() / sigmas.len() as f64).sqrt()

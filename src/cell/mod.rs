@@ -110,7 +110,7 @@ pub fn simulate_bpx_to_csv(
 }
 
 /// [`simulate_bpx_to_csv`] for parameters already read: simulate `protocol` with `opts`
-/// (temperature override `temperature_k` [K] if given: the isothermal temperature, and the
+/// (temperature override `temperature_k` \[K\] if given: the isothermal temperature, and the
 /// ambient and initial one of the thermal model) and return the CSV text of
 /// [`solution_to_csv`] and how the run ended ([`Solution::end_summary`]).
 pub fn simulate_cell_to_csv(

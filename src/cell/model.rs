@@ -9,54 +9,54 @@ use crate::model::Scalar;
 /// A free cell parameter, resolved once from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreeParam {
-    /// Negative/positive particle diffusivity D_s at T_ref [m²/s] (for a function of θ: its multiplier [1]).
+    /// Negative/positive particle diffusivity D_s at T_ref \[m²/s\] (for a function of θ: its multiplier \[1\]).
     DiffusivityN,
     DiffusivityP,
-    /// Reaction-rate constants m_ref [A·m⁻²·(m³/mol)^1.5].
+    /// Reaction-rate constants m_ref \[A·m⁻²·(m³/mol)^1.5\].
     RateN,
     RateP,
-    /// Contact resistance [Ω].
+    /// Contact resistance \[Ω\].
     ContactResistance,
-    /// Activation energies [J/mol].
+    /// Activation energies \[J/mol\].
     EaDiffN,
     EaDiffP,
     EaRateN,
     EaRateP,
-    /// Temperature [K] (with the thermal model the ambient and initial temperature).
+    /// Temperature \[K\] (with the thermal model the ambient and initial temperature).
     Temperature,
-    /// Maximum concentrations [mol/m³].
+    /// Maximum concentrations \[mol/m³\].
     CMaxN,
     CMaxP,
-    /// Particle radii [m].
+    /// Particle radii \[m\].
     RadiusN,
     RadiusP,
-    /// Electrode thicknesses [m].
+    /// Electrode thicknesses \[m\].
     ThicknessN,
     ThicknessP,
-    /// Active-material volume fractions [1].
+    /// Active-material volume fractions \[1\].
     ActiveN,
     ActiveP,
-    /// Stoichiometries at 100 % and 0 % SOC [1].
+    /// Stoichiometries at 100 % and 0 % SOC \[1\].
     Theta100N,
     Theta100P,
     Theta0N,
     Theta0P,
-    /// Initial SOC [1].
+    /// Initial SOC \[1\].
     Soc0,
-    /// Transference number [1].
+    /// Transference number \[1\].
     TPlus,
-    /// Electrolyte diffusivity multiplier [1] and conductivity multiplier [1].
+    /// Electrolyte diffusivity multiplier \[1\] and conductivity multiplier \[1\].
     DeFactor,
     KappaFactor,
-    /// Initial electrolyte concentration [mol/m³].
+    /// Initial electrolyte concentration \[mol/m³\].
     Ce0,
-    /// Regular-solution OCP parameters (only for `Ocp::RegularSolution`): U0 [V], Ω [eV].
+    /// Regular-solution OCP parameters (only for `Ocp::RegularSolution`): U0 \[V\], Ω \[eV\].
     U0N,
     U0P,
     OmegaN,
     OmegaP,
-    /// Lumped thermal model: heat-transfer coefficient h [W/(m²·K)] and specific heat capacity
-    /// c_p [J/(kg·K)] (the cell must have thermal properties).
+    /// Lumped thermal model: heat-transfer coefficient h \[W/(m²·K)\] and specific heat capacity
+    /// c_p \[J/(kg·K)\] (the cell must have thermal properties).
     HeatTransfer,
     SpecificHeat,
 }

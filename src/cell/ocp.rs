@@ -354,10 +354,10 @@ impl<D: Scalar> Coefficient<D> {
     }
 }
 
-/// A law-based or user OCP U(θ, T) closure at a fixed scalar type: (stoichiometry, T [K]) → U [V].
+/// A law-based or user OCP U(θ, T) closure at a fixed scalar type: (stoichiometry, T \[K\]) → U \[V\].
 pub type OcpFn<D> = Arc<dyn Fn(D, D) -> D + Send + Sync>;
 
-/// An electrode's open-circuit potential U(θ) [V vs Li/Li⁺] as a function of the stoichiometry
+/// An electrode's open-circuit potential U(θ) \[V vs Li/Li⁺\] as a function of the stoichiometry
 /// θ = c/c_max (dimensionless) and, for law-based forms, of temperature.
 #[derive(Clone)]
 pub enum Ocp<D> {
@@ -398,7 +398,7 @@ where
 }
 
 impl<D: Scalar> Ocp<D> {
-    /// U(θ, T) [V].
+    /// U(θ, T) \[V\].
     #[inline]
     pub fn eval(&self, theta: D, t_kelvin: D) -> D {
         let mut hint = usize::MAX;

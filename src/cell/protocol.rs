@@ -10,22 +10,22 @@ use std::path::Path;
 /// One step of a step protocol.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// Constant current [A] (discharge > 0) for `duration_s` [s].
+    /// Constant current \[A\] (discharge > 0) for `duration_s` \[s\].
     Current { amps: f64, duration_s: f64 },
-    /// Constant C-rate [1/h] relative to the nominal capacity (discharge > 0).
+    /// Constant C-rate \[1/h\] relative to the nominal capacity (discharge > 0).
     CRate { c_rate: f64, duration_s: f64 },
-    /// Zero current for `duration_s` [s].
+    /// Zero current for `duration_s` \[s\].
     Rest { duration_s: f64 },
 }
 
 pub use crate::cycler::SignConvention;
 
-/// A measured current series I(t) [A] (discharge > 0), linearly interpolated between samples.
+/// A measured current series I(t) \[A\] (discharge > 0), linearly interpolated between samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurrentSeries {
-    /// Sample times [s], strictly increasing.
+    /// Sample times \[s\], strictly increasing.
     pub time_s: Vec<f64>,
-    /// Currents [A], discharge positive.
+    /// Currents \[A\], discharge positive.
     pub current_a: Vec<f64>,
 }
 
@@ -48,7 +48,7 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Current [A] at time t within the segment.
+    /// Current \[A\] at time t within the segment.
     #[inline]
     pub fn current_at(&self, t: f64) -> f64 {
         if self.t1 == self.t0 {
@@ -63,7 +63,7 @@ impl Segment {
 }
 
 impl Protocol {
-    /// Constant-current discharge (or charge, if negative) of `amps` [A] for `duration_s`.
+    /// Constant-current discharge (or charge, if negative) of `amps` \[A\] for `duration_s`.
     pub fn constant_current(amps: f64, duration_s: f64) -> Self {
         Self::Steps(vec![Step::Current { amps, duration_s }])
     }
@@ -149,7 +149,7 @@ impl Protocol {
         Self::series_from_csv_str(&text, &path.display().to_string(), sign)
     }
 
-    /// Resolve into linear current segments [A] given the nominal capacity [A·h].
+    /// Resolve into linear current segments \[A\] given the nominal capacity \[A·h\].
     pub fn segments(&self, nominal_capacity_ah: f64) -> Result<Vec<Segment>, CellError> {
         let mut out = Vec::new();
         match self {
@@ -195,7 +195,7 @@ impl Protocol {
         Ok(out)
     }
 
-    /// Total duration [s].
+    /// Total duration \[s\].
     pub fn duration(&self) -> f64 {
         match self {
             Protocol::Steps(steps) => steps

@@ -17,9 +17,9 @@
 //!
 //! Inputs: the laws' inputs (other than `T`; optionally renamed per link, identical names
 //! shared across links) followed by the direct cell parameters. Outputs, per experiment `e`:
-//! `voltage_e` [V] on the output times, `capacity_e` [A h] to the end of the solve (the
-//! cut-off if reached), `energy_e` [W h] = ∫ V dQ over the output rows (trapezoid, up to the
-//! cut-off), and `V_e_at_<t>s` [V] for each requested time; then the value of every linked
+//! `voltage_e` \[V\] on the output times, `capacity_e` \[A h\] to the end of the solve (the
+//! cut-off if reached), `energy_e` \[W h\] = ∫ V dQ over the output rows (trapezoid, up to the
+//! cut-off), and `V_e_at_<t>s` \[V\] for each requested time; then the value of every linked
 //! parameter at the first experiment's temperature, named after it.
 //!
 //! Name resolution happens once, in [`ChainModel::new`]; `eval` only indexes.
@@ -38,9 +38,9 @@ use std::path::{Path, PathBuf};
 /// How an experiment drives the cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Drive {
-    /// Constant C-rate (discharge > 0) [1/h].
+    /// Constant C-rate (discharge > 0) \[1/h\].
     CRate(f64),
-    /// Constant current (discharge > 0) [A].
+    /// Constant current (discharge > 0) \[A\].
     Current(f64),
     /// A current time series from a CSV file with a declared sign convention.
     CurrentFile { path: PathBuf, sign: SignConvention },
@@ -70,21 +70,21 @@ pub struct ExperimentData {
 pub struct Experiment {
     /// Short name used in output names (`voltage_<name>`).
     pub name: String,
-    /// Cell temperature [K].
+    /// Cell temperature \[K\].
     pub temperature_k: f64,
     pub drive: Drive,
-    /// Output times [s] from the start of the protocol, increasing.
+    /// Output times \[s\] from the start of the protocol, increasing.
     pub times: Vec<f64>,
-    /// Times [s] at which the voltage is also reported as a scalar output.
+    /// Times \[s\] at which the voltage is also reported as a scalar output.
     pub voltage_at: Vec<f64>,
     /// The measured curve, if any.
     pub data: Option<ExperimentData>,
-    /// Largest time step of this experiment's solves [s]; `None`: the chain's solver setting.
+    /// Largest time step of this experiment's solves \[s\]; `None`: the chain's solver setting.
     pub dt_max: Option<f64>,
 }
 
 impl Experiment {
-    /// An experiment driven by `drive` at `temperature_k` [K] with output times `times` [s],
+    /// An experiment driven by `drive` at `temperature_k` \[K\] with output times `times` \[s\],
     /// no scalar voltages, no data, the chain's largest time step.
     pub fn new(name: &str, temperature_k: f64, drive: Drive, times: Vec<f64>) -> Self {
         Self {
@@ -458,7 +458,7 @@ impl ChainModel {
     }
 
     /// The cell alone under one protocol: the `free` cell parameters (names of
-    /// [`FREE_PARAMETERS`]) as inputs, the base temperature, outputs on `times` [s] (one
+    /// [`FREE_PARAMETERS`]) as inputs, the base temperature, outputs on `times` \[s\] (one
     /// experiment named `cell`: `voltage_cell`, `capacity_cell`, `energy_cell`).
     pub fn cell(
         base: CellParams<f64>,

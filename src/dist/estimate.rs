@@ -387,7 +387,7 @@ impl BlockAccumulator {
 pub struct ArrheniusFit {
     /// ln of D0 in the unit of the input D.
     pub ln_d0: f64,
-    /// Activation energy [eV].
+    /// Activation energy \[eV\].
     pub e_a: f64,
     /// Covariance of (ln D0, E_a), E_a in eV.
     pub cov: [[f64; 2]; 2],
@@ -409,7 +409,7 @@ impl ArrheniusFit {
 }
 
 /// (c) Weighted least squares of y_i = ln D_i on x_i = 1/(k_B·T_i), with σ(y_i) = σ_i/D_i
-/// (first-order error of the log). Returns (ln D0, E_a [eV]) and their covariance (AᵀWA)⁻¹,
+/// (first-order error of the log). Returns (ln D0, E_a \[eV\]) and their covariance (AᵀWA)⁻¹,
 /// not rescaled by χ² (χ²/dof is reported so the user can judge the error model).
 pub fn arrhenius_fit(t_kelvin: &[f64], d: &[f64], sd: &[f64]) -> Result<ArrheniusFit, String> {
     let n = t_kelvin.len();

@@ -14,10 +14,10 @@
 //! - `D_tr` — `"input"` (default: D_tr is an input, e.g. from MD) or `"hop"` (D_tr from ν0, E_m,
 //!   a, f, z and T).
 //! - `theta` — thermodynamic factor, `"ideal"` (default, Θ = 1/(1−x)) or `"regular"`
-//!   (Θ = 1/(1−x) − 2Ω·x/(k_B·T), adds the input Ω [eV]).
+//!   (Θ = 1/(1−x) − 2Ω·x/(k_B·T), adds the input Ω \[eV\]).
 //! - `symmetry` — `"cubic"` (default for `elastic_moduli`), `"hexagonal"`, `"orthorhombic"`,
-//!   `"triclinic"`: which C_ij [GPa] are inputs. For `griffith` and `sphere_stress`, giving a
-//!   symmetry replaces the inputs E, nu by the C_ij (Hill averages); without it E [GPa], nu are
+//!   `"triclinic"`: which C_ij \[GPa\] are inputs. For `griffith` and `sphere_stress`, giving a
+//!   symmetry replaces the inputs E, nu by the C_ij (Hill averages); without it E \[GPa\], nu are
 //!   inputs.
 //! - `concentration` — for `sphere_stress`: `"surface_avg"` (default; inputs c_avg, c_surf) or
 //!   `"steady_flux"` (inputs c_avg, J, R, D; c_surf = c_avg + J·R/(5D)).

@@ -31,7 +31,7 @@
 //!
 //! (ρ̄ = N/V; the standard error of the change is block-averaged from the per-frame series
 //! ρ_w − ρ_w0 itself, so the strong correlation of the two fields is counted). Sampling noise
-//! adds to the change in quadrature, E[δ²] = Δ² + E[ν²], so the systematic change is
+//! adds to the change in quadrature, E\[δ²\] = Δ² + E\[ν²\], so the systematic change is
 //! Δ_w = √max(δ_w² − ν_w², 0), and the field is taken as width-independent in [min w, max w]
 //! when Δ_w ≤ tol. When ν_w itself exceeds tol the check cannot resolve a change of tol and
 //! says so (run longer).

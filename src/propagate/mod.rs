@@ -3,7 +3,7 @@
 //! scrambled Sobol, Latin hypercube) with streaming summaries, plus a nonlinearity check that
 //! says in words where the linearisation cannot be trusted.
 //!
-//! Entry points: [`delta_method`], [`monte_carlo`], [`compare`], [`propagate`] (all of them
+//! Entry points: [`delta_method`], [`monte_carlo()`], [`compare`], [`propagate`] (all of them
 //! for a [`Method`]) and [`report::write_results`].
 
 // Index loops over outputs and inputs read like the equations they implement.

@@ -139,11 +139,11 @@ pub enum StopReason {
 pub struct QuantileEstimate {
     /// Probability level p.
     pub p: f64,
-    /// The p-quantile [output unit]; `None` when it lies outside the histogram range
+    /// The p-quantile \[output unit\]; `None` when it lies outside the histogram range
     /// (see `below_range`/`above_range`).
     pub value: Option<f64>,
     /// Asymptotic standard error √(p(1−p)/N)/f(q) with the sparsity 1/f estimated from the
-    /// histogram, (Q(p+h) − Q(p−h))/(2h), Hall–Sheather bandwidth h [output unit].
+    /// histogram, (Q(p+h) − Q(p−h))/(2h), Hall–Sheather bandwidth h \[output unit\].
     pub se: f64,
 }
 
@@ -160,15 +160,15 @@ pub struct Interval {
 pub struct OutputStats {
     pub label: String,
     pub unit: String,
-    /// Sample mean [unit].
+    /// Sample mean \[unit\].
     pub mean: f64,
-    /// Sample standard deviation [unit].
+    /// Sample standard deviation \[unit\].
     pub sd: f64,
-    /// Monte Carlo standard error of the mean [unit].
+    /// Monte Carlo standard error of the mean \[unit\].
     pub se_mean: f64,
-    /// Monte Carlo standard error of the sd [unit].
+    /// Monte Carlo standard error of the sd \[unit\].
     pub se_sd: f64,
-    /// Exact minimum and maximum over valid samples [unit].
+    /// Exact minimum and maximum over valid samples \[unit\].
     pub min: f64,
     pub max: f64,
     /// Median and interval end points, with standard errors.

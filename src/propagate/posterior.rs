@@ -34,7 +34,7 @@ pub struct PosteriorDraws {
     /// Unknown names (model parameters, then `sigma_<curve>`) and units.
     pub names: Vec<String>,
     pub units: Vec<String>,
-    /// draws[s][k]: draw s of unknown k, chain after chain.
+    /// `draws[s][k]`: draw s of unknown k, chain after chain.
     pub draws: Vec<Vec<f64>>,
 }
 

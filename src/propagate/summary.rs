@@ -180,7 +180,7 @@ impl Moments {
         self.n += b.n;
     }
 
-    /// Sample variance s² = M2/(n − 1) [unit²].
+    /// Sample variance s² = M2/(n − 1) \[unit²\].
     pub fn variance(&self, j: usize) -> f64 {
         if self.n < 2 {
             f64::NAN
@@ -189,18 +189,18 @@ impl Moments {
         }
     }
 
-    /// Sample standard deviation s [unit].
+    /// Sample standard deviation s \[unit\].
     pub fn sd(&self, j: usize) -> f64 {
         self.variance(j).sqrt()
     }
 
-    /// Monte Carlo standard error of the mean for independent draws: s/√n [unit].
+    /// Monte Carlo standard error of the mean for independent draws: s/√n \[unit\].
     pub fn se_mean_iid(&self, j: usize) -> f64 {
         self.sd(j) / (self.n as f64).sqrt()
     }
 
     /// Monte Carlo standard error of s for independent draws, from the fourth moment:
-    /// Var(s²) ≈ (m4 − m2²)/n with m_k = M_k/n, and SE(s) ≈ SE(s²)/(2s) [unit].
+    /// Var(s²) ≈ (m4 − m2²)/n with m_k = M_k/n, and SE(s) ≈ SE(s²)/(2s) \[unit\].
     pub fn se_sd_iid(&self, j: usize) -> f64 {
         let n = self.n as f64;
         let m2 = self.m2[j] / n;

@@ -124,7 +124,7 @@ pub struct Study {
     /// The joint distribution of the free inputs, in the model's units.
     pub dist: JointDistribution,
     pub priors_files: Vec<PathBuf>,
-    /// The engines' own sections ([propagate], [sensitivity], [calibrate]).
+    /// The engines' own sections (`[propagate]`, `[sensitivity]`, `[calibrate]`).
     pub engines: EngineSections,
 }
 

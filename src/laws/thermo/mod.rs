@@ -6,7 +6,7 @@
 //! - μ(x, T) = ∂g/∂x is the Li chemical potential in the host in eV per Li, measured from the
 //!   reference whose μ is set to 0 by convention (Li metal: μ_ref = 0).
 //! - Open-circuit voltage against a reference electrode: U = −(μ_cathode − μ_ref)/e. With μ in
-//!   eV per Li, dividing by e is numerically the identity, so U [V] = −(μ − μ_ref) [eV].
+//!   eV per Li, dividing by e is numerically the identity, so U \[V\] = −(μ − μ_ref) \[eV\].
 //!
 //! - Phase boundaries (x1, x2, spinodals, plateau, T_c) are solved in f64 and lifted to the dual
 //!   scalar by the implicit function theorem: their **first** derivatives are exact (what the
@@ -39,7 +39,7 @@ pub use phase::{
     critical_temperature, lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
 };
 
-/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e [V], with
+/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e \[V\], with
 /// both chemical potentials in eV per Li (so dividing by e is numerically the identity).
 /// Li metal reference: μ_ref = 0 by convention. Per mole, divide J/mol by F instead.
 #[inline]
