@@ -175,11 +175,17 @@ pub fn window_prior(cell: &CellParams<f64>, logit_sd: f64) -> Result<JointDistri
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowEnd {
+    /// Window end: `theta100_n`, `theta0_n`, `theta100_p` or `theta0_p`.
     pub name: String,
+    /// The BPX file's value \[1\].
     pub prior_centre: f64,
+    /// The MAP \[1\].
     pub map: f64,
+    /// Laplace sd \[1\].
     pub sd: f64,
+    /// Laplace 5 % quantile (from logit space) \[1\].
     pub q5: f64,
+    /// Laplace 95 % quantile (from logit space) \[1\].
     pub q95: f64,
 }
 
@@ -187,11 +193,15 @@ pub struct WindowEnd {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceResult {
+    /// The pseudo-OCV curve file.
     pub data: String,
+    /// Cell temperature the OCPs were evaluated at \[K\].
     pub temperature_k: f64,
+    /// Data points fitted.
     pub points: usize,
     /// Capacity passed over the curve, Q_tot \[A h\].
     pub capacity_ah: f64,
+    /// The four window ends.
     pub windows: Vec<WindowEnd>,
     /// Correlation of the window ends in the Laplace approximation (logit space), row-major.
     pub correlation: Vec<Vec<f64>>,
@@ -199,6 +209,7 @@ pub struct BalanceResult {
     pub sigma_v: f64,
     /// RMS residual of the pseudo-OCV at the cell's own windows and at the MAP \[V\].
     pub rmse_prior_centre_v: f64,
+    /// At the MAP \[V\].
     pub rmse_map_v: f64,
     /// The MAP search, in words.
     pub optimiser: String,

@@ -19,9 +19,13 @@ pub struct MeasuredCurve {
     pub name: String,
     /// Source path or label.
     pub source: String,
+    /// Time \[s\], increasing.
     pub time_s: Vec<f64>,
+    /// Current \[A\], in the convention `sign`.
     pub current_a: Vec<f64>,
+    /// Terminal voltage \[V\].
     pub voltage_v: Vec<f64>,
+    /// The sign convention of `current_a`.
     pub sign: SignConvention,
 }
 

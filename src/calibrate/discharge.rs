@@ -21,6 +21,7 @@ pub const MAX_CURRENT_SPREAD: f64 = 0.02;
 /// One bound discharge curve: what was read off the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DischargeCurveInfo {
+    /// Curve name (from its file).
     pub name: String,
     /// Applied current \[A\], discharge positive.
     pub current_a: f64,
@@ -31,8 +32,11 @@ pub struct DischargeCurveInfo {
 /// The cell model (experiment `k` for curve `k`), the observations (curve `k` bound to
 /// experiment `k`'s voltage) and what was read off each curve.
 pub struct DischargeProblem {
+    /// The cell model, one experiment per curve.
     pub model: ChainModel,
+    /// Curve k bound to experiment k's voltage output.
     pub observations: Vec<CurveObservation>,
+    /// What was read off each curve.
     pub curves: Vec<DischargeCurveInfo>,
 }
 

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CurveRole {
+    /// Fitted: the curve's data are in the likelihood.
     Fit,
+    /// Held out (`--validate`): predicted, not fitted.
     HeldOut,
 }
 
@@ -37,11 +39,17 @@ pub enum CurveRole {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CurveRmse {
+    /// Curve name.
     pub curve: String,
+    /// Fitted or held out.
     pub role: CurveRole,
+    /// Data points.
     pub points: usize,
+    /// At the prior centre (the prior medians) \[V\].
     pub prior_centre_v: Option<f64>,
+    /// At the MAP \[V\].
     pub map_v: Option<f64>,
+    /// At the posterior mean \[V\].
     pub posterior_mean_v: Option<f64>,
 }
 
@@ -49,10 +57,13 @@ pub struct CurveRmse {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeldOutCheck {
+    /// Curve name (the file stem).
     pub curve: String,
+    /// The held-out curve file.
     pub file: String,
     /// Cell temperature it was simulated at \[K\].
     pub temperature_k: f64,
+    /// Data points.
     pub points: usize,
     /// Posterior draws behind the band (after thinning; failed evaluations excluded).
     pub draws: usize,
@@ -68,17 +79,24 @@ pub struct HeldOutCheck {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamPoint {
+    /// Parameter name.
     pub name: String,
+    /// Its unit.
     pub unit: String,
+    /// At the prior centre (the prior median).
     pub prior_centre: f64,
+    /// At the MAP.
     pub map: Option<f64>,
+    /// At the posterior mean (with `--map`, the Laplace mean).
     pub posterior_mean: Option<f64>,
 }
 
 /// Which point of a calibration to take its parameters at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FitPoint {
+    /// The posterior mode.
     Map,
+    /// The posterior mean.
     PosteriorMean,
 }
 
@@ -105,9 +123,13 @@ pub const HELD_OUT_NOISE: &str =
 pub struct FitPoints {
     /// Parameter names and units, in θ's order.
     pub names: Vec<String>,
+    /// Units of the parameters.
     pub units: Vec<String>,
+    /// θ at the prior centre (the prior medians).
     pub prior_centre: Vec<f64>,
+    /// θ at the MAP, if one was found.
     pub map: Option<Vec<f64>>,
+    /// The posterior mean of θ, if there are draws.
     pub posterior_mean: Option<Vec<f64>>,
 }
 
