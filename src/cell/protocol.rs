@@ -11,11 +11,24 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
     /// Constant current \[A\] (discharge > 0) for `duration_s` \[s\].
-    Current { amps: f64, duration_s: f64 },
+    Current {
+        /// Current \[A\], discharge positive.
+        amps: f64,
+        /// Duration \[s\].
+        duration_s: f64,
+    },
     /// Constant C-rate \[1/h\] relative to the nominal capacity (discharge > 0).
-    CRate { c_rate: f64, duration_s: f64 },
+    CRate {
+        /// C-rate \[1/h\], discharge positive.
+        c_rate: f64,
+        /// Duration \[s\].
+        duration_s: f64,
+    },
     /// Zero current for `duration_s` \[s\].
-    Rest { duration_s: f64 },
+    Rest {
+        /// Duration \[s\].
+        duration_s: f64,
+    },
 }
 
 pub use crate::cycler::SignConvention;
@@ -41,9 +54,13 @@ pub enum Protocol {
 /// A piece of the resolved current: I(t) linear from `i0` at `t0` to `i1` at `t1`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
+    /// Start time \[s\].
     pub t0: f64,
+    /// End time \[s\].
     pub t1: f64,
+    /// Current at `t0` \[A\], discharge positive.
     pub i0: f64,
+    /// Current at `t1` \[A\], discharge positive.
     pub i1: f64,
 }
 
@@ -215,7 +232,9 @@ impl Protocol {
 /// nominal capacity, discharge positive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DischargeRate {
+    /// A current \[A\].
     Amps(f64),
+    /// A C-rate \[1/h\].
     CRate(f64),
 }
 

@@ -138,17 +138,21 @@ pub struct Row<D> {
     pub current_a: f64,
     /// Terminal voltage \[V\].
     pub voltage: D,
-    /// Surface stoichiometries θ_s = c_s/c_max \[1\].
+    /// Negative surface stoichiometry θ_s = c_s/c_max \[1\].
     pub theta_n_surf: D,
+    /// Positive surface stoichiometry θ_s = c_s/c_max \[1\].
     pub theta_p_surf: D,
-    /// Volume-average stoichiometries \[1\].
+    /// Negative volume-average stoichiometry \[1\].
     pub theta_n_avg: D,
+    /// Positive volume-average stoichiometry \[1\].
     pub theta_p_avg: D,
-    /// Open-circuit potentials at the surface stoichiometries \[V\].
+    /// Negative open-circuit potential at the surface stoichiometry \[V\].
     pub ocp_n: D,
+    /// Positive open-circuit potential at the surface stoichiometry \[V\].
     pub ocp_p: D,
-    /// Reaction overpotentials \[V\] (η_n > 0, η_p < 0 on discharge).
+    /// Negative reaction overpotential \[V\] (η_n > 0 on discharge).
     pub eta_n: D,
+    /// Positive reaction overpotential \[V\] (η_p < 0 on discharge).
     pub eta_p: D,
     /// SPMe: electrolyte concentration overpotential \[V\] (0 for SPM).
     pub eta_c: D,
@@ -164,10 +168,11 @@ pub struct Row<D> {
     pub li_electrolyte_mol: D,
     /// Cell temperature \[K\] (the isothermal run's, the thermal model's or the measured one).
     pub temperature_k: D,
-    /// Heat generation \[W\] ([`Heat`]): irreversible reaction heat, ohmic heat (electrolyte,
-    /// solid and contact resistance) and reversible (entropic) heat.
+    /// Irreversible reaction heat \[W\] ([`Heat::reaction`]).
     pub heat_reaction_w: D,
+    /// Ohmic heat \[W\]: electrolyte, solid and contact resistance ([`Heat::ohmic`]).
     pub heat_ohmic_w: D,
+    /// Reversible (entropic) heat \[W\] ([`Heat::reversible`]).
     pub heat_reversible_w: D,
 }
 
@@ -187,8 +192,11 @@ impl<D: Scalar> Row<D> {
 /// work lost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Heat<D> {
+    /// Q_rxn = I·(η_n − η_p) \[W\].
     pub reaction: D,
+    /// Q_ohm = −I·(η_c + Δφ_e + Δφ_s) + I²·R_c \[W\].
     pub ohmic: D,
+    /// Q_rev = I·T·(∂U_n/∂T − ∂U_p/∂T) \[W\].
     pub reversible: D,
 }
 

@@ -45,8 +45,11 @@ fn ln<D: Scalar>(c: D) -> D {
 /// Number of finite-volume cells per region of the electrolyte mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElectrolyteMesh {
+    /// Cells in the negative electrode.
     pub neg: usize,
+    /// Cells in the separator.
     pub sep: usize,
+    /// Cells in the positive electrode.
     pub pos: usize,
 }
 

@@ -144,6 +144,7 @@ pub struct CellTemperature<D> {
 /// The temperature and heats at a step's end (not yet accepted).
 #[derive(Debug, Clone, Copy)]
 pub struct StepEnd<D> {
+    /// Cell temperature at the step's end \[K\].
     pub temperature: D,
     time_s: f64,
     generated: D,
@@ -283,7 +284,10 @@ impl<D: Scalar> CellTemperature<D> {
 /// balance stored = generated − removed holds to round-off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HeatBalance<D> {
+    /// Heat generated, ∫Q dt \[J\].
     pub generated_j: D,
+    /// Heat removed by cooling, ∫h·A_cool·(T − T_amb) dt \[J\].
     pub removed_j: D,
+    /// Heat stored, ρ·c_p·V·(T − T_init) \[J\].
     pub stored_j: D,
 }

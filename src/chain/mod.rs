@@ -54,6 +54,7 @@ pub enum Drive {
 /// times are the output grid, so calibration compares like with like.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentData {
+    /// The curve file.
     pub path: PathBuf,
     /// The curve as used: every `step`-th row of the file.
     pub curve: MeasuredCurve,
@@ -72,6 +73,7 @@ pub struct Experiment {
     pub name: String,
     /// Cell temperature \[K\].
     pub temperature_k: f64,
+    /// How the cell is driven (the current).
     pub drive: Drive,
     /// Output times \[s\] from the start of the protocol, increasing.
     pub times: Vec<f64>,
@@ -151,7 +153,9 @@ impl Experiment {
 pub struct Link {
     /// The cell parameter (a name of [`FREE_PARAMETERS`]).
     pub target: String,
+    /// The law's catalogue name.
     pub law_name: String,
+    /// The law, built with the link's options.
     pub law: Law,
     /// The law output used (a scalar output's name).
     pub output: String,
@@ -167,8 +171,11 @@ pub struct Link {
 /// What a study says about one link, before resolution.
 #[derive(Debug, Clone, Default)]
 pub struct LinkSpec {
+    /// The cell parameter set (a name of [`FREE_PARAMETERS`]).
     pub target: String,
+    /// The law's catalogue name.
     pub law: String,
+    /// The law's options (`[model.link.NAME] options`).
     pub options: toml::Table,
     /// Law output name; `None` = the law's first scalar output.
     pub output: Option<String>,
@@ -473,10 +480,12 @@ impl ChainModel {
         Self::new(base, solver, &[], &free, vec![e])
     }
 
+    /// The experiments, in the study's order.
     pub fn experiments(&self) -> &[Experiment] {
         &self.experiments
     }
 
+    /// The links from law outputs to cell parameters.
     pub fn links(&self) -> &[Link] {
         &self.links
     }
