@@ -11,14 +11,24 @@ use thiserror::Error;
 /// Errors of the kinetics laws.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum KineticsError {
+    /// An input outside its valid range.
     #[error("{name} = {value}: expected {expected}")]
     OutOfRange {
+        /// The input.
         name: &'static str,
+        /// Its value, in its unit.
         value: f64,
+        /// The valid range.
         expected: &'static str,
     },
+    /// The safeguarded Newton solve for the Butler–Volmer overpotential η did not converge.
     #[error("Butler–Volmer inversion did not converge for i/i0 = {ratio} (α = {alpha})")]
-    NoConvergence { ratio: f64, alpha: f64 },
+    NoConvergence {
+        /// i/i0 \[1\].
+        ratio: f64,
+        /// Transfer coefficient α \[1\].
+        alpha: f64,
+    },
 }
 
 impl From<KineticsError> for ModelError {

@@ -17,18 +17,34 @@ pub enum MechanicsError {
         "Born stability violated: {condition} = {value} (must be > 0); smallest eigenvalue of C = {min_eigenvalue} GPa"
     )]
     BornUnstable {
+        /// The Born criterion, as an expression in the C_ij.
         condition: String,
+        /// Its value \[GPa\].
         value: f64,
+        /// Smallest eigenvalue of C \[GPa\].
         min_eigenvalue: f64,
     },
+    /// A symmetry name the law does not know.
     #[error(
         "unknown crystal symmetry '{0}': expected one of cubic, hexagonal, orthorhombic, triclinic"
     )]
     UnknownSymmetry(String),
+    /// A grid option that cannot be used.
     #[error("grid '{name}': {reason}")]
-    BadGrid { name: String, reason: String },
+    BadGrid {
+        /// The grid option.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A number of elastic constants the symmetry does not have.
     #[error("expected {expected} elastic constants, got {found}")]
-    WrongConstantCount { expected: usize, found: usize },
+    WrongConstantCount {
+        /// Independent constants of the symmetry.
+        expected: usize,
+        /// Constants given.
+        found: usize,
+    },
 }
 
 impl From<MechanicsError> for ModelError {

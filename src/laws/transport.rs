@@ -12,12 +12,25 @@ use thiserror::Error;
 /// Why a transport law could not be built (bad options; evaluation errors are [`ModelError`]s).
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum TransportError {
+    /// A lattice dimension other than 1, 2 or 3.
     #[error("lattice dimension d = {0}: expected 1, 2 or 3")]
     BadDimension(usize),
+    /// A grid option that cannot be used.
     #[error("grid '{name}': {reason}")]
-    BadGrid { name: String, reason: String },
+    BadGrid {
+        /// The grid option.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An option with a bad value.
     #[error("option '{option}': {reason}")]
-    BadOption { option: String, reason: String },
+    BadOption {
+        /// The option.
+        option: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,7 +201,10 @@ pub enum TracerSource {
     Input,
     /// D_tr from a hop: inputs ν0 \[Hz\], E_m \[eV\], a \[m\], f, z on a `dim`-dimensional lattice,
     /// D_tr = f·z·a²·ν0·exp(−E_m/(k_B·T))/(2d) at the model's T.
-    Hop { dim: usize },
+    Hop {
+        /// Lattice dimension d (1, 2 or 3).
+        dim: usize,
+    },
 }
 
 impl TracerSource {

@@ -27,7 +27,10 @@ pub enum FreeEnergyKind {
     RegularSolution,
     /// g = x·μ0 + x(1−x)·Σ_{k<n} (a_k + b_k·T)(1−2x)^k + ideal mixing; inputs a_0..a_{n−1} \[eV\],
     /// b_0..b_{n−1} \[eV/K\], mu0 \[eV\], T \[K\].
-    RedlichKister { n_terms: usize },
+    RedlichKister {
+        /// Number of terms n.
+        n_terms: usize,
+    },
 }
 
 impl FreeEnergyKind {
@@ -88,11 +91,19 @@ pub enum Reference {
     /// metal, including its entropy).
     LiMetal,
     /// A fixed reference chemical potential μ_ref \[eV per Li\], independent of T.
-    Fixed { mu_ref: f64 },
+    Fixed {
+        /// μ_ref \[eV per Li\].
+        mu_ref: f64,
+    },
     /// A second host at fixed composition x, at the same temperature as the model:
     /// μ_ref = μ_eq,host(x, T) (its own plateau if x is inside its miscibility gap). The host's
     /// `t` field is ignored.
-    Host { host: FreeEnergy<f64>, x: f64 },
+    Host {
+        /// The host's free energy.
+        host: FreeEnergy<f64>,
+        /// The host's composition \[1\].
+        x: f64,
+    },
 }
 
 impl Reference {
@@ -517,10 +528,16 @@ impl Model for HullVoltageModel {
 /// rules out `dyn Model`).
 #[derive(Debug, Clone)]
 pub enum ThermoLaw {
+    /// Open-circuit voltage curve U(x) \[V\].
     Ocv(OcvCurveModel),
+    /// Plateau voltage \[V\], coexisting and spinodal compositions \[1\] and critical temperature
+    /// \[K\] of a miscibility gap.
     Plateau(PlateauModel),
+    /// Thermodynamic factor curve Θ(x) \[1\].
     ThermodynamicFactor(ThermodynamicFactorModel),
+    /// Entropic coefficient curve dU/dT(x) \[V/K\].
     EntropicCoefficient(EntropicCoefficientModel),
+    /// 0 K step voltage profile from the convex hull of tabulated formation energies \[V\].
     HullVoltage(HullVoltageModel),
 }
 

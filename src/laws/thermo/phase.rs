@@ -166,10 +166,15 @@ pub fn lift_spinodal<D: Scalar>(f: &FreeEnergy<D>, s: f64) -> D {
 /// 1 − x1 and 1 − x2 to full relative precision (they matter when x2 is within ~1e-8 of 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CommonTangent {
+    /// Composition of the Li-poor phase \[1\].
     pub x1: f64,
+    /// Composition of the Li-rich phase \[1\].
     pub x2: f64,
+    /// 1 − x1 \[1\].
     pub y1: f64,
+    /// 1 − x2 \[1\].
     pub y2: f64,
+    /// Plateau chemical potential \[eV\].
     pub mu: f64,
 }
 
@@ -412,7 +417,9 @@ pub fn common_tangents_from_spinodals(
 /// and the plateau chemical potential μ_p \[eV\], all in the dual scalar.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PhaseBoundary<D> {
+    /// Composition of the Li-poor phase \[1\].
     pub x1: D,
+    /// Composition of the Li-rich phase \[1\].
     pub x2: D,
     /// 1 − x1.
     pub y1: D,
@@ -516,7 +523,9 @@ pub fn critical_temperature<D: Scalar>(f: &FreeEnergy<D>) -> Result<(D, f64), Th
 /// solution outside every miscibility gap, the plateau μ_p inside (x1, x2).
 #[derive(Debug, Clone)]
 pub struct Equilibrium<D> {
+    /// The solid solution's free energy g(x).
     pub free_energy: FreeEnergy<D>,
+    /// The miscibility gaps, in increasing x.
     pub gaps: Vec<PhaseBoundary<D>>,
 }
 
