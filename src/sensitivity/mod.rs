@@ -455,17 +455,24 @@ pub const METHODS: [&str; 5] = ["local", "variance", "sobol", "morris", "shapley
 /// of the JSON (not written as `null`, which the report's reader would take for a result).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SensitivityFile {
+    /// Title of the study.
     pub title: String,
+    /// Local elasticities at the median.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalResult>,
+    /// Delta-method variance shares.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variance: Option<VarianceResult>,
+    /// The refine-next ranking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingResult>,
+    /// Sobol first-order and total indices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sobol: Option<SobolResult>,
+    /// Morris elementary effects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub morris: Option<MorrisResult>,
+    /// Shapley effects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shapley: Option<ShapleyResult>,
 }
