@@ -7,7 +7,7 @@
 //!
 //! Units: every quantity is in SI units unless its doc says otherwise (atomistic energies in
 //! eV, the units of `src/units.rs` in priors and study files); a unit is written in brackets
-//! after the quantity, e.g. D \[m²/s\], and `\[1\]` marks a dimensionless quantity.
+//! after the quantity, e.g. D \[m²/s\], and \[1\] marks a dimensionless quantity.
 //!
 //! # Examples
 //!
@@ -89,7 +89,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Sensitivity ([`sensitivity::ranking`], one of the methods of [`sensitivity`]): which input
+//! Sensitivity ([`sensitivity::ranking()`], one of the methods of [`sensitivity`]): which input
 //! to refine next, by the output variance removed if its uncertainty were halved.
 //!
 //! ```
@@ -105,13 +105,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bound;
 pub mod budget;
 pub mod calibrate;
 pub mod cancel;
 pub mod cell;
+// `Drive::CurrentFile`'s fields are documented once the variant is written one field a line.
+#[allow(missing_docs)]
 pub mod chain;
 pub mod constants;
+// `DataError::SignUndeclared`'s fields are documented once the variant is written one field a
+// line.
+#[allow(missing_docs)]
 pub mod cycler;
 pub mod demo;
 pub mod dist;
@@ -121,6 +128,8 @@ pub mod model;
 pub mod numerics;
 pub mod output;
 pub mod propagate;
+// Documented with the report's redesign (issue 24).
+#[allow(missing_docs)]
 pub mod report;
 pub mod run_folder;
 pub mod schema;

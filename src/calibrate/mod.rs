@@ -96,7 +96,8 @@ pub enum CalibrateError {
         #[source]
         source: std::io::Error,
     },
-    /// The model failed where the run cannot treat it as a divergence.
+    /// A model evaluation failed where the run needs its value (inside the sampler a failure
+    /// counts as a divergence instead).
     #[error("model evaluation failed: {0}")]
     Model(#[from] crate::model::ModelError),
     /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken).

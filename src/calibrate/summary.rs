@@ -74,7 +74,7 @@ pub struct ParamSummary {
 pub struct CalibrationSummary {
     /// One row per unknown (model parameters, then the σ's).
     pub params: Vec<ParamSummary>,
-    /// Divergences, tree-depth saturation, E-BFMI and timings of the chains.
+    /// Divergences, tree-depth saturation, E-BFMI and failed model evaluations per chain.
     pub health: SamplerHealth,
     /// Convergence warnings, notes of the run and prior–data conflicts, in words.
     pub warnings: Vec<String>,
