@@ -17,6 +17,7 @@ pub enum Binding {
 /// order of the distribution they are drawn from.
 #[derive(Debug, Clone)]
 pub struct BoundModel<M> {
+    /// The model whose inputs are bound.
     pub inner: M,
     /// One binding per input of `inner`.
     pub bindings: Vec<Binding>,

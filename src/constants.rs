@@ -1,20 +1,20 @@
 //! Physical constants, CODATA 2018 exact values, in one place.
 
-/// Boltzmann constant k_B [J/K].
+/// Boltzmann constant k_B \[J/K\].
 pub const K_B: f64 = 1.380_649e-23;
-/// Boltzmann constant k_B [eV/K] (k_B / e).
+/// Boltzmann constant k_B \[eV/K\] (k_B / e).
 pub const K_B_EV: f64 = K_B / E_CHARGE;
-/// Elementary charge e [C].
+/// Elementary charge e \[C\].
 pub const E_CHARGE: f64 = 1.602_176_634e-19;
-/// Avogadro constant N_A [1/mol].
+/// Avogadro constant N_A \[1/mol\].
 pub const N_A: f64 = 6.022_140_76e23;
-/// Faraday constant F = e·N_A [C/mol].
+/// Faraday constant F = e·N_A \[C/mol\].
 pub const FARADAY: f64 = E_CHARGE * N_A;
-/// Molar gas constant R = k_B·N_A [J/(mol·K)].
+/// Molar gas constant R = k_B·N_A \[J/(mol·K)\].
 pub const R_GAS: f64 = K_B * N_A;
-/// Planck constant h [J·s].
+/// Planck constant h \[J·s\].
 pub const PLANCK: f64 = 6.626_070_15e-34;
-/// Joules per electronvolt [J/eV].
+/// Joules per electronvolt \[J/eV\].
 pub const EV: f64 = E_CHARGE;
 
 #[cfg(test)]

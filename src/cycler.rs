@@ -7,9 +7,9 @@
 //! Lines starting with `#` are comments; `# sign_convention: discharge_positive` (or
 //! `discharge_negative`) states the sign of the file's current. Column names are matched
 //! case-insensitively with spaces removed:
-//! - time [s]: `time_s`, `time[s]`, `time`, `t`, `t[s]`, `t_s`, `timevec` (LG M50);
-//! - current [A]: `current_a`, `current[a]`, `current`, `i[a]`, `i`, `currvec` (LG M50);
-//! - voltage [V]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50);
+//! - time \[s\]: `time_s`, `time[s]`, `time`, `t`, `t[s]`, `t_s`, `timevec` (LG M50);
+//! - current \[A\]: `current_a`, `current[a]`, `current`, `i[a]`, `i`, `currvec` (LG M50);
+//! - voltage \[V\]: `voltage_v`, `voltage[v]`, `voltage`, `u[v]`, `v[v]`, `v`, `volvec` (LG M50);
 //! - cell temperature, read only when asked for ([`CyclerTable::parse_with`]): in K
 //!   `temperature_k`, `temperature[k]`, `t_cell[k]`; in °C `temperature_c`, `temperature[c]`,
 //!   `temperature[degc]`, `t_cell[c]`, `celltemp_mid`, `celltemp` (LG M50's mid-cell sensor).
@@ -62,67 +62,110 @@ impl SignConvention {
 /// number in the file.
 #[derive(Debug, Error)]
 pub enum DataError {
+    /// The file cannot be read.
     #[error("reading '{file}': {source}")]
     Io {
+        /// The file, as given.
         file: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// No column of the header names a quantity the reader needs.
     #[error("'{file}': no column for {quantity} (expected one of {expected}); header is: {found}")]
     MissingColumn {
+        /// The file, as given.
         file: String,
+        /// The quantity (time, current, voltage, temperature).
         quantity: String,
+        /// The column names accepted for it.
         expected: String,
+        /// The header as found.
         found: String,
     },
+    /// A field is not a number.
     #[error("'{file}' line {row}, column '{column}': expected a number, found '{found}'")]
     NotANumber {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
+        /// Column header name.
         column: String,
+        /// The field's text.
         found: String,
     },
+    /// A field is a number but NaN or infinite.
     #[error("'{file}' line {row}, column '{column}': expected a finite number, found {found}")]
     NotFinite {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
+        /// Column header name.
         column: String,
+        /// The field's text.
         found: String,
     },
+    /// Time does not increase strictly from one row to the next.
     #[error(
         "'{file}' line {row}, column '{column}': time must increase strictly, but {value} s follows {previous} s"
     )]
     TimeNotIncreasing {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
+        /// Column header name.
         column: String,
+        /// Time on the line before \[s\].
         previous: f64,
+        /// Time on this line \[s\].
         value: f64,
     },
+    /// A value outside the range a cell's quantity can take (a voltage above 6 V, a temperature outside 200–400 K).
     #[error("'{file}' line {row}, column '{column}': expected {expected}, found {found}")]
     Implausible {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
+        /// Column header name.
         column: String,
+        /// The plausible range, in words.
         expected: String,
+        /// The value, in the column's unit.
         found: f64,
     },
+    /// A row has a different number of fields from the header.
     #[error("'{file}' line {row}: expected {expected} fields, found {found}")]
     RowLength {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
+        /// Fields in the header.
         expected: usize,
+        /// Fields in the row.
         found: usize,
     },
+    /// Fewer data rows than the reader needs.
     #[error("'{file}': expected at least {expected} data rows, found {found}")]
     TooShort {
+        /// The file, as given.
         file: String,
+        /// Least number of rows.
         expected: usize,
+        /// Rows found.
         found: usize,
     },
+    /// The line stating the sign convention names an unknown one, or one that differs from
+    /// the convention declared for the file.
     #[error("'{file}' line {row}: {detail}")]
     SignConvention {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         row: usize,
         /// What the line says and what was expected.
         detail: String,
@@ -131,19 +174,28 @@ pub enum DataError {
     /// the whole file (or of its stating line, named in `detail`), not of a data line.
     #[error("'{file}': {detail}")]
     SignUndeclared { file: String, detail: String },
+    /// A time asked for lies outside the measured times.
     #[error(
         "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
     )]
     OutsideMeasuredRange {
+        /// The file, as given.
         file: String,
+        /// The time asked for \[s\].
         requested: f64,
+        /// First measured time \[s\].
         first: f64,
+        /// Last measured time \[s\].
         last: f64,
     },
+    /// A run of rows contradicts the declared sign convention (e.g. a discharge with the current of a charge).
     #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
     WrongSignConvention {
+        /// The file, as given.
         file: String,
+        /// First line of the segment (1-based).
         first_row: usize,
+        /// Last line of the segment (1-based).
         last_row: usize,
         /// Column, declared convention, what the segment shows and what was expected.
         detail: String,
@@ -173,11 +225,11 @@ const TEMPERATURE_C_NAMES: [&str; 6] = [
     "celltemp",
 ];
 
-/// The plausible range of a cell temperature [K] (−73 °C to 127 °C): outside it the column is
+/// The plausible range of a cell temperature \[K\] (−73 °C to 127 °C): outside it the column is
 /// most likely in other units (°C read as K) or not a temperature.
 const CELL_TEMPERATURE_RANGE_K: (f64, f64) = (200.0, 400.0);
 
-/// The highest voltage a measured curve may hold [V]: above any lithium-ion cell's charge
+/// The highest voltage a measured curve may hold \[V\]: above any lithium-ion cell's charge
 /// voltage (about 4.5 V at most), below any two cells in series.
 const MAX_CELL_VOLTAGE: f64 = 6.0;
 
@@ -188,14 +240,18 @@ pub struct CyclerTable {
     pub file: String,
     /// Header names of the time, current and (if read) voltage columns.
     pub time_column: String,
+    /// Header name of the current column.
     pub current_column: String,
+    /// Time \[s\], as in the file.
     pub time_s: Vec<f64>,
+    /// Current \[A\], in the file's own sign.
     pub current_a: Vec<f64>,
-    /// The voltage [V], if asked for.
+    /// The voltage \[V\], if asked for.
     pub voltage_v: Option<Vec<f64>>,
-    /// The cell temperature [K] (converted from °C where the column is in °C) and its column's
+    /// The cell temperature \[K\] (converted from °C where the column is in °C) and its column's
     /// header name, if asked for.
     pub temperature_k: Option<Vec<f64>>,
+    /// Header name of the temperature column, if read.
     pub temperature_column: Option<String>,
     /// 1-based line number of each row.
     pub rows: Vec<usize>,

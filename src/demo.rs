@@ -35,7 +35,7 @@ pub const TRUTH: &[(&str, f64, &str)] = &[
     ("E_a_i0_n", 35.0, "kJ/mol"),
 ];
 
-/// Noise sd of the synthetic voltages [V].
+/// Noise sd of the synthetic voltages \[V\].
 pub const NOISE_V: f64 = 0.003;
 
 /// Seed of the synthetic noise.
@@ -44,13 +44,23 @@ pub const DATA_SEED: u64 = 20_261_125;
 /// What can stop the demo.
 #[derive(Debug, Error)]
 pub enum DemoError {
+    /// A shipped study cannot be loaded.
     #[error(transparent)]
     Study(#[from] crate::study::StudyError),
+    /// A step of the pipeline failed.
     #[error("{what}: {message}")]
-    Step { what: String, message: String },
+    Step {
+        /// The step.
+        what: String,
+        /// Its error.
+        message: String,
+    },
+    /// A result file cannot be written.
     #[error("writing '{path}': {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -133,20 +143,28 @@ pub fn make_synthetic_data(truth_study: &Path, out_dir: &Path) -> Result<Vec<Pat
 /// `models/` and `priors/`.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
+    /// The folder holding `models/` and `priors/` (the repository).
     pub root: PathBuf,
+    /// The output folder (`reports/demo` by default in the CLI).
     pub out: PathBuf,
+    /// Reduced sample counts.
     pub quick: bool,
+    /// Seed of every engine run.
     pub seed: u64,
+    /// Show progress bars (only on a terminal).
     pub progress: bool,
 }
 
 /// What the demo produced.
 #[derive(Debug, Clone)]
 pub struct DemoOutput {
+    /// The HTML report written.
     pub report: PathBuf,
     /// Short parameter table (Markdown) printed at the end.
     pub table: String,
+    /// The atomistic inputs in refine-next order.
     pub refine_next: Vec<String>,
+    /// Wall time of the whole demo \[s\].
     pub seconds: f64,
 }
 

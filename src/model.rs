@@ -44,11 +44,14 @@ impl<const N: usize> DependsOnInputs for Grad<N> {
 /// A named model input with its SI (or documented atomistic) unit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InputSpec {
+    /// Input name, as studies bind it (`E_m`, `D_n`).
     pub name: String,
+    /// Unit of the input's values, e.g. `eV`, `m2/s` (from the known list of `src/units.rs`).
     pub unit: String,
 }
 
 impl InputSpec {
+    /// An input `name` in `unit`.
     pub fn new(name: &str, unit: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -64,27 +67,36 @@ pub const MAX_GRID_POINTS: i64 = 1_000_000;
 /// The grid a curve output is sampled on (e.g. x in [0, 1], T in K, t in s).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Axis {
+    /// Name of the axis variable (`x`, `T`, `t`).
     pub name: String,
+    /// Unit of the axis values (`1`, `K`, `s`).
     pub unit: String,
+    /// The grid points, in order.
     pub values: Vec<f64>,
 }
 
 /// Whether an output is one number or a curve on an [`Axis`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum OutputShape {
+    /// One number.
     Scalar,
+    /// One value per point of the axis.
     Curve(Axis),
 }
 
 /// A named output with its unit and shape.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutputSpec {
+    /// Output name (`D_tr`, `voltage_1C`).
     pub name: String,
+    /// Unit of the output's values.
     pub unit: String,
+    /// Scalar or curve.
     pub shape: OutputShape,
 }
 
 impl OutputSpec {
+    /// A scalar output `name` in `unit`.
     pub fn scalar(name: &str, unit: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -93,6 +105,7 @@ impl OutputSpec {
         }
     }
 
+    /// A curve output `name` in `unit` on `axis`.
     pub fn curve(name: &str, unit: &str, axis: Axis) -> Self {
         Self {
             name: name.to_string(),
@@ -109,6 +122,7 @@ impl OutputSpec {
         }
     }
 
+    /// Whether the output occupies no entry (a curve on an empty grid).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -118,25 +132,41 @@ impl OutputSpec {
 /// it, NUTS treats it as zero likelihood (a divergence), never a panic.
 #[derive(Debug, Clone, Error, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ModelError {
+    /// A quantity left the range where it is physical (a stoichiometry outside (0, 1), a negative concentration).
     #[error("{quantity} = {value} is outside its physical range ({expected})")]
     OutOfPhysicalRange {
+        /// The quantity, in words or by its symbol.
         quantity: String,
+        /// Its value, in the quantity's unit.
         value: f64,
+        /// The physical range, in words.
         expected: String,
     },
+    /// A solver (cell model, root find, quadrature) did not converge or was given bad options: its message.
     #[error("solver failed: {0}")]
     SolverFailed(String),
+    /// An input is outside the range the model accepts.
     #[error("input '{name}' = {value}: expected {expected}")]
     InvalidInput {
+        /// The input's name.
         name: String,
+        /// Its value, in the input's unit.
         value: f64,
+        /// The accepted range, in words.
         expected: String,
     },
+    /// θ has a different length from the model's inputs.
     #[error("model expects {expected} inputs, got {found}")]
-    WrongInputCount { expected: usize, found: usize },
+    WrongInputCount {
+        /// Inputs the model declares.
+        expected: usize,
+        /// Entries in the θ given.
+        found: usize,
+    },
 }
 
 impl ModelError {
+    /// An [`ModelError::OutOfPhysicalRange`] error.
     pub fn out_of_range(quantity: &str, value: f64, expected: &str) -> Self {
         Self::OutOfPhysicalRange {
             quantity: quantity.to_string(),
@@ -250,8 +280,11 @@ fn check_len<M: Model + ?Sized>(m: &M, n: usize) -> Result<(), ModelError> {
 /// differentiate something other than the bare model (a model composed with parameter
 /// transforms, a log posterior) implement this and call [`jacobian_of`].
 pub trait GenericFn: Sync {
+    /// Length of the input vector x.
     fn n_in(&self) -> usize;
+    /// Length of the output vector.
     fn n_out(&self) -> usize;
+    /// Evaluate at `x` (length [`GenericFn::n_in`]), writing [`GenericFn::n_out`] values to `out`.
     fn call<D: Scalar>(&self, x: &[D], out: &mut [D]) -> Result<(), ModelError>;
 }
 

@@ -51,40 +51,69 @@ const REPORT_OUTPUTS: [&str; 2] = ["report.html", "figures"];
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RunFolderError {
+    /// Another run holds the target's lock.
     #[error(
         "{target}: being written by another run (process {pid}, lock {lock}); wait for it to finish or choose another --out"
     )]
     Busy {
+        /// The run folder.
         target: PathBuf,
+        /// The lock file beside it.
         lock: PathBuf,
+        /// The process id the lock names.
         pid: String,
     },
+    /// The target holds a result and `--force` was not given.
     #[error(
         "{target}: already holds a result; pass --force to replace it (the previous result stays until the new one is complete) or choose another --out"
     )]
-    Exists { target: PathBuf },
+    Exists {
+        /// The run folder.
+        target: PathBuf,
+    },
+    /// The target holds files but no bridgelaw output: it is never replaced.
     #[error(
         "{target}: expected a run folder, found a folder holding other files (no {MANIFEST_FILE}, provenance.json or report.html); refusing to replace it: choose an empty or new --out"
     )]
-    NotARunFolder { target: PathBuf },
+    NotARunFolder {
+        /// The folder.
+        target: PathBuf,
+    },
+    /// The path given for the results is not a folder.
     #[error("{target}: expected a folder for the results, found {found}")]
     NotAFolder {
+        /// The path given for the results.
         target: PathBuf,
+        /// What it is instead ("a file", ...).
         found: &'static str,
     },
+    /// The folder's files are not those its manifest lists: they come from different runs.
     #[error("{dir}: files from different runs: {file} {why}; run the command again with --force")]
     Mixed {
+        /// The run folder.
         dir: PathBuf,
+        /// The file that does not match the manifest.
         file: PathBuf,
+        /// How it differs (size, fingerprint, not listed, missing).
         why: String,
     },
+    /// The folder's manifest (`run.json`) cannot be read or written.
     #[error("{file}: {message}")]
-    Manifest { file: PathBuf, message: String },
+    Manifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run before its folder was complete.
     #[error("interrupted")]
     Interrupted,
+    /// A file or folder cannot be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }

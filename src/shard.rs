@@ -29,31 +29,54 @@ pub const PART_VERSION: u32 = 1;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ShardError {
+    /// A shard specification that is not K/N with 1 ≤ K ≤ N.
     #[error("shard '{0}': expected K/N with 1 ≤ K ≤ N (e.g. 2/8)")]
     BadSpec(String),
+    /// A part file that cannot be read or is not a part of this engine.
     #[error("{path}: {message}")]
-    BadPart { path: PathBuf, message: String },
+    BadPart {
+        /// The part file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Parts that do not come from one run: a header field differs from the first part's.
     #[error("{path}: {field} is {found}, but {first} has {expected}; parts must come from one run")]
     Mismatch {
+        /// The part that differs.
         path: PathBuf,
+        /// The first part given.
         first: PathBuf,
+        /// The header field.
         field: String,
+        /// Its value in `path`.
         found: String,
+        /// Its value in `first`.
         expected: String,
     },
+    /// The same shard given twice.
     #[error("{path}: shard {index}/{count} is also in {other}")]
     Duplicate {
+        /// The part.
         path: PathBuf,
+        /// The other part with the same shard.
         other: PathBuf,
+        /// The shard's K (1-based).
         index: usize,
+        /// The shards' N.
         count: usize,
     },
+    /// Shards missing from the parts given.
     #[error("shard(s) {missing} of {count} missing (given: {given})")]
     Missing {
+        /// The missing shards' K's.
         missing: String,
+        /// The shards' N.
         count: usize,
+        /// The K's given.
         given: String,
     },
+    /// No part files given.
     #[error("no part files given")]
     Empty,
 }
@@ -140,6 +163,7 @@ pub struct PartHeader {
     pub shard: ShardSpec,
     /// Work units of this shard [start, end) and the run's total (chunks, rows or cells).
     pub units: [u64; 2],
+    /// Work units of the whole run.
     pub total_units: u64,
 }
 
@@ -283,7 +307,9 @@ pub fn check_parts(parts: &[(PathBuf, PartHeader)]) -> Result<Vec<usize>, ShardE
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartFile<T> {
+    /// The run's identity and this shard's place in it.
     pub header: PartHeader,
+    /// The engine's share of the run.
     pub body: T,
 }
 
@@ -395,10 +421,12 @@ pub mod hex_f64s {
             .collect()
     }
 
+    /// Write `v` as one string of 16 hex digits per value.
     pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&encode(v))
     }
 
+    /// Read what [`serialize`] wrote.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         let s = String::deserialize(d)?;
         decode(&s).map_err(D::Error::custom)
@@ -409,10 +437,12 @@ pub mod hex_f64s {
 pub mod hex_f64 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// Write `v` as its 16-hex-digit bit pattern.
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::hex_f64s::encode(&[*v]))
     }
 
+    /// Read what [`serialize`] wrote.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let s = String::deserialize(d)?;
         match super::hex_f64s::decode(&s)
@@ -429,6 +459,7 @@ pub mod hex_f64 {
 pub mod hex_f64_opt {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// Write `v` as an optional 16-hex-digit bit pattern.
     pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(x) => s.serialize_some(&super::hex_f64s::encode(&[*x])),
@@ -436,6 +467,7 @@ pub mod hex_f64_opt {
         }
     }
 
+    /// Read what [`serialize`] wrote.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
@@ -454,6 +486,7 @@ pub mod hex_f64_opt {
 pub mod hex_f64s_opt {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// Write `v` as an optional [`super::hex_f64s`] string.
     pub fn serialize<S: Serializer>(v: &Option<Vec<f64>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.serialize_some(&super::hex_f64s::encode(v)),
@@ -461,6 +494,7 @@ pub mod hex_f64s_opt {
         }
     }
 
+    /// Read what [`serialize`] wrote.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| super::hex_f64s::decode(&s).map_err(D::Error::custom))
@@ -473,11 +507,14 @@ pub mod hex_f64s_opt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SparseCounts {
+    /// Length of the dense counts.
     pub len: usize,
+    /// (slot, count) of every non-zero slot, in slot order.
     pub nonzero: Vec<(u32, u64)>,
 }
 
 impl SparseCounts {
+    /// The sparse form of dense counts `c`.
     pub fn from_dense(c: &[u64]) -> Self {
         Self {
             len: c.len(),

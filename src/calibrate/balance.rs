@@ -3,13 +3,13 @@
 //! PyBaMM's electrode SOH and PyBOP's OCP balancing do. A rate-curve calibration that starts
 //! from misplaced windows cannot fit: the OCV error is a floor no kinetic parameter removes.
 //!
-//! Over a discharge from 100 % to 0 % state of charge that passes Q_tot [A h] in all, the
+//! Over a discharge from 100 % to 0 % state of charge that passes Q_tot \[A h\] in all, the
 //! depth of discharge at a point is d = Q/Q_tot and the stoichiometries move linearly between
 //! their windows' ends,
 //!
 //! $$θ_n(d) = θ_n^{100} + (θ_n^{0} − θ_n^{100})\\,d, \qquad θ_p(d) = θ_p^{100} + (θ_p^{0} − θ_p^{100})\\,d,$$
 //!
-//! and the pseudo-OCV is V(d) = U_p(θ_p(d), T) − U_n(θ_n(d), T) [V] with the cell's own OCPs.
+//! and the pseudo-OCV is V(d) = U_p(θ_p(d), T) − U_n(θ_n(d), T) \[V\] with the cell's own OCPs.
 //! The four window ends (`theta100_n`, `theta0_n`, `theta100_p`, `theta0_p`, the cell
 //! parameters of those names, dimensionless) are the unknowns, each logit-normal on (0, 1);
 //! the fit is [`super::map::find_map`] on a [`super::Posterior`] with an inferred noise sd,
@@ -34,15 +34,15 @@ pub struct ElectrodeBalance {
     ocp_n: Ocp<f64>,
     ocp_p: Ocp<f64>,
     temperature_k: f64,
-    /// Depth of discharge d = Q/Q_tot of each point [1].
+    /// Depth of discharge d = Q/Q_tot of each point \[1\].
     depth: Vec<f64>,
     inputs: Vec<InputSpec>,
     outputs: Vec<OutputSpec>,
 }
 
 impl ElectrodeBalance {
-    /// The model for `cell`'s OCPs at `temperature_k` [K] on the discharged capacities
-    /// `capacity_ah` [A h] (increasing from 0; the last is Q_tot). Errors say what is wrong.
+    /// The model for `cell`'s OCPs at `temperature_k` \[K\] on the discharged capacities
+    /// `capacity_ah` \[A h\] (increasing from 0; the last is Q_tot). Errors say what is wrong.
     pub fn new(
         cell: &CellParams<f64>,
         temperature_k: f64,
@@ -122,7 +122,7 @@ impl Model for ElectrodeBalance {
     }
 }
 
-/// Discharged capacity Q(t) = ∫₀ᵗ I dt' [A h] of a series (trapezoid), I discharge positive [A].
+/// Discharged capacity Q(t) = ∫₀ᵗ I dt' \[A h\] of a series (trapezoid), I discharge positive \[A\].
 pub fn discharged_capacity_ah(time_s: &[f64], current_a: &[f64]) -> Vec<f64> {
     let mut q = vec![0.0; time_s.len()];
     for k in 1..time_s.len() {
@@ -171,15 +171,21 @@ pub fn window_prior(cell: &CellParams<f64>, logit_sd: f64) -> Result<JointDistri
     .map_err(|e| e.to_string())
 }
 
-/// One window end: the MAP and the Laplace summary [1], and the prior centre.
+/// One window end: the MAP and the Laplace summary \[1\], and the prior centre.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowEnd {
+    /// Window end: `theta100_n`, `theta0_n`, `theta100_p` or `theta0_p`.
     pub name: String,
+    /// The BPX file's value \[1\].
     pub prior_centre: f64,
+    /// The MAP \[1\].
     pub map: f64,
+    /// Laplace sd \[1\].
     pub sd: f64,
+    /// Laplace 5 % quantile (from logit space) \[1\].
     pub q5: f64,
+    /// Laplace 95 % quantile (from logit space) \[1\].
     pub q95: f64,
 }
 
@@ -187,18 +193,23 @@ pub struct WindowEnd {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceResult {
+    /// The pseudo-OCV curve file.
     pub data: String,
+    /// Cell temperature the OCPs were evaluated at \[K\].
     pub temperature_k: f64,
+    /// Data points fitted.
     pub points: usize,
-    /// Capacity passed over the curve, Q_tot [A h].
+    /// Capacity passed over the curve, Q_tot \[A h\].
     pub capacity_ah: f64,
+    /// The four window ends.
     pub windows: Vec<WindowEnd>,
     /// Correlation of the window ends in the Laplace approximation (logit space), row-major.
     pub correlation: Vec<Vec<f64>>,
-    /// Noise sd of the curve at the MAP [V].
+    /// Noise sd of the curve at the MAP \[V\].
     pub sigma_v: f64,
-    /// RMS residual of the pseudo-OCV at the cell's own windows and at the MAP [V].
+    /// RMS residual of the pseudo-OCV at the cell's own windows and at the MAP \[V\].
     pub rmse_prior_centre_v: f64,
+    /// At the MAP \[V\].
     pub rmse_map_v: f64,
     /// The MAP search, in words.
     pub optimiser: String,

@@ -19,9 +19,13 @@ pub struct MeasuredCurve {
     pub name: String,
     /// Source path or label.
     pub source: String,
+    /// Time \[s\], increasing.
     pub time_s: Vec<f64>,
+    /// Current \[A\], in the convention `sign`.
     pub current_a: Vec<f64>,
+    /// Terminal voltage \[V\].
     pub voltage_v: Vec<f64>,
+    /// The sign convention of `current_a`.
     pub sign: SignConvention,
 }
 
@@ -153,7 +157,7 @@ impl MeasuredCurve {
         self.interpolate(&self.voltage_v, t)
     }
 
-    /// Discharge-positive current [A] linearly interpolated at the times `t` (s) (each inside
+    /// Discharge-positive current \[A\] linearly interpolated at the times `t` (s) (each inside
     /// the measured time range).
     pub fn discharge_current_at(&self, t: &[f64]) -> Result<Vec<f64>, DataError> {
         self.interpolate(&self.discharge_current(), t)

@@ -328,10 +328,15 @@ pub fn e_bfmi(energy: &[f64]) -> f64 {
 /// All per-quantity diagnostics at once.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ParamDiagnostics {
+    /// Rank-normalised split R̂ \[1\].
     pub rhat: f64,
+    /// Bulk effective sample size.
     pub ess_bulk: f64,
+    /// Tail effective sample size.
     pub ess_tail: f64,
+    /// Monte Carlo standard error of the mean, in the quantity's unit.
     pub mcse_mean: f64,
+    /// Monte Carlo standard error of the sd, in the quantity's unit.
     pub mcse_sd: f64,
 }
 
@@ -351,18 +356,23 @@ pub fn param_diagnostics<C: AsRef<[f64]>>(chains: &[C]) -> ParamDiagnostics {
 pub const RHAT_MAX: f64 = 1.01;
 /// R-hat above which chains are stuck or split between modes, not merely unconverged.
 pub const RHAT_SPLIT: f64 = 1.05;
+/// Least bulk and tail ESS per chain (times the chains for the run).
 pub const ESS_PER_CHAIN_MIN: f64 = 100.0;
+/// E-BFMI below which a chain explores the energy poorly.
 pub const EBFMI_MIN: f64 = 0.3;
 
 /// Sampler-health counts of one run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SamplerHealth {
+    /// Chains run.
     pub chains: usize,
+    /// Kept draws per chain.
     pub draws_per_chain: usize,
     /// Divergent transitions after warm-up, per chain.
     pub divergences: Vec<u64>,
     /// Draws whose tree hit the maximum depth, per chain.
     pub treedepth_saturated: Vec<u64>,
+    /// The maximum tree depth of the run.
     pub max_depth: u64,
     /// E-BFMI per chain.
     pub e_bfmi: Vec<f64>,

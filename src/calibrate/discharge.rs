@@ -3,7 +3,7 @@
 //! current, its duration, its thinned time grid), plus the matching [`CurveObservation`]s. What
 //! a rate-test calibration (e.g. C/2, 1C, 2C together) needs in one call.
 //!
-//! Per curve: the applied current I [A] (discharge positive) is the mean of the rows whose
+//! Per curve: the applied current I \[A\] (discharge positive) is the mean of the rows whose
 //! |I| exceeds half the largest |I| (the CC phase); its relative spread must stay below
 //! [`MAX_CURRENT_SPREAD`]. The model discharges at I from t = 0 for the measured duration; its
 //! output grid is `points` times spread evenly from the first CC row to the last measured row
@@ -15,24 +15,28 @@ use super::posterior::{CurveObservation, Noise};
 use crate::cell::{CellParams, Protocol, SolverOptions};
 use crate::chain::{ChainModel, Drive, Experiment};
 
-/// Largest relative sd of the current over the CC rows accepted as "constant current" [1].
+/// Largest relative sd of the current over the CC rows accepted as "constant current" \[1\].
 pub const MAX_CURRENT_SPREAD: f64 = 0.02;
 
 /// One bound discharge curve: what was read off the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DischargeCurveInfo {
+    /// Curve name (from its file).
     pub name: String,
-    /// Applied current [A], discharge positive.
+    /// Applied current \[A\], discharge positive.
     pub current_a: f64,
-    /// Output grid [s].
+    /// Output grid \[s\].
     pub times: Vec<f64>,
 }
 
 /// The cell model (experiment `k` for curve `k`), the observations (curve `k` bound to
 /// experiment `k`'s voltage) and what was read off each curve.
 pub struct DischargeProblem {
+    /// The cell model, one experiment per curve.
     pub model: ChainModel,
+    /// Curve k bound to experiment k's voltage output.
     pub observations: Vec<CurveObservation>,
+    /// What was read off each curve.
     pub curves: Vec<DischargeCurveInfo>,
 }
 
@@ -40,7 +44,7 @@ pub struct DischargeProblem {
 /// parameters `free` (names from [`crate::cell::model::FREE_PARAMETERS`]), `points` output
 /// times per curve (≥ 2), solver settings `solver` (its output times are replaced) and noise
 /// model `noise` for every curve. `steps`: when `Some(n)`, each curve's largest time step is
-/// its duration/n [s] (a fixed cost per curve whatever its C-rate); when `None`, `solver.dt_max`.
+/// its duration/n \[s\] (a fixed cost per curve whatever its C-rate); when `None`, `solver.dt_max`.
 /// See the module doc.
 pub fn bind_discharge_curves(
     base: &CellParams<f64>,

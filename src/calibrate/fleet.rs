@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 /// study's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetCell {
+    /// The cell's id (its folder name).
     pub id: String,
+    /// Its curve files, one per data experiment.
     pub files: Vec<PathBuf>,
 }
 
@@ -171,30 +173,41 @@ pub fn cell_seed(seed: u64, id: &str) -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CellParam {
+    /// Unknown's name (a model parameter or `sigma_<curve>`).
     pub name: String,
+    /// Unit of its natural values.
     pub unit: String,
+    /// Posterior mean \[unit\].
     #[serde(with = "hex_f64")]
     pub mean: f64,
+    /// Posterior sd \[unit\].
     #[serde(with = "hex_f64")]
     pub sd: f64,
+    /// Posterior 5 % quantile \[unit\].
     #[serde(with = "hex_f64")]
     pub q5: f64,
+    /// Posterior median \[unit\].
     #[serde(with = "hex_f64")]
     pub q50: f64,
+    /// Posterior 95 % quantile \[unit\].
     #[serde(with = "hex_f64")]
     pub q95: f64,
     /// Rank-normalised split R̂.
     #[serde(with = "hex_f64")]
     pub rhat: f64,
+    /// Bulk effective sample size.
     #[serde(with = "hex_f64")]
     pub ess_bulk: f64,
+    /// Tail effective sample size.
     #[serde(with = "hex_f64")]
     pub ess_tail: f64,
     /// Prior mean, 5 % and 95 % quantiles (the same for every cell).
     #[serde(with = "hex_f64")]
     pub prior_mean: f64,
+    /// Prior 5 % quantile \[unit\].
     #[serde(with = "hex_f64")]
     pub prior_q5: f64,
+    /// Prior 95 % quantile \[unit\].
     #[serde(with = "hex_f64")]
     pub prior_q95: f64,
     /// (E_post(z) − μ_z)/σ_z: how far the cell's data moved the parameter, in prior sds.
@@ -247,15 +260,19 @@ impl CellParam {
     }
 }
 
-/// RMS residual of one curve of one cell [V], √(Σ_k (m_k(θ) − y_k)²/n), at the MAP and at
+/// RMS residual of one curve of one cell \[V\], √(Σ_k (m_k(θ) − y_k)²/n), at the MAP and at
 /// the posterior mean (`None`: not computed, or the model fails there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CellCurve {
+    /// Curve (experiment) name.
     pub curve: String,
+    /// Data points of the curve.
     pub points: usize,
+    /// At the MAP \[V\].
     #[serde(with = "hex_f64_opt")]
     pub rmse_map_v: Option<f64>,
+    /// At the posterior mean \[V\].
     #[serde(with = "hex_f64_opt")]
     pub rmse_posterior_mean_v: Option<f64>,
 }
@@ -266,12 +283,15 @@ pub struct CellCurve {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CellResult {
+    /// The cell's id.
     pub cell: String,
     /// The sampler seed, [`cell_seed`].
     pub seed: u64,
     /// The data files, relative to the cells folder.
     pub data_files: Vec<String>,
+    /// Why the cell's calibration failed; `None` when it ran.
     pub failure: Option<String>,
+    /// The cell's unknowns.
     pub params: Vec<CellParam>,
     /// Divergent transitions after warm-up, all chains.
     pub divergences: u64,
@@ -282,7 +302,9 @@ pub struct CellResult {
     /// Smallest E-BFMI over the chains.
     #[serde(with = "hex_f64")]
     pub min_e_bfmi: f64,
+    /// RMS residual of each curve.
     pub curves: Vec<CellCurve>,
+    /// The cell's convergence warnings and prior–data conflicts, in words.
     pub warnings: Vec<String>,
 }
 
@@ -423,12 +445,17 @@ pub fn calibrate_cell(
 /// The fleet's merged table: every cell's result in cell-id order, with the run's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetTable {
+    /// The study's title.
     pub title: String,
+    /// The study file.
     pub study: String,
+    /// The cells folder.
     pub cells_dir: String,
+    /// The run's seed (each cell's sampler seed derives from it, [`cell_seed`]).
     pub seed: u64,
     /// The run's settings as (name, value), as the provenance records them.
     pub settings: Vec<(String, String)>,
+    /// One result per cell, in cell-id order.
     pub cells: Vec<CellResult>,
 }
 
@@ -489,7 +516,7 @@ impl FleetTable {
     /// fleet.csv: `cell`, `status`, for each unknown its mean, sd, 5/50/95 % quantiles (with
     /// its unit in the header), R̂, bulk ESS and prior shift; divergences, saturated trees,
     /// model errors, min E-BFMI; for each curve the RMS residual at the MAP and the posterior
-    /// mean [V]; the number of warnings.
+    /// mean \[V\]; the number of warnings.
     pub fn to_csv(&self) -> String {
         use crate::output::csv_field;
         let (params, curves) = self.columns();

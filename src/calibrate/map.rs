@@ -24,9 +24,13 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MapOptions {
+    /// Most L-BFGS iterations per optimisation.
     pub max_iters: u64,
+    /// Stop when the gradient norm (in standardised coordinates) is below this.
     pub tol_grad: f64,
+    /// Stop when the change of −ln p between iterations is below this.
     pub tol_cost: f64,
+    /// L-BFGS memory (past steps kept).
     pub memory: usize,
     /// First start in z; `None` = prior centre (z_θ = μ, σ at its prior median).
     pub start: Option<Vec<f64>>,
@@ -109,6 +113,7 @@ pub struct StartRun {
     pub start_log_density: f64,
     /// ln p at the end; `None` if the optimisation failed.
     pub log_density: Option<f64>,
+    /// L-BFGS iterations taken.
     pub iterations: u64,
     /// Why it stopped (or the error).
     pub termination: String,
@@ -124,14 +129,21 @@ pub struct StartRun {
 /// Natural-unit Laplace summary of one unknown.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LaplaceParam {
+    /// Unknown's name.
     pub name: String,
+    /// Unit of its natural values.
     pub unit: String,
     /// T(ẑ), the MAP in natural units.
     pub mode: f64,
+    /// Mean of T(z) under the Laplace approximation \[unit\].
     pub mean: f64,
+    /// Sd of T(z) under the Laplace approximation \[unit\].
     pub sd: f64,
+    /// 5 % quantile of T(z), exact (transform of the normal quantile) \[unit\].
     pub q5: f64,
+    /// Median, T(ẑ) \[unit\].
     pub q50: f64,
+    /// 95 % quantile of T(z), exact \[unit\].
     pub q95: f64,
 }
 
@@ -144,7 +156,9 @@ pub struct MapResult {
     pub x: Vec<f64>,
     /// ln p(ẑ | y) (up to the constant).
     pub log_density: f64,
+    /// L-BFGS iterations of the best optimisation.
     pub iterations: u64,
+    /// Why the best optimisation stopped.
     pub termination: String,
     /// Hessian of −ln p at ẑ, in z.
     pub hessian_z: DMatrix<f64>,

@@ -1,7 +1,7 @@
 //! Bayesian calibration of model parameters against measured curves: posterior, NUTS, MAP +
 //! Laplace, convergence diagnostics, CmdStan CSV draws and posterior summaries.
 //!
-//! Flow: [`data::read_curve`] reads measured curves; the caller builds a [`Model`](crate::Model)
+//! Flow: [`data::read_curve`] reads measured curves; the caller builds a [`Model`]
 //! whose curve outputs sit on the data grid and a [`posterior::Posterior`] binding each measured
 //! curve to a model output; [`nuts::sample`] draws from it (or [`map::find_map`] finds the mode
 //! and a Laplace approximation); [`summary::summarize`] turns the draws into the table, the
@@ -49,31 +49,55 @@ pub use summary::{CalibrationSummary, summarize};
 /// Everything that can go wrong in a calibration run.
 #[derive(Debug, Error)]
 pub enum CalibrateError {
+    /// A measured-curve file cannot be read or is not a curve.
     #[error(transparent)]
     Data(#[from] data::DataError),
+    /// The posterior cannot be set up from the model, prior and curves given (dimensions, output lengths, non-finite data, bad σ or ν).
     #[error("posterior setup: {0}")]
     Setup(String),
+    /// A chain found no start point where the log density and its gradient are finite.
     #[error("no valid starting point for chain {chain} after {tries} tries: last error: {last}")]
     Init {
+        /// The chain's index.
         chain: u64,
+        /// Start points tried.
         tries: usize,
+        /// The last start's error.
         last: String,
     },
+    /// The sampler (nuts-rs) failed in a chain.
     #[error("sampler error in chain {chain}: {message}")]
-    Sampler { chain: u64, message: String },
+    Sampler {
+        /// The chain's index.
+        chain: u64,
+        /// The sampler's message.
+        message: String,
+    },
+    /// The MAP search could not run or every optimisation failed.
     #[error("MAP optimisation failed: {0}")]
     Map(String),
+    /// The log density fails at every start point the MAP search tried.
     #[error(
         "no start point works: the log density fails at all {tried} points tried (the prior \
          centre and its central region); last error: {last}"
     )]
-    NoValidStart { tried: usize, last: String },
+    NoValidStart {
+        /// Points tried: the prior centre and the candidates.
+        tried: usize,
+        /// The last point's error.
+        last: String,
+    },
+    /// A results file cannot be written.
     #[error("writing '{path}': {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A model evaluation failed where the run needs its value (inside the sampler a failure
+    /// counts as a divergence instead).
     #[error("model evaluation failed: {0}")]
     Model(#[from] crate::model::ModelError),
     /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken).
@@ -88,8 +112,11 @@ pub enum CalibrateError {
 /// Everything [`calibrate_and_write`] produced.
 #[derive(Debug, Clone)]
 pub struct CalibrationOutput {
+    /// The chains: draws, sampler statistics and adaptation.
     pub run: NutsRun,
+    /// The posterior table, sampler health and warnings.
     pub summary: CalibrationSummary,
+    /// One posterior-predictive band per measured curve.
     pub bands: Vec<summary::CurveBand>,
     /// Files written: CmdStan CSV per chain, summary JSON + CSV, one band CSV per curve.
     pub files: Vec<PathBuf>,

@@ -61,7 +61,9 @@ pub struct NutsConfig {
     pub target_accept: f64,
     /// Maximum tree depth (at most 2^max_depth − 1 leapfrog steps per draw).
     pub max_depth: u64,
+    /// Diagonal or low-rank mass matrix adaptation.
     pub mass_matrix: MassMatrix,
+    /// Where the chains start.
     pub init: InitStrategy,
     /// Show progress on stderr: a bar per chain on a terminal, else a line every 30 s
     /// ([`crate::progress`]).
@@ -135,24 +137,35 @@ const DRAW_STAT_COLUMNS: usize = 8;
 /// Sampler statistics of one kept draw (the CmdStan `__` columns).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct DrawStats {
+    /// Log density ln p(z
+    /// y) up to a constant (CmdStan's `lp__`).
     pub lp: f64,
+    /// Mean Metropolis acceptance statistic of the tree (`accept_stat__`).
     pub accept_stat: f64,
+    /// Step size of the draw (`stepsize__`).
     pub step_size: f64,
+    /// Tree depth (`treedepth__`).
     pub treedepth: u64,
+    /// Leapfrog steps taken (`n_leapfrog__`).
     pub n_leapfrog: u64,
+    /// The trajectory diverged (`divergent__`).
     pub divergent: bool,
+    /// Hamiltonian energy (`energy__`).
     pub energy: f64,
+    /// The tree hit `max_depth`.
     pub maxdepth_reached: bool,
 }
 
 /// One chain's kept draws and adaptation results.
 #[derive(Debug, Clone)]
 pub struct ChainResult {
+    /// The chain's index (stream (seed, chain)).
     pub chain: u64,
     /// Draws in z, row-major (draws × dim).
     pub z: Vec<f64>,
     /// Draws in natural units (θ, then σ's), row-major (draws × dim).
     pub x: Vec<f64>,
+    /// Sampler statistics, one per kept draw.
     pub stats: Vec<DrawStats>,
     /// Adapted step size at the end of warm-up (nuts-rs's dual-averaging estimate
     /// `step_size_bar`). Each kept draw uses it times a uniform factor in
@@ -170,8 +183,11 @@ pub struct ChainResult {
     pub inv_mass_diag: Option<Vec<f64>>,
     /// Model/log-density evaluation failures (warm-up included), each a divergence for NUTS.
     pub model_errors: u64,
+    /// Divergent transitions during warm-up.
     pub divergences_warmup: u64,
+    /// Wall time of warm-up \[s\].
     pub seconds_warmup: f64,
+    /// Wall time of the kept draws \[s\].
     pub seconds_sampling: f64,
     /// Where the chain started, in z.
     pub init_z: Vec<f64>,
@@ -180,10 +196,15 @@ pub struct ChainResult {
 /// The result of [`sample`].
 #[derive(Debug, Clone)]
 pub struct NutsRun {
+    /// Unknown names: the model parameters, then `sigma_<curve>` per curve with inferred σ.
     pub names: Vec<String>,
+    /// Units of the unknowns.
     pub units: Vec<String>,
+    /// The settings the run used.
     pub config: NutsConfig,
+    /// Number of unknowns.
     pub dim: usize,
+    /// The chains, in chain order.
     pub chains: Vec<ChainResult>,
     /// Things the user should know about how the run went (e.g. a MAP init that fell back).
     pub notes: Vec<String>,

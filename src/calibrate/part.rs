@@ -13,35 +13,54 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainPart {
+    /// The chain's index.
     pub chain: u64,
+    /// Draws in z, row-major (draws × dim).
     #[serde(with = "hex_f64s")]
     pub z: Vec<f64>,
+    /// Draws in natural units, row-major (draws × dim).
     #[serde(with = "hex_f64s")]
     pub x: Vec<f64>,
+    /// ln p per kept draw ([`super::nuts::DrawStats::lp`]).
     #[serde(with = "hex_f64s")]
     pub lp: Vec<f64>,
+    /// Acceptance statistic per kept draw.
     #[serde(with = "hex_f64s")]
     pub accept_stat: Vec<f64>,
+    /// Step size per kept draw (jittered).
     #[serde(with = "hex_f64s")]
     pub draw_step_size: Vec<f64>,
+    /// Tree depth per kept draw.
     pub treedepth: Vec<u64>,
+    /// Leapfrog steps per kept draw.
     pub n_leapfrog: Vec<u64>,
+    /// Divergent per kept draw.
     pub divergent: Vec<bool>,
+    /// Hamiltonian energy per kept draw.
     #[serde(with = "hex_f64s")]
     pub energy: Vec<f64>,
+    /// Tree depth at the maximum per kept draw.
     pub maxdepth_reached: Vec<bool>,
+    /// Adapted step size ([`ChainResult::step_size`]).
     #[serde(with = "hex_f64")]
     pub step_size: f64,
+    /// Relative step-size jitter.
     #[serde(with = "hex_f64")]
     pub step_size_jitter: f64,
+    /// Adapted diagonal of the inverse mass matrix in z (`None` for the low-rank metric).
     #[serde(with = "hex_f64s_opt")]
     pub inv_mass_diag: Option<Vec<f64>>,
+    /// Failed model evaluations, warm-up included.
     pub model_errors: u64,
+    /// Divergences during warm-up.
     pub divergences_warmup: u64,
+    /// Wall time of warm-up \[s\].
     #[serde(with = "hex_f64")]
     pub seconds_warmup: f64,
+    /// Wall time of the kept draws \[s\].
     #[serde(with = "hex_f64")]
     pub seconds_sampling: f64,
+    /// Where the chain started, in z.
     #[serde(with = "hex_f64s")]
     pub init_z: Vec<f64>,
 }
@@ -132,12 +151,18 @@ impl ChainPart {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NutsPart {
+    /// Unknown names (model parameters, then σ's).
     pub names: Vec<String>,
+    /// Units of the unknowns.
     pub units: Vec<String>,
+    /// Number of unknowns.
     pub dim: usize,
+    /// Notes on the run's start, as [`super::nuts::NutsRun::notes`].
     pub notes: Vec<String>,
+    /// The MAP in z the chains started from (init "map").
     #[serde(with = "hex_f64s_opt")]
     pub map_z: Option<Vec<f64>>,
+    /// This shard's chains.
     pub chains: Vec<ChainPart>,
 }
 

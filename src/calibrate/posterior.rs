@@ -27,9 +27,17 @@ use std::ops::Range;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SigmaPrior {
     /// p(σ) ∝ exp(−σ²/(2·scale²)), σ > 0; mean scale·√(2/π).
-    HalfNormal { scale: f64 },
+    HalfNormal {
+        /// The scale \[V\].
+        scale: f64,
+    },
     /// ln σ ~ N(ln median, sd_log²).
-    LogNormal { median: f64, sd_log: f64 },
+    LogNormal {
+        /// The median of σ \[V\].
+        median: f64,
+        /// The sd of ln σ \[1\].
+        sd_log: f64,
+    },
 }
 
 impl SigmaPrior {
@@ -102,9 +110,15 @@ impl SigmaPrior {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Noise {
     /// σ fixed to this value (V).
-    Fixed { sigma: f64 },
+    Fixed {
+        /// σ \[V\] (in the unit of the curve's output).
+        sigma: f64,
+    },
     /// σ inferred (sampled as ln σ) with this prior.
-    Inferred { prior: SigmaPrior },
+    Inferred {
+        /// The prior on σ.
+        prior: SigmaPrior,
+    },
 }
 
 /// The per-point error model.
@@ -115,7 +129,10 @@ pub enum Likelihood {
     #[default]
     Gaussian,
     /// r/σ ~ Student-t with ν degrees of freedom (heavy tails, robust to outliers).
-    StudentT { nu: f64 },
+    StudentT {
+        /// Degrees of freedom ν > 0.
+        nu: f64,
+    },
 }
 
 /// One measured curve bound to one curve (or scalar) output of the model.
@@ -127,6 +144,7 @@ pub struct CurveObservation {
     pub output: usize,
     /// Measured values on that output's grid (length = output length), in the output's unit.
     pub values: Vec<f64>,
+    /// The curve's noise model.
     pub noise: Noise,
 }
 
@@ -301,14 +319,17 @@ impl<'a, M: Model> Posterior<'a, M> {
         self.n_theta
     }
 
+    /// The model the curves are bound to.
     pub fn model(&self) -> &M {
         self.model
     }
 
+    /// The prior of the model parameters θ.
     pub fn prior(&self) -> &JointDistribution {
         &self.prior
     }
 
+    /// The per-point error model.
     pub fn likelihood(&self) -> Likelihood {
         self.likelihood
     }
@@ -484,7 +505,7 @@ impl<'a, M: Model> Posterior<'a, M> {
             .collect()
     }
 
-    /// Root-mean-square residual [output unit] of each curve at natural model parameters
+    /// Root-mean-square residual \[output unit\] of each curve at natural model parameters
     /// `theta`: √(Σ_k (m_ck(θ) − y_ck)²/n_c), in curve order.
     pub fn curve_rmse(&self, theta: &[f64]) -> Result<Vec<f64>, ModelError> {
         let mut out = vec![0.0; self.n_out];

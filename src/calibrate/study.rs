@@ -19,11 +19,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrateSection {
+    /// Chains ([`NutsConfig::chains`]).
     pub chains: Option<usize>,
+    /// Kept draws per chain ([`NutsConfig::draws`]).
     pub draws: Option<u64>,
+    /// Warm-up iterations per chain ([`NutsConfig::tune`]).
     pub tune: Option<u64>,
+    /// Master seed ([`NutsConfig::seed`]).
     pub seed: Option<u64>,
+    /// Target acceptance in (0, 1) ([`NutsConfig::target_accept`]).
     pub target_accept: Option<f64>,
+    /// Maximum tree depth ([`NutsConfig::max_depth`]).
     pub max_depth: Option<u64>,
     /// "prior" or "map".
     pub init: Option<String>,
@@ -31,6 +37,7 @@ pub struct CalibrateSection {
     pub mass_matrix: Option<String>,
     /// Noise model of every curve (default: σ inferred, half-normal prior with scale 10 mV).
     pub noise: Option<Noise>,
+    /// Per-point error model (default Gaussian).
     pub likelihood: Option<Likelihood>,
 }
 
@@ -205,10 +212,13 @@ pub fn same_current(
 /// Measured curves held out of a fit ([`held_out`]): the study's model under their protocols
 /// (same inputs, same bindings) and one observation per curve on its `voltage_<name>` output.
 pub struct HeldOut {
+    /// The study's model under the held-out protocols.
     pub model: BoundModel<StudyModel>,
+    /// One observation per held-out curve.
     pub observations: Vec<CurveObservation>,
+    /// The held-out curve files, in order.
     pub files: Vec<PathBuf>,
-    /// Cell temperature of each held-out experiment [K].
+    /// Cell temperature of each held-out experiment \[K\].
     pub temperatures_k: Vec<f64>,
 }
 

@@ -29,22 +29,37 @@ pub const CONFLICT_SHIFT: f64 = 3.0;
 /// One row of the posterior table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ParamSummary {
+    /// Unknown's name (a model parameter or `sigma_<curve>`).
     pub name: String,
+    /// Unit of its natural values.
     pub unit: String,
+    /// Posterior mean \[unit\].
     pub mean: f64,
+    /// Posterior sd \[unit\].
     pub sd: f64,
+    /// Posterior 5 % quantile \[unit\].
     pub q5: f64,
+    /// Posterior median \[unit\].
     pub q50: f64,
+    /// Posterior 95 % quantile \[unit\].
     pub q95: f64,
+    /// Rank-normalised split R̂ ([`super::diagnostics::rhat`]).
     pub rhat: f64,
+    /// Bulk effective sample size ([`super::diagnostics::ess_bulk`]).
     pub ess_bulk: f64,
+    /// Tail effective sample size ([`super::diagnostics::ess_tail`]).
     pub ess_tail: f64,
+    /// Monte Carlo standard error of the mean \[unit\].
     pub mcse_mean: f64,
+    /// Monte Carlo standard error of the sd \[unit\].
     pub mcse_sd: f64,
-    /// Prior marginal in natural units.
+    /// Prior marginal mean in natural units \[unit\].
     pub prior_mean: f64,
+    /// Prior marginal sd \[unit\].
     pub prior_sd: f64,
+    /// Prior marginal 5 % quantile \[unit\].
     pub prior_q5: f64,
+    /// Prior marginal 95 % quantile \[unit\].
     pub prior_q95: f64,
     /// (E_post(z) − μ_z)/σ_z.
     pub shift_prior_sd: f64,
@@ -57,10 +72,15 @@ pub struct ParamSummary {
 /// Everything a calibration run reports besides the draws.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CalibrationSummary {
+    /// One row per unknown (model parameters, then the σ's).
     pub params: Vec<ParamSummary>,
+    /// Divergences, tree-depth saturation, E-BFMI and failed model evaluations per chain.
     pub health: SamplerHealth,
+    /// Convergence warnings, notes of the run and prior–data conflicts, in words.
     pub warnings: Vec<String>,
+    /// The sampler settings of the run.
     pub config: NutsConfig,
+    /// [`CONFLICT_SHIFT`]: the |shift| in prior sds above which a conflict is reported.
     pub conflict_threshold_prior_sd: f64,
 }
 
@@ -247,21 +267,31 @@ impl CalibrationSummary {
 /// Posterior-predictive band of one measured curve.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CurveBand {
+    /// Measured curve (experiment) name.
     pub name: String,
     /// Model output name and unit.
     pub output: String,
+    /// Unit of the output (and of the data and quantiles).
     pub unit: String,
+    /// Abscissa name (`t` for a voltage curve).
     pub axis_name: String,
+    /// Abscissa unit.
     pub axis_unit: String,
+    /// Abscissa values, one per data point.
     pub axis: Vec<f64>,
+    /// Measured values \[unit\].
     pub data: Vec<f64>,
     /// Quantiles 5/50/95 % of the model prediction (parameter uncertainty only).
     pub q5: Vec<f64>,
+    /// Median of the model prediction \[unit\].
     pub q50: Vec<f64>,
+    /// 95 % quantile of the model prediction \[unit\].
     pub q95: Vec<f64>,
     /// Quantiles 5/50/95 % of prediction + noise (what a new measurement would show).
     pub q5_obs: Vec<f64>,
+    /// Median of prediction + noise \[unit\].
     pub q50_obs: Vec<f64>,
+    /// 95 % quantile of prediction + noise \[unit\].
     pub q95_obs: Vec<f64>,
     /// Root-mean-square difference between the median prediction and the data.
     pub rmse: f64,
@@ -436,9 +466,11 @@ pub struct BandFile {
     pub curve: String,
     /// Model output the band is of, and its unit.
     pub output: String,
+    /// Unit of the output.
     pub unit: String,
     /// Abscissa name and unit (empty: the row index).
     pub axis: String,
+    /// Abscissa unit.
     pub axis_unit: String,
     /// Posterior draws behind the quantiles (after thinning; failed evaluations excluded).
     pub draws: usize,
@@ -459,7 +491,7 @@ pub fn bands_meta_file(stem: &str) -> String {
 }
 
 /// Write each band as `dir/{stem}_ppc_{curve}.csv` (header `t [s],data [V],q5 [V],q50 [V],
-/// q95 [V],q5_obs [V],q50_obs [V],q95_obs [V]`, the axis and unit those of the curve) and the
+/// q95 \[V\],q5_obs \[V\],q50_obs \[V\],q95_obs \[V\]`, the axis and unit those of the curve) and the
 /// sidecar `dir/{stem}_ppc.json` ([`BandFile`] per curve), each atomically. Returns the CSV
 /// paths, then the sidecar's.
 pub fn write_bands(

@@ -1,7 +1,7 @@
 //! How well a calibration fits, curve by curve, and how well it predicts curves it never saw.
 //!
 //! - **RMS residual at three points** of every curve, fitted or held out:
-//!   RMSE_c(θ) = √(Σ_k (m_ck(θ) − y_ck)²/n_c) [V] at the prior centre θ₀ = T(μ), the MAP and
+//!   RMSE_c(θ) = √(Σ_k (m_ck(θ) − y_ck)²/n_c) \[V\] at the prior centre θ₀ = T(μ), the MAP and
 //!   the posterior mean (the mean of the natural-unit draws): how far the data moved the fit,
 //!   and whether a held-out curve got better or worse for it.
 //! - **Held-out posterior-predictive check**: for each posterior draw s, the held-out curve's
@@ -27,21 +27,29 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CurveRole {
+    /// Fitted: the curve's data are in the likelihood.
     Fit,
+    /// Held out (`--validate`): predicted, not fitted.
     HeldOut,
 }
 
-/// RMS residual [V] of one curve at the prior centre, the MAP and the posterior mean. `None`:
+/// RMS residual \[V\] of one curve at the prior centre, the MAP and the posterior mean. `None`:
 /// that point was not computed (no MAP when the chains started from prior draws) or the model
 /// fails there.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CurveRmse {
+    /// Curve name.
     pub curve: String,
+    /// Fitted or held out.
     pub role: CurveRole,
+    /// Data points.
     pub points: usize,
+    /// At the prior centre (the prior medians) \[V\].
     pub prior_centre_v: Option<f64>,
+    /// At the MAP \[V\].
     pub map_v: Option<f64>,
+    /// At the posterior mean \[V\].
     pub posterior_mean_v: Option<f64>,
 }
 
@@ -49,14 +57,17 @@ pub struct CurveRmse {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeldOutCheck {
+    /// Curve name (the file stem).
     pub curve: String,
+    /// The held-out curve file.
     pub file: String,
-    /// Cell temperature it was simulated at [K].
+    /// Cell temperature it was simulated at \[K\].
     pub temperature_k: f64,
+    /// Data points.
     pub points: usize,
     /// Posterior draws behind the band (after thinning; failed evaluations excluded).
     pub draws: usize,
-    /// RMS residual of the median prediction [V].
+    /// RMS residual of the median prediction \[V\].
     pub rmse_median_v: f64,
     /// Fraction of the measured points inside the central band (prediction plus noise) at each
     /// level.
@@ -68,17 +79,24 @@ pub struct HeldOutCheck {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamPoint {
+    /// Parameter name.
     pub name: String,
+    /// Its unit.
     pub unit: String,
+    /// At the prior centre (the prior median).
     pub prior_centre: f64,
+    /// At the MAP.
     pub map: Option<f64>,
+    /// At the posterior mean (with `--map`, the Laplace mean).
     pub posterior_mean: Option<f64>,
 }
 
 /// Which point of a calibration to take its parameters at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FitPoint {
+    /// The posterior mode.
     Map,
+    /// The posterior mean.
     PosteriorMean,
 }
 
@@ -105,9 +123,13 @@ pub const HELD_OUT_NOISE: &str =
 pub struct FitPoints {
     /// Parameter names and units, in θ's order.
     pub names: Vec<String>,
+    /// Units of the parameters.
     pub units: Vec<String>,
+    /// θ at the prior centre (the prior medians).
     pub prior_centre: Vec<f64>,
+    /// θ at the MAP, if one was found.
     pub map: Option<Vec<f64>>,
+    /// The posterior mean of θ, if there are draws.
     pub posterior_mean: Option<Vec<f64>>,
 }
 
@@ -165,7 +187,7 @@ pub fn rmse_rows<M: Model>(
         .collect()
 }
 
-/// The pooled noise sd of several curves, √(mean_c σ_c²) [V]: what a curve without a σ of its
+/// The pooled noise sd of several curves, √(mean_c σ_c²) \[V\]: what a curve without a σ of its
 /// own (held out, or at new conditions) is given.
 pub fn pooled_sigma(sigmas: &[f64]) -> f64 {
     (sigmas.iter().map(|s| s * s).sum::<f64>() / sigmas.len() as f64).sqrt()

@@ -8,27 +8,27 @@
 //! - Values are numbers, expression strings in `x` (Python syntax, parsed by [`Expr`]) or
 //!   tables `{"x": [...], "y": [...]}` (interpolated here with PCHIP, C¹; PyBaMM uses linear).
 //!   Particle diffusivity and OCP are functions of stoichiometry x = c/c_max; electrolyte
-//!   diffusivity and conductivity of c_e [mol/m³].
-//! - Kinetics normalisation: BPX gives a "Reaction rate constant [mol.m-2.s-1]" k_norm with
+//!   diffusivity and conductivity of c_e \[mol/m³\].
+//! - Kinetics normalisation: BPX gives a "Reaction rate constant \[mol.m-2.s-1\]" k_norm with
 //!   j0 = F·k_norm·√((c_e/c_e0)·(c_s/c_max)·(1 − c_s/c_max)). PyBaMM's (and our) form is
-//!   j0 = m·√(c_e·c_s·(c_max − c_s)), so m = F·k_norm/(c_max·√c_e0) [A·m⁻²·(m³/mol)^1.5].
-//! - Activation energies E_a [J/mol] multiply D, k and the electrolyte properties by
+//!   j0 = m·√(c_e·c_s·(c_max − c_s)), so m = F·k_norm/(c_max·√c_e0) \[A·m⁻²·(m³/mol)^1.5\].
+//! - Activation energies E_a \[J/mol\] multiply D, k and the electrolyte properties by
 //!   exp(E_a/R·(1/T_ref − 1/T)); missing activation energies are 0.
-//! - "Surface area per unit volume [m-1]" a gives the active fraction ε_s = a·R/3.
+//! - "Surface area per unit volume \[m-1\]" a gives the active fraction ε_s = a·R/3.
 //! - "Transport efficiency" τ gives the porosity ε = τ^(1/1.5) with Bruggeman exponent 1.5
 //!   (so ε^1.5 = τ); solid conductivities are already effective (no correction).
 //! - The electrode area is per electrode pair; the cell's total area is
-//!   "Electrode area [m2]" × "Number of electrode pairs connected in parallel to make a cell".
+//!   "Electrode area \[m2\]" × "Number of electrode pairs connected in parallel to make a cell".
 //! - Stoichiometry windows: 100 % SOC is (negative "Maximum stoichiometry", positive
 //!   "Minimum stoichiometry"), 0 % SOC the other two, linear in between; the initial state is
 //!   `State/Initial conditions/Initial state-of-charge` (1.x; default 1) or 100 % SOC (0.x).
 //!   PyBaMM's `create_from_bpx` instead solves for the stoichiometries where the OCV equals the
 //!   upper cut-off (for the About:Energy file 4.181 V vs 4.2 V: up to ~40 mV apart near the end).
 //! - Temperature of an isothermal run: the ambient temperature, else the initial one, else
-//!   "Reference temperature [K]", which is T_ref. The lumped thermal model starts at the
+//!   "Reference temperature \[K\]", which is T_ref. The lumped thermal model starts at the
 //!   initial temperature (else the ambient one) and cools to the ambient one through
 //!   `Cell/External surface area [m2]` with `State/Thermal environment/Heat transfer
-//!   coefficient [W.m-2.K-1]` (1.x; without it the cell is adiabatic, as in PyBaMM); its heat
+//!   coefficient \[W.m-2.K-1\]` (1.x; without it the cell is adiabatic, as in PyBaMM); its heat
 //!   capacity is `Density [kg.m-3]` × `Specific heat capacity [J.K-1.kg-1]` × `Volume [m3]`.
 
 use super::CellError;
@@ -58,7 +58,7 @@ pub struct BpxCell {
 /// An uncertainty to export in the "User-defined" section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamUncertainty {
-    /// The BPX-style parameter name, e.g. "Negative electrode diffusivity [m2.s-1]".
+    /// The BPX-style parameter name, e.g. "Negative electrode diffusivity \[m2.s-1\]".
     pub name: String,
     /// Standard deviation in the parameter's unit.
     pub sd: f64,
@@ -364,11 +364,11 @@ fn porosity_from(r: &Reader, m: &Map<String, Value>, path: &str) -> Result<(f64,
 /// version keeps them.
 struct InitialState {
     electrolyte_concentration: f64,
-    /// Ambient (else initial) temperature [K]; `None`: the reference temperature.
+    /// Ambient (else initial) temperature \[K\]; `None`: the reference temperature.
     temperature: Option<f64>,
-    /// Initial (else ambient) temperature [K]; `None`: the reference temperature.
+    /// Initial (else ambient) temperature \[K\]; `None`: the reference temperature.
     initial_temperature: Option<f64>,
-    /// Heat-transfer coefficient to the surroundings [W/(m²·K)] (1.x only).
+    /// Heat-transfer coefficient to the surroundings \[W/(m²·K)\] (1.x only).
     heat_transfer_coefficient: Option<f64>,
     /// Initial state of charge in [0, 1] (BPX definition: linear in each electrode's
     /// stoichiometry between its limits).
@@ -512,7 +512,7 @@ const ELECTROLYTE_KEYS: &[&str] = &[
     THERMAL_KEYS[2],
 ];
 /// The BPX field behind a cell parameter named as [`CellParams::validate`] names it
-/// ("negative electrode thickness [m]" → "Parameterisation/Negative electrode/Thickness [m]"):
+/// ("negative electrode thickness \[m\]" → "Parameterisation/Negative electrode/Thickness \[m\]"):
 /// the section from the name's first words, the key whose name the rest begins or is begun by.
 /// A derived quantity with no key of its own names its section.
 fn bpx_field_of(param: &str) -> String {
@@ -813,9 +813,9 @@ fn electrode_json(e: &ElectrodeParams<f64>, negative: bool, ce0: f64, t: f64) ->
 }
 
 /// Export `p` as BPX JSON text (v0.4 layout). Uncertainties go to "User-defined" as
-/// "<name> standard deviation" and, with an interval at level L, "<name> lower bound (L)" /
-/// "<name> upper bound (L)". The contact resistance (not a BPX field) is written there too as
-/// "Contact resistance [Ohm]". The area is written as one electrode pair of the total area.
+/// `"<name> standard deviation"` and, with an interval at level L, `"<name> lower bound (L)"` /
+/// `"<name> upper bound (L)"`. The contact resistance (not a BPX field) is written there too as
+/// "Contact resistance \[Ohm\]". The area is written as one electrode pair of the total area.
 pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncertainty]) -> String {
     let ce0 = p.electrolyte.initial_concentration;
     let mut ud = Map::new();

@@ -15,7 +15,7 @@ use crate::numerics::bdf::Bdf;
 #[derive(Debug, Clone)]
 pub struct Electrode<D> {
     particles: Vec<Particle<D>>,
-    /// volume fraction of the active material in each particle [1] (sum 1)
+    /// volume fraction of the active material in each particle \[1\] (sum 1)
     fractions: Vec<f64>,
 }
 
@@ -48,7 +48,7 @@ impl<D: Scalar> Electrode<D> {
         self.particles.iter().all(Particle::is_modal)
     }
 
-    /// Volume-averaged concentration of the active material Σ_k f_k·c̄_k [mol/m³].
+    /// Volume-averaged concentration of the active material Σ_k f_k·c̄_k \[mol/m³\].
     #[inline(always)]
     pub fn average(&self) -> D {
         match self.particles.as_slice() {
@@ -61,7 +61,7 @@ impl<D: Scalar> Electrode<D> {
         }
     }
 
-    /// Smallest and largest shell concentration over the particles [mol/m³] (real parts).
+    /// Smallest and largest shell concentration over the particles \[mol/m³\] (real parts).
     #[inline(always)]
     pub fn min_max(&self) -> (f64, f64) {
         match self.particles.as_slice() {

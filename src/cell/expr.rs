@@ -14,10 +14,14 @@ use thiserror::Error;
 /// Errors from parsing an expression string.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum ExprError {
+    /// The expression is not one the parser knows.
     #[error("expression '{expr}': {msg} at character {pos}")]
     Parse {
+        /// The expression.
         expr: String,
+        /// What is wrong.
         msg: String,
+        /// Position of the fault in the expression (0-based byte offset).
         pos: usize,
     },
 }

@@ -37,34 +37,52 @@ use thiserror::Error;
 /// Errors of the cell models, their inputs and files.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum CellError {
+    /// A cell parameter outside its valid range.
     #[error("parameter '{name}' = {value}: expected {expected}")]
     InvalidParameter {
+        /// The parameter's name.
         name: String,
+        /// Its value, in SI units.
         value: f64,
+        /// The valid range, in words.
         expected: String,
     },
+    /// A state of the solve left its physical range (a stoichiometry outside (0, 1), c_e ≤ 0).
     #[error("{quantity} = {value} at t = {time_s} s: {msg}")]
     OutOfRange {
+        /// The quantity.
         quantity: String,
+        /// Its value, in SI units.
         value: f64,
+        /// Time of the step where it happened \[s\].
         time_s: f64,
+        /// What the range is.
         msg: String,
     },
+    /// A protocol that cannot be run: empty, a step without a positive finite duration or a
+    /// finite current, a bad discharge rate or temperature series.
     #[error("protocol: {0}")]
     Protocol(String),
     /// A current file that cannot be read (the message names file, line and column).
     #[error("current file: {0}")]
     CurrentFile(String),
+    /// Solver options out of range ([`SolverOptions`]).
     #[error("solver options: {0}")]
     Options(String),
+    /// An OCP or parameter table that cannot be used.
     #[error(transparent)]
     Table(#[from] ocp::TableError),
+    /// A BPX expression that cannot be parsed.
     #[error(transparent)]
     Expr(#[from] expr::ExprError),
+    /// A BPX file that cannot be used.
     #[error("BPX file {file}: field '{field}': {msg}")]
     Bpx {
+        /// The file.
         file: String,
+        /// The field, by its BPX path.
         field: String,
+        /// What is wrong.
         msg: String,
     },
 }
@@ -110,7 +128,7 @@ pub fn simulate_bpx_to_csv(
 }
 
 /// [`simulate_bpx_to_csv`] for parameters already read: simulate `protocol` with `opts`
-/// (temperature override `temperature_k` [K] if given: the isothermal temperature, and the
+/// (temperature override `temperature_k` \[K\] if given: the isothermal temperature, and the
 /// ambient and initial one of the thermal model) and return the CSV text of
 /// [`solution_to_csv`] and how the run ended ([`Solution::end_summary`]).
 pub fn simulate_cell_to_csv(

@@ -9,55 +9,72 @@ use crate::model::Scalar;
 /// A free cell parameter, resolved once from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreeParam {
-    /// Negative/positive particle diffusivity D_s at T_ref [m²/s] (for a function of θ: its multiplier [1]).
+    /// Negative particle diffusivity D_s at T_ref \[m²/s\] (for a function of θ: its multiplier \[1\]).
     DiffusivityN,
+    /// Positive particle diffusivity D_s at T_ref \[m²/s\] (for a function of θ: its multiplier \[1\]).
     DiffusivityP,
-    /// Reaction-rate constants m_ref [A·m⁻²·(m³/mol)^1.5].
+    /// Negative reaction-rate constant m_ref \[A·m⁻²·(m³/mol)^1.5\].
     RateN,
+    /// Positive reaction-rate constant m_ref \[A·m⁻²·(m³/mol)^1.5\].
     RateP,
-    /// Contact resistance [Ω].
+    /// Contact resistance \[Ω\].
     ContactResistance,
-    /// Activation energies [J/mol].
+    /// Activation energy of the negative particle diffusivity \[J/mol\].
     EaDiffN,
+    /// Activation energy of the positive particle diffusivity \[J/mol\].
     EaDiffP,
+    /// Activation energy of the negative reaction rate \[J/mol\].
     EaRateN,
+    /// Activation energy of the positive reaction rate \[J/mol\].
     EaRateP,
-    /// Temperature [K] (with the thermal model the ambient and initial temperature).
+    /// Temperature \[K\] (with the thermal model the ambient and initial temperature).
     Temperature,
-    /// Maximum concentrations [mol/m³].
+    /// Maximum concentration in the negative particles \[mol/m³\].
     CMaxN,
+    /// Maximum concentration in the positive particles \[mol/m³\].
     CMaxP,
-    /// Particle radii [m].
+    /// Negative particle radius \[m\].
     RadiusN,
+    /// Positive particle radius \[m\].
     RadiusP,
-    /// Electrode thicknesses [m].
+    /// Negative electrode thickness \[m\].
     ThicknessN,
+    /// Positive electrode thickness \[m\].
     ThicknessP,
-    /// Active-material volume fractions [1].
+    /// Negative active-material volume fraction \[1\].
     ActiveN,
+    /// Positive active-material volume fraction \[1\].
     ActiveP,
-    /// Stoichiometries at 100 % and 0 % SOC [1].
+    /// Negative stoichiometry at 100 % SOC \[1\].
     Theta100N,
+    /// Positive stoichiometry at 100 % SOC \[1\].
     Theta100P,
+    /// Negative stoichiometry at 0 % SOC \[1\].
     Theta0N,
+    /// Positive stoichiometry at 0 % SOC \[1\].
     Theta0P,
-    /// Initial SOC [1].
+    /// Initial SOC \[1\].
     Soc0,
-    /// Transference number [1].
+    /// Transference number \[1\].
     TPlus,
-    /// Electrolyte diffusivity multiplier [1] and conductivity multiplier [1].
+    /// Electrolyte diffusivity multiplier \[1\].
     DeFactor,
+    /// Electrolyte conductivity multiplier \[1\].
     KappaFactor,
-    /// Initial electrolyte concentration [mol/m³].
+    /// Initial electrolyte concentration \[mol/m³\].
     Ce0,
-    /// Regular-solution OCP parameters (only for `Ocp::RegularSolution`): U0 [V], Ω [eV].
+    /// Regular-solution OCP of the negative electrode (only for `Ocp::RegularSolution`): U0 \[V\].
     U0N,
+    /// Regular-solution OCP of the positive electrode: U0 \[V\].
     U0P,
+    /// Regular-solution OCP of the negative electrode: interaction energy Ω \[eV\].
     OmegaN,
+    /// Regular-solution OCP of the positive electrode: interaction energy Ω \[eV\].
     OmegaP,
-    /// Lumped thermal model: heat-transfer coefficient h [W/(m²·K)] and specific heat capacity
-    /// c_p [J/(kg·K)] (the cell must have thermal properties).
+    /// Lumped thermal model: heat-transfer coefficient h \[W/(m²·K)\] (the cell must have
+    /// thermal properties).
     HeatTransfer,
+    /// Lumped thermal model: specific heat capacity c_p \[J/(kg·K)\].
     SpecificHeat,
 }
 

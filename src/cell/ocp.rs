@@ -13,31 +13,62 @@ use thiserror::Error;
 /// Errors building tables and functions.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum TableError {
+    /// Fewer than 2 points.
     #[error("{source_name}: table needs at least 2 points, got {n}")]
-    TooShort { source_name: String, n: usize },
+    TooShort {
+        /// The table's file or field.
+        source_name: String,
+        /// Points given.
+        n: usize,
+    },
+    /// x and y of different lengths.
     #[error("{source_name}: x and y have different lengths ({nx} vs {ny})")]
     LengthMismatch {
+        /// The table's file or field.
         source_name: String,
+        /// Length of x.
         nx: usize,
+        /// Length of y.
         ny: usize,
     },
+    /// x not strictly increasing.
     #[error(
         "{source_name}: x must be strictly increasing (non-monotone table): row {row} has x = {x} after {prev}"
     )]
     NotIncreasing {
+        /// The table's file or field.
         source_name: String,
+        /// The row, 1-based.
         row: usize,
+        /// x at that row.
         x: f64,
+        /// x at the row before.
         prev: f64,
     },
+    /// A NaN or infinite entry.
     #[error("{source_name}: non-finite value at row {row}")]
-    NonFinite { source_name: String, row: usize },
+    NonFinite {
+        /// The table's file or field.
+        source_name: String,
+        /// The row, 1-based.
+        row: usize,
+    },
+    /// The table's file cannot be read.
     #[error("{source_name}: cannot read: {msg}")]
-    Io { source_name: String, msg: String },
+    Io {
+        /// The file.
+        source_name: String,
+        /// The operating system's error.
+        msg: String,
+    },
+    /// A line of the table's file is not two numbers.
     #[error("{source_name}, line {line}: {msg}")]
     Syntax {
+        /// The file.
         source_name: String,
+        /// Line number, 1-based.
         line: usize,
+        /// What is wrong.
         msg: String,
     },
 }
@@ -354,10 +385,10 @@ impl<D: Scalar> Coefficient<D> {
     }
 }
 
-/// A law-based or user OCP U(θ, T) closure at a fixed scalar type: (stoichiometry, T [K]) → U [V].
+/// A law-based or user OCP U(θ, T) closure at a fixed scalar type: (stoichiometry, T \[K\]) → U \[V\].
 pub type OcpFn<D> = Arc<dyn Fn(D, D) -> D + Send + Sync>;
 
-/// An electrode's open-circuit potential U(θ) [V vs Li/Li⁺] as a function of the stoichiometry
+/// An electrode's open-circuit potential U(θ) \[V vs Li/Li⁺\] as a function of the stoichiometry
 /// θ = c/c_max (dimensionless) and, for law-based forms, of temperature.
 #[derive(Clone)]
 pub enum Ocp<D> {
@@ -367,10 +398,20 @@ pub enum Ocp<D> {
     Expr(Arc<Expr>),
     /// Regular solution (physics.md §1): U = U0 − [Ω·(1 − 2θ) + k_B·T·ln(θ/(1 − θ))]/e with
     /// U0 in V and Ω in eV. Both can be dual numbers (e.g. from a DFT free-energy law).
-    RegularSolution { u0: D, omega_ev: D },
+    RegularSolution {
+        /// U0 \[V\].
+        u0: D,
+        /// Interaction energy Ω \[eV\].
+        omega_ev: D,
+    },
     /// Redlich–Kister: U = U0 − k_B·T/e·ln(θ/(1−θ)) − (1/F)·∂g_ex/∂θ with
     /// g_ex = θ(1−θ)·Σ_k A_k(1−2θ)^k, A_k in J/mol.
-    RedlichKister { u0: D, a_j_mol: Vec<D> },
+    RedlichKister {
+        /// U0 \[V\].
+        u0: D,
+        /// Coefficients A_k \[J/mol\], k = 0, 1, ...
+        a_j_mol: Vec<D>,
+    },
     /// Any closure (θ, T) → U, e.g. a composed law whose parameters are dual numbers.
     Custom(OcpFn<D>),
 }
@@ -398,7 +439,7 @@ where
 }
 
 impl<D: Scalar> Ocp<D> {
-    /// U(θ, T) [V].
+    /// U(θ, T) \[V\].
     #[inline]
     pub fn eval(&self, theta: D, t_kelvin: D) -> D {
         let mut hint = usize::MAX;

@@ -8,44 +8,44 @@ use std::sync::Arc;
 /// One porous electrode with a representative spherical particle (SI units).
 #[derive(Debug, Clone)]
 pub struct ElectrodeParams<D> {
-    /// Electrode thickness L [m].
+    /// Electrode thickness L \[m\].
     pub thickness: D,
-    /// Particle radius R [m].
+    /// Particle radius R \[m\].
     pub particle_radius: D,
-    /// Active-material volume fraction ε_s [1]; surface area per volume a = 3ε_s/R [1/m].
+    /// Active-material volume fraction ε_s \[1\]; surface area per volume a = 3ε_s/R \[1/m\].
     pub active_fraction: D,
-    /// Electrolyte volume fraction (porosity) ε_e [1].
+    /// Electrolyte volume fraction (porosity) ε_e \[1\].
     pub porosity: D,
-    /// Bruggeman exponent b for electrolyte transport: D_e,eff = ε_e^b·D_e, κ_eff = ε_e^b·κ [1].
+    /// Bruggeman exponent b for electrolyte transport: D_e,eff = ε_e^b·D_e, κ_eff = ε_e^b·κ \[1\].
     pub bruggeman: D,
-    /// Maximum lithium concentration in the particle c_max [mol/m³].
+    /// Maximum lithium concentration in the particle c_max \[mol/m³\].
     pub c_max: D,
-    /// Particle diffusivity at T_ref as a function of stoichiometry θ = c/c_max, D_s(θ) [m²/s].
+    /// Particle diffusivity at T_ref as a function of stoichiometry θ = c/c_max, D_s(θ) \[m²/s\].
     pub diffusivity: Coefficient<D>,
-    /// Activation energy of the particle diffusivity E_a,D [J/mol]:
+    /// Activation energy of the particle diffusivity E_a,D \[J/mol\]:
     /// D_s(θ, T) = D_s(θ)·exp(E_a,D/R·(1/T_ref − 1/T)).
     pub diffusivity_ea: D,
-    /// Reaction-rate constant m_ref at T_ref [A·m⁻²·(m³/mol)^1.5], PyBaMM's form
+    /// Reaction-rate constant m_ref at T_ref \[A·m⁻²·(m³/mol)^1.5\], PyBaMM's form
     /// i0 = m·c_e^½·c_s^½·(c_max − c_s)^½.
     pub rate_constant: D,
-    /// Activation energy of the reaction-rate constant E_a,k [J/mol].
+    /// Activation energy of the reaction-rate constant E_a,k \[J/mol\].
     pub rate_constant_ea: D,
-    /// Anodic transfer coefficient α [1] (½ gives PyBaMM's symmetric Butler–Volmer).
+    /// Anodic transfer coefficient α \[1\] (½ gives PyBaMM's symmetric Butler–Volmer).
     pub alpha: D,
-    /// Open-circuit potential U(θ) [V vs Li/Li⁺] at T_ref.
+    /// Open-circuit potential U(θ) \[V vs Li/Li⁺\] at T_ref.
     pub ocp: Ocp<D>,
-    /// Entropic coefficient dU/dT(θ) [V/K]: U(θ, T) = U(θ) + (T − T_ref)·dU/dT(θ).
+    /// Entropic coefficient dU/dT(θ) \[V/K\]: U(θ, T) = U(θ) + (T − T_ref)·dU/dT(θ).
     pub entropic: Coefficient<D>,
-    /// Effective solid-phase electronic conductivity σ_s [S/m] (used by SPMe's solid ohmic drop).
+    /// Effective solid-phase electronic conductivity σ_s \[S/m\] (used by SPMe's solid ohmic drop).
     pub conductivity: D,
-    /// Stoichiometry at 0 % state of charge (fully discharged cell) [1].
+    /// Stoichiometry at 0 % state of charge (fully discharged cell) \[1\].
     pub theta_soc0: D,
-    /// Stoichiometry at 100 % state of charge (fully charged cell) [1].
+    /// Stoichiometry at 100 % state of charge (fully charged cell) \[1\].
     pub theta_soc100: D,
 }
 
 impl<D: Scalar> ElectrodeParams<D> {
-    /// Surface area per unit electrode volume a = 3ε_s/R [1/m].
+    /// Surface area per unit electrode volume a = 3ε_s/R \[1/m\].
     pub fn surface_area_density(&self) -> D {
         self.active_fraction * 3.0 / self.particle_radius
     }
@@ -58,28 +58,28 @@ impl<D: Scalar> ElectrodeParams<D> {
 /// The separator (SI units).
 #[derive(Debug, Clone)]
 pub struct SeparatorParams<D> {
-    /// Thickness L_s [m].
+    /// Thickness L_s \[m\].
     pub thickness: D,
-    /// Porosity ε_s [1].
+    /// Porosity ε_s \[1\].
     pub porosity: D,
-    /// Bruggeman exponent [1].
+    /// Bruggeman exponent \[1\].
     pub bruggeman: D,
 }
 
 /// The electrolyte (SI units).
 #[derive(Debug, Clone)]
 pub struct ElectrolyteParams<D> {
-    /// Initial (and typical) concentration c_e0 [mol/m³].
+    /// Initial (and typical) concentration c_e0 \[mol/m³\].
     pub initial_concentration: D,
-    /// Cation transference number t+ [1].
+    /// Cation transference number t+ \[1\].
     pub transference: D,
-    /// Diffusivity D_e(c_e) at T_ref [m²/s], c_e in mol/m³.
+    /// Diffusivity D_e(c_e) at T_ref \[m²/s\], c_e in mol/m³.
     pub diffusivity: Coefficient<D>,
-    /// Activation energy of D_e [J/mol].
+    /// Activation energy of D_e \[J/mol\].
     pub diffusivity_ea: D,
-    /// Conductivity κ_e(c_e) at T_ref [S/m], c_e in mol/m³.
+    /// Conductivity κ_e(c_e) at T_ref \[S/m\], c_e in mol/m³.
     pub conductivity: Coefficient<D>,
-    /// Activation energy of κ_e [J/mol].
+    /// Activation energy of κ_e \[J/mol\].
     pub conductivity_ea: D,
 }
 
@@ -90,26 +90,26 @@ pub struct ElectrolyteParams<D> {
 /// `State/Thermal environment/Heat transfer coefficient` and the initial temperature.
 #[derive(Debug, Clone)]
 pub struct ThermalParams<D> {
-    /// Cell-averaged density ρ [kg/m³].
+    /// Cell-averaged density ρ \[kg/m³\].
     pub density: D,
-    /// Cell-averaged specific heat capacity c_p [J/(kg·K)].
+    /// Cell-averaged specific heat capacity c_p \[J/(kg·K)\].
     pub specific_heat: D,
-    /// Cell volume V [m³].
+    /// Cell volume V \[m³\].
     pub volume: D,
-    /// Cooling (external) surface area A_cool [m²].
+    /// Cooling (external) surface area A_cool \[m²\].
     pub cooling_area: D,
-    /// Heat-transfer coefficient to the surroundings h [W/(m²·K)] (0: adiabatic).
+    /// Heat-transfer coefficient to the surroundings h \[W/(m²·K)\] (0: adiabatic).
     pub heat_transfer_coefficient: D,
-    /// Cell temperature at t = 0, T_init [K].
+    /// Cell temperature at t = 0, T_init \[K\].
     pub initial_temperature: D,
 }
 
 impl<D: Scalar> ThermalParams<D> {
-    /// Heat capacity of the cell ρ·c_p·V [J/K].
+    /// Heat capacity of the cell ρ·c_p·V \[J/K\].
     pub fn heat_capacity(&self) -> D {
         self.density * self.specific_heat * self.volume
     }
-    /// Heat-transfer conductance to the surroundings h·A_cool [W/K].
+    /// Heat-transfer conductance to the surroundings h·A_cool \[W/K\].
     pub fn conductance(&self) -> D {
         self.heat_transfer_coefficient * self.cooling_area
     }
@@ -127,22 +127,22 @@ pub struct CellParams<D> {
     pub separator: SeparatorParams<D>,
     /// Electrolyte.
     pub electrolyte: ElectrolyteParams<D>,
-    /// Total electrode (current-collector) area A [m²], all parallel electrode pairs together.
+    /// Total electrode (current-collector) area A \[m²\], all parallel electrode pairs together.
     pub area: D,
-    /// Cell temperature T [K] of an isothermal run, which is the ambient temperature T_amb of a
+    /// Cell temperature T \[K\] of an isothermal run, which is the ambient temperature T_amb of a
     /// run with the thermal model (as in PyBaMM).
     pub temperature: D,
-    /// Reference temperature T_ref of the Arrhenius laws and OCPs [K].
+    /// Reference temperature T_ref of the Arrhenius laws and OCPs \[K\].
     pub t_ref: D,
-    /// Contact resistance R_c [Ω]; V includes −I·R_c.
+    /// Contact resistance R_c \[Ω\]; V includes −I·R_c.
     pub contact_resistance: D,
-    /// Initial state of charge [1], mapping to the initial stoichiometries.
+    /// Initial state of charge \[1\], mapping to the initial stoichiometries.
     pub initial_soc: D,
-    /// Lower voltage cut-off [V].
+    /// Lower voltage cut-off \[V\].
     pub v_min: f64,
-    /// Upper voltage cut-off [V].
+    /// Upper voltage cut-off \[V\].
     pub v_max: f64,
-    /// Nominal capacity [A·h] (defines the C-rate).
+    /// Nominal capacity \[A·h\] (defines the C-rate).
     pub nominal_capacity_ah: f64,
     /// The lumped thermal properties, when known (needed by a run with the thermal model).
     pub thermal: Option<ThermalParams<D>>,
@@ -299,7 +299,7 @@ impl<D: Scalar> CellParams<D> {
         Ok(())
     }
 
-    /// Theoretical capacity of the cyclable window of electrode `e` [A·h]:
+    /// Theoretical capacity of the cyclable window of electrode `e` \[A·h\]:
     /// F·c_max·ε_s·L·A·|θ100 − θ0|/3600.
     pub fn electrode_capacity_ah(&self, e: &ElectrodeParams<D>) -> D {
         e.c_max

@@ -1,6 +1,6 @@
 //! Conservative finite-volume diffusion in a sphere with a variable-step BDF2 integrator and a Thomas solve.
 //!
-//! ∂c/∂t = (1/r²)·∂/∂r(r²·D·∂c/∂r), ∂c/∂r = 0 at r = 0, −D·∂c/∂r = q at r = R (q [mol/m²/s],
+//! ∂c/∂t = (1/r²)·∂/∂r(r²·D·∂c/∂r), ∂c/∂r = 0 at r = 0, −D·∂c/∂r = q at r = R (q \[mol/m²/s\],
 //! outward). N equal shells; unknowns are shell averages c_j. With v̂_j = ((j+1)³ − j³)/3 and
 //! face weights â_j = j², the semi-discrete system is
 //! v̂_j·dc_j/dt = (N/R)²·[â_{j+1}·D_{j+1/2}·(c_{j+1} − c_j) − â_j·D_{j−1/2}·(c_j − c_{j−1})] − δ_{j,N−1}·q·N³/R,
@@ -19,8 +19,8 @@ use crate::numerics::modal::{advance_dot4, advance_dot4_steps, dot4, dotf};
 use crate::numerics::tridiagonal;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// What a cached step operator was built for: step h [s], BDF β0 (1 for the exact step) and
-/// the diffusion rate s = D·dfac/R² [1/s] (its value: within one solve the derivatives of s are
+/// What a cached step operator was built for: step h \[s\], BDF β0 (1 for the exact step) and
+/// the diffusion rate s = D·dfac/R² \[1/s\] (its value: within one solve the derivatives of s are
 /// fixed by the parameters). A cache is reused only when all three agree to round-off, so a
 /// diffusivity that changes between steps (temperature, a scaled D) is never stepped with the
 /// coefficients of the old one.
@@ -58,7 +58,7 @@ pub struct Particle<D> {
     /// Δr = R/N
     dr: D,
     c_max: D,
-    /// Current and previous shell-average concentrations [mol/m³] (tridiagonal form; the
+    /// Current and previous shell-average concentrations \[mol/m³\] (tridiagonal form; the
     /// modal form fills them only on [`Particle::sync`]).
     pub c: Vec<D>,
     c_old: Vec<D>,
@@ -88,7 +88,7 @@ pub struct Particle<D> {
 /// Modal state for a constant diffusivity. With the forcing of every step proportional to one
 /// flux unit (q = q_unit·cur, cur real), the modes are y = c0·y⁰ + (q_unit/R)·z(s), where y⁰ are
 /// the modes of the uniform initial state (the null mode of the operator: constant in time),
-/// and z depends on the parameters only through s = D/R² [1/s]. So z is advanced in f64, and,
+/// and z depends on the parameters only through s = D/R² \[1/s\]. So z is advanced in f64, and,
 /// for first-order dual numbers, its derivative ż = ∂z/∂s by the tangent recursion
 /// ż^{n+1}_k = inv_k·(β1·ż^n_k − β2·ż^{n−1}_k) − N²μ_k·h·inv_k·z^{n+1}_k; derivatives are then
 /// restored by one chain-rule step, X = X(s.re) + (s − s.re)·∂X/∂s.
@@ -106,7 +106,7 @@ struct Modal<D> {
     c0: D,
     /// q_unit/R
     qr: D,
-    /// s = D·dfac/R² [1/s]
+    /// s = D·dfac/R² \[1/s\]
     s: D,
     /// one tangent ż = ∂z/∂s (first-order duals, s fixed for the solve)
     tangent: bool,
@@ -244,7 +244,7 @@ impl<D: Scalar> Modal<D> {
             dot_derivatives(&self.b.row_avg, &self.zv),
         ];
     }
-    /// The exact step's coefficients [E | P1 | P2] for step `h` [s] and s = `s` (and their
+    /// The exact step's coefficients [E | P1 | P2] for step `h` \[s\] and s = `s` (and their
     /// s-derivatives for first-order duals), unless those of a step equal to `h` up to
     /// round-off are in place. Computed out of line: a solve needs them only when the step
     /// changes (the cut-off search's trial steps, a segment's last step).
@@ -478,7 +478,7 @@ fn tangent_step(
 }
 
 impl<D: Scalar> Particle<D> {
-    /// A particle of radius `radius` [m] with `n` shells, uniform initial concentration `c0`;
+    /// A particle of radius `radius` \[m\] with `n` shells, uniform initial concentration `c0`;
     /// `modal` selects the modal solver (valid only for a constant diffusivity; not used for
     /// second-order dual numbers, which take the tridiagonal path).
     pub fn new(n: usize, radius: D, c_max: D, c0: D, modal: bool) -> Self {
@@ -558,7 +558,7 @@ impl<D: Scalar> Particle<D> {
     /// is a state, or an Arrhenius factor of a measured one with its activation energy among
     /// the inputs): the tridiagonal form factorises every step (equal values no longer mean
     /// equal derivatives), the modal form carries its derivatives per input direction
-    /// ([`Modal`]). Call before the first step.
+    /// (`Modal`). Call before the first step.
     pub fn let_diffusion_derivatives_vary(&mut self) {
         self.reuse_operators = false;
         if let Some(m) = self.modal.as_mut()
@@ -627,7 +627,7 @@ impl<D: Scalar> Particle<D> {
         self.n
     }
 
-    /// Volume-average concentration c̄ = Σ v̂_j c_j / (N³/3) [mol/m³].
+    /// Volume-average concentration c̄ = Σ v̂_j c_j / (N³/3) \[mol/m³\].
     #[inline]
     pub fn average(&self) -> D {
         if let Some(m) = &self.modal {
@@ -641,7 +641,7 @@ impl<D: Scalar> Particle<D> {
     }
 
     /// Coefficient κ_s of the flux term of the surface value, c_s = (9c_{N−1} − c_{N−2})/8 − κ_s·q:
-    /// κ_s = (3/8)·Δr/D_s [s/m] (½·Δr/D_s for one shell).
+    /// κ_s = (3/8)·Δr/D_s \[s/m\] (½·Δr/D_s for one shell).
     #[inline]
     pub fn surface_coef(&self, d_surf: D) -> D {
         let f = if self.n == 1 && self.modal.is_none() {
@@ -652,7 +652,7 @@ impl<D: Scalar> Particle<D> {
         self.dr / d_surf * f
     }
 
-    /// Surface concentration given the flux term κ_s·q (see [`Particle::surface_coef`]) [mol/m³].
+    /// Surface concentration given the flux term κ_s·q (see [`Particle::surface_coef`]) \[mol/m³\].
     #[inline]
     pub fn surface_with(&self, flux_term: D) -> D {
         let n = self.n;
@@ -665,7 +665,7 @@ impl<D: Scalar> Particle<D> {
         self.c[n - 1] * (9.0 / 8.0) - self.c[n - 2] * (1.0 / 8.0) - flux_term
     }
 
-    /// Surface concentration given the outward flux q [mol/m²/s] and the surface diffusivity.
+    /// Surface concentration given the outward flux q \[mol/m²/s\] and the surface diffusivity.
     #[inline]
     pub fn surface(&self, q: D, d_surf: D) -> D {
         self.surface_with(q * self.surface_coef(d_surf))
@@ -688,8 +688,8 @@ impl<D: Scalar> Particle<D> {
         (lo, hi)
     }
 
-    /// Advance one step of size `h` [s] with BDF coefficients `bdf`, outward flux `q` at the new
-    /// time [mol/m²/s], diffusivity D(θ)·`dfac` [m²/s] (`dfac` the Arrhenius factor).
+    /// Advance one step of size `h` \[s\] with BDF coefficients `bdf`, outward flux `q` at the new
+    /// time \[mol/m²/s\], diffusivity D(θ)·`dfac` \[m²/s\] (`dfac` the Arrhenius factor).
     /// `omega` is the step ratio used to extrapolate the state for a θ-dependent D.
     /// Modal form: `q` is taken as q_unit·(q.re/q_unit.re) (exact for f64, and for dual fluxes
     /// proportional to the flux unit; otherwise use [`Particle::step_current`]).
@@ -702,7 +702,7 @@ impl<D: Scalar> Particle<D> {
         }
     }
 
-    /// [`Particle::step`] with the flux q = q_unit·`cur` (`cur` real, e.g. the cell current [A]).
+    /// [`Particle::step`] with the flux q = q_unit·`cur` (`cur` real, e.g. the cell current \[A\]).
     #[inline]
     pub fn step_current(
         &mut self,
@@ -775,7 +775,7 @@ impl<D: Scalar> Particle<D> {
         }
     }
 
-    /// Exact (exponential) step of the modal form: advance by `h` [s] with the flux
+    /// Exact (exponential) step of the modal form: advance by `h` \[s\] with the flux
     /// q(t) = q_unit·I(t), I linear from `i0` at the step start to `i1` at its end (I real):
     /// y_k(t+h) = e^{−λ_k h}·y_k(t) − G_k·(q_unit/R)·h·[i0·p1(λ_k h) + (i1 − i0)·p2(λ_k h)],
     /// λ_k = s·N²μ_k, s = D·dfac/R² — no time-discretisation error for a constant D. First-order
@@ -837,7 +837,7 @@ impl<D: Scalar> Particle<D> {
         }
     }
 
-    /// `hs.len()` exact steps of sizes `hs` [s] at the constant current `i` [A] (the flux
+    /// `hs.len()` exact steps of sizes `hs` \[s\] at the constant current `i` \[A\] (the flux
     /// q_unit·i): the same operations as [`Particle::step_exact`]`(h, i, i, ..)` for each h in
     /// turn, but one pass per run of steps of equal size, with no per-step overhead. Every
     /// step's state is kept, so [`Particle::show_exact_step`] can present any of them. The

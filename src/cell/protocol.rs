@@ -10,22 +10,35 @@ use std::path::Path;
 /// One step of a step protocol.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// Constant current [A] (discharge > 0) for `duration_s` [s].
-    Current { amps: f64, duration_s: f64 },
-    /// Constant C-rate [1/h] relative to the nominal capacity (discharge > 0).
-    CRate { c_rate: f64, duration_s: f64 },
-    /// Zero current for `duration_s` [s].
-    Rest { duration_s: f64 },
+    /// Constant current \[A\] (discharge > 0) for `duration_s` \[s\].
+    Current {
+        /// Current \[A\], discharge positive.
+        amps: f64,
+        /// Duration \[s\].
+        duration_s: f64,
+    },
+    /// Constant C-rate \[1/h\] relative to the nominal capacity (discharge > 0).
+    CRate {
+        /// C-rate \[1/h\], discharge positive.
+        c_rate: f64,
+        /// Duration \[s\].
+        duration_s: f64,
+    },
+    /// Zero current for `duration_s` \[s\].
+    Rest {
+        /// Duration \[s\].
+        duration_s: f64,
+    },
 }
 
 pub use crate::cycler::SignConvention;
 
-/// A measured current series I(t) [A] (discharge > 0), linearly interpolated between samples.
+/// A measured current series I(t) \[A\] (discharge > 0), linearly interpolated between samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurrentSeries {
-    /// Sample times [s], strictly increasing.
+    /// Sample times \[s\], strictly increasing.
     pub time_s: Vec<f64>,
-    /// Currents [A], discharge positive.
+    /// Currents \[A\], discharge positive.
     pub current_a: Vec<f64>,
 }
 
@@ -41,14 +54,18 @@ pub enum Protocol {
 /// A piece of the resolved current: I(t) linear from `i0` at `t0` to `i1` at `t1`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
+    /// Start time \[s\].
     pub t0: f64,
+    /// End time \[s\].
     pub t1: f64,
+    /// Current at `t0` \[A\], discharge positive.
     pub i0: f64,
+    /// Current at `t1` \[A\], discharge positive.
     pub i1: f64,
 }
 
 impl Segment {
-    /// Current [A] at time t within the segment.
+    /// Current \[A\] at time t within the segment.
     #[inline]
     pub fn current_at(&self, t: f64) -> f64 {
         if self.t1 == self.t0 {
@@ -63,7 +80,7 @@ impl Segment {
 }
 
 impl Protocol {
-    /// Constant-current discharge (or charge, if negative) of `amps` [A] for `duration_s`.
+    /// Constant-current discharge (or charge, if negative) of `amps` \[A\] for `duration_s`.
     pub fn constant_current(amps: f64, duration_s: f64) -> Self {
         Self::Steps(vec![Step::Current { amps, duration_s }])
     }
@@ -149,7 +166,7 @@ impl Protocol {
         Self::series_from_csv_str(&text, &path.display().to_string(), sign)
     }
 
-    /// Resolve into linear current segments [A] given the nominal capacity [A·h].
+    /// Resolve into linear current segments \[A\] given the nominal capacity \[A·h\].
     pub fn segments(&self, nominal_capacity_ah: f64) -> Result<Vec<Segment>, CellError> {
         let mut out = Vec::new();
         match self {
@@ -195,7 +212,7 @@ impl Protocol {
         Ok(out)
     }
 
-    /// Total duration [s].
+    /// Total duration \[s\].
     pub fn duration(&self) -> f64 {
         match self {
             Protocol::Steps(steps) => steps
@@ -215,7 +232,9 @@ impl Protocol {
 /// nominal capacity, discharge positive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DischargeRate {
+    /// A current \[A\].
     Amps(f64),
+    /// A C-rate \[1/h\].
     CRate(f64),
 }
 

@@ -54,20 +54,20 @@ pub struct SolverOptions {
     pub shells: usize,
     /// Electrolyte mesh (SPMe).
     pub electrolyte_mesh: ElectrolyteMesh,
-    /// Largest time step [s] of the BDF2 integrator on the shared grid (particles stepped
+    /// Largest time step \[s\] of the BDF2 integrator on the shared grid (particles stepped
     /// exactly take up to 10·`dt_max`; an SPMe electrolyte beside them, up to 60·`dt_max`,
     /// sized by `electrolyte_rtol`).
     pub dt_max: f64,
     /// SPMe with exact particles: the electrolyte takes its own BDF2 steps, passing output
     /// times, each sized so that its local error estimate stays near this tolerance relative
-    /// to c_e [1]; between its step ends the state is the BDF2 interpolant. Default 5e-4: a
+    /// to c_e \[1\]; between its step ends the state is the BDF2 interpolant. Default 5e-4: a
     /// voltage within 0.07 mV of the time-converged solve (rtol 1e-7) on Chen2020 and
     /// Marquis2019, 0.1C–2C, 273–318 K, 20 shells, after the first 60 s (1e-4: 0.03 mV with
     /// 17 % more instructions per solve; 1e-3: 0.12 mV).
     pub electrolyte_rtol: f64,
-    /// Requested output times [s] (increasing, ≥ 0). `None`: every `output_dt` seconds.
+    /// Requested output times \[s\] (increasing, ≥ 0). `None`: every `output_dt` seconds.
     pub output_times: Option<Vec<f64>>,
-    /// Output spacing [s] when `output_times` is `None`.
+    /// Output spacing \[s\] when `output_times` is `None`.
     pub output_dt: f64,
     /// Stop when V crosses the lower (discharge) or upper (charge) cut-off.
     pub stop_at_cutoff: bool,
@@ -132,53 +132,58 @@ const POS_SURFACE: &str = "positive surface stoichiometry";
 /// One output row. Quantities of type `D` carry derivatives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row<D> {
-    /// Time [s] (for a cut-off row, the real part of the interpolated crossing time).
+    /// Time \[s\] (for a cut-off row, the real part of the interpolated crossing time).
     pub time_s: f64,
-    /// Applied current [A], discharge positive.
+    /// Applied current \[A\], discharge positive.
     pub current_a: f64,
-    /// Terminal voltage [V].
+    /// Terminal voltage \[V\].
     pub voltage: D,
-    /// Surface stoichiometries θ_s = c_s/c_max [1].
+    /// Negative surface stoichiometry θ_s = c_s/c_max \[1\].
     pub theta_n_surf: D,
+    /// Positive surface stoichiometry θ_s = c_s/c_max \[1\].
     pub theta_p_surf: D,
-    /// Volume-average stoichiometries [1].
+    /// Negative volume-average stoichiometry \[1\].
     pub theta_n_avg: D,
+    /// Positive volume-average stoichiometry \[1\].
     pub theta_p_avg: D,
-    /// Open-circuit potentials at the surface stoichiometries [V].
+    /// Negative open-circuit potential at the surface stoichiometry \[V\].
     pub ocp_n: D,
+    /// Positive open-circuit potential at the surface stoichiometry \[V\].
     pub ocp_p: D,
-    /// Reaction overpotentials [V] (η_n > 0, η_p < 0 on discharge).
+    /// Negative reaction overpotential \[V\] (η_n > 0 on discharge).
     pub eta_n: D,
+    /// Positive reaction overpotential \[V\] (η_p < 0 on discharge).
     pub eta_p: D,
-    /// SPMe: electrolyte concentration overpotential [V] (0 for SPM).
+    /// SPMe: electrolyte concentration overpotential \[V\] (0 for SPM).
     pub eta_c: D,
-    /// SPMe: electrolyte ohmic drop [V] (0 for SPM).
+    /// SPMe: electrolyte ohmic drop \[V\] (0 for SPM).
     pub dphi_e: D,
-    /// SPMe: solid-phase ohmic drop [V] (0 for SPM).
+    /// SPMe: solid-phase ohmic drop \[V\] (0 for SPM).
     pub dphi_s: D,
-    /// Discharged capacity since t = 0 [A·h].
+    /// Discharged capacity since t = 0 \[A·h\].
     pub capacity_ah: D,
-    /// Lithium in both particles' active material [mol].
+    /// Lithium in both particles' active material \[mol\].
     pub li_solid_mol: D,
-    /// Lithium in the electrolyte [mol] (SPMe; c_e0-based constant for SPM).
+    /// Lithium in the electrolyte \[mol\] (SPMe; c_e0-based constant for SPM).
     pub li_electrolyte_mol: D,
-    /// Cell temperature [K] (the isothermal run's, the thermal model's or the measured one).
+    /// Cell temperature \[K\] (the isothermal run's, the thermal model's or the measured one).
     pub temperature_k: D,
-    /// Heat generation [W] ([`Heat`]): irreversible reaction heat, ohmic heat (electrolyte,
-    /// solid and contact resistance) and reversible (entropic) heat.
+    /// Irreversible reaction heat \[W\] ([`Heat::reaction`]).
     pub heat_reaction_w: D,
+    /// Ohmic heat \[W\]: electrolyte, solid and contact resistance ([`Heat::ohmic`]).
     pub heat_ohmic_w: D,
+    /// Reversible (entropic) heat \[W\] ([`Heat::reversible`]).
     pub heat_reversible_w: D,
 }
 
 impl<D: Scalar> Row<D> {
-    /// Total heat generation Q [W] (the sum of the three sources).
+    /// Total heat generation Q \[W\] (the sum of the three sources).
     pub fn heat_w(&self) -> D {
         self.heat_reaction_w + self.heat_ohmic_w + self.heat_reversible_w
     }
 }
 
-/// The heat the cell generates [W], PyBaMM's lumped-model sources integrated over the cell
+/// The heat the cell generates \[W\], PyBaMM's lumped-model sources integrated over the cell
 /// (I the current, discharge positive; η, Δφ and U as in the voltage; U at the surface
 /// stoichiometries):
 /// reaction Q_rxn = I·(η_n − η_p), ohmic Q_ohm = −I·(η_c + Δφ_e + Δφ_s) + I²·R_c (the SPMe's
@@ -187,13 +192,16 @@ impl<D: Scalar> Row<D> {
 /// work lost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Heat<D> {
+    /// Q_rxn = I·(η_n − η_p) \[W\].
     pub reaction: D,
+    /// Q_ohm = −I·(η_c + Δφ_e + Δφ_s) + I²·R_c \[W\].
     pub ohmic: D,
+    /// Q_rev = I·T·(∂U_n/∂T − ∂U_p/∂T) \[W\].
     pub reversible: D,
 }
 
 impl<D: Scalar> Heat<D> {
-    /// The heat generation rate Q = reaction + ohmic + reversible [W].
+    /// The heat generation rate Q = reaction + ohmic + reversible \[W\].
     pub fn total(&self) -> D {
         self.reaction + self.ohmic + self.reversible
     }
@@ -207,7 +215,7 @@ pub struct Solution<D> {
     pub rows: Vec<Row<D>>,
     /// The row at the cut-off crossing, if the solve stopped there.
     pub cutoff: Option<Row<D>>,
-    /// The crossing time [s] with its derivatives, if stopped at a cut-off.
+    /// The crossing time \[s\] with its derivatives, if stopped at a cut-off.
     pub cutoff_time: Option<D>,
     /// Why the solve ended.
     pub stop: StopReason,
@@ -225,7 +233,7 @@ impl<D: Scalar> Solution<D> {
     pub fn voltages(&self) -> Vec<D> {
         self.rows.iter().map(|r| r.voltage).collect()
     }
-    /// Discharged capacity at the end of the solve (at the cut-off if stopped there) [A·h].
+    /// Discharged capacity at the end of the solve (at the cut-off if stopped there) \[A·h\].
     pub fn final_capacity_ah(&self) -> D {
         self.cutoff
             .as_ref()
@@ -234,8 +242,8 @@ impl<D: Scalar> Solution<D> {
             .unwrap_or(D::zero())
     }
 
-    /// How the solve ended, in words with units: why, when [s], at what voltage [V] and after
-    /// how much discharged capacity [A·h] (e.g. "stopped at the lower voltage cut-off at
+    /// How the solve ended, in words with units: why, when \[s\], at what voltage \[V\] and after
+    /// how much discharged capacity \[A·h\] (e.g. "stopped at the lower voltage cut-off at
     /// t = 3521.3 s, V = 2.5000 V, 4.871 A h discharged").
     pub fn end_summary(&self) -> String {
         let why = match self.stop {
@@ -284,12 +292,12 @@ struct Fixed<D> {
     vol_p: D,
     kin_n: Kinetics<D>,
     kin_p: Kinetics<D>,
-    /// SPM electrolyte inventory c_e0·Σ ε·L·A [mol]
+    /// SPM electrolyte inventory c_e0·Σ ε·L·A \[mol\]
     li_e_spm: D,
 }
 
 impl<D: Scalar> Fixed<D> {
-    /// Set everything that depends on the cell temperature `t` [K]: 2RT/F, T − T_ref of the
+    /// Set everything that depends on the cell temperature `t` \[K\]: 2RT/F, T − T_ref of the
     /// entropic term, and the Arrhenius factors exp(E_a/R·(1/T_ref − 1/T)) of D_e, κ_e and of
     /// each electrode's rate constant and particle diffusivity (with the surface flux term
     /// that uses D_s). An isothermal solve sets it once; a thermal one at every step.
@@ -313,7 +321,7 @@ impl<D: Scalar> Fixed<D> {
         }
     }
 
-    /// The Arrhenius factor of D_e at the cell temperature `t` [K] (an electrolyte on its own
+    /// The Arrhenius factor of D_e at the cell temperature `t` \[K\] (an electrolyte on its own
     /// grid steps at temperatures of its own).
     fn electrolyte_diffusion_factor(p: &CellParams<D>, t: D) -> D {
         arrhenius_factor(p.electrolyte.diffusivity_ea, t, p.t_ref)
@@ -393,7 +401,7 @@ fn asinh_fast<D: Scalar>(x: D) -> D {
     lift(x, v.copysign(r), d)
 }
 
-/// Every shell of every particle inside (0, c_max) at `time_s` [s], else the out-of-range error.
+/// Every shell of every particle inside (0, c_max) at `time_s` \[s\], else the out-of-range error.
 #[inline(always)]
 fn check_particle_range<D: Scalar>(
     p: &CellParams<D>,
@@ -426,7 +434,7 @@ fn out_of_range(quantity: &str, value: f64, time_s: f64, msg: &str) -> CellError
     }
 }
 
-/// Reaction overpotential η [V] at interfacial current density j [A/m²] for the electrode's
+/// Reaction overpotential η \[V\] at interfacial current density j \[A/m²\] for the electrode's
 /// kinetics: with α = ½ the closed form η = (2RT/F)·asinh(j/(2·i0)) evaluated as
 /// (2RT/F)·asinh(j·(1/(2m))/√(c_e·c_s·(c_max − c_s))) (i0 = m·√(c_e·c_s·(c_max − c_s))),
 /// otherwise Butler–Volmer inverted for α.
@@ -463,13 +471,13 @@ struct Kinetics<D> {
     half_inv_m: D,
     /// α = ½: the closed-form overpotential applies
     symmetric: bool,
-    /// 1/c_max [m³/mol]
+    /// 1/c_max \[m³/mol\]
     inv_c_max: D,
-    /// interfacial current density per ampere j/I [1/m²] (negative electrode positive)
+    /// interfacial current density per ampere j/I \[1/m²\] (negative electrode positive)
     ju: D,
-    /// constant D_s: the surface-value flux term per ampere κ_s·q/I [mol/m³/A]
+    /// constant D_s: the surface-value flux term per ampere κ_s·q/I \[mol/m³/A\]
     flux_term: Option<D>,
-    /// particle flux per ampere q/I [mol/m²/s/A]
+    /// particle flux per ampere q/I \[mol/m²/s/A\]
     qu: D,
     /// Arrhenius factor of D_s
     fac_d: D,
@@ -491,8 +499,8 @@ impl<D: Scalar> Kinetics<D> {
         }
     }
 
-    /// Surface concentration c_s [mol/m³] of `part` whose boundary flux follows the current
-    /// `flux_current` [A] (0 before the first step, the old current right at a jump), checked
+    /// Surface concentration c_s \[mol/m³\] of `part` whose boundary flux follows the current
+    /// `flux_current` \[A\] (0 before the first step, the old current right at a jump), checked
     /// to lie in (0, c_max).
     #[inline(always)]
     fn surface(
@@ -538,7 +546,7 @@ struct Eval<D> {
 }
 
 impl<D: Scalar> Eval<D> {
-    /// The heat generated at this state with current `current` [A] (see [`Heat`]), with the
+    /// The heat generated at this state with current `current` \[A\] (see [`Heat`]), with the
     /// temperature and entropic coefficients of `f`.
     fn heat(&self, p: &CellParams<D>, f: &Fixed<D>, current: f64) -> Heat<D> {
         let entropic = p.neg.entropic.eval(self.th_n) - p.pos.entropic.eval(self.th_p);

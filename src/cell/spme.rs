@@ -2,11 +2,11 @@
 //!
 //! ε·∂c_e/∂t = ∂/∂x(ε^b·D_e(c_e, T)·∂c_e/∂x) + (1 − t+)·a·j/F, zero flux at x = 0 and x = L,
 //! with the uniform SPM reaction: source (1 − t+)·i/(F·L_n) in the negative electrode and
-//! −(1 − t+)·i/(F·L_p) in the positive (i = I/A [A/m²], discharge > 0). D_e is evaluated at each
+//! −(1 − t+)·i/(F·L_p) in the positive (i = I/A \[A/m²\], discharge > 0). D_e is evaluated at each
 //! cell's own c_e; faces between cells use the series (harmonic) resistance of the two half
 //! cells, g = 2·D_l·D_r/(Δx_l·D_r + Δx_r·D_l) with D = ε^b·D_e. Time stepping as in
 //! [`super::particle`] (variable-step BDF2, D_e linearised at the extrapolated state). A D_e
-//! or κ_e given as an expression of c_e is tabulated once per run ([`tabulate`]).
+//! or κ_e given as an expression of c_e is tabulated once per run (`tabulate`).
 //! The mesh is uniform in each region ([`ElectrolyteMesh`], PyBaMM's default 20/20/20 cells).
 //!
 //! Voltage terms as in PyBaMM's SPMe (Marquis et al. 2019, composite electrolyte conductivity),
@@ -45,8 +45,11 @@ fn ln<D: Scalar>(c: D) -> D {
 /// Number of finite-volume cells per region of the electrolyte mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElectrolyteMesh {
+    /// Cells in the negative electrode.
     pub neg: usize,
+    /// Cells in the separator.
     pub sep: usize,
+    /// Cells in the positive electrode.
     pub pos: usize,
 }
 
@@ -111,11 +114,11 @@ fn tabulate(shape: &Shape, c0: f64) -> Option<Arc<UniformHermite>> {
 /// same combination of theirs, without a pass over the cells.
 #[derive(Debug, Clone, Copy)]
 struct Summary<D> {
-    /// x-average (1/L)·Σ_j c_j·Δx_j [mol/m³]
+    /// x-average (1/L)·Σ_j c_j·Δx_j \[mol/m³\]
     mean: D,
-    /// Σ_j ε_j·Δx_j·c_j [mol/m²]
+    /// Σ_j ε_j·Δx_j·c_j \[mol/m²\]
     inventory: D,
-    /// smallest and largest concentration (real parts) [mol/m³]
+    /// smallest and largest concentration (real parts) \[mol/m³\]
     lowest: f64,
     highest: f64,
 }
@@ -138,31 +141,31 @@ pub struct Electrolyte<D> {
     dx: Vec<D>,
     eps_dx: Vec<D>,
     tort: Vec<D>,
-    /// source per unit current density [mol/(m²·s) per (A/m²)] integrated over the cell
+    /// source per unit current density \[mol/(m²·s) per (A/m²)\] integrated over the cell
     src: Vec<D>,
-    /// Σ_regions W_r/ε_r^b with W = L_n/3, L_s, L_p/3 [m]: Δφ_e = −i·this/κ_e(c̄_e)
+    /// Σ_regions W_r/ε_r^b with W = L_n/3, L_s, L_p/3 \[m\]: Δφ_e = −i·this/κ_e(c̄_e)
     ohm_geometry: D,
-    /// 1/L [1/m], for the x-average c̄_e
+    /// 1/L \[1/m\], for the x-average c̄_e
     inv_len: D,
     ln_n: D,
     ln_p: D,
-    /// cell concentrations [mol/m³] at the end of the last step (t_{n+1}), at its start (t_n)
+    /// cell concentrations \[mol/m³\] at the end of the last step (t_{n+1}), at its start (t_n)
     /// and at the start of the step before (t_{n−1})
     c: Vec<D>,
     c_old: Vec<D>,
     c_older: Vec<D>,
     /// summaries of `c_older`, `c_old` and `c` (in that order)
     summaries: [Summary<D>; 3],
-    /// the concentrations at the time the voltage is evaluated [mol/m³] (the last step's end,
+    /// the concentrations at the time the voltage is evaluated \[mol/m³\] (the last step's end,
     /// or a point inside it: [`Electrolyte::evaluate_at`]), their x-average and inventory
     at: Vec<D>,
     at_mean: D,
     at_inventory: D,
-    /// a lower bound of the smallest of `at` (real parts) [mol/m³] when that is positive, else
+    /// a lower bound of the smallest of `at` (real parts) \[mol/m³\] when that is positive, else
     /// the smallest itself; and whether `at` is the last step's end
     at_floor: f64,
     at_is_end: bool,
-    /// size of the last step [s], and of the one before it [s] if the last step was BDF2 (NaN
+    /// size of the last step \[s\], and of the one before it \[s\] if the last step was BDF2 (NaN
     /// after a backward-Euler step)
     h_last: f64,
     h_before: f64,
@@ -175,7 +178,7 @@ pub struct Electrolyte<D> {
     u: Vec<D>,
     r: Vec<D>,
     cp: Vec<D>,
-    /// ε^b·D_e(c*)·dfac per cell [m²/s]
+    /// ε^b·D_e(c*)·dfac per cell \[m²/s\]
     deff: Vec<D>,
     /// the shapes of D_e(c_e) (first-order scalars) and κ_e(c_e), tabulated ([`tabulate`])
     de_table: Option<Arc<UniformHermite>>,
@@ -307,13 +310,13 @@ impl<D: Scalar> Electrolyte<D> {
         }
     }
 
-    /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
+    /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j \[mol/m²\].
     fn inventory(&self) -> D {
         self.at_inventory
     }
 
-    /// Advance one step; `i_dens` is the applied current density at the new time [A/m²],
-    /// D_e = `scale`·`shape`(c_e) [m²/s] (the scale with its Arrhenius factor).
+    /// Advance one step; `i_dens` is the applied current density at the new time \[A/m²\],
+    /// D_e = `scale`·`shape`(c_e) \[m²/s\] (the scale with its Arrhenius factor).
     fn step(&mut self, h: f64, bdf: Bdf, omega: f64, i_dens: D, scale: D, shape: &Shape) {
         // slices of one length, so the loops below index without bounds checks
         let m = self.m;
@@ -389,11 +392,11 @@ impl<D: Scalar> Electrolyte<D> {
         self.h_last = h;
     }
 
-    /// The state a time `s` [s] after the start of the last step (0 ≤ s ≤ h, its size) into
+    /// The state a time `s` \[s\] after the start of the last step (0 ≤ s ≤ h, its size) into
     /// [`Self::at`], by the polynomial the step's integrator defines: after a BDF2 step the
     /// quadratic through the states at t_{n−1}, t_n and t_{n+1} (the BDF2 dense output, of the
     /// method's own order), after a backward-Euler step the line through t_n and t_{n+1}.
-    /// Returns the smallest concentration there [mol/m³] (real part) if it is not positive, else
+    /// Returns the smallest concentration there \[mol/m³\] (real part) if it is not positive, else
     /// a positive lower bound of it.
     fn evaluate_at(&mut self, s: f64) -> f64 {
         let h = self.h_last;
@@ -438,7 +441,7 @@ impl<D: Scalar> Electrolyte<D> {
         (self.at_floor, self.at_is_end) = (end.lowest, true);
     }
 
-    /// The cells of electrode `side` and its thickness [m].
+    /// The cells of electrode `side` and its thickness \[m\].
     fn electrode_cells(&self, side: Side) -> (std::ops::Range<usize>, D) {
         match side {
             Side::Negative => (0..self.nn, self.ln_n),
@@ -506,7 +509,7 @@ impl<D: Scalar> Electrolyte<D> {
         Ok(s / to(len))
     }
 
-    /// The x-average over the whole cell c̄_e = (1/L)·Σ_j c_j·Δx_j [mol/m³].
+    /// The x-average over the whole cell c̄_e = (1/L)·Σ_j c_j·Δx_j \[mol/m³\].
     fn mean(&self) -> D {
         self.at_mean
     }
@@ -533,8 +536,8 @@ pub enum ElectrolyteState<D> {
 }
 
 impl<D: Scalar> ElectrolyteState<D> {
-    /// The mesh and the uniform initial state c_e0 for parameters `p`, cell area `area` [m²] and
-    /// the Arrhenius factor of D_e `fac_de` [1] (both as the solve uses them);
+    /// The mesh and the uniform initial state c_e0 for parameters `p`, cell area `area` \[m²\] and
+    /// the Arrhenius factor of D_e `fac_de` \[1\] (both as the solve uses them);
     /// `temperature_carries_derivatives`: D_e's Arrhenius factor will carry derivatives through
     /// a cell temperature that changes, whatever it does at the start.
     pub fn new(
@@ -578,8 +581,8 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// Advance one step of size `h` [s]: `i_dens` the applied current density at the new time
-    /// [A/m²], D_e = `diff`·`dfac` (`dfac` its Arrhenius factor).
+    /// Advance one step of size `h` \[s\]: `i_dens` the applied current density at the new time
+    /// \[A/m²\], D_e = `diff`·`dfac` (`dfac` its Arrhenius factor).
     pub fn step(
         &mut self,
         h: f64,
@@ -596,10 +599,10 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// The state a time `s` [s] after the start of the last step (0 ≤ s ≤ its size), by the
+    /// The state a time `s` \[s\] after the start of the last step (0 ≤ s ≤ its size), by the
     /// step's interpolating polynomial (BDF2: the quadratic through the last three states), as
     /// the state the voltage terms below read. Returns the smallest concentration there
-    /// [mol/m³].
+    /// \[mol/m³\].
     pub fn evaluate_at(&mut self, s: f64) -> f64 {
         match self {
             Self::Value(e) => e.evaluate_at(s),
@@ -607,7 +610,7 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// The last step's local error estimate, relative to c_e [1] (largest over the cells):
+    /// The last step's local error estimate, relative to c_e \[1\] (largest over the cells):
     /// BDF2's error constant times the miss of the quadratic extrapolation of the three states
     /// before the step. None for the first two steps after a restart.
     pub fn error_estimate(&self) -> Option<f64> {
@@ -617,7 +620,7 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j [mol/m²].
+    /// Total electrolyte lithium per unit area Σ ε_j·Δx_j·c_j \[mol/m²\].
     pub fn inventory(&self) -> D {
         match self {
             Self::Value(e) => D::from(e.inventory()),
@@ -625,7 +628,7 @@ impl<D: Scalar> ElectrolyteState<D> {
         }
     }
 
-    /// Minimum cell concentration [mol/m³] (real part) if it is not positive, else a positive
+    /// Minimum cell concentration \[mol/m³\] (real part) if it is not positive, else a positive
     /// lower bound of it (exact at a step's end).
     pub fn min(&self) -> f64 {
         match self {
@@ -666,7 +669,7 @@ impl<D: Scalar> ElectrolyteState<D> {
         avg(Side::Positive) - avg(Side::Negative)
     }
 
-    /// The electrolyte's ohmic resistance per unit area [Ω·m²] (the drop is −i times this):
+    /// The electrolyte's ohmic resistance per unit area \[Ω·m²\] (the drop is −i times this):
     /// (L_n/(3ε_n^b) + L_s/ε_s^b + L_p/(3ε_p^b))/κ_e(c̄_e), κ_e with its Arrhenius factor `kfac`
     /// at the x-average c̄_e = (1/L)∫₀ᴸ c_e dx.
     pub fn ohmic_resistance(&self, kappa: &Coefficient<D>, kfac: D) -> D {

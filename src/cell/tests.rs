@@ -538,7 +538,7 @@ fn measured(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (t, i, v)
 }
 
-/// RMSE [V] of the SPMe with the BPX parameters against a measured curve, driven by the
+/// RMSE \[V\] of the SPMe with the BPX parameters against a measured curve, driven by the
 /// measured current, over the samples before the model's cut-off.
 fn rmse_against(name: &str) -> (f64, usize) {
     let (rmse, n, _) = rmse_with(name, ThermalOption::Isothermal, None);
@@ -546,8 +546,8 @@ fn rmse_against(name: &str) -> (f64, usize) {
 }
 
 /// [`rmse_against`] with the cell temperature set by `thermal` (the lumped model with
-/// heat-transfer coefficient `h` [W/(m²·K)] if given, else the file's); also the highest
-/// temperature reached [K].
+/// heat-transfer coefficient `h` \[W/(m²·K)\] if given, else the file's); also the highest
+/// temperature reached \[K\].
 fn rmse_with(name: &str, thermal: ThermalOption, h: Option<f64>) -> (f64, usize, f64) {
     let mut cell = about_energy();
     if let (Some(h), Some(th)) = (h, cell.params.thermal.as_mut()) {

@@ -2,7 +2,7 @@
 //! measured series.
 //!
 //! Lumped model (PyBaMM's `thermal: "lumped"`), the whole cell one thermal mass:
-//! C·dT/dt = Q(t) − G·(T − T_amb), T(0) = T_init, with C = ρ·c_p·V [J/K], G = h·A_cool [W/K]
+//! C·dT/dt = Q(t) − G·(T − T_amb), T(0) = T_init, with C = ρ·c_p·V \[J/K\], G = h·A_cool \[W/K\]
 //! and Q the heat the cell generates ([`super::spm::Heat`]). The temperature is a state of
 //! the solve that steps with the run's steps by variable-step BDF2 (backward Euler for the
 //! first), (β0·T_{n+1} − β1·T_n + β2·T_{n−1})·C/h = Q* − G·(T_{n+1} − T_amb), so every Arrhenius
@@ -61,7 +61,7 @@ pub struct TemperatureSeries {
 }
 
 impl TemperatureSeries {
-    /// A series from times [s] (increasing) and temperatures [K] (finite, > 0); `source`
+    /// A series from times \[s\] (increasing) and temperatures \[K\] (finite, > 0); `source`
     /// names where they come from in an error (the file and column).
     pub fn new(time_s: Vec<f64>, temperature_k: Vec<f64>, source: &str) -> Result<Self, CellError> {
         let bad = |msg: String| CellError::Protocol(format!("temperature series {source}: {msg}"));
@@ -98,7 +98,7 @@ impl TemperatureSeries {
         })
     }
 
-    /// T at time `t` [s] [K].
+    /// T at time `t` \[s\] \[K\].
     pub fn at(&self, t: f64) -> f64 {
         let (ts, ys) = (&self.time_s, &self.temperature_k);
         let k = ts.partition_point(|&x| x <= t);
@@ -116,7 +116,7 @@ impl TemperatureSeries {
 /// Where the temperature of a non-isothermal solve comes from.
 #[derive(Debug, Clone)]
 enum Source<D> {
-    /// The lumped model: heat capacity C [J/K], conductance G [W/K], ambient T [K].
+    /// The lumped model: heat capacity C \[J/K\], conductance G \[W/K\], ambient T \[K\].
     Lumped {
         capacity: D,
         conductance: D,
@@ -126,15 +126,15 @@ enum Source<D> {
 }
 
 /// The temperature of a non-isothermal solve at the last two step ends, with the heat
-/// generated and removed since t = 0 [J] (lumped model).
+/// generated and removed since t = 0 \[J\] (lumped model).
 #[derive(Debug, Clone)]
 pub struct CellTemperature<D> {
     source: Source<D>,
-    /// T at t = 0 [K]
+    /// T at t = 0 \[K\]
     t_init: D,
     t: D,
     t_old: D,
-    /// the time of the last step end [s] and the size of that step [s] (NaN before the first)
+    /// the time of the last step end \[s\] and the size of that step \[s\] (NaN before the first)
     time_s: f64,
     h_last: f64,
     generated: [D; 2],
@@ -144,6 +144,7 @@ pub struct CellTemperature<D> {
 /// The temperature and heats at a step's end (not yet accepted).
 #[derive(Debug, Clone, Copy)]
 pub struct StepEnd<D> {
+    /// Cell temperature at the step's end \[K\].
     pub temperature: D,
     time_s: f64,
     generated: D,
@@ -192,12 +193,12 @@ impl<D: Scalar> CellTemperature<D> {
         }))
     }
 
-    /// The temperature at t = 0 [K].
+    /// The temperature at t = 0 \[K\].
     pub fn initial(&self) -> D {
         self.t_init
     }
 
-    /// The temperature at time `time_s` [s] (at or after the last step end): the measured
+    /// The temperature at time `time_s` \[s\] (at or after the last step end): the measured
     /// value, or the lumped model's extrapolation from the last two step ends (the last one's
     /// before the first step).
     pub fn at(&self, time_s: f64) -> D {
@@ -210,7 +211,7 @@ impl<D: Scalar> CellTemperature<D> {
         }
     }
 
-    /// The state at the step end `time_s` [s] with the cell generating heat Q = `heat` [W]
+    /// The state at the step end `time_s` \[s\] with the cell generating heat Q = `heat` \[W\]
     /// there, evaluated at [`CellTemperature::at`]`(time_s)`: the lumped model's T_{n+1}
     /// (BDF2 with the step ratio to the last step; backward Euler for the first step, after a
     /// current jump (`restart`: Q jumps, and BDF2's history would spread the jump over the
@@ -278,12 +279,15 @@ impl<D: Scalar> CellTemperature<D> {
     }
 }
 
-/// The lumped model's heat since t = 0 [J], as its time stepping integrates it: generated
+/// The lumped model's heat since t = 0 \[J\], as its time stepping integrates it: generated
 /// ∫Q dt, removed ∫h·A_cool·(T − T_amb) dt and stored ρ·c_p·V·(T − T_init). The discrete
 /// balance stored = generated − removed holds to round-off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HeatBalance<D> {
+    /// Heat generated, ∫Q dt \[J\].
     pub generated_j: D,
+    /// Heat removed by cooling, ∫h·A_cool·(T − T_amb) dt \[J\].
     pub removed_j: D,
+    /// Heat stored, ρ·c_p·V·(T − T_init) \[J\].
     pub stored_j: D,
 }

@@ -17,9 +17,9 @@
 //!
 //! Inputs: the laws' inputs (other than `T`; optionally renamed per link, identical names
 //! shared across links) followed by the direct cell parameters. Outputs, per experiment `e`:
-//! `voltage_e` [V] on the output times, `capacity_e` [A h] to the end of the solve (the
-//! cut-off if reached), `energy_e` [W h] = ∫ V dQ over the output rows (trapezoid, up to the
-//! cut-off), and `V_e_at_<t>s` [V] for each requested time; then the value of every linked
+//! `voltage_e` \[V\] on the output times, `capacity_e` \[A h\] to the end of the solve (the
+//! cut-off if reached), `energy_e` \[W h\] = ∫ V dQ over the output rows (trapezoid, up to the
+//! cut-off), and `V_e_at_<t>s` \[V\] for each requested time; then the value of every linked
 //! parameter at the first experiment's temperature, named after it.
 //!
 //! Name resolution happens once, in [`ChainModel::new`]; `eval` only indexes.
@@ -38,9 +38,9 @@ use std::path::{Path, PathBuf};
 /// How an experiment drives the cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Drive {
-    /// Constant C-rate (discharge > 0) [1/h].
+    /// Constant C-rate (discharge > 0) \[1/h\].
     CRate(f64),
-    /// Constant current (discharge > 0) [A].
+    /// Constant current (discharge > 0) \[A\].
     Current(f64),
     /// A current time series from a CSV file with a declared sign convention.
     CurrentFile { path: PathBuf, sign: SignConvention },
@@ -54,6 +54,7 @@ pub enum Drive {
 /// times are the output grid, so calibration compares like with like.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentData {
+    /// The curve file.
     pub path: PathBuf,
     /// The curve as used: every `step`-th row of the file.
     pub curve: MeasuredCurve,
@@ -70,21 +71,22 @@ pub struct ExperimentData {
 pub struct Experiment {
     /// Short name used in output names (`voltage_<name>`).
     pub name: String,
-    /// Cell temperature [K].
+    /// Cell temperature \[K\].
     pub temperature_k: f64,
+    /// How the cell is driven (the current).
     pub drive: Drive,
-    /// Output times [s] from the start of the protocol, increasing.
+    /// Output times \[s\] from the start of the protocol, increasing.
     pub times: Vec<f64>,
-    /// Times [s] at which the voltage is also reported as a scalar output.
+    /// Times \[s\] at which the voltage is also reported as a scalar output.
     pub voltage_at: Vec<f64>,
     /// The measured curve, if any.
     pub data: Option<ExperimentData>,
-    /// Largest time step of this experiment's solves [s]; `None`: the chain's solver setting.
+    /// Largest time step of this experiment's solves \[s\]; `None`: the chain's solver setting.
     pub dt_max: Option<f64>,
 }
 
 impl Experiment {
-    /// An experiment driven by `drive` at `temperature_k` [K] with output times `times` [s],
+    /// An experiment driven by `drive` at `temperature_k` \[K\] with output times `times` \[s\],
     /// no scalar voltages, no data, the chain's largest time step.
     pub fn new(name: &str, temperature_k: f64, drive: Drive, times: Vec<f64>) -> Self {
         Self {
@@ -151,7 +153,9 @@ impl Experiment {
 pub struct Link {
     /// The cell parameter (a name of [`FREE_PARAMETERS`]).
     pub target: String,
+    /// The law's catalogue name.
     pub law_name: String,
+    /// The law, built with the link's options.
     pub law: Law,
     /// The law output used (a scalar output's name).
     pub output: String,
@@ -167,8 +171,11 @@ pub struct Link {
 /// What a study says about one link, before resolution.
 #[derive(Debug, Clone, Default)]
 pub struct LinkSpec {
+    /// The cell parameter set (a name of [`FREE_PARAMETERS`]).
     pub target: String,
+    /// The law's catalogue name.
     pub law: String,
+    /// The law's options (`[model.link.NAME] options`).
     pub options: toml::Table,
     /// Law output name; `None` = the law's first scalar output.
     pub output: Option<String>,
@@ -458,7 +465,7 @@ impl ChainModel {
     }
 
     /// The cell alone under one protocol: the `free` cell parameters (names of
-    /// [`FREE_PARAMETERS`]) as inputs, the base temperature, outputs on `times` [s] (one
+    /// [`FREE_PARAMETERS`]) as inputs, the base temperature, outputs on `times` \[s\] (one
     /// experiment named `cell`: `voltage_cell`, `capacity_cell`, `energy_cell`).
     pub fn cell(
         base: CellParams<f64>,
@@ -473,10 +480,12 @@ impl ChainModel {
         Self::new(base, solver, &[], &free, vec![e])
     }
 
+    /// The experiments, in the study's order.
     pub fn experiments(&self) -> &[Experiment] {
         &self.experiments
     }
 
+    /// The links from law outputs to cell parameters.
     pub fn links(&self) -> &[Link] {
         &self.links
     }

@@ -44,7 +44,7 @@ pub struct CalibrateArgs {
     /// 95 % bands, written to STEM_validation.json and STEM_validate_ppc_*.csv.
     #[arg(long, num_args = 1..)]
     pub validate: Vec<PathBuf>,
-    /// Cell temperature [K] of the --validate curves: one for all or one per file (default:
+    /// Cell temperature \[K\] of the --validate curves: one for all or one per file (default:
     /// the temperature of the study's first data experiment).
     #[arg(long, num_args = 1.., requires = "validate")]
     pub validate_temperature: Vec<f64>,

@@ -17,10 +17,10 @@ pub struct SimulateArgs {
     /// Cell model: spm | spme.
     #[arg(long, default_value = "spm")]
     pub model: String,
-    /// Constant C-rate [1/h] relative to the BPX nominal capacity, discharge positive (default 1C).
+    /// Constant C-rate \[1/h\] relative to the BPX nominal capacity, discharge positive (default 1C).
     #[arg(long, conflicts_with_all = ["current", "current_file"])]
     pub c_rate: Option<f64>,
-    /// Constant current [A], discharge positive.
+    /// Constant current \[A\], discharge positive.
     #[arg(long, conflicts_with_all = ["c_rate", "current_file"])]
     pub current: Option<f64>,
     /// Measured current series: CSV with a time column (time_s) and a current column (current_A).
@@ -30,11 +30,11 @@ pub struct SimulateArgs {
     /// unless the file states it in a '# sign_convention: ...' line).
     #[arg(long)]
     pub sign: Option<String>,
-    /// Duration [s] of a constant-current run (default: 1.5× the time to pass the nominal capacity;
+    /// Duration \[s\] of a constant-current run (default: 1.5× the time to pass the nominal capacity;
     /// the run stops at the voltage cut-off).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Cell temperature [K] (default: the BPX ambient/reference temperature); with
+    /// Cell temperature \[K\] (default: the BPX ambient/reference temperature); with
     /// `--thermal lumped` the ambient and the initial temperature.
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -43,7 +43,7 @@ pub struct SimulateArgs {
     /// coefficient) | measured (the --current-file's cell-temperature column).
     #[arg(long, default_value = "isothermal")]
     pub thermal: String,
-    /// Heat-transfer coefficient to the surroundings [W.m-2.K-1] for `--thermal lumped`
+    /// Heat-transfer coefficient to the surroundings \[W.m-2.K-1\] for `--thermal lumped`
     /// (default: the BPX file's, else 0: adiabatic).
     #[arg(long, value_name = "H")]
     pub heat_transfer_coefficient: Option<f64>,
@@ -54,7 +54,7 @@ pub struct SimulateArgs {
     /// (PyBaMM's default 20,20,20).
     #[arg(long, default_value = "20,20,20", value_name = "N_N,N_S,N_P")]
     pub electrolyte_mesh: String,
-    /// Output spacing [s].
+    /// Output spacing \[s\].
     #[arg(long, default_value_t = 10.0)]
     pub output_dt: f64,
     /// A calibration run folder: its parameters (cell parameters, e.g. D_n, k_p) replace the

@@ -13,29 +13,56 @@ use thiserror::Error;
 /// A CSV of raw results that cannot be used; names the file, row and column.
 #[derive(Debug, Error)]
 pub enum CsvInputError {
+    /// The file cannot be read.
     #[error("{file}: cannot read the file: {message}")]
-    Io { file: PathBuf, message: String },
+    Io {
+        /// The CSV file.
+        file: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// A cell is not a finite number, or a header unit is not a known one.
     #[error("{file}: row {row}, column {column} ('{name}'): expected {expected}, found '{found}'")]
     Cell {
+        /// The CSV file.
         file: PathBuf,
+        /// Line in the file, 1-based (the header is line 1).
         row: usize,
+        /// Column, 1-based.
         column: usize,
+        /// The column's header name.
         name: String,
+        /// What the cell must hold.
         expected: String,
+        /// The cell as found.
         found: String,
     },
+    /// A row with a different number of fields from the header.
     #[error("{file}: row {row} has {found} fields, expected {expected} (one per header column)")]
     Ragged {
+        /// The CSV file.
         file: PathBuf,
+        /// Line in the file, 1-based.
         row: usize,
+        /// Fields in the row.
         found: usize,
+        /// Fields in the header.
         expected: usize,
     },
+    /// The file as a whole is unusable (no header, too few rows, an unreadable record).
     #[error("{file}: {what}")]
-    Content { file: PathBuf, what: String },
+    Content {
+        /// The CSV file.
+        file: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
+    /// The estimate built from the rows is not a valid distribution.
     #[error("{file}: {source}")]
     Dist {
+        /// The CSV file.
         file: PathBuf,
+        /// The distribution's error.
         #[source]
         source: DistError,
     },
@@ -45,13 +72,18 @@ pub enum CsvInputError {
 /// `E_m [eV]`) and rows.
 #[derive(Debug, Clone)]
 pub struct Table {
+    /// The CSV file.
     pub file: PathBuf,
+    /// Column names, without their units.
     pub names: Vec<String>,
+    /// Column units from the header (`name [unit]`), if given.
     pub units: Vec<Option<String>>,
+    /// The rows, each one value per column.
     pub rows: Vec<Vec<f64>>,
 }
 
 impl Table {
+    /// Index of the column `name`, if any.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
@@ -240,6 +272,7 @@ pub fn from_replicas(
 pub struct BlockLevel {
     /// Block length in samples (2^level).
     pub block_length: usize,
+    /// Blocks of that length.
     pub n_blocks: usize,
     /// Estimated standard error of the mean at this level.
     pub std_error: f64,
@@ -250,10 +283,13 @@ pub struct BlockLevel {
 /// Result of block averaging a correlated series.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BlockAverage {
+    /// Mean of the series.
     pub mean: f64,
+    /// Standard error of the mean at the plateau.
     pub std_error: f64,
     /// The level whose estimate was taken as the plateau.
     pub plateau: BlockLevel,
+    /// Every level, block length 1, 2, 4, ...
     pub levels: Vec<BlockLevel>,
     /// False when no plateau was found (the series is too short for its correlation time);
     /// the largest reliable estimate is then returned and should be treated as a lower bound.
@@ -387,29 +423,33 @@ impl BlockAccumulator {
 pub struct ArrheniusFit {
     /// ln of D0 in the unit of the input D.
     pub ln_d0: f64,
-    /// Activation energy [eV].
+    /// Activation energy \[eV\].
     pub e_a: f64,
     /// Covariance of (ln D0, E_a), E_a in eV.
     pub cov: [[f64; 2]; 2],
     /// χ² of the fit and its degrees of freedom.
     pub chi2: f64,
+    /// Degrees of freedom of χ² (temperatures minus 2).
     pub dof: usize,
 }
 
 impl ArrheniusFit {
+    /// Sd of ln D0.
     pub fn sd_ln_d0(&self) -> f64 {
         self.cov[0][0].sqrt()
     }
+    /// Sd of E_a \[eV\].
     pub fn sd_e_a(&self) -> f64 {
         self.cov[1][1].sqrt()
     }
+    /// Correlation of ln D0 and E_a.
     pub fn correlation(&self) -> f64 {
         self.cov[0][1] / (self.sd_ln_d0() * self.sd_e_a())
     }
 }
 
 /// (c) Weighted least squares of y_i = ln D_i on x_i = 1/(k_B·T_i), with σ(y_i) = σ_i/D_i
-/// (first-order error of the log). Returns (ln D0, E_a [eV]) and their covariance (AᵀWA)⁻¹,
+/// (first-order error of the log). Returns (ln D0, E_a \[eV\]) and their covariance (AᵀWA)⁻¹,
 /// not rescaled by χ² (χ²/dof is reported so the user can judge the error model).
 pub fn arrhenius_fit(t_kelvin: &[f64], d: &[f64], sd: &[f64]) -> Result<ArrheniusFit, String> {
     let n = t_kelvin.len();

@@ -44,13 +44,28 @@ use thiserror::Error;
 /// A priors file that could not be read or is invalid: names the file and what is wrong.
 #[derive(Debug, Error)]
 pub enum PriorsFileError {
+    /// The file cannot be read.
     #[error("{file}: cannot read the file: {message}")]
-    Io { file: PathBuf, message: String },
+    Io {
+        /// The priors file.
+        file: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// The file is not TOML, or does not fit the priors schema.
     #[error("{file}: not a valid priors TOML file: {message}")]
-    Syntax { file: PathBuf, message: String },
+    Syntax {
+        /// The priors file.
+        file: PathBuf,
+        /// The parser's message, with the line or field.
+        message: String,
+    },
+    /// The distribution the file specifies is invalid.
     #[error("{file}: {source}")]
     Invalid {
+        /// The priors file.
         file: PathBuf,
+        /// What is wrong with the distribution.
         #[source]
         source: DistError,
     },

@@ -19,43 +19,68 @@ pub use transform::Transform;
 /// file (e.g. `parameter[2].sd`, `correlation.matrix[0][1]`).
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum DistError {
+    /// A field's value is not what the specification needs (a non-positive sd, a bound outside its range).
     #[error("field '{field}': expected {expected}, found {found}")]
     Invalid {
+        /// The field's path in the priors file.
         field: String,
+        /// What it must hold.
         expected: String,
+        /// What it holds.
         found: String,
     },
+    /// A correlation or covariance matrix that is not symmetric.
     #[error(
         "field '{field}': the matrix is not symmetric: entry [{i}][{j}] = {a} but [{j}][{i}] = {b}"
     )]
     NotSymmetric {
+        /// The matrix's field.
         field: String,
+        /// Row of the entry (0-based).
         i: usize,
+        /// Column of the entry (0-based).
         j: usize,
+        /// Entry \[i\]\[j\].
         a: f64,
+        /// Entry \[j\]\[i\].
         b: f64,
     },
+    /// A correlation matrix that is not positive definite.
     #[error(
         "field '{field}': the matrix is not positive definite: its smallest eigenvalue is {value:.6e} \
          on the correlation scale, where the units do not matter (expected > 0); the eigenvector \
          loads mostly on {names}"
     )]
     NotPositiveDefinite {
+        /// The matrix's field.
         field: String,
+        /// Its smallest eigenvalue on the correlation scale.
         value: f64,
+        /// The parameters the corresponding eigenvector loads on most.
         names: String,
     },
+    /// A parameter name that is not one of the distribution's.
     #[error("field '{field}': unknown parameter name '{name}' (known: {known})")]
     UnknownName {
+        /// The field naming it.
         field: String,
+        /// The name.
         name: String,
+        /// The known names.
         known: String,
     },
+    /// A parameter name given twice.
     #[error("field '{field}': parameter name '{name}' appears more than once")]
-    DuplicateName { field: String, name: String },
+    DuplicateName {
+        /// The field naming it again.
+        field: String,
+        /// The name.
+        name: String,
+    },
 }
 
 impl DistError {
+    /// An [`DistError::Invalid`] error.
     pub fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
@@ -72,9 +97,11 @@ impl DistError {
 /// One named parameter of a joint distribution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter {
+    /// Parameter name, as studies bind it.
     pub name: String,
     /// Unit of the natural value x (e.g. "eV", "Hz", "m^2/s", "1").
     pub unit: String,
+    /// How z maps to the natural value x = T(z).
     pub transform: Transform,
     /// Optional free text for this parameter (method, reference).
     pub source: Option<String>,
@@ -84,9 +111,11 @@ pub struct Parameter {
 /// x_i = T_i(z_i) in natural units.
 #[derive(Debug, Clone)]
 pub struct JointDistribution {
+    /// Title of the priors.
     pub title: String,
     /// Free text: method, functional, supercell, reference.
     pub source: String,
+    /// The parameters, in order.
     pub params: Vec<Parameter>,
     /// μ in the transformed space.
     pub mean_z: DVector<f64>,
@@ -149,14 +178,17 @@ impl JointDistribution {
         })
     }
 
+    /// Number of parameters.
     pub fn dim(&self) -> usize {
         self.params.len()
     }
 
+    /// Parameter names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.params.iter().map(|p| p.name.as_str()).collect()
     }
 
+    /// Index of the parameter `name`, if any.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.params.iter().position(|p| p.name == name)
     }

@@ -95,6 +95,7 @@ impl ScrambledSobol {
         }
     }
 
+    /// Dimension of the points.
     pub fn dim(&self) -> usize {
         self.directions.len()
     }

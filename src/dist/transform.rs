@@ -13,7 +13,12 @@ pub enum Transform {
     /// x = exp(z), x > 0 (lognormal marginal).
     Log,
     /// x = a + (b − a)·σ(z), σ(z) = 1/(1 + e^(−z)), a < x < b (logit-normal marginal).
-    Logit { lower: f64, upper: f64 },
+    Logit {
+        /// Lower bound a, in the parameter's unit.
+        lower: f64,
+        /// Upper bound b, in the parameter's unit.
+        upper: f64,
+    },
 }
 
 impl Transform {

@@ -29,7 +29,7 @@ pub fn arrhenius_ln_d<D: Scalar>(ln_d0: D, e_a_ev: D, t_kelvin: D) -> D {
     ln_d0 - e_a_ev / (t_kelvin * K_B_EV)
 }
 
-/// The Arrhenius law as a model: inputs (D0 [m^2/s], E_a [eV], T [K]), output D [m^2/s].
+/// The Arrhenius law as a model: inputs (D0 \[m^2/s\], E_a \[eV\], T \[K\]), output D \[m^2/s\].
 #[derive(Debug, Clone)]
 pub struct ArrheniusModel {
     inputs: Vec<InputSpec>,

@@ -14,10 +14,10 @@
 //! - `D_tr` — `"input"` (default: D_tr is an input, e.g. from MD) or `"hop"` (D_tr from ν0, E_m,
 //!   a, f, z and T).
 //! - `theta` — thermodynamic factor, `"ideal"` (default, Θ = 1/(1−x)) or `"regular"`
-//!   (Θ = 1/(1−x) − 2Ω·x/(k_B·T), adds the input Ω [eV]).
+//!   (Θ = 1/(1−x) − 2Ω·x/(k_B·T), adds the input Ω \[eV\]).
 //! - `symmetry` — `"cubic"` (default for `elastic_moduli`), `"hexagonal"`, `"orthorhombic"`,
-//!   `"triclinic"`: which C_ij [GPa] are inputs. For `griffith` and `sphere_stress`, giving a
-//!   symmetry replaces the inputs E, nu by the C_ij (Hill averages); without it E [GPa], nu are
+//!   `"triclinic"`: which C_ij \[GPa\] are inputs. For `griffith` and `sphere_stress`, giving a
+//!   symmetry replaces the inputs E, nu by the C_ij (Hill averages); without it E \[GPa\], nu are
 //!   inputs.
 //! - `concentration` — for `sphere_stress`: `"surface_avg"` (default; inputs c_avg, c_surf) or
 //!   `"steady_flux"` (inputs c_avg, J, R, D; c_surf = c_avg + J·R/(5D)).
@@ -39,24 +39,41 @@ use thiserror::Error;
 /// Why a law could not be built from its name and options.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum LawError {
+    /// A law name the catalogue does not know.
     #[error("unknown law '{name}'; known laws: {known}")]
-    UnknownLaw { name: String, known: String },
+    UnknownLaw {
+        /// The name given.
+        name: String,
+        /// The catalogue's names.
+        known: String,
+    },
+    /// An option the law does not take.
     #[error("law '{law}': unknown option '{option}'; allowed options: {allowed}")]
     UnknownOption {
+        /// The law.
         law: String,
+        /// The option given.
         option: String,
+        /// The law's options.
         allowed: String,
     },
+    /// An option with a value of the wrong kind or out of range.
     #[error("law '{law}', option '{option}': expected {expected}")]
     BadOption {
+        /// The law.
         law: String,
+        /// The option.
         option: String,
+        /// What it must hold.
         expected: String,
     },
+    /// A transport law refused its options.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A mechanics law refused its options.
     #[error(transparent)]
     Mechanics(#[from] MechanicsError),
+    /// A thermodynamic law refused its options.
     #[error(transparent)]
     Thermo(#[from] crate::laws::thermo::ThermoError),
 }
@@ -280,10 +297,15 @@ pub fn build_law(name: &str, options: &toml::Table) -> Result<Law, LawError> {
 /// both ends included (`start`/`stop` may have defaults where the option is read).
 #[derive(Debug, Clone, PartialEq)]
 pub enum GridSpec {
+    /// The points, in the grid variable's unit.
     Points(Vec<f64>),
+    /// `n` evenly spaced points from `start` to `stop`.
     Even {
+        /// First point.
         start: Option<f64>,
+        /// Last point.
         stop: Option<f64>,
+        /// Number of points.
         n: Option<i64>,
     },
 }

@@ -11,14 +11,24 @@ use thiserror::Error;
 /// Errors of the kinetics laws.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum KineticsError {
+    /// An input outside its valid range.
     #[error("{name} = {value}: expected {expected}")]
     OutOfRange {
+        /// The input.
         name: &'static str,
+        /// Its value, in its unit.
         value: f64,
+        /// The valid range.
         expected: &'static str,
     },
+    /// The safeguarded Newton solve for the Butler–Volmer overpotential η did not converge.
     #[error("Butler–Volmer inversion did not converge for i/i0 = {ratio} (α = {alpha})")]
-    NoConvergence { ratio: f64, alpha: f64 },
+    NoConvergence {
+        /// i/i0 \[1\].
+        ratio: f64,
+        /// Transfer coefficient α \[1\].
+        alpha: f64,
+    },
 }
 
 impl From<KineticsError> for ModelError {
@@ -204,7 +214,7 @@ fn solve_bv_dimensionless(r: f64, a: f64) -> Option<f64> {
     None
 }
 
-/// TST rate as a model: inputs (ΔG‡ [eV], T [K]), output k [1/s].
+/// TST rate as a model: inputs (ΔG‡ \[eV\], T \[K\]), output k \[1/s\].
 #[derive(Debug, Clone)]
 pub struct TstRateModel {
     inputs: Vec<InputSpec>,
@@ -236,8 +246,8 @@ impl Model for TstRateModel {
     }
 }
 
-/// Exchange-current density as a model: inputs (m_ref [A m^-2 (m^3/mol)^1.5], E_a [J/mol],
-/// T [K], T_ref [K], c_e [mol/m^3], c_s [mol/m^3], c_s_max [mol/m^3]), output i0 [A/m^2].
+/// Exchange-current density as a model: inputs (m_ref \[A m^-2 (m^3/mol)^1.5\], E_a \[J/mol\],
+/// T \[K\], T_ref \[K\], c_e \[mol/m^3\], c_s \[mol/m^3\], c_s_max \[mol/m^3\]), output i0 \[A/m^2\].
 #[derive(Debug, Clone)]
 pub struct ExchangeCurrentModel {
     inputs: Vec<InputSpec>,
@@ -280,8 +290,8 @@ impl Model for ExchangeCurrentModel {
     }
 }
 
-/// Butler–Volmer inverse as a model: inputs (i [A/m^2], i0 [A/m^2], alpha [1], T [K]),
-/// output η [V].
+/// Butler–Volmer inverse as a model: inputs (i \[A/m^2\], i0 \[A/m^2\], alpha \[1\], T \[K\]),
+/// output η \[V\].
 #[derive(Debug, Clone)]
 pub struct OverpotentialModel {
     inputs: Vec<InputSpec>,

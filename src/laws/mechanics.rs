@@ -17,18 +17,34 @@ pub enum MechanicsError {
         "Born stability violated: {condition} = {value} (must be > 0); smallest eigenvalue of C = {min_eigenvalue} GPa"
     )]
     BornUnstable {
+        /// The Born criterion, as an expression in the C_ij.
         condition: String,
+        /// Its value \[GPa\].
         value: f64,
+        /// Smallest eigenvalue of C \[GPa\].
         min_eigenvalue: f64,
     },
+    /// A symmetry name the law does not know.
     #[error(
         "unknown crystal symmetry '{0}': expected one of cubic, hexagonal, orthorhombic, triclinic"
     )]
     UnknownSymmetry(String),
+    /// A grid option that cannot be used.
     #[error("grid '{name}': {reason}")]
-    BadGrid { name: String, reason: String },
+    BadGrid {
+        /// The grid option.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A number of elastic constants the symmetry does not have.
     #[error("expected {expected} elastic constants, got {found}")]
-    WrongConstantCount { expected: usize, found: usize },
+    WrongConstantCount {
+        /// Independent constants of the symmetry.
+        expected: usize,
+        /// Constants given.
+        found: usize,
+    },
 }
 
 impl From<MechanicsError> for ModelError {
@@ -46,7 +62,7 @@ impl From<MechanicsError> for ModelError {
     }
 }
 
-/// A stiffness matrix in Voigt 6×6 form [GPa], symmetric.
+/// A stiffness matrix in Voigt 6×6 form \[GPa\], symmetric.
 pub type Stiffness<D> = [[D; 6]; 6];
 
 // ---------------------------------------------------------------------------------------------
@@ -99,7 +115,7 @@ impl Symmetry {
         }
     }
 
-    /// The full symmetric 6×6 stiffness [GPa] from the independent constants `c`
+    /// The full symmetric 6×6 stiffness \[GPa\] from the independent constants `c`
     /// (in [`Symmetry::constant_names`] order).
     pub fn stiffness<D: Scalar>(&self, c: &[D]) -> Result<Stiffness<D>, MechanicsError> {
         let n = self.constant_names().len();
@@ -213,7 +229,7 @@ fn re_matrix<D: Scalar>(c: &Stiffness<D>) -> Stiffness<f64> {
     m
 }
 
-/// Smallest eigenvalue of the real part of C [GPa] (for error messages).
+/// Smallest eigenvalue of the real part of C \[GPa\] (for error messages).
 pub fn min_eigenvalue(c: &Stiffness<f64>) -> f64 {
     let m = nalgebra::Matrix6::from_fn(|i, j| c[i][j]);
     m.symmetric_eigenvalues().min()
@@ -279,7 +295,7 @@ pub fn born_stability<D: Scalar>(
     })
 }
 
-/// Inverse of C = L·Lᵀ from its Cholesky factor: S = C⁻¹ [1/GPa], generic over the scalar.
+/// Inverse of C = L·Lᵀ from its Cholesky factor: S = C⁻¹ \[1/GPa\], generic over the scalar.
 #[allow(clippy::needless_range_loop)] // index loops read like the matrix algebra
 pub fn inverse_from_cholesky<D: Scalar>(l: &Stiffness<D>) -> Stiffness<D> {
     let z = D::from(0.0);
@@ -309,7 +325,7 @@ pub fn inverse_from_cholesky<D: Scalar>(l: &Stiffness<D>) -> Stiffness<D> {
 // Polycrystalline moduli
 // ---------------------------------------------------------------------------------------------
 
-/// Voigt, Reuss and Hill polycrystalline moduli [GPa], Hill E [GPa], Hill ν and A^U.
+/// Voigt, Reuss and Hill polycrystalline moduli \[GPa\], Hill E \[GPa\], Hill ν and A^U.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ElasticModuli<D> {
     /// 9K_V = (C11+C22+C33) + 2(C12+C23+C31).
@@ -344,7 +360,7 @@ pub fn poisson_ratio<D: Scalar>(k: D, g: D) -> D {
     (k * 3.0 - g * 2.0) / ((k * 3.0 + g) * 2.0)
 }
 
-/// Voigt–Reuss–Hill moduli of a stiffness matrix C [GPa] (see [`ElasticModuli`] for the
+/// Voigt–Reuss–Hill moduli of a stiffness matrix C \[GPa\] (see [`ElasticModuli`] for the
 /// equations). Fails with [`MechanicsError::BornUnstable`] unless C is positive definite;
 /// `symmetry` (if given) names the symmetry-specific condition that fails.
 pub fn elastic_moduli<D: Scalar>(
@@ -382,7 +398,7 @@ pub fn elastic_moduli<D: Scalar>(
 // Fracture and diffusion-induced stress
 // ---------------------------------------------------------------------------------------------
 
-/// Griffith critical energy release rate G_c = 2·γ_s [J/m²] (γ_s the surface energy in J/m²).
+/// Griffith critical energy release rate G_c = 2·γ_s \[J/m²\] (γ_s the surface energy in J/m²).
 #[inline]
 pub fn griffith_energy_release_rate<D: Scalar>(gamma_s: D) -> D {
     gamma_s * 2.0
@@ -435,7 +451,7 @@ fn cumulative_r2_integral<D: Scalar>(xi: &[f64], c: &[D], out: &mut [D]) {
     }
 }
 
-/// Checks a radial grid: at least 2 points, r[0] = 0, strictly increasing, finite.
+/// Checks a radial grid: at least 2 points, `r[0] = 0`, strictly increasing, finite.
 pub fn check_radial_grid(r: &[f64]) -> Result<(), MechanicsError> {
     let bad = |reason: &str| MechanicsError::BadGrid {
         name: "r".into(),
@@ -454,7 +470,7 @@ pub fn check_radial_grid(r: &[f64]) -> Result<(), MechanicsError> {
 }
 
 /// Tangential (hoop) stress profile in a sphere of radius R = r.last() for a concentration
-/// profile c(r) on the grid r (r[0] = 0):
+/// profile c(r) on the grid r (`r[0] = 0`):
 /// σ_θ(r) = Ω_v·E/(3(1−ν))·[(2/R³)∫₀^R c·r'²dr' + (1/r³)∫₀^r c·r'²dr' − c(r)]
 /// (Zhang, Shyy & Sastry, J. Electrochem. Soc. 154, A910 (2007)); at r = 0 the middle term is its
 /// limit c(0)/3. The integrals are exact for piecewise-linear c, so a uniform c gives zero
@@ -524,9 +540,9 @@ pub fn steady_flux_surface_excess<D: Scalar>(j_flux: D, radius: D, diffusivity: 
 /// Where a model's Young's modulus and Poisson's ratio come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElasticSource {
-    /// Inputs E [GPa] and nu [1].
+    /// Inputs E \[GPa\] and nu \[1\].
     Isotropic,
-    /// Inputs the independent C_ij [GPa] of the symmetry; E and ν are the Hill averages.
+    /// Inputs the independent C_ij \[GPa\] of the symmetry; E and ν are the Hill averages.
     Stiffness(Symmetry),
 }
 
@@ -551,7 +567,7 @@ impl ElasticSource {
         }
     }
 
-    /// (E [GPa], ν) from the first `n_inputs()` entries of `theta`.
+    /// (E \[GPa\], ν) from the first `n_inputs()` entries of `theta`.
     fn e_nu<D: Scalar>(&self, theta: &[D]) -> Result<(D, D), ModelError> {
         let (e, nu) = match self {
             ElasticSource::Isotropic => (theta[0], theta[1]),
@@ -572,8 +588,8 @@ impl ElasticSource {
 
 /// Voigt/Reuss/Hill moduli from the independent stiffness constants of a crystal symmetry.
 ///
-/// Inputs: the symmetry's C_ij [GPa] (cubic: C11, C12, C44). Scalar outputs: K_V, K_R, K_H,
-/// G_V, G_R, G_H, E_H [GPa], nu_H [1], A_U [1] (see [`ElasticModuli`]). An unstable C (not
+/// Inputs: the symmetry's C_ij \[GPa\] (cubic: C11, C12, C44). Scalar outputs: K_V, K_R, K_H,
+/// G_V, G_R, G_H, E_H \[GPa\], nu_H \[1\], A_U \[1\] (see [`ElasticModuli`]). An unstable C (not
 /// positive definite) is a [`ModelError::OutOfPhysicalRange`] naming the failing Born condition.
 #[derive(Debug, Clone)]
 pub struct ElasticModuliModel {
@@ -643,9 +659,9 @@ impl Model for ElasticModuliModel {
 
 /// Griffith fracture toughness from a DFT surface energy.
 ///
-/// Inputs: the elastic source's inputs (E [GPa], nu [1]; or the C_ij [GPa] of a symmetry, giving
-/// Hill E and ν), then gamma_s [J/m²]. Scalar outputs: `G_c` = 2γ_s [J/m²], `E_prime` =
-/// E/(1−ν²) [GPa], `K_IC` = sqrt(E'·G_c) [MPa·m^½].
+/// Inputs: the elastic source's inputs (E \[GPa\], nu \[1\]; or the C_ij \[GPa\] of a symmetry, giving
+/// Hill E and ν), then gamma_s \[J/m²\]. Scalar outputs: `G_c` = 2γ_s \[J/m²\], `E_prime` =
+/// E/(1−ν²) \[GPa\], `K_IC` = sqrt(E'·G_c) \[MPa·m^½\].
 #[derive(Debug, Clone)]
 pub struct GriffithModel {
     elastic: ElasticSource,
@@ -699,23 +715,23 @@ impl Model for GriffithModel {
 /// How a sphere-stress model's concentration profile is specified (always parabolic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConcentrationSource {
-    /// Inputs c_avg and c_surf [mol/m³].
+    /// Inputs c_avg and c_surf \[mol/m³\].
     SurfaceAverage,
-    /// Inputs c_avg [mol/m³], J [mol/(m²·s)] (flux into the particle), R [m], D [m²/s]:
+    /// Inputs c_avg \[mol/m³\], J \[mol/(m²·s)\] (flux into the particle), R \[m\], D \[m²/s\]:
     /// c_surf = c_avg + J·R/(5D).
     SteadyFlux,
 }
 
 /// Diffusion-induced hoop stress in a spherical particle and its fracture risk.
 ///
-/// Inputs: the elastic source's inputs (E [GPa], nu [1]; or C_ij [GPa]), Omega_v [m³/mol]
-/// (partial molar volume), the concentration inputs (c_avg, c_surf [mol/m³]; or c_avg, J, R, D),
-/// then gamma_s [J/m²], a_flaw [m] (flaw size), Y [1] (flaw geometry factor).
+/// Inputs: the elastic source's inputs (E \[GPa\], nu \[1\]; or C_ij \[GPa\]), Omega_v \[m³/mol\]
+/// (partial molar volume), the concentration inputs (c_avg, c_surf \[mol/m³\]; or c_avg, J, R, D),
+/// then gamma_s \[J/m²\], a_flaw \[m\] (flaw size), Y \[1\] (flaw geometry factor).
 /// The profile is parabolic ([`parabolic_concentration`]). Scalar outputs: `sigma_surface` and
-/// `sigma_center` [MPa] (σ_θ at r = R and r = 0), `K_IC` [MPa·m^½] (Griffith), `strength`
-/// = K_IC/(Y·sqrt(π·a_flaw)) [MPa], `fracture_risk` = sigma_surface/strength [1] (> 1 predicts
+/// `sigma_center` \[MPa\] (σ_θ at r = R and r = 0), `K_IC` \[MPa·m^½\] (Griffith), `strength`
+/// = K_IC/(Y·sqrt(π·a_flaw)) \[MPa\], `fracture_risk` = sigma_surface/strength \[1\] (> 1 predicts
 /// cracking; ≤ 0 means a compressive surface). With a radial grid, curve `sigma_theta_vs_r`
-/// [MPa] on r/R.
+/// \[MPa\] on r/R.
 #[derive(Debug, Clone)]
 pub struct SphereStressModel {
     elastic: ElasticSource,

@@ -12,12 +12,25 @@ use thiserror::Error;
 /// Why a transport law could not be built (bad options; evaluation errors are [`ModelError`]s).
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum TransportError {
+    /// A lattice dimension other than 1, 2 or 3.
     #[error("lattice dimension d = {0}: expected 1, 2 or 3")]
     BadDimension(usize),
+    /// A grid option that cannot be used.
     #[error("grid '{name}': {reason}")]
-    BadGrid { name: String, reason: String },
+    BadGrid {
+        /// The grid option.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An option with a bad value.
     #[error("option '{option}': {reason}")]
-    BadOption { option: String, reason: String },
+    BadOption {
+        /// The option.
+        option: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,11 +197,14 @@ pub(crate) fn require_positive<D: Scalar>(name: &str, value: D) -> Result<(), Mo
 /// Where a model's tracer diffusivity comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TracerSource {
-    /// D_tr is an input [m²/s] (e.g. an MD estimate).
+    /// D_tr is an input \[m²/s\] (e.g. an MD estimate).
     Input,
-    /// D_tr from a hop: inputs ν0 [Hz], E_m [eV], a [m], f, z on a `dim`-dimensional lattice,
+    /// D_tr from a hop: inputs ν0 \[Hz\], E_m \[eV\], a \[m\], f, z on a `dim`-dimensional lattice,
     /// D_tr = f·z·a²·ν0·exp(−E_m/(k_B·T))/(2d) at the model's T.
-    Hop { dim: usize },
+    Hop {
+        /// Lattice dimension d (1, 2 or 3).
+        dim: usize,
+    },
 }
 
 impl TracerSource {
@@ -206,7 +222,7 @@ impl TracerSource {
         }
     }
 
-    /// D_tr [m²/s] from the source's inputs (the first `n_inputs()` entries of `theta`) at T.
+    /// D_tr \[m²/s\] from the source's inputs (the first `n_inputs()` entries of `theta`) at T.
     fn tracer<D: Scalar>(&self, theta: &[D], t: D) -> Result<D, ModelError> {
         match *self {
             TracerSource::Input => {
@@ -245,10 +261,10 @@ fn check_hop_inputs<D: Scalar>(theta: &[D]) -> Result<(), ModelError> {
 
 /// Hop → tracer diffusivity on a d-dimensional lattice.
 ///
-/// Inputs: ν0 [Hz], E_m [eV], a [m], f [1], z [1], T [K].
-/// Scalar outputs at T: `Gamma` = ν0·exp(−E_m/(k_B·T)) [1/s], `D0` = f·z·a²·ν0/(2d) [m²/s],
-/// `D_tr` = D0·exp(−E_m/(k_B·T)) [m²/s].
-/// With a T grid, curves `D_tr_vs_T` [m²/s] on T and `ln_D_tr_vs_invT` [ln(m²/s)] on 1/T [1/K].
+/// Inputs: ν0 \[Hz\], E_m \[eV\], a \[m\], f \[1\], z \[1\], T \[K\].
+/// Scalar outputs at T: `Gamma` = ν0·exp(−E_m/(k_B·T)) \[1/s\], `D0` = f·z·a²·ν0/(2d) \[m²/s\],
+/// `D_tr` = D0·exp(−E_m/(k_B·T)) \[m²/s\].
+/// With a T grid, curves `D_tr_vs_T` \[m²/s\] on T and `ln_D_tr_vs_invT` \[ln(m²/s)\] on 1/T \[1/K\].
 #[derive(Debug, Clone)]
 pub struct TracerDiffusionModel {
     dim: usize,
@@ -325,9 +341,9 @@ impl Model for TracerDiffusionModel {
 
 /// D(T) from a fitted Arrhenius line (ln D0, E_a), e.g. the fit of MD diffusivities.
 ///
-/// Inputs: ln_D0 [ln(m²/s)], E_a [eV], T [K]. Scalar outputs at T: `D` = exp(ln D0 − E_a/(k_B·T))
-/// [m²/s] and `ln_D` [ln(m²/s)]. With a T grid, curves `D_vs_T` [m²/s] on T and `ln_D_vs_invT`
-/// [ln(m²/s)] on 1/T [1/K].
+/// Inputs: ln_D0 \[ln(m²/s)\], E_a \[eV\], T \[K\]. Scalar outputs at T: `D` = exp(ln D0 − E_a/(k_B·T))
+/// \[m²/s\] and `ln_D` \[ln(m²/s)\]. With a T grid, curves `D_vs_T` \[m²/s\] on T and `ln_D_vs_invT`
+/// \[ln(m²/s)\] on 1/T \[1/K\].
 #[derive(Debug, Clone)]
 pub struct ArrheniusFitModel {
     t_grid: Option<Vec<f64>>,
@@ -399,7 +415,7 @@ impl Model for ArrheniusFitModel {
 pub enum ThermoFactor {
     /// Ideal lattice gas Θ = 1/(1−x); no extra input.
     IdealLatticeGas,
-    /// Regular solution Θ = 1/(1−x) − 2Ω·x/(k_B·T); extra input Ω [eV].
+    /// Regular solution Θ = 1/(1−x) − 2Ω·x/(k_B·T); extra input Ω \[eV\].
     RegularSolution,
 }
 
@@ -423,10 +439,10 @@ fn require_site_fraction<D: Scalar>(x: D) -> Result<(), ModelError> {
 
 /// Chemical diffusivity D_chem = D_tr·Θ(x, T).
 ///
-/// Inputs: the tracer source's inputs (`D_tr` [m²/s], or the hop inputs ν0 [Hz], E_m [eV], a [m],
-/// f, z), then x [1], T [K], and Ω [eV] for the regular-solution Θ.
-/// Scalar outputs at x: `Theta` [1], `D_tr` [m²/s], `D_chem` [m²/s]. With an x grid, curves
-/// `Theta_vs_x` [1] and `D_chem_vs_x` [m²/s] on x.
+/// Inputs: the tracer source's inputs (`D_tr` \[m²/s\], or the hop inputs ν0 \[Hz\], E_m \[eV\], a \[m\],
+/// f, z), then x \[1\], T \[K\], and Ω \[eV\] for the regular-solution Θ.
+/// Scalar outputs at x: `Theta` \[1\], `D_tr` \[m²/s\], `D_chem` \[m²/s\]. With an x grid, curves
+/// `Theta_vs_x` \[1\] and `D_chem_vs_x` \[m²/s\] on x.
 #[derive(Debug, Clone)]
 pub struct ChemicalDiffusivityModel {
     source: TracerSource,
@@ -512,10 +528,10 @@ impl Model for ChemicalDiffusivityModel {
 
 /// Nernst–Einstein conductivity σ = n·(z_q·e)²·D_tr/(k_B·T·H_R).
 ///
-/// Inputs: the tracer source's inputs (`D_tr` [m²/s], or the hop inputs ν0 [Hz], E_m [eV],
-/// a [m], f, z), then T [K], n [1/m³] (carrier number density), z_q [1] (carrier charge number,
-/// 1 for Li⁺) and H_R [1] (Haven ratio). Scalar outputs: `D_tr` [m²/s], `sigma` [S/m]. With a hop
-/// source and a T grid, curve `sigma_vs_T` [S/m] on T.
+/// Inputs: the tracer source's inputs (`D_tr` \[m²/s\], or the hop inputs ν0 \[Hz\], E_m \[eV\],
+/// a \[m\], f, z), then T \[K\], n \[1/m³\] (carrier number density), z_q \[1\] (carrier charge number,
+/// 1 for Li⁺) and H_R \[1\] (Haven ratio). Scalar outputs: `D_tr` \[m²/s\], `sigma` \[S/m\]. With a hop
+/// source and a T grid, curve `sigma_vs_T` \[S/m\] on T.
 #[derive(Debug, Clone)]
 pub struct NernstEinsteinModel {
     source: TracerSource,

@@ -22,34 +22,45 @@ pub struct DiffusionSettings {
     pub temperature_k: f64,
     /// The fitted window; `None`: automatic ([`automatic_window`] on the first run).
     pub window: Option<Window>,
+    /// How the MSD covariance between lags is modelled.
     pub covariance: CovarianceModel,
     /// Charge number z of the mobile ion (Li⁺: 1).
     pub charge_number: f64,
     /// Hop length in Å for the jump count (a typical site-to-site distance).
     pub hop_length_a: f64,
+    /// Which lags the MSD is computed at.
     pub lags: LagChoice,
 }
 
 /// Transport estimates at one temperature, from one or more independent runs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TransportEstimate {
+    /// Temperature \[K\].
     pub temperature_k: f64,
+    /// Mobile ions of the species.
     pub n_ions: usize,
+    /// Independent runs (trajectories) pooled.
     pub runs: usize,
     /// Frames and duration (ps) summed over runs.
     pub frames: usize,
+    /// Duration summed over runs \[ps\].
     pub duration_ps: f64,
+    /// Mean box volume \[Å³\].
     pub mean_volume_a3: f64,
+    /// Tracer diffusivity D* \[m²/s\].
     pub tracer: DiffusivityEstimate,
     /// Collective (charge) diffusivity; `None` when its fit failed.
     pub collective: Option<DiffusivityEstimate>,
     /// Nernst–Einstein conductivity in S/m.
     pub conductivity: Option<Interval>,
+    /// Haven ratio H_R = D*/D_σ \[1\].
     pub haven_ratio: Option<Interval>,
     /// Estimated ion jumps over all runs, N·6·D*·T_run/a².
     pub jumps: f64,
     /// Log-log slope of the tracer MSD where the automatic window starts.
     pub window_slope: Option<f64>,
+    /// What the user should know about the estimate: the diffusive window, the precision of D,
+    /// the number of ion jumps, the collective fit.
     pub warnings: Vec<String>,
 }
 

@@ -31,7 +31,7 @@
 //!
 //! (ρ̄ = N/V; the standard error of the change is block-averaged from the per-frame series
 //! ρ_w − ρ_w0 itself, so the strong correlation of the two fields is counted). Sampling noise
-//! adds to the change in quadrature, E[δ²] = Δ² + E[ν²], so the systematic change is
+//! adds to the change in quadrature, E\[δ²\] = Δ² + E\[ν²\], so the systematic change is
 //! Δ_w = √max(δ_w² − ν_w², 0), and the field is taken as width-independent in [min w, max w]
 //! when Δ_w ≤ tol. When ν_w itself exceeds tol the check cannot resolve a change of tol and
 //! says so (run longer).
@@ -71,6 +71,7 @@ pub struct DensitySettings {
     /// Grid points per axis; `None`: one per smallest width (spacing ≤ w), at most
     /// [`DEFAULT_GRID_MAX`], at least 4.
     pub grid: Option<[usize; 3]>,
+    /// Length of the time windows whose mean profiles are reported.
     pub window: WindowLength,
     /// Axis (0, 1, 2 = x, y, z) of the planar-average profile.
     pub axis: usize,
@@ -85,9 +86,13 @@ pub struct DensitySettings {
 pub struct WindowProfile {
     /// Trajectory (1-based, in the order given) and window (1-based) within it.
     pub run: usize,
+    /// Window (1-based) within the run.
     pub window: usize,
+    /// Start of the window \[ps\].
     pub t_start_ps: f64,
+    /// End of the window \[ps\].
     pub t_end_ps: f64,
+    /// Frames in the window.
     pub frames: usize,
     /// Planar-average density along the profile axis at the reported width, ions/Å³.
     #[serde(skip)]
@@ -99,9 +104,11 @@ pub struct WindowProfile {
 /// The field at one kernel width.
 #[derive(Debug, Clone)]
 pub struct WidthField {
+    /// Kernel sd \[Å\].
     pub width_a: f64,
     /// Run-mean field (x-major, then y, then z), ions/Å³, and its block-averaged standard error.
     pub mean: Vec<f64>,
+    /// Block-averaged standard error of `mean` at each point, ions/Å³.
     pub std_error: Vec<f64>,
     /// Statistical inefficiency at each point (NaN where the series is constant).
     pub inefficiency: Vec<f64>,
@@ -109,6 +116,7 @@ pub struct WidthField {
     pub unconverged: usize,
     /// Planar-average profile along the axis, ions/Å³, with its standard error.
     pub profile: Vec<f64>,
+    /// Standard error of `profile`, ions/Å³.
     pub profile_std_error: Vec<f64>,
 }
 
@@ -116,6 +124,7 @@ pub struct WidthField {
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleCheck {
+    /// Kernel sd \[Å\].
     pub width_a: f64,
     /// δ_w: rms over the grid of the change of the run-mean field, over the mean density.
     pub rms_change_relative: f64,
@@ -130,22 +139,33 @@ pub struct ScaleCheck {
 /// The coarse-grained density of a set of trajectories.
 #[derive(Debug, Clone)]
 pub struct DensityResult {
+    /// The trajectory files, in the order given.
     pub files: Vec<PathBuf>,
+    /// Ions of the species.
     pub n_ions: usize,
     /// Frames used (after the stride) and their summed time span in ps.
     pub frames: usize,
+    /// Summed time span of the frames used \[ps\].
     pub duration_ps: f64,
+    /// Grid points per axis.
     pub shape: [usize; 3],
+    /// Axis (0, 1, 2 = x, y, z) of the planar-average profile.
     pub axis: usize,
     /// Mean box edges in Å and mean volume in Å³.
     pub mean_box_a: [f64; 3],
+    /// Mean volume \[Å³\].
     pub mean_volume_a3: f64,
     /// N/V averaged over frames, ions/Å³.
     pub mean_density_per_a3: f64,
+    /// One field per kernel width, the reported one first.
     pub fields: Vec<WidthField>,
+    /// Mean profile of each time window.
     pub windows: Vec<WindowProfile>,
+    /// Scale-separation check of each further width against the reported one.
     pub scale: Vec<ScaleCheck>,
+    /// Relative tolerance of the scale-separation check.
     pub tolerance: f64,
+    /// What the user should know (unconverged block averages, widths the field depends on).
     pub warnings: Vec<String>,
 }
 
@@ -619,41 +639,70 @@ fn median_max(v: &[f64]) -> (f64, f64) {
 /// The JSON summary (`density_summary.json`): units in the field names.
 #[derive(Debug, Clone, Serialize)]
 pub struct DensitySummary {
+    /// The trajectory files.
     pub files: Vec<String>,
+    /// The species coarse-grained (element symbol).
     pub species: String,
+    /// Ions of the species.
     pub n_ions: usize,
+    /// Frames used.
     pub frames: usize,
+    /// Their summed time span \[ps\].
     pub duration_ps: f64,
+    /// Grid points per axis.
     pub grid: [usize; 3],
+    /// Grid spacing on the mean box \[Å\].
     pub grid_spacing_angstrom: [f64; 3],
+    /// Mean box edges \[Å\].
     pub mean_box_angstrom: [f64; 3],
+    /// Mean box volume \[Å³\].
     pub mean_volume_angstrom3: f64,
+    /// The kernel, in words.
     pub kernel: String,
     /// Widths in Å: the first is the field reported.
     pub kernel_widths_angstrom: Vec<f64>,
+    /// N/V averaged over frames \[1/Å³\].
     pub mean_density_per_angstrom3: f64,
+    /// The same as a concentration \[mol/m³\].
     pub mean_concentration_mol_per_m3: f64,
+    /// Smallest value of the reported field \[1/Å³\].
     pub field_min_per_angstrom3: f64,
+    /// Largest value of the reported field \[1/Å³\].
     pub field_max_per_angstrom3: f64,
+    /// Median over the grid of the field's standard error \[1/Å³\].
     pub standard_error_median_per_angstrom3: f64,
+    /// Largest standard error over the grid \[1/Å³\].
     pub standard_error_max_per_angstrom3: f64,
+    /// Median over the grid of the statistical inefficiency \[1\].
     pub statistical_inefficiency_median: f64,
+    /// Largest statistical inefficiency over the grid \[1\].
     pub statistical_inefficiency_max: f64,
+    /// Grid points where block averaging found no plateau.
     pub block_average_unconverged_points: usize,
+    /// Profile axis: "x", "y" or "z".
     pub profile_axis: String,
+    /// The scale-separation check.
     pub scale_separation: ScaleSummary,
+    /// Mean profile of each time window.
     pub windows: Vec<WindowProfile>,
+    /// What the user should know.
     pub warnings: Vec<String>,
 }
 
 /// The scale-separation part of the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScaleSummary {
+    /// The reported kernel width \[Å\].
     pub reference_width_angstrom: f64,
+    /// Smallest and largest width checked \[Å\].
     pub range_angstrom: [f64; 2],
+    /// The check's tolerance, relative to the mean density.
     pub tolerance_relative: f64,
+    /// The criterion, in words.
     pub criterion: String,
+    /// Every width passes: the field does not depend on the kernel width.
     pub independent_of_width: bool,
+    /// One check per further width.
     pub checks: Vec<ScaleCheck>,
 }
 

@@ -42,16 +42,25 @@ pub const A2_PER_PS_IN_M2_PER_S: f64 = 1e-8;
 #[derive(Debug, Clone, Error, PartialEq)]
 #[non_exhaustive]
 pub enum DiffusionError {
+    /// Fewer than 3 MSD lags in the diffusive window.
     #[error(
         "the diffusive window {start_ps} ps to {end_ps} ps holds {found} MSD lags; expected at least 3 (widen --window or add lags)"
     )]
     WindowTooNarrow {
+        /// Window start \[ps\].
         start_ps: f64,
+        /// Window end \[ps\].
         end_ps: f64,
+        /// Lags inside the window.
         found: usize,
     },
+    /// A setting or input out of its range.
     #[error("expected {what}")]
-    Invalid { what: String },
+    Invalid {
+        /// What was expected, in words.
+        what: String,
+    },
+    /// The generalised least-squares fit cannot invert the MSD covariance.
     #[error(
         "the MSD covariance in the window is singular; expected distinct lags shorter than the run"
     )]
@@ -61,7 +70,9 @@ pub enum DiffusionError {
 /// The diffusive window: lags t with `start_ps ≤ t ≤ end_ps` enter the fit.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Window {
+    /// First lag fitted \[ps\].
     pub start_ps: f64,
+    /// Last lag fitted \[ps\].
     pub end_ps: f64,
 }
 
@@ -92,6 +103,7 @@ pub enum Displacement {
 /// A diffusivity as a normal posterior, D in m²/s.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DiffusivityEstimate {
+    /// Tracer or collective.
     pub displacement: Displacement,
     /// Posterior mean of D in m²/s.
     pub mean: f64,
@@ -101,9 +113,11 @@ pub struct DiffusivityEstimate {
     pub interval95: [f64; 2],
     /// Intercept c of MSD = 6Dt + c in Å², and its sd.
     pub intercept_a2: f64,
+    /// Sd of the intercept \[Å²\].
     pub intercept_sd_a2: f64,
     /// Correlation of D and c.
     pub correlation_d_intercept: f64,
+    /// The window fitted.
     pub window: Window,
     /// MSD lags in the window (summed over runs).
     pub lags_in_window: usize,
@@ -112,6 +126,7 @@ pub struct DiffusivityEstimate {
     pub independent_observations: [f64; 2],
     /// Generalised χ² of the fit, (m − Xβ̂)ᵀΣ⁻¹(m − Xβ̂), and its degrees of freedom.
     pub chi2: f64,
+    /// Degrees of freedom of χ² (lags in the window minus 2).
     pub dof: usize,
 }
 
@@ -121,6 +136,7 @@ pub struct DiffusivityEstimate {
 pub struct OrdinaryFit {
     /// D in m²/s and its residual-based sd.
     pub mean: f64,
+    /// Residual-based sd of D \[m²/s\].
     pub sd: f64,
 }
 
@@ -541,8 +557,11 @@ pub fn automatic_window(c: &MsdCurve) -> (Window, Option<f64>) {
 /// A value with a normal or log-normal posterior summary.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Interval {
+    /// Posterior mean, in the quantity's unit.
     pub mean: f64,
+    /// Posterior sd, in the quantity's unit.
     pub sd: f64,
+    /// 95 % interval, in the quantity's unit.
     pub interval95: [f64; 2],
 }
 

@@ -58,6 +58,7 @@ pub enum DriftCorrection {
 /// An MSD curve of one trajectory with what the conductivity needs from it.
 #[derive(Debug, Clone)]
 pub struct TrajectoryMsd {
+    /// The tracer and collective MSD curves.
     pub curve: MsdCurve,
     /// Mean box volume over the frames in Å³.
     pub mean_volume_a3: f64,

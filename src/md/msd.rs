@@ -213,7 +213,9 @@ fn tracer_sums(cur: &[f64], old: &[f64], n: usize) -> (f64, f64) {
 /// MSD curves at a set of lags, averaged over all time origins (and over ions for the tracer).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MsdCurve {
+    /// Ions averaged over.
     pub n_ions: usize,
+    /// Frames of the trajectory.
     pub n_frames: usize,
     /// Time between frames in ps.
     pub frame_interval_ps: f64,

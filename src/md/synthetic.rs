@@ -13,7 +13,10 @@ pub enum WalkKind {
     Brownian,
     /// Hops of length `hop_a` (Å) to one of the 6 simple-cubic neighbours, with probability
     /// p = 6·D·Δt/a² per frame (so D = p·a²/(6Δt)); p must be ≤ 1.
-    Lattice { hop_a: f64 },
+    Lattice {
+        /// Hop length a \[Å\].
+        hop_a: f64,
+    },
 }
 
 /// A generator of independent walkers with tracer diffusivity `d_a2_per_ps` (Å²/ps), frames
@@ -21,9 +24,13 @@ pub enum WalkKind {
 /// positions) from the reproducible stream `seed`.
 #[derive(Debug, Clone)]
 pub struct Walkers {
+    /// Brownian or lattice walk.
     pub kind: WalkKind,
+    /// Tracer diffusivity \[Å²/ps\].
     pub d_a2_per_ps: f64,
+    /// Time between frames \[ps\].
     pub frame_interval_ps: f64,
+    /// Edge of the cubic box \[Å\].
     pub box_a: f64,
     positions: Vec<[f64; 3]>,
     rng: LaneRng,

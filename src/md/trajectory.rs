@@ -14,70 +14,117 @@ use thiserror::Error;
 #[derive(Debug, Clone, Error, PartialEq)]
 #[non_exhaustive]
 pub enum TrajectoryError {
+    /// The file cannot be read.
     #[error("{file}: cannot read the file: {message}")]
-    Io { file: PathBuf, message: String },
+    Io {
+        /// The trajectory file.
+        file: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// The file ends inside a frame.
     #[error(
         "{file}: frame {frame}: the file ends at line {line} inside the frame; expected {expected}"
     )]
     Truncated {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
+        /// What the rest of the frame should have held.
         expected: String,
     },
+    /// A frame has a different atom count from the first.
     #[error(
         "{file}: frame {frame} (line {line}): {found} atoms, expected {expected} as in frame 1 (the atom count must not change)"
     )]
     AtomCount {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
+        /// Atoms in frame 1.
         expected: usize,
+        /// Atoms in this frame.
         found: usize,
     },
+    /// An extended-XYZ frame without a `Lattice=` key.
     #[error(
         "{file}: frame {frame} (line {line}): no lattice; expected a key Lattice=\"ax ay az bx by bz cx cy cz\" (Å) in the comment line (the box unwraps the positions and gives the volume)"
     )]
     MissingLattice {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
     },
+    /// A frame's time is not after the previous frame's.
     #[error(
         "{file}: frame {frame} (line {line}): time {found} ps is not after the previous frame's {previous} ps; expected strictly increasing times"
     )]
     NonMonotoneTime {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
+        /// The previous frame's time \[ps\].
         previous: f64,
+        /// This frame's time \[ps\].
         found: f64,
     },
+    /// Frames are not evenly spaced in time.
     #[error(
         "{file}: frame {frame} (line {line}): time {found} ps breaks the even spacing of {interval} ps set by frames 1 and 2; expected evenly spaced frames (the MSD's lags are counted in frames)"
     )]
     UnevenTime {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
+        /// The spacing set by frames 1 and 2 \[ps\].
         interval: f64,
+        /// This frame's time \[ps\].
         found: f64,
     },
+    /// A field of a frame is not what the format needs there.
     #[error("{file}: frame {frame}, line {line}: expected {expected}, found '{found}'")]
     Field {
+        /// The trajectory file.
         file: PathBuf,
+        /// Frame number, 1-based.
         frame: usize,
+        /// Line in the file, 1-based.
         line: usize,
+        /// What the field must hold.
         expected: String,
+        /// The field as found.
         found: String,
     },
+    /// The file cannot be used as a whole: no frame, no atom of the species selected, or times
+    /// that need an MD step or frame interval not given.
     #[error("{file}: {what}")]
-    Content { file: PathBuf, what: String },
+    Content {
+        /// The trajectory file.
+        file: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
 }
 
 /// The periodic box: rows are the lattice vectors a, b, c in Å.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lattice {
+    /// Lattice vectors a, b, c as rows \[Å\].
     pub vectors: [[f64; 3]; 3],
 }
 
@@ -141,6 +188,7 @@ pub struct Frame {
     pub line: usize,
     /// Time in ps.
     pub time_ps: f64,
+    /// The periodic box of the frame.
     pub lattice: Lattice,
     /// Cartesian positions of the selected ions in Å, unwrapped (continuous in time), in a fixed
     /// order (file order for XYZ, atom id for LAMMPS).
@@ -185,7 +233,10 @@ impl TrajectoryFormat {
 pub enum TimeSource {
     /// From the file: the XYZ `Time=` key (ps), or its `step=` key times the MD step; the LAMMPS
     /// `TIMESTEP` times the MD step. `md_step_ps` is the integration step in ps.
-    File { md_step_ps: Option<f64> },
+    File {
+        /// The MD integration step \[ps\], for files that give steps rather than times.
+        md_step_ps: Option<f64>,
+    },
     /// Frame k (0-based) at k·Δt, Δt in ps; the file's times are ignored.
     FrameInterval(f64),
 }

@@ -9,8 +9,11 @@
 /// BDF coefficients (β0, β1, β2) for one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bdf {
+    /// β0, the coefficient of y_{n+1}.
     pub b0: f64,
+    /// β1, the coefficient of y_n (subtracted).
     pub b1: f64,
+    /// β2, the coefficient of y_{n−1}.
     pub b2: f64,
 }
 

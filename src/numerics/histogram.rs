@@ -24,10 +24,14 @@ pub enum BinCoord {
 /// deterministic pilot; values outside go to underflow/overflow counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistAxis {
+    /// How values map to u.
     pub coord: BinCoord,
+    /// Lower end of the binned range of u.
     pub lo: f64,
+    /// Bin width in u.
     pub width: f64,
     pub(crate) inv_width: f64,
+    /// Number of bins.
     pub nbins: usize,
 }
 

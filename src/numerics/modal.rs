@@ -153,7 +153,7 @@ fn advance_dot4_avx2(
 }
 
 /// Exact steps at the constant current `i0` from the state `zs[..n]` (n = rows.len()/4): step
-/// j reads zs[j·n..(j+1)·n], writes zs[(j+1)·n..(j+2)·n] and its four functionals to fz[j],
+/// j reads `zs[j·n..(j+1)·n]`, writes `zs[(j+1)·n..(j+2)·n]` and its four functionals to `fz[j]`,
 /// each step the same operations as [`advance_dot4`] with Δi = 0, so the same bits.
 #[inline(always)]
 pub fn advance_dot4_steps(ex: &[f64], zs: &mut [f64], i0: f64, rows: &[f64], fz: &mut [[f64; 4]]) {

@@ -2,7 +2,7 @@
 //! with the parameter transforms, at the centre of the transformed-space normal.
 //!
 //! With z ~ N(μ, Σ) and y = f(x(z)), linearising at z = μ gives
-//! $$ \mathrm{E}[y] \approx f(x(\mu)), \qquad \mathrm{Cov}(y) \approx J \Sigma J^\top,
+//! $$ \mathrm{E}\[y\] \approx f(x(\mu)), \qquad \mathrm{Cov}(y) \approx J \Sigma J^\top,
 //!    \quad J = \partial y / \partial z |_{\mu} = J_x \,\mathrm{diag}(dx/dz), $$
 //! and each output's variance splits into per-input terms S_i²·Σ_ii and cross terms
 //! 2·S_i·S_j·Σ_ij (S_i = ∂y/∂z_i). For a log-transformed input, z_i = ln x_i, so S_i is
@@ -17,11 +17,14 @@ use serde::{Deserialize, Serialize};
 
 /// The model seen as a function of z: y = f(T(z)).
 pub struct ModelInZ<'a, M: Model> {
+    /// The model, in natural units.
     pub model: &'a M,
+    /// x_i = T_i(z_i), one transform per input.
     pub transforms: Vec<Transform>,
 }
 
 impl<'a, M: Model> ModelInZ<'a, M> {
+    /// `model` seen through the transforms of `dist`'s parameters.
     pub fn new(model: &'a M, dist: &JointDistribution) -> Self {
         Self {
             model,
@@ -50,13 +53,14 @@ impl<M: Model> GenericFn for ModelInZ<'_, M> {
 /// One input's share of an output's delta-method variance: S_i²·Σ_ii.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputTerm {
+    /// Input name.
     pub input: String,
     /// S_i = ∂y/∂z_i at the centre [output unit per z unit; z = x for identity inputs, ln x for
     /// log inputs, logit for bounded inputs].
     pub sensitivity: f64,
-    /// Σ_ii, the variance of z_i [z unit²].
+    /// Σ_ii, the variance of z_i \[z unit²\].
     pub variance_z: f64,
-    /// S_i²·Σ_ii [output unit²].
+    /// S_i²·Σ_ii \[output unit²\].
     pub contribution: f64,
     /// contribution / total variance (may exceed 1 when cross terms are negative).
     pub fraction: f64,
@@ -65,11 +69,13 @@ pub struct InputTerm {
 /// A covariance cross term 2·S_i·S_j·Σ_ij of an output's delta-method variance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrossTerm {
+    /// First input of the pair.
     pub input_a: String,
+    /// Second input of the pair.
     pub input_b: String,
     /// Σ_ij / √(Σ_ii·Σ_jj), the correlation in z.
     pub correlation: f64,
-    /// 2·S_i·S_j·Σ_ij [output unit²].
+    /// 2·S_i·S_j·Σ_ij \[output unit²\].
     pub contribution: f64,
     /// contribution / total variance (negative when the correlation cancels variance).
     pub fraction: f64,
@@ -78,10 +84,13 @@ pub struct CrossTerm {
 /// The variance decomposition of one flat output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VarianceBreakdown {
+    /// Flat output label.
     pub output: String,
+    /// Unit of the output.
     pub unit: String,
-    /// J·Σ·Jᵀ diagonal entry [unit²].
+    /// J·Σ·Jᵀ diagonal entry \[unit²\].
     pub variance: f64,
+    /// One term per input.
     pub terms: Vec<InputTerm>,
     /// Only pairs with non-zero correlation.
     pub cross_terms: Vec<CrossTerm>,
@@ -96,16 +105,17 @@ pub struct DeltaResult {
     pub units: Vec<String>,
     /// Natural input values at the centre, x(μ) (the medians of the inputs).
     pub centre: Vec<f64>,
-    /// f(x(μ)), the first-order estimate of the output mean [output unit].
+    /// f(x(μ)), the first-order estimate of the output mean \[output unit\].
     pub mean: Vec<f64>,
-    /// √diag(J·Σ·Jᵀ) [output unit].
+    /// √diag(J·Σ·Jᵀ) \[output unit\].
     pub sd: Vec<f64>,
-    /// J·Σ·Jᵀ [unit_j·unit_k], row-major n_out × n_out.
+    /// J·Σ·Jᵀ \[unit_j·unit_k\], row-major n_out × n_out.
     pub covariance: Vec<Vec<f64>>,
     /// ∂y/∂z at μ, n_out × n_in.
     pub jacobian_z: Vec<Vec<f64>>,
-    /// ∂y/∂x at x(μ) in natural units, n_out × n_in [output unit per input unit].
+    /// ∂y/∂x at x(μ) in natural units, n_out × n_in \[output unit per input unit\].
     pub jacobian_x: Vec<Vec<f64>>,
+    /// Per flat output: its variance split into input terms and cross terms.
     pub decomposition: Vec<VarianceBreakdown>,
 }
 

@@ -165,6 +165,7 @@ impl NormalSource {
         }
     }
 
+    /// The design this generator draws.
     pub fn design(&self) -> Design {
         self.design
     }

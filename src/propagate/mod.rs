@@ -3,7 +3,7 @@
 //! scrambled Sobol, Latin hypercube) with streaming summaries, plus a nonlinearity check that
 //! says in words where the linearisation cannot be trusted.
 //!
-//! Entry points: [`delta_method`], [`monte_carlo`], [`compare`], [`propagate`] (all of them
+//! Entry points: [`delta_method`], [`monte_carlo()`], [`compare`], [`propagate`] (all of them
 //! for a [`Method`]) and [`report::write_results`].
 
 // Index loops over outputs and inputs read like the equations they implement.
@@ -34,40 +34,63 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PropagateError {
+    /// The model and the distribution do not correspond input for parameter.
     #[error(
         "the model has {model_inputs} inputs but the distribution has {dist_params} parameters (they must correspond one to one)"
     )]
     DimensionMismatch {
+        /// Inputs of the model.
         model_inputs: usize,
+        /// Parameters of the distribution.
         dist_params: usize,
     },
+    /// The model declares no output to propagate to.
     #[error("the model has no outputs")]
     NoOutputs,
+    /// A setting (a study field, a CLI flag) has a value outside its range.
     #[error("setting '{field}' = {value}: expected {expected}")]
     InvalidSetting {
+        /// The setting's name.
         field: String,
+        /// Its value, as given.
         value: String,
+        /// What it must be.
         expected: String,
     },
+    /// The model fails at the centre x(μ), where the delta method linearises it.
     #[error("the delta method could not evaluate the model at the centre x = {centre:?}: {source}")]
     DeltaEvaluation {
+        /// The model's error.
         source: ModelError,
+        /// The centre x(μ) in natural units, one value per input.
         centre: Vec<f64>,
     },
+    /// The model's value at the centre is NaN or infinite.
     #[error("the delta method gives a non-finite value for output '{output}' at the centre")]
-    NonFiniteDelta { output: String },
+    NonFiniteDelta {
+        /// The flat output label.
+        output: String,
+    },
+    /// Every evaluation of the pilot (the first chunks of a Monte Carlo run) failed: nothing to
+    /// summarise.
     #[error(
         "every one of the first {evaluated} Monte Carlo evaluations failed; first failure: {first_failure}"
     )]
     AllFailed {
+        /// Samples evaluated.
         evaluated: u64,
+        /// The first failure: "sample i: message".
         first_failure: String,
     },
+    /// A results file cannot be written.
     #[error("could not write '{path}': {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The results cannot be written as JSON (a non-finite number where JSON needs one).
     #[error("could not serialise the results to JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// The caller raised the run's [`CancelToken`](crate::cancel::CancelToken)
@@ -98,19 +121,29 @@ pub const NONLINEARITY_REL: f64 = 0.01;
 /// Delta method vs Monte Carlo for one flat output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputCheck {
+    /// Flat output label (`name` or `name[axis=value]`).
     pub label: String,
+    /// Unit of the output.
     pub unit: String,
+    /// Delta-method mean f(x(μ)) \[unit\].
     pub delta_mean: f64,
+    /// Monte Carlo mean \[unit\].
     pub mc_mean: f64,
+    /// Monte Carlo standard error of the mean \[unit\].
     pub se_mean: f64,
     /// (delta − MC)/SE for the mean.
     pub mean_z: f64,
     /// (delta − MC)/|MC| for the mean.
     pub mean_rel: f64,
+    /// Delta-method sd √(J·Σ·Jᵀ)_kk \[unit\].
     pub delta_sd: f64,
+    /// Monte Carlo sd \[unit\].
     pub mc_sd: f64,
+    /// Monte Carlo standard error of the sd \[unit\].
     pub se_sd: f64,
+    /// (delta − MC)/SE for the sd.
     pub sd_z: f64,
+    /// (delta − MC)/|MC| for the sd.
     pub sd_rel: f64,
     /// True when mean or sd differ by more than [`NONLINEARITY_Z`] standard errors and more
     /// than [`NONLINEARITY_REL`] relative.
@@ -122,9 +155,11 @@ pub struct OutputCheck {
 pub struct NonlinearityReport {
     /// The Monte Carlo design compared ("mc", "qmc", "lhs").
     pub method: String,
+    /// One check per flat output.
     pub outputs: Vec<OutputCheck>,
     /// Plain-words verdicts, one per flagged output (curves grouped), or one all-clear line.
     pub messages: Vec<String>,
+    /// Some output is flagged nonlinear.
     pub any_nonlinear: bool,
 }
 
@@ -273,10 +308,15 @@ pub fn compare(delta: &DeltaResult, mc: &McResult) -> NonlinearityReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// The delta method only (first order, at the medians).
     Delta,
+    /// Pseudo-random Monte Carlo.
     Mc,
+    /// Quasi-Monte Carlo on scrambled Sobol points, replicated for standard errors.
     Qmc,
+    /// Latin hypercube sampling.
     Lhs,
+    /// The delta method and all three Monte Carlo designs.
     All,
 }
 
@@ -314,10 +354,15 @@ impl Method {
 /// An input as reported: name, unit, transform and natural-space marginal mean and sd.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputInfo {
+    /// Parameter name.
     pub name: String,
+    /// Unit of its natural values.
     pub unit: String,
+    /// Its transform: `identity`, `log` or `logit[a, b]`.
     pub transform: String,
+    /// Marginal mean in natural units.
     pub mean: f64,
+    /// Marginal sd in natural units.
     pub sd: f64,
     /// The median, x(μ_z).
     pub median: f64,
@@ -326,12 +371,19 @@ pub struct InputInfo {
 /// Everything a propagation produced, ready for the writers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropagationResults {
+    /// Title of the priors (the joint distribution's).
     pub title: String,
+    /// Source the priors cite.
     pub source: String,
+    /// The inputs, in model order.
     pub inputs: Vec<InputInfo>,
+    /// The model's outputs, in flat order.
     pub outputs: Vec<OutputSpec>,
+    /// The delta method's result, for methods delta and all.
     pub delta: Option<DeltaResult>,
+    /// One result per Monte Carlo design run, in [`Method::designs`] order.
     pub monte_carlo: Vec<McResult>,
+    /// One check per Monte Carlo result against the delta method (when both ran).
     pub nonlinearity: Vec<NonlinearityReport>,
 }
 
@@ -386,11 +438,17 @@ impl PropagationResults {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PropagateSection {
+    /// Method: delta, mc, qmc, lhs or all (default all).
     pub method: Option<String>,
+    /// Samples N ([`McSettings::samples`]).
     pub samples: Option<u64>,
+    /// Seed ([`McSettings::seed`]).
     pub seed: Option<u64>,
+    /// Relative standard-error target that stops a run early ([`McSettings::rel_err`]).
     pub rel_err: Option<f64>,
+    /// Central interval levels in (0, 1) ([`McSettings::levels`]).
     pub levels: Option<Vec<f64>>,
+    /// Sobol replicates ([`McSettings::replicates`]).
     pub replicates: Option<usize>,
 }
 

@@ -141,43 +141,51 @@ pub enum StopReason {
 pub struct QuantileEstimate {
     /// Probability level p.
     pub p: f64,
-    /// The p-quantile [output unit]; `None` when it lies outside the histogram range
+    /// The p-quantile \[output unit\]; `None` when it lies outside the histogram range
     /// (see `below_range`/`above_range`).
     pub value: Option<f64>,
     /// Asymptotic standard error √(p(1−p)/N)/f(q) with the sparsity 1/f estimated from the
-    /// histogram, (Q(p+h) − Q(p−h))/(2h), Hall–Sheather bandwidth h [output unit].
+    /// histogram, (Q(p+h) − Q(p−h))/(2h), Hall–Sheather bandwidth h \[output unit\].
     pub se: f64,
 }
 
 /// A central interval [Q((1−L)/2), Q((1+L)/2)] at level L.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
+    /// Level L in (0, 1).
     pub level: f64,
+    /// Q((1−L)/2) \[output unit\]; `None` outside the histogram range.
     pub lower: Option<f64>,
+    /// Q((1+L)/2) \[output unit\]; `None` outside the histogram range.
     pub upper: Option<f64>,
 }
 
 /// Summary of one flat output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputStats {
+    /// Flat output label.
     pub label: String,
+    /// Unit of the output.
     pub unit: String,
-    /// Sample mean [unit].
+    /// Sample mean \[unit\].
     pub mean: f64,
-    /// Sample standard deviation [unit].
+    /// Sample standard deviation \[unit\].
     pub sd: f64,
-    /// Monte Carlo standard error of the mean [unit].
+    /// Monte Carlo standard error of the mean \[unit\].
     pub se_mean: f64,
-    /// Monte Carlo standard error of the sd [unit].
+    /// Monte Carlo standard error of the sd \[unit\].
     pub se_sd: f64,
-    /// Exact minimum and maximum over valid samples [unit].
+    /// Exact minimum and maximum over valid samples \[unit\].
     pub min: f64,
+    /// Exact maximum over valid samples \[unit\].
     pub max: f64,
     /// Median and interval end points, with standard errors.
     pub quantiles: Vec<QuantileEstimate>,
+    /// Central intervals, one per level.
     pub intervals: Vec<Interval>,
     /// Values below / above the histogram range (their quantiles are unresolved).
     pub below_range: u64,
+    /// Values above the histogram range.
     pub above_range: u64,
 }
 
@@ -204,11 +212,15 @@ impl OutputStats {
 /// The result of a Monte Carlo run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct McResult {
+    /// Sampling design.
     pub design: Design,
+    /// Seed of the run.
     pub seed: u64,
+    /// Samples asked for (N).
     pub samples_requested: u64,
     /// Samples drawn and evaluated (valid + failed).
     pub samples_evaluated: u64,
+    /// Samples with a finite output (the ones summarised).
     pub n_valid: u64,
     /// Evaluations that returned a model error (excluded).
     pub n_failed: u64,
@@ -218,17 +230,21 @@ pub struct McResult {
     pub failure_fraction: f64,
     /// The failure with the lowest sample index: "sample i: message".
     pub first_failure: Option<String>,
+    /// Samples per chunk (the unit of parallel work and of batch-means errors).
     pub chunk_size: usize,
     /// Sobol replicates (None for other designs).
     pub replicates: Option<usize>,
+    /// Why the run stopped.
     pub stop: StopReason,
+    /// Central interval levels.
     pub levels: Vec<f64>,
     /// How the standard errors were computed, in words.
     pub se_method: String,
     /// Histogram bins per output used for quantiles.
     pub histogram_bins: usize,
+    /// Per flat output summary.
     pub outputs: Vec<OutputStats>,
-    /// Sample covariance of the flat outputs (up to 64 outputs) [unit_j·unit_k].
+    /// Sample covariance of the flat outputs (up to 64 outputs) \[unit_j·unit_k\].
     pub covariance: Option<Vec<Vec<f64>>>,
 }
 
@@ -885,11 +901,13 @@ fn finish(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McPart {
+    /// Sampling design of the run.
     pub design: Design,
     /// Chunks of the whole run.
     pub n_chunks: u64,
     /// This shard's chunks [start, end).
     pub chunks: [u64; 2],
+    /// Histogram axis per output, from the run's pilot.
     pub axes: Vec<AxisRecord>,
     /// Per output: histogram counts of this shard's valid samples.
     pub counts: Vec<SparseCounts>,
@@ -901,13 +919,18 @@ pub struct McPart {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AxisRecord {
+    /// How values map to the binned coordinate.
     pub coord: BinCoord,
+    /// Lower end of the binned coordinate's range.
     #[serde(with = "hex_f64")]
     pub lo: f64,
+    /// Bin width in the binned coordinate.
     #[serde(with = "hex_f64")]
     pub width: f64,
+    /// 1/width, stored so every shard bins with the same float.
     #[serde(with = "hex_f64")]
     pub inv_width: f64,
+    /// Number of bins (besides underflow and overflow).
     pub nbins: usize,
 }
 
@@ -915,27 +938,38 @@ pub struct AxisRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkRecord {
+    /// Chunk index in the run.
     pub index: u64,
     /// Samples in the chunk (valid or not).
     pub count: usize,
     /// Valid samples.
     pub n: u64,
+    /// Per output mean ȳ \[unit\].
     #[serde(with = "hex_f64s")]
     pub mean: Vec<f64>,
+    /// Per output M2 = Σ(y − ȳ)² \[unit²\].
     #[serde(with = "hex_f64s")]
     pub m2: Vec<f64>,
+    /// Per output M3 = Σ(y − ȳ)³ \[unit³\].
     #[serde(with = "hex_f64s")]
     pub m3: Vec<f64>,
+    /// Per output M4 = Σ(y − ȳ)⁴ \[unit⁴\].
     #[serde(with = "hex_f64s")]
     pub m4: Vec<f64>,
+    /// Per output minimum \[unit\].
     #[serde(with = "hex_f64s")]
     pub min: Vec<f64>,
+    /// Per output maximum \[unit\].
     #[serde(with = "hex_f64s")]
     pub max: Vec<f64>,
+    /// Co-moments C_jk = Σ(y_j − ȳ_j)(y_k − ȳ_k), upper triangle row-major, when tracked.
     #[serde(with = "hex_f64s_opt")]
     pub comoment: Option<Vec<f64>>,
+    /// Evaluations that returned a model error.
     pub n_failed: u64,
+    /// Evaluations with a non-finite output.
     pub n_nonfinite: u64,
+    /// The chunk's first failure: (sample index, message).
     pub first_failure: Option<(u64, String)>,
 }
 

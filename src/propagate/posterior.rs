@@ -33,8 +33,9 @@ pub struct PosteriorDraws {
     pub source: PathBuf,
     /// Unknown names (model parameters, then `sigma_<curve>`) and units.
     pub names: Vec<String>,
+    /// Unit of each unknown.
     pub units: Vec<String>,
-    /// draws[s][k]: draw s of unknown k, chain after chain.
+    /// `draws[s][k]`: draw s of unknown k, chain after chain.
     pub draws: Vec<Vec<f64>>,
 }
 
@@ -144,14 +145,21 @@ impl PosteriorDraws {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputBand {
+    /// Output name.
     pub output: String,
+    /// Unit of the output's values.
     pub unit: String,
     /// Abscissa name, unit and values (empty for a scalar).
     pub axis: String,
+    /// Unit of the abscissa.
     pub axis_unit: String,
+    /// Abscissa values (empty for a scalar).
     pub axis_values: Vec<f64>,
+    /// Mean over the draws, per point \[unit\].
     pub mean: Vec<f64>,
+    /// Sd over the draws, per point \[unit\].
     pub sd: Vec<f64>,
+    /// Median over the draws, per point \[unit\].
     pub q50: Vec<f64>,
     /// Per level: the central band of the model output (parameter uncertainty).
     pub bands: Vec<LevelBand>,
@@ -164,8 +172,11 @@ pub struct OutputBand {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelBand {
+    /// Level in (0, 1).
     pub level: f64,
+    /// Lower quantile (1 − level)/2, per point \[unit\].
     pub lo: Vec<f64>,
+    /// Upper quantile (1 + level)/2, per point \[unit\].
     pub hi: Vec<f64>,
 }
 
@@ -177,9 +188,13 @@ pub struct PosteriorPropagation {
     pub posterior: String,
     /// Draws in the run and draws used (evenly thinned), and how many failed to evaluate.
     pub draws_in_run: usize,
+    /// Draws the bands are computed from.
     pub draws_used: usize,
+    /// Of those, draws where the model failed (left out).
     pub draws_failed: usize,
+    /// Seed of the measurement-noise streams of `bands_obs` (stream (seed, draw)).
     pub seed: u64,
+    /// One band per model output.
     pub outputs: Vec<OutputBand>,
 }
 

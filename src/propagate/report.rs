@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 /// File names written by [`write_results`] (curve band tables are `band_<output>.csv`).
 pub const JSON_FILE: &str = "propagation.json";
+/// Name of the CSV results file in a propagate run folder.
 pub const CSV_FILE: &str = "propagation.csv";
+/// Name of the Markdown results file in a propagate run folder.
 pub const MARKDOWN_FILE: &str = "propagation.md";
 
 /// One method's estimate of one flat output, as the tables show it.

@@ -20,13 +20,21 @@ pub const MAX_COV_OUTPUTS: usize = 64;
 /// filled, row-major p × p). Units: those of the outputs (powers thereof).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moments {
+    /// Rows summarised.
     pub n: u64,
+    /// Mean ȳ_j per output.
     pub mean: Vec<f64>,
+    /// M2_j = Σ(y − ȳ)² per output.
     pub m2: Vec<f64>,
+    /// M3_j = Σ(y − ȳ)³ per output.
     pub m3: Vec<f64>,
+    /// M4_j = Σ(y − ȳ)⁴ per output.
     pub m4: Vec<f64>,
+    /// Exact minimum per output.
     pub min: Vec<f64>,
+    /// Exact maximum per output.
     pub max: Vec<f64>,
+    /// Co-moment matrix C_jk (upper triangle, row-major p × p), for at most [`MAX_COV_OUTPUTS`] outputs.
     pub comoment: Option<Vec<f64>>,
 }
 
@@ -180,7 +188,7 @@ impl Moments {
         self.n += b.n;
     }
 
-    /// Sample variance s² = M2/(n − 1) [unit²].
+    /// Sample variance s² = M2/(n − 1) \[unit²\].
     pub fn variance(&self, j: usize) -> f64 {
         if self.n < 2 {
             f64::NAN
@@ -189,18 +197,18 @@ impl Moments {
         }
     }
 
-    /// Sample standard deviation s [unit].
+    /// Sample standard deviation s \[unit\].
     pub fn sd(&self, j: usize) -> f64 {
         self.variance(j).sqrt()
     }
 
-    /// Monte Carlo standard error of the mean for independent draws: s/√n [unit].
+    /// Monte Carlo standard error of the mean for independent draws: s/√n \[unit\].
     pub fn se_mean_iid(&self, j: usize) -> f64 {
         self.sd(j) / (self.n as f64).sqrt()
     }
 
     /// Monte Carlo standard error of s for independent draws, from the fourth moment:
-    /// Var(s²) ≈ (m4 − m2²)/n with m_k = M_k/n, and SE(s) ≈ SE(s²)/(2s) [unit].
+    /// Var(s²) ≈ (m4 − m2²)/n with m_k = M_k/n, and SE(s) ≈ SE(s²)/(2s) \[unit\].
     pub fn se_sd_iid(&self, j: usize) -> f64 {
         let n = self.n as f64;
         let m2 = self.m2[j] / n;
@@ -209,7 +217,7 @@ impl Moments {
         var_s2.sqrt() / (2.0 * self.sd(j))
     }
 
-    /// Sample covariance matrix C/(n − 1) [unit_j·unit_k], when tracked.
+    /// Sample covariance matrix C/(n − 1) \[unit_j·unit_k\], when tracked.
     pub fn covariance(&self) -> Option<Vec<Vec<f64>>> {
         let c = self.comoment.as_ref()?;
         let p = self.dim();
@@ -289,14 +297,20 @@ pub fn column_moments(y: &[f64]) -> (f64, f64, f64, f64, f64, f64) {
 /// skipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchStats {
+    /// Batches counted.
     pub n: u64,
+    /// Running mean of the batch means, per output.
     pub mean_of_means: Vec<f64>,
+    /// Running Σ(batch mean − mean of means)², per output.
     pub m2_of_means: Vec<f64>,
+    /// Running mean of the batch variances, per output.
     pub mean_of_vars: Vec<f64>,
+    /// Running Σ(batch variance − mean of variances)², per output.
     pub m2_of_vars: Vec<f64>,
 }
 
 impl BatchStats {
+    /// Empty statistics for `p` flat outputs.
     pub fn new(p: usize) -> Self {
         Self {
             n: 0,
@@ -406,12 +420,14 @@ impl HistAxis {
 /// order-independent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histograms {
+    /// One axis per output.
     pub axes: Vec<HistAxis>,
     /// Per output: nbins + 2 counts (underflow, bins, overflow).
     pub counts: Vec<Vec<u64>>,
 }
 
 impl Histograms {
+    /// Empty histograms (all counts zero) on `axes`.
     pub fn new(axes: Vec<HistAxis>) -> Self {
         let counts = axes.iter().map(|a| vec![0; a.nbins + 2]).collect();
         Self { axes, counts }

@@ -75,7 +75,7 @@ fn linear_dist() -> JointDistribution {
     )
 }
 
-/// Arrhenius D at a fixed temperature: inputs (D0 [m^2/s], E_a [eV]).
+/// Arrhenius D at a fixed temperature: inputs (D0 \[m^2/s\], E_a \[eV\]).
 struct ArrheniusAtT {
     t: f64,
     inputs: Vec<InputSpec>,

@@ -6,12 +6,12 @@
 //!
 //! | method | file | what it measures |
 //! |---|---|---|
-//! | local | [`local`] | elasticities ∂ln y/∂ln θ at the median, exact by AD |
+//! | local | [`local()`] | elasticities ∂ln y/∂ln θ at the median, exact by AD |
 //! | variance | [`variance`] | delta-method shares S_i²Σ_ii and cross terms 2S_iS_jΣ_ij |
-//! | ranking | [`ranking`] | variance removed if each input's sd were halved: the refine-next order |
-//! | sobol | [`sobol`] | first-order (Saltelli 2010) and total (Jansen) indices, bootstrap CIs |
-//! | morris | [`morris`] | elementary effects μ*, σ on trajectories |
-//! | shapley | [`shapley`] | Shapley effects, defined for correlated inputs |
+//! | ranking | [`ranking()`] | variance removed if each input's sd were halved: the refine-next order |
+//! | sobol | [`sobol()`] | first-order (Saltelli 2010) and total (Jansen) indices, bootstrap CIs |
+//! | morris | [`morris()`] | elementary effects μ*, σ on trajectories |
+//! | shapley | [`shapley()`] | Shapley effects, defined for correlated inputs |
 //!
 //! The global estimators work on a function of the unit hypercube ([`UnitCubeFn`]); the
 //! dist-based entry points wrap the model in [`DistModelFn`], which maps u → n = Φ⁻¹(u) →
@@ -171,7 +171,7 @@ impl<F: Fn(&[f64]) -> f64 + Sync> UnitCubeFn for ScalarCubeFn<F> {
 /// With correlated inputs, coordinate i of the hypercube is the i-th *independent* normal of the
 /// Cholesky decomposition: n_1 drives input 1 with everything correlated with it, n_i (i > 1)
 /// drives the part of input i not explained by inputs 1..i−1. Indices computed on these
-/// coordinates are then not those of the named inputs (see [`shapley`]).
+/// coordinates are then not those of the named inputs (see [`shapley`](mod@shapley)).
 pub struct DistModelFn<'a, M: Model + ?Sized> {
     /// The model.
     pub model: &'a M,
@@ -459,17 +459,24 @@ pub const METHODS: [&str; 5] = ["local", "variance", "sobol", "morris", "shapley
 /// of the JSON (not written as `null`, which the report's reader would take for a result).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SensitivityFile {
+    /// Title of the study.
     pub title: String,
+    /// Local elasticities at the median.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalResult>,
+    /// Delta-method variance shares.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variance: Option<VarianceResult>,
+    /// The refine-next ranking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<RankingResult>,
+    /// Sobol first-order and total indices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sobol: Option<SobolResult>,
+    /// Morris elementary effects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub morris: Option<MorrisResult>,
+    /// Shapley effects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shapley: Option<ShapleyResult>,
 }

@@ -13,7 +13,7 @@
 //! z = μ + L·n, so EE_i is the change of y per one standard deviation (output unit); for a plain
 //! function of the unit cube ([`morris_fn`]), t = u. μ* = mean|EE_i| ranks the inputs
 //! (screening), σ = sd(EE_i) flags non-linearity or interactions. With correlated inputs the
-//! coordinates are the Cholesky normals (as in [`super::sobol`]), not the named inputs.
+//! coordinates are the Cholesky normals (as in [`super::sobol`](mod@super::sobol)), not the named inputs.
 
 use super::sobol::is_correlated;
 use super::{

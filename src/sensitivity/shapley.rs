@@ -222,7 +222,7 @@ impl<M: Model + ?Sized> DistModelFn<'_, M> {
 }
 
 /// Shapley weights combination: Sh_i = Σ_{u∌i} |u|!(d−|u|−1)!/d!·[c(u∪{i}) − c(u)], with
-/// `costs[mask]` = c(u) for every bit mask of the d inputs (length 2^d, c(∅) = costs[0]).
+/// `costs[mask]` = c(u) for every bit mask of the d inputs (length 2^d, c(∅) = `costs[0]`).
 pub fn shapley_from_costs(d: usize, costs: &[f64]) -> Vec<f64> {
     let w = shapley_weights(d);
     (0..d)

@@ -32,7 +32,7 @@ use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Settings for [`sobol`] / [`sobol_fn`].
+/// Settings for [`sobol()`] / [`sobol_fn`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SobolSettings {
@@ -49,7 +49,7 @@ pub struct SobolSettings {
     /// Show progress on stderr ([`crate::progress`]). Default true.
     pub progress: bool,
     /// Raised by the caller to stop the run ([`SensitivityError::Cancelled`]): checked before
-    /// each chunk of [`CHUNK`] base rows. Not a setting of the results (never serialised).
+    /// each chunk of 256 base rows. Not a setting of the results (never serialised).
     #[serde(skip)]
     pub cancel: CancelToken,
 }
@@ -190,7 +190,7 @@ pub fn sobol<M: Model + ?Sized>(
     })
 }
 
-/// Shard `shard` of [`sobol`]'s evaluations: the base rows [`ShardSpec::range`] of N.
+/// Shard `shard` of [`sobol()`]'s evaluations: the base rows [`ShardSpec::range`] of N.
 pub fn sobol_part<M: Model + ?Sized>(
     model: &M,
     dist: &JointDistribution,
@@ -203,7 +203,7 @@ pub fn sobol_part<M: Model + ?Sized>(
     sobol_rows(&f, settings, shard.range(settings.base_samples as u64))
 }
 
-/// [`sobol`]'s result from the evaluations of all shards (in shard order), bit for bit: the
+/// [`sobol()`]'s result from the evaluations of all shards (in shard order), bit for bit: the
 /// estimator and the bootstrap need every row (the centring uses the overall mean, the
 /// bootstrap resamples rows), so parts carry rows, and the estimation runs once on their
 /// concatenation, exactly as in a single process.
@@ -335,7 +335,7 @@ pub struct SobolRows {
     pub first_error: Option<ModelError>,
 }
 
-/// Evaluate base rows `rows` of the design (in parallel, in chunks of [`CHUNK`] rows).
+/// Evaluate base rows `rows` of the design (in parallel, in chunks of 256 rows).
 pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
     f: &F,
     settings: &SobolSettings,
@@ -412,7 +412,7 @@ pub fn sobol_rows<F: UnitCubeFn + ?Sized>(
     })
 }
 
-/// The shared estimator behind [`sobol`] and [`sobol_fn`].
+/// The shared estimator behind [`sobol()`] and [`sobol_fn`].
 pub fn sobol_core<F: UnitCubeFn + ?Sized>(
     f: &F,
     layout: &OutputLayout,

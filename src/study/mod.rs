@@ -34,29 +34,53 @@ use thiserror::Error;
 /// A study file that cannot be used: names the file, the field and what was expected.
 #[derive(Debug, Error)]
 pub enum StudyError {
+    /// The study file cannot be read.
     #[error("{file}: cannot read the file: {message}")]
-    Io { file: PathBuf, message: String },
+    Io {
+        /// The study file.
+        file: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// The study file is not valid TOML.
     #[error("{file}: not a valid study TOML file: {message}")]
-    Syntax { file: PathBuf, message: String },
+    Syntax {
+        /// The study file.
+        file: PathBuf,
+        /// The TOML parser's message, with the line.
+        message: String,
+    },
     /// TOML that does not fit the study schema (an unknown key, a value of the wrong type).
     #[error("{file}: {error}")]
     Schema {
+        /// The study file.
         file: PathBuf,
+        /// Where and how it does not fit.
         error: crate::schema::SchemaError,
     },
+    /// A field holds a value of the wrong kind or out of range.
     #[error("{file}: field '{field}': expected {expected}, found {found}")]
     Field {
+        /// The study file.
         file: PathBuf,
+        /// The field's dotted path (`inputs.T`, `model.experiment[1].c_rate`).
         field: String,
+        /// What the field must hold.
         expected: String,
+        /// What it holds.
         found: String,
     },
+    /// The model named cannot be built from the `[model]` table (an unknown law, a bad option).
     #[error("{file}: field '{field}': {message}")]
     Model {
+        /// The study file.
         file: PathBuf,
+        /// The `[model]` field at fault.
         field: String,
+        /// What is wrong, in words.
         message: String,
     },
+    /// A priors file the study names cannot be used.
     #[error("{0}")]
     Priors(#[from] crate::dist::file::PriorsFileError),
 }
@@ -65,6 +89,7 @@ pub enum StudyError {
 /// study picks its model at run time.
 #[derive(Debug, Clone)]
 pub enum StudyModel {
+    /// A bridging law of the catalogue ([`crate::laws::catalogue`]).
     Law(crate::laws::catalogue::Law),
     /// A cell model, with its parameters optionally linked to laws (the multiscale chain).
     Chain(Box<crate::chain::ChainModel>),
@@ -116,15 +141,19 @@ impl Model for StudyModel {
 /// A loaded study.
 #[derive(Debug, Clone)]
 pub struct Study {
+    /// The study file, as given.
     pub path: PathBuf,
+    /// The study's `title` (empty if none).
     pub title: String,
+    /// The study's `description` (empty if none).
     pub description: String,
     /// The model with its inputs bound; `model.inputs()[k]` is `dist.params[k]`.
     pub model: BoundModel<StudyModel>,
     /// The joint distribution of the free inputs, in the model's units.
     pub dist: JointDistribution,
+    /// The priors files the study names, resolved against the study's folder.
     pub priors_files: Vec<PathBuf>,
-    /// The engines' own sections ([propagate], [sensitivity], [calibrate]).
+    /// The engines' own sections (`[propagate]`, `[sensitivity]`, `[calibrate]`).
     pub engines: EngineSections,
 }
 

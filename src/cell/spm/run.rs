@@ -48,7 +48,7 @@ const GROWTH: f64 = 1.25;
 /// size; this bounds what an estimate of a nearly steady state would allow).
 const ELECTROLYTE_STEP_CAP: f64 = 60.0;
 
-/// Where a solve stopped before the end of its protocol: the row there, the stop time [s]
+/// Where a solve stopped before the end of its protocol: the row there, the stop time \[s\]
 /// with its derivatives, and why.
 struct Stop<D> {
     row: Row<D>,
@@ -56,7 +56,7 @@ struct Stop<D> {
     reason: StopReason,
 }
 
-/// One step of the time loop from `t0` to `t1` [s] in segment `seg`, ending at output time
+/// One step of the time loop from `t0` to `t1` \[s\] in segment `seg`, ending at output time
 /// `output` if any. BDF2 grid only: `h_before` the size of the step before (NaN for the
 /// first), `restart` for the first step after t = 0 or a current jump.
 struct Step {
@@ -207,7 +207,7 @@ impl<'a> Intervals<'a> {
         self.segs[self.seg].t1 <= self.b + self.hits.tol
     }
 
-    /// Move over the must-hit points after this interval's end, up to time `t` [s], within
+    /// Move over the must-hit points after this interval's end, up to time `t` \[s\], within
     /// the current segment: the interval then ends at the last of them (an electrolyte step
     /// longer than the output spacing ends on an output time).
     fn extend_to(&mut self, t: f64) {
@@ -331,14 +331,14 @@ struct BdfSteps<'a> {
     dt_max: f64,
     /// time reached in the interval
     t: f64,
-    /// the size the next step grows from [s]
+    /// the size the next step grows from \[s\]
     h_last: f64,
-    /// size of the last step [s] (NaN before the first)
+    /// size of the last step \[s\] (NaN before the first)
     h_prev: f64,
     grading: bool,
     restart: bool,
     t_restart: f64,
-    /// the largest next step an error estimate allows [s]
+    /// the largest next step an error estimate allows \[s\]
     h_limit: f64,
     /// steps may pass output times, ending on the last one they reach (segment ends are
     /// still hit): the electrolyte's own grid beside exact particles
@@ -428,7 +428,7 @@ impl Iterator for BdfSteps<'_> {
 }
 
 impl BdfSteps<'_> {
-    /// Steps after the next one at most `h` [s] (from an error estimate), until a restart.
+    /// Steps after the next one at most `h` \[s\] (from an error estimate), until a restart.
     fn limit_steps(&mut self, h: f64) {
         self.h_limit = h;
     }
@@ -552,11 +552,11 @@ pub(super) struct Run<'a, D: Scalar> {
     /// loop's steps lie inside one of them, where the electrolyte is evaluated by the step's
     /// interpolating polynomial)
     el_step: Option<(f64, f64)>,
-    /// the must-hit tolerance [s]
+    /// the must-hit tolerance \[s\]
     tol: f64,
     hints: Hints,
     rows: Vec<Row<D>>,
-    /// discharged charge at the end of the last step [A·s]
+    /// discharged charge at the end of the last step \[A·s\]
     cap_prev: f64,
     nsteps: usize,
     /// (segment, V) at the end of the last step
@@ -711,7 +711,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         }
     }
 
-    /// Step the electrolyte on its own grid until its last step ends after `t` [s]; returns
+    /// Step the electrolyte on its own grid until its last step ends after `t` \[s\]; returns
     /// that end (the protocol's end at the latest).
     fn electrolyte_step_past(&mut self, t: f64, grid: &mut BdfSteps) -> f64 {
         let (p, f) = (self.p, &self.f);
@@ -751,7 +751,7 @@ impl<'a, D: Scalar> Run<'a, D> {
         }
     }
 
-    /// The electrolyte on its own grid: its state at `t` [s] (inside its last step) for the
+    /// The electrolyte on its own grid: its state at `t` \[s\] (inside its last step) for the
     /// voltage. Nothing to do otherwise.
     fn electrolyte_at(&mut self, t: f64) -> Result<(), CellError> {
         if let (Some((t0, _)), Some(el)) = (self.el_step, self.el.as_mut()) {
@@ -798,7 +798,7 @@ impl<'a, D: Scalar> Run<'a, D> {
     }
 
     /// With a temperature that changes in time: the run's constants at its temperature at
-    /// time `t` [s] ([`CellTemperature::at`]). Nothing to do otherwise.
+    /// time `t` \[s\] ([`CellTemperature::at`]). Nothing to do otherwise.
     #[inline(always)]
     fn set_temperature_at(&mut self, t: f64) {
         if let Some(temp) = self.temperature.as_ref() {
@@ -833,8 +833,8 @@ impl<'a, D: Scalar> Run<'a, D> {
         Ok(None)
     }
 
-    /// The voltage at time `t_end` [s] of step `st` (the step's end, or a point inside it for a
-    /// re-step), the components standing there, with current `current` [A]; `electrolyte`:
+    /// The voltage at time `t_end` \[s\] of step `st` (the step's end, or a point inside it for a
+    /// re-step), the components standing there, with current `current` \[A\]; `electrolyte`:
     /// the run has one. With a temperature that changes in time, the voltage at the
     /// temperature extrapolated to `t_end` and the temperature's step end with the heat there
     /// ([`CellTemperature::step_end`], to accept if the step is); the run's constants are left
@@ -1185,7 +1185,7 @@ impl<'a, D: Scalar> Run<'a, D> {
     }
 }
 
-/// The next electrolyte step after one of `h` [s] with local error `err` relative to c_e,
+/// The next electrolyte step after one of `h` \[s\] with local error `err` relative to c_e,
 /// for the tolerance `rtol`: the error scales as h³, aim at 0.7 of the tolerance, change by
 /// 0.2–2×; rounded up to 2^(k/4) s (so within 1.19³·0.7 < 1.2 times the tolerance), so that
 /// the sizes — and the discrete solution — are piecewise constant in the parameters and a
@@ -1195,7 +1195,7 @@ fn next_step_size(h: f64, err: f64, rtol: f64) -> f64 {
     ((h * factor).log2() * 4.0).ceil().mul_add(0.25, 0.0).exp2()
 }
 
-/// The electrolyte concentration `value` [mol/m³] reached 0 at time `t` [s].
+/// The electrolyte concentration `value` \[mol/m³\] reached 0 at time `t` \[s\].
 fn depleted(value: f64, t: f64) -> CellError {
     CellError::OutOfRange {
         quantity: "electrolyte concentration".into(),

@@ -19,13 +19,13 @@ use super::ThermoError;
 /// with respect to them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FreeEnergy<D> {
-    /// Reference chemical potential μ0 [eV]: the slope of the linear term x·μ0.
+    /// Reference chemical potential μ0 \[eV\]: the slope of the linear term x·μ0.
     pub mu0: D,
-    /// Temperature-independent parts a_k [eV] of the Redlich–Kister coefficients.
+    /// Temperature-independent parts a_k \[eV\] of the Redlich–Kister coefficients.
     pub a: Vec<D>,
-    /// Temperature slopes b_k [eV/K] of the coefficients (missing entries are 0).
+    /// Temperature slopes b_k \[eV/K\] of the coefficients (missing entries are 0).
     pub b: Vec<D>,
-    /// Temperature T [K].
+    /// Temperature T \[K\].
     pub t: D,
 }
 
@@ -41,7 +41,7 @@ impl<D: Scalar> FreeEnergy<D> {
         }
     }
 
-    /// Redlich–Kister free energy with A_k(T) = a_k + b_k·T (a_k [eV], b_k [eV/K]).
+    /// Redlich–Kister free energy with A_k(T) = a_k + b_k·T (a_k \[eV\], b_k \[eV/K\]).
     pub fn redlich_kister(mu0: D, a: Vec<D>, b: Vec<D>, t: D) -> Self {
         Self { mu0, a, b, t }
     }
@@ -86,35 +86,35 @@ impl<D: Scalar> FreeEnergy<D> {
         self.b.get(k).copied().unwrap_or(D::from(0.0))
     }
 
-    /// A_k(T) = a_k + b_k·T [eV].
+    /// A_k(T) = a_k + b_k·T \[eV\].
     pub fn coefficient(&self, k: usize) -> D {
         self.a_k(k) + self.b_k(k) * self.t
     }
 
-    /// Free energy per site g(x, T) [eV]. `x` must lie in (0, 1) (not checked here; see
+    /// Free energy per site g(x, T) \[eV\]. `x` must lie in (0, 1) (not checked here; see
     /// [`check_composition`]).
     pub fn g(&self, x: D) -> D {
         self.g_xy(x, -x + 1.0)
     }
 
-    /// Chemical potential μ(x, T) = ∂g/∂x [eV per Li]:
+    /// Chemical potential μ(x, T) = ∂g/∂x \[eV per Li\]:
     /// μ = μ0 + Σ_k A_k(T)·φ_k'(x) + k_B·T·ln(x/(1−x)), φ_k = x(1−x)(1−2x)^k.
     pub fn mu(&self, x: D) -> D {
         self.mu_xy(x, -x + 1.0)
     }
 
-    /// Curvature ∂²g/∂x² = ∂μ/∂x [eV]: Σ_k A_k·φ_k''(x) + k_B·T/(x(1−x)).
+    /// Curvature ∂²g/∂x² = ∂μ/∂x \[eV\]: Σ_k A_k·φ_k''(x) + k_B·T/(x(1−x)).
     pub fn d2g(&self, x: D) -> D {
         self.d2g_xy(x, -x + 1.0)
     }
 
-    /// ∂g/∂T at fixed x [eV/K] (minus the entropy per site):
+    /// ∂g/∂T at fixed x \[eV/K\] (minus the entropy per site):
     /// Σ_k b_k·φ_k(x) + k_B·[x ln x + (1−x) ln(1−x)].
     pub fn dg_dt(&self, x: D) -> D {
         self.dg_dt_xy(x, -x + 1.0)
     }
 
-    /// ∂μ/∂T at fixed x [eV/K]: Σ_k b_k·φ_k'(x) + k_B·ln(x/(1−x)).
+    /// ∂μ/∂T at fixed x \[eV/K\]: Σ_k b_k·φ_k'(x) + k_B·ln(x/(1−x)).
     pub fn dmu_dt(&self, x: D) -> D {
         self.dmu_dt_xy(x, -x + 1.0)
     }
@@ -240,7 +240,7 @@ fn phi_d2<D: Scalar>(k: usize, x: D, y: D) -> D {
     r
 }
 
-/// Regular-solution chemical potential μ = μ0 + Ω(1−2x) + k_B·T·ln(x/(1−x)) [eV]
+/// Regular-solution chemical potential μ = μ0 + Ω(1−2x) + k_B·T·ln(x/(1−x)) \[eV\]
 /// (Ω, μ0 in eV per site, T in K).
 pub fn regular_solution_mu<D: Scalar>(x: D, omega: D, mu0: D, t: D) -> D {
     mu0 + omega * (-x * 2.0 + 1.0) + t * logit(x) * K_B_EV
@@ -251,7 +251,7 @@ pub fn regular_solution_theta<D: Scalar>(x: D, omega: D, t: D) -> D {
     (-x + 1.0).recip() - omega * x * 2.0 / (t * K_B_EV)
 }
 
-/// Critical temperature of the symmetric regular solution T_c = Ω/(2k_B) [K] (Ω in eV).
+/// Critical temperature of the symmetric regular solution T_c = Ω/(2k_B) \[K\] (Ω in eV).
 pub fn regular_solution_critical_temperature<D: Scalar>(omega: D) -> D {
     omega / (2.0 * K_B_EV)
 }

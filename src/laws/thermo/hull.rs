@@ -64,31 +64,31 @@ pub fn lower_hull_indices(x: &[f64], y: &[f64]) -> Result<Vec<usize>, ThermoErro
     Ok(hull)
 }
 
-/// One 0 K voltage step: the hull edge from x_lo to x_hi at voltage `voltage` [V vs Li/Li+].
+/// One 0 K voltage step: the hull edge from x_lo to x_hi at voltage `voltage` \[V vs Li/Li+\].
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoltageStep<D> {
     /// Composition at the start of the step.
     pub x_lo: f64,
     /// Composition at the end of the step.
     pub x_hi: f64,
-    /// Step voltage V = −(E_hi − E_lo)/(x_hi − x_lo) [V].
+    /// Step voltage V = −(E_hi − E_lo)/(x_hi − x_lo) \[V\].
     pub voltage: D,
 }
 
 /// The 0 K voltage profile: hull vertices, the steps between them, and each input point's
-/// energy above the hull [eV per formula unit] (0 on the hull).
+/// energy above the hull \[eV per formula unit\] (0 on the hull).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepProfile<D> {
     /// Input indices of the hull vertices, ascending in x.
     pub vertices: Vec<usize>,
     /// One step per hull edge, ascending in x.
     pub steps: Vec<VoltageStep<D>>,
-    /// Energy above the hull of every input point [eV], in input order.
+    /// Energy above the hull of every input point \[eV\], in input order.
     pub e_above_hull: Vec<f64>,
 }
 
 impl<D: Scalar> StepProfile<D> {
-    /// Voltage [V] at composition x: the step whose edge [x_lo, x_hi) contains x; the last step
+    /// Voltage \[V\] at composition x: the step whose edge [x_lo, x_hi) contains x; the last step
     /// includes its right end. Outside the tabulated range this is an error.
     pub fn voltage_at(&self, x: f64) -> Result<D, ThermoError> {
         let first = self.steps.first().map(|s| s.x_lo).unwrap_or(f64::NAN);
@@ -109,7 +109,7 @@ impl<D: Scalar> StepProfile<D> {
         unreachable!("steps cover [first, last]")
     }
 
-    /// Average voltage over the whole tabulated range [V]: −(E_last − E_first)/(x_last − x_first),
+    /// Average voltage over the whole tabulated range \[V\]: −(E_last − E_first)/(x_last − x_first),
     /// equal to the capacity-weighted mean of the steps.
     pub fn average_voltage(&self) -> D {
         let mut num = D::from(0.0);
@@ -166,7 +166,7 @@ pub fn step_voltage_profile<D: Scalar>(x: &[f64], e: &[D]) -> Result<StepProfile
 mod tests {
     use super::*;
 
-    /// Hand-made five-point set (x, E [eV per formula unit vs Li metal]):
+    /// Hand-made five-point set (x, E \[eV per formula unit vs Li metal\]):
     /// (0, 0), (0.25, −1.0), (0.5, −1.7), (0.75, −2.0), (1, −2.6).
     /// Chords: 0→0.25 slope −4; 0.25→0.5 slope −2.8; 0.5→0.75 slope −1.2; 0.75→1 slope −2.4.
     /// The last slope is below the one before, so (0.75, −2.0) is above the hull: the chord

@@ -6,7 +6,7 @@
 //! - μ(x, T) = ∂g/∂x is the Li chemical potential in the host in eV per Li, measured from the
 //!   reference whose μ is set to 0 by convention (Li metal: μ_ref = 0).
 //! - Open-circuit voltage against a reference electrode: U = −(μ_cathode − μ_ref)/e. With μ in
-//!   eV per Li, dividing by e is numerically the identity, so U [V] = −(μ − μ_ref) [eV].
+//!   eV per Li, dividing by e is numerically the identity, so U \[V\] = −(μ − μ_ref) \[eV\].
 //!
 //! - Phase boundaries (x1, x2, spinodals, plateau, T_c) are solved in f64 and lifted to the dual
 //!   scalar by the implicit function theorem: their **first** derivatives are exact (what the
@@ -39,7 +39,7 @@ pub use phase::{
     critical_temperature, lift_spinodal, lift_tangent, phase_boundaries, spinodal_intervals,
 };
 
-/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e [V], with
+/// Open-circuit voltage against a reference electrode, U = −(μ_cathode − μ_ref)/e \[V\], with
 /// both chemical potentials in eV per Li (so dividing by e is numerically the identity).
 /// Li metal reference: μ_ref = 0 by convention. Per mole, divide J/mol by F instead.
 #[inline]
@@ -50,38 +50,97 @@ pub fn open_circuit_voltage<D: crate::model::Scalar>(mu_cathode_ev: D, mu_ref_ev
 /// Errors of the thermodynamic laws. Every variant names the offending field or value.
 #[derive(Debug, Clone, Error, PartialEq)]
 pub enum ThermoError {
+    /// A composition outside (0, 1).
     #[error("composition x = {x} is outside (0, 1)")]
-    InvalidComposition { x: f64 },
+    InvalidComposition {
+        /// The composition x \[1\].
+        x: f64,
+    },
+    /// A parameter outside its valid range.
     #[error("parameter '{name}' = {value}: expected {expected}")]
     InvalidParameter {
+        /// The parameter's name.
         name: String,
+        /// Its value, in its unit.
         value: f64,
+        /// The valid range, in words.
         expected: String,
     },
+    /// Arrays that must have the same length (compositions and energies) do not.
     #[error("{what}: expected {expected} entries, found {found}")]
     LengthMismatch {
+        /// The array.
         what: String,
+        /// Entries it must have.
         expected: usize,
+        /// Entries it has.
         found: usize,
     },
+    /// Too few distinct compositions for the fit or table.
     #[error("need at least {needed} points with distinct compositions, found {found}")]
-    TooFewPoints { needed: usize, found: usize },
+    TooFewPoints {
+        /// Points needed.
+        needed: usize,
+        /// Distinct points given.
+        found: usize,
+    },
+    /// A composition outside the range of a tabulated free energy.
     #[error("composition x = {x} is outside the tabulated range [{lo}, {hi}]")]
-    OutsideRange { x: f64, lo: f64, hi: f64 },
+    OutsideRange {
+        /// The composition \[1\].
+        x: f64,
+        /// Lowest tabulated composition \[1\].
+        lo: f64,
+        /// Highest tabulated composition \[1\].
+        hi: f64,
+    },
+    /// A root find or minimisation (common tangent, spinodal, critical point) did not converge.
     #[error("{what} failed: {detail}")]
-    SolverFailed { what: String, detail: String },
+    SolverFailed {
+        /// What was being solved.
+        what: String,
+        /// Why it failed.
+        detail: String,
+    },
+    /// The curvature ∂²g/∂x² does not grow with T, so no temperature closes the gap.
     #[error(
         "no upper critical temperature: ∂²g/∂x² decreases with T at x = {x} (slope {q} eV/K ≤ 0)"
     )]
-    NoCriticalTemperature { x: f64, q: f64 },
+    NoCriticalTemperature {
+        /// The composition where the curvature was tested \[1\].
+        x: f64,
+        /// ∂(∂²g/∂x²)/∂T there \[eV/K\].
+        q: f64,
+    },
+    /// At or above the critical temperature there is no miscibility gap, so no plateau.
     #[error("no miscibility gap at T = {t} K (T ≥ T_c = {t_c} K): no plateau")]
-    NoPlateau { t: f64, t_c: f64 },
+    NoPlateau {
+        /// The temperature \[K\].
+        t: f64,
+        /// The critical temperature T_c \[K\].
+        t_c: f64,
+    },
+    /// A plateau asked for by gap number beyond the gaps there are.
     #[error("miscibility gap index {index} requested, but only {found} gap(s) at T = {t} K")]
-    NoSuchGap { index: usize, found: usize, t: f64 },
+    NoSuchGap {
+        /// The gap asked for (0 = lowest x).
+        index: usize,
+        /// Gaps found.
+        found: usize,
+        /// The temperature \[K\].
+        t: f64,
+    },
+    /// A law name the thermodynamic catalogue does not know: (name, the known names).
     #[error("unknown thermodynamic law '{0}' (known: {1})")]
     UnknownLaw(String, String),
+    /// A law option with a bad value.
     #[error("option '{option}': {message}")]
-    InvalidOption { option: String, message: String },
+    InvalidOption {
+        /// The option's name.
+        option: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl From<ThermoError> for ModelError {

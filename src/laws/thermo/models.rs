@@ -1,12 +1,12 @@
 //! The thermodynamic laws behind the [`Model`] trait, and [`build_thermo_law`], the entry point study files use.
 //!
 //! Inputs (θ) by free-energy kind, in this order:
-//! - regular solution: `Omega` [eV], `mu0` [eV], `T` [K];
-//! - Redlich–Kister with n terms: `a_0`..`a_{n−1}` [eV], `b_0`..`b_{n−1}` [eV/K], `mu0` [eV],
-//!   `T` [K] (A_k(T) = a_k + b_k·T).
+//! - regular solution: `Omega` \[eV\], `mu0` \[eV\], `T` \[K\];
+//! - Redlich–Kister with n terms: `a_0`..`a_{n−1}` \[eV\], `b_0`..`b_{n−1}` \[eV/K\], `mu0` \[eV\],
+//!   `T` \[K\] (A_k(T) = a_k + b_k·T).
 //!
 //! Energies are eV per site; voltages are against the chosen reference (Li metal by default,
-//! μ_ref = 0 by convention): U = −(μ − μ_ref)/e [V].
+//! μ_ref = 0 by convention): U = −(μ − μ_ref)/e \[V\].
 
 use toml::{Table, Value};
 
@@ -23,11 +23,14 @@ use super::{ThermoError, open_circuit_voltage};
 /// Which free energy g(x, T) a model uses, which fixes its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreeEnergyKind {
-    /// g = x·μ0 + Ω·x(1−x) + k_B·T·[x ln x + (1−x) ln(1−x)]; inputs Omega [eV], mu0 [eV], T [K].
+    /// g = x·μ0 + Ω·x(1−x) + k_B·T·[x ln x + (1−x) ln(1−x)]; inputs Omega \[eV\], mu0 \[eV\], T \[K\].
     RegularSolution,
-    /// g = x·μ0 + x(1−x)·Σ_{k<n} (a_k + b_k·T)(1−2x)^k + ideal mixing; inputs a_0..a_{n−1} [eV],
-    /// b_0..b_{n−1} [eV/K], mu0 [eV], T [K].
-    RedlichKister { n_terms: usize },
+    /// g = x·μ0 + x(1−x)·Σ_{k<n} (a_k + b_k·T)(1−2x)^k + ideal mixing; inputs a_0..a_{n−1} \[eV\],
+    /// b_0..b_{n−1} \[eV/K\], mu0 \[eV\], T \[K\].
+    RedlichKister {
+        /// Number of terms n.
+        n_terms: usize,
+    },
 }
 
 impl FreeEnergyKind {
@@ -87,12 +90,20 @@ pub enum Reference {
     /// Li metal, μ_ref = 0 at every T by convention (μ0 and the b_k are then relative to Li
     /// metal, including its entropy).
     LiMetal,
-    /// A fixed reference chemical potential μ_ref [eV per Li], independent of T.
-    Fixed { mu_ref: f64 },
+    /// A fixed reference chemical potential μ_ref \[eV per Li\], independent of T.
+    Fixed {
+        /// μ_ref \[eV per Li\].
+        mu_ref: f64,
+    },
     /// A second host at fixed composition x, at the same temperature as the model:
     /// μ_ref = μ_eq,host(x, T) (its own plateau if x is inside its miscibility gap). The host's
     /// `t` field is ignored.
-    Host { host: FreeEnergy<f64>, x: f64 },
+    Host {
+        /// The host's free energy.
+        host: FreeEnergy<f64>,
+        /// The host's composition \[1\].
+        x: f64,
+    },
 }
 
 impl Reference {
@@ -106,7 +117,7 @@ impl Reference {
         Ok(Equilibrium::new(f)?)
     }
 
-    /// μ_ref(T) [eV].
+    /// μ_ref(T) \[eV\].
     pub fn mu<D: Scalar>(&self, t: D) -> Result<D, ModelError> {
         match self {
             Self::LiMetal => Ok(D::from(0.0)),
@@ -115,7 +126,7 @@ impl Reference {
         }
     }
 
-    /// dμ_ref/dT [eV/K].
+    /// dμ_ref/dT \[eV/K\].
     pub fn dmu_dt<D: Scalar>(&self, t: D) -> Result<D, ModelError> {
         match self {
             Self::LiMetal | Self::Fixed { .. } => Ok(D::from(0.0)),
@@ -216,9 +227,9 @@ fn check_kind(kind: FreeEnergyKind) -> Result<(), ThermoError> {
     Ok(())
 }
 
-/// Open-circuit voltage curve U(x) = −(μ(x, T) − μ_ref)/e [V] on a composition grid.
+/// Open-circuit voltage curve U(x) = −(μ(x, T) − μ_ref)/e \[V\] on a composition grid.
 /// With [`Branch::Equilibrium`] μ is the convex-hull (equilibrium) potential: flat at the
-/// plateau voltage across every miscibility gap (x1, x2). Output: curve `U` [V] on axis x.
+/// plateau voltage across every miscibility gap (x1, x2). Output: curve `U` \[V\] on axis x.
 #[derive(Debug, Clone)]
 pub struct OcvCurveModel {
     base: CurveBase,
@@ -260,7 +271,7 @@ impl Model for OcvCurveModel {
 }
 
 /// Thermodynamic factor curve Θ(x) = (x/(k_B·T))·∂μ/∂x (dimensionless) on a composition grid.
-/// Equilibrium branch: Θ = 0 inside a miscibility gap. Output: curve `Theta` [1] on axis x.
+/// Equilibrium branch: Θ = 0 inside a miscibility gap. Output: curve `Theta` \[1\] on axis x.
 #[derive(Debug, Clone)]
 pub struct ThermodynamicFactorModel {
     base: CurveBase,
@@ -292,9 +303,9 @@ impl Model for ThermodynamicFactorModel {
     }
 }
 
-/// Entropic coefficient curve ∂U/∂T = −(∂μ/∂T − dμ_ref/dT)/e [V/K] on a composition grid.
+/// Entropic coefficient curve ∂U/∂T = −(∂μ/∂T − dμ_ref/dT)/e \[V/K\] on a composition grid.
 /// Solid solution: ∂μ/∂T = Σ b_k φ_k'(x) + k_B ln(x/(1−x)); inside a gap (equilibrium branch)
-/// the plateau's dμ_p/dT = (∂g/∂T(x2) − ∂g/∂T(x1))/(x2 − x1). Output: curve `dU_dT` [V/K].
+/// the plateau's dμ_p/dT = (∂g/∂T(x2) − ∂g/∂T(x1))/(x2 − x1). Output: curve `dU_dT` \[V/K\].
 #[derive(Debug, Clone)]
 pub struct EntropicCoefficientModel {
     base: CurveBase,
@@ -335,9 +346,9 @@ impl Model for EntropicCoefficientModel {
     }
 }
 
-/// Two-phase plateau of one miscibility gap, as scalars: `U_plateau` = −(μ_p − μ_ref)/e [V],
+/// Two-phase plateau of one miscibility gap, as scalars: `U_plateau` = −(μ_p − μ_ref)/e \[V\],
 /// binodal compositions `x1` < `x2`, spinodal compositions `x_spinodal_1` < `x_spinodal_2`
-/// (the outermost spinodal points inside the gap), and the critical temperature `T_c` [K]
+/// (the outermost spinodal points inside the gap), and the critical temperature `T_c` \[K\]
 /// (symmetric regular solution: Ω/(2k_B)). All with exact first derivatives through the
 /// implicit function theorem. At or above T_c there is no gap: evaluation returns
 /// `ModelError::OutOfPhysicalRange` for T (no plateau is reported).
@@ -425,9 +436,9 @@ impl Model for PlateauModel {
 }
 
 /// 0 K step voltage profile from tabulated formation energies via the lower convex hull.
-/// Inputs: `E_0`..`E_{m−1}` [eV per formula unit] at fixed compositions x_points (energies
-/// relative to Li metal, or total energies with `e_li` set). Outputs: curve `U_0K` [V] on the
-/// x grid (piecewise constant, one step per hull edge) and scalar `U_avg` [V] over the
+/// Inputs: `E_0`..`E_{m−1}` \[eV per formula unit\] at fixed compositions x_points (energies
+/// relative to Li metal, or total energies with `e_li` set). Outputs: curve `U_0K` \[V\] on the
+/// x grid (piecewise constant, one step per hull edge) and scalar `U_avg` \[V\] over the
 /// tabulated range. Hull vertices are chosen on the real parts; step heights carry exact
 /// derivatives with respect to the vertex energies.
 #[derive(Debug, Clone)]
@@ -441,7 +452,7 @@ pub struct HullVoltageModel {
 
 impl HullVoltageModel {
     /// `x_points`: compositions of the tabulated energies (≥ 2 distinct); `x`: output grid
-    /// inside [min, max] of x_points; `e_li`: Li metal energy per atom [eV] subtracted as
+    /// inside [min, max] of x_points; `e_li`: Li metal energy per atom \[eV\] subtracted as
     /// x·e_li (0 when the energies are already relative to Li metal).
     pub fn new(x_points: Vec<f64>, x: Vec<f64>, e_li: f64) -> Result<Self, ThermoError> {
         let lo = x_points.iter().copied().fold(f64::INFINITY, f64::min);
@@ -517,10 +528,16 @@ impl Model for HullVoltageModel {
 /// rules out `dyn Model`).
 #[derive(Debug, Clone)]
 pub enum ThermoLaw {
+    /// Open-circuit voltage curve U(x) \[V\].
     Ocv(OcvCurveModel),
+    /// Plateau voltage \[V\], coexisting and spinodal compositions \[1\] and critical temperature
+    /// \[K\] of a miscibility gap.
     Plateau(PlateauModel),
+    /// Thermodynamic factor curve Θ(x) \[1\].
     ThermodynamicFactor(ThermodynamicFactorModel),
+    /// Entropic coefficient curve dU/dT(x) \[V/K\].
     EntropicCoefficient(EntropicCoefficientModel),
+    /// 0 K step voltage profile from the convex hull of tabulated formation energies \[V\].
     HullVoltage(HullVoltageModel),
 }
 
@@ -800,11 +817,11 @@ fn linspace(start: f64, stop: f64, n: u64) -> Result<Vec<f64>, ThermoError> {
 /// - `branch` (`*_ocv`, `*_theta`, `*_entropic`): `"equilibrium"` (default; convex hull, flat
 ///   across gaps, Θ = 0 there) or `"solid_solution"` (homogeneous, unstable in the spinodal).
 /// - `terms` (required for `redlich_kister_*`): number n of Redlich–Kister terms (1–16); the
-///   inputs are a_0..a_{n−1} [eV], b_0..b_{n−1} [eV/K], mu0 [eV], T [K].
+///   inputs are a_0..a_{n−1} \[eV\], b_0..b_{n−1} \[eV/K\], mu0 \[eV\], T \[K\].
 /// - `gap` (`*_plateau`): index of the miscibility gap to report, ascending in x (default 0).
 /// - `x_points = [..]` (required for `hull_voltage_0k`): compositions of the tabulated
-///   energies; the inputs are E_0..E_{m−1} [eV per formula unit].
-/// - `e_li` (`hull_voltage_0k`): Li metal energy per atom [eV] subtracted as x·e_li when the
+///   energies; the inputs are E_0..E_{m−1} \[eV per formula unit\].
+/// - `e_li` (`hull_voltage_0k`): Li metal energy per atom \[eV\] subtracted as x·e_li when the
 ///   energies are not yet referenced to Li metal (default 0).
 pub fn build_thermo_law(name: &str, options: &Table) -> Result<ThermoLaw, ThermoError> {
     let default_grid = (0.01, 0.99, 99);
@@ -889,7 +906,7 @@ mod tests {
     /// LiFePO4 regular solution (Cogswell & Bazant 2012, atomistic_literature.md §2):
     /// Ω = 115.8 meV/site, μ0 = −3.42 eV (plateau 3.42 V vs Li), T = 298.15 K.
     const LFP: [f64; 3] = [0.1158, -3.42, 298.15];
-    /// Asymmetric three-term Redlich–Kister: a_0..a_2 [eV], b_0..b_2 [eV/K], mu0, T.
+    /// Asymmetric three-term Redlich–Kister: a_0..a_2 \[eV\], b_0..b_2 \[eV/K\], mu0, T.
     const RK3: [f64; 8] = [0.14, 0.04, -0.015, -2e-5, 1e-5, 3e-6, -3.9, 320.0];
 
     fn table(s: &str) -> Table {

@@ -162,14 +162,19 @@ pub fn lift_spinodal<D: Scalar>(f: &FreeEnergy<D>, s: f64) -> D {
 }
 
 /// A common tangent in f64: coexisting compositions x1 < x2 with μ(x1) = μ(x2) = `mu` and
-/// g(x2) − g(x1) = μ·(x2 − x1). `mu` [eV] is the plateau chemical potential. `y1`, `y2` are
+/// g(x2) − g(x1) = μ·(x2 − x1). `mu` \[eV\] is the plateau chemical potential. `y1`, `y2` are
 /// 1 − x1 and 1 − x2 to full relative precision (they matter when x2 is within ~1e-8 of 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CommonTangent {
+    /// Composition of the Li-poor phase \[1\].
     pub x1: f64,
+    /// Composition of the Li-rich phase \[1\].
     pub x2: f64,
+    /// 1 − x1 \[1\].
     pub y1: f64,
+    /// 1 − x2 \[1\].
     pub y2: f64,
+    /// Plateau chemical potential \[eV\].
     pub mu: f64,
 }
 
@@ -191,7 +196,7 @@ fn width<D: Scalar>(p1: Xy<D>, p2: Xy<D>) -> D {
 }
 
 /// Residuals of the common-tangent system for g (μ0 cancels):
-/// F1 = μ(x1) − μ(x2), F2 = (g(x2) − g(x1))/(x2 − x1) − μ(x1)   [both eV].
+/// F1 = μ(x1) − μ(x2), F2 = (g(x2) − g(x1))/(x2 − x1) − μ(x1)   \[both eV\].
 fn tangent_residual<D: Scalar>(f: &FreeEnergy<D>, p1: Xy<D>, p2: Xy<D>) -> [D; 2] {
     let m1 = f.mu_xy(p1.0, p1.1);
     let chord = (f.g_xy(p2.0, p2.1) - f.g_xy(p1.0, p1.1)) / width(p1, p2);
@@ -207,7 +212,7 @@ fn tangent_jacobian(f: &FreeEnergy<f64>, p1: Xy<f64>, p2: Xy<f64>) -> [[f64; 2];
     [[c1, -c2], [(chord - m1) / dx - c1, (m2 - chord) / dx]]
 }
 
-/// Round-off level of the tangent residuals at (p1, p2) [eV]: the excess terms' rounding plus
+/// Round-off level of the tangent residuals at (p1, p2) \[eV\]: the excess terms' rounding plus
 /// k_B·T·ε/(x·(1−x)) for each logarithm.
 fn residual_noise(f: &FreeEnergy<f64>, p1: Xy<f64>, p2: Xy<f64>) -> f64 {
     let scale: f64 = f.mu0.abs()
@@ -409,16 +414,18 @@ pub fn common_tangents_from_spinodals(
 }
 
 /// A miscibility gap with exact first derivatives: coexisting x1 < x2 (and y = 1 − x of each)
-/// and the plateau chemical potential μ_p [eV], all in the dual scalar.
+/// and the plateau chemical potential μ_p \[eV\], all in the dual scalar.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PhaseBoundary<D> {
+    /// Composition of the Li-poor phase \[1\].
     pub x1: D,
+    /// Composition of the Li-rich phase \[1\].
     pub x2: D,
     /// 1 − x1.
     pub y1: D,
     /// 1 − x2.
     pub y2: D,
-    /// Plateau chemical potential μ_p = (g(x2) − g(x1))/(x2 − x1) [eV per Li].
+    /// Plateau chemical potential μ_p = (g(x2) − g(x1))/(x2 − x1) \[eV per Li\].
     pub mu: D,
 }
 
@@ -449,7 +456,7 @@ pub fn phase_boundaries<D: Scalar>(
     Ok(tangents.iter().map(|ct| lift_tangent(f, ct)).collect())
 }
 
-/// Critical temperature [K]: the highest T at which g'' < 0 somewhere. g'' is linear in T,
+/// Critical temperature \[K\]: the highest T at which g'' < 0 somewhere. g'' is linear in T,
 /// g'' = P(x) + T·Q(x) with P = Σ a_k φ_k'', Q = Σ b_k φ_k'' + k_B/(x(1−x)), so
 /// T_c = max_x τ(x), τ = −P/Q. The maximiser is found on the scan grid and refined by golden
 /// section; the value is lifted to the dual scalar by the envelope theorem (dT_c/dp = ∂τ/∂p at
@@ -516,7 +523,9 @@ pub fn critical_temperature<D: Scalar>(f: &FreeEnergy<D>) -> Result<(D, f64), Th
 /// solution outside every miscibility gap, the plateau μ_p inside (x1, x2).
 #[derive(Debug, Clone)]
 pub struct Equilibrium<D> {
+    /// The solid solution's free energy g(x).
     pub free_energy: FreeEnergy<D>,
+    /// The miscibility gaps, in increasing x.
     pub gaps: Vec<PhaseBoundary<D>>,
 }
 
@@ -535,7 +544,7 @@ impl<D: Scalar> Equilibrium<D> {
         self.gaps.iter().find(|g| x > g.x1.re() && x < g.x2.re())
     }
 
-    /// Equilibrium chemical potential [eV]: the plateau μ_p inside a gap, μ(x) outside.
+    /// Equilibrium chemical potential \[eV\]: the plateau μ_p inside a gap, μ(x) outside.
     pub fn mu(&self, x: f64) -> D {
         match self.gap_at(x) {
             Some(g) => g.mu,
@@ -551,7 +560,7 @@ impl<D: Scalar> Equilibrium<D> {
         }
     }
 
-    /// Equilibrium dμ_eq/dT [eV/K]: ∂μ/∂T outside a gap; inside, by the envelope theorem,
+    /// Equilibrium dμ_eq/dT \[eV/K\]: ∂μ/∂T outside a gap; inside, by the envelope theorem,
     /// dμ_p/dT = (∂g/∂T(x2) − ∂g/∂T(x1))/(x2 − x1).
     pub fn dmu_dt(&self, x: f64) -> D {
         match self.gap_at(x) {
