@@ -2,9 +2,10 @@
 //!
 //! Reads BPX 1.x (initial conditions and thermal environment under `State`) and legacy 0.x
 //! (the electrolyte's initial concentration under `Parameterisation/Electrolyte`, temperatures
-//! under `Parameterisation/Cell`, always 100 % SOC); writes the 0.x layout (BPX 1.x export is
-//! still to come). Conventions of the standard and how they map to [`CellParams`] (as PyBaMM's
-//! own BPX reader does, so results are comparable):
+//! under `Parameterisation/Cell`, always 100 % SOC); writes BPX 1.x ([`write_bpx`], the layout
+//! the `bpx` package's strict parser accepts and PyBaMM's `create_from_bpx` loads).
+//! Conventions of the standard and how they map to [`CellParams`] (as PyBaMM's own BPX reader
+//! does, so results are comparable):
 //! - Values are numbers, expression strings in `x` (Python syntax, parsed by [`Expr`]) or
 //!   tables `{"x": [...], "y": [...]}` (interpolated here with PCHIP, C¹; PyBaMM uses linear).
 //!   Particle diffusivity and OCP are functions of stoichiometry x = c/c_max; electrolyte
@@ -30,6 +31,9 @@
 //!   `Cell/External surface area [m2]` with `State/Thermal environment/Heat transfer
 //!   coefficient \[W.m-2.K-1\]` (1.x; without it the cell is adiabatic, as in PyBaMM); its heat
 //!   capacity is `Density [kg.m-3]` × `Specific heat capacity [J.K-1.kg-1]` × `Volume [m3]`.
+//!   A file with density and specific heat capacity has thermal data (and then needs volume and
+//!   external surface area too); volume and external surface area alone are geometry
+//!   ([`CellGeometry`]), which PyBaMM needs even for an isothermal run.
 
 use super::CellError;
 use super::expr::Expr;
@@ -53,17 +57,95 @@ pub struct BpxCell {
     pub model: String,
     /// The "User-defined" section as read (uncertainties etc.), untouched.
     pub user_defined: Map<String, Value>,
+    /// `Parameterisation/Cell` volume and external surface area, when the file has both
+    /// (with or without thermal data).
+    pub geometry: Option<CellGeometry>,
 }
 
-/// An uncertainty to export in the "User-defined" section.
+/// The cell's outer geometry: what PyBaMM's `create_from_bpx` needs (as "Cell volume [m3]" and
+/// "Cell cooling surface area [m2]") even for an isothermal model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellGeometry {
+    /// `Volume [m3]`: the cell's volume V [m³].
+    pub volume_m3: f64,
+    /// `External surface area [m2]`: the cell's outer (cooling) surface A_cool [m²].
+    pub external_surface_area_m2: f64,
+}
+
+impl CellGeometry {
+    /// The geometry of `p`'s thermal data, if any.
+    pub fn of_thermal(p: &CellParams<f64>) -> Option<Self> {
+        p.thermal.as_ref().map(|th| Self {
+            volume_m3: th.volume,
+            external_surface_area_m2: th.cooling_area,
+        })
+    }
+
+    /// A stand-in for a cell whose file gave no geometry: the electrode stack's volume
+    /// V = A·(L_n + L_s + L_p) [m³] (no current collectors or casing, so an underestimate) and
+    /// the surface of a cube of that volume, 6·V^(2/3) [m²]. Used only by thermal models, which
+    /// also need density and heat capacity the cell does not have; for the LG M50 (Chen 2020)
+    /// set it gives 1.77e-5 m³ and 4.1e-3 m² against PyBaMM's 2.42e-5 m³ and 5.31e-3 m².
+    pub fn estimated(p: &CellParams<f64>) -> Self {
+        let v = p.area * (p.neg.thickness + p.separator.thickness + p.pos.thickness);
+        Self {
+            volume_m3: v,
+            external_surface_area_m2: 6.0 * v.powf(2.0 / 3.0),
+        }
+    }
+}
+
+/// The shape of a parameter's distribution, in the unit of its [`ParamUncertainty`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DistributionKind {
+    /// x ~ N(mean, sd²).
+    Normal {
+        /// Mean [unit].
+        mean: f64,
+        /// Standard deviation [unit].
+        sd: f64,
+    },
+    /// ln x ~ N(mu, sigma²) (x in the unit): median e^mu, mean e^(mu + sigma²/2).
+    LogNormal {
+        /// Mean of ln x [ln unit].
+        mu: f64,
+        /// Standard deviation of ln x [1].
+        sigma: f64,
+    },
+    /// x = lower + (upper − lower)/(1 + e^(−z)), z ~ N(mu, sigma²).
+    LogitNormal {
+        /// Lower and upper bound of x [unit].
+        lower: f64,
+        upper: f64,
+        /// Mean and standard deviation of z [1].
+        mu: f64,
+        sigma: f64,
+    },
+    /// Only the summaries (of samples: posterior draws, Monte Carlo outputs): no closed form.
+    Empirical {
+        /// Number of samples summarised, when counted.
+        samples: Option<usize>,
+    },
+}
+
+/// One parameter's distribution to export in the "User-defined" section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamUncertainty {
-    /// The BPX-style parameter name, e.g. "Negative electrode diffusivity \[m2.s-1\]".
+    /// The BPX-style parameter name with its unit, e.g. "Negative electrode diffusivity
+    /// [m2.s-1]": the key of its entry under "User-defined"/[`DISTRIBUTIONS_KEY`].
     pub name: String,
-    /// Standard deviation in the parameter's unit.
+    /// The value written in the file's parameterisation [unit].
+    pub central: f64,
+    /// Mean [unit].
+    pub mean: f64,
+    /// Standard deviation [unit].
     pub sd: f64,
-    /// Optional credible/confidence interval (lower, upper, level e.g. 0.9).
+    /// Median [unit], when known.
+    pub median: Option<f64>,
+    /// A central interval (lower, upper [unit], level, e.g. 0.95), when known.
     pub interval: Option<(f64, f64, f64)>,
+    /// The distribution's kind and parameters.
+    pub kind: DistributionKind,
 }
 
 struct Reader<'a> {
@@ -669,18 +751,30 @@ pub fn read_bpx_str(text: &str, file: &str) -> Result<BpxCell, CellError> {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    let geometry = match (
+        cell.contains_key("Volume [m3]"),
+        cell.contains_key("External surface area [m2]"),
+    ) {
+        (true, true) => Some(CellGeometry {
+            volume_m3: r.num(cell, pc, "Volume [m3]")?,
+            external_surface_area_m2: r.num(cell, pc, "External surface area [m2]")?,
+        }),
+        _ => None,
+    };
     Ok(BpxCell {
         params,
         title,
         model,
         user_defined,
+        geometry,
     })
 }
 
 /// The lumped thermal properties when the file has all of density, specific heat capacity,
-/// volume and external surface area (`None` when it has none of them; some but not all is an
-/// error naming the missing one). No heat-transfer coefficient means an adiabatic cell, as
-/// PyBaMM's BPX reader assumes.
+/// volume and external surface area (`None` when it has neither density nor specific heat
+/// capacity: volume and external surface area alone are geometry; otherwise a missing one is an
+/// error naming it). No heat-transfer coefficient means an adiabatic cell, as PyBaMM's BPX
+/// reader assumes.
 fn thermal_params(
     r: &Reader,
     cell: &Map<String, Value>,
@@ -694,10 +788,10 @@ fn thermal_params(
         "External surface area [m2]",
     ];
     let pc = "Parameterisation/Cell";
-    let present = NEEDED.iter().filter(|k| cell.contains_key(**k)).count();
-    if present == 0 {
+    if !NEEDED[..2].iter().any(|k| cell.contains_key(*k)) {
         return Ok(None);
     }
+    let present = NEEDED.iter().filter(|k| cell.contains_key(**k)).count();
     if let Some(missing) = NEEDED.iter().find(|k| !cell.contains_key(**k)) {
         return Err(r.err(
             &format!("{pc}/{missing}"),
@@ -769,6 +863,12 @@ fn ocp_value(o: &Ocp<f64>, t: f64) -> Value {
     }
 }
 
+/// BPX's "Reaction rate constant [mol.m-2.s-1]" of electrode `e`, k_norm = m·c_max·√c_e0/F,
+/// with c_e0 = `ce0` [mol/m³] (see the module doc).
+pub(crate) fn normalised_rate_constant(e: &ElectrodeParams<f64>, ce0: f64) -> f64 {
+    e.rate_constant * e.c_max * ce0.sqrt() / FARADAY
+}
+
 fn electrode_json(e: &ElectrodeParams<f64>, negative: bool, ce0: f64, t: f64) -> Value {
     let (smin, smax) = if negative {
         (e.theta_soc0, e.theta_soc100)
@@ -796,7 +896,7 @@ fn electrode_json(e: &ElectrodeParams<f64>, negative: bool, ce0: f64, t: f64) ->
     );
     m.insert(
         "Reaction rate constant [mol.m-2.s-1]".into(),
-        num(e.rate_constant * e.c_max * ce0.sqrt() / FARADAY),
+        num(normalised_rate_constant(e, ce0)),
     );
     m.insert("Minimum stoichiometry".into(), num(smin));
     m.insert("Maximum stoichiometry".into(), num(smax));
@@ -812,42 +912,156 @@ fn electrode_json(e: &ElectrodeParams<f64>, negative: bool, ce0: f64, t: f64) ->
     Value::Object(m)
 }
 
-/// Export `p` as BPX JSON text (v0.4 layout). Uncertainties go to "User-defined" as
-/// `"<name> standard deviation"` and, with an interval at level L, `"<name> lower bound (L)"` /
-/// `"<name> upper bound (L)"`. The contact resistance (not a BPX field) is written there too as
-/// "Contact resistance \[Ohm\]". The area is written as one electrode pair of the total area.
-pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncertainty]) -> String {
-    let ce0 = p.electrolyte.initial_concentration;
-    let mut ud = Map::new();
-    ud.insert("Contact resistance [Ohm]".into(), num(p.contact_resistance));
-    for u in uncertainties {
-        ud.insert(format!("{} standard deviation", u.name), num(u.sd));
-        if let Some((lo, hi, level)) = u.interval {
-            let pct = format!("{}%", (level * 100.0 * 1e6).round() / 1e6);
-            ud.insert(format!("{} lower bound ({pct})", u.name), num(lo));
-            ud.insert(format!("{} upper bound ({pct})", u.name), num(hi));
-        }
+/// The BPX version [`write_bpx`] writes: the schema of the `bpx` package 1.1 (whose strict
+/// parser accepts the files, and which PyBaMM's `create_from_bpx` reads).
+pub const BPX_VERSION_WRITTEN: &str = "1.1.1";
+
+/// The "User-defined" key under which [`write_bpx`] writes the distributions, one object per
+/// parameter. One nested object, not a key per parameter: PyBaMM's `create_from_bpx` copies
+/// every "User-defined" key into its parameter values, where a BPX-style name such as
+/// "Negative electrode diffusivity [m2.s-1] ..." would collide with its own (renamed)
+/// parameters; a nested object it keeps untouched. (A string, "description" included, makes
+/// it fail: it converts the value to a number.)
+pub const DISTRIBUTIONS_KEY: &str = "Distributions";
+
+/// What a BPX export writes besides the cell's parameters.
+#[derive(Debug, Clone, Default)]
+pub struct BpxExport {
+    /// Header "Title".
+    pub title: String,
+    /// Header "Description" (empty: a line saying bridgelaw wrote the SPM/SPMe subset).
+    pub description: String,
+    /// Header "Model": "SPM", "SPMe" or "DFN" (empty: "SPMe", the richest model these
+    /// parameters drive).
+    pub model: String,
+    /// Volume and external surface area of a cell without thermal data (a cell with them is
+    /// written with its thermal data's); `None`: [`CellGeometry::estimated`] (said in the
+    /// description).
+    pub geometry: Option<CellGeometry>,
+    /// The distributions written to "User-defined", one entry each (see [`write_bpx`]).
+    pub uncertainties: Vec<ParamUncertainty>,
+    /// Further "User-defined" entries kept from the source file (numbers, expressions, tables
+    /// or nested objects of them, as the standard allows); this writer's own keys win.
+    pub user_defined: Map<String, Value>,
+}
+
+/// The "User-defined" object of one parameter's distribution: "Value written" (the central
+/// value in the parameterisation), "Mean", "Standard deviation", "Median" (if known),
+/// "Interval lower (L %)" / "Interval upper (L %)" (if known), and the kind as one key whose
+/// object holds its parameters: "Normal" {"Mean", "Standard deviation"}, "Log-normal"
+/// {"Mean of ln x", "Standard deviation of ln x"}, "Logit-normal" {"Lower bound", "Upper
+/// bound", "Mean of z", "Standard deviation of z"} or "Empirical" {"Samples"} (no kind key when
+/// only the moments are known). Numbers only
+/// (the standard reads a string in "User-defined" as an expression in x).
+fn uncertainty_value(u: &ParamUncertainty) -> Value {
+    let mut m = Map::new();
+    m.insert("Value written".into(), num(u.central));
+    m.insert("Mean".into(), num(u.mean));
+    m.insert("Standard deviation".into(), num(u.sd));
+    if let Some(q) = u.median {
+        m.insert("Median".into(), num(q));
     }
-    let mut doc = json!({
+    if let Some((lo, hi, level)) = u.interval {
+        let pct = (level * 100.0 * 1e6).round() / 1e6;
+        m.insert(format!("Interval lower ({pct} %)"), num(lo));
+        m.insert(format!("Interval upper ({pct} %)"), num(hi));
+    }
+    let (kind, params) = match u.kind {
+        // (an empty object is no valid BPX value: no kind key when nothing is known of it)
+        DistributionKind::Empirical { samples: None } => return Value::Object(m),
+        DistributionKind::Normal { mean, sd } => (
+            "Normal",
+            json!({"Mean": num(mean), "Standard deviation": num(sd)}),
+        ),
+        DistributionKind::LogNormal { mu, sigma } => (
+            "Log-normal",
+            json!({"Mean of ln x": num(mu), "Standard deviation of ln x": num(sigma)}),
+        ),
+        DistributionKind::LogitNormal {
+            lower,
+            upper,
+            mu,
+            sigma,
+        } => (
+            "Logit-normal",
+            json!({"Lower bound": num(lower), "Upper bound": num(upper),
+                   "Mean of z": num(mu), "Standard deviation of z": num(sigma)}),
+        ),
+        DistributionKind::Empirical { samples } => ("Empirical", json!({ "Samples": samples })),
+    };
+    m.insert(kind.into(), params);
+    Value::Object(m)
+}
+
+/// Export `p` as BPX 1.x JSON text ([`BPX_VERSION_WRITTEN`]): the parameterisation (one
+/// electrode pair of the total area), `State/Initial conditions` (initial state of charge,
+/// temperature and electrolyte concentration), `State/Thermal environment` (ambient temperature
+/// and heat-transfer coefficient, 0 for a cell without thermal data), the thermal data under
+/// `Parameterisation/Cell` where the cell has them, and "User-defined": the contact resistance
+/// as "Contact resistance [Ohm]" (not a BPX field) and each distribution of
+/// `export.uncertainties` under [`DISTRIBUTIONS_KEY`] and its name (the layout of
+/// [`uncertainty_value`]). Reading the text
+/// back with [`read_bpx_str`] gives `p` again (to rounding in the quantities BPX stores in
+/// another form: porosity via the transport efficiency, the rate constant normalised, the
+/// active fraction as a surface area per volume).
+pub fn write_bpx(p: &CellParams<f64>, export: &BpxExport) -> String {
+    let ce0 = p.electrolyte.initial_concentration;
+    let estimated = export.geometry.is_none() && p.thermal.is_none();
+    // (the thermal data's, which the thermal model uses, first)
+    let geometry = CellGeometry::of_thermal(p)
+        .or(export.geometry)
+        .unwrap_or_else(|| CellGeometry::estimated(p));
+    let mut ud = export.user_defined.clone();
+    ud.insert("Contact resistance [Ohm]".into(), num(p.contact_resistance));
+    if !export.uncertainties.is_empty() {
+        let d: Map<String, Value> = export
+            .uncertainties
+            .iter()
+            .map(|u| (u.name.clone(), uncertainty_value(u)))
+            .collect();
+        ud.insert(DISTRIBUTIONS_KEY.into(), Value::Object(d));
+    }
+    let mut description = if export.description.is_empty() {
+        "Exported by bridgelaw (SPM/SPMe parameter subset).".to_string()
+    } else {
+        export.description.clone()
+    };
+    if estimated {
+        description.push_str(
+            " Volume and external surface area are estimates (the electrode stack's volume and \
+             the surface of a cube of that volume): the source had neither them nor thermal data.",
+        );
+    }
+    let mut cell = json!({
+        "Electrode area [m2]": num(p.area),
+        "External surface area [m2]": num(geometry.external_surface_area_m2),
+        "Volume [m3]": num(geometry.volume_m3),
+        "Number of electrode pairs connected in parallel to make a cell": 1,
+        "Lower voltage cut-off [V]": num(p.v_min),
+        "Upper voltage cut-off [V]": num(p.v_max),
+        "Nominal cell capacity [A.h]": num(p.nominal_capacity_ah),
+        "Reference temperature [K]": num(p.t_ref)
+    });
+    let (initial_t, h) = match &p.thermal {
+        Some(th) => {
+            if let Some(c) = cell.as_object_mut() {
+                c.insert(THERMAL_KEYS[0].into(), num(th.density));
+                c.insert(THERMAL_KEYS[1].into(), num(th.specific_heat));
+            }
+            (th.initial_temperature, th.heat_transfer_coefficient)
+        }
+        None => (p.temperature, 0.0),
+    };
+    let doc = json!({
         "Header": {
-            "BPX": 0.4,
-            "Title": title,
-            "Description": "Exported by bridgelaw (SPM/SPMe parameter subset).",
-            "Model": "SPMe"
+            "BPX": BPX_VERSION_WRITTEN,
+            "Title": export.title,
+            "Description": description,
+            "Model": if export.model.is_empty() { "SPMe" } else { export.model.as_str() }
         },
         "Parameterisation": {
-            "Cell": {
-                "Ambient temperature [K]": num(p.temperature),
-                "Initial temperature [K]": num(p.temperature),
-                "Reference temperature [K]": num(p.t_ref),
-                "Lower voltage cut-off [V]": num(p.v_min),
-                "Upper voltage cut-off [V]": num(p.v_max),
-                "Nominal cell capacity [A.h]": num(p.nominal_capacity_ah),
-                "Electrode area [m2]": num(p.area),
-                "Number of electrode pairs connected in parallel to make a cell": 1
-            },
+            "Cell": cell,
             "Electrolyte": {
-                "Initial concentration [mol.m-3]": num(ce0),
                 "Cation transference number": num(p.electrolyte.transference),
                 "Conductivity [S.m-1]": coef_value(&p.electrolyte.conductivity),
                 "Diffusivity [m2.s-1]": coef_value(&p.electrolyte.diffusivity),
@@ -862,34 +1076,33 @@ pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncer
                 "Transport efficiency": num(p.separator.porosity.powf(p.separator.bruggeman))
             },
             "User-defined": Value::Object(ud)
+        },
+        "State": {
+            "Initial conditions": {
+                "Initial state-of-charge": num(p.initial_soc),
+                "Initial temperature [K]": num(initial_t),
+                "Initial electrolyte concentration [mol.m-3]": num(ce0)
+            },
+            "Thermal environment": {
+                "Ambient temperature [K]": num(p.temperature),
+                "Heat transfer coefficient [W.m-2.K-1]": num(h)
+            }
         }
     });
-    if let (Some(th), Some(cell)) = (
-        &p.thermal,
-        doc.pointer_mut("/Parameterisation/Cell")
-            .and_then(Value::as_object_mut),
-    ) {
-        // (BPX 0.x has no place for the heat-transfer coefficient: it goes to User-defined)
-        for (k, v) in [
-            ("Initial temperature [K]", th.initial_temperature),
-            (THERMAL_KEYS[0], th.density),
-            (THERMAL_KEYS[1], th.specific_heat),
-            ("Volume [m3]", th.volume),
-            ("External surface area [m2]", th.cooling_area),
-        ] {
-            cell.insert(k.into(), num(v));
-        }
-        if let Some(ud) = doc
-            .pointer_mut("/Parameterisation/User-defined")
-            .and_then(Value::as_object_mut)
-        {
-            ud.insert(
-                "Heat transfer coefficient [W.m-2.K-1]".into(),
-                num(th.heat_transfer_coefficient),
-            );
-        }
-    }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// [`write_bpx`] with a title and distributions only (description, model and geometry by
+/// default).
+pub fn to_bpx_json(p: &CellParams<f64>, title: &str, uncertainties: &[ParamUncertainty]) -> String {
+    write_bpx(
+        p,
+        &BpxExport {
+            title: title.to_string(),
+            uncertainties: uncertainties.to_vec(),
+            ..BpxExport::default()
+        },
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Entry points: [`CellParams`] (all physical parameters, SI), [`simulate`] (one solve →
 //! [`Solution`] with voltage, stoichiometries, overpotentials at the requested times),
-//! [`bpx::read_bpx_file`] / [`bpx::to_bpx_json`], [`model::FREE_PARAMETERS`] (the parameters a
+//! [`bpx::read_bpx_file`] / [`bpx::write_bpx`] (BPX 1.x; [`bpx_export`]: a run's parameter set
+//! with its distributions), [`model::FREE_PARAMETERS`] (the parameters a
 //! model can set; the cell as a [`crate::model::Model`] is [`crate::chain::ChainModel`]) and
 //! [`simulate_bpx_to_csv`] (what the CLI's `simulate` calls).
 
@@ -10,6 +11,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod bpx;
+pub mod bpx_export;
 pub mod electrode;
 pub mod expr;
 pub mod model;
@@ -21,7 +23,7 @@ pub mod spm;
 pub mod spme;
 pub mod thermal;
 
-pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json};
+pub use bpx::{BpxCell, read_bpx_file, read_bpx_str, to_bpx_json, write_bpx};
 pub use ocp::{Coefficient, Ocp, Pchip, Shape};
 pub use params::{CellParams, ElectrodeParams, ElectrolyteParams, SeparatorParams, ThermalParams};
 pub use protocol::{CurrentSeries, DischargeRate, Protocol, SignConvention, Step};

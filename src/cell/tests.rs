@@ -456,19 +456,21 @@ fn bpx_round_trip() {
     let c = about_energy();
     let unc = [bpx::ParamUncertainty {
         name: "Negative electrode diffusivity [m2.s-1]".into(),
+        central: 2.728e-14,
+        mean: 2.75e-14,
         sd: 3e-15,
+        median: None,
         interval: Some((2.2e-14, 3.3e-14, 0.9)),
+        kind: bpx::DistributionKind::Normal {
+            mean: 2.75e-14,
+            sd: 3e-15,
+        },
     }];
     let text = to_bpx_json(&c.params, "round trip", &unc);
     let back = read_bpx_str(&text, "roundtrip.json").unwrap();
-    assert!(
-        back.user_defined
-            .contains_key("Negative electrode diffusivity [m2.s-1] standard deviation")
-    );
-    assert!(
-        back.user_defined
-            .contains_key("Negative electrode diffusivity [m2.s-1] upper bound (90%)")
-    );
+    let d = &back.user_defined["Distributions"]["Negative electrode diffusivity [m2.s-1]"];
+    assert_eq!(d["Standard deviation"], 3e-15);
+    assert_eq!(d["Interval upper (90 %)"], 3.3e-14);
     let o = opts(CellModelKind::Spme);
     let a = simulate(&c.params, &Protocol::c_rate(1.0, 3800.0), &o).unwrap();
     let b = simulate(&back.params, &Protocol::c_rate(1.0, 3800.0), &o).unwrap();

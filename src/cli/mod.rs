@@ -1,6 +1,7 @@
 //! Subcommands. Each handler reads its inputs, calls the library and writes outputs; no science.
 
 mod balance;
+mod bpx;
 mod calibrate;
 mod demo;
 mod fleet;
@@ -54,6 +55,9 @@ pub enum Command {
     Sensitivity(sensitivity::SensitivityArgs),
     /// One SPM/SPMe voltage curve from a BPX parameter file, as CSV.
     Simulate(simulate::SimulateArgs),
+    /// BPX files: export a run's parameter set with its error bars (BPX 1.x).
+    #[command(subcommand)]
+    Bpx(bpx::BpxCommand),
     /// List the bridging laws a study can name, with their equations.
     Laws,
     /// One self-contained HTML report (figures, tables, provenance) from a run directory.
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Balance(a) => balance::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Bpx(c) => bpx::run(c),
         Command::Laws => {
             for (name, desc) in bridgelaw::laws::catalogue::law_catalogue() {
                 println!("{name}\n    {desc}");

@@ -240,7 +240,7 @@ fn apply_calibration(
         .and_then(|r| r.parameters_at(point))
         .map_err(|e| CliError::bad(format!("--params: {e}")))?;
     for (name, unit, v) in values {
-        let (_, cell_unit, which) = cell::model::FREE_PARAMETERS
+        let (_, cell_unit, _) = cell::model::FREE_PARAMETERS
             .iter()
             .find(|(n, _, _)| *n == name)
             .copied()
@@ -252,18 +252,9 @@ fn apply_calibration(
                     run_dir.display()
                 ))
             })?;
-        let f = bridgelaw::units::conversion_factor(&unit, cell_unit).ok_or_else(|| {
-            CliError::bad(format!(
-                "--params {}: '{name}' is in '{unit}', which does not convert to '{cell_unit}'",
-                run_dir.display()
-            ))
-        })?;
-        cell::model::apply_free(params, which, v * f).map_err(cell_err)?;
-        eprintln!(
-            "{name} = {:e} {cell_unit} ({at} of {})",
-            v * f,
-            run_dir.display()
-        );
+        let v = cell::bpx_export::set_cell_parameter(params, &name, &unit, v)
+            .map_err(|e| CliError::bad(format!("--params {}: {e}", run_dir.display())))?;
+        eprintln!("{name} = {v:e} {cell_unit} ({at} of {})", run_dir.display());
     }
     Ok(())
 }
