@@ -62,13 +62,13 @@ pub struct BpxCell {
     pub geometry: Option<CellGeometry>,
 }
 
-/// The cell's outer geometry: what PyBaMM's `create_from_bpx` needs (as "Cell volume [m3]" and
-/// "Cell cooling surface area [m2]") even for an isothermal model.
+/// The cell's outer geometry: what PyBaMM's `create_from_bpx` needs (as "Cell volume \[m3\]" and
+/// "Cell cooling surface area \[m2\]") even for an isothermal model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellGeometry {
-    /// `Volume [m3]`: the cell's volume V [m³].
+    /// `Volume [m3]`: the cell's volume V \[m³\].
     pub volume_m3: f64,
-    /// `External surface area [m2]`: the cell's outer (cooling) surface A_cool [m²].
+    /// `External surface area [m2]`: the cell's outer (cooling) surface A_cool \[m²\].
     pub external_surface_area_m2: f64,
 }
 
@@ -82,8 +82,8 @@ impl CellGeometry {
     }
 
     /// A stand-in for a cell whose file gave no geometry: the electrode stack's volume
-    /// V = A·(L_n + L_s + L_p) [m³] (no current collectors or casing, so an underestimate) and
-    /// the surface of a cube of that volume, 6·V^(2/3) [m²]. Used only by thermal models, which
+    /// V = A·(L_n + L_s + L_p) \[m³\] (no current collectors or casing, so an underestimate) and
+    /// the surface of a cube of that volume, 6·V^(2/3) \[m²\]. Used only by thermal models, which
     /// also need density and heat capacity the cell does not have; for the LG M50 (Chen 2020)
     /// set it gives 1.77e-5 m³ and 4.1e-3 m² against PyBaMM's 2.42e-5 m³ and 5.31e-3 m².
     pub fn estimated(p: &CellParams<f64>) -> Self {
@@ -109,16 +109,18 @@ pub enum DistributionKind {
     LogNormal {
         /// Mean of ln x [ln unit].
         mu: f64,
-        /// Standard deviation of ln x [1].
+        /// Standard deviation of ln x \[1\].
         sigma: f64,
     },
     /// x = lower + (upper − lower)/(1 + e^(−z)), z ~ N(mu, sigma²).
     LogitNormal {
-        /// Lower and upper bound of x [unit].
+        /// Lower bound of x (the parameter's unit).
         lower: f64,
+        /// Upper bound of x (the parameter's unit).
         upper: f64,
-        /// Mean and standard deviation of z [1].
+        /// Mean of z \[1\].
         mu: f64,
+        /// Standard deviation of z \[1\].
         sigma: f64,
     },
     /// Only the summaries (of samples: posterior draws, Monte Carlo outputs): no closed form.
@@ -132,7 +134,7 @@ pub enum DistributionKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamUncertainty {
     /// The BPX-style parameter name with its unit, e.g. "Negative electrode diffusivity
-    /// [m2.s-1]": the key of its entry under "User-defined"/[`DISTRIBUTIONS_KEY`].
+    /// \[m2.s-1\]": the key of its entry under "User-defined"/[`DISTRIBUTIONS_KEY`].
     pub name: String,
     /// The value written in the file's parameterisation [unit].
     pub central: f64,
@@ -863,8 +865,8 @@ fn ocp_value(o: &Ocp<f64>, t: f64) -> Value {
     }
 }
 
-/// BPX's "Reaction rate constant [mol.m-2.s-1]" of electrode `e`, k_norm = m·c_max·√c_e0/F,
-/// with c_e0 = `ce0` [mol/m³] (see the module doc).
+/// BPX's "Reaction rate constant \[mol.m-2.s-1\]" of electrode `e`, k_norm = m·c_max·√c_e0/F,
+/// with c_e0 = `ce0` \[mol/m³\] (see the module doc).
 pub(crate) fn normalised_rate_constant(e: &ElectrodeParams<f64>, ce0: f64) -> f64 {
     e.rate_constant * e.c_max * ce0.sqrt() / FARADAY
 }
@@ -919,7 +921,7 @@ pub const BPX_VERSION_WRITTEN: &str = "1.1.1";
 /// The "User-defined" key under which [`write_bpx`] writes the distributions, one object per
 /// parameter. One nested object, not a key per parameter: PyBaMM's `create_from_bpx` copies
 /// every "User-defined" key into its parameter values, where a BPX-style name such as
-/// "Negative electrode diffusivity [m2.s-1] ..." would collide with its own (renamed)
+/// "Negative electrode diffusivity \[m2.s-1\] ..." would collide with its own (renamed)
 /// parameters; a nested object it keeps untouched. (A string, "description" included, makes
 /// it fail: it converts the value to a number.)
 pub const DISTRIBUTIONS_KEY: &str = "Distributions";
@@ -998,7 +1000,7 @@ fn uncertainty_value(u: &ParamUncertainty) -> Value {
 /// temperature and electrolyte concentration), `State/Thermal environment` (ambient temperature
 /// and heat-transfer coefficient, 0 for a cell without thermal data), the thermal data under
 /// `Parameterisation/Cell` where the cell has them, and "User-defined": the contact resistance
-/// as "Contact resistance [Ohm]" (not a BPX field) and each distribution of
+/// as "Contact resistance \[Ohm\]" (not a BPX field) and each distribution of
 /// `export.uncertainties` under [`DISTRIBUTIONS_KEY`] and its name (the layout of
 /// [`uncertainty_value`]). Reading the text
 /// back with [`read_bpx_str`] gives `p` again (to rounding in the quantities BPX stores in

@@ -666,7 +666,7 @@ pub fn set_cell_parameter(
 
 /// The BPX-style name (with the unit the file uses) of cell parameter `which` of `p`, and the
 /// factor from the cell parameter's unit ([`FREE_PARAMETERS`]) to it: 1 except for the reaction
-/// rate constant, which BPX normalises, k_norm = m·c_max·√c_e0/F [mol/(m²·s)] (at `p`'s c_max
+/// rate constant, which BPX normalises, k_norm = m·c_max·√c_e0/F \[mol/(m²·s)\] (at `p`'s c_max
 /// and c_e0).
 pub fn bpx_name(which: FreeParam, p: &CellParams<f64>) -> (String, f64) {
     use FreeParam::*;
