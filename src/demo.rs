@@ -211,16 +211,14 @@ fn propagate_study(
 /// them) of several runs in one report do not overwrite each other.
 fn prefix_figures(sections: &mut [Section], prefix: &str) {
     for s in sections {
-        for b in &mut s.blocks {
-            if let Block::Figure(f) = b {
-                f.name = format!("{prefix}_{}", f.name);
-            }
+        for f in s.figures_mut() {
+            f.name = format!("{prefix}_{}", f.name);
         }
     }
 }
 
 fn fmt_pm(mean: f64, sd: f64, unit: &str) -> String {
-    format!("{mean:.4e} ± {sd:.2e} {unit}")
+    crate::report::format::value_sd(mean, sd, unit)
 }
 
 /// Run the demo: see the module documentation. Writes `report.html` (+ figures and the CSV/JSON
@@ -262,15 +260,12 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         {
             table.push_str(&format!(
                 "| {} | {} | {} |\n",
-                o.label,
+                crate::report::format::label(&o.label),
                 fmt_pm(o.mean, o.sd, &o.unit),
                 rel
             ));
         }
         let mut s = propagation_sections(&r);
-        if let Some(first) = s.first_mut() {
-            first.heading = format!("{} — {}", first.heading, r.title);
-        }
         let stem = Path::new(rel)
             .file_stem()
             .map_or(String::new(), |x| x.to_string_lossy().into_owned());
@@ -288,15 +283,12 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         }) {
             table.push_str(&format!(
                 "| {} | {} | {chain_rel} |\n",
-                o.label,
+                crate::report::format::label(&o.label),
                 fmt_pm(o.mean, o.sd, &o.unit)
             ));
         }
     }
     let mut s = propagation_sections(&band);
-    if let Some(first) = s.first_mut() {
-        first.heading = format!("{} — {}", first.heading, band.title);
-    }
     prefix_figures(&mut s, "chain_band");
     sections.extend(s);
 
@@ -373,19 +365,27 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
         calibrate::calibrate_and_write(&post, &cfg, &cal_dir, "lgm50_chain", "bridgelaw-chain")
             .map_err(|e| step(cal_rel, e))?;
     for p in &res.summary.params {
-        let truth = TRUTH
-            .iter()
-            .find(|(n, _, _)| *n == p.name)
-            .map_or(String::new(), |(_, v, u)| {
-                format!(" (synthetic truth {v} {u})")
-            });
+        let truth =
+            TRUTH
+                .iter()
+                .find(|(n, _, _)| *n == p.name)
+                .map_or(String::new(), |(_, v, u)| {
+                    // In the posterior's unit, so that the two compare at a glance.
+                    let t = conversion_factor(u, &p.unit).map_or_else(
+                        || crate::report::format::num_unit(*v, u),
+                        |c| crate::report::format::num_unit(v * c, &p.unit),
+                    );
+                    format!(" (synthetic truth {t})")
+                });
         table.push_str(&format!(
-            "| posterior {} | {} [90 %: {:.4e}, {:.4e}], moved {:+.1} prior sd{truth} | {cal_rel} |\n",
-            p.name,
+            "| posterior {} | {}, 90 % interval {}, moved {} prior sd{truth} | {cal_rel} |\n",
+            crate::report::format::name(&p.name),
             fmt_pm(p.mean, p.sd, &p.unit),
-            p.q5,
-            p.q95,
-            p.shift_prior_sd
+            crate::report::format::with_unit(
+                &crate::report::format::Scale::of(p.mean, p.sd).interval(p.q5, p.q95),
+                &p.unit
+            ),
+            format!("{:+.1}", p.shift_prior_sd).replace('-', "−")
         ));
     }
     let view = view_from_run(&cal.title, &post, &res);
@@ -404,7 +404,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
             0,
             Block::Warning(format!(
                 "The measured curves of this calibration are SYNTHETIC: made by the project's own SPMe chain \
-                 (models/demo/synthetic_truth.toml) at E_m = 0.40 eV, nu0 = 5e12 Hz, E_a_i0_n = 35 kJ/mol, \
+                 (models/demo/synthetic_truth.toml) at E_m = 0.40 eV, nu0 = 5 × 10¹² Hz and an exchange-current activation energy of 35 kJ/mol, \
                  plus {:.0} mV Gaussian noise (`bridgelaw demo --make-data`).",
                 NOISE_V * 1e3
             )),
@@ -423,6 +423,7 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
              atomistic inputs against synthetic discharge curves."
                 .into(),
         )],
+        ..Default::default()
     };
     let mut t = Table {
         caption: "Headline numbers (mean ± sd, Monte Carlo or posterior)".into(),
@@ -440,11 +441,23 @@ pub fn run_demo(opts: &DemoOptions) -> Result<DemoOutput, DemoError> {
     summary.blocks.push(Block::Table(t));
     if !refine_next.is_empty() {
         summary.blocks.push(Block::Paragraph(format!(
-            "Refine next (largest reduction of the voltage-curve variance if its uncertainty were halved): {}.",
-            refine_next.join(" → ")
+            "Refine next (largest reduction of the voltage-curve variance if its sd were halved): {}.",
+            refine_next
+                .iter()
+                .map(|n| crate::report::format::name(n))
+                .collect::<Vec<_>>()
+                .join(" → ")
         )));
     }
     sections.insert(0, summary);
+    sections.insert(
+        1,
+        crate::report::run::reading_guide(crate::report::run::Contents {
+            propagation: true,
+            sensitivity: true,
+            calibration: true,
+        }),
+    );
     prov.settings = vec![
         (
             "mode".into(),

@@ -3,12 +3,13 @@
 //! (corner) plot, trace plots per chain, the posterior-predictive band over the measured data
 //! with a residual panel, and the diagnostics table with warnings highlighted.
 
+use super::format::{self as fmt, Scale};
 use super::html::{Block, Report, ReportFigure, Section, Table};
 use super::plots::{
-    Band, HistPlot, Line, Points, XyPlot, hist_figure, hist_with_overview, pair_figure,
-    trace_figure, xy_with_residuals,
+    Band, Line, Points, XyPlot, kde, pair_figure, trace_figure, xy_figure, xy_stack,
+    xy_with_residuals,
 };
-use super::propagate_report::{g, stem};
+use super::propagate_report::stem;
 use super::provenance::Provenance;
 use crate::calibrate::diagnostics::quantile_sorted;
 use crate::dist::Transform;
@@ -21,8 +22,11 @@ pub const CALIBRATION_VIEW_JSON: &str = "calibration_view.json";
 /// The atomistic prior of one parameter: z ~ N(mean_z, sd_z²), x = T(z).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriorView {
+    /// The transform x = T(z) from the normal space to natural units.
     pub transform: Transform,
+    /// Mean μ of z (in the transformed space: ln of the unit for a log transform).
     pub mean_z: f64,
+    /// Standard deviation σ of z (transformed space; > 0).
     pub sd_z: f64,
 }
 
@@ -48,9 +52,13 @@ impl PriorView {
 /// atomistic prior.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamView {
+    /// Parameter name as in the study.
     pub name: String,
+    /// Unit of the draws (SI or the study's stated unit).
     pub unit: String,
+    /// Posterior draws after warm-up, one list per chain, in `unit`.
     pub draws_per_chain: Vec<Vec<f64>>,
+    /// The atomistic prior, if the parameter has one (noise sds do not).
     pub prior: Option<PriorView>,
 }
 
@@ -58,14 +66,19 @@ pub struct ParamView {
 /// which JSON writes as `null` and which reads back as NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagnosticsRow {
+    /// Parameter name.
     pub name: String,
     #[serde(deserialize_with = "nan_if_null")]
+    /// Rank-normalised split R̂ (dimensionless; ≤ 1.01 is good).
     pub rhat: f64,
     #[serde(deserialize_with = "nan_if_null")]
+    /// Bulk effective sample size (draws).
     pub ess_bulk: f64,
     #[serde(deserialize_with = "nan_if_null")]
+    /// Tail effective sample size (draws).
     pub ess_tail: f64,
     #[serde(deserialize_with = "nan_if_null")]
+    /// Monte Carlo standard error of the posterior mean, in the parameter's unit.
     pub mcse_mean: f64,
 }
 
@@ -85,19 +98,25 @@ impl DiagnosticsRow {
 /// A measured curve with the posterior-predictive band over it (same abscissa `t`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurveView {
+    /// Curve name (the experiment).
     pub name: String,
     /// Abscissa label with unit, e.g. "t (s)".
     pub x_label: String,
     /// Ordinate label with unit, e.g. "V (V)".
     pub y_label: String,
+    /// Abscissa values, in the unit of `x_label` (time in s for a discharge).
     pub t: Vec<f64>,
+    /// Measured values, in the unit of `y_label` (V for a voltage).
     pub measured: Vec<f64>,
+    /// Median of the posterior prediction, unit of `y_label`.
     pub pred_median: Vec<f64>,
     /// 5–95 % of the model prediction over the posterior (parameter uncertainty alone).
     pub param_lo90: Vec<f64>,
+    /// Upper end (95 % quantile) of the parameter-uncertainty band, unit of `y_label`.
     pub param_hi90: Vec<f64>,
     /// 5–95 % of a new measurement (prediction plus noise).
     pub pred_lo90: Vec<f64>,
+    /// Upper end (95 % quantile) of the predictive band, unit of `y_label`.
     pub pred_hi90: Vec<f64>,
 }
 
@@ -116,16 +135,20 @@ pub enum CalibrationMethod {
 /// Everything the calibration report shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationView {
+    /// Title of the calibration (the study's).
     pub title: String,
     /// NUTS or MAP + Laplace (files written before this field read as NUTS).
     #[serde(default)]
     pub method: CalibrationMethod,
+    /// The calibrated parameters.
     pub params: Vec<ParamView>,
+    /// Convergence diagnostics, one row per parameter (empty for Laplace draws).
     pub diagnostics: Vec<DiagnosticsRow>,
     /// Sampler-level facts (name, value): chains, draws, divergences, E-BFMI, …
     pub sampler: Vec<(String, String)>,
     /// Plain-language warnings (divergences, low E-BFMI, R̂, …), shown highlighted.
     pub warnings: Vec<String>,
+    /// The measured curves with their predictive bands.
     pub curves: Vec<CurveView>,
 }
 
@@ -139,72 +162,64 @@ fn all_draws(p: &ParamView) -> Vec<f64> {
 }
 
 fn label(p: &ParamView) -> String {
-    if p.unit.is_empty() {
-        p.name.clone()
-    } else {
-        format!("{} ({})", p.name, p.unit)
-    }
+    fmt::axis_label(&fmt::name(&p.name), &p.unit)
 }
 
-/// Prior (±4 sd in the transformed space) and posterior on one axis, each scaled to a peak of 1,
-/// when the posterior's range is under a fifth of the prior's or lies outside it; `None` when
-/// the ordinary overlay already shows both.
-fn prior_overview(
-    p: &ParamView,
-    pr: &PriorView,
-    draws: &[f64],
-    edges: &[f64],
-    heights: &[f64],
-) -> Option<XyPlot> {
+/// The posterior on the prior's scale: the prior density (±4 sd in the transformed space,
+/// widened to take in the posterior) scaled to a peak of 1, with the posterior's 90 % interval
+/// drawn as a marker and a bar, so that a posterior far narrower than the prior stays visible
+/// (a density scaled to the prior's axis would be a one-pixel spike). `None` when the posterior
+/// spans over a fifth of the prior's range: then one panel shows both.
+fn prior_scale_panel(p: &ParamView, pr: &PriorView, draws_sorted: &[f64]) -> Option<XyPlot> {
     let a = pr.transform.to_natural(pr.mean_z - 4.0 * pr.sd_z);
     let b = pr.transform.to_natural(pr.mean_z + 4.0 * pr.sd_z);
     let (plo, phi) = (a.min(b), a.max(b));
-    let (dlo, dhi) = draws
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-            (l.min(x), h.max(x))
-        });
-    if !(plo.is_finite() && phi.is_finite() && dlo.is_finite()) {
+    let q5 = quantile_sorted(draws_sorted, 0.05);
+    let q95 = quantile_sorted(draws_sorted, 0.95);
+    let med = quantile_sorted(draws_sorted, 0.5);
+    if !(plo.is_finite() && phi.is_finite() && q5.is_finite() && q95.is_finite()) {
         return None;
     }
-    let inside = dlo >= plo && dhi <= phi;
-    if inside && (dhi - dlo) > 0.2 * (phi - plo) {
+    let inside = q5 >= plo && q95 <= phi;
+    if inside && (q95 - q5) > 0.2 * (phi - plo) {
         return None;
     }
-    let (lo, hi) = (plo.min(dlo), phi.max(dhi));
+    let (lo, hi) = (plo.min(q5), phi.max(q95));
     let xs: Vec<f64> = (0..=400)
         .map(|k| lo + (hi - lo) * k as f64 / 400.0)
         .collect();
     let prior: Vec<f64> = xs.iter().map(|&x| pr.density(x)).collect();
-    let prior_peak = prior.iter().copied().fold(0.0, f64::max);
-    let post_peak = heights.iter().copied().fold(0.0, f64::max);
-    if prior_peak <= 0.0 || post_peak <= 0.0 {
+    let peak = prior.iter().copied().fold(0.0, f64::max);
+    if peak <= 0.0 {
         return None;
     }
-    let mut bx = Vec::new();
-    let mut by = Vec::new();
-    for (k, h) in heights.iter().enumerate() {
-        bx.extend([edges[k], edges[k + 1]]);
-        by.extend([h / post_peak, h / post_peak]);
-    }
     Some(XyPlot {
-        title: format!("{}: atomistic prior and posterior", p.name),
+        title: format!("{} on the prior's scale", fmt::name(&p.name)),
         x_label: label(p),
-        y_label: "density / its peak (dimensionless)".into(),
-        bands: vec![Band {
-            label: "posterior".into(),
-            x: bx,
-            lo: vec![0.0; by.len()],
-            hi: by,
+        y_label: "prior density / its peak".into(),
+        lines: vec![
+            Line {
+                label: "atomistic prior".into(),
+                x: xs,
+                y: prior.iter().map(|y| y / peak).collect(),
+                color: 1,
+                dashed: true,
+            },
+            Line {
+                label: "posterior 90 % interval".into(),
+                x: vec![q5, q95],
+                y: vec![0.5, 0.5],
+                color: 0,
+                dashed: false,
+            },
+        ],
+        points: vec![Points {
+            label: "posterior median".into(),
+            x: vec![med],
+            y: vec![0.5],
+            y_err: Some(vec![0.08]),
             color: 0,
-            opacity: 0.6,
-        }],
-        lines: vec![Line {
-            label: "atomistic prior".into(),
-            x: xs,
-            y: prior.iter().map(|y| y / prior_peak).collect(),
-            color: 1,
-            dashed: true,
+            size: 6,
         }],
         ..Default::default()
     })
@@ -216,7 +231,6 @@ fn summary_table(v: &CalibrationView) -> Table {
         caption: "Posterior (and the atomistic prior it started from)".into(),
         header: vec![
             "parameter".into(),
-            "unit".into(),
             "posterior mean ± sd".into(),
             "90 % interval".into(),
             "prior median".into(),
@@ -247,8 +261,8 @@ fn summary_table(v: &CalibrationView) -> Table {
                 let pmean = s1 / s0;
                 let psd = (s2 / s0 - pmean * pmean).max(0.0).sqrt();
                 (
-                    g(q(0.0)),
-                    format!("[{}, {}]", g(q(-1.6449)), g(q(1.6449))),
+                    fmt::num_unit(q(0.0), &p.unit),
+                    fmt::interval(q(-1.6449), q(1.6449), &p.unit),
                     if psd > 0.0 {
                         format!("{:.2}", sd / psd)
                     } else {
@@ -258,14 +272,13 @@ fn summary_table(v: &CalibrationView) -> Table {
             }
             None => ("–".into(), "–".into(), "–".into()),
         };
+        let sc = Scale::of(mean, sd);
         t.rows.push(vec![
-            p.name.clone(),
-            p.unit.clone(),
-            format!("{} ± {}", g(mean), g(sd)),
-            format!(
-                "[{}, {}]",
-                g(quantile_sorted(&d, 0.05)),
-                g(quantile_sorted(&d, 0.95))
+            fmt::name(&p.name),
+            fmt::with_unit(&sc.pm(mean, sd), &p.unit),
+            fmt::with_unit(
+                &sc.interval(quantile_sorted(&d, 0.05), quantile_sorted(&d, 0.95)),
+                &p.unit,
             ),
             pm,
             pi,
@@ -276,14 +289,30 @@ fn summary_table(v: &CalibrationView) -> Table {
 }
 
 /// The sections of a calibration report.
+///
+/// One part: the summary says what was run, gives the posterior table (the key numbers) and
+/// every warning (a reader must see a failed run before its numbers); the details are the
+/// diagnostics, the posterior marginals and pair plot, the trace plots and the posterior
+/// predictive check.
 pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
     let mut secs = Vec::new();
-    // Diagnostics first: a reader must see a failed run before its numbers.
-    let mut blocks: Vec<Block> = v
+    // The calibration's own warnings name parameters as the model does: read them as a reader
+    // would (longest names first, so that no name is replaced inside a longer one).
+    let mut names: Vec<&str> = v.params.iter().map(|p| p.name.as_str()).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let human = |w: &str| {
+        let mut w = w.to_string();
+        for n in &names {
+            w = w.replace(n, &fmt::name(n));
+        }
+        w
+    };
+    let mut warnings: Vec<Block> = v
         .warnings
         .iter()
-        .map(|w| Block::Warning(w.clone()))
+        .map(|w| Block::Warning(human(w)))
         .collect();
+    let mut blocks = Vec::new();
     if !v.diagnostics.is_empty() {
         let mut t = Table {
             caption: "Convergence diagnostics (rank-normalised split R̂, bulk/tail ESS)".into(),
@@ -301,21 +330,21 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
                 t.warn_rows.push(i);
             }
             t.rows.push(vec![
-                d.name.clone(),
+                fmt::name(&d.name),
                 format!("{:.3}", d.rhat),
                 format!("{:.0}", d.ess_bulk),
                 format!("{:.0}", d.ess_tail),
-                g(d.mcse_mean),
+                fmt::num(d.mcse_mean),
             ]);
         }
-        let bad: Vec<&str> = v
+        let bad: Vec<String> = v
             .diagnostics
             .iter()
             .filter(|d| d.is_warning())
-            .map(|d| d.name.as_str())
+            .map(|d| fmt::name(&d.name))
             .collect();
         if !bad.is_empty() {
-            blocks.push(Block::Warning(format!(
+            warnings.push(Block::Warning(format!(
                 "R̂ > 1.01 or ESS < 400 for {}: the chains have not mixed well enough to trust these posteriors; run longer or reparameterise.",
                 bad.join(", ")
             )));
@@ -337,79 +366,88 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
     secs.push(Section {
         heading: "Diagnostics".into(),
         blocks,
+        ..Default::default()
     });
 
-    // Posterior summary + marginals with prior overlay.
-    let mut blocks = vec![Block::Table(summary_table(v))];
+    // Marginals with the prior overlaid (the posterior table is in the summary).
+    let mut blocks = Vec::new();
     for p in &v.params {
-        let d = all_draws(p);
+        let mut d = all_draws(p);
         if d.is_empty() {
             continue;
         }
-        let (lo, hi) = d
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
+        d.sort_by(f64::total_cmp);
+        let (lo, hi) = (d[0], d[d.len() - 1]);
         let w = (hi - lo).max(hi.abs() * 1e-9).max(1e-300);
-        let mut curves = Vec::new();
+        // The posterior's own range, where its density is visible; the prior density over it
+        // in the same unit (nearly flat when the data dominate).
+        let (a, b) = (lo - 0.15 * w, hi + 0.15 * w);
+        let xs: Vec<f64> = (0..=240).map(|k| a + (b - a) * k as f64 / 240.0).collect();
+        let post = kde(&d, &xs);
+        let (edges, heights) = super::plots::histogram(&d, 40);
         let mut csv = format!(
-            "{} [{}],prior_density,posterior_histogram_density\n",
+            "{} [{}],posterior_kde_density,prior_density,posterior_histogram_density\n",
             p.name, p.unit
         );
-        let (edges, heights) = super::plots::histogram(&d, 40);
-        if let Some(pr) = &p.prior {
-            let (a, b) = (lo - 0.25 * w, hi + 0.25 * w);
-            let xs: Vec<f64> = (0..=200).map(|k| a + (b - a) * k as f64 / 200.0).collect();
-            let ys: Vec<f64> = xs.iter().map(|&x| pr.density(x)).collect();
-            for (x, y) in xs.iter().zip(&ys) {
-                let h = edges
-                    .windows(2)
-                    .position(|e| *x >= e[0] && *x < e[1])
-                    .map(|i| heights[i].to_string())
-                    .unwrap_or_default();
-                let _ = writeln!(csv, "{x:e},{y:e},{h}");
-            }
-            curves.push(Line {
+        let prior_y: Option<Vec<f64>> = p
+            .prior
+            .as_ref()
+            .map(|pr| xs.iter().map(|&x| pr.density(x)).collect());
+        for (k, x) in xs.iter().enumerate() {
+            let h = edges
+                .windows(2)
+                .position(|e| *x >= e[0] && *x < e[1])
+                .map(|i| heights[i].to_string())
+                .unwrap_or_default();
+            let pr = prior_y
+                .as_ref()
+                .map(|y| format!("{:e}", y[k]))
+                .unwrap_or_default();
+            let _ = writeln!(csv, "{x:e},{:e},{pr},{h}", post[k]);
+        }
+        let mut lines = vec![Line {
+            label: "posterior (kernel density)".into(),
+            x: xs.clone(),
+            y: post,
+            color: 0,
+            dashed: false,
+        }];
+        if let Some(y) = prior_y {
+            lines.push(Line {
                 label: "atomistic prior".into(),
                 x: xs,
-                y: ys,
+                y,
                 color: 1,
                 dashed: true,
             });
-        } else {
-            for (i, h) in heights.iter().enumerate() {
-                let _ = writeln!(csv, "{:e},,{h:e}", 0.5 * (edges[i] + edges[i + 1]));
-            }
         }
-        let overview = p
-            .prior
-            .as_ref()
-            .and_then(|pr| prior_overview(p, pr, &d, &edges, &heights));
-        let zoom = HistPlot {
-            title: format!("Posterior of {}", p.name),
+        let main = XyPlot {
+            title: format!("Posterior of {}", fmt::name(&p.name)),
             x_label: label(p),
-            samples: d,
-            bins: 40,
-            curves,
-            v_lines: vec![],
+            y_label: if fmt::unit(&p.unit).is_empty() {
+                "density".into()
+            } else {
+                format!("density (1/({}))", fmt::unit(&p.unit))
+            },
+            lines,
+            ..Default::default()
         };
+        let overview = p.prior.as_ref().and_then(|pr| prior_scale_panel(p, pr, &d));
         let figure = match &overview {
-            Some(o) => hist_with_overview(o, &zoom),
-            None => hist_figure(&zoom),
+            Some(o) => xy_stack(&main, o, 300),
+            None => xy_figure(&main),
         };
         if let Ok(figure) = figure {
             let zoom_note = if overview.is_some() {
-                " The posterior is far narrower than the prior, so the upper panel shows both on \
-                 the prior's scale, each scaled to a peak of 1; the lower panel zooms on the posterior."
+                " The posterior is far narrower than the prior (or outside it): the upper panel shows it on its own range, the lower panel where it lies on the prior's scale."
             } else {
                 ""
             };
             blocks.push(Block::Figure(ReportFigure {
                 name: format!("posterior_{}", stem(&p.name)),
                 caption: format!(
-                    "Posterior marginal of {} (histogram, all chains) with the atomistic prior density (dashed).{zoom_note}",
-                    p.name
+                    "Posterior marginal of {} (Gaussian kernel density, Silverman bandwidth, all chains) with the atomistic prior density (dashed).{zoom_note} The CSV holds the histogram as well.",
+                    fmt::name(&p.name)
                 ),
                 figure,
                 csv,
@@ -461,6 +499,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
     secs.push(Section {
         heading: "Posterior".into(),
         blocks,
+        ..Default::default()
     });
 
     // Traces (NUTS only: Laplace draws are independent, there is no chain to watch).
@@ -487,7 +526,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             csv.push('\n');
         }
         if let Ok(figure) = trace_figure(
-            &format!("Trace of {}", p.name),
+            &format!("Trace of {}", fmt::name(&p.name)),
             &label(p),
             &p.draws_per_chain,
         ) {
@@ -495,7 +534,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
                 name: format!("trace_{}", stem(&p.name)),
                 caption: format!(
                     "Trace of {} per chain: chains should overlap and look like stationary noise.",
-                    p.name
+                    fmt::name(&p.name)
                 ),
                 figure,
                 csv,
@@ -506,6 +545,7 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         secs.push(Section {
             heading: "Trace plots".into(),
             blocks,
+            ..Default::default()
         });
     }
 
@@ -632,16 +672,15 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
             .filter(|&i| c.measured[i] < c.pred_lo90[i] || c.measured[i] > c.pred_hi90[i])
             .count();
         blocks.push(Block::Paragraph(format!(
-            "{}: RMS residual {} {}; {} of {} measured points ({:.1} %) lie outside the 90 % predictive band.",
+            "{}: RMS residual {}; {} of {} measured points ({:.1} %) lie outside the 90 % predictive band.",
             c.name,
-            g(rmse),
-            super::plots::unit_of(&c.y_label),
+            fmt::with_unit(&fmt::num(rmse), &super::plots::unit_of(&c.y_label)),
             outside,
             n,
             100.0 * outside as f64 / n as f64
         )));
         if outside as f64 > 0.1 * n as f64 {
-            blocks.push(Block::Warning(format!(
+            warnings.push(Block::Warning(format!(
                 "{}: more than 10 % of the measured points fall outside the 90 % predictive band — the model or the noise model misses part of the data.",
                 c.name
             )));
@@ -662,9 +701,61 @@ pub fn calibration_sections(v: &CalibrationView) -> Vec<Section> {
         secs.push(Section {
             heading: "Posterior predictive check".into(),
             blocks,
+            ..Default::default()
         });
     }
-    secs
+    let what = match v.method {
+        CalibrationMethod::Nuts => "Bayesian calibration with NUTS",
+        CalibrationMethod::Laplace => {
+            "Calibration by the maximum a posteriori (MAP) estimate and its Laplace approximation"
+        }
+    };
+    let facts: Vec<String> = v
+        .sampler
+        .iter()
+        .filter(|(k, _)| {
+            k == "chains"
+                || k.starts_with("draws per chain")
+                || k == "warm-up per chain"
+                || k.starts_with("divergences")
+        })
+        .map(|(k, val)| format!("{k} {val}"))
+        .collect();
+    let mut summary = vec![Block::Paragraph(format!(
+        "{what} of {} against {} measured curve{}{}{}.",
+        v.params
+            .iter()
+            .map(|p| fmt::name(&p.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        v.curves.len(),
+        if v.curves.len() == 1 { "" } else { "s" },
+        if v.curves.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                v.curves
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        if facts.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", facts.join(", "))
+        }
+    ))];
+    summary.extend(warnings);
+    summary.push(Block::Table(summary_table(v)));
+    let heading = if v.title.is_empty() {
+        "Calibration".to_string()
+    } else {
+        v.title.clone()
+    };
+    vec![Section::part(heading, summary, secs)]
 }
 
 /// The HTML report of a calibration run.
@@ -732,10 +823,10 @@ pub fn view_from_run<M: crate::model::Model>(
             h.draws_per_chain.to_string(),
         ),
         ("warm-up per chain".into(), run.config.tune.to_string()),
-        ("divergences".into(), format!("{:?}", h.divergences)),
+        ("divergences (per chain)".into(), per_chain(&h.divergences)),
         (
-            format!("tree depth saturated (max {})", h.max_depth),
-            format!("{:?}", h.treedepth_saturated),
+            format!("tree depth saturated (max {}, per chain)", h.max_depth),
+            per_chain(&h.treedepth_saturated),
         ),
         (
             "E-BFMI".into(),
@@ -746,8 +837,8 @@ pub fn view_from_run<M: crate::model::Model>(
                 .join(", "),
         ),
         (
-            "failed model evaluations".into(),
-            format!("{:?}", h.model_errors),
+            "failed model evaluations (per chain)".into(),
+            per_chain(&h.model_errors),
         ),
         ("seed".into(), run.config.seed.to_string()),
     ];
@@ -765,14 +856,22 @@ pub fn view_from_run<M: crate::model::Model>(
     }
 }
 
+/// Counts, one per chain, as a list a reader reads: `0, 0, 3, 0`.
+fn per_chain<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Each measured curve under its predictive bands, as the report plots it.
 fn curve_views(bands: &[crate::calibrate::summary::CurveBand]) -> Vec<CurveView> {
     bands
         .iter()
         .map(|b| CurveView {
             name: b.name.clone(),
-            x_label: format!("{} ({})", b.axis_name, b.axis_unit),
-            y_label: format!("{} ({})", b.output, b.unit),
+            x_label: fmt::axis_label(&b.axis_name, &b.axis_unit),
+            y_label: fmt::axis_label(&fmt::name(&b.output), &b.unit),
             t: b.axis.clone(),
             measured: b.data.clone(),
             pred_median: b.q50.clone(),

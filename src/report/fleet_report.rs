@@ -5,9 +5,10 @@
 //! below 1 that the data cannot tell them apart. Then the RMS residual of every curve per cell
 //! and the sampler diagnostics, cells with warnings highlighted.
 
+use super::format::num as g;
 use super::html::{Block, Report, ReportFigure, Section, Table};
 use super::plots::{BarPlot, ForestPlot, bar_figure, forest_figure};
-use super::propagate_report::{g, stem};
+use super::propagate_report::stem;
 use super::provenance::Provenance;
 use crate::calibrate::diagnostics::quantile_sorted;
 use crate::calibrate::fleet::{CellResult, FleetTable};
@@ -46,6 +47,7 @@ pub fn fleet_sections(t: &FleetTable) -> Vec<Section> {
             t.study,
             t.seed
         ))],
+        ..Default::default()
     };
     for c in &failed {
         overview.blocks.push(Block::Warning(format!(
@@ -148,12 +150,14 @@ pub fn fleet_sections(t: &FleetTable) -> Vec<Section> {
     let mut parameters = Section {
         heading: "Parameters across the fleet".into(),
         blocks: vec![Block::Table(spread)],
+        ..Default::default()
     };
     parameters.blocks.extend(figures);
     // Residuals: one bar series per curve (posterior mean, mV).
     let mut residuals = Section {
         heading: "Fit per cell".into(),
         blocks: vec![],
+        ..Default::default()
     };
     if !curves.is_empty() && !cells.is_empty() {
         let series = curves

@@ -26,9 +26,13 @@ pub const MD_DENSITY_JSON: &str = "md_density.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MsdRun {
+    /// Trajectory file the MSD comes from.
     pub file: String,
+    /// Lag times (ps).
     pub time_ps: Vec<f64>,
+    /// Tracer mean squared displacement (Å²).
     pub tracer_msd_a2: Vec<f64>,
+    /// Collective (centre-of-mass) mean squared displacement (Å²).
     pub collective_msd_a2: Vec<f64>,
 }
 
@@ -36,20 +40,28 @@ pub struct MsdRun {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MdDiffusionView {
+    /// Temperature of the runs (K).
     pub temperature_k: f64,
+    /// The runs' MSD curves.
     pub runs: Vec<MsdRun>,
+    /// Fit window [start, end] of lag times (ps).
     pub window_ps: [f64; 2],
     /// Tracer D posterior mean and sd in m²/s; intercept c and its sd in Å²; corr(D, c).
     pub d_m2_s: f64,
+    /// Its posterior sd (m²/s).
     pub d_sd_m2_s: f64,
+    /// Intercept c of the fit (Å²).
     pub intercept_a2: f64,
+    /// Its sd (Å²).
     pub intercept_sd_a2: f64,
+    /// Correlation of D and c (dimensionless).
     pub correlation_d_intercept: f64,
     /// The command's printed summary (table with units, warnings).
     pub summary: String,
 }
 
 impl MdDiffusionView {
+    /// The view of a transport estimate and the runs' MSD curves (file name, MSD).
     pub fn new(e: &TransportEstimate, runs: &[(String, &TrajectoryMsd)]) -> Self {
         MdDiffusionView {
             temperature_k: e.temperature_k,
@@ -92,8 +104,11 @@ impl MdDiffusionView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArrheniusPoint {
+    /// Temperature (K).
     pub temperature_k: f64,
+    /// Tracer diffusivity D (m²/s).
     pub d_m2_s: f64,
+    /// Its sd (m²/s).
     pub sd_m2_s: f64,
 }
 
@@ -101,19 +116,26 @@ pub struct ArrheniusPoint {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MdArrheniusView {
+    /// D at each temperature.
     pub points: Vec<ArrheniusPoint>,
     /// ln D0 (D0 in m²/s), E_a in eV, their covariance, χ² and its degrees of freedom.
     pub ln_d0: f64,
+    /// Activation energy E_a (eV).
     pub e_a_ev: f64,
+    /// Covariance of (ln D0, E_a) (units of ln D0 and eV).
     pub cov: [[f64; 2]; 2],
+    /// χ² of the weighted fit (dimensionless).
     pub chi2: f64,
+    /// Degrees of freedom of χ².
     pub dof: usize,
     /// The temperature D was extrapolated to (K).
     pub at_k: f64,
+    /// The command's printed summary (table with units, warnings).
     pub summary: String,
 }
 
 impl MdArrheniusView {
+    /// The fit as an [`ArrheniusFit`] (ln D0 with D0 in m²/s, E_a in eV).
     pub fn fit(&self) -> ArrheniusFit {
         ArrheniusFit {
             ln_d0: self.ln_d0,
@@ -154,7 +176,10 @@ pub fn diffusion_sections(v: &MdDiffusionView) -> Vec<Section> {
             opacity: 0.25,
         }],
         lines: vec![Line {
-            label: format!("6Dt + c, D = {:.3e} ± {:.2e} m^2/s", v.d_m2_s, v.d_sd_m2_s),
+            label: format!(
+                "6Dt + c, D = {}",
+                super::format::value_sd(v.d_m2_s, v.d_sd_m2_s, "m^2/s")
+            ),
             x: tx.clone(),
             y: fit.iter().map(|f| f.0).collect(),
             color: 1,
@@ -221,6 +246,7 @@ pub fn diffusion_sections(v: &MdDiffusionView) -> Vec<Section> {
     vec![Section {
         heading: format!("Diffusion at {} K", v.temperature_k),
         blocks,
+        ..Default::default()
     }]
 }
 
@@ -253,12 +279,11 @@ pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
         .collect();
     let plot = XyPlot {
         title: format!(
-            "Arrhenius: E_a = {:.3} ± {:.3} eV, D0 = {:.3e} m^2/s",
-            fit.e_a,
-            fit.sd_e_a(),
-            fit.ln_d0.exp()
+            "Arrhenius: E_a = {}, D0 = {}",
+            super::format::value_sd(fit.e_a, fit.sd_e_a(), "eV"),
+            super::format::num_unit(fit.ln_d0.exp(), "m^2/s")
         ),
-        x_label: "1000/T (1/K)".into(),
+        x_label: "1000/T (K⁻¹)".into(),
         y_label: "D (m^2/s)".into(),
         log_y: true,
         bands: vec![Band {
@@ -315,15 +340,14 @@ pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
     }
     blocks.push(Block::Table(Table {
         caption: "D(T) estimates".into(),
-        header: vec!["T (K)".into(), "D (m^2/s)".into(), "sd (m^2/s)".into()],
+        header: vec!["T (K)".into(), "D ± sd".into()],
         rows: v
             .points
             .iter()
             .map(|p| {
                 vec![
                     p.temperature_k.to_string(),
-                    format!("{:.4e}", p.d_m2_s),
-                    format!("{:.3e}", p.sd_m2_s),
+                    super::format::value_sd(p.d_m2_s, p.sd_m2_s, "m^2/s"),
                 ]
             })
             .collect(),
@@ -332,6 +356,7 @@ pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
     vec![Section {
         heading: "Arrhenius D(T)".into(),
         blocks,
+        ..Default::default()
     }]
 }
 
@@ -339,8 +364,11 @@ pub fn arrhenius_sections(v: &MdArrheniusView) -> Vec<Section> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DensityProfileView {
+    /// Kernel width (Å).
     pub width_a: f64,
+    /// Density on the grid (ions/Å³).
     pub density_per_a3: Vec<f64>,
+    /// Its standard error (ions/Å³).
     pub std_error_per_a3: Vec<f64>,
 }
 
@@ -348,10 +376,15 @@ pub struct DensityProfileView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DensityWindowView {
+    /// Run index (0-based).
     pub run: usize,
+    /// Window index within the run (0-based).
     pub window: usize,
+    /// Window start (ps).
     pub t_start_ps: f64,
+    /// Window end (ps).
     pub t_end_ps: f64,
+    /// Density on the grid (ions/Å³).
     pub density_per_a3: Vec<f64>,
 }
 
@@ -359,23 +392,28 @@ pub struct DensityWindowView {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MdDensityView {
+    /// The species profiled (element symbol).
     pub species: String,
     /// Profile axis ("x", "y" or "z") and its grid coordinates in Å.
     pub axis: String,
+    /// Grid coordinates along `axis` (Å).
     pub coordinate_a: Vec<f64>,
     /// N/V averaged over frames, ions/Å³.
     pub mean_density_per_a3: f64,
     /// Profiles at each kernel width, the reported one first.
     pub profiles: Vec<DensityProfileView>,
+    /// Profiles of the time windows.
     pub windows: Vec<DensityWindowView>,
     /// Tolerance of the scale-separation check (fraction of the mean density) and its checks.
     pub tolerance_relative: f64,
+    /// The scale-separation checks, one per kernel width.
     pub scale_checks: Vec<ScaleCheck>,
     /// The command's printed summary (units, warnings).
     pub summary: String,
 }
 
 impl MdDensityView {
+    /// The view of a density result for `species`.
     pub fn new(r: &DensityResult, species: &str) -> Self {
         MdDensityView {
             species: species.into(),
@@ -544,5 +582,6 @@ pub fn density_sections(v: &MdDensityView) -> Vec<Section> {
     vec![Section {
         heading: format!("Coarse-grained {} density", v.species),
         blocks,
+        ..Default::default()
     }]
 }

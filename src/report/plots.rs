@@ -46,27 +46,39 @@ pub const SIZE: (u32, u32) = (880, 540);
 /// A rendered figure.
 #[derive(Debug, Clone)]
 pub struct Figure {
+    /// SVG text (inline in the HTML, written as `.svg`).
     pub svg: String,
+    /// PNG bytes at the figure's pixel size.
     pub png: Vec<u8>,
 }
 
 /// A line.
 #[derive(Debug, Clone, Default)]
 pub struct Line {
+    /// Legend text (none when empty).
     pub label: String,
+    /// Abscissae, in the x axis' unit.
     pub x: Vec<f64>,
+    /// Ordinates, in the y axis' unit.
     pub y: Vec<f64>,
+    /// Palette index ([`color`]).
     pub color: usize,
+    /// Draw dashed.
     pub dashed: bool,
 }
 
 /// A shaded band between `lo` and `hi`.
 #[derive(Debug, Clone, Default)]
 pub struct Band {
+    /// Legend text (none when empty).
     pub label: String,
+    /// Abscissae, in the x axis' unit.
     pub x: Vec<f64>,
+    /// Lower edge at each x, in the y axis' unit.
     pub lo: Vec<f64>,
+    /// Upper edge at each x, in the y axis' unit.
     pub hi: Vec<f64>,
+    /// Palette index ([`color`]).
     pub color: usize,
     /// Fill opacity (0.15 for a 95 % band and 0.3 for a 68 % band reads well).
     pub opacity: f64,
@@ -75,10 +87,15 @@ pub struct Band {
 /// Markers with optional symmetric y error bars.
 #[derive(Debug, Clone, Default)]
 pub struct Points {
+    /// Legend text (none when empty).
     pub label: String,
+    /// Abscissae, in the x axis' unit.
     pub x: Vec<f64>,
+    /// Ordinates, in the y axis' unit.
     pub y: Vec<f64>,
+    /// Symmetric vertical error bars (half-lengths, y axis' unit).
     pub y_err: Option<Vec<f64>>,
+    /// Palette index ([`color`]).
     pub color: usize,
     /// Marker radius in pixels (small, e.g. 1–2, for dense measured curves).
     pub size: u32,
@@ -87,22 +104,32 @@ pub struct Points {
 /// A shaded vertical strip x0 ≤ x ≤ x1 (e.g. a two-phase region).
 #[derive(Debug, Clone, Default)]
 pub struct XRegion {
+    /// Legend text (none when empty).
     pub label: String,
+    /// Left edge, in the x axis' unit.
     pub x0: f64,
+    /// Right edge, in the x axis' unit.
     pub x1: f64,
 }
 
 /// An x–y plot.
 #[derive(Debug, Clone, Default)]
 pub struct XyPlot {
+    /// Title above the plot.
     pub title: String,
     /// Axis labels, with units: "x (site fraction)", "U (V vs Li/Li+)".
     pub x_label: String,
+    /// Ordinate label with unit.
     pub y_label: String,
+    /// Logarithmic y axis (for a positive quantity spanning decades).
     pub log_y: bool,
+    /// Shaded bands, drawn first.
     pub bands: Vec<Band>,
+    /// Lines.
     pub lines: Vec<Line>,
+    /// Markers, drawn last.
     pub points: Vec<Points>,
+    /// Shaded x ranges (e.g. a two-phase region).
     pub regions: Vec<XRegion>,
     /// Horizontal reference lines (value, label).
     pub h_lines: Vec<(f64, String)>,
@@ -111,10 +138,13 @@ pub struct XyPlot {
 /// Horizontal bars with optional confidence intervals, one group per series.
 #[derive(Debug, Clone, Default)]
 pub struct BarPlot {
+    /// Title above the chart.
     pub title: String,
+    /// Abscissa label with unit.
     pub x_label: String,
     /// One label per bar row (e.g. input names), drawn top to bottom.
     pub labels: Vec<String>,
+    /// The series (name, one value per label, optional intervals).
     pub series: Vec<BarSeries>,
 }
 
@@ -124,9 +154,13 @@ pub type BarSeries = (String, Vec<f64>, Option<Vec<(f64, f64)>>);
 /// A histogram of samples with overlaid curves (e.g. a posterior marginal with the prior density).
 #[derive(Debug, Clone, Default)]
 pub struct HistPlot {
+    /// Title above the histogram.
     pub title: String,
+    /// Abscissa label with unit.
     pub x_label: String,
+    /// The samples, in the abscissa's unit.
     pub samples: Vec<f64>,
+    /// Number of bins.
     pub bins: usize,
     /// Density curves to overlay (y in 1/x-unit).
     pub curves: Vec<Line>,
@@ -335,6 +369,8 @@ fn configure<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueForm
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     p: &XyPlot,
 ) -> DrawResult {
+    let (x0, x1) = (chart.x_range().start, chart.x_range().end);
+    let (y0, y1) = (chart.y_range().start, chart.y_range().end);
     chart
         .configure_mesh()
         .x_desc(&p.x_label)
@@ -343,24 +379,16 @@ fn configure<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64> + ValueForm
         .label_style((FONT, 14))
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(215, 215, 215))
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| super::format::tick_in(*v, x0, x1))
+        .y_label_formatter(&|v| super::format::tick_in(*v, y0, y1))
         .draw()
         .map_err(err)
 }
 
-/// Compact tick labels: plain for moderate magnitudes, exponent form otherwise.
+/// Compact tick labels: [`super::format::tick`] (plain for moderate magnitudes, `2.5×10⁻¹²`
+/// otherwise).
 pub fn tick(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.1e}")
-    } else {
-        let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
+    super::format::tick(v)
 }
 
 fn draw_series<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
@@ -549,7 +577,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
                 String::new()
             }
         })
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| super::format::tick_in(*v, lo, hi))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(err)?;
@@ -594,10 +622,13 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> 
 /// (e.g. the prior's) with its centre line.
 #[derive(Debug, Clone, Default)]
 pub struct ForestPlot {
+    /// Title above the chart.
     pub title: String,
     /// Axis label with unit: "E_m (eV)".
     pub x_label: String,
+    /// One row label per estimate.
     pub labels: Vec<String>,
+    /// Point estimates, in the x axis' unit.
     pub estimate: Vec<f64>,
     /// (lo, hi) per row.
     pub intervals: Vec<(f64, f64)>,
@@ -653,7 +684,7 @@ fn draw_forest<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &ForestPlot
                 String::new()
             }
         })
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| super::format::tick_in(*v, lo, hi))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(err)?;
@@ -732,6 +763,69 @@ pub fn hist_with_overview(overview: &XyPlot, zoom: &HistPlot) -> Result<Figure, 
             draw_hist(&bottom, zoom)
         },
     )
+}
+
+/// Two x–y plots stacked: `top` at the usual size, `bottom` `bottom_h` px tall beneath it.
+pub fn xy_stack(top: &XyPlot, bottom: &XyPlot, bottom_h: u32) -> Result<Figure, String> {
+    render_with(
+        (SIZE.0, SIZE.1 + bottom_h),
+        |a| {
+            let (t, b) = a.split_vertically(SIZE.1);
+            draw_xy(&t, top)?;
+            draw_xy(&b, bottom)
+        },
+        |a| {
+            let (t, b) = a.split_vertically(SIZE.1);
+            draw_xy(&t, top)?;
+            draw_xy(&b, bottom)
+        },
+    )
+}
+
+/// Silverman's rule-of-thumb bandwidth for a Gaussian kernel density estimate,
+/// h = 0.9·min(sd, IQR/1.34)·n^(−1/5) (Silverman 1986, eq. 3.31), in the samples' unit; 0 for
+/// fewer than two distinct finite samples.
+pub fn silverman_bandwidth(samples: &[f64]) -> f64 {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    if n < 2 {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let q = |p: f64| {
+        let h = p * (n - 1) as f64;
+        let i = h.floor() as usize;
+        let f = h - i as f64;
+        v[i] + f * (v[(i + 1).min(n - 1)] - v[i])
+    };
+    let iqr = q(0.75) - q(0.25);
+    let spread = if iqr > 0.0 { sd.min(iqr / 1.34) } else { sd };
+    0.9 * spread * (n as f64).powf(-0.2)
+}
+
+/// Gaussian kernel density estimate of `samples` on `grid` with Silverman's bandwidth
+/// ([`silverman_bandwidth`]): f(x) = (1/(n h)) Σ φ((x − x_i)/h), in 1/(unit of the samples).
+/// All zeros when the bandwidth is 0.
+pub fn kde(samples: &[f64], grid: &[f64]) -> Vec<f64> {
+    let h = silverman_bandwidth(samples);
+    let v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    if h <= 0.0 || v.is_empty() {
+        return vec![0.0; grid.len()];
+    }
+    let c = 1.0 / (v.len() as f64 * h * (2.0 * std::f64::consts::PI).sqrt());
+    grid.iter()
+        .map(|&x| {
+            c * v
+                .iter()
+                .map(|&xi| {
+                    let u = (x - xi) / h;
+                    (-0.5 * u * u).exp()
+                })
+                .sum::<f64>()
+        })
+        .collect()
 }
 
 /// Density-normalised histogram heights: (edges, heights).
@@ -904,8 +998,8 @@ fn draw_pairs<DB: DrawingBackend>(
                     .y_desc(if j == 0 { yl.as_str() } else { "" })
                     .label_style((FONT, 11))
                     .axis_desc_style((FONT, 13))
-                    .x_label_formatter(&|v| tick(*v))
-                    .y_label_formatter(&|v| tick(*v))
+                    .x_label_formatter(&|v| super::format::tick_in(*v, xr.0, xr.1))
+                    .y_label_formatter(&|v| super::format::tick_in(*v, yr.0, yr.1))
                     .draw()
                     .map_err(err)?;
                 let stride = (xs.len() / 2000).max(1);
@@ -1026,6 +1120,6 @@ mod tests {
     fn ticks_are_compact() {
         assert_eq!(tick(0.25), "0.25");
         assert_eq!(tick(3.0), "3");
-        assert_eq!(tick(1.5e-9), "1.5e-9");
+        assert_eq!(tick(1.5e-9), "1.5×10⁻⁹");
     }
 }

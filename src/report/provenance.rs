@@ -10,7 +10,9 @@ pub const PROVENANCE_FILE: &str = "provenance.json";
 /// A priors file and the `source` text it declares (where the atomistic numbers came from).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PriorsFile {
+    /// Path of the priors file as given.
     pub path: String,
+    /// Its text.
     pub source: String,
 }
 
@@ -19,9 +21,11 @@ pub struct PriorsFile {
 pub struct Provenance {
     /// The study file, if the run came from one.
     pub study: Option<String>,
+    /// The priors files read.
     pub priors: Vec<PriorsFile>,
     /// Measured data files (calibration).
     pub data_files: Vec<String>,
+    /// The random seed, if the run used one.
     pub seed: Option<u64>,
     /// Other settings (name, value), e.g. ("samples", "100000").
     pub settings: Vec<(String, String)>,

@@ -4,7 +4,7 @@
 
 use super::calibrate_report::{CALIBRATION_VIEW_JSON, CalibrationView, calibration_sections};
 use super::fleet_report::fleet_sections;
-use super::html::{Report, write_report};
+use super::html::{Block, Report, Section, write_report};
 use super::md_report::{
     MD_ARRHENIUS_JSON, MD_DENSITY_JSON, MD_DIFFUSION_JSON, MdArrheniusView, MdDensityView,
     MdDiffusionView, arrhenius_sections, density_sections, diffusion_sections,
@@ -23,19 +23,38 @@ pub const PROPAGATION_JSON: &str = "propagation.json";
 /// Errors of the run-directory reader.
 #[derive(Debug, Error)]
 pub enum ReportError {
+    /// The folder holds none of the result files.
     #[error(
         "{dir}: no results found (looked for {PROPAGATION_JSON}, {SENSITIVITY_JSON}, {CALIBRATION_VIEW_JSON}, {FLEET_JSON}, {MD_DIFFUSION_JSON}, {MD_ARRHENIUS_JSON}, {MD_DENSITY_JSON} here and one level below)"
     )]
-    NothingFound { dir: PathBuf },
+    NothingFound {
+        /// The folder searched.
+        dir: PathBuf,
+    },
+    /// The path is not a folder.
     #[error(
         "{dir}: {found} (expected the folder of a run: propagate, sensitivity, calibrate or calibrate-fleet --out)"
     )]
-    NotAFolder { dir: PathBuf, found: &'static str },
+    NotAFolder {
+        /// The path given.
+        dir: PathBuf,
+        /// What is there instead ("no such folder", "not a folder").
+        found: &'static str,
+    },
+    /// A result file that does not parse.
     #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message (line and column).
+        message: String,
+    },
+    /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
     /// A run folder whose files are not all those of the run its manifest names.
@@ -60,14 +79,21 @@ impl ReportError {
 /// The results a run directory holds.
 #[derive(Debug, Clone, Default)]
 pub struct RunResults {
+    /// An uncertainty propagation (propagation.json).
     pub propagation: Option<PropagationResults>,
+    /// A sensitivity analysis (sensitivity.json).
     pub sensitivity: Option<SensitivityParts>,
+    /// A calibration (calibration_view.json).
     pub calibration: Option<CalibrationView>,
     /// A `calibrate-fleet` run's table (fleet.json).
     pub fleet: Option<FleetTable>,
+    /// An MD diffusion estimate (md_diffusion.json).
     pub md_diffusion: Option<MdDiffusionView>,
+    /// An MD Arrhenius fit (md_arrhenius.json).
     pub md_arrhenius: Option<MdArrheniusView>,
+    /// An MD density profile (md_density.json).
     pub md_density: Option<MdDensityView>,
+    /// The run's provenance (provenance.json).
     pub provenance: Option<Provenance>,
     /// The files read.
     pub files: Vec<PathBuf>,
@@ -172,6 +198,50 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, ReportError> {
     Ok(r)
 }
 
+/// Which kinds of result a report holds, for [`reading_guide`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Contents {
+    /// An uncertainty propagation (delta method and/or Monte Carlo).
+    pub propagation: bool,
+    /// A sensitivity analysis.
+    pub sensitivity: bool,
+    /// A calibration (NUTS or MAP + Laplace).
+    pub calibration: bool,
+}
+
+/// "Reading this report": every convention and concept the parts use, defined once here
+/// rather than in each part (number format, intervals, the delta method against Monte Carlo,
+/// the Arrhenius plot, the two refine-next measures, the posterior figures).
+pub fn reading_guide(c: Contents) -> Section {
+    let mut b = vec![
+        Block::Paragraph(
+            "Numbers. A value with an uncertainty is written mean ± sd with the sd rounded to two significant digits and the mean to the same decimal; where a power of ten is needed it is shared, as in (3.45 ± 0.10) × 10⁻¹⁴ m²/s, and applies to every number before it. Units are SI unless the study states another; dimensionless values carry none.".into(),
+        ),
+    ];
+    if c.propagation {
+        b.push(Block::Paragraph(
+            "Intervals. Monte Carlo intervals are empirical central quantiles (68 % and 95 %). Delta-method intervals are normal about the linearised mean, μ ± z·σ. For a quantity that cannot be negative (every Monte Carlo interval above zero) whose sd exceeds 10 % of its mean, or whose linear-scale interval would reach below zero, they are taken on the log scale, exp(ln μ ± z·σ/μ); for a dimensionless fraction on the logit scale, so they stay in range. Where the linear-scale interval leaves the physical range it is listed as well, highlighted and marked unphysical.".into(),
+        ));
+        b.push(Block::Paragraph(
+            "Delta method against Monte Carlo. The delta method linearises the model at the input medians; Monte Carlo samples the inputs and runs the model. Where they differ by more than 3 Monte Carlo standard errors and more than 1 %, the output is flagged and the Monte Carlo result is the one to use. The relative difference (Monte Carlo − delta)/|delta| is undefined where the delta-method value is exactly 0; such points are named, not plotted.".into(),
+        ));
+        b.push(Block::Paragraph(
+            "Arrhenius plot. A quantity that follows y = y₀·exp(−E_a/(k_B·T)) is drawn as ln y against 1000/T: a straight line of slope −E_a/(1000·k_B). Curves against temperature whose values are all positive are drawn this way. A flat stretch of an open-circuit potential against composition at the input medians is a two-phase plateau and is shaded.".into(),
+        ));
+    }
+    if c.sensitivity {
+        b.push(Block::Paragraph(
+            "Which calculation to refine next. The ranking gives the share of an output's variance removed if one input's sd were halved (its relative sd for a log-normal input), correlations kept. The variance decomposition gives the share removed if the input were known exactly (its own term). The two answer different questions: for an uncorrelated input, halving removes ¾ of the known-exactly share; with correlated inputs they differ further, because halving one input's sd also shrinks its covariance terms with the others.".into(),
+        ));
+    }
+    if c.calibration {
+        b.push(Block::Paragraph(
+            "Posterior figures. Densities are Gaussian kernel density estimates (Silverman's bandwidth) over all chains; the atomistic prior is dashed. When the posterior is far narrower than the prior, a second panel shows where it lies on the prior's scale. A shift of the posterior mean beyond 3 prior sds is a prior–data conflict. Diagnostics follow Vehtari et al. (2021): R̂ above 1.01 or an effective sample size below 400 is a warning.".into(),
+        ));
+    }
+    Section::new("Reading this report", b)
+}
+
 /// One report combining whatever the run holds: propagation, then sensitivity, then calibration.
 pub fn combined_report(r: &RunResults) -> Report {
     let mut sections = Vec::new();
@@ -213,6 +283,14 @@ pub fn combined_report(r: &RunResults) -> Report {
         }
         sections.extend(density_sections(d));
     }
+    sections.insert(
+        0,
+        reading_guide(Contents {
+            propagation: r.propagation.is_some(),
+            sensitivity: r.sensitivity.is_some(),
+            calibration: r.calibration.is_some() || r.fleet.is_some(),
+        }),
+    );
     let mut prov = match &r.provenance {
         Some(p) => p.clone(),
         None => Provenance::new(),

@@ -2,9 +2,10 @@
 //! tornado charts with bootstrap confidence intervals, Shapley bars, local elasticities,
 //! the delta-method variance shares with covariance terms, and Morris screening.
 
+use super::format as fmt;
 use super::html::{Block, Report, ReportFigure, Section, Table};
 use super::plots::{BarPlot, BarSeries, bar_figure};
-use super::propagate_report::{g, stem};
+use super::propagate_report::stem;
 use super::provenance::Provenance;
 use crate::sensitivity::{
     AllResults, LocalResult, MorrisResult, RankingResult, ShapleyResult, SobolResult,
@@ -18,11 +19,17 @@ pub const SENSITIVITY_JSON: &str = "sensitivity.json";
 /// Whichever sensitivity results a run produced (any subset of the methods).
 #[derive(Debug, Clone, Default)]
 pub struct SensitivityParts {
+    /// Local elasticities at the median.
     pub local: Option<LocalResult>,
+    /// Delta-method variance decomposition ("known exactly" shares).
     pub variance: Option<VarianceResult>,
+    /// Refine-next ranking ("sd halved" shares).
     pub ranking: Option<RankingResult>,
+    /// Sobol indices.
     pub sobol: Option<SobolResult>,
+    /// Morris screening.
     pub morris: Option<MorrisResult>,
+    /// Shapley effects.
     pub shapley: Option<ShapleyResult>,
 }
 
@@ -233,11 +240,7 @@ fn headline<'a, T>(
 }
 
 fn pc(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:.1} %", 100.0 * v)
-    } else {
-        "–".into()
-    }
+    fmt::percent(v)
 }
 
 fn ranking_section(r: &RankingResult) -> Section {
@@ -245,25 +248,28 @@ fn ranking_section(r: &RankingResult) -> Section {
     let h = r.headline();
     if !h.is_empty() {
         blocks.push(Block::Paragraph(format!(
-            "Refine next: {}. (Order of the expected reduction of the output variance if that input were known exactly.)",
-            h.join(" → ")
+            "Refine next: {}. (Order of the output variance removed if that input's sd were halved.)",
+            h.iter().map(|n| fmt::name(n)).collect::<Vec<_>>().join(" → ")
         )));
     }
     for o in headline(&r.per_output, &r.aggregated, |o| &o.output) {
         let mut t = Table {
-            caption: format!("Which calculation to refine next — {}", o.output),
+            caption: format!(
+                "Which calculation to refine next — {}",
+                fmt::label(&o.output)
+            ),
             header: vec![
                 "rank".into(),
                 "input".into(),
-                "variance removed if known exactly".into(),
-                "variance removed (Monte Carlo check)".into(),
+                "variance removed if its sd were halved".into(),
+                "the same by Monte Carlo".into(),
             ],
             ..Default::default()
         };
         for (rank, &i) in o.order.iter().enumerate() {
             t.rows.push(vec![
                 (rank + 1).to_string(),
-                r.inputs.get(i).cloned().unwrap_or_default(),
+                r.inputs.get(i).map(|n| fmt::name(n)).unwrap_or_default(),
                 pc(o.reduction_fraction.get(i).copied().unwrap_or(f64::NAN)),
                 match (&o.reduction_mc, o.variance_mc) {
                     (Some(m), Some(vm)) if vm > 0.0 => {
@@ -275,13 +281,13 @@ fn ranking_section(r: &RankingResult) -> Section {
         }
         blocks.push(Block::Table(t));
     }
-    if !r.note.is_empty() {
-        blocks.push(Block::Paragraph(r.note.clone()));
-    }
-    Section {
-        heading: "Which calculation to refine next".into(),
-        blocks,
-    }
+    // Two answers to two questions: halving an sd removes ¾ of an uncorrelated input's own
+    // share, and a correlated input takes part of its partners' variance with it; the variance
+    // decomposition's "known exactly" share is the own term alone. Said once, here.
+    blocks.push(Block::Paragraph(
+        "These shares are for halving an input's sd; the variance decomposition's shares are for knowing it exactly. For an uncorrelated input halving removes ¾ of its known-exactly share; with correlated inputs the two differ further, because halving one input's sd also shrinks its covariance terms (see “Reading this report”).".into(),
+    ));
+    Section::new("Which calculation to refine next", blocks)
 }
 
 fn sobol_section(s: &SobolResult) -> Section {
@@ -322,9 +328,9 @@ fn sobol_section(s: &SobolResult) -> Section {
             );
         }
         if let Ok(figure) = bar_figure(&BarPlot {
-            title: format!("Sobol indices — {}", o.output),
+            title: format!("Sobol indices — {}", fmt::label(&o.output)),
             x_label: "Sobol index (fraction of output variance)".into(),
-            labels: s.inputs.clone(),
+            labels: s.inputs.iter().map(|n| fmt::name(n)).collect(),
             series,
         }) {
             blocks.push(Block::Figure(ReportFigure {
@@ -347,6 +353,7 @@ fn sobol_section(s: &SobolResult) -> Section {
     Section {
         heading: "Sobol indices".into(),
         blocks,
+        ..Default::default()
     }
 }
 
@@ -369,7 +376,11 @@ fn shapley_section(s: &ShapleyResult) -> Section {
             })
             .collect();
         let has_ci = o.effects_se.iter().any(|v| v.is_finite());
-        series.push((o.output.clone(), o.shares.clone(), has_ci.then_some(ci)));
+        series.push((
+            fmt::label(&o.output),
+            o.shares.clone(),
+            has_ci.then_some(ci),
+        ));
         for (i, name) in s.inputs.iter().enumerate() {
             let _ = writeln!(
                 csv,
@@ -385,7 +396,7 @@ fn shapley_section(s: &ShapleyResult) -> Section {
     if let Ok(figure) = bar_figure(&BarPlot {
         title: "Shapley effects".into(),
         x_label: "share of output variance".into(),
-        labels: s.inputs.clone(),
+        labels: s.inputs.iter().map(|n| fmt::name(n)).collect(),
         series,
     }) {
         blocks.push(Block::Figure(ReportFigure {
@@ -404,6 +415,7 @@ fn shapley_section(s: &ShapleyResult) -> Section {
     Section {
         heading: "Shapley effects".into(),
         blocks,
+        ..Default::default()
     }
 }
 
@@ -412,11 +424,17 @@ fn local_section(l: &LocalResult) -> Section {
     let mut cols: Vec<(String, Vec<Option<f64>>)> = Vec::new();
     for (k, o) in l.outputs.iter().enumerate() {
         if !o.contains('[') {
-            cols.push((o.clone(), l.elasticity.get(k).cloned().unwrap_or_default()));
+            cols.push((
+                fmt::label(o),
+                l.elasticity.get(k).cloned().unwrap_or_default(),
+            ));
         }
     }
     for a in &l.aggregated {
-        cols.push((format!("{} (RMS)", a.output), a.rms_elasticity.clone()));
+        cols.push((
+            format!("{} (RMS)", fmt::label(&a.output)),
+            a.rms_elasticity.clone(),
+        ));
     }
     cols.truncate(6);
     let mut header = vec!["input".to_string(), "unit".into(), "median".into()];
@@ -433,14 +451,14 @@ fn local_section(l: &LocalResult) -> Section {
     csv.push('\n');
     for (i, name) in l.inputs.iter().enumerate() {
         let mut row = vec![
-            name.clone(),
+            fmt::name(name),
             l.input_units.get(i).cloned().unwrap_or_default(),
-            l.nominal.get(i).map(|v| g(*v)).unwrap_or_default(),
+            l.nominal.get(i).map(|v| fmt::num(*v)).unwrap_or_default(),
         ];
         let _ = write!(csv, "\"{name}\"");
         for c in &cols {
             let v = c.1.get(i).copied().flatten();
-            row.push(v.map(g).unwrap_or_else(|| "–".into()));
+            row.push(v.map(fmt::num).unwrap_or_else(|| "–".into()));
             let _ = write!(csv, ",{}", v.map(|x| x.to_string()).unwrap_or_default());
         }
         csv.push('\n');
@@ -461,7 +479,7 @@ fn local_section(l: &LocalResult) -> Section {
         && let Ok(figure) = bar_figure(&BarPlot {
             title: "Local elasticities at the median".into(),
             x_label: "elasticity d ln y / d ln θ (dimensionless)".into(),
-            labels: l.inputs.clone(),
+            labels: l.inputs.iter().map(|n| fmt::name(n)).collect(),
             series,
         })
     {
@@ -478,6 +496,7 @@ fn local_section(l: &LocalResult) -> Section {
     Section {
         heading: "Local sensitivities".into(),
         blocks,
+        ..Default::default()
     }
 }
 
@@ -487,16 +506,20 @@ fn variance_section(v: &VarianceResult) -> Section {
         let mut t = Table {
             caption: format!(
                 "Delta-method variance shares — {} (sd {})",
-                o.output,
-                g(o.sd)
+                fmt::label(&o.output),
+                fmt::num(o.sd)
             ),
-            header: vec!["term".into(), "variance".into(), "share".into()],
+            header: vec![
+                "term".into(),
+                "variance (output unit squared)".into(),
+                "share (removed if known exactly)".into(),
+            ],
             ..Default::default()
         };
         for (i, name) in v.inputs.iter().enumerate() {
             t.rows.push(vec![
-                name.clone(),
-                o.own.get(i).map(|x| g(*x)).unwrap_or_default(),
+                fmt::name(name),
+                o.own.get(i).map(|x| fmt::num(*x)).unwrap_or_default(),
                 pc(o.own_share.get(i).copied().unwrap_or(f64::NAN)),
             ]);
         }
@@ -507,7 +530,7 @@ fn variance_section(v: &VarianceResult) -> Section {
             }
             t.rows.push(vec![
                 format!("covariance {}", c.pair),
-                g(c.value),
+                fmt::num(c.value),
                 pc(c.share),
             ]);
         }
@@ -525,6 +548,7 @@ fn variance_section(v: &VarianceResult) -> Section {
     Section {
         heading: "Variance decomposition (delta method, with covariance terms)".into(),
         blocks,
+        ..Default::default()
     }
 }
 
@@ -538,16 +562,20 @@ fn morris_section(m: &MorrisResult) -> Section {
     }
     for o in headline(&m.per_output, &m.aggregated, |o| &o.output) {
         let mut t = Table {
-            caption: format!("Morris screening — {} ({})", o.output, m.coordinate),
+            caption: format!(
+                "Morris screening — {} ({})",
+                fmt::label(&o.output),
+                m.coordinate
+            ),
             header: vec!["input".into(), "μ*".into(), "μ".into(), "σ".into()],
             ..Default::default()
         };
         for (i, name) in m.inputs.iter().enumerate() {
             t.rows.push(vec![
-                name.clone(),
-                o.mu_star.get(i).map(|x| g(*x)).unwrap_or_default(),
-                o.mu.get(i).map(|x| g(*x)).unwrap_or_default(),
-                o.sigma.get(i).map(|x| g(*x)).unwrap_or_default(),
+                fmt::name(name),
+                o.mu_star.get(i).map(|x| fmt::num(*x)).unwrap_or_default(),
+                o.mu.get(i).map(|x| fmt::num(*x)).unwrap_or_default(),
+                o.sigma.get(i).map(|x| fmt::num(*x)).unwrap_or_default(),
             ]);
         }
         blocks.push(Block::Table(t));
@@ -558,31 +586,79 @@ fn morris_section(m: &MorrisResult) -> Section {
     Section {
         heading: "Morris screening".into(),
         blocks,
+        ..Default::default()
     }
 }
 
-/// The sections of a sensitivity report for whichever methods ran.
+/// The sections of a sensitivity run: one part whose summary names the methods run, the
+/// refine-next answer and the warnings, with one detail section per method.
 pub fn sensitivity_sections(p: &SensitivityParts) -> Vec<Section> {
     let mut v = Vec::new();
+    let mut ran = Vec::new();
+    let mut summary = Vec::new();
     if let Some(r) = &p.ranking {
+        ran.push("refine-next ranking");
         v.push(ranking_section(r));
+        if let Some(o) = r.aggregated.first().or(r.per_output.first()) {
+            let top: Vec<String> = o
+                .order
+                .iter()
+                .take(3)
+                .map(|&i| {
+                    format!(
+                        "{} ({})",
+                        fmt::name(&r.inputs[i]),
+                        pc(o.reduction_fraction.get(i).copied().unwrap_or(f64::NAN))
+                    )
+                })
+                .collect();
+            summary.push(Block::Paragraph(format!(
+                "Refine next, for {}: {} — the share of its variance removed if that input's sd were halved.",
+                fmt::label(&o.output),
+                top.join(" → ")
+            )));
+        }
     }
     if let Some(s) = &p.sobol {
+        ran.push("Sobol indices");
         v.push(sobol_section(s));
+        if s.failed_rows > 0 {
+            summary.push(Block::Warning(format!(
+                "Sobol: {} of {} base rows dropped after a failed evaluation.",
+                s.failed_rows, s.base_samples
+            )));
+        }
     }
     if let Some(s) = &p.shapley {
+        ran.push("Shapley effects");
         v.push(shapley_section(s));
     }
     if let Some(l) = &p.local {
+        ran.push("local elasticities");
         v.push(local_section(l));
     }
     if let Some(x) = &p.variance {
+        ran.push("delta-method variance decomposition");
         v.push(variance_section(x));
     }
     if let Some(m) = &p.morris {
+        ran.push("Morris screening");
         v.push(morris_section(m));
+        if m.failed > 0 {
+            summary.push(Block::Warning(format!(
+                "Morris: {} of {} trajectories had a failed evaluation.",
+                m.failed, m.trajectories
+            )));
+        }
     }
-    v
+    summary.insert(
+        0,
+        Block::Paragraph(format!(
+            "Sensitivity analysis of the outputs to the inputs: {}.",
+            ran.join(", ")
+        )),
+    );
+    vec![Section::part("Sensitivity analysis", summary, v)]
 }
 
 /// The HTML report of a sensitivity run (any subset of the methods).
