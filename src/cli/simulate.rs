@@ -183,7 +183,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                     table
                         .select(&sel)
                         .map_err(|e| CliError::bad(format!("--window: {e}")))?;
-                    if !(a.output_dt > 0.0) {
+                    if a.output_dt.is_nan() || a.output_dt <= 0.0 {
                         return Err(CliError::bad(format!(
                             "--output-dt {}: expected > 0",
                             a.output_dt
@@ -192,7 +192,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                     let (t0, t1) = (w.0 - table.time_s[0], w.1 - table.time_s[0]);
                     let n = (t1 - t0) / a.output_dt + 1e-9;
                     let most = cell::spm::MAX_OUTPUT_ROWS;
-                    if !(n <= most as f64) {
+                    if n.is_nan() || n > most as f64 {
                         return Err(CliError::bad(format!(
                             "--window {}:{} at --output-dt {} gives {n:.3e} output rows: at most {most:e}",
                             w.0, w.1, a.output_dt
