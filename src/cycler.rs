@@ -14,9 +14,21 @@
 //!   `temperature_k`, `temperature[k]`, `t_cell[k]`; in °C `temperature_c`, `temperature[c]`,
 //!   `temperature[degc]`, `t_cell[c]`, `celltemp_mid`, `celltemp` (LG M50's mid-cell sensor).
 //!
+//! - step index, read only when steps are selected ([`Selection::steps`]): the column named
+//!   by `step_column`, else the first of `step`, `step_index`, `stepindex`, `step_id`,
+//!   `stepid`, `step_number`, `stepnumber`, `ns` (Maccor/PyProBE `Step`, Arbin `Step_Index`,
+//!   Neware `Step Index`/`Step ID`, BioLogic `Ns`).
+//!
 //! So bridgelaw's own `time_s,current_A,voltage_V`, About:Energy's `Time [s],I[A],U[V]` and the
 //! LG M50 files' `timeVec,currVec,volVec,…` are all read as they are. Every value read must be a
 //! finite number and time must increase strictly; errors name the file, the line and the column.
+//! Repeated time stamps (a cycler logging the last row of one step and the first of the next at
+//! the same instant) are an error unless [`DuplicateTimes`] says to drop the repeats (the first
+//! row of each run of equal times is kept) or to average them (one row at that time holding the
+//! mean of each column, the first row's step index and line).
+//!
+//! Which rows a fit uses is a [`Selection`]: a time window [t0, t1] in the file's own time and/or
+//! a set of step indices; [`CyclerTable::select`] says which rows it keeps, or why none.
 
 use thiserror::Error;
 
@@ -54,6 +66,130 @@ impl SignConvention {
         match self {
             Self::DischargePositive => 1.0,
             Self::DischargeNegative => -1.0,
+        }
+    }
+}
+
+/// What the reader does with a repeated time stamp (a row whose time equals the one before).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateTimes {
+    /// Refuse the file, naming the line (the default: a repeat may be a corrupt export).
+    #[default]
+    Error,
+    /// Keep the first row of each run of equal times, drop the rest.
+    Drop,
+    /// Replace each run of equal times by one row holding the mean of each column (current,
+    /// voltage, temperature); the step index and line number are the first row's.
+    Average,
+}
+
+impl DuplicateTimes {
+    /// Parse `error`, `drop` or `average`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "error" => Some(Self::Error),
+            "drop" => Some(Self::Drop),
+            "average" => Some(Self::Average),
+            _ => None,
+        }
+    }
+
+    /// `error` / `drop` / `average`, as written in a study file.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Drop => "drop",
+            Self::Average => "average",
+        }
+    }
+}
+
+/// Which column holds the cycler's step index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepColumn {
+    /// The first column with one of the common names (module doc).
+    Any,
+    /// The column with this header name (case and spaces ignored).
+    Named(String),
+}
+
+/// What [`CyclerTable::parse_options`] reads besides time and current, and how.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    /// The voltage column is required.
+    pub voltage: bool,
+    /// The cell-temperature column is required.
+    pub temperature: bool,
+    /// Read this step-index column (`None`: none).
+    pub step_column: Option<StepColumn>,
+    /// What to do with repeated time stamps.
+    pub duplicate_times: DuplicateTimes,
+}
+
+/// The rows of a file a fit uses: those inside a time window and with one of the given step
+/// indices (each criterion given; neither: every row).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// [t0, t1] \[s\], in the file's own time (not shifted), both ends included.
+    pub window: Option<(f64, f64)>,
+    /// Step indices to keep (values of the step column); empty: any step.
+    pub steps: Vec<i64>,
+    /// The step column's header name (`None`: the first with a common name).
+    pub step_column: Option<String>,
+}
+
+impl Selection {
+    /// Parse a window `t0:t1` (seconds, the file's time; t0 < t1, both finite), as the command
+    /// line's `--window` takes it.
+    pub fn parse_window(s: &str) -> Result<(f64, f64), String> {
+        let expected =
+            "expected T0:T1, two times in s (the file's own time) with T0 < T1, e.g. 3600:7200";
+        let (a, b) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}': {expected}"))?;
+        match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+            (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() && a < b => Ok((a, b)),
+            _ => Err(format!("'{s}': {expected}")),
+        }
+    }
+
+    /// Every row: no window, no steps.
+    pub fn is_all(&self) -> bool {
+        self.window.is_none() && self.steps.is_empty()
+    }
+
+    /// The step column the reader must read for this selection, if any.
+    pub fn step_column(&self) -> Option<StepColumn> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        Some(match &self.step_column {
+            Some(n) => StepColumn::Named(n.clone()),
+            None => StepColumn::Any,
+        })
+    }
+
+    /// `window [t0, t1] s, steps [4, 5] (column 'Step')`, for messages.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![];
+        if let Some((a, b)) = self.window {
+            parts.push(format!("window [{a}, {b}] s"));
+        }
+        if !self.steps.is_empty() {
+            parts.push(format!(
+                "steps {:?}{}",
+                self.steps,
+                self.step_column
+                    .as_ref()
+                    .map(|c| format!(" (column '{c}')"))
+                    .unwrap_or_default()
+            ));
+        }
+        if parts.is_empty() {
+            "every row".into()
+        } else {
+            parts.join(", ")
         }
     }
 }
@@ -109,7 +245,7 @@ pub enum DataError {
     },
     /// Time does not increase strictly from one row to the next.
     #[error(
-        "'{file}' line {row}, column '{column}': time must increase strictly, but {value} s follows {previous} s"
+        "'{file}' line {row}, column '{column}': time must increase strictly, but {value} s follows {previous} s{hint}"
     )]
     TimeNotIncreasing {
         /// The file, as given.
@@ -122,6 +258,8 @@ pub enum DataError {
         previous: f64,
         /// Time on this line \[s\].
         value: f64,
+        /// For a repeated time stamp: how to accept it (the `duplicate_times` option).
+        hint: String,
     },
     /// A value outside the range a cell's quantity can take (a voltage above 6 V, a temperature outside 200–400 K).
     #[error("'{file}' line {row}, column '{column}': expected {expected}, found {found}")]
@@ -188,6 +326,39 @@ pub enum DataError {
         /// Last measured time \[s\].
         last: f64,
     },
+    /// The step-index column asked for is not in the header (line `row`).
+    #[error("'{file}' line {row} (header): no step-index column {wanted}; header is: {found}")]
+    NoStepColumn {
+        file: String,
+        row: usize,
+        /// The name asked for, or the accepted names.
+        wanted: String,
+        found: String,
+    },
+    /// A time window that does not lie inside the file's time range.
+    #[error(
+        "'{file}' column '{column}': window [{t0}, {t1}] s is not inside the data's time range \
+         [{first} s (line {first_row}), {last} s (line {last_row})]; expected {expected}"
+    )]
+    WindowOutside {
+        file: String,
+        column: String,
+        t0: f64,
+        t1: f64,
+        first: f64,
+        last: f64,
+        first_row: usize,
+        last_row: usize,
+        expected: String,
+    },
+    /// No row is in the selection.
+    #[error("'{file}': no row is in the selection ({selection}){detail}")]
+    EmptySelection {
+        file: String,
+        selection: String,
+        /// What the file holds instead (its steps, its time range).
+        detail: String,
+    },
     /// A run of rows contradicts the declared sign convention (e.g. a discharge with the current of a charge).
     #[error("'{file}' lines {first_row}–{last_row}: {detail}")]
     WrongSignConvention {
@@ -212,6 +383,18 @@ const VOLTAGE_NAMES: [&str; 7] = [
     "v[v]",
     "v",
     "volvec",
+];
+
+/// Step-index column names (normalised: lower case, no spaces), first match wins.
+const STEP_NAMES: [&str; 8] = [
+    "step",
+    "step_index",
+    "stepindex",
+    "step_id",
+    "stepid",
+    "step_number",
+    "stepnumber",
+    "ns",
 ];
 
 /// Cell-temperature column names in kelvin and in degrees Celsius (first match wins, K first).
@@ -253,8 +436,15 @@ pub struct CyclerTable {
     pub temperature_k: Option<Vec<f64>>,
     /// Header name of the temperature column, if read.
     pub temperature_column: Option<String>,
+    /// The step index of each row and its column's header name, if asked for.
+    pub step: Option<Vec<f64>>,
+    pub step_column: Option<String>,
     /// 1-based line number of each row.
     pub rows: Vec<usize>,
+    /// 1-based line number of the header.
+    pub header_row: usize,
+    /// Rows dropped or merged by [`DuplicateTimes::Drop`] / [`DuplicateTimes::Average`].
+    pub repeated_rows: usize,
     /// The sign convention stated in the file, if any.
     pub stated_sign: Option<SignConvention>,
     /// The 1-based line that states it (0 when none does).
@@ -274,10 +464,28 @@ impl CyclerTable {
         voltage: bool,
         temperature: bool,
     ) -> Result<Self, DataError> {
+        let opts = ReadOptions {
+            voltage,
+            temperature,
+            ..ReadOptions::default()
+        };
+        Self::parse_options(text, file, &opts)
+    }
+
+    /// Parse CSV text (`file` names it in errors) with the columns and the handling of
+    /// repeated time stamps `opts` asks for.
+    pub fn parse_options(text: &str, file: &str, opts: &ReadOptions) -> Result<Self, DataError> {
+        let (voltage, temperature) = (opts.voltage, opts.temperature);
         let mut stated_sign = None;
         let mut stated_sign_row = 0;
-        let mut header: Option<(Vec<String>, [Option<usize>; 4], f64)> = None;
-        let (mut t, mut i, mut v, mut temp, mut rows) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut header_row = 0;
+        let mut header: Option<(Vec<String>, [Option<usize>; 5], f64)> = None;
+        let (mut t, mut i, mut v, mut temp, mut step, mut rows) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        // rows merged into the last kept one (DuplicateTimes::Average), counting it
+        let mut merged = 1usize;
+        let mut repeated_rows = 0;
+        let normal = |h: &str| h.to_ascii_lowercase().replace(' ', "");
         for (k, line) in text.lines().enumerate() {
             let row = k + 1;
             let l = line.trim();
@@ -295,9 +503,9 @@ impl CyclerTable {
             let Some((names, cols, celsius_offset)) = &header else {
                 let names: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
                 let find = |aliases: &[&str], quantity: &str, needed: bool| {
-                    let k = names.iter().position(|h| {
-                        aliases.contains(&h.to_ascii_lowercase().replace(' ', "").as_str())
-                    });
+                    let k = names
+                        .iter()
+                        .position(|h| aliases.contains(&normal(h).as_str()));
                     match k {
                         None if needed => Err(DataError::MissingColumn {
                             file: file.into(),
@@ -325,13 +533,39 @@ impl CyclerTable {
                 } else {
                     (None, 0.0)
                 };
+                let step_col = match &opts.step_column {
+                    None => None,
+                    Some(StepColumn::Any) => Some(find(&STEP_NAMES, "step index", false)?.ok_or(
+                        DataError::NoStepColumn {
+                            file: file.into(),
+                            row,
+                            wanted: format!(
+                                "(expected one of '{}', or name it with step_column)",
+                                STEP_NAMES.join("', '")
+                            ),
+                            found: l.to_string(),
+                        },
+                    )?),
+                    Some(StepColumn::Named(n)) => Some(
+                        find(&[normal(n).as_str()], "step index", false)?.ok_or_else(|| {
+                            DataError::NoStepColumn {
+                                file: file.into(),
+                                row,
+                                wanted: format!("'{n}' (step_column)"),
+                                found: l.to_string(),
+                            }
+                        })?,
+                    ),
+                };
                 let cols = [
                     find(&TIME_NAMES, "time [s]", true)?,
                     find(&CURRENT_NAMES, "current [A]", true)?,
                     find(&VOLTAGE_NAMES, "voltage [V]", voltage)?.filter(|_| voltage),
                     temp_col,
+                    step_col,
                 ];
                 header = Some((names, cols, offset));
+                header_row = row;
                 continue;
             };
             if fields.len() != names.len() {
@@ -342,7 +576,7 @@ impl CyclerTable {
                     found: fields.len(),
                 });
             }
-            let mut vals = [0.0; 4];
+            let mut vals = [0.0; 5];
             for (slot, c) in cols.iter().enumerate() {
                 let Some(c) = *c else { continue };
                 let s = fields[c];
@@ -394,21 +628,50 @@ impl CyclerTable {
                     vals[slot] = kelvin;
                 }
             }
-            if let Some(&prev) = t.last()
-                && vals[0] <= prev
-            {
-                return Err(DataError::TimeNotIncreasing {
-                    file: file.into(),
-                    row,
-                    column: names[cols[0].unwrap_or(0)].clone(),
-                    previous: prev,
-                    value: vals[0],
-                });
+            if let Some(&prev) = t.last() {
+                let repeat = vals[0] == prev;
+                match opts.duplicate_times {
+                    DuplicateTimes::Drop if repeat => {
+                        repeated_rows += 1;
+                        continue;
+                    }
+                    DuplicateTimes::Average if repeat => {
+                        // running mean of the run of equal times, in the last kept row
+                        repeated_rows += 1;
+                        merged += 1;
+                        let w = 1.0 / merged as f64;
+                        for (col, x) in [(&mut i, vals[1]), (&mut v, vals[2]), (&mut temp, vals[3])]
+                        {
+                            let last = col.last_mut().expect("a row before");
+                            *last += (x - *last) * w;
+                        }
+                        continue;
+                    }
+                    _ if vals[0] <= prev => {
+                        return Err(DataError::TimeNotIncreasing {
+                            file: file.into(),
+                            row,
+                            column: names[cols[0].unwrap_or(0)].clone(),
+                            previous: prev,
+                            value: vals[0],
+                            hint: if repeat {
+                                " (a repeated time stamp: to accept repeats set \
+                                 duplicate_times = \"drop\" or \"average\" on the study \
+                                 experiment, or --duplicate-times drop|average)"
+                                    .into()
+                            } else {
+                                String::new()
+                            },
+                        });
+                    }
+                    _ => merged = 1,
+                }
             }
             t.push(vals[0]);
             i.push(vals[1]);
             v.push(vals[2]);
             temp.push(vals[3]);
+            step.push(vals[4]);
             rows.push(row);
         }
         let Some((names, cols, _)) = header else {
@@ -435,10 +698,87 @@ impl CyclerTable {
             voltage_v: voltage.then_some(v),
             temperature_k: temperature.then_some(temp),
             temperature_column: cols[3].map(|c| names[c].clone()),
+            step: cols[4].map(|_| step),
+            step_column: cols[4].map(|c| names[c].clone()),
             rows,
+            header_row,
+            repeated_rows,
             stated_sign,
             stated_sign_row,
         })
+    }
+
+    /// The indices (into this table's rows) of the rows `sel` keeps, in order. Errors: a window
+    /// that is not an interval [t0 < t1] inside the file's time range (naming the time column
+    /// and the first and last lines), steps asked for without a step column read, no row kept
+    /// (naming the steps the file holds).
+    pub fn select(&self, sel: &Selection) -> Result<Vec<usize>, DataError> {
+        let n = self.time_s.len();
+        let (first, last) = (self.time_s[0], self.time_s[n - 1]);
+        if let Some((t0, t1)) = sel.window {
+            let ok = t0.is_finite() && t1.is_finite() && t0 < t1;
+            if !ok || t0 < first || t1 > last {
+                return Err(DataError::WindowOutside {
+                    file: self.file.clone(),
+                    column: self.time_column.clone(),
+                    t0,
+                    t1,
+                    first,
+                    last,
+                    first_row: self.rows[0],
+                    last_row: self.rows[n - 1],
+                    expected: if ok {
+                        format!("{first} ≤ t0 < t1 ≤ {last} (times as in the file)")
+                    } else {
+                        "finite t0 < t1".into()
+                    },
+                });
+            }
+        }
+        let steps = match (&self.step, sel.steps.is_empty()) {
+            (_, true) => None,
+            (Some(s), false) => Some(s),
+            (None, false) => {
+                return Err(DataError::NoStepColumn {
+                    file: self.file.clone(),
+                    row: self.header_row,
+                    wanted: "(the step column was not read)".into(),
+                    found: String::new(),
+                });
+            }
+        };
+        let keep: Vec<usize> = (0..n)
+            .filter(|&k| {
+                sel.window
+                    .is_none_or(|(a, b)| self.time_s[k] >= a && self.time_s[k] <= b)
+                    && steps.is_none_or(|s| sel.steps.iter().any(|&x| x as f64 == s[k]))
+            })
+            .collect();
+        if keep.is_empty() {
+            let detail = match (steps, &self.step_column) {
+                (Some(s), Some(c)) => {
+                    let mut seen: Vec<f64> = Vec::new();
+                    for &x in s {
+                        if !seen.contains(&x) {
+                            seen.push(x);
+                        }
+                    }
+                    let shown: Vec<String> = seen.iter().take(30).map(|x| x.to_string()).collect();
+                    format!(
+                        "; column '{c}' holds steps {}{}",
+                        shown.join(", "),
+                        if seen.len() > 30 { ", …" } else { "" }
+                    )
+                }
+                _ => format!("; the data span [{first}, {last}] s"),
+            };
+            return Err(DataError::EmptySelection {
+                file: self.file.clone(),
+                selection: sel.describe(),
+                detail,
+            });
+        }
+        Ok(keep)
     }
 
     /// The file's sign convention: the one it states, else `declared`; both given and
@@ -548,5 +888,138 @@ mod tests {
                 .to_string();
             assert!(e.contains("'f.csv'") && e.contains(want), "{e}");
         }
+    }
+
+    fn with(dup: DuplicateTimes) -> ReadOptions {
+        ReadOptions {
+            voltage: true,
+            duplicate_times: dup,
+            ..ReadOptions::default()
+        }
+    }
+
+    /// A repeated time stamp: refused by default with the option named; dropped (the first row
+    /// kept) or averaged (the mean of each column) when asked; a decreasing time is refused
+    /// whatever the option.
+    #[test]
+    fn repeated_time_stamps_follow_the_option() {
+        let text = "t,i,v\n0,1,4.0\n1,1,3.9\n1,3,3.7\n1,5,3.5\n2,0,3.8\n";
+        let e = CyclerTable::parse_options(text, "f.csv", &with(DuplicateTimes::Error))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'f.csv' line 4, column 't'") && e.contains("duplicate_times"),
+            "{e}"
+        );
+        let t = CyclerTable::parse_options(text, "f.csv", &with(DuplicateTimes::Drop)).unwrap();
+        assert_eq!(t.time_s, vec![0.0, 1.0, 2.0]);
+        assert_eq!(t.current_a, vec![1.0, 1.0, 0.0]);
+        assert_eq!((t.rows.clone(), t.repeated_rows), (vec![2, 3, 6], 2));
+        let t = CyclerTable::parse_options(text, "f.csv", &with(DuplicateTimes::Average)).unwrap();
+        assert_eq!(t.time_s, vec![0.0, 1.0, 2.0]);
+        assert!((t.current_a[1] - 3.0).abs() < 1e-12);
+        assert!((t.voltage_v.as_ref().unwrap()[1] - 3.7).abs() < 1e-12);
+        assert_eq!((t.rows.clone(), t.repeated_rows), (vec![2, 3, 6], 2));
+        let back = "t,i,v\n0,1,4.0\n2,1,3.9\n1,1,3.8\n";
+        for dup in [DuplicateTimes::Drop, DuplicateTimes::Average] {
+            let e = CyclerTable::parse_options(back, "f.csv", &with(dup))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 4") && !e.contains("duplicate_times"),
+                "{e}"
+            );
+        }
+        for (s, d) in [
+            ("error", DuplicateTimes::Error),
+            ("Drop", DuplicateTimes::Drop),
+            ("average", DuplicateTimes::Average),
+        ] {
+            assert_eq!(DuplicateTimes::parse(s), Some(d));
+        }
+        assert_eq!(DuplicateTimes::parse("mean"), None);
+    }
+
+    /// The LG M50 file's repeated time stamps, averaged: every time then increases.
+    #[test]
+    fn lgm50_file_reads_with_repeats_averaged() {
+        let f = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/lgm50/LGM50_RateTest_T25_cRate_1C.csv"
+        );
+        let text = std::fs::read_to_string(f).unwrap();
+        let opts = ReadOptions {
+            temperature: true,
+            ..with(DuplicateTimes::Average)
+        };
+        let t = CyclerTable::parse_options(&text, "lgm50.csv", &opts).unwrap();
+        assert!(t.repeated_rows > 0 && t.time_s.windows(2).all(|w| w[1] > w[0]));
+        assert!(
+            t.temperature_k
+                .unwrap()
+                .iter()
+                .all(|&x| x > 290.0 && x < 330.0)
+        );
+    }
+
+    /// Windows and steps pick rows; a step column is found by its common names or by name;
+    /// what cannot be selected is named.
+    #[test]
+    fn selections_pick_rows_and_name_what_is_wrong() {
+        let text = "time,I,V,Step Index\n0,0,4.0,1\n10,1,3.9,2\n20,1,3.8,2\n30,0,3.9,3\n";
+        let opts = ReadOptions {
+            step_column: Some(StepColumn::Any),
+            ..with(DuplicateTimes::Error)
+        };
+        let t = CyclerTable::parse_options(text, "f.csv", &opts).unwrap();
+        assert_eq!(t.step_column.as_deref(), Some("Step Index"));
+        let pick = |window, steps: Vec<i64>| {
+            t.select(&Selection {
+                window,
+                steps,
+                step_column: None,
+            })
+        };
+        assert_eq!(pick(Some((10.0, 30.0)), vec![]).unwrap(), vec![1, 2, 3]);
+        assert_eq!(pick(None, vec![2]).unwrap(), vec![1, 2]);
+        assert_eq!(pick(Some((15.0, 30.0)), vec![2]).unwrap(), vec![2]);
+        let e = pick(Some((10.0, 31.0)), vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("'f.csv' column 'time'") && e.contains("line 2") && e.contains("line 5"),
+            "{e}"
+        );
+        let e = pick(None, vec![7]).unwrap_err().to_string();
+        assert!(e.contains("column 'Step Index' holds steps 1, 2, 3"), "{e}");
+        let e = pick(Some((11.0, 19.0)), vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("no row is in the selection (window [11, 19] s)"),
+            "{e}"
+        );
+        let named = ReadOptions {
+            step_column: Some(StepColumn::Named("stepindex".into())),
+            ..opts.clone()
+        };
+        assert!(CyclerTable::parse_options(text, "f.csv", &named).is_ok());
+        let named = ReadOptions {
+            step_column: Some(StepColumn::Named("Cycle".into())),
+            ..opts.clone()
+        };
+        let e = CyclerTable::parse_options(text, "f.csv", &named)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'f.csv' line 1 (header): no step-index column 'Cycle'"),
+            "{e}"
+        );
+        let e = CyclerTable::parse_options("t,i\n0,1\n1,1\n", "f.csv", &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 1 (header)") && e.contains("step_column"),
+            "{e}"
+        );
+        assert_eq!(Selection::parse_window("3600:7200"), Ok((3600.0, 7200.0)));
+        assert!(Selection::parse_window("7200:3600").is_err());
+        assert!(Selection::parse_window("3600").is_err());
     }
 }

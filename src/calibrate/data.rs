@@ -6,11 +6,14 @@
 //! on charge; the sign of that run's current must match the declaration. The reader stores
 //! current in the declared convention and offers [`MeasuredCurve::discharge_current`]
 //! (discharge positive, A).
+//!
+//! [`read_curve_selected`] reads with the options of [`ReadOptions`] (temperature and step
+//! columns, repeated time stamps) and says which rows a [`Selection`] (time window, steps) keeps.
 
 use crate::cycler::CyclerTable;
 use std::path::Path;
 
-pub use crate::cycler::{DataError, SignConvention};
+pub use crate::cycler::{DataError, DuplicateTimes, ReadOptions, Selection, SignConvention};
 
 /// A measured curve: time (s), current (A) in the file's declared convention, voltage (V).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,55 @@ pub struct MeasuredCurve {
     pub voltage_v: Vec<f64>,
     /// The sign convention of `current_a`.
     pub sign: SignConvention,
+    /// Cell temperature \[K\] of each row, if its column was read.
+    pub temperature_k: Option<Vec<f64>>,
+    /// 1-based line of each row in the file (for messages).
+    pub rows: Vec<usize>,
+}
+
+/// A measured curve read whole, with the rows a [`Selection`] keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectedCurve {
+    /// Every row of the file (after [`DuplicateTimes`] handling).
+    pub curve: MeasuredCurve,
+    /// Indices into `curve`'s rows of the selected rows, increasing, at least one.
+    pub selected: Vec<usize>,
+    /// Rows dropped or merged as repeated time stamps.
+    pub repeated_rows: usize,
+}
+
+/// Read a measured curve with the declared sign convention and the reader options `opts`
+/// (the voltage column is always read), and select its rows by `sel` (a step selection reads
+/// the step column whatever `opts` says). Errors name the file, the line and the column.
+pub fn read_curve_selected(
+    path: &Path,
+    sign: SignConvention,
+    opts: &ReadOptions,
+    sel: &Selection,
+) -> Result<SelectedCurve, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "curve".into());
+    let opts = ReadOptions {
+        voltage: true,
+        step_column: sel.step_column().or(opts.step_column.clone()),
+        ..opts.clone()
+    };
+    let file = path.display().to_string();
+    let table = CyclerTable::parse_options(&text, &file, &opts)?;
+    let selected = table.select(sel)?;
+    let repeated_rows = table.repeated_rows;
+    let curve = curve_of(table, &file, &name, sign)?;
+    Ok(SelectedCurve {
+        curve,
+        selected,
+        repeated_rows,
+    })
 }
 
 /// Read a measured curve from a CSV file with the declared sign convention.
@@ -50,7 +102,16 @@ pub fn parse_curve(
     name: &str,
     sign: SignConvention,
 ) -> Result<MeasuredCurve, DataError> {
-    let table = CyclerTable::parse(text, file, true)?;
+    curve_of(CyclerTable::parse(text, file, true)?, file, name, sign)
+}
+
+/// The curve of a table read with its voltage column, its sign checked against `sign`.
+fn curve_of(
+    table: CyclerTable,
+    file: &str,
+    name: &str,
+    sign: SignConvention,
+) -> Result<MeasuredCurve, DataError> {
     let sign = table.sign(Some(sign))?;
     let v = table.voltage_v.unwrap_or_default();
     check_sign(
@@ -68,6 +129,8 @@ pub fn parse_curve(
         current_a: table.current_a,
         voltage_v: v,
         sign,
+        temperature_k: table.temperature_k,
+        rows: table.rows,
     })
 }
 
@@ -192,12 +255,12 @@ impl MeasuredCurve {
 
     /// A copy keeping every `step`-th row (and always the last), for cheaper likelihoods.
     pub fn thinned(&self, step: usize) -> MeasuredCurve {
-        let step = step.max(1);
         let n = self.time_s.len();
-        let mut idx: Vec<usize> = (0..n).step_by(step).collect();
-        if idx.last() != Some(&(n - 1)) {
-            idx.push(n - 1);
-        }
+        self.pick(&thin(&(0..n).collect::<Vec<_>>(), step))
+    }
+
+    /// A copy keeping the rows `idx` (indices into this curve's rows, increasing).
+    pub fn pick(&self, idx: &[usize]) -> MeasuredCurve {
         let pick = |v: &[f64]| idx.iter().map(|&k| v[k]).collect();
         MeasuredCurve {
             name: self.name.clone(),
@@ -206,8 +269,21 @@ impl MeasuredCurve {
             current_a: pick(&self.current_a),
             voltage_v: pick(&self.voltage_v),
             sign: self.sign,
+            temperature_k: self.temperature_k.as_deref().map(pick),
+            rows: idx.iter().map(|&k| self.rows[k]).collect(),
         }
     }
+}
+
+/// Every `step`-th entry of `idx` (step ≥ 1), and always its last.
+pub fn thin(idx: &[usize], step: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = idx.iter().copied().step_by(step.max(1)).collect();
+    if let Some(&last) = idx.last()
+        && out.last() != Some(&last)
+    {
+        out.push(last);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -268,8 +344,15 @@ mod tests {
         );
         match read_curve(Path::new(f), SignConvention::DischargeNegative).unwrap_err() {
             DataError::TimeNotIncreasing {
-                row, column, value, ..
-            } => assert_eq!((row, column.as_str(), value), (88, "timeVec", 75.024)),
+                row,
+                column,
+                value,
+                hint,
+                ..
+            } => {
+                assert_eq!((row, column.as_str(), value), (88, "timeVec", 75.024));
+                assert!(hint.contains("duplicate_times"), "{hint}");
+            }
             other => panic!("wrong error {other}"),
         }
     }

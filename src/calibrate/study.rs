@@ -3,11 +3,12 @@
 //! package both call, so a study calibrates the same way from either.
 
 use super::CalibrateError;
-use super::data::{MeasuredCurve, read_curve};
+use super::data::{MeasuredCurve, ReadOptions, Selection, read_curve_selected};
 use super::nuts::{InitStrategy, MassMatrix, NutsConfig};
 use super::posterior::{CurveObservation, Likelihood, Noise, SigmaPrior};
 use crate::bound::BoundModel;
-use crate::chain::{Drive, Experiment};
+use crate::chain::{DataOptions, Drive, Experiment};
+use crate::cycler::DuplicateTimes;
 use crate::model::Model;
 use crate::study::{Study, StudyModel};
 use serde::Deserialize;
@@ -132,21 +133,17 @@ pub fn observations(
     for (j, &k) in with_data.iter().enumerate() {
         let e = &chain.experiments()[k];
         let d = e.data.as_ref().expect("filtered on data");
-        if d.step > 1 {
-            notes.push(format!(
-                "curve {}: {} of the {} rows of {} used (every {}-th row; max_points)",
-                e.name,
-                d.curve.time_s.len(),
-                d.rows_in_file,
-                d.path.display(),
-                d.step
-            ));
-        }
+        notes.extend(data_notes(&e.name, d));
         let values = match replace.get(j) {
             None => d.curve.voltage_v.clone(),
             Some(p) => {
-                let mut c = read_curve(p, d.curve.sign)
-                    .map_err(|e| CalibrateError::Input(e.to_string()))?;
+                let read = ReadOptions {
+                    duplicate_times: d.options.duplicate_times,
+                    ..ReadOptions::default()
+                };
+                let mut c = read_curve_selected(p, d.curve.sign, &read, &Selection::default())
+                    .map_err(|e| CalibrateError::Input(e.to_string()))?
+                    .curve;
                 let t0 = c.time_s[0];
                 c.time_s.iter_mut().for_each(|t| *t -= t0);
                 same_current(&c, &d.curve, p, &d.path)?;
@@ -170,6 +167,125 @@ pub fn observations(
         });
     }
     Ok((obs, notes))
+}
+
+/// What a caller should say about how a data experiment's file was read: the selection, the
+/// thinning to `max_points` and the repeated time stamps dropped or merged (none: nothing to
+/// say).
+pub fn data_notes(name: &str, d: &crate::chain::ExperimentData) -> Vec<ObservationNote> {
+    let mut notes = Vec::new();
+    let file = d.path.display();
+    let sel = &d.options.selection;
+    if !sel.is_all() {
+        notes.push(format!(
+            "curve {name}: {} of the {} rows of {file} selected ({}); the cell is driven by the \
+             measured current from the file's first row ({} rows at full resolution)",
+            d.rows_selected,
+            d.rows_in_file,
+            sel.describe(),
+            d.drive.time_s.len()
+        ));
+    }
+    if d.step > 1 {
+        notes.push(format!(
+            "curve {name}: {} of the {} {} rows of {file} fitted (every {}-th row; max_points = {})",
+            d.curve.time_s.len(),
+            d.rows_selected,
+            if sel.is_all() { "data" } else { "selected" },
+            d.step,
+            d.max_points
+        ));
+    }
+    if d.repeated_rows > 0 {
+        notes.push(format!(
+            "curve {name}: {} rows of {file} with a repeated time stamp {} (duplicate_times = \"{}\")",
+            d.repeated_rows,
+            match d.options.duplicate_times {
+                DuplicateTimes::Average => "averaged into the row before",
+                _ => "dropped",
+            },
+            d.options.duplicate_times.label()
+        ));
+    }
+    notes
+}
+
+/// How the command line changes the study's data experiments: a time window for each (one
+/// for all, or one per data experiment in order) and the handling of repeated time stamps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataOverrides {
+    /// Windows [t0, t1] \[s\] in each file's own time; empty: the study's selections.
+    pub windows: Vec<(f64, f64)>,
+    /// Replaces every data experiment's `duplicate_times`.
+    pub duplicate_times: Option<DuplicateTimes>,
+}
+
+/// `study` with its data experiments re-read under `o` (a window replaces a study's window and
+/// step selection). Errors name the command-line option (`--window`, `--duplicate-times`), the
+/// experiment, and the file, line and column.
+pub fn override_data(study: &mut Study, o: &DataOverrides) -> Result<(), CalibrateError> {
+    if o.windows.is_empty() && o.duplicate_times.is_none() {
+        return Ok(());
+    }
+    let bad = |m: String| CalibrateError::Input(m);
+    let chain = study.model.inner.as_chain().ok_or_else(|| {
+        bad(format!(
+            "{}: field 'model': --window and --duplicate-times need a cell study with measured data",
+            study.path.display()
+        ))
+    })?;
+    let n_data = chain
+        .experiments()
+        .iter()
+        .filter(|e| e.data.is_some())
+        .count();
+    if !(o.windows.len() <= 1 || o.windows.len() == n_data) {
+        return Err(bad(format!(
+            "--window: expected one window for all {n_data} data experiments or one per data experiment, found {}",
+            o.windows.len()
+        )));
+    }
+    let mut experiments = Vec::new();
+    let mut j = 0;
+    for e in chain.experiments() {
+        let Some(d) = &e.data else {
+            experiments.push(e.clone());
+            continue;
+        };
+        let mut opts = d.options.clone();
+        if let Some(w) = o.windows.get(if o.windows.len() == 1 { 0 } else { j }) {
+            opts.selection = Selection {
+                window: Some(*w),
+                ..Selection::default()
+            };
+        }
+        if let Some(dt) = o.duplicate_times {
+            opts.duplicate_times = dt;
+        }
+        j += 1;
+        let flag = if o.windows.is_empty() {
+            "--duplicate-times"
+        } else {
+            "--window"
+        };
+        let fresh = Experiment {
+            data: None,
+            ..e.clone()
+        }
+        .with_data_options(&d.path, &opts)
+        .map_err(|m| bad(format!("{flag} (experiment '{}'): {m}", e.name)))?;
+        experiments.push(fresh);
+    }
+    let inner = chain
+        .with_experiments(experiments)
+        .map_err(|m| bad(format!("{}: {m}", study.path.display())))?;
+    study.model = BoundModel::new(
+        StudyModel::Chain(Box::new(inner)),
+        study.model.bindings.clone(),
+        study.model.inputs().to_vec(),
+    )
+    .map_err(CalibrateError::Setup)?;
+    Ok(())
 }
 
 /// A `--data` file replaces a study curve's voltage only: the model is driven by the study
@@ -292,8 +408,12 @@ pub fn held_out(
                 p.display()
             )));
         }
+        let opts = DataOptions {
+            selection: Selection::default(),
+            ..d.options.clone()
+        };
         let e = Experiment::new(&name, t, Drive::Measured, vec![])
-            .with_data(p, d.curve.sign, d.max_points)
+            .with_data_options(p, &opts)
             .map_err(|m| bad(format!("--validate {}: {m}", p.display())))?;
         experiments.push(e);
         temps.push(t);

@@ -4,7 +4,7 @@
 
 use super::CellError;
 use super::thermal::TemperatureSeries;
-use crate::cycler::CyclerTable;
+use crate::cycler::{CyclerTable, DuplicateTimes, ReadOptions};
 use std::path::Path;
 
 /// One step of a step protocol.
@@ -99,7 +99,7 @@ impl Protocol {
         source: &str,
         sign: Option<SignConvention>,
     ) -> Result<Self, CellError> {
-        Ok(Self::series_from_table(text, source, sign, false)?.0)
+        Ok(Self::series_from_table(text, source, sign, false, DuplicateTimes::Error)?.0)
     }
 
     /// [`Protocol::series_from_csv_str`] and the file's cell-temperature column (the cycler's
@@ -110,7 +110,17 @@ impl Protocol {
         source: &str,
         sign: Option<SignConvention>,
     ) -> Result<(Self, TemperatureSeries), CellError> {
-        let (protocol, temperature) = Self::series_from_table(text, source, sign, true)?;
+        Self::series_with_temperature_from_table(text, source, sign, DuplicateTimes::Error)
+    }
+
+    fn series_with_temperature_from_table(
+        text: &str,
+        source: &str,
+        sign: Option<SignConvention>,
+        duplicate_times: DuplicateTimes,
+    ) -> Result<(Self, TemperatureSeries), CellError> {
+        let (protocol, temperature) =
+            Self::series_from_table(text, source, sign, true, duplicate_times)?;
         match temperature {
             Some(t) => Ok((protocol, t)),
             None => Err(CellError::CurrentFile(format!(
@@ -124,17 +134,35 @@ impl Protocol {
         source: &str,
         sign: Option<SignConvention>,
         temperature: bool,
+        duplicate_times: DuplicateTimes,
     ) -> Result<(Self, Option<TemperatureSeries>), CellError> {
         let bad = |e: crate::cycler::DataError| CellError::CurrentFile(e.to_string());
-        let table = CyclerTable::parse_with(text, source, false, temperature).map_err(bad)?;
+        let opts = ReadOptions {
+            temperature,
+            duplicate_times,
+            ..ReadOptions::default()
+        };
+        let table = CyclerTable::parse_options(text, source, &opts).map_err(bad)?;
+        Self::from_table(&table, sign)
+    }
+
+    /// The current series of a table read by the cycler-file reader (and its
+    /// cell-temperature series if the table holds one), time shifted so that the file's first
+    /// row is t = 0 and current made discharge-positive by the sign the file states, else
+    /// `sign` (see [`CyclerTable::sign`]).
+    pub fn from_table(
+        table: &CyclerTable,
+        sign: Option<SignConvention>,
+    ) -> Result<(Self, Option<TemperatureSeries>), CellError> {
+        let bad = |e: crate::cycler::DataError| CellError::CurrentFile(e.to_string());
         let f = table.sign(sign).map_err(bad)?.factor();
         let t0 = table.time_s[0];
         let time_s: Vec<f64> = table.time_s.iter().map(|v| v - t0).collect();
-        let series = match (table.temperature_k, &table.temperature_column) {
+        let series = match (&table.temperature_k, &table.temperature_column) {
             (Some(t), Some(column)) => Some(TemperatureSeries::new(
                 time_s.clone(),
-                t,
-                &format!("{source} column '{column}'"),
+                t.clone(),
+                &format!("{} column '{column}'", table.file),
             )?),
             _ => None,
         };
@@ -161,9 +189,86 @@ impl Protocol {
         path: &Path,
         sign: Option<SignConvention>,
     ) -> Result<Self, CellError> {
+        Self::series_from_csv_file_with(path, sign, DuplicateTimes::Error)
+    }
+
+    /// [`Protocol::series_from_csv_file`] with repeated time stamps handled by
+    /// `duplicate_times` ([`crate::cycler::DuplicateTimes`]).
+    pub fn series_from_csv_file_with(
+        path: &Path,
+        sign: Option<SignConvention>,
+        duplicate_times: DuplicateTimes,
+    ) -> Result<Self, CellError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CellError::CurrentFile(format!("reading '{}': {e}", path.display())))?;
-        Self::series_from_csv_str(&text, &path.display().to_string(), sign)
+        let source = path.display().to_string();
+        Ok(Self::series_from_table(&text, &source, sign, false, duplicate_times)?.0)
+    }
+
+    /// [`Protocol::series_with_temperature_from_csv_file`] with repeated time stamps handled
+    /// by `duplicate_times`.
+    pub fn series_with_temperature_from_csv_file_with(
+        path: &Path,
+        sign: Option<SignConvention>,
+        duplicate_times: DuplicateTimes,
+    ) -> Result<(Self, TemperatureSeries), CellError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CellError::CurrentFile(format!("reading '{}': {e}", path.display())))?;
+        let source = path.display().to_string();
+        Self::series_with_temperature_from_table(&text, &source, sign, duplicate_times)
+    }
+
+    /// The protocol up to `t_end` \[s\] (a series cut there, its current interpolated at
+    /// `t_end`; steps shortened), so a run with output times up to `t_end` does not solve past
+    /// them. `t_end` at or past the end, or not positive: the protocol unchanged.
+    pub fn until(&self, t_end: f64) -> Self {
+        if !(t_end > 0.0) || t_end >= self.duration() {
+            return self.clone();
+        }
+        match self {
+            Protocol::Series(s) => {
+                let k = s.time_s.partition_point(|&t| t < t_end);
+                let mut time_s = s.time_s[..k].to_vec();
+                let mut current_a = s.current_a[..k].to_vec();
+                if s.time_s[k] == t_end || k == 0 {
+                    time_s.push(s.time_s[k]);
+                    current_a.push(s.current_a[k]);
+                } else {
+                    let w = (t_end - s.time_s[k - 1]) / (s.time_s[k] - s.time_s[k - 1]);
+                    time_s.push(t_end);
+                    current_a.push(s.current_a[k - 1] + w * (s.current_a[k] - s.current_a[k - 1]));
+                }
+                Protocol::Series(CurrentSeries { time_s, current_a })
+            }
+            Protocol::Steps(steps) => {
+                let (mut out, mut t) = (Vec::new(), 0.0);
+                for s in steps {
+                    let d = match *s {
+                        Step::Current { duration_s, .. }
+                        | Step::CRate { duration_s, .. }
+                        | Step::Rest { duration_s } => duration_s,
+                    };
+                    let left = t_end - t;
+                    if left <= 0.0 {
+                        break;
+                    }
+                    let d_new = d.min(left);
+                    out.push(match *s {
+                        Step::Current { amps, .. } => Step::Current {
+                            amps,
+                            duration_s: d_new,
+                        },
+                        Step::CRate { c_rate, .. } => Step::CRate {
+                            c_rate,
+                            duration_s: d_new,
+                        },
+                        Step::Rest { .. } => Step::Rest { duration_s: d_new },
+                    });
+                    t += d;
+                }
+                Protocol::Steps(out)
+            }
+        }
     }
 
     /// Resolve into linear current segments \[A\] given the nominal capacity \[A·h\].

@@ -24,12 +24,13 @@
 //!
 //! Name resolution happens once, in [`ChainModel::new`]; `eval` only indexes.
 
-use crate::calibrate::data::{MeasuredCurve, read_curve};
+use crate::calibrate::data::{MeasuredCurve, read_curve_selected, thin};
 use crate::cell::model::{FREE_PARAMETERS, FreeParam, apply_free};
 use crate::cell::{
-    CellParams, CurrentSeries, Ocp, Protocol, SignConvention, SolverOptions, read_bpx_file,
-    simulate,
+    CellParams, CurrentSeries, Ocp, Protocol, SignConvention, SolverOptions, TemperatureSeries,
+    ThermalOption, read_bpx_file, simulate,
 };
+use crate::cycler::{DataError, DuplicateTimes, ReadOptions, Selection};
 use crate::laws::catalogue::{Law, build_law};
 use crate::model::{Axis, InputSpec, Model, ModelError, OutputShape, OutputSpec, Scalar};
 use crate::units::conversion_factor;
@@ -42,28 +43,76 @@ pub enum Drive {
     CRate(f64),
     /// Constant current (discharge > 0) \[A\].
     Current(f64),
-    /// A current time series from a CSV file with a declared sign convention.
-    CurrentFile { path: PathBuf, sign: SignConvention },
-    /// The measured curve's own current (see [`Experiment::data`]).
+    /// A current time series from a CSV file with a declared sign convention, its repeated
+    /// time stamps handled by `duplicate_times`.
+    CurrentFile {
+        path: PathBuf,
+        sign: SignConvention,
+        duplicate_times: DuplicateTimes,
+    },
+    /// The measured curve's own current at full resolution, every row of its file from the
+    /// first to the last fitted one (see [`Experiment::data`]).
     Measured,
     /// A protocol built in code (library use).
     Protocol(Protocol),
 }
 
+/// How an experiment's measured curve is read and which of its rows are fitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataOptions {
+    /// The sign convention of the file's current.
+    pub sign: SignConvention,
+    /// The most rows fitted: the selected rows are thinned to every `step`-th (≥ 2).
+    pub max_points: usize,
+    /// The rows fitted (time window in the file's time \[s\], step indices).
+    pub selection: Selection,
+    /// What to do with repeated time stamps.
+    pub duplicate_times: DuplicateTimes,
+    /// Read the file's cell-temperature column and drive the cell's temperature with it
+    /// ([`ThermalOption::Measured`]).
+    pub measured_temperature: bool,
+}
+
+impl DataOptions {
+    /// Every row, thinned to `max_points`, repeated time stamps refused, no temperature.
+    pub fn new(sign: SignConvention, max_points: usize) -> Self {
+        Self {
+            sign,
+            max_points,
+            selection: Selection::default(),
+            duplicate_times: DuplicateTimes::Error,
+            measured_temperature: false,
+        }
+    }
+}
+
 /// A measured curve attached to an experiment: its current drives the simulation and its
-/// times are the output grid, so calibration compares like with like.
+/// times are the output grid, so calibration compares like with like. Times here are counted
+/// from the file's first row \[s\] (the protocol's t = 0, where the cell is in its initial
+/// state), so a window's cell state is that of the whole measured protocol before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExperimentData {
     /// The curve file.
     pub path: PathBuf,
-    /// The curve as used: every `step`-th row of the file.
+    /// The fitted rows: every `step`-th selected row (and the last).
     pub curve: MeasuredCurve,
-    /// Data rows in the file.
+    /// The rows whose current drives the cell: every row from the file's first to the last
+    /// fitted one, at full resolution.
+    pub drive: MeasuredCurve,
+    /// Data rows in the file (after repeated time stamps were dropped or merged).
     pub rows_in_file: usize,
-    /// Every how many rows one was kept (1: all).
+    /// Rows in the selection (before thinning).
+    pub rows_selected: usize,
+    /// Rows dropped or merged as repeated time stamps.
+    pub repeated_rows: usize,
+    /// The file's first time \[s\] as written in it (the shift of every time here).
+    pub time_offset_s: f64,
+    /// Every how many selected rows one was kept (1: all).
     pub step: usize,
     /// The most points asked for (`max_points`); `step` keeps at most this many.
     pub max_points: usize,
+    /// How the file was read and selected.
+    pub options: DataOptions,
 }
 
 /// One simulated experiment.
@@ -83,6 +132,9 @@ pub struct Experiment {
     pub data: Option<ExperimentData>,
     /// Largest time step of this experiment's solves \[s\]; `None`: the chain's solver setting.
     pub dt_max: Option<f64>,
+    /// This experiment's cell temperature when it is its own (a measured series); `None`: the
+    /// chain's solver setting.
+    pub thermal: Option<ThermalOption>,
 }
 
 impl Experiment {
@@ -97,32 +149,90 @@ impl Experiment {
             voltage_at: vec![],
             data: None,
             dt_max: None,
+            thermal: None,
         }
     }
 
-    /// Attach a measured curve: keep every `step`-th point (so at most `max_points`), take the
-    /// output grid from its times (shifted to start at 0) and, for [`Drive::Measured`], its
-    /// current.
+    /// Attach a measured curve, every row fitted (see [`Experiment::with_data_options`]).
     pub fn with_data(
-        mut self,
+        self,
         path: &Path,
         sign: SignConvention,
         max_points: usize,
     ) -> Result<Self, String> {
-        let full = read_curve(path, sign).map_err(|e| e.to_string())?;
-        let step = full.time_s.len().div_ceil(max_points.max(2));
-        let mut curve = full.thinned(step);
-        let t0 = curve.time_s[0];
-        curve.time_s.iter_mut().for_each(|t| *t -= t0);
+        self.with_data_options(path, &DataOptions::new(sign, max_points))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Attach a measured curve read and selected by `opts`: the selected rows, every `step`-th
+    /// (so at most `max_points`, the last always kept), are the output grid and the fitted
+    /// values; for [`Drive::Measured`] every row of the file from the first to the last fitted
+    /// one drives the cell at full resolution (pulses and rests kept, the state at a window's
+    /// start that of the protocol before it). Times are counted from the file's first row.
+    /// With `measured_temperature` the file's temperature column sets the cell temperature.
+    /// Errors name the file, the line and the column.
+    pub fn with_data_options(mut self, path: &Path, opts: &DataOptions) -> Result<Self, DataError> {
+        let read = ReadOptions {
+            voltage: true,
+            temperature: opts.measured_temperature,
+            step_column: None,
+            duplicate_times: opts.duplicate_times,
+        };
+        let sel = read_curve_selected(path, opts.sign, &read, &opts.selection)?;
+        let mut full = sel.curve;
+        let t_first = full.time_s[0];
+        full.time_s.iter_mut().for_each(|t| *t -= t_first);
+        let step = sel.selected.len().div_ceil(opts.max_points.max(2));
+        let fitted = thin(&sel.selected, step);
+        let curve = full.pick(&fitted);
+        let last = *fitted.last().expect("a selection keeps a row");
+        // (two rows at least: a series of one point has no segment)
+        let drive = full.pick(&(0..=last.max(1)).collect::<Vec<_>>());
+        if let Some(t) = &drive.temperature_k {
+            // (the reader checked the times and the temperatures this needs)
+            let series = TemperatureSeries::new(
+                drive.time_s.clone(),
+                t.clone(),
+                &format!("{}", path.display()),
+            )
+            .map_err(|e| DataError::Io {
+                file: path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            self.thermal = Some(ThermalOption::Measured(std::sync::Arc::new(series)));
+        }
         self.times = curve.time_s.clone();
         self.data = Some(ExperimentData {
             path: path.to_path_buf(),
             curve,
+            drive,
             rows_in_file: full.time_s.len(),
+            rows_selected: sel.selected.len(),
+            repeated_rows: sel.repeated_rows,
+            time_offset_s: t_first,
             step,
-            max_points,
+            max_points: opts.max_points,
+            options: opts.clone(),
         });
         Ok(self)
+    }
+
+    /// Does the solve stop at the voltage cut-offs? Yes, unless the cell follows a measured
+    /// current that rests or changes direction after it first flows: the cycler's own cut-offs
+    /// are in that current already, and a model stopped at a cut-off (its voltage held after
+    /// it) would miss the rest or charge that follows. Such a drive is followed to its end;
+    /// only a particle surface leaving its range stops it. A one-way measured curve (one
+    /// discharge or one charge, as a rate test) stops at its cut-off like a constant current.
+    pub fn stops_at_cutoff(&self) -> bool {
+        let (Drive::Measured, Some(d)) = (&self.drive, &self.data) else {
+            return true;
+        };
+        let i = &d.drive.current_a;
+        let Some(k) = i.iter().position(|&x| x != 0.0) else {
+            return true;
+        };
+        let s = i[k].signum();
+        i[k..].iter().all(|&x| x.signum() == s && x != 0.0)
     }
 
     fn protocol(&self) -> Result<Protocol, String> {
@@ -130,18 +240,27 @@ impl Experiment {
         Ok(match &self.drive {
             Drive::CRate(c) => Protocol::c_rate(*c, duration),
             Drive::Current(a) => Protocol::constant_current(*a, duration),
-            Drive::CurrentFile { path, sign } => {
-                Protocol::series_from_csv_file(path, Some(*sign)).map_err(|e| e.to_string())?
-            }
+            Drive::CurrentFile {
+                path,
+                sign,
+                duplicate_times,
+            } => Protocol::series_from_csv_file_with(path, Some(*sign), *duplicate_times)
+                .map_err(|e| e.to_string())?,
             Drive::Protocol(p) => p.clone(),
             Drive::Measured => {
                 let d = self.data.as_ref().ok_or_else(|| {
                     "drive 'measured' needs a data file on the experiment".to_string()
                 })?;
-                let t0 = d.curve.time_s[0];
+                // Rows inside a run of equal currents do not change the piecewise-linear
+                // current: left out, they cost no solver steps (the series stays exact).
+                let i = d.drive.discharge_current();
+                let n = i.len();
+                let keep: Vec<usize> = (0..n)
+                    .filter(|&k| k == 0 || k + 1 == n || i[k - 1] != i[k] || i[k + 1] != i[k])
+                    .collect();
                 Protocol::Series(CurrentSeries {
-                    time_s: d.curve.time_s.iter().map(|t| t - t0).collect(),
-                    current_a: d.curve.discharge_current(),
+                    time_s: keep.iter().map(|&k| d.drive.time_s[k]).collect(),
+                    current_a: keep.iter().map(|&k| i[k]).collect(),
                 })
             }
         })
@@ -401,8 +520,9 @@ impl ChainModel {
             }
             let o = SolverOptions {
                 output_times: Some(e.times.clone()),
-                stop_at_cutoff: true,
+                stop_at_cutoff: e.stops_at_cutoff(),
                 dt_max,
+                thermal: e.thermal.clone().unwrap_or_else(|| solver.thermal.clone()),
                 ..solver.clone()
             };
             opts.push(o);

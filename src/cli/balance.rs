@@ -27,7 +27,7 @@ pub struct BalanceArgs {
     /// Sign of the file's current: discharge-negative | discharge-positive.
     #[arg(long)]
     pub sign: String,
-    /// Cell temperature \[K\] (default: the BPX temperature).
+    /// Cell temperature [K] (default: the BPX temperature).
     #[arg(long)]
     pub temperature: Option<f64>,
     /// At most this many points of the curve (evenly thinned).

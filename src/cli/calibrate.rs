@@ -5,11 +5,14 @@ use super::CliError;
 use super::propagate::default_out;
 use bridgelaw::calibrate::NutsConfig;
 use bridgelaw::calibrate::part::NutsPart;
-use bridgelaw::calibrate::study::{CalibrateSection, held_out, observations};
+use bridgelaw::calibrate::study::{
+    CalibrateSection, DataOverrides, held_out, observations, override_data,
+};
 use bridgelaw::calibrate::validate::{
     CurveRole, FitPoints, ValidationReport, held_out_bands, held_out_noise, rmse_rows,
 };
 use bridgelaw::calibrate::{self, Posterior};
+use bridgelaw::cycler::{DuplicateTimes, Selection};
 use bridgelaw::model::Model;
 use bridgelaw::output::write_atomic;
 use bridgelaw::report::calibrate_report::{
@@ -33,6 +36,17 @@ pub struct CalibrateArgs {
     /// convention; read at the experiment's output times).
     #[arg(long, num_args = 1..)]
     pub data: Vec<PathBuf>,
+    /// Fit only the rows of each data file with T0 ≤ t ≤ T1 [s, the file's own time]: one
+    /// window for every data experiment or one per data experiment, in order; replaces the
+    /// study's window and steps. The cell is still driven by the measured current from each
+    /// file's first row, so its state at T0 is that of the protocol before.
+    #[arg(long, num_args = 1.., value_name = "T0:T1", value_parser = Selection::parse_window)]
+    pub window: Vec<(f64, f64)>,
+    /// Repeated time stamps in the data files: error (default), drop (keep the first row of
+    /// each run of equal times) or average (one row with the mean of each column); replaces
+    /// the study's duplicate_times.
+    #[arg(long, value_name = "error|drop|average", value_parser = parse_duplicate_times)]
+    pub duplicate_times: Option<DuplicateTimes>,
     #[command(flatten)]
     pub sampler: SamplerArgs,
     /// Fast mode: MAP (L-BFGS on the exact gradient) and a Laplace approximation, no sampling.
@@ -44,7 +58,7 @@ pub struct CalibrateArgs {
     /// 95 % bands, written to STEM_validation.json and STEM_validate_ppc_*.csv.
     #[arg(long, num_args = 1..)]
     pub validate: Vec<PathBuf>,
-    /// Cell temperature \[K\] of the --validate curves: one for all or one per file (default:
+    /// Cell temperature [K] of the --validate curves: one for all or one per file (default:
     /// the temperature of the study's first data experiment).
     #[arg(long, num_args = 1.., requires = "validate")]
     pub validate_temperature: Vec<f64>,
@@ -118,8 +132,19 @@ pub fn run(a: CalibrateArgs) -> Result<(), CliError> {
     }
 }
 
+/// `--duplicate-times error|drop|average` (also for `simulate`).
+pub(super) fn parse_duplicate_times(s: &str) -> Result<DuplicateTimes, String> {
+    DuplicateTimes::parse(s).ok_or_else(|| format!("'{s}': expected error, drop or average"))
+}
+
 fn execute(a: &CalibrateArgs, chains: Chains) -> Result<(), CliError> {
-    let study = load_study(&a.study).map_err(CliError::bad)?;
+    let mut study = load_study(&a.study).map_err(CliError::bad)?;
+    let overrides = DataOverrides {
+        windows: a.window.clone(),
+        duplicate_times: a.duplicate_times,
+    };
+    override_data(&mut study, &overrides).map_err(CliError::bad)?;
+    let study = study;
     let mut sec: CalibrateSection = study.section("calibrate").map_err(CliError::bad)?;
     a.sampler.apply(&mut sec);
     let cfg = sec.nuts_config(&a.study).map_err(CliError::bad)?;
@@ -393,6 +418,18 @@ fn part_settings(
         ("--data".into(), list(&a.data)?),
         ("--validate".into(), list(&a.validate)?),
         (
+            "--window".into(),
+            a.window
+                .iter()
+                .map(|(t0, t1)| format!("{t0}:{t1}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (
+            "--duplicate-times".into(),
+            a.duplicate_times.map_or("", |d| d.label()).into(),
+        ),
+        (
             "--validate-temperature".into(),
             a.validate_temperature
                 .iter()
@@ -435,9 +472,22 @@ fn args_of_part(h: &PartHeader, study_path: &Path, report: bool) -> Result<Calib
                 .map_err(|e| format!("setting '--validate-temperature': {e}"))
         })
         .collect::<Result<_, _>>()?;
+    let window = get("--window")?
+        .split(',')
+        .filter(|w| !w.is_empty())
+        .map(|w| Selection::parse_window(w).map_err(|e| format!("setting '--window': {e}")))
+        .collect::<Result<_, _>>()?;
+    let duplicate_times = match get("--duplicate-times")? {
+        "" => None,
+        d => Some(
+            parse_duplicate_times(d).map_err(|e| format!("setting '--duplicate-times': {e}"))?,
+        ),
+    };
     Ok(CalibrateArgs {
         study: study_path.to_path_buf(),
         data: paths("--data")?,
+        window,
+        duplicate_times,
         sampler: SamplerArgs {
             chains: Some(num("chains")? as usize),
             draws: Some(num("draws")?),

@@ -41,7 +41,7 @@ pub enum PriorsCommand {
     /// their covariance.
     FromArrhenius {
         csv: PathBuf,
-        /// Temperature column \[K\].
+        /// Temperature column [K].
         #[arg(long, default_value = "T")]
         t_column: String,
         /// Diffusivity column.

@@ -5,6 +5,7 @@ use bridgelaw::cell::{
     self, CellError, CellModelKind, DischargeRate, ElectrolyteMesh, Protocol, SignConvention,
     SolverOptions, ThermalOption,
 };
+use bridgelaw::cycler::{CyclerTable, DuplicateTimes, ReadOptions, Selection};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -17,10 +18,10 @@ pub struct SimulateArgs {
     /// Cell model: spm | spme.
     #[arg(long, default_value = "spm")]
     pub model: String,
-    /// Constant C-rate \[1/h\] relative to the BPX nominal capacity, discharge positive (default 1C).
+    /// Constant C-rate [1/h] relative to the BPX nominal capacity, discharge positive (default 1C).
     #[arg(long, conflicts_with_all = ["current", "current_file"])]
     pub c_rate: Option<f64>,
-    /// Constant current \[A\], discharge positive.
+    /// Constant current [A], discharge positive.
     #[arg(long, conflicts_with_all = ["c_rate", "current_file"])]
     pub current: Option<f64>,
     /// Measured current series: CSV with a time column (time_s) and a current column (current_A).
@@ -30,11 +31,21 @@ pub struct SimulateArgs {
     /// unless the file states it in a '# sign_convention: ...' line).
     #[arg(long)]
     pub sign: Option<String>,
-    /// Duration \[s\] of a constant-current run (default: 1.5× the time to pass the nominal capacity;
+    /// With --current-file: output only T0 ≤ t ≤ T1 [s, the file's own time], every
+    /// --output-dt from T0. The cell is driven by the file's current from its first row (its
+    /// state at T0 is that of the protocol before) and the run ends at T1. Output times count
+    /// from the file's first row.
+    #[arg(long, value_name = "T0:T1", value_parser = Selection::parse_window, requires = "current_file")]
+    pub window: Option<(f64, f64)>,
+    /// Repeated time stamps in --current-file: error (default), drop (keep the first row of
+    /// each run of equal times) or average (one row with the mean of each column).
+    #[arg(long, value_name = "error|drop|average", value_parser = super::calibrate::parse_duplicate_times, requires = "current_file")]
+    pub duplicate_times: Option<DuplicateTimes>,
+    /// Duration [s] of a constant-current run (default: 1.5× the time to pass the nominal capacity;
     /// the run stops at the voltage cut-off).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Cell temperature \[K\] (default: the BPX ambient/reference temperature); with
+    /// Cell temperature [K] (default: the BPX ambient/reference temperature); with
     /// `--thermal lumped` the ambient and the initial temperature.
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -43,7 +54,7 @@ pub struct SimulateArgs {
     /// coefficient) | measured (the --current-file's cell-temperature column).
     #[arg(long, default_value = "isothermal")]
     pub thermal: String,
-    /// Heat-transfer coefficient to the surroundings \[W.m-2.K-1\] for `--thermal lumped`
+    /// Heat-transfer coefficient to the surroundings [W.m-2.K-1] for `--thermal lumped`
     /// (default: the BPX file's, else 0: adiabatic).
     #[arg(long, value_name = "H")]
     pub heat_transfer_coefficient: Option<f64>,
@@ -54,7 +65,7 @@ pub struct SimulateArgs {
     /// (PyBaMM's default 20,20,20).
     #[arg(long, default_value = "20,20,20", value_name = "N_N,N_S,N_P")]
     pub electrolyte_mesh: String,
-    /// Output spacing \[s\].
+    /// Output spacing [s].
     #[arg(long, default_value_t = 10.0)]
     pub output_dt: f64,
     /// A calibration run folder: its parameters (cell parameters, e.g. D_n, k_p) replace the
@@ -145,14 +156,58 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     }
     let cap = cellfile.params.nominal_capacity_ah;
     let mut thermal = thermal;
+    // with a window: the output times inside it, counted from the file's first row
+    let mut window_times = None;
     let protocol = match (&a.current_file, a.current, a.c_rate) {
-        (Some(f), _, _) if measured => {
-            let (protocol, series) =
-                Protocol::series_with_temperature_from_csv_file(f, sign).map_err(cell_err)?;
-            thermal = ThermalOption::Measured(std::sync::Arc::new(series));
-            protocol
+        (Some(f), _, _) => {
+            let file = f.display().to_string();
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CliError::bad(format!("reading '{file}': {e}")))?;
+            let opts = ReadOptions {
+                temperature: measured,
+                duplicate_times: a.duplicate_times.unwrap_or_default(),
+                ..ReadOptions::default()
+            };
+            let table = CyclerTable::parse_options(&text, &file, &opts).map_err(CliError::bad)?;
+            let (protocol, series) = Protocol::from_table(&table, sign).map_err(cell_err)?;
+            if let Some(series) = series {
+                thermal = ThermalOption::Measured(std::sync::Arc::new(series));
+            }
+            match a.window {
+                None => protocol,
+                Some(w) => {
+                    let sel = Selection {
+                        window: Some(w),
+                        ..Selection::default()
+                    };
+                    table
+                        .select(&sel)
+                        .map_err(|e| CliError::bad(format!("--window: {e}")))?;
+                    if a.output_dt.is_nan() || a.output_dt <= 0.0 {
+                        return Err(CliError::bad(format!(
+                            "--output-dt {}: expected > 0",
+                            a.output_dt
+                        )));
+                    }
+                    let (t0, t1) = (w.0 - table.time_s[0], w.1 - table.time_s[0]);
+                    let n = (t1 - t0) / a.output_dt + 1e-9;
+                    let most = cell::spm::MAX_OUTPUT_ROWS;
+                    if n.is_nan() || n > most as f64 {
+                        return Err(CliError::bad(format!(
+                            "--window {}:{} at --output-dt {} gives {n:.3e} output rows: at most {most:e}",
+                            w.0, w.1, a.output_dt
+                        )));
+                    }
+                    let n = n.floor() as usize;
+                    window_times = Some(
+                        (0..=n)
+                            .map(|k| t0 + k as f64 * a.output_dt)
+                            .collect::<Vec<_>>(),
+                    );
+                    protocol.until(t1)
+                }
+            }
         }
-        (Some(f), _, _) => Protocol::series_from_csv_file(f, sign).map_err(cell_err)?,
         (None, Some(amps), _) => {
             Protocol::constant_discharge(DischargeRate::Amps(amps), a.duration, cap)
                 .map_err(cell_err)?
@@ -199,6 +254,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         shells: a.shells,
         electrolyte_mesh,
         output_dt: a.output_dt,
+        output_times: window_times,
         thermal,
         ..SolverOptions::default()
     };

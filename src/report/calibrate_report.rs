@@ -32,7 +32,7 @@ pub struct PriorView {
 
 impl PriorView {
     /// Prior density of the natural value, p(x) = φ((z − μ)/σ)/(σ·|dx/dz|) at z = T⁻¹(x)
-    /// [1/unit of x]; 0 outside the transform's domain.
+    /// \[1/unit of x\]; 0 outside the transform's domain.
     pub fn density(&self, x: f64) -> f64 {
         let Some(z) = self.transform.to_unconstrained(x) else {
             return 0.0;

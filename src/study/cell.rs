@@ -10,7 +10,9 @@
 //! dt_max = 10.0                          # largest time step [s] (default 10; BDF2, error ∝ dt²)
 //! ocp_p = "regular_solution"             # optional: U_p from the regular-solution law (U0_p, Omega_p)
 //! thermal = "lumped"                     # optional: the lumped thermal model (default "isothermal";
-//!                                        # needs the BPX file's thermal data)
+//!                                        # needs the BPX file's thermal data), or "measured": each
+//!                                        # experiment's T(t) from its data or current file's
+//!                                        # cell-temperature column
 //!
 //! [[model.experiment]]                   # one or more
 //! name = "1C_25C"
@@ -20,6 +22,26 @@
 //! voltage_at = [1800.0]                  # optional scalar outputs V(t) [V]
 //! # or, for calibration: data = "curve.csv", sign = "discharge_negative", max_points = 300
 //! # (output times are the data's; the data's current drives the cell unless c_rate/current is given)
+//! # window = [3600.0, 7200.0]            # optional: fit only the rows with t0 ≤ t ≤ t1 [s, the file's time]
+//! # steps = [4, 5]                       # optional: fit only the rows of these step indices
+//! # step_column = "Step"                 # the step-index column (default: the first named step,
+//! #                                      # step_index, step_id, step_number or Ns, any case/spaces)
+//! # duplicate_times = "average"          # repeated time stamps: "error" (default), "drop", "average"
+//! #                                      # (data and current_file alike)
+//! ```
+//! A data file's current drives the cell at full resolution (every row, pulses and rests kept)
+//! from its first row, in the cell's initial state (the BPX file's), to the last fitted row; a
+//! window or step selection picks the fitted rows only, so the cell state at a window's start is
+//! that of the measured protocol before it. `max_points` thins the fitted rows (every k-th, the
+//! last kept), never the current. Output times count from the file's first row. A measured
+//! current that rests or changes direction is followed to its end without stopping at the
+//! voltage cut-offs (the cycler's cut-offs are in it already); a one-way discharge or charge
+//! stops at its cut-off like a constant current ([`crate::chain::Experiment::stops_at_cutoff`]).
+//! With `thermal = "measured"` an experiment's `temperature` defaults to the file's first
+//! measured temperature (laws with an input `T` are evaluated there); a temperature column with
+//! a missing or non-numeric value is an error naming the file, line and column.
+//!
+//! ```toml
 //!
 //! [model.link.D_n]                       # a cell parameter from a law output
 //! law = "tracer_diffusivity"
@@ -31,8 +53,13 @@
 //! there; everything else keeps its BPX value.
 
 use super::StudyError;
-use crate::cell::{CellModelKind, ElectrolyteMesh, SignConvention, SolverOptions, ThermalOption};
-use crate::chain::{ChainModel, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter};
+use crate::cell::{
+    CellModelKind, ElectrolyteMesh, Protocol, SignConvention, SolverOptions, ThermalOption,
+};
+use crate::chain::{
+    ChainModel, DataOptions, Drive, Experiment, LinkSpec, base_from_bpx, is_cell_parameter,
+};
+use crate::cycler::{DataError, DuplicateTimes, Selection};
 use crate::laws::catalogue::GridSpec;
 use crate::model::MAX_GRID_POINTS;
 use serde::Deserialize;
@@ -93,6 +120,10 @@ struct ExperimentSection {
     voltage_at: Option<GridSpec>,
     data: Option<String>,
     max_points: Option<i64>,
+    window: Option<Vec<f64>>,
+    steps: Option<Vec<i64>>,
+    step_column: Option<String>,
+    duplicate_times: Option<String>,
 }
 
 /// One `[model.link.PARAMETER]`.
@@ -154,6 +185,7 @@ fn experiment(
     dir: &Path,
     file: &Path,
     default_t: f64,
+    measured_temperature: bool,
 ) -> Result<Experiment, StudyError> {
     let f = |key: &str| format!("model.experiment[{k}].{key}");
     let name = match &t.name {
@@ -205,6 +237,17 @@ fn experiment(
             )
         })
     };
+    let duplicate_times = match t.duplicate_times.as_deref() {
+        None => DuplicateTimes::Error,
+        Some(s) => DuplicateTimes::parse(s).ok_or_else(|| {
+            err(
+                file,
+                &f("duplicate_times"),
+                "\"error\", \"drop\" or \"average\"",
+                format!("'{s}'"),
+            )
+        })?,
+    };
     let c_rate = num("c_rate", t.c_rate)?;
     let current = num("current", t.current)?;
     let drive = match (c_rate, current, &t.current_file) {
@@ -213,6 +256,7 @@ fn experiment(
         (None, None, Some(p)) => Drive::CurrentFile {
             path: dir.join(p),
             sign: sign_of("current_file")?,
+            duplicate_times,
         },
         (None, None, None) if t.data.is_some() => Drive::Measured,
         _ => {
@@ -248,7 +292,47 @@ fn experiment(
         voltage_at,
         data: None,
         dt_max: None,
+        thermal: None,
     };
+    let selection = selection(t, file, &f)?;
+    if t.data.is_none() {
+        let given = [
+            ("window", t.window.is_some()),
+            ("steps", t.steps.is_some()),
+            ("step_column", t.step_column.is_some()),
+            ("max_points", t.max_points.is_some()),
+        ];
+        if let Some((key, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(err(
+                file,
+                &f(key),
+                "a data file (data = \"FILE.csv\") whose rows it selects",
+                "no data file".into(),
+            ));
+        }
+    }
+    if measured_temperature {
+        if let (None, Drive::CurrentFile { path, sign, .. }) = (&t.data, &e.drive) {
+            let (_, series) = Protocol::series_with_temperature_from_csv_file_with(
+                path,
+                Some(*sign),
+                duplicate_times,
+            )
+            .map_err(|m| StudyError::Model {
+                file: file.to_path_buf(),
+                field: f("current_file"),
+                message: format!("thermal = \"measured\": {m}"),
+            })?;
+            e.thermal = Some(ThermalOption::Measured(std::sync::Arc::new(series)));
+        } else if t.data.is_none() {
+            return Err(err(
+                file,
+                &f("data"),
+                "a data or current_file with a cell-temperature column (model.thermal = \"measured\")",
+                "neither".into(),
+            ));
+        }
+    }
     if let Some(p) = &t.data {
         let sign = sign_of("data")?;
         let max_points = match t.max_points {
@@ -266,12 +350,25 @@ fn experiment(
                 "both".into(),
             ));
         }
+        let opts = DataOptions {
+            selection,
+            duplicate_times,
+            measured_temperature,
+            ..DataOptions::new(sign, max_points)
+        };
         e = e
-            .with_data(&dir.join(p), sign, max_points)
+            .with_data_options(&dir.join(p), &opts)
             .map_err(|m| StudyError::Model {
                 file: file.to_path_buf(),
-                field: f("data"),
-                message: m,
+                field: f(match &m {
+                    DataError::WindowOutside { .. } => "window",
+                    DataError::NoStepColumn { .. } if t.step_column.is_some() => "step_column",
+                    DataError::NoStepColumn { .. } => "steps",
+                    DataError::EmptySelection { .. } if t.steps.is_some() => "steps",
+                    DataError::EmptySelection { .. } => "window",
+                    _ => "data",
+                }),
+                message: m.to_string(),
             })?;
     } else {
         let v = t.times.as_ref().ok_or_else(|| {
@@ -284,7 +381,54 @@ fn experiment(
         })?;
         e.times = times(v, file, &f("times"))?;
     }
+    // a measured temperature: laws with an input T are evaluated at its first value
+    if let (None, Some(ThermalOption::Measured(series))) = (t.temperature, &e.thermal) {
+        e.temperature_k = series.at(0.0);
+    }
     Ok(e)
+}
+
+/// The fitted-row selection of an experiment (`window`, `steps`, `step_column`), checked for
+/// its form (the file checks it against its data).
+fn selection(
+    t: &ExperimentSection,
+    file: &Path,
+    f: &dyn Fn(&str) -> String,
+) -> Result<Selection, StudyError> {
+    let window = match t.window.as_deref() {
+        None => None,
+        Some(&[a, b]) if a.is_finite() && b.is_finite() && a < b => Some((a, b)),
+        Some(w) => {
+            return Err(err(
+                file,
+                &f("window"),
+                "[t0, t1]: two finite times [s] with t0 < t1 (the file's own time)",
+                format!("{w:?}"),
+            ));
+        }
+    };
+    let steps = t.steps.clone().unwrap_or_default();
+    if t.steps.is_some() && steps.is_empty() {
+        return Err(err(
+            file,
+            &f("steps"),
+            "one or more step indices, e.g. [4, 5]",
+            "[]".into(),
+        ));
+    }
+    if t.step_column.is_some() && steps.is_empty() {
+        return Err(err(
+            file,
+            &f("step_column"),
+            "step_column only with steps = [...]",
+            "no steps".into(),
+        ));
+    }
+    Ok(Selection {
+        window,
+        steps,
+        step_column: t.step_column.clone(),
+    })
 }
 
 fn link(target: &str, t: &LinkSection) -> LinkSpec {
@@ -400,13 +544,19 @@ pub(super) fn build_chain(
         field: "model.bpx".into(),
         message: m,
     })?;
+    // "measured": each experiment's own series (from its file); the chain's setting isothermal
+    let measured = model_t
+        .thermal
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("measured"));
     let thermal = match model_t.thermal.as_deref() {
         None => ThermalOption::Isothermal,
+        Some(_) if measured => ThermalOption::Isothermal,
         Some(s) => ThermalOption::parse(s).ok_or_else(|| {
             err(
                 file,
                 "model.thermal",
-                "\"isothermal\" or \"lumped\"",
+                "\"isothermal\", \"lumped\" or \"measured\"",
                 format!("'{s}'"),
             )
         })?,
@@ -431,7 +581,7 @@ pub(super) fn build_chain(
         Some(a) if !a.is_empty() => a
             .iter()
             .enumerate()
-            .map(|(k, t)| experiment(t, k, dir, file, base.temperature))
+            .map(|(k, t)| experiment(t, k, dir, file, base.temperature, measured))
             .collect::<Result<Vec<_>, _>>()?,
         _ => {
             return Err(err(
