@@ -311,7 +311,12 @@ pub enum DataError {
     /// The file's sign convention is missing or disagrees with the declared one: a matter of
     /// the whole file (or of its stating line, named in `detail`), not of a data line.
     #[error("'{file}': {detail}")]
-    SignUndeclared { file: String, detail: String },
+    SignUndeclared {
+        /// The file, as given.
+        file: String,
+        /// Where the convention can be declared.
+        detail: String,
+    },
     /// A time asked for lies outside the measured times.
     #[error(
         "'{file}': requested time {requested} s is outside the measured range [{first}, {last}] s"
@@ -329,10 +334,13 @@ pub enum DataError {
     /// The step-index column asked for is not in the header (line `row`).
     #[error("'{file}' line {row} (header): no step-index column {wanted}; header is: {found}")]
     NoStepColumn {
+        /// The file, as given.
         file: String,
+        /// 1-based line of the header.
         row: usize,
         /// The name asked for, or the accepted names.
         wanted: String,
+        /// The header as read.
         found: String,
     },
     /// A time window that does not lie inside the file's time range.
@@ -341,20 +349,31 @@ pub enum DataError {
          [{first} s (line {first_row}), {last} s (line {last_row})]; expected {expected}"
     )]
     WindowOutside {
+        /// The file, as given.
         file: String,
+        /// Header name of the time column.
         column: String,
+        /// Window start \[s\].
         t0: f64,
+        /// Window end \[s\].
         t1: f64,
+        /// First time in the file \[s\].
         first: f64,
+        /// Last time in the file \[s\].
         last: f64,
+        /// 1-based line of the first data row.
         first_row: usize,
+        /// 1-based line of the last data row.
         last_row: usize,
+        /// What a window must be.
         expected: String,
     },
     /// No row is in the selection.
     #[error("'{file}': no row is in the selection ({selection}){detail}")]
     EmptySelection {
+        /// The file, as given.
         file: String,
+        /// The selection asked for (window, steps).
         selection: String,
         /// What the file holds instead (its steps, its time range).
         detail: String,
@@ -436,8 +455,9 @@ pub struct CyclerTable {
     pub temperature_k: Option<Vec<f64>>,
     /// Header name of the temperature column, if read.
     pub temperature_column: Option<String>,
-    /// The step index of each row and its column's header name, if asked for.
+    /// The step index of each row, if asked for.
     pub step: Option<Vec<f64>>,
+    /// Header name of the step-index column, if read.
     pub step_column: Option<String>,
     /// 1-based line number of each row.
     pub rows: Vec<usize>,
@@ -709,7 +729,7 @@ impl CyclerTable {
     }
 
     /// The indices (into this table's rows) of the rows `sel` keeps, in order. Errors: a window
-    /// that is not an interval [t0 < t1] inside the file's time range (naming the time column
+    /// that is not an interval \[t0 < t1\] inside the file's time range (naming the time column
     /// and the first and last lines), steps asked for without a step column read, no row kept
     /// (naming the steps the file holds).
     pub fn select(&self, sel: &Selection) -> Result<Vec<usize>, DataError> {

@@ -116,13 +116,8 @@ pub mod budget;
 pub mod calibrate;
 pub mod cancel;
 pub mod cell;
-// `Drive::CurrentFile`'s fields are documented once the variant is written one field a line.
-#[allow(missing_docs)]
 pub mod chain;
 pub mod constants;
-// `DataError::SignUndeclared`'s fields are documented once the variant is written one field a
-// line.
-#[allow(missing_docs)]
 pub mod cycler;
 pub mod demo;
 pub mod dist;
@@ -133,8 +128,6 @@ pub mod numerics;
 pub mod output;
 pub mod progress;
 pub mod propagate;
-// Documented with the report's redesign (issue 24).
-#[allow(missing_docs)]
 pub mod report;
 pub mod run_folder;
 pub mod schema;

@@ -1002,7 +1002,7 @@ fn uncertainty_value(u: &ParamUncertainty) -> Value {
 /// `Parameterisation/Cell` where the cell has them, and "User-defined": the contact resistance
 /// as "Contact resistance \[Ohm\]" (not a BPX field) and each distribution of
 /// `export.uncertainties` under [`DISTRIBUTIONS_KEY`] and its name (the layout of
-/// [`uncertainty_value`]). Reading the text
+/// `uncertainty_value`). Reading the text
 /// back with [`read_bpx_str`] gives `p` again (to rounding in the quantities BPX stores in
 /// another form: porosity via the transport efficiency, the rate constant normalised, the
 /// active fraction as a surface area per volume).

@@ -19,6 +19,7 @@ pub mod fastmath;
 pub mod gradient;
 pub mod histogram;
 pub mod modal;
+pub mod polyline;
 pub mod rng;
 pub mod table;
 pub mod tridiagonal;

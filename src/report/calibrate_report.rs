@@ -1,4 +1,4 @@
-//! The calibration report, built from plain data ([`CalibrationView`]) that the calibrate CLI
+//! The calibration report, built from plain data ([`CalibrationView`](crate::report::calibrate_report::CalibrationView)) that the calibrate CLI
 //! fills from its results: posterior marginals with the atomistic prior density overlaid, a pair
 //! (corner) plot, trace plots per chain, the posterior-predictive band over the measured data
 //! with a residual panel, and the diagnostics table with warnings highlighted.

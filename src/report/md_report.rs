@@ -1,8 +1,8 @@
 //! Figures of the MD front end: the MSD with its fitted line and 95 % band (`md diffusion
-//! --results DIR` writes [`MD_DIFFUSION_JSON`]) and the Arrhenius D(T) with its band (`md
-//! arrhenius --results DIR` writes [`MD_ARRHENIUS_JSON`]) and the coarse-grained density profile
+//! --results DIR` writes [`MD_DIFFUSION_JSON`](crate::report::md_report::MD_DIFFUSION_JSON)) and the Arrhenius D(T) with its band (`md
+//! arrhenius --results DIR` writes [`MD_ARRHENIUS_JSON`](crate::report::md_report::MD_ARRHENIUS_JSON)) and the coarse-grained density profile
 //! with its standard-error band and the scale-separation table (`md density --out DIR` writes
-//! [`MD_DENSITY_JSON`]); `bridgelaw report DIR` renders them.
+//! [`MD_DENSITY_JSON`](crate::report::md_report::MD_DENSITY_JSON)); `bridgelaw report DIR` renders them.
 
 use super::html::{Block, ReportFigure, Section, Table};
 use super::plots::{Band, Line, Points, XRegion, XyPlot, xy_figure};
