@@ -47,6 +47,19 @@ pub struct SelectedCurve {
     pub repeated_rows: usize,
 }
 
+/// A curve file's text and its name (the file stem, used for σ names and output files).
+fn read_text_and_name(path: &Path) -> Result<(String, String), DataError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "curve".into());
+    Ok((text, name))
+}
+
 /// Read a measured curve with the declared sign convention and the reader options `opts`
 /// (the voltage column is always read), and select its rows by `sel` (a step selection reads
 /// the step column whatever `opts` says). Errors name the file, the line and the column.
@@ -56,14 +69,7 @@ pub fn read_curve_selected(
     opts: &ReadOptions,
     sel: &Selection,
 ) -> Result<SelectedCurve, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        file: path.display().to_string(),
-        source,
-    })?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "curve".into());
+    let (text, name) = read_text_and_name(path)?;
     let opts = ReadOptions {
         voltage: true,
         step_column: sel.step_column().or(opts.step_column.clone()),
@@ -83,14 +89,7 @@ pub fn read_curve_selected(
 
 /// Read a measured curve from a CSV file with the declared sign convention.
 pub fn read_curve(path: &Path, sign: SignConvention) -> Result<MeasuredCurve, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        file: path.display().to_string(),
-        source,
-    })?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "curve".into());
+    let (text, name) = read_text_and_name(path)?;
     parse_curve(&text, &path.display().to_string(), &name, sign)
 }
 
